@@ -1,0 +1,107 @@
+// The one description of cluster.config.json: a TypeBox schema that is real JSON Schema
+// (published as stacks/cluster.config.schema.json for editors, validated by ajv with
+// defaults) and, through Static<>, the TypeScript type of the validated config.
+import { Type, type Static, type TSchema, type SchemaOptions } from "@sinclair/typebox";
+
+/** A string limited to the given values, as a plain JSON Schema enum (clear ajv errors). */
+function StringEnum<T extends string>(values: readonly T[], options: SchemaOptions = {}): TSchema & { static: T } {
+  return Type.Unsafe<T>({ type: "string", enum: [...values], ...options });
+}
+
+export const PROVIDERS = ["virtualbox", "libvirt", "local"] as const;
+export type ProviderName = (typeof PROVIDERS)[number];
+
+export const PLATFORMS = ["x86_64", "aarch64"] as const;
+export type Platform = (typeof PLATFORMS)[number];
+
+export const WORKLOADS = ["inc-sleep", "map-reduce", "placement", "svd"] as const;
+export type WorkloadName = (typeof WORKLOADS)[number];
+
+const strict = { additionalProperties: false } as const;
+
+const NodeOverride = Type.Object(
+  {
+    name: Type.String({ description: "Which node this override is for, e.g. node2." }),
+    cpus: Type.Optional(Type.Integer({ minimum: 1, maximum: 64, description: "vCPUs for this node (default: nodes.cpus)." })),
+    memoryMb: Type.Optional(Type.Integer({ minimum: 256, maximum: 262144, description: "Memory in MiB for this node (default: nodes.memoryMb)." })),
+    ip: Type.Optional(Type.String({ format: "ipv4", description: "Private IP for this node (default: derived from network.subnet and network.firstHost)." })),
+  },
+  { ...strict, description: "Settings for one node that differ from the defaults in nodes." },
+);
+
+export const ClusterConfigSchema = Type.Object(
+  {
+    $schema: Type.Optional(Type.String({ description: "Path or URL of this schema, for editor help." })),
+    name: Type.String({
+      default: "dask",
+      pattern: "^[a-z][a-z0-9]{0,11}$",
+      description: "Short cluster name, used in VM, namespace and network names (lowercase letters and digits, 1-12, starting with a letter). Default: dask.",
+    }),
+    provider: StringEnum(PROVIDERS, { default: "virtualbox", description: "Where nodes run: virtualbox (Vagrant + VirtualBox VMs), libvirt (Vagrant + vagrant-libvirt VMs) or local (network namespaces on this Linux host, needs root). Default: virtualbox." },
+    ),
+    nodes: Type.Object(
+      {
+        count: Type.Integer({ default: 3, minimum: 1, maximum: 16, description: "Number of nodes, named <namePrefix>1..<namePrefix>N. Node 1 runs the scheduler; every node runs a worker. Default: 3." }),
+        namePrefix: Type.String({ default: "node", pattern: "^[a-z][a-z0-9]{0,7}$", description: "Prefix of node names. Default: node." }),
+        cpus: Type.Integer({ default: 1, minimum: 1, maximum: 64, description: "vCPUs per node. Default: 1." }),
+        memoryMb: Type.Integer({ default: 2048, minimum: 256, maximum: 262144, description: "Memory per node in MiB. Default: 2048." }),
+        overrides: Type.Array(NodeOverride, { default: [], description: "Per-node settings that differ from the defaults above. Default: none." }),
+      },
+      { ...strict, default: {}, description: "The nodes of the cluster." },
+    ),
+    box: Type.Object(
+      {
+        name: Type.String({ default: "debian/bookworm64", minLength: 1, description: "Vagrant box for VM providers. It must have Python matching runtime.python. Default: debian/bookworm64." }),
+        version: Type.String({ default: "", description: "Box version constraint, e.g. '>= 12.20240905.1'; empty means any. Default: empty." }),
+        url: Type.String({ default: "", description: "Optional box URL or file path (for a box built locally). Default: empty (Vagrant Cloud)." }),
+      },
+      { ...strict, default: {}, description: "The Vagrant box (VM providers only)." },
+    ),
+    network: Type.Object(
+      {
+        subnet: Type.String({ default: "192.168.56.0/24", pattern: "^\\d{1,3}(\\.\\d{1,3}){3}/\\d{1,2}$", description: "Private network in CIDR form. VirtualBox allows only 192.168.56.0/21 unless /etc/vbox/networks.conf says more. Default: 192.168.56.0/24." }),
+        firstHost: Type.Integer({ default: 11, minimum: 2, maximum: 65000, description: "Host number of node 1 inside the subnet; node K gets firstHost + K - 1. Never 1: the host adapter takes .1. Default: 11." }),
+      },
+      { ...strict, default: {}, description: "The private network the nodes share." },
+    ),
+    runtime: Type.Object(
+      {
+        python: Type.String({ default: "3.11", pattern: "^3\\.\\d{1,2}$", description: "Python major.minor on every node; the runtime lock is made for it. Default: 3.11." }),
+        platform: StringEnum(PLATFORMS, { default: "x86_64", description: "CPU architecture of the nodes: x86_64, or aarch64 for Apple Silicon hosts. Default: x86_64." },
+        ),
+      },
+      { ...strict, default: {}, description: "The bundled Python runtime." },
+    ),
+    dask: Type.Object(
+      {
+        threadsPerWorker: Type.Integer({ default: 0, minimum: 0, maximum: 256, description: "Threads per worker; 0 means the node's cpus. Default: 0." }),
+        memoryLimitMb: Type.Integer({ default: 0, minimum: 0, maximum: 262144, description: "Worker memory limit in MiB; 0 means node memory minus 512 MiB for the OS (at least 256). Default: 0." }),
+        schedulerPort: Type.Integer({ default: 8786, minimum: 1024, maximum: 65535, description: "Scheduler port on node 1. Default: 8786." }),
+        dashboardPort: Type.Integer({ default: 8787, minimum: 1024, maximum: 65535, description: "Scheduler dashboard port on node 1. Default: 8787." }),
+        workerPort: Type.Integer({ default: 8788, minimum: 1024, maximum: 65535, description: "Worker port on every node. Default: 8788." }),
+        nannyPort: Type.Integer({ default: 8789, minimum: 1024, maximum: 65535, description: "Nanny (worker supervisor) port on every node. Default: 8789." }),
+        workerDashboardPort: Type.Integer({ default: 8790, minimum: 1024, maximum: 65535, description: "Worker dashboard port on every node. Default: 8790." }),
+        tls: Type.Boolean({ default: true, description: "Mutual TLS between scheduler, workers and clients. Default: true." }),
+        allowedFailures: Type.Integer({ default: 3, minimum: 0, maximum: 20, description: "How many workers a task may kill before it fails with KilledWorker. Default: 3." }),
+      },
+      { ...strict, default: {}, description: "Dask scheduler and worker settings." },
+    ),
+    benchmark: Type.Object(
+      {
+        onDeploy: Type.Boolean({ default: true, description: "Run the benchmark as the last stage of cdktf deploy. Default: true." }),
+        workloads: Type.Array(
+          StringEnum(WORKLOADS),
+          { default: [...WORKLOADS], minItems: 1, uniqueItems: true, description: "Workloads to run: inc-sleep, map-reduce, placement, svd. Default: all." },
+        ),
+        size: StringEnum(["small", "full"] as const, { default: "full", description: "small finishes in about a minute (tests); full gives the figures of the report. Default: full." }),
+        repeats: Type.Integer({ default: 1, minimum: 1, maximum: 20, description: "Repeats of each measurement (the best is reported, all are kept). Default: 1." }),
+        seed: Type.Integer({ default: 42, minimum: 0, description: "Random seed of every generated input. Default: 42." }),
+      },
+      { ...strict, default: {}, description: "The benchmark suite." },
+    ),
+  },
+  { ...strict, $id: "https://dask-vm-cluster.dev/cluster.config.schema.json", title: "dask-vm-cluster configuration", description: "cluster.config.json: every field is optional; the defaults describe 3 VirtualBox VMs." },
+);
+
+export type ClusterConfig = Static<typeof ClusterConfigSchema>;
+export type NodeOverrideConfig = Static<typeof NodeOverride>;

@@ -1,0 +1,298 @@
+// Validates cluster.config.json (ajv with defaults, then the rules JSON Schema cannot say:
+// addresses, subnets, memory) and resolves it into a frozen Cluster: nodes with names,
+// IPs, threads and memory limits, the scheduler address, the cluster id.
+import { createHash } from "node:crypto";
+import { readFileSync, existsSync } from "node:fs";
+import path from "node:path";
+import { Ajv, type ErrorObject } from "ajv";
+import addFormatsModule from "ajv-formats";
+import { closest } from "fastest-levenshtein";
+import { ClusterConfigSchema, type ClusterConfig, type ProviderName } from "./config-schema.js";
+import { badInput, type Problem } from "./errors.js";
+import { parseCidr, ipToInt, intToIp, cidrContains, type Cidr } from "./ipv4.js";
+
+const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
+
+export interface NodeSpec {
+  /** node1..nodeN */
+  readonly name: string;
+  /** 1-based position; node 1 runs the scheduler. */
+  readonly index: number;
+  readonly ip: string;
+  readonly cpus: number;
+  readonly memoryMb: number;
+  /** Dask worker threads on this node. */
+  readonly threads: number;
+  /** Dask worker memory limit in MiB. */
+  readonly memoryLimitMb: number;
+}
+
+export interface Cluster {
+  readonly config: ClusterConfig;
+  /** name plus a short hash of the project folder: unique per checkout on one host. */
+  readonly id: string;
+  readonly projectDir: string;
+  /** <project>/.cluster: generated files, keys, logs, local node roots, state. */
+  readonly clusterDir: string;
+  readonly nodes: readonly NodeSpec[];
+  readonly subnet: Cidr;
+  /** tls://ip:port or tcp://ip:port on node 1. */
+  readonly schedulerAddress: string;
+  readonly dashboardUrl: string;
+}
+
+/** The OS's share of a node's memory when dask.memoryLimitMb is 0. */
+export const OS_RESERVE_MB = 512;
+/** Below this a Dask worker spends its time spilling; refuse it. */
+export const MIN_WORKER_MEMORY_MB = 256;
+/** What VirtualBox >= 6.1.28 allows for host-only networks without /etc/vbox/networks.conf. */
+export const VBOX_DEFAULT_RANGE = "192.168.56.0/21";
+
+export interface ValidateOptions {
+  /** Ranges /etc/vbox/networks.conf allows (read by the CLI); undefined means the default rule. */
+  readonly vboxAllowedRanges?: readonly string[];
+}
+
+let compiled: ReturnType<Ajv["compile"]> | undefined;
+function validator(): ReturnType<Ajv["compile"]> {
+  if (!compiled) {
+    const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
+    addFormats(ajv);
+    compiled = ajv.compile(ClusterConfigSchema);
+  }
+  return compiled;
+}
+
+/** JSON Schema node at an instance path, to name allowed keys and values in messages. */
+function schemaAt(instancePath: string): Record<string, unknown> | undefined {
+  let node: Record<string, unknown> | undefined = ClusterConfigSchema as unknown as Record<string, unknown>;
+  for (const part of instancePath.split("/").filter(Boolean)) {
+    if (!node) return undefined;
+    if (/^\d+$/.test(part) && node.items) node = node.items as Record<string, unknown>;
+    else node = (node.properties as Record<string, Record<string, unknown>> | undefined)?.[part];
+  }
+  return node;
+}
+
+function describeAjvError(e: ErrorObject): Problem {
+  const at = e.instancePath || "/";
+  switch (e.keyword) {
+    case "additionalProperties": {
+      const key = (e.params as { additionalProperty: string }).additionalProperty;
+      const allowed = Object.keys((schemaAt(e.instancePath)?.properties as object | undefined) ?? {});
+      const guess = allowed.length ? closest(key, allowed) : undefined;
+      return {
+        path: `${e.instancePath}/${key}`,
+        message: `unknown key "${key}"${guess ? ` (did you mean "${guess}"?)` : ""}`,
+        fix: `remove it or use one of: ${allowed.join(", ")}`,
+      };
+    }
+    case "enum": {
+      const allowed = (e.params as { allowedValues: unknown[] }).allowedValues;
+      return { path: at, message: `must be one of the allowed values`, fix: `use one of: ${allowed.map((v) => JSON.stringify(v)).join(", ")}` };
+    }
+    case "type":
+      return { path: at, message: `must be of type ${(e.params as { type: string }).type}`, fix: `write a ${(e.params as { type: string }).type} here` };
+    case "minimum":
+    case "maximum": {
+      const p = e.params as { comparison: string; limit: number };
+      const s = schemaAt(e.instancePath);
+      return { path: at, message: `must be ${p.comparison} ${p.limit}`, fix: `use a value from ${s?.minimum ?? "-"} to ${s?.maximum ?? "-"}` };
+    }
+    case "pattern": {
+      const s = schemaAt(e.instancePath);
+      return { path: at, message: `does not match ${(e.params as { pattern: string }).pattern}`, fix: String(s?.description ?? "see the schema") };
+    }
+    case "format":
+      return { path: at, message: `must be a ${(e.params as { format: string }).format} address like 192.168.56.12`, fix: "write four numbers 0-255 separated by dots" };
+    case "required":
+      return { path: `${at === "/" ? "" : at}/${(e.params as { missingProperty: string }).missingProperty}`, message: "is required", fix: "add it" };
+    default:
+      return { path: at, message: e.message ?? e.keyword, fix: String(schemaAt(e.instancePath)?.description ?? "") };
+  }
+}
+
+/** Derives node IPs, threads and memory, and checks the rules JSON Schema cannot express. */
+function resolveNodes(config: ClusterConfig, subnet: Cidr, problems: Problem[]): NodeSpec[] {
+  const { nodes, dask } = config;
+  const names = Array.from({ length: nodes.count }, (_, i) => `${nodes.namePrefix}${i + 1}`);
+  const seenOverride = new Set<string>();
+  nodes.overrides.forEach((o, i) => {
+    if (!names.includes(o.name)) {
+      problems.push({ path: `/nodes/overrides/${i}/name`, message: `"${o.name}" is not a node of this cluster`, fix: `use one of: ${names.join(", ")}` });
+    }
+    if (seenOverride.has(o.name)) {
+      problems.push({ path: `/nodes/overrides/${i}/name`, message: `"${o.name}" has two overrides`, fix: "merge them into one entry" });
+    }
+    seenOverride.add(o.name);
+  });
+
+  const result: NodeSpec[] = [];
+  const byIp = new Map<string, string>();
+  names.forEach((name, i) => {
+    const oi = nodes.overrides.findIndex((o) => o.name === name);
+    const o = oi >= 0 ? nodes.overrides[oi] : undefined;
+    const ipPath = o?.ip ? `/nodes/overrides/${oi}/ip` : "/network/firstHost";
+    const ip = o?.ip ?? intToIp(subnet.network + config.network.firstHost + i);
+    const n = ipToInt(ip);
+    if (!cidrContains(subnet, n)) {
+      problems.push({
+        path: ipPath,
+        message: `${name} would get ${ip}, outside ${subnet.text}`,
+        fix: `lower network.firstHost or node count, or widen network.subnet (hosts ${intToIp(subnet.network + 2)}..${intToIp(subnet.broadcast - 1)})`,
+      });
+    } else if (n === subnet.network || n === subnet.broadcast) {
+      problems.push({ path: ipPath, message: `${name} would get ${ip}, the ${n === subnet.network ? "network" : "broadcast"} address of ${subnet.text}`, fix: "pick an address inside the subnet" });
+    } else if (n - subnet.network === 1 || (n & 0xff) === 1) {
+      problems.push({ path: ipPath, message: `${name} would get ${ip}, an address ending in .1, which the host's adapter takes`, fix: `use a host number of 2 or more, e.g. network.firstHost: 11 (${intToIp(subnet.network + 11)})` });
+    }
+    const other = byIp.get(ip);
+    if (other) problems.push({ path: ipPath, message: `${name} and ${other} both get ${ip}`, fix: "give every node its own address" });
+    byIp.set(ip, name);
+
+    const cpus = o?.cpus ?? nodes.cpus;
+    const memoryMb = o?.memoryMb ?? nodes.memoryMb;
+    const memPath = o?.memoryMb ? `/nodes/overrides/${oi}/memoryMb` : "/nodes/memoryMb";
+    let memoryLimitMb = dask.memoryLimitMb || memoryMb - OS_RESERVE_MB;
+    if (dask.memoryLimitMb && dask.memoryLimitMb > memoryMb) {
+      problems.push({ path: "/dask/memoryLimitMb", message: `${dask.memoryLimitMb} MiB is more than ${name}'s ${memoryMb} MiB`, fix: `set it to at most ${memoryMb - OS_RESERVE_MB} or give the node more memory` });
+    } else if (memoryLimitMb < MIN_WORKER_MEMORY_MB) {
+      problems.push({
+        path: dask.memoryLimitMb ? "/dask/memoryLimitMb" : memPath,
+        message: `${name} would give its worker ${memoryLimitMb} MiB, below the ${MIN_WORKER_MEMORY_MB} MiB a Dask worker needs`,
+        fix: dask.memoryLimitMb ? `raise dask.memoryLimitMb to at least ${MIN_WORKER_MEMORY_MB}` : `give the node at least ${MIN_WORKER_MEMORY_MB + OS_RESERVE_MB} MiB (${OS_RESERVE_MB} MiB stay with the OS)`,
+      });
+      memoryLimitMb = MIN_WORKER_MEMORY_MB;
+    }
+    result.push({ name, index: i + 1, ip, cpus, memoryMb, threads: dask.threadsPerWorker || cpus, memoryLimitMb });
+  });
+  return result;
+}
+
+function checkPorts(config: ClusterConfig, problems: Problem[]): void {
+  const ports = ["schedulerPort", "dashboardPort", "workerPort", "nannyPort", "workerDashboardPort"] as const;
+  const seen = new Map<number, string>();
+  for (const p of ports) {
+    const v = config.dask[p];
+    const other = seen.get(v);
+    if (other) problems.push({ path: `/dask/${p}`, message: `port ${v} is also dask.${other}`, fix: "give every service its own port" });
+    seen.set(v, p);
+  }
+}
+
+function checkVirtualBoxRange(subnet: Cidr, opts: ValidateOptions, problems: Problem[]): void {
+  const allowed = (opts.vboxAllowedRanges?.length ? opts.vboxAllowedRanges : [VBOX_DEFAULT_RANGE]).map(parseCidr);
+  const inside = allowed.some((r) => r && cidrContains(r, subnet.network) && cidrContains(r, subnet.broadcast));
+  if (!inside) {
+    problems.push({
+      path: "/network/subnet",
+      message: `${subnet.text} is outside the ranges VirtualBox allows for host-only networks (${allowed.map((r) => r?.text).join(", ")})`,
+      fix: `use a subnet inside ${VBOX_DEFAULT_RANGE} (e.g. 192.168.56.0/24), or allow it in /etc/vbox/networks.conf with a line "* ${subnet.text}" (see VirtualBox manual, Host-Only Networking)`,
+    });
+  }
+}
+
+/**
+ * Validates a parsed config: fills defaults, checks every rule, and returns the frozen
+ * Cluster. Throws UserError(exit 2) listing every problem with its path and fix.
+ */
+export function resolveCluster(raw: unknown, projectDir: string, opts: ValidateOptions = {}, source = "cluster.config.json"): Cluster {
+  const input = structuredClone(raw ?? {});
+  if (typeof input !== "object" || Array.isArray(input) || input === null) {
+    throw badInput(`${source} is not valid`, [{ path: "/", message: "must be a JSON object", fix: 'write {} for all defaults, or e.g. {"provider": "local"}' }]);
+  }
+  const validate = validator();
+  if (!validate(input)) {
+    const problems = (validate.errors ?? []).map(describeAjvError);
+    throw badInput(`${source} is not valid`, dedupe(problems));
+  }
+  const config = input as ClusterConfig;
+  const problems: Problem[] = [];
+  const subnet = parseCidr(config.network.subnet);
+  if (!subnet) {
+    throw badInput(`${source} is not valid`, [{ path: "/network/subnet", message: `"${config.network.subnet}" is not a CIDR subnet`, fix: "write it like 192.168.56.0/24 (numbers 0-255, prefix 8-30)" }]);
+  }
+  if (subnet.prefix < 8 || subnet.prefix > 30) {
+    problems.push({ path: "/network/subnet", message: `prefix /${subnet.prefix} is out of range`, fix: "use a prefix from /8 to /30, e.g. /24" });
+  }
+  if (subnet.network !== ipToInt(subnet.address)) {
+    problems.push({ path: "/network/subnet", message: `${subnet.text} has host bits set`, fix: `write the network address: ${intToIp(subnet.network)}/${subnet.prefix}` });
+  }
+  if (config.provider === "virtualbox") checkVirtualBoxRange(subnet, opts, problems);
+  checkPorts(config, problems);
+  const nodes = resolveNodes(config, subnet, problems);
+  if (problems.length) throw badInput(`${source} is not valid`, problems);
+
+  const absProject = path.resolve(projectDir);
+  const id = `${config.name}-${createHash("sha256").update(absProject).digest("hex").slice(0, 6)}`;
+  const scheme = config.dask.tls ? "tls" : "tcp";
+  const head = nodes[0]!;
+  return deepFreeze({
+    config,
+    id,
+    projectDir: absProject,
+    clusterDir: path.join(absProject, ".cluster"),
+    nodes,
+    subnet,
+    schedulerAddress: `${scheme}://${head.ip}:${config.dask.schedulerPort}`,
+    dashboardUrl: `http://${head.ip}:${config.dask.dashboardPort}/status`,
+  });
+}
+
+function dedupe(problems: Problem[]): Problem[] {
+  const seen = new Set<string>();
+  return problems.filter((p) => {
+    const k = `${p.path}|${p.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === "object") {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** Parses /etc/vbox/networks.conf lines like "* 10.0.0.0/8 192.168.0.0/16". */
+export function parseVboxNetworksConf(text: string): string[] {
+  return text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith("*"))
+    .flatMap((l) => l.slice(1).trim().split(/\s+/))
+    .filter(Boolean);
+}
+
+export interface LoadOptions {
+  readonly projectDir: string;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * For CLIs and stacks/main.ts only: reads the config named by CLUSTER_CONFIG, or
+ * <project>/cluster.config.json if present, or uses all defaults.
+ */
+export function loadCluster({ projectDir, env = process.env }: LoadOptions): Cluster {
+  const explicit = env.CLUSTER_CONFIG;
+  const file = explicit ? path.resolve(projectDir, explicit) : path.join(projectDir, "cluster.config.json");
+  let raw: unknown = {};
+  if (existsSync(file)) {
+    const text = readFileSync(file, "utf8");
+    try {
+      raw = JSON.parse(text);
+    } catch (err) {
+      throw badInput(`${file} is not valid JSON`, [{ path: file, message: (err as Error).message, fix: "fix the JSON syntax (a trailing comma or a missing quote is the usual cause)" }]);
+    }
+  } else if (explicit) {
+    throw badInput(`CLUSTER_CONFIG names ${file}, which does not exist`, [{ path: "CLUSTER_CONFIG", message: `no file at ${file}`, fix: "point CLUSTER_CONFIG at an existing JSON file, or unset it to use cluster.config.json" }]);
+  }
+  const vboxConf = "/etc/vbox/networks.conf";
+  const vboxAllowedRanges = existsSync(vboxConf) ? parseVboxNetworksConf(readFileSync(vboxConf, "utf8")) : undefined;
+  return resolveCluster(raw, projectDir, { vboxAllowedRanges }, path.relative(projectDir, file) || file);
+}
+
+export type { ClusterConfig, ProviderName };

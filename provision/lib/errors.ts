@@ -1,0 +1,60 @@
+// Errors a user can act on. A UserError carries the exit code (2 for bad input, 1 for a
+// failed check) and is printed by runCli without a stack trace.
+import { ProcessOutput } from "zx";
+
+export interface Problem {
+  /** Where: a config field path (/nodes/count), a CLI flag, a node name or a file. */
+  readonly path: string;
+  /** What is wrong, naming the bad value. */
+  readonly message: string;
+  /** How to fix it, naming the allowed values. */
+  readonly fix?: string;
+}
+
+export class UserError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: 1 | 2 = 2,
+    readonly problems: readonly Problem[] = [],
+  ) {
+    super(message);
+    this.name = "UserError";
+  }
+
+  /** The whole message, one problem per line, each with its fix. */
+  render(): string {
+    const lines = [this.message];
+    for (const p of this.problems) {
+      lines.push(`  - ${p.path}: ${p.message}`);
+      if (p.fix) lines.push(`    fix: ${p.fix}`);
+    }
+    return lines.join("\n");
+  }
+}
+
+/** Bad input: exit code 2, nothing created or changed. */
+export function badInput(message: string, problems: readonly Problem[] = []): UserError {
+  return new UserError(message, 2, problems);
+}
+
+/**
+ * Runs a CLI's main and maps its outcome to an exit code: UserError prints its message
+ * (no stack) and exits with its code; a failed command prints what ran and its stderr.
+ */
+export async function runCli(main: () => Promise<number | void>): Promise<void> {
+  try {
+    const code = await main();
+    process.exitCode = code ?? 0;
+  } catch (err) {
+    if (err instanceof UserError) {
+      process.stderr.write(`error: ${err.render()}\n`);
+      process.exitCode = err.exitCode;
+    } else if (err instanceof ProcessOutput) {
+      process.stderr.write(`error: a command failed with exit code ${err.exitCode}\n${err.stderr.trim()}\n`);
+      process.exitCode = 1;
+    } else {
+      process.stderr.write(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exitCode = 1;
+    }
+  }
+}

@@ -1,0 +1,103 @@
+// The Dask services as data: the exact argv and environment of the scheduler and of a
+// worker on a node, every listener bound to the node's private IP (never 0.0.0.0, never
+// the NAT address 10.0.2.15 that VirtualBox gives every VM). The runtime's `service`
+// command runs these definitions under systemd (VMs) or its supervisor (local).
+import type { ClusterConfig, NodeSpec } from "./config.js";
+import { shq, type Transport } from "./transport.js";
+
+export interface ServiceDefinition {
+  readonly argv: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly cwd: string;
+}
+
+export type ServiceName = "scheduler" | "worker";
+type DaskSettings = ClusterConfig["dask"];
+
+/** Where things live under a node's runtime root. */
+export function nodePaths(root: string) {
+  return {
+    venv: `${root}/venv`,
+    python: `${root}/venv/bin/python`,
+    dask: `${root}/venv/bin/dask`,
+    etc: `${root}/etc`,
+    tls: `${root}/tls`,
+    logs: `${root}/logs`,
+    work: `${root}/work`,
+  };
+}
+
+export function schedulerAddress(head: NodeSpec, dask: DaskSettings): string {
+  return `${dask.tls ? "tls" : "tcp"}://${head.ip}:${dask.schedulerPort}`;
+}
+
+function tlsFlags(root: string, dask: DaskSettings): string[] {
+  if (!dask.tls) return [];
+  const tls = nodePaths(root).tls;
+  return ["--tls-ca-file", `${tls}/ca.pem`, "--tls-cert", `${tls}/node.pem`, "--tls-key", `${tls}/node-key.pem`];
+}
+
+function baseEnv(root: string, dask: DaskSettings): Record<string, string> {
+  const p = nodePaths(root);
+  return {
+    // Each node reads only its own Dask config and temp space (local nodes share a disk).
+    DASK_CONFIG: `${p.etc}/dask`,
+    DASK_TEMPORARY_DIRECTORY: p.work,
+    DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES: String(dask.allowedFailures),
+    DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION: dask.tls ? "True" : "False",
+    // Fail fast rather than hang when a peer is unreachable.
+    DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT: "10s",
+    PYTHONUNBUFFERED: "1",
+  };
+}
+
+export function schedulerService(node: NodeSpec, dask: DaskSettings, root: string): ServiceDefinition {
+  return {
+    argv: [
+      nodePaths(root).dask, "scheduler",
+      "--host", node.ip,
+      "--port", String(dask.schedulerPort),
+      "--protocol", dask.tls ? "tls" : "tcp",
+      "--dashboard-address", `${node.ip}:${dask.dashboardPort}`,
+      ...tlsFlags(root, dask),
+    ],
+    env: baseEnv(root, dask),
+    cwd: root,
+  };
+}
+
+export function workerService(node: NodeSpec, head: NodeSpec, dask: DaskSettings, root: string): ServiceDefinition {
+  return {
+    argv: [
+      nodePaths(root).dask, "worker", schedulerAddress(head, dask),
+      "--name", node.name,
+      "--host", node.ip,
+      "--protocol", dask.tls ? "tls" : "tcp",
+      "--worker-port", String(dask.workerPort),
+      "--nanny-port", String(dask.nannyPort),
+      "--dashboard-address", `${node.ip}:${dask.workerDashboardPort}`,
+      "--nthreads", String(node.threads),
+      "--memory-limit", `${node.memoryLimitMb}MiB`,
+      "--local-directory", nodePaths(root).work,
+      ...tlsFlags(root, dask),
+    ],
+    env: baseEnv(root, dask),
+    cwd: root,
+  };
+}
+
+/** Writes the definition to <root>/etc/<name>.json on the node and (re)starts the service. */
+export async function startService(t: Transport, name: ServiceName, def: ServiceDefinition): Promise<void> {
+  const p = nodePaths(t.root);
+  await t.run(
+    `mkdir -p ${shq(`${p.etc}/dask`)} ${shq(p.logs)} ${shq(p.work)} && cat > ${shq(`${p.etc}/${name}.json`)} && ` +
+      `${shq(p.python)} -m dask_vm_runtime service restart ${name} --root ${shq(t.root)} --manager ${t.serviceManager}`,
+    { input: JSON.stringify(def, null, 2) },
+  );
+}
+
+export async function stopService(t: Transport, name: ServiceName): Promise<void> {
+  const p = nodePaths(t.root);
+  const py = shq(p.python);
+  await t.run(`if [ -x ${py} ]; then ${py} -m dask_vm_runtime service stop ${name} --root ${shq(t.root)} --manager ${t.serviceManager}; fi`);
+}

@@ -1,0 +1,73 @@
+// What each stage receives. The stack serialises a StageSpec into the null_resource's
+// triggers (so a change of input re-provisions exactly the stages it concerns, and the
+// destroy-time provisioner has everything it needs from self.triggers), and
+// provision/stage.ts parses it back. Only stable values: no timestamps, no random ids.
+import type { ClusterConfig, NodeSpec } from "./config.js";
+import type { ProviderName } from "./config-schema.js";
+
+export const STAGES = [
+  "preflight",
+  "network",
+  "box",
+  "machine",
+  "bundle",
+  "install",
+  "version-gate",
+  "tls",
+  "scheduler",
+  "worker",
+  "benchmark",
+] as const;
+export type StageName = (typeof STAGES)[number];
+
+/** Who the cluster is; enough to find its nodes and files from a destroy provisioner. */
+export interface ClusterRef {
+  readonly id: string;
+  readonly provider: ProviderName;
+  readonly projectDir: string;
+  readonly clusterDir: string;
+  /** Subnet in CIDR form: every provider needs it. */
+  readonly subnet: string;
+  /** Node 1: it runs the scheduler and the benchmark client. */
+  readonly head: NodeSpec;
+  /**
+   * The nodes this stage concerns, and no others: a per-node stage sees only its node, so
+   * adding node4 changes no trigger of node1..node3.
+   */
+  readonly nodes: readonly NodeSpec[];
+}
+
+export interface RuntimeRef {
+  readonly python: string;
+  readonly platform: ClusterConfig["runtime"]["platform"];
+  /** sha256 of cluster-runtime/requirements.lock */
+  readonly lockSha256: string;
+  /** sha256 of the runtime package and service files (cluster-runtime/, minus the lock) */
+  readonly sourceSha256: string;
+}
+
+export interface StageSpec {
+  readonly stage: StageName;
+  readonly cluster: ClusterRef;
+  /** The node a per-node stage (machine, install, worker) acts on. */
+  readonly node?: string;
+  readonly box?: ClusterConfig["box"];
+  readonly runtime?: RuntimeRef;
+  readonly dask?: ClusterConfig["dask"];
+  readonly benchmark?: ClusterConfig["benchmark"];
+}
+
+/** Stable JSON: keys sorted, so two synths of one config give byte-identical triggers. */
+export function stableJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) =>
+    v && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
+      : v,
+  );
+}
+
+export function nodeOf(spec: StageSpec): NodeSpec {
+  const node = spec.cluster.nodes.find((n) => n.name === spec.node);
+  if (!node) throw new Error(`stage ${spec.stage}: node ${spec.node ?? "(none)"} is not in the cluster (${spec.cluster.nodes.map((n) => n.name).join(", ")})`);
+  return node;
+}

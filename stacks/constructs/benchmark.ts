@@ -1,0 +1,25 @@
+// The final stage: the benchmark suite, run by a client on node 1, results copied back to
+// results/<timestamp>/. Its destroy keeps the results: they are the user's.
+import type { Construct } from "constructs";
+import type { ClusterConfig } from "../../provision/lib/config.js";
+import type { ClusterRef } from "../../provision/lib/spec.js";
+import { StageResource } from "./stage-resource.js";
+import type { Worker } from "./worker.js";
+
+export interface BenchmarkProps {
+  /** The cluster to measure. */
+  readonly cluster: ClusterRef;
+  /** Which workloads, sizes and repeats. */
+  readonly benchmark: ClusterConfig["benchmark"];
+  /** Runs once every worker is up. */
+  readonly workers: readonly Worker[];
+}
+
+export class Benchmark extends StageResource {
+  constructor(scope: Construct, id: string, props: BenchmarkProps) {
+    super(scope, id, {
+      spec: { stage: "benchmark", cluster: props.cluster, benchmark: props.benchmark },
+      upstream: Object.fromEntries(props.workers.map((w, k) => [`worker_${k + 1}`, w.resource])),
+    });
+  }
+}

@@ -1,0 +1,20 @@
+// Preflight: checks the host before anything is created: the provider's tools and
+// versions, root for the local provider, the subnet against host routes and VirtualBox's
+// allowed ranges. Its destroy does nothing.
+import type { Construct } from "constructs";
+import type { ClusterConfig } from "../../provision/lib/config.js";
+import type { ClusterRef } from "../../provision/lib/spec.js";
+import { StageResource } from "./stage-resource.js";
+
+export interface PreflightProps {
+  /** The cluster being checked. */
+  readonly cluster: ClusterRef;
+  /** The Vagrant box (VM providers); checked for a matching provider. */
+  readonly box: ClusterConfig["box"];
+}
+
+export class Preflight extends StageResource {
+  constructor(scope: Construct, id: string, props: PreflightProps) {
+    super(scope, id, { spec: { stage: "preflight", cluster: props.cluster, box: props.box } });
+  }
+}

@@ -1,0 +1,52 @@
+// One stage of the cluster as a null_resource: its local-exec runs provision/stage.ts
+// apply, its destroy-time local-exec runs provision/stage.ts destroy, and both read only
+// self.triggers, which hold the stage's whole input (spec) and the ids of the stages it
+// builds on, so replacing an upstream stage replaces this one too.
+import { Construct } from "constructs";
+import type { ITerraformDependable } from "cdktf";
+import { resource } from "@cdktf/provider-null";
+import { stableJson, type StageSpec } from "../../provision/lib/spec.js";
+
+export interface StageResourceProps {
+  /** Everything the stage script needs, serialised into triggers.spec. */
+  readonly spec: StageSpec;
+  /** Stages that must be applied first (and destroyed after this one). Default: none. */
+  readonly after?: readonly ITerraformDependable[];
+  /** Upstream stages whose replacement must replace this one, by trigger key. Default: none. */
+  readonly upstream?: Readonly<Record<string, resource.Resource>>;
+}
+
+/** The command both provisioners run; relative to triggers.project_dir. */
+export const STAGE_COMMAND = "node_modules/.bin/tsx provision/stage.ts";
+
+export class StageResource extends Construct {
+  /** The null_resource, for dependsOn and upstream ids of later stages. */
+  readonly resource: resource.Resource;
+
+  constructor(scope: Construct, id: string, props: StageResourceProps) {
+    super(scope, id);
+    const triggers: Record<string, string> = {
+      stage: props.spec.stage,
+      project_dir: props.spec.cluster.projectDir,
+      spec: stableJson(props.spec),
+    };
+    for (const [key, up] of Object.entries(props.upstream ?? {})) triggers[`${key}_id`] = up.id;
+
+    const provisioner = (action: "apply" | "destroy") => ({
+      type: "local-exec" as const,
+      command: `${STAGE_COMMAND} ${action}`,
+      workingDir: "${self.triggers.project_dir}",
+      environment: { DVC_SPEC: "${self.triggers.spec}" },
+      ...(action === "destroy" ? { when: "destroy" as const } : {}),
+    });
+
+    this.resource = new resource.Resource(this, "resource", {
+      triggers,
+      dependsOn: [...(props.after ?? []), ...Object.values(props.upstream ?? {})],
+      provisioners: [provisioner("apply"), provisioner("destroy")],
+    });
+    // Readable, stable addresses (null_resource.machine-node2) in plans and state:
+    // the construct id is the resource name, so renaming one replaces real machines.
+    this.resource.overrideLogicalId(id);
+  }
+}

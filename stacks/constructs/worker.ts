@@ -1,0 +1,27 @@
+// A Dask worker (with its nanny) on one node, bound to the node's private IP and pointed
+// at the scheduler's private address, with explicit threads and memory limit.
+import type { Construct } from "constructs";
+import type { ClusterConfig } from "../../provision/lib/config.js";
+import type { ClusterRef } from "../../provision/lib/spec.js";
+import { StageResource } from "./stage-resource.js";
+import type { Scheduler } from "./scheduler.js";
+
+export interface WorkerProps {
+  /** The cluster the node belongs to. */
+  readonly cluster: ClusterRef;
+  /** The node's name. */
+  readonly node: string;
+  /** Ports, TLS and limits. */
+  readonly dask: ClusterConfig["dask"];
+  /** The scheduler to join; a new scheduler means new workers. */
+  readonly scheduler: Scheduler;
+}
+
+export class Worker extends StageResource {
+  constructor(scope: Construct, id: string, props: WorkerProps) {
+    super(scope, id, {
+      spec: { stage: "worker", cluster: props.cluster, node: props.node, dask: props.dask },
+      upstream: { scheduler: props.scheduler.resource },
+    });
+  }
+}

@@ -1,0 +1,99 @@
+// The one stack, "dask-cluster": every stage of design.md as a construct, ordered by
+// depends_on, with outputs a user needs after `cdktf deploy`.
+import { Construct } from "constructs";
+import { LocalBackend, TerraformOutput, TerraformStack } from "cdktf";
+import { provider } from "@cdktf/provider-null";
+import path from "node:path";
+import type { Cluster, NodeSpec } from "../provision/lib/config.js";
+import type { ClusterRef, RuntimeRef } from "../provision/lib/spec.js";
+import { Preflight } from "./constructs/preflight.js";
+import { PrivateNetwork } from "./constructs/private-network.js";
+import { Box } from "./constructs/box.js";
+import { Machine } from "./constructs/machine.js";
+import { Bundle } from "./constructs/bundle.js";
+import { Install } from "./constructs/install.js";
+import { VersionGate } from "./constructs/version-gate.js";
+import { TlsMaterial } from "./constructs/tls-material.js";
+import { Scheduler } from "./constructs/scheduler.js";
+import { Worker } from "./constructs/worker.js";
+import { Benchmark } from "./constructs/benchmark.js";
+
+export const STACK_NAME = "dask-cluster";
+
+/**
+ * hashicorp/null versions this stack works with. @cdktf/provider-null pins 3.2.4; we use
+ * only null_resource with triggers, the same in 2.x and 3.x, and the offline mirror that
+ * provision/setup-toolchain.sh builds (the Go module proxy serves no 3.x commit) is 2.2.0.
+ */
+export const NULL_PROVIDER_CONSTRAINT = ">= 2.1.2, < 4.0.0";
+
+export interface DaskClusterStackProps {
+  /** The validated, frozen cluster from cluster.config.json. */
+  readonly cluster: Cluster;
+  /** Target Python and the content hashes of the runtime lock and sources. */
+  readonly runtime: RuntimeRef;
+}
+
+export class DaskClusterStack extends TerraformStack {
+  constructor(scope: Construct, id: string, props: DaskClusterStackProps) {
+    super(scope, id);
+    const { cluster, runtime } = props;
+    const { config } = cluster;
+
+    new provider.NullProvider(this, "null");
+    this.addOverride("terraform.required_providers.null.version", NULL_PROVIDER_CONSTRAINT);
+    new LocalBackend(this, { path: path.join(cluster.clusterDir, "terraform.tfstate") });
+
+    const ref = (nodes: readonly NodeSpec[]): ClusterRef => ({
+      id: cluster.id,
+      provider: config.provider,
+      projectDir: cluster.projectDir,
+      clusterDir: cluster.clusterDir,
+      subnet: cluster.subnet.text,
+      head: cluster.nodes[0]!,
+      nodes,
+    });
+    const all = ref(cluster.nodes);
+    const one = (n: NodeSpec) => ref([n]);
+
+    const preflight = new Preflight(this, "preflight", { cluster: all, box: config.box });
+    const network = new PrivateNetwork(this, "network", { cluster: ref([]), preflight });
+    const box = new Box(this, "box", { cluster: all, box: config.box, network });
+
+    // VirtualBox cannot create VMs in parallel safely (box import and port 2222 races):
+    // chain its machines; libvirt and local create them in parallel.
+    const serial = config.provider === "virtualbox";
+    const machines: Machine[] = [];
+    for (const node of cluster.nodes) {
+      machines.push(
+        new Machine(this, `machine-${node.name}`, {
+          cluster: one(node),
+          node: node.name,
+          boxConfig: config.box,
+          box,
+          network,
+          previous: serial ? machines.at(-1)?.resource : undefined,
+        }),
+      );
+    }
+
+    const bundle = new Bundle(this, "bundle", { cluster: ref([]), runtime, preflight });
+    const installs = cluster.nodes.map(
+      (node, i) => new Install(this, `install-${node.name}`, { cluster: one(node), node: node.name, runtime, machine: machines[i]!, bundle }),
+    );
+    const gate = new VersionGate(this, "version-gate", { cluster: all, runtime, installs });
+    const tls = new TlsMaterial(this, "tls", { cluster: all, dask: config.dask, machines });
+    const scheduler = new Scheduler(this, "scheduler", { cluster: one(cluster.nodes[0]!), dask: config.dask, gate, tls });
+    const workers = cluster.nodes.map(
+      (node) => new Worker(this, `worker-${node.name}`, { cluster: one(node), node: node.name, dask: config.dask, scheduler }),
+    );
+    if (config.benchmark.onDeploy) {
+      new Benchmark(this, "benchmark", { cluster: all, benchmark: config.benchmark, workers });
+    }
+
+    new TerraformOutput(this, "scheduler_address", { value: cluster.schedulerAddress, description: "Connect a dask.distributed Client here (with the client certificate in .cluster/tls when TLS is on)." });
+    new TerraformOutput(this, "dashboard_url", { value: cluster.dashboardUrl, description: "The scheduler's dashboard." });
+    new TerraformOutput(this, "node_ips", { value: Object.fromEntries(cluster.nodes.map((n) => [n.name, n.ip])), description: "Private IP of every node." });
+    new TerraformOutput(this, "results_dir", { value: path.join(cluster.projectDir, "results", "latest"), description: "The newest benchmark results." });
+  }
+}
