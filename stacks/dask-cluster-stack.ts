@@ -41,6 +41,7 @@ export class DaskClusterStack extends TerraformStack {
     const { config } = cluster;
 
     new provider.NullProvider(this, "null");
+    this.addOverride("terraform.required_providers.null.source", "hashicorp/null");
     this.addOverride("terraform.required_providers.null.version", NULL_PROVIDER_CONSTRAINT);
     new LocalBackend(this, { path: path.join(cluster.clusterDir, "terraform.tfstate") });
 
@@ -88,7 +89,7 @@ export class DaskClusterStack extends TerraformStack {
       (node) => new Worker(this, `worker-${node.name}`, { cluster: one(node), node: node.name, dask: config.dask, scheduler }),
     );
     if (config.benchmark.onDeploy) {
-      new Benchmark(this, "benchmark", { cluster: all, benchmark: config.benchmark, workers });
+      new Benchmark(this, "benchmark", { cluster: all, benchmark: config.benchmark, dask: config.dask, workers });
     }
 
     new TerraformOutput(this, "scheduler_address", { value: cluster.schedulerAddress, description: "Connect a dask.distributed Client here (with the client certificate in .cluster/tls when TLS is on)." });

@@ -216,7 +216,7 @@ export function resolveCluster(raw: unknown, projectDir: string, opts: ValidateO
     problems.push({ path: "/network/subnet", message: `prefix /${subnet.prefix} is out of range`, fix: "use a prefix from /8 to /30, e.g. /24" });
   }
   if (subnet.network !== ipToInt(subnet.address)) {
-    problems.push({ path: "/network/subnet", message: `${subnet.text} has host bits set`, fix: `write the network address: ${intToIp(subnet.network)}/${subnet.prefix}` });
+    problems.push({ path: "/network/subnet", message: `${config.network.subnet} has host bits set`, fix: `write the network address: ${intToIp(subnet.network)}/${subnet.prefix}` });
   }
   if (config.provider === "virtualbox") checkVirtualBoxRange(subnet, opts, problems);
   checkPorts(config, problems);

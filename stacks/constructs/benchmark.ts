@@ -11,6 +11,8 @@ export interface BenchmarkProps {
   readonly cluster: ClusterRef;
   /** Which workloads, sizes and repeats. */
   readonly benchmark: ClusterConfig["benchmark"];
+  /** Scheduler address and TLS. */
+  readonly dask: ClusterConfig["dask"];
   /** Runs once every worker is up. */
   readonly workers: readonly Worker[];
 }
@@ -18,7 +20,7 @@ export interface BenchmarkProps {
 export class Benchmark extends StageResource {
   constructor(scope: Construct, id: string, props: BenchmarkProps) {
     super(scope, id, {
-      spec: { stage: "benchmark", cluster: props.cluster, benchmark: props.benchmark },
+      spec: { stage: "benchmark", cluster: props.cluster, benchmark: props.benchmark, dask: props.dask },
       upstream: Object.fromEntries(props.workers.map((w, k) => [`worker_${k + 1}`, w.resource])),
     });
   }

@@ -1,0 +1,106 @@
+// The synthesized stack: every stage present (once per node where it acts on a node),
+// ordered by depends_on, destroy provisioners reading only self.triggers, triggers
+// identical across two synths, and per-node triggers untouched by adding a node.
+import { describe, expect, it } from "vitest";
+import { App, Testing } from "cdktf";
+import { resolveCluster } from "../provision/lib/config.js";
+import { DaskClusterStack, NULL_PROVIDER_CONSTRAINT } from "../stacks/dask-cluster-stack.js";
+
+const runtime = { python: "3.11", platform: "x86_64" as const, lockSha256: "a".repeat(64), sourceSha256: "b".repeat(64) };
+
+type Tf = {
+  resource: { null_resource: Record<string, { triggers: Record<string, string>; depends_on?: string[]; provisioner: Array<{ "local-exec": { command: string; when?: string; working_dir: string; environment: Record<string, string> } }> }> };
+  output: Record<string, { value: unknown }>;
+  terraform: { required_providers: { null: { version: string; source: string } }; backend: { local: { path: string } } };
+};
+
+function synth(config: object): Tf {
+  const cluster = resolveCluster(config, "/tmp/dvc-project");
+  const app = Testing.app();
+  const stack = new DaskClusterStack(app as App, "dask-cluster", { cluster, runtime });
+  return JSON.parse(Testing.synth(stack)) as Tf;
+}
+
+describe("dask-cluster stack", () => {
+  const tf = synth({ provider: "local" });
+  const res = tf.resource.null_resource;
+
+  it("has every stage, per node where it acts on a node", () => {
+    expect(Object.keys(res).sort()).toEqual(
+      [
+        "preflight", "network", "box", "bundle", "version-gate", "tls", "scheduler", "benchmark",
+        ...["node1", "node2", "node3"].flatMap((n) => [`machine-${n}`, `install-${n}`, `worker-${n}`]),
+      ].sort(),
+    );
+    for (const [name, r] of Object.entries(res)) expect(JSON.parse(r.triggers.spec!).stage, name).toBe(r.triggers.stage);
+  });
+
+  it("orders stages with depends_on", () => {
+    const deps = (name: string) => res[name]!.depends_on ?? [];
+    expect(deps("network")).toContain("null_resource.preflight");
+    expect(deps("box")).toContain("null_resource.network");
+    expect(deps("machine-node2")).toEqual(expect.arrayContaining(["null_resource.box", "null_resource.network"]));
+    expect(deps("install-node2")).toEqual(expect.arrayContaining(["null_resource.machine-node2", "null_resource.bundle"]));
+    expect(deps("version-gate")).toEqual(expect.arrayContaining(["null_resource.install-node1", "null_resource.install-node2", "null_resource.install-node3"]));
+    expect(deps("scheduler")).toEqual(expect.arrayContaining(["null_resource.version-gate", "null_resource.tls"]));
+    expect(deps("worker-node3")).toContain("null_resource.scheduler");
+    expect(deps("benchmark")).toEqual(expect.arrayContaining(["null_resource.worker-node1", "null_resource.worker-node3"]));
+  });
+
+  it("re-provisions a stage when an upstream stage is replaced (ids in triggers)", () => {
+    expect(res["install-node1"]!.triggers).toMatchObject({ machine_id: "${null_resource.machine-node1.id}", bundle_id: "${null_resource.bundle.id}" });
+    expect(res["worker-node2"]!.triggers.scheduler_id).toBe("${null_resource.scheduler.id}");
+  });
+
+  it("runs provision/stage.ts, and destroy provisioners read only self.triggers", () => {
+    for (const [name, r] of Object.entries(res)) {
+      const execs = r.provisioner.map((p) => p["local-exec"]);
+      expect(execs.map((e) => e.when ?? "create"), name).toEqual(["create", "destroy"]);
+      for (const e of execs) {
+        expect(e.command).toMatch(/^node_modules\/\.bin\/tsx provision\/stage\.ts (apply|destroy)$/);
+        const refs = JSON.stringify(e).match(/\$\{[^}]*\}/g) ?? [];
+        expect(refs.length).toBeGreaterThan(0);
+        for (const ref of refs) expect(ref, `${name}: ${ref}`).toMatch(/^\$\{self\.triggers\.[a-z_]+\}$/);
+      }
+    }
+  });
+
+  it("is byte-identical across two synths (no timestamps, no random ids)", () => {
+    expect(JSON.stringify(synth({ provider: "local" }))).toBe(JSON.stringify(tf));
+  });
+
+  it("adding a node changes no trigger of the existing nodes' machines, installs or workers", () => {
+    const four = synth({ provider: "local", nodes: { count: 4 } }).resource.null_resource;
+    for (const n of ["node1", "node2", "node3"]) {
+      for (const s of ["machine", "install", "worker"]) expect(four[`${s}-${n}`]!.triggers, `${s}-${n}`).toEqual(res[`${s}-${n}`]!.triggers);
+    }
+    expect(four["machine-node4"]).toBeDefined();
+  });
+
+  it("chains VirtualBox machines (no parallel creation) but not local ones", () => {
+    const vb = synth({}).resource.null_resource;
+    expect(vb["machine-node2"]!.depends_on).toContain("null_resource.machine-node1");
+    expect(vb["machine-node3"]!.depends_on).toContain("null_resource.machine-node2");
+    expect(res["machine-node2"]!.depends_on).not.toContain("null_resource.machine-node1");
+  });
+
+  it("keeps TLS keys out of triggers and state", () => {
+    expect(JSON.stringify(tf)).not.toMatch(/PRIVATE KEY|BEGIN CERTIFICATE/);
+  });
+
+  it("accepts the offline null provider build and keeps state in .cluster", () => {
+    expect(tf.terraform.required_providers.null).toEqual({ source: "hashicorp/null", version: NULL_PROVIDER_CONSTRAINT });
+    expect(tf.terraform.backend.local.path).toBe("/tmp/dvc-project/.cluster/terraform.tfstate");
+  });
+
+  it("outputs the scheduler address, dashboard URL, node IPs and results folder", () => {
+    expect(tf.output.scheduler_address!.value).toBe("tls://192.168.56.11:8786");
+    expect(tf.output.dashboard_url!.value).toBe("http://192.168.56.11:8787/status");
+    expect(tf.output.node_ips!.value).toEqual({ node1: "192.168.56.11", node2: "192.168.56.12", node3: "192.168.56.13" });
+    expect(tf.output.results_dir!.value).toBe("/tmp/dvc-project/results/latest");
+  });
+
+  it("leaves the benchmark out when benchmark.onDeploy is false", () => {
+    expect(synth({ provider: "local", benchmark: { onDeploy: false } }).resource.null_resource.benchmark).toBeUndefined();
+  });
+});
