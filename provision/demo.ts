@@ -1,0 +1,95 @@
+// `npm run demo`: the whole journey on the local provider, for a newcomer with no
+// hypervisor: deploy 3 namespace nodes through the same stack (cdktf deploy), verify
+// versions, benchmark, print where the report is, destroy (unless --keep).
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { fileURLToPath } from "node:url";
+import { $ } from "zx";
+import { badInput, runCli, UserError } from "./lib/errors.js";
+import { step } from "./lib/log.js";
+import { cacheDir } from "./lib/paths.js";
+
+const PROJECT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+export interface DemoOptions {
+  readonly keep: boolean;
+  readonly size: "small" | "full";
+  readonly nodes: number;
+}
+
+/** Terraform's environment: the offline provider mirror when setup-toolchain made one. */
+export function terraformEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const rc = path.join(cacheDir(env), "toolchain", "terraformrc");
+  const out: NodeJS.ProcessEnv = { ...env, CHECKPOINT_DISABLE: "1" };
+  if (!env.TF_CLI_CONFIG_FILE && existsSync(rc)) out.TF_CLI_CONFIG_FILE = rc;
+  const cli = path.join(cacheDir(env), "toolchain", "cli");
+  if (!env.TERRAFORM_BINARY_NAME && existsSync(cli) && readFileSync(cli, "utf8").trim().endsWith("tofu")) out.TERRAFORM_BINARY_NAME = readFileSync(cli, "utf8").trim();
+  return out;
+}
+
+function stateHasResources(file: string): boolean {
+  if (!existsSync(file)) return false;
+  try {
+    return ((JSON.parse(readFileSync(file, "utf8")) as { resources?: unknown[] }).resources ?? []).length > 0;
+  } catch {
+    return true;
+  }
+}
+
+export async function main(opts: DemoOptions): Promise<number> {
+  const state = path.join(PROJECT, ".cluster", "terraform.tfstate");
+  if (stateHasResources(state)) {
+    throw badInput("a cluster is already deployed from this checkout", [
+      { path: state, message: "the demo would share its Terraform state", fix: "run `npx cdktf destroy` first, or use the deployed cluster with npm run verify-versions / npm run benchmark" },
+    ]);
+  }
+  const configFile = path.join(PROJECT, ".cluster", "demo", "cluster.config.json");
+  mkdirSync(path.dirname(configFile), { recursive: true });
+  writeFileSync(configFile, JSON.stringify({ provider: "local", nodes: { count: opts.nodes }, benchmark: { onDeploy: true, size: opts.size } }, null, 2));
+  const env = { ...terraformEnvironment(), CLUSTER_CONFIG: configFile };
+  const run = (argv: string[]) => $({ cwd: PROJECT, env, stdio: "inherit", nothrow: true })`${argv}`;
+  const times: Record<string, number> = {};
+  const timed = async (name: string, argv: string[]) => {
+    step("demo", `$ ${argv.join(" ")}`);
+    const t0 = performance.now();
+    const r = await run(argv);
+    times[name] = (performance.now() - t0) / 1000;
+    return r.exitCode ?? 1;
+  };
+
+  let code = await timed("deploy", ["npx", "cdktf", "deploy", "--auto-approve"]);
+  if (code === 0) code = await timed("verify-versions", ["npx", "tsx", "provision/verify-versions.ts"]);
+  const latest = path.join(PROJECT, "results", "latest", "report.md");
+  if (code === 0 && existsSync(latest)) step("demo", `benchmark report: ${path.relative(process.cwd(), latest)}`);
+  if (!opts.keep) {
+    const d = await timed("destroy", ["npx", "cdktf", "destroy", "--auto-approve"]);
+    if (code === 0) code = d;
+  } else {
+    step("demo", `cluster kept: CLUSTER_CONFIG=${path.relative(PROJECT, configFile)} npx cdktf destroy --auto-approve removes it`);
+  }
+  step("demo", `times: ${Object.entries(times).map(([k, v]) => `${k} ${v.toFixed(0)} s`).join(", ")}`);
+  if (code !== 0) throw new UserError(`the demo stopped: a step exited with ${code} (its output is above)`, 1);
+  return 0;
+}
+
+export async function cli(argv: readonly string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({ args: [...argv], options: { keep: { type: "boolean", default: false }, size: { type: "string", default: "small" }, nodes: { type: "string", default: "3" }, help: { type: "boolean", default: false } }, strict: true }));
+  } catch (err) {
+    throw badInput((err as Error).message, [{ path: "arguments", message: "not understood", fix: "npm run demo -- [--keep] [--size small|full] [--nodes N]" }]);
+  }
+  if (values.help) {
+    process.stdout.write("usage: npm run demo -- [--keep] [--size small|full] [--nodes N]\n  --keep        leave the cluster running (default: destroy at the end)\n  --size        benchmark size (default: small)\n  --nodes N     number of namespace nodes, 1-16 (default: 3)\n");
+    return 0;
+  }
+  const nodes = Number(values.nodes);
+  if (!Number.isInteger(nodes) || nodes < 1 || nodes > 16) throw badInput(`--nodes ${values.nodes} is not valid`, [{ path: "--nodes", message: `"${values.nodes}"`, fix: "a whole number from 1 to 16" }]);
+  if (values.size !== "small" && values.size !== "full") throw badInput(`--size ${values.size} is not valid`, [{ path: "--size", message: `"${values.size}"`, fix: "small or full" }]);
+  return main({ keep: values.keep, size: values.size, nodes });
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  await runCli(() => cli(process.argv.slice(2)));
+}
