@@ -1,0 +1,221 @@
+// The libvirt provider: Vagrant + vagrant-libvirt VMs (KVM, or qemu emulation where KVM
+// cannot serve) on an isolated libvirt network that this stage defines and removes.
+//
+// vagrant-libvirt facts this file relies on (read in the 0.11.2 source Debian 12 ships,
+// lib/vagrant-libvirt/):
+// - A private_network with an ip is matched to an existing libvirt network by its network
+//   address, and must then carry the same libvirt__network_name (else
+//   NetworkNameAndAddressMismatch); a network with DHCP where dhcp_enabled false is asked
+//   is accepted, the reverse is an error (action/create_networks.rb).
+// - Networks vagrant-libvirt did not create are still written to its created_networks
+//   file and undefined on `vagrant destroy` once unused, unless libvirt__always_destroy is
+//   false, which the Vagrantfile sets: this stage owns the network.
+// - Without qemu_use_agent, vagrant-libvirt finds a VM's address in the DHCP leases of its
+//   management network (driver.rb get_ipaddress), and the static address on our network
+//   is only configured over ssh afterwards; so the management network stays, and
+//   management_network_mode "none" makes it isolated: its template writes no <forward>
+//   element (templates/private_network.xml.erb).
+// - The domain type is `driver` ("kvm" or "qemu"); with cpu_mode "custom" the model
+//   defaults to qemu64 (config.rb finalize!). The connection is LIBVIRT_DEFAULT_URI when
+//   set, else qemu:///system (config.rb), which is the URI virsh must use here too.
+// - Box images are inspected with `qemu-img info` (action/handle_box_image.rb).
+import { createHash } from "node:crypto";
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import path from "node:path";
+import type { Problem } from "../errors.js";
+import type { ClusterRef } from "../spec.js";
+import {
+  VagrantProvider,
+  checkRouteClash,
+  clusterSubnet,
+  hostAddress,
+  netmaskOf,
+  type Host,
+  type NetworkRecord,
+  type PreflightFacts,
+  type VagrantContext,
+  type VagrantProviderOptions,
+  type VagrantStrategy,
+} from "./vagrant.js";
+import type { Cidr } from "../ipv4.js";
+
+export type LibvirtDriver = "kvm" | "qemu";
+export type ManagementNetwork = "none" | "default";
+
+export interface LibvirtOptions extends VagrantProviderOptions {
+  /** Domain type. Default: kvm when /dev/kvm is usable, else qemu (emulation). */
+  readonly driver?: LibvirtDriver;
+  /** CPU model under qemu emulation. Default: Nehalem on x86_64 hosts, cortex-a57 on arm64. */
+  readonly cpuModel?: string;
+  /** none: vagrant-libvirt's management network gets no route out of the host; default: its usual NAT network. Default: none. */
+  readonly managementNetwork?: ManagementNetwork;
+}
+
+/** The management network vagrant-libvirt creates unless told otherwise (config.rb). */
+export const VAGRANT_LIBVIRT_MANAGEMENT_NETWORK = "vagrant-libvirt";
+
+export function libvirtUri(host: Host): string {
+  return host.env.LIBVIRT_DEFAULT_URI || "qemu:///system";
+}
+
+/** Linux bridge names are at most 15 characters: "dvc" + 8 hex digits of the cluster id. */
+export function bridgeName(clusterId: string): string {
+  return `dvc${createHash("sha256").update(clusterId).digest("hex").slice(0, 8)}`;
+}
+
+/**
+ * An isolated network: no <forward> (nothing routed off the host), no DHCP (nodes have
+ * static addresses), no DNS (dnsmasq would answer on it otherwise); the host takes .1.
+ */
+export function libvirtNetworkXml(name: string, bridge: string, subnet: Cidr): string {
+  return [
+    "<network>",
+    `  <name>${name}</name>`,
+    `  <bridge name="${bridge}" stp="on" delay="0"/>`,
+    `  <dns enable="no"/>`,
+    `  <ip address="${hostAddress(subnet)}" netmask="${netmaskOf(subnet.prefix)}"/>`,
+    "</network>",
+    "",
+  ].join("\n");
+}
+
+/** x86-64-v2 (SSE4.2, POPCNT), which current Python wheels may assume; TCG emulates it. */
+function defaultCpuModel(host: Host): string {
+  return host.arch === "arm64" ? "cortex-a57" : "Nehalem";
+}
+
+function qemuBinary(host: Host): string {
+  return host.arch === "arm64" ? "qemu-system-aarch64" : "qemu-system-x86_64";
+}
+
+function lines(stdout: string): string[] {
+  return stdout
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean);
+}
+
+export function libvirtStrategy(options: Pick<LibvirtOptions, "driver" | "cpuModel" | "managementNetwork"> = {}): VagrantStrategy {
+  const management: ManagementNetwork = options.managementNetwork ?? "none";
+  const driverOf = (host: Host): LibvirtDriver => options.driver ?? (host.kvmUsable() ? "kvm" : "qemu");
+  const virsh = (host: Host, ...args: string[]) => ["virsh", "--connect", libvirtUri(host), ...args];
+  const networkOf = (cluster: ClusterRef): NetworkRecord & { device: string } => ({
+    provider: "libvirt",
+    kind: "libvirt",
+    name: cluster.id,
+    subnet: clusterSubnet(cluster).text,
+    device: bridgeName(cluster.id),
+  });
+
+  return {
+    name: "libvirt",
+
+    async preflight(ctx: VagrantContext, cluster: ClusterRef, problems: Problem[], facts: PreflightFacts): Promise<void> {
+      const { host } = ctx;
+      if (facts.vagrantVersion) {
+        const plugins = await ctx.vagrant(["plugin", "list"], cluster);
+        if (plugins.exitCode !== 0 || !/^vagrant-libvirt\b/m.test(plugins.stdout)) {
+          problems.push({
+            path: "vagrant-libvirt",
+            message: "the vagrant-libvirt plugin is not installed (`vagrant plugin list` does not show it)",
+            fix: "Debian/Ubuntu: sudo apt-get install vagrant-libvirt (it matches the distribution's vagrant); elsewhere: vagrant plugin install vagrant-libvirt",
+          });
+        }
+      }
+
+      const uri = libvirtUri(host);
+      const v = await ctx.run(virsh(host, "version"), cluster);
+      if (v.exitCode === 127) {
+        problems.push({ path: "virsh", message: "virsh (libvirt) is not installed or not on PATH", fix: "Debian/Ubuntu: sudo apt-get install libvirt-daemon-system libvirt-clients" });
+      } else if (v.exitCode !== 0) {
+        problems.push({
+          path: "virsh",
+          message: `cannot connect to libvirt at ${uri}: ${(v.stderr || v.stdout).trim().split("\n").slice(-2).join(" ")}`,
+          fix: "start the daemon (sudo systemctl enable --now libvirtd) and let your user manage it (sudo usermod -aG libvirt $USER, then log in again)",
+        });
+      }
+
+      for (const [bin, pkg] of [
+        [qemuBinary(host), host.arch === "arm64" ? "qemu-system-arm" : "qemu-system-x86"],
+        ["qemu-img", "qemu-utils"],
+      ] as const) {
+        const q = await ctx.run([bin, "--version"], cluster);
+        if (q.exitCode !== 0) {
+          problems.push({ path: bin, message: q.exitCode === 127 ? `${bin} is not installed or not on PATH` : `\`${bin} --version\` failed with exit code ${q.exitCode}`, fix: `Debian/Ubuntu: sudo apt-get install ${pkg}` });
+        }
+      }
+
+      const kvm = host.kvmUsable();
+      if (options.driver === "kvm" && !kvm) {
+        problems.push({ path: "/dev/kvm", message: "driver kvm was asked for, but /dev/kvm is missing or not writable by this user", fix: "enable VT-x/AMD-V in the firmware and load kvm_intel or kvm_amd; add your user to the kvm group; or let the driver default to qemu emulation" });
+      } else if (!kvm && !options.driver) {
+        host.warn("/dev/kvm is missing or not writable: the nodes will run under qemu emulation (TCG), several times slower than KVM; enable VT-x/AMD-V and join the kvm group to avoid it");
+      }
+
+      const own = [bridgeName(cluster.id), ...(facts.network?.device ? [facts.network.device] : [])];
+      await checkRouteClash(ctx, cluster, own, problems);
+
+      if (management === "none" && v.exitCode === 0) {
+        const mgmt = await ctx.run(virsh(host, "net-dumpxml", VAGRANT_LIBVIRT_MANAGEMENT_NETWORK), cluster);
+        if (mgmt.exitCode === 0 && /<forward\b/.test(mgmt.stdout)) {
+          host.warn(
+            `the libvirt network ${VAGRANT_LIBVIRT_MANAGEMENT_NETWORK} already exists with a <forward> (NAT) element; vagrant-libvirt reuses it, so the nodes will have a route out of the host. ` +
+              `To isolate them, remove it while no VM uses it: virsh net-destroy ${VAGRANT_LIBVIRT_MANAGEMENT_NETWORK}; virsh net-undefine ${VAGRANT_LIBVIRT_MANAGEMENT_NETWORK}`,
+          );
+        }
+      }
+    },
+
+    async createNetwork(ctx: VagrantContext, cluster: ClusterRef): Promise<NetworkRecord> {
+      const { host } = ctx;
+      const record = networkOf(cluster);
+      const fix = `check that libvirt works: \`virsh --connect ${libvirtUri(host)} net-list --all\`; another network on ${record.subnet} makes net-start fail`;
+      const all = lines((await ctx.must(virsh(host, "net-list", "--all", "--name"), cluster, fix)).stdout);
+      if (!all.includes(record.name)) {
+        const file = path.join(cluster.clusterDir, "libvirt-network.xml");
+        await mkdir(cluster.clusterDir, { recursive: true });
+        await writeFile(file, libvirtNetworkXml(record.name, record.device, clusterSubnet(cluster)));
+        await ctx.must(virsh(host, "net-define", file), cluster, fix);
+      }
+      const active = lines((await ctx.must(virsh(host, "net-list", "--name"), cluster, fix)).stdout);
+      if (!active.includes(record.name)) await ctx.must(virsh(host, "net-start", record.name), cluster, fix);
+      return record;
+    },
+
+    async destroyNetwork(ctx: VagrantContext, cluster: ClusterRef, record: NetworkRecord | undefined): Promise<void> {
+      const { host } = ctx;
+      const name = record?.provider === "libvirt" ? record.name : cluster.id;
+      const fix = `remove it by hand: virsh --connect ${libvirtUri(host)} net-destroy ${name}; virsh --connect ${libvirtUri(host)} net-undefine ${name}`;
+      const all = lines((await ctx.must(virsh(host, "net-list", "--all", "--name"), cluster, fix)).stdout);
+      if (all.includes(name)) {
+        const active = lines((await ctx.must(virsh(host, "net-list", "--name"), cluster, fix)).stdout);
+        if (active.includes(name)) await ctx.must(virsh(host, "net-destroy", name), cluster, fix);
+        await ctx.must(virsh(host, "net-undefine", name), cluster, fix);
+      }
+      await rm(path.join(cluster.clusterDir, "libvirt-network.xml"), { force: true });
+    },
+
+    defaultNetwork: networkOf,
+
+    machineListExtras(ctx: VagrantContext): Record<string, unknown> {
+      const driver = driverOf(ctx.host);
+      return {
+        libvirt: {
+          driver,
+          ...(driver === "qemu" ? { cpuModel: options.cpuModel ?? defaultCpuModel(ctx.host) } : {}),
+          managementNetwork: management,
+        },
+      };
+    },
+
+    async afterLastMachine(): Promise<void> {
+      // The box volume stays in libvirt's pool like a box in Vagrant's cache; vagrant-libvirt
+      // itself undefines the isolated management network it created once no VM uses it.
+    },
+  };
+}
+
+/** The MachineProvider for "libvirt". */
+export function libvirtProvider(options: LibvirtOptions = {}): VagrantProvider {
+  return new VagrantProvider(libvirtStrategy(options), options);
+}

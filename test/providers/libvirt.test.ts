@@ -1,0 +1,229 @@
+// The libvirt provider with a scripted runner: the isolated network's XML and the exact
+// virsh commands that define, start and remove it, the libvirt block of the machine list
+// (kvm, or qemu emulation with a CPU model), and preflight's messages. The real
+// vagrant-libvirt validates the Vagrantfile in test/vagrantfile.test.ts.
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { XMLParser } from "fast-xml-parser";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { resolveCluster } from "../../provision/lib/config.js";
+import { UserError } from "../../provision/lib/errors.js";
+import { parseCidr } from "../../provision/lib/ipv4.js";
+import type { ClusterRef } from "../../provision/lib/spec.js";
+import type { CommandResult, CommandRunner, Host } from "../../provision/lib/providers/vagrant.js";
+import { bridgeName, libvirtNetworkXml, libvirtProvider } from "../../provision/lib/providers/libvirt.js";
+
+type Reply = Partial<CommandResult>;
+
+function fakeRunner(replies: Record<string, Reply | Reply[]> = {}) {
+  const calls: string[][] = [];
+  const runner: CommandRunner = async (argv) => {
+    calls.push([...argv]);
+    const r = replies[argv.join(" ")];
+    return { stdout: "", stderr: "", exitCode: 0, ...(Array.isArray(r) ? r.shift() : r) };
+  };
+  return { runner, calls };
+}
+
+function fakeHost(over: Partial<Host> = {}): Host & { warnings: string[] } {
+  const warnings: string[] = [];
+  return {
+    platform: "linux",
+    arch: "x64",
+    env: {},
+    readText: () => undefined,
+    exists: () => false,
+    listDir: () => [],
+    kvmUsable: () => true,
+    warn: (m) => warnings.push(m),
+    warnings,
+    ...over,
+  };
+}
+
+let dir: string;
+let cluster: ClusterRef;
+const V = ["virsh", "--connect", "qemu:///system"];
+const BOX = { name: "debian/bookworm64", version: "", url: "" };
+
+beforeEach(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), "dvc-libvirt-"));
+  const c = resolveCluster({ provider: "libvirt", nodes: { count: 3 } }, dir);
+  cluster = { id: c.id, provider: "libvirt", projectDir: c.projectDir, clusterDir: c.clusterDir, subnet: c.subnet.text, head: c.nodes[0]!, nodes: c.nodes };
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("network XML", () => {
+  it("is isolated: no forward element, DNS off, no DHCP, the host on .1 of the subnet, a bridge name Linux accepts", () => {
+    const xml = libvirtNetworkXml("dask-abc123", bridgeName("dask-abc123"), parseCidr("192.168.56.0/24")!);
+    const doc = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: "" }).parse(xml) as { network: Record<string, unknown> };
+    const net = doc.network;
+    expect(Object.keys(net).sort()).toEqual(["bridge", "dns", "ip", "name"]);
+    expect(net.forward).toBeUndefined();
+    expect(net.dns).toEqual({ enable: "no" });
+    expect(net.ip).toEqual({ address: "192.168.56.1", netmask: "255.255.255.0" });
+    expect(net.name).toBe("dask-abc123");
+    const bridge = (net.bridge as { name: string }).name;
+    expect(bridge).toMatch(/^dvc[0-9a-f]{8}$/);
+    expect(bridge.length).toBeLessThanOrEqual(15);
+    expect(bridgeName("dask-abc124")).not.toBe(bridge);
+  });
+});
+
+describe("createNetwork", () => {
+  it("defines the network from a file, starts it, and records it", async () => {
+    const f = fakeRunner({ [[...V, "net-list", "--all", "--name"].join(" ")]: { stdout: "default\n" } });
+    await libvirtProvider({ runner: f.runner, host: fakeHost() }).createNetwork(cluster);
+    const file = path.join(dir, ".cluster", "libvirt-network.xml");
+    expect(f.calls).toEqual([
+      [...V, "net-list", "--all", "--name"],
+      [...V, "net-define", file],
+      [...V, "net-list", "--name"],
+      [...V, "net-start", cluster.id],
+    ]);
+    expect(readFileSync(file, "utf8")).toBe(libvirtNetworkXml(cluster.id, bridgeName(cluster.id), parseCidr(cluster.subnet)!));
+    expect(JSON.parse(readFileSync(path.join(dir, ".cluster", "network.json"), "utf8"))).toEqual({ provider: "libvirt", kind: "libvirt", name: cluster.id, subnet: "192.168.56.0/24", device: bridgeName(cluster.id) });
+  });
+
+  it("only starts a network that is defined but inactive, and does nothing for an active one", async () => {
+    const f = fakeRunner({ [[...V, "net-list", "--all", "--name"].join(" ")]: { stdout: `default\n${cluster.id}\n` }, [[...V, "net-list", "--name"].join(" ")]: [{ stdout: "default\n" }, { stdout: `${cluster.id}\n` }] });
+    const p = libvirtProvider({ runner: f.runner, host: fakeHost() });
+    await p.createNetwork(cluster);
+    expect(f.calls.map((c) => c[3])).toEqual(["net-list", "net-list", "net-start"]);
+    f.calls.length = 0;
+    await p.createNetwork(cluster);
+    expect(f.calls.map((c) => c[3])).toEqual(["net-list", "net-list"]);
+  });
+
+  it("uses LIBVIRT_DEFAULT_URI like vagrant-libvirt does", async () => {
+    const f = fakeRunner();
+    await libvirtProvider({ runner: f.runner, host: fakeHost({ env: { LIBVIRT_DEFAULT_URI: "qemu+ssh://h/system" } }) }).createNetwork(cluster);
+    expect(f.calls[0]).toEqual(["virsh", "--connect", "qemu+ssh://h/system", "net-list", "--all", "--name"]);
+  });
+});
+
+describe("destroyNetwork", () => {
+  it("stops and undefines the network, then forgets it", async () => {
+    mkdirSync(path.join(dir, ".cluster"), { recursive: true });
+    writeFileSync(path.join(dir, ".cluster", "network.json"), JSON.stringify({ provider: "libvirt", kind: "libvirt", name: cluster.id, subnet: "192.168.56.0/24" }));
+    const f = fakeRunner({ [[...V, "net-list", "--all", "--name"].join(" ")]: { stdout: `${cluster.id}\n` }, [[...V, "net-list", "--name"].join(" ")]: { stdout: `${cluster.id}\n` } });
+    await libvirtProvider({ runner: f.runner, host: fakeHost() }).destroyNetwork(cluster);
+    expect(f.calls).toEqual([
+      [...V, "net-list", "--all", "--name"],
+      [...V, "net-list", "--name"],
+      [...V, "net-destroy", cluster.id],
+      [...V, "net-undefine", cluster.id],
+    ]);
+    expect(existsSync(path.join(dir, ".cluster", "network.json"))).toBe(false);
+  });
+
+  it("undefines an inactive one without net-destroy, and succeeds when it is gone (even without a record)", async () => {
+    const f = fakeRunner({ [[...V, "net-list", "--all", "--name"].join(" ")]: [{ stdout: `${cluster.id}\n` }, { stdout: "default\n" }] });
+    const p = libvirtProvider({ runner: f.runner, host: fakeHost() });
+    await p.destroyNetwork(cluster);
+    expect(f.calls.map((c) => c[3])).toEqual(["net-list", "net-list", "net-undefine"]);
+    f.calls.length = 0;
+    await p.destroyNetwork(cluster);
+    expect(f.calls).toEqual([[...V, "net-list", "--all", "--name"]]);
+  });
+});
+
+describe("machine list", () => {
+  async function libvirtBlock(host: Host, options = {}) {
+    const f = fakeRunner();
+    await libvirtProvider({ runner: f.runner, host, ...options }).prepareBox(cluster, BOX);
+    expect(f.calls).toEqual([["vagrant", "box", "list"], ["vagrant", "box", "add", "debian/bookworm64", "--provider", "libvirt"]]);
+    const list = JSON.parse(readFileSync(path.join(dir, ".cluster", "machines.json"), "utf8"));
+    expect(list.network).toEqual({ name: cluster.id, subnet: "192.168.56.0/24", prefix: 24 });
+    return list.libvirt;
+  }
+
+  it("uses KVM where /dev/kvm is usable, with an isolated management network", async () => {
+    expect(await libvirtBlock(fakeHost())).toEqual({ driver: "kvm", managementNetwork: "none" });
+  });
+
+  it("falls back to qemu emulation with a named CPU model where it is not", async () => {
+    expect(await libvirtBlock(fakeHost({ kvmUsable: () => false }))).toEqual({ driver: "qemu", cpuModel: "Nehalem", managementNetwork: "none" });
+  });
+
+  it("honours an explicit driver, model and management network", async () => {
+    expect(await libvirtBlock(fakeHost(), { driver: "qemu", cpuModel: "qemu64", managementNetwork: "default" })).toEqual({ driver: "qemu", cpuModel: "qemu64", managementNetwork: "default" });
+  });
+});
+
+describe("preflight", () => {
+  const GOOD: Record<string, Reply> = {
+    "vagrant --version": { stdout: "Vagrant 2.3.4\n" },
+    "vagrant plugin list": { stdout: "vagrant-libvirt (0.11.2, system)\n" },
+    [[...V, "version"].join(" ")]: { stdout: "Compiled against library: libvirt 9.0.0\n" },
+    "qemu-system-x86_64 --version": { stdout: "QEMU emulator version 7.2.0\n" },
+    "qemu-img --version": { stdout: "qemu-img version 7.2.0\n" },
+    "ip -j route": { stdout: "[]" },
+    [[...V, "net-dumpxml", "vagrant-libvirt"].join(" ")]: { exitCode: 1, stderr: "error: Network not found" },
+  };
+
+  async function failure(replies: Record<string, Reply>, host: Host = fakeHost()): Promise<string> {
+    const err = await libvirtProvider({ runner: fakeRunner(replies).runner, host }).preflight(cluster, BOX).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as UserError).exitCode).toBe(2);
+    return (err as UserError).render();
+  }
+
+  it("passes with vagrant-libvirt, libvirt, qemu and KVM, running exactly these checks", async () => {
+    const f = fakeRunner(GOOD);
+    const host = fakeHost();
+    await libvirtProvider({ runner: f.runner, host }).preflight(cluster, BOX);
+    expect(f.calls).toEqual([
+      ["vagrant", "--version"],
+      ["vagrant", "plugin", "list"],
+      [...V, "version"],
+      ["qemu-system-x86_64", "--version"],
+      ["qemu-img", "--version"],
+      ["ip", "-j", "route"],
+      [...V, "net-dumpxml", "vagrant-libvirt"],
+    ]);
+    expect(host.warnings).toEqual([]);
+  });
+
+  it("says the plugin is missing and how to install it", async () => {
+    const msg = await failure({ ...GOOD, "vagrant plugin list": { stdout: "No plugins installed.\n" } });
+    expect(msg).toContain("vagrant-libvirt: the vagrant-libvirt plugin is not installed");
+    expect(msg).toContain("sudo apt-get install vagrant-libvirt");
+  });
+
+  it("tells a missing virsh from an unreachable daemon", async () => {
+    expect(await failure({ ...GOOD, [[...V, "version"].join(" ")]: { exitCode: 127 } })).toContain("virsh (libvirt) is not installed");
+    const msg = await failure({ ...GOOD, [[...V, "version"].join(" ")]: { exitCode: 1, stderr: "error: failed to connect to the hypervisor\nerror: Failed to connect socket to '/var/run/libvirt/libvirt-sock': No such file or directory" } });
+    expect(msg).toContain("cannot connect to libvirt at qemu:///system");
+    expect(msg).toContain("sudo systemctl enable --now libvirtd");
+  });
+
+  it("names the qemu packages that are missing", async () => {
+    const msg = await failure({ ...GOOD, "qemu-system-x86_64 --version": { exitCode: 127 }, "qemu-img --version": { exitCode: 127 } });
+    expect(msg).toContain("sudo apt-get install qemu-system-x86");
+    expect(msg).toContain("sudo apt-get install qemu-utils");
+  });
+
+  it("warns that nodes will be emulated without KVM, and refuses an explicit kvm driver then", async () => {
+    const host = fakeHost({ kvmUsable: () => false });
+    await libvirtProvider({ runner: fakeRunner(GOOD).runner, host }).preflight(cluster, BOX);
+    expect(host.warnings.join("\n")).toContain("qemu emulation (TCG)");
+    const err = (await libvirtProvider({ runner: fakeRunner(GOOD).runner, host, driver: "kvm" }).preflight(cluster, BOX).catch((e: unknown) => e)) as UserError;
+    expect(err.render()).toContain("driver kvm was asked for, but /dev/kvm is missing");
+  });
+
+  it("warns when an existing NAT management network would give the nodes a way out", async () => {
+    const host = fakeHost();
+    const replies = { ...GOOD, [[...V, "net-dumpxml", "vagrant-libvirt"].join(" ")]: { stdout: "<network><name>vagrant-libvirt</name><forward mode='nat'/></network>" } };
+    await libvirtProvider({ runner: fakeRunner(replies).runner, host }).preflight(cluster, BOX);
+    expect(host.warnings.join("\n")).toContain("virsh net-destroy vagrant-libvirt; virsh net-undefine vagrant-libvirt");
+  });
+
+  it("names a clashing route but not the cluster's own bridge", async () => {
+    const own = JSON.stringify([{ dst: "192.168.56.0/24", dev: bridgeName(cluster.id) }]);
+    await libvirtProvider({ runner: fakeRunner({ ...GOOD, "ip -j route": { stdout: own } }).runner, host: fakeHost() }).preflight(cluster, BOX);
+    const other = JSON.stringify([{ dst: "192.168.0.0/16", dev: "virbr3" }]);
+    expect(await failure({ ...GOOD, "ip -j route": { stdout: other } })).toContain("192.168.56.0/24 overlaps the host route 192.168.0.0/16 on virbr3");
+  });
+});

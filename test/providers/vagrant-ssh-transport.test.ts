@@ -1,0 +1,123 @@
+// SshTransport: the exact ssh/scp command lines, and (through stand-ins for ssh and scp
+// that do what they do on the far side: join the command words and hand them to a shell,
+// copy host:path) that scripts, environment values and stdin arrive intact. A real sshd
+// on a VM is exercised by the VM lifecycle runs, not here.
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SshTransport, exportLines, shellQuote, type ProcessExec } from "../../provision/lib/ssh-transport.js";
+import { NodeCommandError, runProcess, type RunOptions } from "../../provision/lib/transport.js";
+
+let dir: string;
+let exec: ProcessExec;
+
+// ssh: drop the options, take the host, run the rest as one command line in a shell.
+const FAKE_SSH = `#!/bin/sh
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -F|-o) shift 2 ;;
+    -q) shift ;;
+    *) break ;;
+  esac
+done
+shift
+exec sh -c "$*"
+`;
+// scp: drop the options, strip "host:" from either side, copy.
+const FAKE_SCP = `#!/bin/sh
+while [ $# -gt 2 ]; do shift; done
+exec cp "\${1#node1:}" "\${2#node1:}"
+`;
+
+beforeAll(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), "dvc-ssh-"));
+  for (const [name, text] of [["ssh", FAKE_SSH], ["scp", FAKE_SCP]] as const) {
+    writeFileSync(path.join(dir, name), text);
+    chmodSync(path.join(dir, name), 0o755);
+  }
+  exec = (argv, script, opts) => runProcess([path.join(dir, argv[0]!), ...argv.slice(1)], "node1", script, opts);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function recorder() {
+  const calls: { argv: string[]; opts: RunOptions }[] = [];
+  const rec: ProcessExec = async (argv, _script, opts) => {
+    calls.push({ argv: [...argv], opts });
+    return { stdout: "", stderr: "", exitCode: 0 };
+  };
+  return { rec, calls };
+}
+
+describe("command lines", () => {
+  it("runs a script as `bash -s` on stdin, with export lines in front", async () => {
+    const { rec, calls } = recorder();
+    await new SshTransport("node1", "/p/.cluster/ssh/node1.conf", rec).run("echo hi", { env: { A: "x y" }, timeoutMs: 5 });
+    expect(calls).toEqual([
+      { argv: ["ssh", "-F", "/p/.cluster/ssh/node1.conf", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "node1", "bash", "-s"], opts: { env: { A: "x y" }, timeoutMs: 5, input: "export A='x y'\necho hi" } },
+    ]);
+  });
+
+  it("copies with scp -F after creating the parent folder, then sets the mode", async () => {
+    const { rec, calls } = recorder();
+    await new SshTransport("node1", "/c.conf", rec).put("/tmp/w.whl", "/opt/dask-vm-cluster/bundle/w.whl", 0o600);
+    expect(calls.map((c) => c.argv)).toEqual([
+      ["ssh", "-F", "/c.conf", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "node1", "bash", "-s"],
+      ["scp", "-F", "/c.conf", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-q", "/tmp/w.whl", "node1:/opt/dask-vm-cluster/bundle/w.whl"],
+      ["ssh", "-F", "/c.conf", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "node1", "bash", "-s"],
+    ]);
+    expect(calls[0]!.opts.input).toBe("mkdir -p '/opt/dask-vm-cluster/bundle'");
+    expect(calls[2]!.opts.input).toBe("chmod 0600 '/opt/dask-vm-cluster/bundle/w.whl'");
+  });
+
+  it("fetches with scp -F", async () => {
+    const { rec, calls } = recorder();
+    await new SshTransport("node1", "/c.conf", rec).get("/opt/dask-vm-cluster/logs/a.log", path.join(os.tmpdir(), "dvc-get-test", "a.log"));
+    expect(calls.map((c) => c.argv)).toEqual([["scp", "-F", "/c.conf", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-q", "node1:/opt/dask-vm-cluster/logs/a.log", path.join(os.tmpdir(), "dvc-get-test", "a.log")]]);
+    rmSync(path.join(os.tmpdir(), "dvc-get-test"), { recursive: true, force: true });
+  });
+
+  it("refuses remote paths the remote shell would reinterpret", async () => {
+    const t = new SshTransport("node1", "/c.conf", recorder().rec);
+    await expect(t.put("/a", "/opt/x y")).rejects.toThrow(/must be absolute and use only/);
+    await expect(t.get("relative/p", "/a")).rejects.toThrow(/must be absolute/);
+  });
+
+  it("rejects environment names that are not shell names", () => {
+    expect(() => exportLines({ "A-B": "1" })).toThrow(/not a valid shell name/);
+  });
+});
+
+describe("through a shell on the far side", () => {
+  it("delivers environment values with quotes, $ and newlines unchanged", async () => {
+    const value = `it's "$HOME" \`x\` $(y)\nline2 \\`;
+    const t = new SshTransport("node1", "/dev/null", exec);
+    const r = await t.run(`printf '%s' "$V"`, { env: { V: value } });
+    expect(r.stdout).toBe(value);
+    expect(shellQuote("a'b")).toBe(`'a'\\''b'`);
+  });
+
+  it("sends the script as an argument when the script needs stdin for itself", async () => {
+    const t = new SshTransport("node1", "/dev/null", exec);
+    const r = await t.run(`read -r l; echo "got:$l:$W"`, { input: "data'1\n", env: { W: "w 'q'" } });
+    expect(r.stdout).toBe("got:data'1:w 'q'\n");
+  });
+
+  it("throws NodeCommandError with the exit code, or returns it with nothrow", async () => {
+    const t = new SshTransport("node1", "/dev/null", exec);
+    await expect(t.run("echo bad >&2; exit 7")).rejects.toBeInstanceOf(NodeCommandError);
+    expect((await t.run("exit 7", { nothrow: true })).exitCode).toBe(7);
+  });
+
+  it("copies a file there and back, with its mode", async () => {
+    const t = new SshTransport("node1", "/dev/null", exec);
+    const src = path.join(dir, "src.bin");
+    writeFileSync(src, Buffer.from([0, 1, 2, 255]));
+    const remote = path.join(dir, "remote", "deep", "f.bin");
+    await t.put(src, remote, 0o640);
+    expect(statSync(remote).mode & 0o777).toBe(0o640);
+    const back = path.join(dir, "back", "f.bin");
+    await t.get(remote, back);
+    expect([...readFileSync(back)]).toEqual([0, 1, 2, 255]);
+  });
+});
