@@ -1,0 +1,165 @@
+// The generated documentation of cluster.config.json (provision/docs.ts): the committed
+// JSON Schema and README reference match the schema in provision/lib/config-schema.ts,
+// the published schema accepts what the config loader accepts and refuses unknown keys,
+// every field is documented, and `npm run docs -- --check` fails on a stale file.
+import { describe, expect, it, vi } from "vitest";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { Ajv } from "ajv";
+import addFormatsModule from "ajv-formats";
+import { $ } from "zx";
+import { END_MARKER, README_FILE, SCHEMA_FILE, START_MARKER, cli, main, publishedSchema, renderConfigReference, renderSchemaJson } from "../provision/docs.js";
+import { resolveCluster } from "../provision/lib/config.js";
+import { ClusterConfigSchema } from "../provision/lib/config-schema.js";
+
+const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
+const root = path.resolve(import.meta.dirname, "..");
+const REGENERATE = "edit provision/lib/config-schema.ts only, then run `npm run docs` and commit both generated files";
+
+function readmeSection(readme: string): string {
+  const start = readme.indexOf(START_MARKER);
+  const end = readme.indexOf(END_MARKER);
+  return start >= 0 && end > start ? readme.slice(start + START_MARKER.length, end) : "(markers missing)";
+}
+
+/** Every field path of the schema: nodes, nodes.count, nodes.overrides[].ip, ... */
+function fieldPaths(schema: Record<string, unknown>, at = ""): string[] {
+  const props = (schema.properties ?? {}) as Record<string, Record<string, unknown>>;
+  return Object.entries(props).flatMap(([name, sub]) => {
+    const p = at ? `${at}.${name}` : name;
+    const items = sub.items as Record<string, unknown> | undefined;
+    return [p, ...fieldPaths(sub, p), ...(items?.properties ? fieldPaths(items, `${p}[]`) : [])];
+  });
+}
+
+const full = {
+  $schema: "./stacks/cluster.config.schema.json",
+  name: "lab",
+  provider: "libvirt",
+  nodes: { count: 4, namePrefix: "node", cpus: 2, memoryMb: 3072, overrides: [{ name: "node4", cpus: 4, memoryMb: 8192, ip: "192.168.57.40" }] },
+  box: { name: "debian/bookworm64", version: ">= 12.20240905.1", url: "" },
+  network: { subnet: "192.168.57.0/24", firstHost: 11 },
+  runtime: { python: "3.11", platform: "x86_64" },
+  dask: { threadsPerWorker: 2, memoryLimitMb: 2048, schedulerPort: 8786, dashboardPort: 8787, workerPort: 8788, nannyPort: 8789, workerDashboardPort: 8790, tls: true, allowedFailures: 3 },
+  benchmark: { onDeploy: false, workloads: ["inc-sleep", "svd"], size: "small", repeats: 2, seed: 7 },
+};
+
+/** A strict ajv (unknown keywords are errors) without defaults: what an editor sees. */
+function editorValidator() {
+  const ajv = new Ajv({ allErrors: true, strict: true });
+  addFormats(ajv);
+  return ajv.compile(JSON.parse(readFileSync(path.join(root, SCHEMA_FILE), "utf8")) as object);
+}
+
+describe("generated files are up to date", () => {
+  it(`${SCHEMA_FILE} matches the schema`, () => {
+    const committed = readFileSync(path.join(root, SCHEMA_FILE), "utf8");
+    expect(committed === renderSchemaJson(), `${SCHEMA_FILE} is out of sync with provision/lib/config-schema.ts: ${REGENERATE}`).toBe(true);
+  });
+
+  it(`the configuration reference in ${README_FILE} matches the schema`, () => {
+    const section = readmeSection(readFileSync(path.join(root, README_FILE), "utf8"));
+    expect(section === renderConfigReference(), `the configuration reference in ${README_FILE} is out of sync with provision/lib/config-schema.ts: ${REGENERATE}`).toBe(true);
+  });
+
+  it("npm run docs -- --check passes here, and fails naming each stale file", async () => {
+    const ok = await $({ cwd: root, nothrow: true, quiet: true })`node_modules/.bin/tsx provision/docs.ts --check`;
+    expect(ok.exitCode, ok.stderr).toBe(0);
+
+    const dir = mkdtempSync(path.join(os.tmpdir(), "dvc-docs-"));
+    mkdirSync(path.join(dir, "stacks"));
+    copyFileSync(path.join(root, README_FILE), path.join(dir, README_FILE));
+    writeFileSync(path.join(dir, SCHEMA_FILE), renderSchemaJson().replace('"maximum": 16', '"maximum": 32'));
+    expect(main({ projectDir: dir, check: true }).stale).toEqual([SCHEMA_FILE]);
+    writeFileSync(path.join(dir, README_FILE), readFileSync(path.join(dir, README_FILE), "utf8").replace("| `nodes.count` |", "| `nodes.total` |"));
+    expect(main({ projectDir: dir, check: true }).stale).toEqual([SCHEMA_FILE, README_FILE]);
+
+    const stderr = vi.spyOn(process.stderr, "write").mockImplementation(() => true);
+    try {
+      expect(cli(["--check"], dir)).toBe(1);
+      const printed = stderr.mock.calls.map((c) => String(c[0])).join("");
+      expect(printed).toContain(`stale: ${SCHEMA_FILE} — run npm run docs`);
+      expect(printed).toContain(`stale: ${README_FILE} — run npm run docs`);
+    } finally {
+      stderr.mockRestore();
+    }
+
+    // Regenerating repairs both files and touches nothing outside the markers.
+    writeFileSync(path.join(dir, README_FILE), `# Title\n\nkept\n\n${START_MARKER}\nold\n${END_MARKER}\n\nalso kept\n`);
+    expect(main({ projectDir: dir, check: false }).written).toEqual([SCHEMA_FILE, README_FILE]);
+    expect(main({ projectDir: dir, check: true }).stale).toEqual([]);
+    const readme = readFileSync(path.join(dir, README_FILE), "utf8");
+    expect(readme.startsWith("# Title\n\nkept\n\n")).toBe(true);
+    expect(readme.endsWith(`${END_MARKER}\n\nalso kept\n`)).toBe(true);
+  });
+
+  it("a README without the markers is refused with how to fix it", () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "dvc-docs-"));
+    writeFileSync(path.join(dir, README_FILE), "# no markers\n");
+    expect(() => main({ projectDir: dir, check: true })).toThrow(/no configuration reference section/);
+  });
+});
+
+describe("the published JSON Schema", () => {
+  const validate = editorValidator();
+
+  it("is draft-07 with the $id, in a stable order, and round-trips", () => {
+    const schema = JSON.parse(renderSchemaJson()) as Record<string, unknown>;
+    expect(schema.$schema).toBe("http://json-schema.org/draft-07/schema#");
+    expect(schema.$id).toBe(ClusterConfigSchema.$id);
+    expect(Object.keys(schema).slice(0, 5)).toEqual(["$schema", "$id", "title", "description", "type"]);
+    expect(renderSchemaJson()).toBe(`${JSON.stringify(publishedSchema(), null, 2)}\n`);
+    expect(renderSchemaJson()).toBe(renderSchemaJson());
+  });
+
+  it("accepts the default config {} (every field optional) without filling defaults", () => {
+    expect(validate({}), JSON.stringify(validate.errors)).toBe(true);
+  });
+
+  it("accepts a full example, which the config loader accepts too", () => {
+    expect(validate(structuredClone(full)), JSON.stringify(validate.errors)).toBe(true);
+    expect(resolveCluster(full, root).nodes.map((n) => n.ip)).toEqual(["192.168.57.11", "192.168.57.12", "192.168.57.13", "192.168.57.40"]);
+  });
+
+  it("rejects unknown keys, at the top and nested, naming them", () => {
+    expect(validate({ providr: "local" })).toBe(false);
+    expect(validate.errors?.[0]).toMatchObject({ keyword: "additionalProperties", params: { additionalProperty: "providr" } });
+    expect(validate({ nodes: { count: 2, memory: 1024 } })).toBe(false);
+    expect(validate.errors?.[0]).toMatchObject({ instancePath: "/nodes", params: { additionalProperty: "memory" } });
+    expect(validate({ nodes: { overrides: [{ cpus: 2 }] } })).toBe(false); // an override must name its node
+  });
+
+  it("rejects what the loader rejects for type, enum, range and format", () => {
+    for (const bad of [{ provider: "docker" }, { nodes: { count: 0 } }, { nodes: { count: "3" } }, { nodes: { overrides: [{ name: "node1", ip: "300.1.1.1" }] } }, { benchmark: { workloads: [] } }]) {
+      expect(validate(bad), JSON.stringify(bad)).toBe(false);
+      expect(() => resolveCluster(bad, root), JSON.stringify(bad)).toThrow(/is not valid/);
+    }
+  });
+});
+
+describe("the configuration reference", () => {
+  const reference = renderConfigReference();
+
+  it("documents every field of the schema", () => {
+    const paths = fieldPaths(ClusterConfigSchema as unknown as Record<string, unknown>);
+    expect(paths.length).toBeGreaterThan(30);
+    const missing = paths.filter((p) => !reference.includes(`\`${p}\``));
+    expect(missing, `fields missing from the reference: ${missing.join(", ")}`).toEqual([]);
+  });
+
+  it("shows type, default, allowed values and description taken from the schema", () => {
+    expect(reference).toContain("| `nodes.count` | integer | `3` | 1 to 16 | Number of nodes, named &lt;namePrefix&gt;1..&lt;namePrefix&gt;N.");
+    expect(reference).toContain('| `provider` | string | `"virtualbox"` | one of `"virtualbox"`, `"libvirt"`, `"local"` |');
+    expect(reference).toContain("| `nodes.overrides[].name` | string | required |");
+    expect(reference).toContain("| `nodes.overrides[].ip` | string | — | an IPv4 address |");
+    expect(reference).toContain("each one of `\"inc-sleep\"`, `\"map-reduce\"`, `\"placement\"`, `\"svd\"`; at least 1 item; no repeats");
+    expect(reference).toContain("### `dask`\n\nDask scheduler and worker settings.");
+  });
+
+  it("keeps every table row on one line with five cells", () => {
+    const rows = reference.split("\n").filter((l) => l.startsWith("| `"));
+    expect(rows.length).toBe(fieldPaths(ClusterConfigSchema as unknown as Record<string, unknown>).filter((p) => !["nodes", "box", "network", "runtime", "dask", "benchmark"].includes(p)).length);
+    for (const row of rows) expect(row.replace(/\\\|/g, "").split("|").length, row).toBe(7);
+  });
+});
