@@ -22,7 +22,13 @@ export interface DemoOptions {
 export function terraformEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const rc = path.join(cacheDir(env), "toolchain", "terraformrc");
   const out: NodeJS.ProcessEnv = { ...env, CHECKPOINT_DISABLE: "1" };
-  if (!env.TF_CLI_CONFIG_FILE && existsSync(rc)) out.TF_CLI_CONFIG_FILE = rc;
+  // A TF_CLI_CONFIG_FILE that names no file is as good as none: use the mirror's.
+  if ((!env.TF_CLI_CONFIG_FILE || !existsSync(env.TF_CLI_CONFIG_FILE)) && existsSync(rc)) {
+    out.TF_CLI_CONFIG_FILE = rc;
+    // cdktf runs `terraform providers lock` after the first init, which asks the registry
+    // and ignores the CLI config's filesystem mirror: skip it when we use the mirror.
+    out.CDKTF_SKIP_PROVIDER_LOCK = "true";
+  }
   const cli = path.join(cacheDir(env), "toolchain", "cli");
   if (!env.TERRAFORM_BINARY_NAME && existsSync(cli) && readFileSync(cli, "utf8").trim().endsWith("tofu")) out.TERRAFORM_BINARY_NAME = readFileSync(cli, "utf8").trim();
   return out;

@@ -55,7 +55,7 @@ async function serviceVersions(head: Transport, dask: { tls: boolean }, address:
   if (status.exitCode !== 0 || !/"running":\s*true/.test(status.stdout)) return undefined;
   const tls = dask.tls ? ["--tls-dir", p.tls] : [];
   const r = await head.run([p.python, "-m", "dask_vm_runtime", "client-versions", "--scheduler", address, ...tls].map(shq).join(" "), { timeoutMs: 60_000 });
-  return JSON.parse(r.stdout) as ServiceVersions;
+  return (JSON.parse(r.stdout) as { versions: ServiceVersions }).versions;
 }
 
 /** One full check; returns the report without printing. */

@@ -74,9 +74,13 @@ export async function collectAll(transports: readonly Transport[]): Promise<Coll
   );
 }
 
-function row(item: string, kind: DriftRow["kind"], expected: string, found: Record<string, string>, extraDrift = false): DriftRow {
+/**
+ * A row drifts when nodes disagree, or when exact (the lock's version, the bundle id) is
+ * given and some node differs from it; `expected` is what the table shows.
+ */
+function row(item: string, kind: DriftRow["kind"], expected: string, found: Record<string, string>, exact: string | undefined, extraDrift = false): DriftRow {
   const values = new Set(Object.values(found));
-  const drift = extraDrift || values.size > 1 || (expected !== "" && [...values].some((v) => v !== expected));
+  const drift = extraDrift || values.size > 1 || (exact !== undefined && [...values].some((v) => v !== exact));
   return { item, kind, expected, found, drift };
 }
 
@@ -87,10 +91,11 @@ export function compareNodes(reports: ReadonlyArray<{ node: string; report: Node
 
   const pyFull = by((r) => r.python.version_info);
   const pyWrongMinor = Object.values(pyFull).some((v) => !v.startsWith(`${expected.python}.`) && v !== expected.python);
-  rows.push(row("python", "python", `${expected.python}.x (same on every node)`, pyFull, pyWrongMinor || new Set(Object.values(pyFull)).size > 1));
-  rows.push(row("bundle", "bundle", expected.bundleId, by((r) => r.bundle_id ?? MISSING)));
-  rows.push(row("arch", "arch", expected.platform, by((r) => r.platform.machine === "arm64" ? "aarch64" : r.platform.machine)));
-  rows.push(row("os", "os", "", by((r) => r.os_release.PRETTY_NAME ?? r.os_release.ID ?? "unknown")));
+  rows.push(row("python", "python", `${expected.python}.x (same on every node)`, pyFull, undefined, pyWrongMinor));
+  rows.push(row("bundle", "bundle", expected.bundleId, by((r) => r.bundle_id ?? MISSING), expected.bundleId));
+  const arch = by((r) => (r.platform.machine === "arm64" ? "aarch64" : r.platform.machine));
+  rows.push(row("arch", "arch", expected.platform, arch, expected.platform));
+  rows.push(row("os", "os", "", by((r) => r.os_release.PRETTY_NAME ?? r.os_release.ID ?? "unknown"), undefined));
 
   const names = new Set<string>([...expected.lock.keys()]);
   for (const { report } of reports) for (const n of Object.keys(report.distributions)) names.add(normalizeName(n));
@@ -99,13 +104,14 @@ export function compareNodes(reports: ReadonlyArray<{ node: string; report: Node
       const hit = Object.entries(r.distributions).find(([n]) => normalizeName(n) === name);
       return hit ? hit[1] : MISSING;
     });
-    if (TOOLING.has(name)) rows.push(row(name, "package", "", found));
-    else rows.push(row(name, "package", expected.lock.get(name) ?? "(not in lock)", found));
+    const locked = expected.lock.get(name);
+    if (TOOLING.has(name) && !locked) rows.push(row(name, "package", "", found, undefined));
+    else rows.push(row(name, "package", locked ?? "(not in lock)", found, locked ?? MISSING));
   }
   return rows;
 }
 
-/** The output of the runtime's client-versions command. */
+/** client.get_versions() as the runtime's client-versions command prints it (under "versions"). */
 export interface ServiceVersions {
   readonly scheduler: { readonly packages: Readonly<Record<string, string | null>> };
   readonly workers: Readonly<Record<string, { readonly packages: Readonly<Record<string, string | null>> }>>;
@@ -123,7 +129,7 @@ export function compareServices(v: ServiceVersions, workerNames: ReadonlyMap<str
   for (const [, p] of sources) for (const n of Object.keys(p)) names.add(n);
   return [...names].sort().map((name) => {
     const found = Object.fromEntries(sources.map(([who, p]) => [who, p[name] ?? MISSING]));
-    return row(name, "service", "", found);
+    return row(name, "service", "", found, undefined);
   });
 }
 

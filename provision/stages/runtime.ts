@@ -1,7 +1,6 @@
 // Runtime stages: build the bundle on the host, install it on each node offline, and the
 // version gate that stops the deploy before any service starts when nodes differ.
 import path from "node:path";
-import { rm } from "node:fs/promises";
 import { buildBundle } from "../lib/bundle.js";
 import { badInput, UserError } from "../lib/errors.js";
 import { step, timed } from "../lib/log.js";
@@ -60,13 +59,9 @@ export const install: StageImpl = {
     const t = (await providerFor(spec.cluster.provider)).transport(spec.cluster, node);
     await timed(node.name, "installing the runtime bundle", () => installOn(t, spec));
   },
-  async destroy(spec) {
-    const node = nodeOf(spec);
-    const t = (await providerFor(spec.cluster.provider)).transport(spec.cluster, node);
-    // The machine's own destroy removes everything; this undoes the install alone, for a
-    // re-install on a machine that stays. A node that is already gone has nothing to undo.
-    await t.run(`rm -rf venv venv-* bundles bundle-id incoming`, { nothrow: true, timeoutMs: 60_000 }).catch(() => undefined);
-    if (spec.cluster.provider === "local") await rm(path.join(t.root, "venv"), { force: true, recursive: true });
+  async destroy() {
+    // Nothing of its own to undo: the next install swaps the venv atomically and removes
+    // the old one; the machine's destroy removes everything on the node.
   },
 };
 

@@ -22,6 +22,7 @@ export class Benchmark extends StageResource {
     super(scope, id, {
       spec: { stage: "benchmark", cluster: props.cluster, benchmark: props.benchmark, dask: props.dask },
       upstream: Object.fromEntries(props.workers.map((w, k) => [`worker_${k + 1}`, w.resource])),
+      undo: false,
     });
   }
 }

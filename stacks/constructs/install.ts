@@ -1,5 +1,7 @@
 // Installs the bundle on one node, offline, into a venv (--no-index --require-hashes).
-// Replaced when the node or the bundle is.
+// Replaced when the node or the bundle is. No destroy of its own: the next install
+// replaces the venv atomically and removes the old one, and the machine's destroy
+// removes everything on the node.
 import type { Construct } from "constructs";
 import type { ClusterRef, RuntimeRef } from "../../provision/lib/spec.js";
 import { StageResource } from "./stage-resource.js";
@@ -24,6 +26,7 @@ export class Install extends StageResource {
     super(scope, id, {
       spec: { stage: "install", cluster: props.cluster, node: props.node, runtime: props.runtime },
       upstream: { machine: props.machine.resource, bundle: props.bundle.resource },
+      undo: false,
     });
   }
 }

@@ -15,6 +15,6 @@ export interface PreflightProps {
 
 export class Preflight extends StageResource {
   constructor(scope: Construct, id: string, props: PreflightProps) {
-    super(scope, id, { spec: { stage: "preflight", cluster: props.cluster, box: props.box } });
+    super(scope, id, { spec: { stage: "preflight", cluster: props.cluster, box: props.box }, undo: false });
   }
 }

@@ -1,5 +1,6 @@
 // One stage of the cluster as a null_resource: its local-exec runs provision/stage.ts
-// apply, its destroy-time local-exec runs provision/stage.ts destroy, and both read only
+// apply, its destroy-time local-exec (when the stage has something to undo) runs
+// provision/stage.ts destroy, and both read only
 // self.triggers, which hold the stage's whole input (spec) and the ids of the stages it
 // builds on, so replacing an upstream stage replaces this one too.
 import { Construct } from "constructs";
@@ -14,6 +15,13 @@ export interface StageResourceProps {
   readonly after?: readonly ITerraformDependable[];
   /** Upstream stages whose replacement must replace this one, by trigger key. Default: none. */
   readonly upstream?: Readonly<Record<string, resource.Resource>>;
+  /**
+   * Whether destroy has something to undo on its own. Checks (preflight, the version gate),
+   * host caches (the bundle), kept results (benchmark) and what the machine's destroy
+   * removes with it (the install) have none: no destroy provisioner, no process to start.
+   * Default: true.
+   */
+  readonly undo?: boolean;
 }
 
 /** The command both provisioners run; relative to triggers.project_dir. */
@@ -43,7 +51,7 @@ export class StageResource extends Construct {
     this.resource = new resource.Resource(this, "resource", {
       triggers,
       dependsOn: [...(props.after ?? []), ...Object.values(props.upstream ?? {})],
-      provisioners: [provisioner("apply"), provisioner("destroy")],
+      provisioners: props.undo === false ? [provisioner("apply")] : [provisioner("apply"), provisioner("destroy")],
     });
     // Readable, stable addresses (null_resource.machine-node2) in plans and state:
     // the construct id is the resource name, so renaming one replaces real machines.

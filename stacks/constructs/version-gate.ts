@@ -19,6 +19,7 @@ export class VersionGate extends StageResource {
     super(scope, id, {
       spec: { stage: "version-gate", cluster: props.cluster, runtime: props.runtime },
       upstream: Object.fromEntries(props.installs.map((i, k) => [`install_${k + 1}`, i.resource])),
+      undo: false,
     });
   }
 }
