@@ -321,6 +321,10 @@ if [ "$CLI_KIND" = tofu ]; then
   fi
 fi
 env_lines+=("export CHECKPOINT_DISABLE=1")
+# cdktf runs `terraform providers lock` after the first init; that command ignores the
+# CLI config's filesystem mirror and asks the registry. The env form of the flag
+# --skip-provider-lock keeps plain `cdktf deploy` working offline.
+env_lines+=("export CDKTF_SKIP_PROVIDER_LOCK=true")
 
 if [ "$PRINT_ENV" = 1 ]; then
   printf '%s\n' "${env_lines[@]}"

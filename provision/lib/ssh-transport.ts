@@ -62,6 +62,10 @@ export class SshTransport implements Transport {
     return ["-F", this.configFile, "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"];
   }
 
+  shell(): { argv: string[] } {
+    return { argv: ["ssh", "-F", this.configFile, this.node] };
+  }
+
   run(script: string, opts: RunOptions = {}): Promise<RunResult> {
     const full = `${exportLines(opts.env)}${script}`;
     if (opts.input === undefined) {

@@ -36,6 +36,8 @@ export interface Transport {
   put(localPath: string, remotePath: string, mode?: number): Promise<void>;
   /** Copies an absolute path on the node to a local file. */
   get(remotePath: string, localPath: string): Promise<void>;
+  /** argv (and environment) of an interactive shell on the node, for npm run ssh. */
+  shell(): { argv: string[]; env?: Record<string, string> };
 }
 
 export class NodeCommandError extends Error {

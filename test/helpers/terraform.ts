@@ -98,6 +98,7 @@ export function terraformEnv(): NodeJS.ProcessEnv {
     PATH: path,
     TF_CLI_CONFIG_FILE: rc,
     CHECKPOINT_DISABLE: "1",
+    CDKTF_SKIP_PROVIDER_LOCK: "true",
   };
   const binary = terraformBinary();
   if (!process.env.TERRAFORM_BINARY_NAME && basename(binary).startsWith("tofu")) {

@@ -10,7 +10,7 @@ import type { NodeSpec } from "../config.js";
 import { badInput } from "../errors.js";
 import { parseCidr } from "../ipv4.js";
 import type { ClusterRef } from "../spec.js";
-import { runProcess, type RunOptions, type RunResult, type Transport } from "../transport.js";
+import { runProcess, shq, type RunOptions, type RunResult, type Transport } from "../transport.js";
 import type { BoxConfig, MachineProvider } from "./provider.js";
 
 const BRIDGE = "br0";
@@ -81,6 +81,11 @@ export class LocalTransport implements Transport {
   async get(remotePath: string, localPath: string): Promise<void> {
     await mkdir(path.dirname(localPath), { recursive: true });
     await copyFile(remotePath, localPath);
+  }
+
+  shell(): { argv: string[]; env: Record<string, string> } {
+    const env = { HOME: path.join(this.root, "home"), DVC_ROOT: this.root, DVC_NODE: this.node, PS1: `${this.node}:\\w# ` };
+    return { argv: ["ip", "netns", "exec", this.namespace, "bash", "--norc", "-c", `cd ${shq(this.root)} && exec bash --norc -i`], env };
   }
 }
 
