@@ -1,0 +1,145 @@
+"""The command line of the node runtime: `python -m dask_vm_runtime <command>`.
+
+Every command prints JSON on stdout (the provisioning stages parse it). Errors are one
+line on stderr: exit 2 for bad arguments or definitions, 1 for failures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+from . import servicedef, versions
+from .errors import RuntimeCliError, bad_input
+
+PROG = "python -m dask_vm_runtime"
+MANAGERS = ("systemd", "supervisor")
+ACTIONS = ("start", "stop", "status", "restart", "unit")
+
+
+class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows every default and keeps the descriptions' line breaks; an option without a
+    default says in its help what happens without it, so "(default: None)" is left out."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """One line instead of argparse's usage block: stages log stderr line by line."""
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _root_default() -> Path | None:
+    return versions.default_root()
+
+
+def build_parser() -> Parser:
+    root_help = "runtime folder on the node (holds venv/, etc/, run/, logs/, bundle-id); defaults to the folder of the running venv, required outside one"
+    parser = Parser(prog=PROG, description=__doc__, formatter_class=Formatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
+
+    p = sub.add_parser("versions", help="print this node's Python, OS, bundle id and installed distributions", formatter_class=Formatter,
+                       description="Prints JSON: python, platform, os_release, bundle_id (ROOT/bundle-id) and every installed distribution.")
+    p.add_argument("--root", type=Path, default=_root_default(), help=root_help)
+
+    p = sub.add_parser("service", help="start, stop, inspect a service defined in ROOT/etc/NAME.json", formatter_class=Formatter,
+                       description=(
+                           "A service is ROOT/etc/NAME.json = {\"argv\": [...], \"env\": {...}, \"cwd\": \"...\"}.\n"
+                           "systemd: a unit dvc-NAME.service (VMs). supervisor: a daemon that restarts the\n"
+                           "process and logs to ROOT/logs/NAME.log (network namespaces, no systemd).\n"
+                           "start/stop are idempotent; each action prints the status as JSON\n"
+                           "({name, running, pid, child_pid, since, restarts}); `unit` prints the systemd unit."
+                       ))
+    p.add_argument("action", choices=ACTIONS, help="what to do")
+    p.add_argument("name", help="service name: lowercase letters, digits, dashes (e.g. scheduler, worker)")
+    p.add_argument("--root", type=Path, default=_root_default(), help=root_help)
+    p.add_argument("--manager", choices=MANAGERS, default=None, help="who runs the service; required except for `unit`")
+
+    common_help = {
+        "scheduler": "scheduler address, e.g. tls://192.168.56.11:8786",
+        "tls": "folder with ca.pem, client.pem, client-key.pem for mutual TLS (required for tls:// addresses)",
+    }
+    p = sub.add_parser("client-versions", help="versions of client, scheduler and every worker, with mismatches", formatter_class=Formatter,
+                       description="Prints JSON {versions, mismatches, distributed_warning}: client.get_versions(check=False) and the\n"
+                                   "packages whose versions differ, by distributed's own rule.")
+    p.add_argument("--scheduler", required=True, help=common_help["scheduler"])
+    p.add_argument("--tls-dir", type=Path, default=None, help=common_help["tls"])
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the connection")
+    p.add_argument("--package", action="append", dest="packages", default=None, help="extra package to compare (repeatable); default: bokeh")
+    p.add_argument("--check", action="store_true", help="exit 1 when there is a mismatch")
+
+    p = sub.add_parser("wait-workers", help="wait until N workers are registered", formatter_class=Formatter,
+                       description="Prints JSON [{address, name, host, nthreads, memory_limit}] once N workers are registered.")
+    p.add_argument("--scheduler", required=True, help=common_help["scheduler"])
+    p.add_argument("--tls-dir", type=Path, default=None, help=common_help["tls"])
+    p.add_argument("--n", type=int, required=True, help="number of workers to wait for; 0 lists the registered workers as soon as the scheduler answers")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait in all (connection included)")
+    return parser
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, sort_keys=False) + "\n")
+    sys.stdout.flush()
+
+
+def _require_root(root: Path | None) -> Path:
+    if root is None:
+        raise bad_input("--root is required outside the runtime venv: pass the node's runtime folder")
+    return servicedef.check_root(root)
+
+
+def _service(args: argparse.Namespace) -> int:
+    name = servicedef.check_name(args.name)
+    root = _require_root(args.root)
+    if args.action == "unit":
+        from . import systemd
+
+        _, text = systemd.unit_for(root, name)
+        sys.stdout.write(text)
+        return 0
+    if args.manager is None:
+        raise bad_input(f"service {args.action} needs --manager ({' or '.join(MANAGERS)})")
+    from . import supervisor, systemd
+
+    manager = systemd if args.manager == "systemd" else supervisor
+    actions = {"start": manager.start, "stop": manager.stop, "status": manager.status, "restart": manager.restart}
+    _print_json(actions[args.action](root, name))
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "versions":
+        root = args.root.resolve() if args.root else None
+        _print_json(versions.collect(root))
+        return 0
+    if args.command == "service":
+        return _service(args)
+    from . import client
+
+    if args.command == "client-versions":
+        result = client.client_versions(args.scheduler, args.tls_dir, args.timeout, args.packages if args.packages is not None else ["bokeh"])
+        _print_json(result)
+        return 1 if args.check and result["mismatches"] else 0
+    if args.command == "wait-workers":
+        _print_json(client.wait_workers(args.scheduler, args.tls_dir, args.n, args.timeout))
+        return 0
+    raise bad_input(f"unknown command {args.command}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except RuntimeCliError as err:
+        sys.stderr.write(f"{PROG}: error: {err}\n")
+        return err.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{PROG}: interrupted\n")
+        return 130

@@ -1,0 +1,144 @@
+"""Client-side checks against a running cluster: the versions every process reports
+(turned into a list of mismatches, since distributed itself only warns) and waiting for
+N workers. distributed is imported here only, so the other commands run without it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from .errors import RuntimeCliError, bad_input
+
+if TYPE_CHECKING:
+    from distributed import Client
+    from distributed.security import Security
+
+TLS_FILES = ("ca.pem", "client.pem", "client-key.pem")
+
+
+def security_for(scheduler: str, tls_dir: Path | None) -> Security | None:
+    """Mutual TLS from DIR/ca.pem, DIR/client.pem and DIR/client-key.pem."""
+    from distributed.security import Security
+
+    if tls_dir is None:
+        if scheduler.startswith("tls://"):
+            raise bad_input(f"{scheduler} needs TLS: pass --tls-dir with {', '.join(TLS_FILES)}")
+        return None
+    missing = [name for name in TLS_FILES if not (tls_dir / name).is_file()]
+    if missing:
+        raise bad_input(f"--tls-dir {tls_dir} lacks {', '.join(missing)}: the TLS stage writes them; re-run it or point --tls-dir at the right folder")
+    return Security(
+        tls_ca_file=str(tls_dir / "ca.pem"),
+        tls_client_cert=str(tls_dir / "client.pem"),
+        tls_client_key=str(tls_dir / "client-key.pem"),
+        require_encryption=True,
+    )
+
+
+def connect(scheduler: str, tls_dir: Path | None, timeout: float) -> Client:
+    from distributed import Client
+
+    security = security_for(scheduler, tls_dir)
+    try:
+        return Client(scheduler, security=security, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError) as err:
+        raise RuntimeCliError(
+            f"cannot connect to the scheduler at {scheduler} within {timeout:g} s: {err}; "
+            "check that the scheduler service runs (service status scheduler) and that the address and TLS files are right"
+        ) from None
+
+
+def mismatches(versions: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The rule of distributed.versions.error_message, as data: for every package any
+    process reports, collect the client's, every worker's and (for the packages the
+    scheduler matters for) the scheduler's version; more than one distinct value is a
+    mismatch. A process that does not report a package counts as "MISSING"."""
+    from distributed.versions import scheduler_relevant_packages
+
+    def packages_of(entry: Any) -> dict[str, Any] | str:
+        return entry.get("packages", {}) if isinstance(entry, Mapping) else "UNKNOWN"
+
+    client = packages_of(versions.get("client"))
+    scheduler = packages_of(versions.get("scheduler"))
+    workers = {addr: packages_of(v) for addr, v in (versions.get("workers") or {}).items()}
+
+    names: set[str] = set()
+    for entry in (client, scheduler, *workers.values()):
+        if isinstance(entry, dict):
+            names.update(entry)
+
+    def version_in(entry: dict[str, Any] | str, pkg: str) -> Any:
+        return entry.get(pkg, "MISSING") if isinstance(entry, dict) else entry
+
+    found = []
+    for pkg in sorted(names):
+        seen = {version_in(client, pkg)}
+        worker_versions = {addr: version_in(w, pkg) for addr, w in sorted(workers.items())}
+        seen.update(worker_versions.values())
+        scheduler_version = version_in(scheduler, pkg)
+        if pkg in scheduler_relevant_packages:
+            seen.add(scheduler_version)
+        if len(seen) > 1:
+            found.append(
+                {
+                    "package": pkg,
+                    "client": version_in(client, pkg),
+                    "scheduler": scheduler_version,
+                    "scheduler_checked": pkg in scheduler_relevant_packages,
+                    "workers": worker_versions,
+                }
+            )
+    return found
+
+
+def client_versions(scheduler: str, tls_dir: Path | None, timeout: float, packages: list[str]) -> dict[str, Any]:
+    from distributed.versions import error_message
+
+    client = connect(scheduler, tls_dir, timeout)
+    try:
+        # A synchronous client returns the dict itself (the signature also allows a coroutine).
+        versions = cast("dict[str, Any]", client.get_versions(check=False, packages=packages))
+    finally:
+        client.close()
+    plain = {"scheduler": versions["scheduler"], "workers": dict(versions["workers"]), "client": versions["client"]}
+    return {
+        "versions": plain,
+        "mismatches": mismatches(plain),
+        # distributed's own text for the same comparison, for people reading the report.
+        "distributed_warning": error_message(plain["scheduler"], plain["workers"], plain["client"])["warning"],
+    }
+
+
+def wait_workers(scheduler: str, tls_dir: Path | None, n: int, timeout: float) -> list[dict[str, Any]]:
+    """Lists the registered workers once there are at least n; n = 0 lists them as soon as
+    the scheduler answers (a readiness probe of the scheduler alone)."""
+    if n < 0:
+        raise bad_input(f"--n {n}: the number of workers to wait for must be 0 or more")
+    deadline = time.monotonic() + timeout
+    client = connect(scheduler, tls_dir, timeout)
+    try:
+        try:
+            if n > 0:
+                client.wait_for_workers(n, timeout=max(deadline - time.monotonic(), 0.1))
+        except TimeoutError:
+            seen = sorted(str(w.get("name")) for w in client.scheduler_info(n_workers=-1)["workers"].values())
+            raise RuntimeCliError(
+                f"only {len(seen)} of {n} workers registered at {scheduler} within {timeout:g} s "
+                f"({', '.join(seen) or 'none'}); check the worker services and their logs"
+            ) from None
+        workers = client.scheduler_info(n_workers=-1)["workers"]
+    finally:
+        client.close()
+    rows = [
+        {
+            "address": addr,
+            "name": info.get("name"),
+            "host": info.get("host"),
+            "nthreads": info.get("nthreads"),
+            "memory_limit": info.get("memory_limit"),
+        }
+        for addr, info in workers.items()
+    ]
+    return sorted(rows, key=lambda r: (str(r["name"]), r["address"]))

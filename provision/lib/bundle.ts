@@ -1,0 +1,414 @@
+// The runtime bundle, built once on the host and copied to every node: the wheelhouse of
+// the platform's lock (downloaded with pip, checked against the lock's hashes), the lock,
+// the dask_vm_runtime package, install.sh and a manifest, in one reproducible tar named by
+// its content (bundle-<id>.tar in the cache). Also the content hashes the stack puts into
+// the triggers at synth time, so a changed lock or runtime re-provisions what it concerns.
+import { createHash, randomBytes } from "node:crypto";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import path from "node:path";
+import { $ } from "zx";
+import type { Platform } from "./config-schema.js";
+import { badInput, UserError } from "./errors.js";
+import type { RuntimeRef } from "./spec.js";
+
+/**
+ * The oldest glibc the nodes may have: wheels are locked and downloaded for
+ * manylinux_2_28 and older. Debian 10+, Ubuntu 20.04+ and every supported box qualify;
+ * Debian 12 (the default box, glibc 2.36) with room to spare.
+ */
+export const MANYLINUX_GLIBC_MINOR = 28;
+/** Oldest manylinux tag pip may pick; older wheels are rare and unmaintained. */
+const OLDEST_GLIBC_MINOR = 17;
+
+/** Where the runtime lives in the project. */
+export const RUNTIME_DIR = "cluster-runtime";
+export const PACKAGE_NAME = "dask_vm_runtime";
+
+/** Fixed mtime of every tar entry (1980-01-01, the zip epoch): same input, same bytes. */
+const TAR_MTIME = 315532800;
+
+export interface BundleManifest {
+  readonly bundleId: string;
+  readonly lockSha256: string;
+  readonly sourceSha256: string;
+  readonly python: string;
+  readonly platform: Platform;
+}
+
+export interface BundleResult {
+  readonly bundleId: string;
+  readonly tarPath: string;
+  readonly manifest: BundleManifest;
+}
+
+export interface BuildOptions {
+  readonly projectDir: string;
+  /** Shared cache: wheelhouse-<lock>-<platform>/ and bundle-<id>.tar live here. */
+  readonly cacheDir: string;
+  readonly onProgress?: (msg: string) => void;
+  /** Host interpreter that runs `pip download`. Default: python3. */
+  readonly hostPython?: string;
+}
+
+export interface LockEntry {
+  /** PEP 503 normalised name, as in the lock. */
+  readonly name: string;
+  readonly version: string;
+  readonly hashes: readonly string[];
+}
+
+export interface ParsedLock {
+  /** major.minor from the "# python-version:" header line, if present. */
+  readonly python?: string;
+  /** From the "# platform:" header line, if present. */
+  readonly platform?: string;
+  readonly entries: readonly LockEntry[];
+}
+
+export function lockPath(projectDir: string, platform: Platform): string {
+  return path.join(projectDir, RUNTIME_DIR, `requirements-${platform}.lock`);
+}
+
+/** The uv --python-platform target the locks are resolved for. */
+export function uvTarget(platform: Platform): string {
+  return `${platform}-manylinux_2_${MANYLINUX_GLIBC_MINOR}`;
+}
+
+/**
+ * pip download --platform values for the platform, newest first. pip does not widen a
+ * manylinux_2_X tag to older ones by itself, so every accepted tag is listed (with the
+ * legacy aliases manylinux2014/2010/1 that older wheels carry).
+ */
+export function manylinuxTags(platform: Platform): string[] {
+  const tags: string[] = [];
+  for (let minor = MANYLINUX_GLIBC_MINOR; minor >= OLDEST_GLIBC_MINOR; minor--) tags.push(`manylinux_2_${minor}_${platform}`);
+  tags.push(`manylinux2014_${platform}`);
+  if (platform === "x86_64") tags.push("manylinux_2_12_x86_64", "manylinux2010_x86_64", "manylinux_2_5_x86_64", "manylinux1_x86_64");
+  return tags;
+}
+
+export function normalizeName(name: string): string {
+  return name.toLowerCase().replace(/[-_.]+/g, "-");
+}
+
+/** Reads a hashed pip requirements lock: header fields, and name==version with its hashes. */
+export function parseLock(text: string): ParsedLock {
+  let python: string | undefined;
+  let platform: string | undefined;
+  const entries: LockEntry[] = [];
+  const logical = text.replace(/\\\r?\n/g, " ").split(/\r?\n/);
+  for (const raw of logical) {
+    const line = raw.trim();
+    const header = /^#\s*(python-version|platform):\s*(\S+)/.exec(line);
+    if (header) {
+      if (header[1] === "python-version") python ??= header[2];
+      else platform ??= header[2];
+      continue;
+    }
+    if (!line || line.startsWith("#")) continue;
+    const m = /^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?\s*==\s*([^\s;]+)/.exec(line);
+    if (!m) continue;
+    const hashes = [...line.matchAll(/--hash=sha256:([0-9a-f]{64})/g)].map((h) => h[1]!);
+    entries.push({ name: normalizeName(m[1]!), version: m[2]!, hashes });
+  }
+  return { python, platform, entries };
+}
+
+interface SourceFile {
+  /** Path inside the bundle, with forward slashes: install.sh, runtime/dask_vm_runtime/... */
+  readonly rel: string;
+  readonly abs: string;
+}
+
+function byteOrder(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Files of the runtime that go into the bundle: the package (without caches) and install.sh. */
+export function runtimeSourceFiles(projectDir: string): SourceFile[] {
+  const runtimeDir = path.join(projectDir, RUNTIME_DIR);
+  const files: SourceFile[] = [{ rel: "install.sh", abs: path.join(runtimeDir, "install.sh") }];
+  const walk = (dir: string, rel: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      // Dot files (editor and tool state) and byte-code are not sources.
+      if (entry.name.startsWith(".") || entry.name === "__pycache__" || entry.name.endsWith(".pyc")) continue;
+      const abs = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(abs, `${rel}/${entry.name}`);
+      else if (entry.isFile()) files.push({ rel: `${rel}/${entry.name}`, abs });
+    }
+  };
+  const pkg = path.join(runtimeDir, PACKAGE_NAME);
+  if (!existsSync(pkg)) throw badInput(`the runtime package ${pkg} is missing`, [{ path: pkg, message: "no such folder", fix: "restore cluster-runtime/ from git (git checkout -- cluster-runtime)" }]);
+  walk(pkg, `runtime/${PACKAGE_NAME}`);
+  return files.sort((a, b) => byteOrder(a.rel, b.rel));
+}
+
+function sha256File(file: string): string {
+  return createHash("sha256").update(readFileSync(file)).digest("hex");
+}
+
+/**
+ * sha256 of the platform's lock, and of the runtime's sources (sorted bundle paths, each
+ * with its length and content). Synchronous and cheap: stacks/main.ts calls it at synth.
+ */
+export function runtimeHashes(projectDir: string, platform: Platform): { lockSha256: string; sourceSha256: string } {
+  const lock = lockPath(projectDir, platform);
+  if (!existsSync(lock)) {
+    throw badInput(`there is no runtime lock for ${platform}`, [{ path: path.relative(projectDir, lock), message: "file not found", fix: "create it with: npx tsx provision/lock.ts" }]);
+  }
+  const source = createHash("sha256");
+  for (const f of runtimeSourceFiles(projectDir)) {
+    const data = readFileSync(f.abs);
+    source.update(`${f.rel}\0${data.length}\0`);
+    source.update(data);
+  }
+  return { lockSha256: sha256File(lock), sourceSha256: source.digest("hex") };
+}
+
+/** The content address of a bundle: lock, sources, Python and platform, 16 hex digits. */
+export function bundleIdOf(runtime: Pick<RuntimeRef, "lockSha256" | "sourceSha256" | "python" | "platform">): string {
+  return createHash("sha256").update(`${runtime.lockSha256}\n${runtime.sourceSha256}\n${runtime.python}\n${runtime.platform}\n`).digest("hex").slice(0, 16);
+}
+
+// --- wheelhouse ----------------------------------------------------------------------
+
+interface WheelCheck {
+  readonly ok: boolean;
+  readonly problems: readonly string[];
+  readonly files: readonly string[];
+}
+
+/** Name and version from a wheel file name ({dist}-{version}(-{build})?-{py}-{abi}-{plat}.whl). */
+function wheelNameVersion(file: string): { name: string; version: string } | undefined {
+  const parts = file.replace(/\.whl$/, "").split("-");
+  if (parts.length < 5) return undefined;
+  return { name: normalizeName(parts[0]!), version: parts[1]! };
+}
+
+/** Every lock entry has exactly one wheel whose sha256 is among the entry's hashes. */
+function checkWheelhouse(dir: string, entries: readonly LockEntry[]): WheelCheck {
+  if (!existsSync(dir)) return { ok: false, problems: ["missing"], files: [] };
+  const wheels = readdirSync(dir).filter((f) => f.endsWith(".whl"));
+  const problems: string[] = [];
+  const files: string[] = [];
+  for (const e of entries) {
+    const matching = wheels.filter((w) => {
+      const nv = wheelNameVersion(w);
+      return nv && nv.name === e.name && nv.version === e.version;
+    });
+    if (matching.length !== 1) {
+      problems.push(`${e.name}==${e.version}: ${matching.length} wheels`);
+      continue;
+    }
+    const file = matching[0]!;
+    const digest = sha256File(path.join(dir, file));
+    if (!e.hashes.includes(digest)) problems.push(`${file}: sha256 ${digest} is not in the lock`);
+    files.push(file);
+  }
+  const extra = wheels.filter((w) => !files.includes(w));
+  if (extra.length) problems.push(`not in the lock: ${extra.join(", ")}`);
+  return { ok: problems.length === 0, problems, files: files.sort(byteOrder) };
+}
+
+function tail(text: string, lines: number): string {
+  return text.trim().split("\n").slice(-lines).join("\n");
+}
+
+/** Turns pip's failures into messages that say which file to regenerate and how. */
+function pipFailure(stderr: string, lockRel: string, runtime: RuntimeRef): Error {
+  const relock = `npx tsx provision/lock.ts --python ${runtime.python}`;
+  if (/DO NOT MATCH THE HASHES|Hashes are required|hash-checking mode|--hash option/i.test(stderr)) {
+    const bad = [...stderr.matchAll(/^\s{4}(\S+==\S+)/gm)].map((m) => m[1]).join(", ");
+    return badInput(`${lockRel} does not match the files on the package index`, [
+      { path: lockRel, message: `the downloaded wheels have other hashes than the lock records${bad ? ` (${bad})` : ""}; the lock was probably edited by hand`, fix: `regenerate it, never edit it: ${relock}` },
+    ]);
+  }
+  if (/No matching distribution|Could not find a version/i.test(stderr)) {
+    const which = /requirement ([^\s(]+)/.exec(stderr)?.[1] ?? "a pinned package";
+    return badInput(`${lockRel} names ${which}, which has no wheel for Python ${runtime.python} on ${runtime.platform}`, [
+      { path: lockRel, message: tail(stderr, 2), fix: `regenerate the lock for this Python and platform: ${relock}` },
+    ]);
+  }
+  return new UserError(`pip download failed for ${lockRel} (a network problem or an index outage?):\n${tail(stderr, 8)}`, 1);
+}
+
+async function ensureWheelhouse(runtime: RuntimeRef, lock: ParsedLock, opts: BuildOptions & { lockFile: string }): Promise<{ dir: string; files: readonly string[] }> {
+  const progress = opts.onProgress ?? (() => {});
+  const dir = path.join(opts.cacheDir, `wheelhouse-${runtime.lockSha256.slice(0, 16)}-${runtime.platform}`);
+  const cached = checkWheelhouse(dir, lock.entries);
+  if (cached.ok) {
+    progress(`wheelhouse cached: ${cached.files.length} wheels in ${dir}`);
+    return { dir, files: cached.files };
+  }
+  const lockRel = path.relative(opts.projectDir, opts.lockFile);
+  const tmp = `${dir}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+  mkdirSync(tmp, { recursive: true });
+  const args = [
+    "-m", "pip", "download",
+    "--only-binary=:all:",
+    ...manylinuxTags(runtime.platform).flatMap((t) => ["--platform", t]),
+    "--python-version", runtime.python,
+    "--implementation", "cp",
+    "--require-hashes", "--no-deps",
+    "--disable-pip-version-check", "--progress-bar", "off",
+    "-r", opts.lockFile,
+    "-d", tmp,
+  ];
+  // A find-links folder from the environment (this host sets /opt/wheels) would mix other
+  // wheels in; the hashes would catch a wrong one, but the index alone is the source.
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.PIP_FIND_LINKS;
+  delete env.PIP_NO_INDEX;
+  const t0 = performance.now();
+  progress(`downloading ${lock.entries.length} wheels for Python ${runtime.python} on ${runtime.platform}`);
+  let saved = 0;
+  try {
+    const proc = $({ quiet: true, nothrow: true, env })`${opts.hostPython ?? "python3"} ${args}`;
+    proc.stdout.on("data", (b: Buffer) => {
+      for (const m of b.toString().matchAll(/^Saved (\S+)/gm)) progress(`downloaded ${++saved}/${lock.entries.length}: ${path.basename(m[1]!)}`);
+    });
+    const out = await proc;
+    if (out.exitCode !== 0) throw pipFailure(out.stderr, lockRel, runtime);
+    const check = checkWheelhouse(tmp, lock.entries);
+    if (!check.ok) {
+      throw badInput(`the wheels pip downloaded do not match ${lockRel}`, check.problems.map((p) => ({ path: lockRel, message: p, fix: `regenerate the lock: npx tsx provision/lock.ts --python ${runtime.python}` })));
+    }
+    rmSync(dir, { recursive: true, force: true });
+    renameSync(tmp, dir);
+    progress(`wheelhouse ready: ${check.files.length} wheels in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    return { dir, files: check.files };
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+// --- tar -----------------------------------------------------------------------------
+
+interface TarEntry {
+  readonly name: string;
+  readonly mode: number;
+  /** A file's content, read when written; absent for a folder. */
+  readonly source?: string;
+  readonly data?: Buffer;
+}
+
+function octal(value: number, width: number): string {
+  return `${value.toString(8).padStart(width - 1, "0")}\0`;
+}
+
+/** A ustar header block; names over 100 bytes are split into prefix and name at a slash. */
+function tarHeader(name: string, mode: number, size: number, isDir: boolean): Buffer {
+  let prefix = "";
+  let base = name;
+  if (Buffer.byteLength(name) > 100) {
+    const cut = name.lastIndexOf("/", name.length - 2);
+    prefix = name.slice(0, cut);
+    base = name.slice(cut + 1);
+    if (cut < 0 || Buffer.byteLength(prefix) > 155 || Buffer.byteLength(base) > 100) throw new Error(`tar: path too long for ustar: ${name}`);
+  }
+  const h = Buffer.alloc(512, 0);
+  h.write(base, 0, 100, "utf8");
+  h.write(octal(mode, 8), 100, 8, "ascii");
+  h.write(octal(0, 8), 108, 8, "ascii");
+  h.write(octal(0, 8), 116, 8, "ascii");
+  h.write(octal(size, 12), 124, 12, "ascii");
+  h.write(octal(TAR_MTIME, 12), 136, 12, "ascii");
+  h.write("        ", 148, 8, "ascii");
+  h.write(isDir ? "5" : "0", 156, 1, "ascii");
+  h.write("ustar\0", 257, 6, "ascii");
+  h.write("00", 263, 2, "ascii");
+  h.write(prefix, 345, 155, "utf8");
+  let sum = 0;
+  for (const byte of h) sum += byte;
+  h.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148, 8, "ascii");
+  return h;
+}
+
+/** Writes entries (sorted by name, parents implied) to file: no owners, fixed times. */
+function writeTar(file: string, files: readonly TarEntry[]): void {
+  const dirs = new Set<string>();
+  for (const f of files) {
+    const parts = f.name.split("/");
+    for (let i = 1; i < parts.length; i++) dirs.add(`${parts.slice(0, i).join("/")}/`);
+  }
+  const all: TarEntry[] = [...[...dirs].map((d) => ({ name: d, mode: 0o755 })), ...files].sort((a, b) => byteOrder(a.name, b.name));
+  const fd = openSync(file, "w", 0o644);
+  try {
+    for (const e of all) {
+      const isDir = e.source === undefined && e.data === undefined;
+      const data = isDir ? Buffer.alloc(0) : (e.data ?? readFileSync(e.source!));
+      writeSync(fd, tarHeader(e.name, e.mode, data.length, isDir));
+      if (data.length) {
+        writeSync(fd, data);
+        const pad = (512 - (data.length % 512)) % 512;
+        if (pad) writeSync(fd, Buffer.alloc(pad, 0));
+      }
+    }
+    writeSync(fd, Buffer.alloc(1024, 0));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+// --- the bundle ----------------------------------------------------------------------
+
+/**
+ * Builds (or finds in the cache) the bundle for a runtime. Throws UserError when the lock
+ * was made for another Python or platform, when cluster-runtime/ changed since the stack
+ * was synthesized, or when the lock does not match the index (edited by hand).
+ */
+export async function buildBundle(runtime: RuntimeRef, opts: BuildOptions): Promise<BundleResult> {
+  const progress = opts.onProgress ?? (() => {});
+  const lockFile = lockPath(opts.projectDir, runtime.platform);
+  const lockRel = path.relative(opts.projectDir, lockFile);
+  const now = runtimeHashes(opts.projectDir, runtime.platform);
+  if (now.lockSha256 !== runtime.lockSha256 || now.sourceSha256 !== runtime.sourceSha256) {
+    const what = now.lockSha256 !== runtime.lockSha256 ? lockRel : "the runtime package or install.sh";
+    throw badInput(`${what} changed after the stack was synthesized`, [
+      { path: now.lockSha256 !== runtime.lockSha256 ? lockRel : RUNTIME_DIR, message: "the files on disk differ from what this deploy planned with", fix: "run cdktf deploy again, so every stage uses the same bundle" },
+    ]);
+  }
+  const lock = parseLock(readFileSync(lockFile, "utf8"));
+  const relock = `npx tsx provision/lock.ts --python ${runtime.python}`;
+  if (lock.python !== runtime.python) {
+    throw badInput(`${lockRel} was locked for Python ${lock.python ?? "(unknown: no '# python-version:' line)"}, but runtime.python is ${runtime.python}`, [
+      { path: "/runtime/python", message: `the lock and the nodes' Python must agree`, fix: `re-lock for ${runtime.python}: ${relock}, or set runtime.python to ${lock.python ?? "the lock's version"}` },
+    ]);
+  }
+  if (lock.platform !== runtime.platform) {
+    throw badInput(`${lockRel} records platform ${lock.platform ?? "(none)"}, not ${runtime.platform}`, [{ path: lockRel, message: "the lock's header does not match its file name", fix: `regenerate it: ${relock}` }]);
+  }
+  const missingHashes = lock.entries.filter((e) => e.hashes.length === 0).map((e) => `${e.name}==${e.version}`);
+  if (!lock.entries.length || missingHashes.length) {
+    throw badInput(`${lockRel} is not a hashed lock`, [{ path: lockRel, message: lock.entries.length ? `no --hash for ${missingHashes.join(", ")}` : "no pinned requirement", fix: `regenerate it: ${relock}` }]);
+  }
+
+  const bundleId = bundleIdOf(runtime);
+  const manifest: BundleManifest = { bundleId, lockSha256: runtime.lockSha256, sourceSha256: runtime.sourceSha256, python: runtime.python, platform: runtime.platform };
+  const tarPath = path.join(opts.cacheDir, `bundle-${bundleId}.tar`);
+  if (existsSync(tarPath)) {
+    progress(`bundle ${bundleId} cached: ${tarPath}`);
+    return { bundleId, tarPath, manifest };
+  }
+  mkdirSync(opts.cacheDir, { recursive: true });
+  const wheelhouse = await ensureWheelhouse(runtime, lock, { ...opts, lockFile });
+
+  const t0 = performance.now();
+  const entries: TarEntry[] = [
+    { name: "manifest.json", mode: 0o644, data: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`) },
+    { name: "requirements.lock", mode: 0o644, source: lockFile },
+    ...runtimeSourceFiles(opts.projectDir).map((f) => ({ name: f.rel, mode: f.rel === "install.sh" ? 0o755 : 0o644, source: f.abs })),
+    ...wheelhouse.files.map((w) => ({ name: `wheelhouse/${w}`, mode: 0o644, source: path.join(wheelhouse.dir, w) })),
+  ];
+  // Written aside and renamed: a tar at the final path is always complete, so its
+  // existence alone is the cache hit above.
+  const tmp = `${tarPath}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+  try {
+    writeTar(tmp, entries);
+    renameSync(tmp, tarPath);
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+  progress(`bundle ${bundleId} written: ${(statSync(tarPath).size / 1e6).toFixed(1)} MB in ${((performance.now() - t0) / 1000).toFixed(1)} s (${tarPath})`);
+  return { bundleId, tarPath, manifest };
+}
