@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
-import { bundleIdOf } from "./lib/bundle.js";
+import { bundleIdOf, lockPath } from "./lib/bundle.js";
 import { loadCluster } from "./lib/config.js";
 import { clusterRefOf, runtimeRefOf, transportsOf } from "./lib/cluster-ref.js";
 import { badInput, runCli, UserError } from "./lib/errors.js";
@@ -16,7 +16,7 @@ import { nodePaths, schedulerService, startService, workerService } from "./lib/
 import type { ClusterRef, RuntimeRef, StageSpec } from "./lib/spec.js";
 import { shq, type Transport } from "./lib/transport.js";
 import {
-  collectAll, compareNodes, compareServices, describeDrift, driftingNodes, parseLock, renderTable,
+  collectAll, compareNodes, compareServices, describeDrift, driftingNodes, lockedVersions, renderTable,
   type DriftRow, type ServiceVersions,
 } from "./lib/versions.js";
 import type { ClusterConfig } from "./lib/config.js";
@@ -46,7 +46,7 @@ export interface VerifyReport {
 }
 
 function lockFor(runtime: RuntimeRef, projectDir: string): Map<string, string> {
-  return parseLock(readFileSync(path.join(projectDir, "cluster-runtime", `requirements-${runtime.platform}.lock`), "utf8"));
+  return lockedVersions(readFileSync(lockPath(projectDir, runtime.platform), "utf8"));
 }
 
 async function serviceVersions(head: Transport, dask: { tls: boolean }, address: string): Promise<ServiceVersions | undefined> {

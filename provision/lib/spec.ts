@@ -40,7 +40,7 @@ export interface ClusterRef {
 export interface RuntimeRef {
   readonly python: string;
   readonly platform: ClusterConfig["runtime"]["platform"];
-  /** sha256 of cluster-runtime/requirements.lock */
+  /** sha256 of cluster-runtime/requirements-<platform>.lock */
   readonly lockSha256: string;
   /** sha256 of the runtime package and service files (cluster-runtime/, minus the lock) */
   readonly sourceSha256: string;

@@ -2,6 +2,7 @@
 // the runtime venv, bundle id, OS, architecture), compare it with the lock and across
 // nodes, and, when the services run, with what the scheduler, workers and client report
 // through client.get_versions(). Pure comparison functions; collection goes through Transports.
+import { normalizeName, parseLock } from "./bundle.js";
 import type { NodeSpec } from "./config.js";
 import { nodePaths } from "./services.js";
 import { shq, type Transport } from "./transport.js";
@@ -40,18 +41,9 @@ export interface DriftRow {
 const TOOLING = new Set(["pip", "setuptools", "wheel"]);
 export const MISSING = "(missing)";
 
-export function normalizeName(name: string): string {
-  return name.toLowerCase().replace(/[-_.]+/g, "-");
-}
-
-/** name==version pairs of a pip lock (hash continuation lines and comments ignored). */
-export function parseLock(text: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const line of text.split("\n")) {
-    const m = /^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)/.exec(line.trim());
-    if (m) out.set(normalizeName(m[1]!), m[2]!);
-  }
-  return out;
+/** normalised name -> version of a pip lock. */
+export function lockedVersions(text: string): Map<string, string> {
+  return new Map(parseLock(text).entries.map((e) => [e.name, e.version]));
 }
 
 /** Runs the runtime's version report on one node. */
