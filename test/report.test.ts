@@ -1,0 +1,189 @@
+// The report of a benchmark run, from a results file that a real run of the bench wrote
+// (test/fixtures/bench-results-small.json: `--size small` against the 3-worker loopback
+// cluster of bench-workloads.test.ts, kept with DVC_BENCH_KEEP_RESULTS): schema
+// validation with error paths, report.md, well-formed SVG charts rendered offline, the
+// goal verdicts, the terminal table and the results/latest symlink.
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { XMLParser, XMLValidator } from "fast-xml-parser";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { renderSvg } from "../provision/lib/charts.js";
+import { UserError } from "../provision/lib/errors.js";
+import { evaluateGoals, renderTable, updateLatest, writeReport } from "../provision/lib/report.js";
+import { validateResults, type Results } from "../provision/lib/results-schema.js";
+
+const FIXTURE = path.join(import.meta.dirname, "fixtures", "bench-results-small.json");
+const raw = (): Record<string, unknown> => JSON.parse(readFileSync(FIXTURE, "utf8")) as Record<string, unknown>;
+const CHARTS = ["inc-sleep.svg", "map-reduce.svg", "placement.svg", "svd.svg"];
+
+let tmp = "";
+beforeAll(() => {
+  tmp = mkdtempSync(path.join(os.tmpdir(), "dvc-report-test-"));
+});
+afterAll(() => {
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+describe("validateResults", () => {
+  it("accepts the results of a real run", () => {
+    const r = validateResults(raw());
+    expect(Object.keys(r.workloads).sort()).toEqual(["inc-sleep", "map-reduce", "placement", "svd"]);
+  });
+
+  it("rejects a broken file with every error and its path", () => {
+    const bad = raw() as { workloads: { svd: Record<string, unknown>; "inc-sleep": { cases: Record<string, unknown>[] } }; scheduler: Record<string, unknown> };
+    delete bad.workloads.svd.k;
+    bad.workloads["inc-sleep"].cases[0]!.seconds = "fast";
+    bad.scheduler.color = "blue";
+    let err: unknown;
+    try {
+      validateResults(bad);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(UserError);
+    const paths = (err as UserError).problems.map((p) => p.path);
+    expect(paths).toEqual(expect.arrayContaining(["/workloads/svd/k", "/workloads/inc-sleep/cases/0/seconds", "/scheduler/color"]));
+    expect((err as UserError).render()).toContain("is missing");
+  });
+});
+
+describe("writeReport", () => {
+  let results: Results;
+  let files: string[];
+  let dir: string;
+
+  beforeAll(async () => {
+    results = validateResults(raw());
+    dir = path.join(tmp, "run");
+    ({ files } = await writeReport(results, dir));
+  }, 60_000);
+
+  it("writes results.json, report.md and one SVG per chart", () => {
+    const names = files.map((f) => path.basename(f)).sort();
+    expect(names).toEqual(["report.md", "results.json", ...CHARTS].sort());
+    for (const f of files) expect(existsSync(f), f).toBe(true);
+    expect(readdirSync(dir).sort()).toEqual(names);
+    expect(validateResults(JSON.parse(readFileSync(path.join(dir, "results.json"), "utf8")))).toEqual(results);
+  });
+
+  it("renders well-formed SVG documents with an <svg> root and the data in them", () => {
+    const parser = new XMLParser({ ignoreAttributes: false });
+    for (const chart of CHARTS) {
+      const svg = readFileSync(path.join(dir, chart), "utf8");
+      expect(XMLValidator.validate(svg), chart).toBe(true);
+      const doc = parser.parse(svg) as Record<string, unknown>;
+      expect(Object.keys(doc), chart).toEqual(["svg"]);
+      expect((doc.svg as Record<string, string>)["@_xmlns"]).toBe("http://www.w3.org/2000/svg");
+      expect(svg).not.toMatch(/(href|src)="https?:/);
+    }
+    const inc = readFileSync(path.join(dir, "inc-sleep.svg"), "utf8");
+    expect(inc).toContain("ideal: ceil(8 / slots)");
+    expect(inc).toContain("sequential, no Dask");
+    const mr = readFileSync(path.join(dir, "map-reduce.svg"), "utf8");
+    expect(mr).toContain("LocalCluster");
+    expect(mr).toContain(`${Math.round(results.workloads["map-reduce"]!.variants[1]!.tasksPerSecond).toLocaleString("en-US")} /s`);
+    expect(readFileSync(path.join(dir, "svd.svg"), "utf8")).toContain("goal 1 %");
+  });
+
+  it("writes report.md with the goals, a table per workload, versions, hardware and the chart links", () => {
+    const md = readFileSync(path.join(dir, "report.md"), "utf8");
+    expect(md).toContain("| workload | what | goal | measured | status |");
+    expect(md).toContain("| nodes | reduction | node names | slots | time (median) |");
+    expect(md).toContain("| variant | where | tasks per stage | graph tasks |");
+    expect(md).toContain("| node | slots | expected share | expected tasks | tasks (mean) | share |");
+    expect(md).toContain("| nodes | slots | time (median) | fastest | max relative error |");
+    expect(md).toContain("| i | planted | recovered | relative error | residual |");
+    expect(md).toContain("| node | worker | address | host | threads | memory limit |");
+    for (const chart of CHARTS) expect(md).toContain(`](${chart})`);
+    expect(md).toContain(`dask ${results.client.dask}`);
+    expect(md).toContain(results.hardware[0]!.cpuModel);
+    // every inc-sleep case appears with its measured time
+    for (const c of results.workloads["inc-sleep"]!.cases) expect(md).toContain(`${c.seconds.toFixed(3)} s`);
+    // the loopback cluster is one machine: the report says what that limits
+    expect(md).toContain("nodes are processes, not machines");
+  });
+});
+
+describe("goals", () => {
+  it("judges correctness always and timing only in the full size", () => {
+    const goals = evaluateGoals(validateResults(raw()));
+    const byWhat = (w: string, what: string) => goals.find((g) => g.workload === w && g.what === what);
+    expect(byWhat("inc-sleep", "totals")?.status).toBe("met");
+    expect(byWhat("map-reduce", "totals")?.status).toBe("met");
+    expect(byWhat("map-reduce", "per-item rate")?.status).toBe("not judged");
+    expect(goals.filter((g) => g.workload === "svd" && g.what.endsWith("singular values")).every((g) => g.status === "met")).toBe(true);
+  });
+
+  it("in the full size, meets or misses each goal by its numbers", () => {
+    const r = raw() as { config: { size: string }; workloads: Record<string, { cases?: Record<string, unknown>[]; variants?: Record<string, unknown>[] }> };
+    r.config.size = "full";
+    const inc = r.workloads["inc-sleep"]!.cases!;
+    inc[0]!.overheadFraction = 0.004;
+    inc[1]!.overheadFraction = 0.02;
+    const [perItem, batched, local] = r.workloads["map-reduce"]!.variants!;
+    perItem!.tasksPerSecond = 2000;
+    local!.tasksPerSecond = 2100;
+    batched!.tasksPerSecond = 2000 * 299;
+    const goals = evaluateGoals(validateResults(r));
+    const incGoals = goals.filter((g) => g.workload === "inc-sleep" && g.what.includes("over ideal"));
+    expect(incGoals[0]!.status).toBe("met");
+    expect(incGoals[1]!.status).toBe("missed");
+    expect(incGoals[1]!.measured).toContain("+2.00 %");
+    const find = (what: string) => goals.find((g) => g.workload === "map-reduce" && g.what === what)!;
+    expect(find("per-item rate").status).toBe("met");
+    expect(find("per-item, cluster vs LocalCluster").status).toBe("met");
+    expect(find("per-item, cluster vs LocalCluster").measured).toContain("0.95 ×");
+    expect(find("batched vs per-item").status).toBe("missed");
+    expect(goals.find((g) => g.what === "matrix larger than a worker")!.status).toBe("missed");
+  });
+
+  it("renders a compact terminal table with every goal and a verdict line", () => {
+    const results = validateResults(raw());
+    const table = renderTable(results);
+    const lines = table.split("\n");
+    expect(lines[0]).toMatch(/^workload\s+what\s+measured\s+goal\s+status$/);
+    expect(lines.length).toBe(evaluateGoals(results).length + 4);
+    for (const w of ["inc-sleep", "map-reduce", "placement", "svd"]) expect(table).toContain(w);
+    expect(lines.at(-1)).toMatch(/^\d+ met, \d+ missed, \d+ not judged \(size small\)$/);
+  });
+});
+
+describe("charts", () => {
+  it("never loads anything from the network while rendering", async () => {
+    await expect(
+      renderSvg({ data: { url: "https://example.invalid/data.json" }, mark: "point", encoding: { x: { field: "a", type: "quantitative" } } }),
+    ).rejects.toThrow(/offline/);
+  });
+});
+
+describe("updateLatest", () => {
+  it("points results/latest at the newest run with a relative symlink, atomically", async () => {
+    const root = path.join(tmp, "results");
+    const older = path.join(root, "2026-01-01T00-00-00Z");
+    const newer = path.join(root, "2026-01-02T00-00-00Z");
+    mkdirSync(older, { recursive: true });
+    mkdirSync(newer, { recursive: true });
+    const link = path.join(root, "latest");
+
+    await updateLatest(root, older);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(readlinkSync(link)).toBe("2026-01-01T00-00-00Z");
+
+    await updateLatest(root, newer);
+    expect(readlinkSync(link)).toBe("2026-01-02T00-00-00Z");
+
+    // an older run written late does not take latest back
+    await updateLatest(root, older);
+    expect(readlinkSync(link)).toBe("2026-01-02T00-00-00Z");
+
+    // nothing but the runs and the link is left behind
+    expect(readdirSync(root).sort()).toEqual(["2026-01-01T00-00-00Z", "2026-01-02T00-00-00Z", "latest"]);
+    expect(existsSync(path.join(link, "."))).toBe(true);
+  });
+
+  it("refuses a run folder outside the results root", async () => {
+    await expect(updateLatest(path.join(tmp, "results"), path.join(tmp, "elsewhere"))).rejects.toThrow(/must be inside/);
+  });
+});
