@@ -11,6 +11,7 @@ import { bundleIdOf, lockPath } from "./lib/bundle.js";
 import { loadCluster } from "./lib/config.js";
 import { clusterRefOf, runtimeRefOf, transportsOf } from "./lib/cluster-ref.js";
 import { badInput, runCli, UserError } from "./lib/errors.js";
+import { installOn } from "./lib/install.js";
 import { step } from "./lib/log.js";
 import { nodePaths, schedulerService, startService, workerService } from "./lib/services.js";
 import type { ClusterRef, RuntimeRef, StageSpec } from "./lib/spec.js";
@@ -101,6 +102,11 @@ function print(report: VerifyReport, opts: VerifyOptions): void {
   }
   for (const u of report.unreachable) process.stdout.write(`unreachable: ${u.node}: ${u.error}\n`);
   for (const d of report.drift) process.stdout.write(`drift: ${d}\n`);
+  const bundle = report.rows.find((r) => r.kind === "bundle");
+  const onNodes = new Set(Object.values(bundle?.found ?? {}));
+  if (bundle?.drift && onNodes.size === 1 && !onNodes.has("(missing)")) {
+    process.stdout.write(`hint: every node runs bundle ${[...onNodes][0]}, but the lock and runtime sources now make ${bundle.expected}: run cdktf deploy to roll it out\n`);
+  }
   const n = report.nodes.length;
   const what = report.rows.filter((r) => r.kind === "package").length;
   const line =
@@ -114,7 +120,6 @@ function print(report: VerifyReport, opts: VerifyOptions): void {
 
 /** Re-installs the bundle on the given nodes and restarts what runs there. */
 async function fixNodes(opts: VerifyOptions, names: readonly string[]): Promise<void> {
-  const { installOn } = await import("./stages/runtime.js");
   const transports = (await transportsOf(opts.cluster)).filter((t) => names.includes(t.node));
   await Promise.all(
     transports.map(async (t) => {

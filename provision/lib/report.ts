@@ -192,6 +192,15 @@ function limitsNote(results: Results): string[] {
         "sleep-bound work (inc-sleep, placement) still scales.",
     );
   }
+  const load = results.client.loadAverage;
+  const cpus = results.hardware[0]?.cpuCount ?? 0;
+  const worst = Math.max(...[load?.start?.[0], load?.end?.[0], load?.end?.[1]].filter((x): x is number => typeof x === "number"));
+  if (hosts.size === 1 && cpus > 0 && worst >= cpus / 2) {
+    notes.push(
+      `Other work loaded the machine during the run (load average up to ${worst.toFixed(1)} on ${cpus} CPUs, ` +
+        "counting this run's own processes): latency-bound figures (inc-sleep overhead, per-item rates) are worse than on an idle machine.",
+    );
+  }
   return notes;
 }
 
@@ -292,7 +301,7 @@ function svdSection(r: NonNullable<Results["workloads"]["svd"]>, results: Result
       `${int(r.shape[0])} films × ${int(r.shape[1])} users float64 matrix (${gib(r.matrixBytes)}, ${r.memoryRatio.toFixed(2)} × the smallest worker memory limit ${mib(r.minWorkerMemoryLimitBytes)}), ` +
       `${r.blocks} blocks of ${int(r.chunks[0])} × ${int(r.chunks[1])}, ${r.passesOverMatrix} passes over the matrix. ` +
       (r.source === "planted"
-        ? `Generated block by block on the workers: U·diag(s)·Vᵀ with exactly orthonormal U, V plus N(0, ${r.noise}) noise; never whole anywhere.`
+        ? `Generated block by block on the workers: U·diag(s)·Vᵀ with exactly orthonormal U, V plus i.i.d. uniform noise of standard deviation ${r.noise}; never whole anywhere.`
         : `Read from ${r.file?.path} (${int(r.file?.ratings ?? 0)} ratings, density ${pct(r.file?.density ?? 0, 3)}), densified one block at a time on the workers.`),
     "",
     mdTable(["nodes", "slots", "time (median)", "fastest", "max relative error", "peak worker RSS", "spilled to disk"], rows),
@@ -316,7 +325,8 @@ function environmentSection(results: Results): string {
   return [
     "## Versions and hardware",
     "",
-    `Client: ${c.hostname}, Python ${c.python}, dask ${c.dask}, distributed ${c.distributed}, numpy ${c.numpy}, ${c.platform}.`,
+    `Client: ${c.hostname}, Python ${c.python}, dask ${c.dask}, distributed ${c.distributed}, numpy ${c.numpy}, ${c.platform}.` +
+      (c.loadAverage?.start && c.loadAverage.end ? ` Load average (1/5/15 min) on the client's machine: ${c.loadAverage.start.join(" / ")} at the start, ${c.loadAverage.end.join(" / ")} at the end.` : ""),
     `Scheduler: ${results.scheduler.address} (${plural(results.scheduler.workers, "worker")}, ${plural(results.scheduler.threads, "thread")}).`,
     "",
     mdTable(["node", "worker", "address", "host", "threads", "memory limit", "CPUs (usable/all)", "CPU model", "machine memory", "python / dask / distributed / numpy"], hw),

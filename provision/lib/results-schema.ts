@@ -249,7 +249,20 @@ export const ResultsSchema = Type.Object(
     ),
     nodes: Type.Array(NodeSchema, { minItems: 1 }),
     client: Type.Object(
-      { hostname: Type.String(), python: Type.String(), dask: Type.String(), distributed: Type.String(), numpy: Type.String(), platform: Type.String() },
+      {
+        hostname: Type.String(),
+        python: Type.String(),
+        dask: Type.String(),
+        distributed: Type.String(),
+        numpy: Type.String(),
+        platform: Type.String(),
+        loadAverage: Type.Optional(
+          Type.Object(
+            { start: Nullable(Type.Array(Type.Number(), { minItems: 3, maxItems: 3 })), end: Nullable(Type.Array(Type.Number(), { minItems: 3, maxItems: 3 })) },
+            { ...strict, description: "1/5/15-minute load average of the client machine at the start and end of the run (null where the OS has none)." },
+          ),
+        ),
+      },
       { ...strict, description: "The machine and software of the benchmark client (node1 on a real cluster)." },
     ),
     hardware: Type.Array(WorkerHardware, { minItems: 1 }),

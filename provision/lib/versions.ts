@@ -40,6 +40,7 @@ export interface DriftRow {
 /** Venv tooling that comes with the node's Python, not from the lock. */
 const TOOLING = new Set(["pip", "setuptools", "wheel"]);
 export const MISSING = "(missing)";
+export const NOT_IN_LOCK = "(not in lock)";
 
 /** normalised name -> version of a pip lock. */
 export function lockedVersions(text: string): Map<string, string> {
@@ -98,7 +99,7 @@ export function compareNodes(reports: ReadonlyArray<{ node: string; report: Node
     });
     const locked = expected.lock.get(name);
     if (TOOLING.has(name) && !locked) rows.push(row(name, "package", "", found, undefined));
-    else rows.push(row(name, "package", locked ?? "(not in lock)", found, locked ?? MISSING));
+    else rows.push(row(name, "package", locked ?? NOT_IN_LOCK, found, locked ?? MISSING));
   }
   return rows;
 }
@@ -143,8 +144,13 @@ export function describeDrift(rows: readonly DriftRow[]): string[] {
     const values = Object.values(r.found);
     const majority = mostCommon(values);
     for (const [who, v] of Object.entries(r.found)) {
-      const ref = r.expected && !r.expected.includes(" ") && r.expected !== "(not in lock)" ? r.expected : majority;
-      if (v !== ref || r.expected === "(not in lock)") out.push(`${who}: ${r.item} expected ${r.expected || ref}, found ${v}`);
+      // A package the lock does not name is drift where it is installed, not where it is absent.
+      if (r.expected === NOT_IN_LOCK) {
+        if (v !== MISSING) out.push(`${who}: ${r.item} expected ${NOT_IN_LOCK}, found ${v}`);
+        continue;
+      }
+      const ref = r.expected && !r.expected.includes(" ") ? r.expected : majority;
+      if (v !== ref) out.push(`${who}: ${r.item} expected ${r.expected || ref}, found ${v}`);
     }
   }
   return out;
