@@ -47,6 +47,9 @@ function baseEnv(root: string, dask: DaskSettings): Record<string, string> {
     DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION: dask.tls ? "True" : "False",
     // Fail fast rather than hang when a peer is unreachable.
     DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT: "10s",
+    // A node whose link is cut stops heartbeating: give its tasks to others after 30 s,
+    // not Dask's default 5 minutes (heartbeats come every second on a cluster this small).
+    DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL: "30s",
     PYTHONUNBUFFERED: "1",
   };
 }
