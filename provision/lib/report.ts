@@ -251,7 +251,7 @@ function mapReduceSection(r: NonNullable<Results["workloads"]["map-reduce"]>, re
     "",
     `\`A = client.map(square, range(${r.items})); B = client.map(neg, A); total = client.submit(sum, B)\`, expected total ${r.expectedTotal}. ` +
       `"batched" runs the same square and neg on chunks, one task per worker thread, then sums the partial sums. ` +
-      `Rates count the seed's ${int(r.seedTasks)} tasks (2·items + 1) for every variant. ` +
+      `Rates count the seed's ${int(r.seedTasks)} tasks (2·items + 1) for every variant. The variants take turns repeat by repeat, so that the machine's load weighs on each alike. ` +
       `Scheduler worker-saturation: cluster ${results.scheduler.workerSaturation}, LocalCluster ${r.localCluster.workerSaturation} ` +
       "(with queuing, a worker holds about saturation × threads tasks at once, so tiny tasks wait for scheduler round trips).",
     "",

@@ -98,12 +98,22 @@ def check_args(args: argparse.Namespace) -> tuple[list[str], list[cluster.Node],
     return workloads, nodes, counts
 
 
-def client_report() -> dict[str, Any]:
+def load_average() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+def client_report(load_at_start: list[float] | None) -> dict[str, Any]:
     import dask
     import distributed
     import numpy
 
     return {
+        # The client machine's 1/5/15-minute load: on a loopback test cluster it is the
+        # cluster's machine, and other work on it slows every figure.
+        "loadAverage": {"start": load_at_start, "end": load_average()},
         "hostname": socket.gethostname(),
         "python": platform.python_version(),
         "dask": dask.__version__,
@@ -146,11 +156,12 @@ def now() -> str:
 
 def run(args: argparse.Namespace, events: Events) -> int:
     workloads, nodes, counts = check_args(args)
-    started_at, t_start = now(), time.perf_counter()
+    started_at, t_start, load_at_start = now(), time.perf_counter(), load_average()
     client = cluster.connect(args.scheduler, args.tls_dir, args.timeout)
     try:
         topology = cluster.wait_for_nodes(client, nodes, args.timeout)
         cluster.log_workers(topology)
+        cluster.check_code(client)
         bench = Bench(
             client=client,
             topology=topology,
@@ -186,7 +197,7 @@ def run(args: argparse.Namespace, events: Events) -> int:
             "durationSeconds": time.perf_counter() - t_start,
             "scheduler": scheduler,
             "nodes": [n.as_json() for n in nodes],
-            "client": client_report(),
+            "client": client_report(load_at_start),
             "hardware": hardware,
             "config": config_report(args, workloads, nodes, counts),
             "workloads": results,

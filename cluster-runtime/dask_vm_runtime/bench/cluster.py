@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import re
+import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import RuntimeCliError, bad_input
 from . import tasks
-from .events import log
+from .events import claimed, log
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -140,12 +143,51 @@ def connect(scheduler: str, tls_dir: Path | None, timeout: float) -> Client:
     from ..client import security_for
 
     try:
-        return Client(scheduler, security=security_for(scheduler, tls_dir), timeout=timeout, set_as_default=True)
+        client = Client(scheduler, security=security_for(scheduler, tls_dir), timeout=timeout, set_as_default=True)
     except (OSError, TimeoutError) as err:
         raise RuntimeCliError(
             f"cannot connect to the scheduler at {scheduler} within {timeout:g} s: {err}; "
             "check that the scheduler runs, that the address is the node's private IP and that --tls-dir holds this cluster's certificates"
         ) from None
+    watch_scheduler(client, scheduler)
+    return client
+
+
+SCHEDULER_LOST_EXIT = 1
+
+
+def watch_scheduler(client: Client, scheduler: str, interval: float = 0.1) -> threading.Thread:
+    """Ends the process (exit 1, an error event, one line on stderr) as soon as the client
+    loses the scheduler. A scheduler that dies takes every task and result with it, so
+    nothing after that point can be measured; left alone, distributed cancels the run's
+    futures but its next calls (task-stream cursors, run_on_scheduler) wait for a
+    reconnect and fail 10-20 s later with a CommClosedError that hides the cause.
+    The client's status goes from "running" to "connecting" only when its connection
+    drops (a close of our own goes to "closing"), which is what this thread watches."""
+    started = time.monotonic()
+
+    def watch() -> None:
+        while True:
+            status = getattr(client.status, "value", client.status)
+            if status == "connecting":
+                message = (
+                    f"lost the connection to the scheduler at {scheduler} after {time.monotonic() - started:.1f} s of the run: "
+                    "the scheduler stopped or restarted (its tasks and results are gone with it) or the network to it failed; "
+                    "check the scheduler service (npm run status; npm run logs -- node1 scheduler), then run the benchmark again"
+                )
+                sys.stderr.write(f"python -m dask_vm_runtime.bench: error: {message}\n")
+                sys.stderr.flush()
+                events = claimed()
+                if events is not None:
+                    events.emit("error", message=message, exitCode=SCHEDULER_LOST_EXIT)
+                os._exit(SCHEDULER_LOST_EXIT)
+            if status in ("closing", "closed"):
+                return
+            time.sleep(interval)
+
+    thread = threading.Thread(target=watch, name="scheduler-watchdog", daemon=True)
+    thread.start()
+    return thread
 
 
 def wait_for_nodes(client: Client, nodes: Sequence[Node], timeout: float) -> Topology:
@@ -207,14 +249,26 @@ def warm_up(client: Client, addresses: Sequence[str], keep: Sequence[Any] = ()) 
     settle(client, keep)
 
 
-def hardware(client: Client, topology: Topology) -> list[dict[str, Any]]:
+def check_code(client: Client) -> None:
+    """The scheduler and every worker must run the same task code as this client: a
+    process started before the runtime was updated still holds the old functions."""
     try:
-        report = client.run(tasks.hardware)
-    except ModuleNotFoundError as err:
+        theirs = {"scheduler": client.run_on_scheduler(tasks.code_sha256), **client.run(tasks.code_sha256)}
+    except (ModuleNotFoundError, AttributeError) as err:
         raise RuntimeCliError(
-            f"a worker cannot import the benchmark tasks ({err}); install the runtime bundle on every node "
-            "(for a test cluster: start the workers with PYTHONPATH pointing at cluster-runtime/)"
+            f"the scheduler or a worker cannot load this benchmark's tasks ({err}); install the same runtime bundle on every node "
+            "and restart its services (for a test cluster: start every process with PYTHONPATH pointing at cluster-runtime/)"
         ) from None
+    stale = sorted(who for who, sha in theirs.items() if sha != tasks.CODE_SHA256)
+    if stale:
+        raise RuntimeCliError(
+            f"{', '.join(stale)} run(s) other benchmark task code than this client ({tasks.__file__}); "
+            "they were started before the runtime changed: restart the scheduler and worker services, then run again"
+        )
+
+
+def hardware(client: Client, topology: Topology) -> list[dict[str, Any]]:
+    report = client.run(tasks.hardware)
     rows = []
     for w in topology.workers:
         rows.append({"address": w.address, "node": w.node, "host": w.host, **report[w.address]})

@@ -59,7 +59,6 @@ class Bench:
             cluster.warm_up(self.client, sorted(addresses), self.keep)
             self.warm = addresses
 
-
     def settle(self) -> None:
         cluster.settle(self.client, self.keep)
 

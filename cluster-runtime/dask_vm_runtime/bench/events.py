@@ -60,12 +60,22 @@ class Events:
         self.emit("case", workload=workload, step=label, **self._position(workload), summary=summary)
 
 
+_claimed: Events | None = None
+
+
 def claim_stdout() -> Events:
+    global _claimed
     sys.stdout.flush()
     fd = os.dup(1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    return Events(os.fdopen(fd, "w", buffering=1, encoding="utf-8"))
+    _claimed = Events(os.fdopen(fd, "w", buffering=1, encoding="utf-8"))
+    return _claimed
+
+
+def claimed() -> Events | None:
+    """The event stream claim_stdout() made, for code that ends the run outside main()."""
+    return _claimed
 
 
 def setup_logging() -> None:

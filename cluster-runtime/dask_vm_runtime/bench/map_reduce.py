@@ -5,7 +5,8 @@ LocalCluster started here, on the client's machine (the peer a user would otherw
 
 Rates count the seed's tasks (2·N + 1) for every variant, so that the batched variant,
 which runs far fewer graph tasks, is compared on the work it does; graph tasks per
-second are recorded as well."""
+second are recorded as well. The three variants take turns, one repeat each at a time,
+while the LocalCluster is up (idle when it is not its turn)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def items_for(size: str) -> int:
 
 
 def cases(bench: Bench) -> int:
-    return 3
+    return 3  # per-item, batched, local-cluster
 
 
 def per_item(client: Client, n: int) -> tuple[float, int]:
@@ -57,45 +58,35 @@ def batched(client: Client, n: int, partitions: int) -> tuple[float, int]:
     return seconds, int(value)
 
 
-def _measure(
-    bench: Bench,
-    client: Client,
-    variant: str,
-    run_once: Callable[[int], tuple[float, int]],
-    n: int,
-    expected: int,
-    graph_tasks: int,
-    extra: dict[str, Any],
-) -> dict[str, Any]:
-    # Warm-up on a few items: imports, connections and the scheduler's duration estimates
-    # for these task prefixes; it is not timed and the keys are released before timing.
-    def settle() -> None:
-        cluster.settle(client, bench.keep if client is bench.client else ())
+class Variant:
+    """One way of running the workload, with its runs so far."""
 
-    run_once(WARM_ITEMS)
-    settle()
-    runs = []
-    for rep in range(bench.repeats):
-        bench.events.progress(NAME, f"{variant}: {n} items, repeat {rep + 1}/{bench.repeats}")
-        seconds, value = run_once(n)
-        runs.append({"seconds": seconds, "total": value, "correct": value == expected})
-        settle()
-    seconds = median([r["seconds"] for r in runs])
-    seed_tasks = 2 * n + 1
-    record = {
-        "variant": variant,
-        **extra,
-        "graphTasks": graph_tasks,
-        "seconds": seconds,
-        "minSeconds": min(r["seconds"] for r in runs),
-        "tasksPerSecond": seed_tasks / seconds,
-        "graphTasksPerSecond": graph_tasks / seconds,
-        "itemsPerSecond": n / seconds,
-        "correct": all(r["correct"] for r in runs),
-        "runs": runs,
-    }
-    bench.events.case(NAME, variant, {k: record[k] for k in ("variant", "seconds", "tasksPerSecond", "correct")})
-    return record
+    def __init__(self, name: str, client: Client, run_once: Callable[[int], tuple[float, int]], graph_tasks: int, extra: dict[str, Any], keep: list[Any]) -> None:
+        self.name = name
+        self.client = client
+        self.run_once = run_once
+        self.graph_tasks = graph_tasks
+        self.extra = extra
+        self.keep = keep
+        self.runs: list[dict[str, Any]] = []
+
+    def settle(self) -> None:
+        cluster.settle(self.client, self.keep)
+
+    def record(self, n: int) -> dict[str, Any]:
+        seconds = median([r["seconds"] for r in self.runs])
+        return {
+            "variant": self.name,
+            **self.extra,
+            "graphTasks": self.graph_tasks,
+            "seconds": seconds,
+            "minSeconds": min(r["seconds"] for r in self.runs),
+            "tasksPerSecond": (2 * n + 1) / seconds,
+            "graphTasksPerSecond": self.graph_tasks / seconds,
+            "itemsPerSecond": n / seconds,
+            "correct": all(r["correct"] for r in self.runs),
+            "runs": self.runs,
+        }
 
 
 def run(bench: Bench) -> dict[str, Any]:
@@ -104,25 +95,13 @@ def run(bench: Bench) -> dict[str, Any]:
 
     n = items_for(bench.size)
     expected = -sum(x * x for x in range(n))
-    variants = []
 
-    bench.before_case(NAME, "per-item")
+    bench.before_case(NAME, "per-item, batched and LocalCluster")
     topology = bench.topology
     all_nodes = len(topology.nodes)
     workers = topology.workers_of(all_nodes)
-    cluster_target = {"target": "cluster", "workers": len(workers), "threads": topology.slots(all_nodes)}
-    variants.append(
-        _measure(bench, bench.client, "per-item", lambda m: per_item(bench.client, m), n, expected, 2 * n + 1, {**cluster_target, "partitions": n})
-    )
-
-    bench.before_case(NAME, "batched")
     partitions = topology.slots(all_nodes)
-    variants.append(
-        _measure(
-            bench, bench.client, "batched", lambda m: batched(bench.client, m, partitions), n, expected,
-            len(chunks_of(n, partitions)) + 1, {**cluster_target, "partitions": partitions},
-        )
-    )
+    on_cluster = {"target": "cluster", "workers": len(workers), "threads": topology.slots(all_nodes)}
 
     # The peer: processes, as many workers as the cluster has, the same threads each
     # (the cluster's median when nodes differ: a LocalCluster has one thread count).
@@ -149,17 +128,35 @@ def run(bench: Bench) -> dict[str, Any]:
         peer.wait_for_workers(len(workers), timeout=bench.timeout)
         cluster.warm_up(peer, sorted(peer.scheduler_info(n_workers=-1)["workers"]))
         local["scheduler"] = lc.scheduler_address
-        variants.append(
-            _measure(
-                bench, peer, "local-cluster", lambda m: per_item(peer, m), n, expected, 2 * n + 1,
-                {"target": "local-cluster", "workers": len(workers), "threads": len(workers) * threads_per_worker, "partitions": n},
-            )
-        )
+        variants = [
+            Variant("per-item", bench.client, lambda m: per_item(bench.client, m), 2 * n + 1, {**on_cluster, "partitions": n}, bench.keep),
+            Variant("batched", bench.client, lambda m: batched(bench.client, m, partitions), len(chunks_of(n, partitions)) + 1, {**on_cluster, "partitions": partitions}, bench.keep),
+            Variant(
+                "local-cluster", peer, lambda m: per_item(peer, m), 2 * n + 1,
+                {"target": "local-cluster", "workers": len(workers), "threads": len(workers) * threads_per_worker, "partitions": n}, [],
+            ),
+        ]
+        # Warm-up on a few items: imports, connections and the schedulers' duration
+        # estimates for these task prefixes; not timed, released before timing.
+        for v in variants:
+            v.run_once(WARM_ITEMS)
+            v.settle()
+        # The variants take turns, repeat by repeat, so that a change in the machine's
+        # load (other processes) weighs on each of them alike.
+        for rep in range(bench.repeats):
+            for v in variants:
+                bench.events.progress(NAME, f"{v.name}: {n} items, repeat {rep + 1}/{bench.repeats}")
+                seconds, value = v.run_once(n)
+                v.runs.append({"seconds": seconds, "total": value, "correct": value == expected})
+                v.settle()
+        records = [v.record(n) for v in variants]
+    for r in records:
+        bench.events.case(NAME, r["variant"], {k: r[k] for k in ("variant", "seconds", "tasksPerSecond", "correct")})
 
     return {
         "items": n,
         "seedTasks": 2 * n + 1,
         "expectedTotal": expected,
         "localCluster": local,
-        "variants": variants,
+        "variants": records,
     }

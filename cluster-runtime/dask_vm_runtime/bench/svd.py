@@ -1,9 +1,9 @@
 """svd (seed 2): truncated SVD of a films × users matrix that no single machine holds.
 
 The matrix is generated block by block on the workers (dask.array.map_blocks with a
-seed per block), with a planted spectrum: X = U·diag(s)·Vᵀ + N(0, 1) noise where U and V
-have exactly orthonormal columns, so the top-k singular values are known (s, up to a
-noise bias below 0.1 %). In the full size X is larger than 3 × the smallest worker memory
+seed per block), with a planted spectrum: X = U·diag(s)·Vᵀ + noise (i.i.d., mean 0,
+standard deviation 1) where U and V have exactly orthonormal columns, so the top-k
+singular values are known (s, up to a noise bias below 0.1 %). In the full size X is larger than 3 × the smallest worker memory
 limit. da.linalg.svd_compressed(..., compute=True) makes one pass over X per step and
 keeps only the thin (rows × (k + oversamples)) intermediates: every block of X is made,
 used and dropped, so nothing of X's size is ever held, by the client or by a worker.
@@ -188,14 +188,14 @@ def run(bench: Bench) -> dict[str, Any]:
         else:
             br, bc = chunk_shape(m, n, target_entries, min_rows)
         row_chunks, col_chunks = balanced(m, br), balanced(n, bc)
-        # Whole blocks only: every block must have at least k rows for its orthonormal slab.
         m, n = sum(row_chunks), sum(col_chunks)
         planted = planted_values(m, n, k)
         X = planted_matrix((m, n), (row_chunks, col_chunks), bench.seed, planted)
         about = None
         source = "planted"
-    if min(X.chunks[0]) < k or min(X.chunks[1]) < 1:
-        raise bad_input(f"the matrix is too small for k={k}: every row block needs at least {k} rows (shape {m}×{n})")
+    # A planted block's slabs of U and V need at least k rows each (exact orthonormality).
+    if min(X.chunks[0]) < k or (planted and min(X.chunks[1]) < k):
+        raise bad_input(f"the matrix is too small for --svd-k {k}: its blocks ({X.chunks[0][0]} × {X.chunks[1][0]}, shape {m} × {n}) need at least {k} rows and columns")
     matrix_bytes = m * n * 8
     log.info("svd: %s matrix %d × %d (%.2f GiB, %.2f × the smallest worker memory limit), blocks %s × %s",
              source, m, n, matrix_bytes / 2**30, matrix_bytes / min_limit, X.chunks[0][0], X.chunks[1][0])
