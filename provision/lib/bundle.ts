@@ -4,7 +4,7 @@
 // its content (bundle-<id>.tar in the cache). Also the content hashes the stack puts into
 // the triggers at synth time, so a changed lock or runtime re-provisions what it concerns.
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import path from "node:path";
 import { $ } from "zx";
 import type { Platform } from "./config-schema.js";
@@ -352,6 +352,25 @@ function writeTar(file: string, files: readonly TarEntry[]): void {
 
 // --- the bundle ----------------------------------------------------------------------
 
+/** bundle-<id>.tar.sha256 beside the tar, in sha256sum's format. */
+function digestPathOf(tarPath: string): string {
+  return `${tarPath}.sha256`;
+}
+
+/**
+ * Why a cached bundle cannot be used as it is (undefined when it can): the id names the
+ * inputs, not the bytes, so a tar truncated or overwritten in the cache would otherwise be
+ * shipped to every node and fail there, far from its cause. Checked against the sha256
+ * recorded when it was written (about 0.1 s for a 40 MB bundle).
+ */
+function cachedBundleDamage(tarPath: string): string | undefined {
+  const digestPath = digestPathOf(tarPath);
+  if (!existsSync(digestPath)) return `no ${path.basename(digestPath)} recorded with it`;
+  const recorded = readFileSync(digestPath, "utf8").split(/\s+/)[0] ?? "";
+  const actual = sha256File(tarPath);
+  return actual === recorded ? undefined : `its sha256 is ${actual.slice(0, 12)}…, ${recorded.slice(0, 12)}… was recorded: truncated or overwritten`;
+}
+
 /**
  * Builds (or finds in the cache) the bundle for a runtime. Throws UserError when the lock
  * was made for another Python or platform, when cluster-runtime/ changed since the stack
@@ -387,8 +406,12 @@ export async function buildBundle(runtime: RuntimeRef, opts: BuildOptions): Prom
   const manifest: BundleManifest = { bundleId, lockSha256: runtime.lockSha256, sourceSha256: runtime.sourceSha256, python: runtime.python, platform: runtime.platform };
   const tarPath = path.join(opts.cacheDir, `bundle-${bundleId}.tar`);
   if (existsSync(tarPath)) {
-    progress(`bundle ${bundleId} cached: ${tarPath}`);
-    return { bundleId, tarPath, manifest };
+    const damage = cachedBundleDamage(tarPath);
+    if (!damage) {
+      progress(`bundle ${bundleId} cached: ${tarPath}`);
+      return { bundleId, tarPath, manifest };
+    }
+    progress(`bundle ${bundleId} in the cache is not usable (${damage}): rebuilding ${tarPath}`);
   }
   mkdirSync(opts.cacheDir, { recursive: true });
   const wheelhouse = await ensureWheelhouse(runtime, lock, { ...opts, lockFile });
@@ -400,14 +423,18 @@ export async function buildBundle(runtime: RuntimeRef, opts: BuildOptions): Prom
     ...runtimeSourceFiles(opts.projectDir).map((f) => ({ name: f.rel, mode: f.rel === "install.sh" ? 0o755 : 0o644, source: f.abs })),
     ...wheelhouse.files.map((w) => ({ name: `wheelhouse/${w}`, mode: 0o644, source: path.join(wheelhouse.dir, w) })),
   ];
-  // Written aside and renamed: a tar at the final path is always complete, so its
-  // existence alone is the cache hit above.
+  // Written aside and renamed, the tar and then its digest: a tar at the final path is
+  // always complete, and the digest tells one damaged later in the cache (see above).
   const tmp = `${tarPath}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+  const digestTmp = `${digestPathOf(tarPath)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
   try {
     writeTar(tmp, entries);
+    writeFileSync(digestTmp, `${sha256File(tmp)}  ${path.basename(tarPath)}\n`);
     renameSync(tmp, tarPath);
+    renameSync(digestTmp, digestPathOf(tarPath));
   } finally {
     rmSync(tmp, { force: true });
+    rmSync(digestTmp, { force: true });
   }
   progress(`bundle ${bundleId} written: ${(statSync(tarPath).size / 1e6).toFixed(1)} MB in ${((performance.now() - t0) / 1000).toFixed(1)} s (${tarPath})`);
   return { bundleId, tarPath, manifest };
