@@ -203,7 +203,7 @@ out({"addrs": sorted(c.scheduler_info()["workers"]), "counts": counts, "schedule
       } finally {
         for (const n of p.cluster.nodes) await $({ quiet: true, nothrow: true })`ip -n ${nodeNamespace(p.cluster, n.name)} link del nat0`;
       }
-    });
+    }, 300_000);
   });
 
   describe("npm run verify-versions", () => {
@@ -257,7 +257,7 @@ out({"addrs": sorted(c.scheduler_info()["workers"]), "counts": counts, "schedule
       const fixed = await npm("verify-versions", ["--fix"]);
       expect(fixed.exitCode, tail(fixed)).toBe(0);
       expect(fixed.stdout).toMatch(/^identical: 3 nodes/m);
-    });
+    }, 300_000);
 
     it("exits 2 on bad arguments, naming the flag", async () => {
       const r = await npm("verify-versions", ["--colour"]);
@@ -293,7 +293,7 @@ out({"addrs": sorted(c.scheduler_info()["workers"]), "counts": counts, "schedule
       }
       expect(readFileSync(path.join(dir, "report.md"), "utf8")).toMatch(/inc-sleep/);
       expect(r.stdout).toMatch(/results: .*report\.md/);
-    });
+    }, 600_000);
   });
 
   describe("operator commands", () => {
@@ -310,7 +310,7 @@ out({"addrs": sorted(c.scheduler_info()["workers"]), "counts": counts, "schedule
       const text = await npm("status");
       expect(text.stdout).toMatch(/^node2\s+up\s+192\.168\.56\.12\s+1 cpu\s+1536 MiB\s+worker up/m);
       expect(text.stdout).toMatch(/^healthy:/m);
-    });
+    }, 180_000);
 
     it("npm run logs shows the scheduler's and a worker's log; bad service names exit 2", async () => {
       const r = await npm("logs", ["node1", "scheduler", "--lines", "200"]);
@@ -324,7 +324,7 @@ out({"addrs": sorted(c.scheduler_info()["workers"]), "counts": counts, "schedule
       const badNode = await npm("logs", ["node9"]);
       expect(badNode.exitCode).toBe(2);
       expect(badNode.stderr).toMatch(/use one of: node1, node2, node3/);
-    });
+    }, 180_000);
 
     it("npm run ssh runs a command inside a node (its namespace, its address)", async () => {
       const r = await npm("ssh", ["node2", "ip -4 -o addr show dev eth1"]);
@@ -358,7 +358,7 @@ out({"addrs": sorted(c.scheduler_info()["workers"]), "counts": counts, "schedule
       const status = await npm("status", ["--json"]);
       expect(status.exitCode, tail(status)).toBe(0);
       expect((JSON.parse(status.stdout) as { healthy: boolean }).healthy).toBe(true);
-    });
+    }, 900_000);
   });
 
   describe("teardown", () => {
@@ -374,6 +374,6 @@ out({"addrs": sorted(c.scheduler_info()["workers"]), "counts": counts, "schedule
       expect(existsSync(path.join(p.dir, ".cluster", "tls"))).toBe(false);
       const nodesDir = path.join(p.dir, ".cluster", "nodes");
       expect(existsSync(nodesDir) ? readdirSync(nodesDir) : []).toEqual([]);
-    });
+    }, 300_000);
   });
 });
