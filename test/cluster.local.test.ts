@@ -333,6 +333,49 @@ out({"addrs": sorted(c.scheduler_info()["workers"]), "counts": counts, "schedule
     });
   });
 
+  describe("the dashboard", () => {
+    it("renders in headless Chromium through npm run dashboard -- --forward, with the workers listed", async () => {
+      const { spawn } = await import("node:child_process");
+      const { chromium } = await import("playwright-core");
+      const port = 18000 + Math.floor(Math.random() * 1000);
+      const fwd = spawn("node_modules/.bin/tsx", ["provision/dashboard.ts", "--forward", "--port", String(port), "--no-open"], { cwd: p.dir, stdio: ["ignore", "pipe", "pipe"], detached: true });
+      try {
+        await new Promise<void>((resolve, reject) => {
+          let seen = "";
+          const timer = setTimeout(() => reject(new Error(`no forwarding line: ${seen}`)), 60_000);
+          fwd.stdout.on("data", (b: Buffer) => {
+            seen += b.toString();
+            if (seen.includes("forwarding http://127.0.0.1:")) {
+              clearTimeout(timer);
+              resolve();
+            }
+          });
+          fwd.on("exit", (code) => reject(new Error(`dashboard exited ${code}: ${seen}`)));
+        });
+        const browser = await chromium.launch({
+          executablePath: "/usr/bin/chromium",
+          args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        });
+        try {
+          const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+          await page.goto(`http://127.0.0.1:${port}/info/main/workers.html`, { timeout: 60_000 });
+          const text = await page.textContent("body");
+          for (const ip of ["192.168.56.11", "192.168.56.12", "192.168.56.13"]) expect(text).toContain(`tls://${ip}:8788`);
+          await page.goto(`http://127.0.0.1:${port}/status`, { timeout: 60_000 });
+          await page.waitForSelector(".bk-Canvas, .bk-root, canvas", { timeout: 60_000 });
+          expect(await page.title()).toMatch(/Dask/);
+          mkdirSync(path.join(REPO, "test-output"), { recursive: true });
+          await page.waitForTimeout(2000);
+          await page.screenshot({ path: path.join(REPO, "test-output", "dashboard-status.png") });
+        } finally {
+          await browser.close();
+        }
+      } finally {
+        if (fwd.pid) process.kill(-fwd.pid, "SIGTERM");
+      }
+    }, 300_000);
+  });
+
   describe("the version gate inside cdktf deploy", () => {
     it("stops the deploy before the scheduler starts when a node drifts, with the table; after --fix the deploy completes", async () => {
       const n2 = nodes[1]!;
