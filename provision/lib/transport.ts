@@ -92,6 +92,11 @@ export function runProcess(argv: readonly string[], node: string, script: string
       if (result.exitCode !== 0 && !opts.nothrow) reject(new NodeCommandError(node, script, result));
       else resolve(result);
     });
+    // A command that exits without reading its input (ip netns exec on a namespace that is
+    // gone, or any quick command on a loaded host) closes the pipe first: the write fails
+    // with EPIPE, which, unhandled, would crash the whole CLI with a stack trace. The
+    // exit status above says what happened.
+    child.stdin.on("error", () => undefined);
     child.stdin.end(opts.input ?? "");
   });
 }
