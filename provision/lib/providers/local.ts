@@ -68,7 +68,10 @@ export class LocalTransport implements Transport {
 
   run(script: string, opts: RunOptions = {}): Promise<RunResult> {
     const env = { ...process.env, HOME: path.join(this.root, "home"), DVC_ROOT: this.root, DVC_NODE: this.node, ...opts.env };
-    const argv = ["ip", "netns", "exec", this.namespace, "bash", "-c", `mkdir -p "$HOME" && cd "$DVC_ROOT" && ${script}`];
+    // The script on a line of its own: a trailing `&` in it must background its own
+    // command, not the whole `cd && script` list (which would hold our pipes open).
+    const argv = ["ip", "netns", "exec", this.namespace, "bash", "-c", `mkdir -p "$HOME" && cd "$DVC_ROOT" || exit 1
+${script}`];
     return runProcess(argv, this.node, script, opts, env);
   }
 
