@@ -193,6 +193,13 @@ def scheduler_task_count(keep: list[Any], dask_scheduler: Any) -> int:
     return sum(1 for key in dask_scheduler.tasks if key not in kept)
 
 
+def worker_task_count(keep: list[Any], dask_worker: Any) -> int:
+    """Tasks the worker still knows about (being released, freed, forgotten), not
+    counting ``keep``."""
+    kept = set(keep)
+    return sum(1 for key in dask_worker.state.tasks if key not in kept)
+
+
 def has_scheduler_plugin(name: str, dask_scheduler: Any) -> bool:
     return name in dask_scheduler.plugins
 
