@@ -4,13 +4,13 @@
 // Schema and writes results/<timestamp>/ (results.json, report.md, SVG charts).
 import { mkdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
-import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import cliProgress from "cli-progress";
 import { loadCluster, type ClusterConfig } from "./lib/config.js";
 import { WORKLOADS, type WorkloadName } from "./lib/config-schema.js";
 import { clusterRefOf, runtimeRefOf } from "./lib/cluster-ref.js";
 import { badInput, runCli, UserError } from "./lib/errors.js";
+import { intFlag, parseCli } from "./lib/cli.js";
 import { step } from "./lib/log.js";
 import { resultsDir } from "./lib/paths.js";
 import { waitForWorkers } from "./lib/probe.js";
@@ -160,38 +160,20 @@ const USAGE = `usage: npm run benchmark -- [options]
   --no-verify         skip the version check before running (default: check)`;
 
 export async function cli(argv: readonly string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      options: {
-        workloads: { type: "string" }, size: { type: "string" }, repeats: { type: "string" }, nodes: { type: "string" },
-        seed: { type: "string" }, "svd-matrix": { type: "string" }, out: { type: "string" }, "no-verify": { type: "boolean", default: false },
-        help: { type: "boolean", default: false }, verbose: { type: "boolean", default: false },
-      },
-      strict: true,
-    }));
-  } catch (err) {
-    throw badInput((err as Error).message, [{ path: "arguments", message: "not understood", fix: USAGE }]);
-  }
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+  const parsed = parseCli(argv, USAGE, {
+    workloads: { type: "string" }, size: { type: "string" }, repeats: { type: "string" }, nodes: { type: "string" },
+    seed: { type: "string" }, "svd-matrix": { type: "string" }, out: { type: "string" }, "no-verify": { type: "boolean", default: false },
+  });
+  if (!parsed) return 0;
+  const { values } = parsed;
   const projectDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
   const cluster = loadCluster({ projectDir });
   const s = cluster.config.benchmark;
-  const int = (flag: string, v: string | undefined, min: number, max: number): number | undefined => {
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max) throw badInput(`--${flag} ${v} is not valid`, [{ path: `--${flag}`, message: `"${v}" is not a whole number from ${min} to ${max}`, fix: `e.g. --${flag} ${min}` }]);
-    return n;
-  };
   const workloads = values.workloads?.split(",").map((w) => w.trim()) ?? s.workloads;
   const unknown = workloads.filter((w) => !(WORKLOADS as readonly string[]).includes(w));
   if (unknown.length) throw badInput(`unknown workload ${unknown.join(", ")}`, [{ path: "--workloads", message: `"${unknown.join(",")}" is not a workload`, fix: `use a comma-separated list of: ${WORKLOADS.join(", ")}` }]);
   if (values.size !== undefined && values.size !== "small" && values.size !== "full") throw badInput(`--size ${values.size} is not valid`, [{ path: "--size", message: `"${values.size}"`, fix: "use small or full" }]);
-  const nodeCounts = values.nodes?.split(",").map((v) => int("nodes", v, 1, cluster.nodes.length)!);
+  const nodeCounts = values.nodes?.split(",").map((v) => intFlag("nodes", v, 1, cluster.nodes.length)!);
   if (values["svd-matrix"]) {
     const { existsSync } = await import("node:fs");
     if (!existsSync(values["svd-matrix"])) throw badInput(`--svd-matrix ${values["svd-matrix"]} does not exist`, [{ path: "--svd-matrix", message: "no such file", fix: "give the path of a MovieLens ratings.csv" }]);
@@ -200,8 +182,8 @@ export async function cli(argv: readonly string[]): Promise<number> {
     ...s,
     workloads: workloads as WorkloadName[],
     size: (values.size as "small" | "full" | undefined) ?? s.size,
-    repeats: int("repeats", values.repeats, 1, 20) ?? s.repeats,
-    seed: int("seed", values.seed, 0, 2 ** 31) ?? s.seed,
+    repeats: intFlag("repeats", values.repeats, 1, 20) ?? s.repeats,
+    seed: intFlag("seed", values.seed, 0, 2 ** 31) ?? s.seed,
   };
   await runBenchmark({
     cluster: clusterRefOf(cluster),

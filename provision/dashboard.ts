@@ -5,11 +5,11 @@
 import { spawn, spawnSync } from "node:child_process";
 import net from "node:net";
 import path from "node:path";
-import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { loadCluster } from "./lib/config.js";
 import { transportOf } from "./lib/cluster-ref.js";
-import { badInput, runCli } from "./lib/errors.js";
+import { runCli } from "./lib/errors.js";
+import { intFlag, parseCli } from "./lib/cli.js";
 import { nodeNamespace } from "./lib/providers/local.js";
 import { nodePaths } from "./lib/services.js";
 
@@ -58,19 +58,16 @@ function openBrowser(url: string): void {
   spawnSync(opener, [url], { stdio: "ignore" });
 }
 
+const USAGE = `usage: npm run dashboard -- [--forward] [--port N] [--no-open]
+  --forward           (local provider) serve the dashboard on 127.0.0.1:PORT until Ctrl-C
+  --port N            local port for --forward, 1024-65535 (default: 8787)
+  --no-open           only print the URL (default: open a browser where one exists)`;
+
 export async function cli(argv: readonly string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({ args: [...argv], options: { forward: { type: "boolean", default: false }, port: { type: "string", default: "8787" }, "no-open": { type: "boolean", default: false }, help: { type: "boolean", default: false } }, strict: true }));
-  } catch (err) {
-    throw badInput((err as Error).message, [{ path: "arguments", message: "not understood", fix: "npm run dashboard -- [--forward] [--port 8787] [--no-open]" }]);
-  }
-  if (values.help) {
-    process.stdout.write("usage: npm run dashboard -- [--forward] [--port N] [--no-open]\n  --forward   (local provider) serve the dashboard on 127.0.0.1:PORT until Ctrl-C\n  --port N    local port for --forward (default: 8787)\n  --no-open   only print the URL (default: open a browser where one exists)\n");
-    return 0;
-  }
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 1024 || port > 65535) throw badInput(`--port ${values.port} is not valid`, [{ path: "--port", message: `"${values.port}"`, fix: "a port from 1024 to 65535" }]);
+  const parsed = parseCli(argv, USAGE, { forward: { type: "boolean", default: false }, port: { type: "string", default: "8787" }, "no-open": { type: "boolean", default: false } });
+  if (!parsed) return 0;
+  const { values } = parsed;
+  const port = intFlag("port", values.port, 1024, 65535)!;
   const projectDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
   const cluster = loadCluster({ projectDir });
   process.stdout.write(`${cluster.dashboardUrl}\n`);

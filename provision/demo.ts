@@ -3,10 +3,10 @@
 // versions, benchmark, print where the report is, destroy (unless --keep).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { $ } from "zx";
 import { badInput, runCli, UserError } from "./lib/errors.js";
+import { intFlag, parseCli } from "./lib/cli.js";
 import { step } from "./lib/log.js";
 import { cacheDir } from "./lib/paths.js";
 
@@ -79,19 +79,16 @@ export async function main(opts: DemoOptions): Promise<number> {
   return 0;
 }
 
+const USAGE = `usage: npm run demo -- [--keep] [--size small|full] [--nodes N]
+  --keep              leave the cluster running (default: destroy at the end)
+  --size small|full   benchmark size (default: small)
+  --nodes N           number of namespace nodes, 1-16 (default: 3)`;
+
 export async function cli(argv: readonly string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({ args: [...argv], options: { keep: { type: "boolean", default: false }, size: { type: "string", default: "small" }, nodes: { type: "string", default: "3" }, help: { type: "boolean", default: false } }, strict: true }));
-  } catch (err) {
-    throw badInput((err as Error).message, [{ path: "arguments", message: "not understood", fix: "npm run demo -- [--keep] [--size small|full] [--nodes N]" }]);
-  }
-  if (values.help) {
-    process.stdout.write("usage: npm run demo -- [--keep] [--size small|full] [--nodes N]\n  --keep        leave the cluster running (default: destroy at the end)\n  --size        benchmark size (default: small)\n  --nodes N     number of namespace nodes, 1-16 (default: 3)\n");
-    return 0;
-  }
-  const nodes = Number(values.nodes);
-  if (!Number.isInteger(nodes) || nodes < 1 || nodes > 16) throw badInput(`--nodes ${values.nodes} is not valid`, [{ path: "--nodes", message: `"${values.nodes}"`, fix: "a whole number from 1 to 16" }]);
+  const parsed = parseCli(argv, USAGE, { keep: { type: "boolean", default: false }, size: { type: "string", default: "small" }, nodes: { type: "string", default: "3" } });
+  if (!parsed) return 0;
+  const { values } = parsed;
+  const nodes = intFlag("nodes", values.nodes, 1, 16)!;
   if (values.size !== "small" && values.size !== "full") throw badInput(`--size ${values.size} is not valid`, [{ path: "--size", message: `"${values.size}"`, fix: "small or full" }]);
   return main({ keep: values.keep, size: values.size, nodes });
 }

@@ -5,10 +5,10 @@
 // naming each stale file, so CI fails when the schema changes without a regeneration.
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { ClusterConfigSchema } from "./lib/config-schema.js";
-import { badInput, runCli, UserError } from "./lib/errors.js";
+import { runCli, UserError } from "./lib/errors.js";
+import { parseCli } from "./lib/cli.js";
 
 const PROJECT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -261,16 +261,9 @@ const USAGE = `usage: npm run docs [-- --check]
 exit: 0 up to date (or regenerated), 1 stale (--check), 2 bad arguments`;
 
 export function cli(argv: readonly string[], projectDir = PROJECT): number {
-  let values;
-  try {
-    ({ values } = parseArgs({ args: [...argv], options: { check: { type: "boolean", default: false }, help: { type: "boolean", default: false } }, strict: true, allowPositionals: false }));
-  } catch (err) {
-    throw badInput((err as Error).message, [{ path: "arguments", message: "not understood", fix: USAGE }]);
-  }
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+  const parsed = parseCli(argv, USAGE, { check: { type: "boolean", default: false } });
+  if (!parsed) return 0;
+  const { values } = parsed;
   const result = main({ projectDir, check: values.check });
   if (values.check) {
     for (const file of result.stale) process.stderr.write(`stale: ${file} — run npm run docs\n`);

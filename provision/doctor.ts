@@ -7,12 +7,12 @@
 import { accessSync, constants as fsConstants, existsSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { $ } from "zx";
 import { PROVIDERS, type Platform, type ProviderName } from "./lib/config-schema.js";
 import { loadCluster, parseVboxNetworksConf, VBOX_DEFAULT_RANGE, type Cluster } from "./lib/config.js";
 import { badInput, runCli } from "./lib/errors.js";
+import { parseCli } from "./lib/cli.js";
 import { cidrContains, parseCidr, type Cidr } from "./lib/ipv4.js";
 import { cacheDir } from "./lib/paths.js";
 
@@ -620,21 +620,9 @@ const USAGE = `usage: npm run doctor [-- [--provider ${PROVIDERS.join("|")}] [--
 exit: 0 nothing fails, 1 something fails, 2 bad arguments or an invalid cluster.config.json`;
 
 export async function cli(argv: readonly string[], projectDir = PROJECT): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      options: { provider: { type: "string" }, online: { type: "boolean", default: false }, json: { type: "boolean", default: false }, help: { type: "boolean", default: false } },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    throw badInput((err as Error).message, [{ path: "arguments", message: "not understood", fix: USAGE }]);
-  }
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+  const parsed = parseCli(argv, USAGE, { provider: { type: "string" }, online: { type: "boolean", default: false }, json: { type: "boolean", default: false } });
+  if (!parsed) return 0;
+  const { values } = parsed;
   const provider = values.provider;
   if (provider !== undefined && !(PROVIDERS as readonly string[]).includes(provider)) {
     throw badInput(`--provider ${provider} is not a provider`, [{ path: "--provider", message: `"${provider}"`, fix: `use one of: ${PROVIDERS.join(", ")}` }]);

@@ -6,10 +6,10 @@
 // without a new run and regeneration fails CI.
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { FAULTS_JSON, SCENARIOS, type FaultsRun, type Outcome, type Scenario } from "../test/helpers/faults.js";
 import { badInput, runCli } from "./lib/errors.js";
+import { parseCli } from "./lib/cli.js";
 
 const PROJECT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -119,16 +119,9 @@ const USAGE = `usage: npx tsx provision/faults-table.ts [--check]
 exit: 0 written or in sync, 1 out of sync (--check), 2 bad arguments or no ${FAULTS_JSON}`;
 
 export function cli(argv: readonly string[], projectDir = PROJECT): number {
-  let values;
-  try {
-    ({ values } = parseArgs({ args: [...argv], options: { check: { type: "boolean", default: false }, help: { type: "boolean", default: false } }, strict: true, allowPositionals: false }));
-  } catch (err) {
-    throw badInput((err as Error).message, [{ path: "arguments", message: "not understood", fix: USAGE }]);
-  }
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+  const parsed = parseCli(argv, USAGE, { check: { type: "boolean", default: false } });
+  if (!parsed) return 0;
+  const { values } = parsed;
   const r = main({ projectDir, check: values.check });
   if (values.check) {
     for (const p of r.problems) process.stderr.write(`out of sync: ${p}\n`);

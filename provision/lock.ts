@@ -18,11 +18,11 @@
 import { copyFileSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import { $ } from "zx";
 import { lockPath, manylinuxTags, parseLock, RUNTIME_DIR, uvTarget } from "./lib/bundle.js";
 import { ClusterConfigSchema, PLATFORMS, type Platform } from "./lib/config-schema.js";
 import { badInput, runCli, UserError } from "./lib/errors.js";
+import { parseCli } from "./lib/cli.js";
 
 export interface LockOptions {
   readonly projectDir: string;
@@ -123,20 +123,9 @@ const USAGE = `usage: npx tsx provision/lock.ts [--python X.Y] [--platform x86_6
   --upgrade   move every pin to the newest version requirements.in allows (default: keep pins)`;
 
 export async function cli(argv: readonly string[]): Promise<number> {
-  let values: { python?: string; platform?: string; upgrade?: boolean; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      options: { python: { type: "string", default: DEFAULT_PYTHON }, platform: { type: "string", default: "all" }, upgrade: { type: "boolean", default: false }, help: { type: "boolean", default: false } },
-      strict: true,
-    }));
-  } catch (err) {
-    throw badInput((err as Error).message, [{ path: "arguments", message: "not understood", fix: USAGE }]);
-  }
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+  const parsed = parseCli(argv, USAGE, { python: { type: "string", default: DEFAULT_PYTHON }, platform: { type: "string", default: "all" }, upgrade: { type: "boolean", default: false } });
+  if (!parsed) return 0;
+  const { values } = parsed;
   const python = values.python!;
   if (!/^3\.\d{1,2}$/.test(python)) throw badInput(`--python ${python} is not a major.minor version`, [{ path: "--python", message: `"${python}"`, fix: "write it like 3.11" }]);
   const platform = values.platform!;

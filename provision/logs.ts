@@ -2,11 +2,11 @@
 // from a node (the same file under systemd and the local supervisor). Without a node,
 // the last lines of every service on every node.
 import path from "node:path";
-import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { loadCluster } from "./lib/config.js";
 import { nodeByName, transportOf } from "./lib/cluster-ref.js";
 import { badInput, runCli } from "./lib/errors.js";
+import { intFlag, parseCli } from "./lib/cli.js";
 import { nodePaths } from "./lib/services.js";
 import { shq } from "./lib/transport.js";
 
@@ -18,19 +18,10 @@ const USAGE = `usage: npm run logs -- [node] [scheduler|worker] [--follow] [--li
   --lines N   how many lines from the end (default: 50)`;
 
 export async function cli(argv: readonly string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: [...argv], options: { follow: { type: "boolean", short: "f", default: false }, lines: { type: "string", default: "50" }, help: { type: "boolean", default: false } }, strict: true, allowPositionals: true });
-  } catch (err) {
-    throw badInput((err as Error).message, [{ path: "arguments", message: "not understood", fix: USAGE }]);
-  }
+  const parsed = parseCli(argv, USAGE, { follow: { type: "boolean", short: "f", default: false }, lines: { type: "string", default: "50" } }, { positionals: true });
+  if (!parsed) return 0;
   const { values, positionals } = parsed;
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
-  const lines = Number(values.lines);
-  if (!Number.isInteger(lines) || lines < 1) throw badInput(`--lines ${values.lines} is not valid`, [{ path: "--lines", message: `"${values.lines}"`, fix: "a whole number of 1 or more" }]);
+  const lines = intFlag("lines", values.lines, 1, 100_000)!;
   const projectDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
   const cluster = loadCluster({ projectDir });
   const [nodeArg, serviceArg, ...extra] = positionals;

@@ -7,14 +7,20 @@ import { fileURLToPath } from "node:url";
 import { loadCluster } from "./lib/config.js";
 import { nodeByName, transportOf } from "./lib/cluster-ref.js";
 import { badInput, runCli } from "./lib/errors.js";
+import { parseCli } from "./lib/cli.js";
+
+const USAGE = `usage: npm run ssh -- [--verbose] <node> [command...]
+  node                node1..nodeN: a shell there (ssh for VMs, the namespace for local)
+  command...          run this there instead, with the node's exit code (taken verbatim)`;
 
 export async function cli(argv: readonly string[]): Promise<number> {
-  const [name, ...command] = argv;
-  if (!name || name === "--help") {
-    if (!name) throw badInput("which node?", [{ path: "node", message: "missing", fix: "npm run ssh -- node1 [command...]" }]);
-    process.stdout.write("usage: npm run ssh -- <node> [command...]\n");
-    return 0;
-  }
+  // Options only before the node: everything after it is the command, flags included.
+  const at = argv.findIndex((a) => !a.startsWith("-"));
+  const parsed = parseCli(at < 0 ? argv : argv.slice(0, at + 1), USAGE, {}, { positionals: true });
+  if (!parsed) return 0;
+  const name = parsed.positionals[0];
+  if (!name) throw badInput("which node?", [{ path: "node", message: "missing", fix: USAGE }]);
+  const command = argv.slice(at + 1);
   const projectDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
   const cluster = loadCluster({ projectDir });
   const t = await transportOf(cluster, nodeByName(cluster, name));

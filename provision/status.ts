@@ -4,11 +4,11 @@
 // Exit 0 when everything is up, 1 when something is down, 2 on bad input.
 import { existsSync, readFileSync, realpathSync } from "node:fs";
 import path from "node:path";
-import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { loadCluster, type Cluster } from "./lib/config.js";
 import { clusterRefOf, runtimeRefOf, transportsOf } from "./lib/cluster-ref.js";
-import { badInput, runCli } from "./lib/errors.js";
+import { runCli } from "./lib/errors.js";
+import { parseCli } from "./lib/cli.js";
 import { resultsDir } from "./lib/paths.js";
 import { waitForWorkers, type RegisteredWorker } from "./lib/probe.js";
 import { nodePaths } from "./lib/services.js";
@@ -145,17 +145,14 @@ export function renderStatus(s: ClusterStatus): string {
   return lines.join("\n");
 }
 
+const USAGE = `usage: npm run status -- [--json]
+  --json              machine-readable status (default: a table)
+exit: 0 healthy, 1 something is down, 2 bad input`;
+
 export async function cli(argv: readonly string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({ args: [...argv], options: { json: { type: "boolean", default: false }, help: { type: "boolean", default: false }, verbose: { type: "boolean", default: false } }, strict: true }));
-  } catch (err) {
-    throw badInput((err as Error).message, [{ path: "arguments", message: "not understood", fix: "npm run status -- [--json]" }]);
-  }
-  if (values.help) {
-    process.stdout.write("usage: npm run status -- [--json]\n  --json  machine-readable status (default: a table)\nexit: 0 healthy, 1 something is down, 2 bad input\n");
-    return 0;
-  }
+  const parsed = parseCli(argv, USAGE, { json: { type: "boolean", default: false } });
+  if (!parsed) return 0;
+  const { values } = parsed;
   const projectDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
   const status = await collectStatus(loadCluster({ projectDir }));
   process.stdout.write(values.json ? `${JSON.stringify(status, null, 2)}\n` : `${renderStatus(status)}\n`);

@@ -5,12 +5,12 @@
 // bundle on drifting nodes, restarts their services and checks again.
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { bundleIdOf, lockPath } from "./lib/bundle.js";
 import { loadCluster } from "./lib/config.js";
 import { clusterRefOf, runtimeRefOf, transportsOf } from "./lib/cluster-ref.js";
-import { badInput, runCli, UserError } from "./lib/errors.js";
+import { runCli, UserError } from "./lib/errors.js";
+import { parseCli } from "./lib/cli.js";
 import { installOn } from "./lib/install.js";
 import { step } from "./lib/log.js";
 import { nodePaths, schedulerService, startService, workerService } from "./lib/services.js";
@@ -159,21 +159,9 @@ const USAGE = `usage: npm run verify-versions -- [--json] [--all] [--fix] [--no-
 exit: 0 identical, 1 drift, 2 bad input or an unreachable node`;
 
 export async function cli(argv: readonly string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      options: { json: { type: "boolean", default: false }, all: { type: "boolean", default: false }, fix: { type: "boolean", default: false }, "no-services": { type: "boolean", default: false }, help: { type: "boolean", default: false }, verbose: { type: "boolean", default: false } },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    throw badInput((err as Error).message, [{ path: "arguments", message: "not understood", fix: USAGE }]);
-  }
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+  const parsed = parseCli(argv, USAGE, { json: { type: "boolean", default: false }, all: { type: "boolean", default: false }, fix: { type: "boolean", default: false }, "no-services": { type: "boolean", default: false } });
+  if (!parsed) return 0;
+  const { values } = parsed;
   const projectDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
   const cluster = loadCluster({ projectDir });
   const code = await verify({

@@ -1,13 +1,21 @@
 // Progress lines for long steps. Terraform prefixes local-exec output with the resource
 // address, so a line here is short; timestamps only where a person watches (a TTY).
-const verbose = process.env.DVC_VERBOSE === "1" || process.argv.includes("--verbose");
+// --verbose on a command sets DVC_VERBOSE, so the stages and scripts it starts are verbose
+// too; `DVC_VERBOSE=1 npx cdktf deploy` does the same for a deploy.
+export function isVerbose(): boolean {
+  return process.env.DVC_VERBOSE === "1";
+}
+
+export function setVerbose(on: boolean): void {
+  process.env.DVC_VERBOSE = on ? "1" : "0";
+}
 
 export function step(scope: string, message: string): void {
   process.stdout.write(`[${scope}] ${message}\n`);
 }
 
 export function debug(scope: string, message: string): void {
-  if (verbose) process.stdout.write(`[${scope}] ${message}\n`);
+  if (isVerbose()) process.stderr.write(`[${scope}] ${message}\n`);
 }
 
 /** Runs fn and reports how long it took: "done in 3.2 s". */

@@ -32,6 +32,7 @@ export const GOALS = {
   placementMaxTaskDeviation: 1,
   svdMaxRelativeError: 0.01,
   svdMinMemoryRatio: 3,
+  svdMinSpeedup3: 1.7,
 } as const;
 
 const int = (n: number) => Math.round(n).toLocaleString("en-US");
@@ -155,6 +156,19 @@ export function evaluateGoals(results: Results): Goal[] {
         measured: `${gib(svd.matrixBytes)} = ${svd.memoryRatio.toFixed(2)} × ${mib(svd.minWorkerMemoryLimitBytes)}`,
         status: judged(svd.memoryRatio > GOALS.svdMinMemoryRatio, full),
         ...(smallNote ? { note: "the small size uses a small matrix" } : {}),
+      });
+    }
+    const one = svd.cases.find((c) => c.nodes === 1);
+    const three = svd.cases.find((c) => c.nodes === 3);
+    if (one && three) {
+      const speedup = one.seconds / three.seconds;
+      goals.push({
+        workload: "svd",
+        what: "3-node speedup",
+        target: `≥ ${GOALS.svdMinSpeedup3} × the 1-node time`,
+        measured: `${speedup.toFixed(2)} × (${secs(one.seconds)} → ${secs(three.seconds)})`,
+        status: judged(speedup >= GOALS.svdMinSpeedup3, full),
+        ...(smallNote ? { note: smallNote } : {}),
       });
     }
     const limits = new Map(results.hardware.map((h) => [h.address, h.memoryLimitBytes]));

@@ -2,6 +2,7 @@
 // a file there or back. `ip netns exec` for the local provider, ssh with the config that
 // `vagrant ssh-config` wrote for the Vagrant providers. Stages never know which.
 import { spawn } from "node:child_process";
+import { debug } from "./log.js";
 
 export interface RunOptions {
   /** Extra environment for the script. */
@@ -61,6 +62,8 @@ function firstLine(s: string): string {
  * enforces the timeout. The one process runner both transports share.
  */
 export function runProcess(argv: readonly string[], node: string, script: string, opts: RunOptions = {}, env: NodeJS.ProcessEnv = process.env): Promise<RunResult> {
+  const t0 = performance.now();
+  debug(node, `$ ${firstLine(script)}`);
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";
@@ -89,6 +92,7 @@ export function runProcess(argv: readonly string[], node: string, script: string
       clearTimeout(timer);
       if (opts.onLine && pending) opts.onLine(pending);
       const result = { stdout, stderr, exitCode: code ?? (signal ? 128 : 1) };
+      debug(node, `exit ${result.exitCode} in ${((performance.now() - t0) / 1000).toFixed(2)} s: ${firstLine(script)}`);
       if (result.exitCode !== 0 && !opts.nothrow) reject(new NodeCommandError(node, script, result));
       else resolve(result);
     });

@@ -10,6 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { UserError, badInput, type Problem } from "../errors.js";
 import { parseCidr, intToIp, type Cidr } from "../ipv4.js";
+import { debug } from "../log.js";
 import type { NodeSpec } from "../config.js";
 import type { ClusterRef } from "../spec.js";
 import { NodeCommandError, runProcess, type Transport } from "../transport.js";
@@ -45,8 +46,13 @@ export const spawnRunner: CommandRunner = (argv, opts) =>
     let stdout = "";
     let stderr = "";
     let settled = false;
+    const t0 = performance.now();
+    debug("host", `$ ${argv.join(" ")}`);
     const done = (r: CommandResult) => {
-      if (!settled) resolve(r);
+      if (!settled) {
+        debug("host", `exit ${r.exitCode} in ${((performance.now() - t0) / 1000).toFixed(2)} s: ${argv.join(" ")}`);
+        resolve(r);
+      }
       settled = true;
     };
     const child = spawn(argv[0]!, argv.slice(1), { cwd: opts.cwd, env: opts.env, stdio: ["pipe", "pipe", "pipe"] });

@@ -1,0 +1,71 @@
+// The argument parser every `npm run` command shares (provision/lib/cli.ts), and each
+// command's --help through the real entry point: --verbose and --help are everywhere, an
+// unknown flag is exit 2 with the usage.
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { $ } from "zx";
+import path from "node:path";
+import { intFlag, parseCli } from "../provision/lib/cli.js";
+import { UserError } from "../provision/lib/errors.js";
+import { REPO } from "./helpers/project.js";
+
+const COMMANDS = ["benchmark", "dashboard", "demo", "docs", "doctor", "faults-table", "lock", "logs", "ssh", "status", "verify-versions"];
+
+describe("parseCli", () => {
+  const saved = process.env.DVC_VERBOSE;
+  afterEach(() => {
+    if (saved === undefined) delete process.env.DVC_VERBOSE;
+    else process.env.DVC_VERBOSE = saved;
+    vi.restoreAllMocks();
+  });
+
+  it("parses the command's own options and adds --verbose, which the stages it starts inherit", () => {
+    delete process.env.DVC_VERBOSE;
+    const parsed = parseCli(["--size", "small", "-v"], "usage: x", { size: { type: "string" } });
+    expect(parsed?.values.size).toBe("small");
+    expect(process.env.DVC_VERBOSE).toBe("1");
+  });
+
+  it("prints the usage with the common flags for --help and returns undefined", () => {
+    const out = vi.spyOn(process.stdout, "write").mockImplementation(() => true);
+    expect(parseCli(["--help"], "usage: x\n  --json   j\nexit: 0 ok", { json: { type: "boolean" } })).toBeUndefined();
+    const printed = String(out.mock.calls[0]?.[0]);
+    expect(printed).toMatch(/--verbose, -v/);
+    // the common flags go before the exit codes line, which stays last
+    expect(printed.trim().split("\n").at(-1)).toBe("exit: 0 ok");
+  });
+
+  it("refuses an unknown flag and a stray positional with exit 2 and the usage as the fix", () => {
+    for (const argv of [["--bogus"], ["stray"]]) {
+      let err: unknown;
+      try {
+        parseCli(argv, "usage: x", {});
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(UserError);
+      expect((err as UserError).exitCode).toBe(2);
+      expect((err as UserError).render()).toMatch(/usage: x/);
+    }
+    expect(parseCli(["node1"], "usage: x", {}, { positionals: true })?.positionals).toEqual(["node1"]);
+  });
+
+  it("intFlag keeps whole numbers within bounds, names the flag otherwise", () => {
+    expect(intFlag("nodes", undefined, 1, 3)).toBeUndefined();
+    expect(intFlag("nodes", "2", 1, 3)).toBe(2);
+    for (const bad of ["0", "4", "1.5", "x", ""]) expect(() => intFlag("nodes", bad, 1, 3)).toThrow(/--nodes .* is not valid/);
+  });
+});
+
+describe("every command, through its real entry point", () => {
+  it.each(COMMANDS)("%s: --help exits 0 listing --verbose; --no-such-flag exits 2 naming it", async (name) => {
+    const script = path.join(REPO, "provision", `${name}.ts`);
+    const help = await $({ cwd: REPO, nothrow: true, quiet: true })`node_modules/.bin/tsx ${script} --help`;
+    expect(help.exitCode, help.stderr).toBe(0);
+    expect(help.stdout).toMatch(/^usage: /);
+    expect(help.stdout).toMatch(/--verbose/);
+    const bad = await $({ cwd: REPO, nothrow: true, quiet: true })`node_modules/.bin/tsx ${script} --no-such-flag`;
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toMatch(/--no-such-flag/);
+    expect(bad.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  });
+});
