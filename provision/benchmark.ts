@@ -157,15 +157,40 @@ const USAGE = `usage: npm run benchmark -- [options]
   --seed N            random seed (default: benchmark.seed, 42)
   --svd-matrix FILE   a MovieLens ratings.csv to decompose as well (default: none)
   --out DIR           results root (default: ./results)
-  --no-verify         skip the version check before running (default: check)`;
+  --no-verify         skip the version check before running (default: check)
+  --render DIR        run nothing: validate DIR/results.json (an earlier run) and write its
+                      report.md and charts again, with this version's report and goals`;
+
+/** `--render DIR`: the report and charts of an earlier run, drawn again from its results.json. */
+export async function render(dir: string): Promise<number> {
+  const file = path.join(dir, "results.json");
+  let raw: string;
+  try {
+    raw = await readFile(file, "utf8");
+  } catch {
+    throw badInput(`--render ${dir}: there is no results.json in it`, [{ path: "--render", message: `${file} cannot be read`, fix: "give a folder written by npm run benchmark, e.g. results/latest" }]);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch (err) {
+    throw badInput(`--render ${dir}: results.json is not JSON`, [{ path: file, message: (err as Error).message, fix: "run the benchmark again; results.json is never edited by hand" }]);
+  }
+  const results = validateResults(json);
+  await writeReport(results, dir);
+  process.stdout.write(`${renderTable(results)}\n\nresults: ${path.relative(process.cwd(), dir) || dir}/report.md\n`);
+  return 0;
+}
 
 export async function cli(argv: readonly string[]): Promise<number> {
   const parsed = parseCli(argv, USAGE, {
     workloads: { type: "string" }, size: { type: "string" }, repeats: { type: "string" }, nodes: { type: "string" },
     seed: { type: "string" }, "svd-matrix": { type: "string" }, out: { type: "string" }, "no-verify": { type: "boolean", default: false },
+    render: { type: "string" },
   });
   if (!parsed) return 0;
   const { values } = parsed;
+  if (values.render !== undefined) return render(path.resolve(values.render));
   const projectDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
   const cluster = loadCluster({ projectDir });
   const s = cluster.config.benchmark;

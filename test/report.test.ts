@@ -187,3 +187,29 @@ describe("updateLatest", () => {
     await expect(updateLatest(path.join(tmp, "results"), path.join(tmp, "elsewhere"))).rejects.toThrow(/must be inside/);
   });
 });
+
+// The full-size run the README shows (its table and chart images): a real run of
+// `npm run benchmark -- --size full` on the local provider, kept as results.json; its
+// report.md and charts are drawn from it by `npm run benchmark -- --render`.
+describe("the README's sample run (test/fixtures/bench-results-full)", () => {
+  const SAMPLE = path.join(import.meta.dirname, "fixtures", "bench-results-full");
+
+  it("is a valid full-size run, and its committed report and charts are what --render draws from it today", async () => {
+    const results = validateResults(JSON.parse(readFileSync(path.join(SAMPLE, "results.json"), "utf8")));
+    expect(results.config.size).toBe("full");
+    const out = path.join(tmp, "sample");
+    await writeReport(results, out);
+    for (const f of ["report.md", ...CHARTS]) {
+      expect(readFileSync(path.join(out, f), "utf8"), `${f} is stale: npm run benchmark -- --render test/fixtures/bench-results-full`).toBe(readFileSync(path.join(SAMPLE, f), "utf8"));
+    }
+    const readme = readFileSync(path.join(import.meta.dirname, "..", "README.md"), "utf8");
+    for (const chart of CHARTS.slice(0, 2)) expect(readme).toContain(`test/fixtures/bench-results-full/${chart}`);
+  });
+
+  it("--render refuses a folder without results.json with exit 2, writing nothing", async () => {
+    const { render } = await import("../provision/benchmark.js");
+    const empty = mkdtempSync(path.join(tmp, "empty-"));
+    await expect(render(empty)).rejects.toMatchObject({ exitCode: 2 });
+    expect(readdirSync(empty)).toEqual([]);
+  });
+});
