@@ -1,7 +1,10 @@
 // The synthesized stack: every stage present (once per node where it acts on a node),
 // ordered by depends_on, destroy provisioners reading only self.triggers, triggers
 // identical across two synths, and per-node triggers untouched by adding a node.
-import { describe, expect, it } from "vitest";
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
 import { App, Testing } from "cdktf";
 import { resolveCluster } from "../provision/lib/config.js";
 import { DaskClusterStack, NULL_PROVIDER_CONSTRAINT } from "../stacks/dask-cluster-stack.js";
@@ -14,9 +17,17 @@ type Tf = {
   terraform: { required_providers: { null: { version: string; source: string } }; backend: { local: { path: string } } };
 };
 
+// Testing.app() makes a temp outdir of its own and never removes it: give it ours.
+const outdirs: string[] = [];
+afterAll(() => {
+  for (const dir of outdirs) rmSync(dir, { recursive: true, force: true });
+});
+
 function synth(config: object): Tf {
   const cluster = resolveCluster(config, "/tmp/dvc-project");
-  const app = Testing.app();
+  const outdir = mkdtempSync(path.join(os.tmpdir(), "dvc-stack-test-"));
+  outdirs.push(outdir);
+  const app = Testing.app({ outdir });
   const stack = new DaskClusterStack(app as App, "dask-cluster", { cluster, runtime });
   return JSON.parse(Testing.synth(stack)) as Tf;
 }
