@@ -32,6 +32,10 @@ if (!isRoot) console.log("faults.local: skipped: the local provider needs root t
 
 const SMALL = { provider: "local", nodes: { count: 3, cpus: 1, memoryMb: 1536 }, benchmark: { onDeploy: false } } as const;
 const log = new FaultLog(path.join(REPO, FAULTS_JSON));
+/** A scenario's whole output beside faults.json, to read when it fails. */
+function keepOutput(name: string, text: string): void {
+  writeFileSync(path.join(REPO, path.dirname(FAULTS_JSON), `faults-${name}.log`), text);
+}
 const seconds = (fromMs: number, toMs = Date.now()) => round((toMs - fromMs) / 1000, 1);
 const both = (out: { stdout: string; stderr: string }) => `${out.stdout}\n${out.stderr}`;
 
@@ -39,8 +43,16 @@ function sha256(file: string): string {
   return createHash("sha256").update(readFileSync(file)).digest("hex");
 }
 
+// The host's network links, leaving out those of libvirt VMs (QEMU's 52:54:00 addresses on
+// their bridges and taps): a VM cluster on the same host (npm run test:vm) comes and goes
+// on its own, and the local provider never makes such links.
 async function hostLinks(): Promise<string[]> {
-  return (await $({ quiet: true })`ip -o link show`).stdout.split("\n").map((l) => l.split(":")[1]?.trim() ?? "").filter(Boolean).sort();
+  return (await $({ quiet: true })`ip -o link show`).stdout
+    .split("\n")
+    .filter((l) => !/link\/ether (52|fe):54:00:/.test(l))
+    .map((l) => l.split(":")[1]?.trim() ?? "")
+    .filter(Boolean)
+    .sort();
 }
 
 describe("the README's table of faults", () => {
@@ -448,6 +460,10 @@ function startDeployScenarios(): Record<DeployScenario, Promise<unknown>> {
       expect(done.code, next.output().slice(-3000)).toBe(0);
     } finally {
       if (next.isRunning()) killTree(next.child.pid!);
+      // Whole outputs, for when an assertion below fails (the table keeps one line).
+      keepOutput("interrupted-deploy-first", first.output());
+      keepOutput("interrupted-deploy-next", next.output());
+      if (second) keepOutput("concurrent-deploy-second", both(second.out));
     }
     expect(next.output()).not.toMatch(/Error acquiring the state lock/);
     const workers = await waitForWorkers(transports(q.cluster)[0]!, q.cluster.schedulerAddress, true, ["node1", "node2", "node3"], 30);
