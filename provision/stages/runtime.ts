@@ -2,7 +2,7 @@
 // version gate that stops the deploy before any service starts when nodes differ.
 import { UserError } from "../lib/errors.js";
 import { bundleFor, installOn, runtimeOf } from "../lib/install.js";
-import { timed } from "../lib/log.js";
+import { step, timed } from "../lib/log.js";
 import { providerFor } from "../lib/providers/index.js";
 import { nodeOf } from "../lib/spec.js";
 import { verify } from "../verify-versions.js";
@@ -21,7 +21,15 @@ export const bundle: StageImpl = {
 export const install: StageImpl = {
   async apply(spec) {
     const node = nodeOf(spec);
-    const t = (await providerFor(spec.cluster.provider)).transport(spec.cluster, node);
+    const p = await providerFor(spec.cluster.provider);
+    if (p.machineExists && !(await p.machineExists(spec.cluster, node))) {
+      // Terraform snapshots its state every 20 s during an apply, with resources whose
+      // provisioners are still running; a deploy killed just after such a snapshot leaves
+      // machine-nodeN recorded as created though its stage never finished.
+      step(node.name, `machine ${node.name} is missing although Terraform recorded it (an interrupted deploy): creating it again`);
+      await timed(node.name, `creating machine ${node.name} (${node.ip})`, () => p.createMachine(spec.cluster, node));
+    }
+    const t = p.transport(spec.cluster, node);
     await timed(node.name, "installing the runtime bundle", () => installOn(t, spec));
   },
   async destroy() {

@@ -157,6 +157,11 @@ export class LocalProvider implements MachineProvider {
     await writeFile(path.join(root, "machine.json"), JSON.stringify({ node, namespace: ns }, null, 2));
   }
 
+  async machineExists(cluster: ClusterRef, node: NodeSpec): Promise<boolean> {
+    // createMachine writes machine.json last: with the namespace, the node is whole.
+    return (await listNamespaces()).includes(nodeNamespace(cluster, node.name)) && existsSync(path.join(nodeRoot(cluster, node.name), "machine.json"));
+  }
+
   async destroyMachine(cluster: ClusterRef, node: NodeSpec): Promise<void> {
     await deleteNamespace(nodeNamespace(cluster, node.name));
     await $({ quiet: true, nothrow: true })`ip -n ${networkNamespace(cluster)} link del ${`v-${node.name}`}`;

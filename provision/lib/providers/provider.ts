@@ -20,6 +20,13 @@ export interface MachineProvider {
   removeBox(cluster: ClusterRef, box: BoxConfig): Promise<void>;
   /** Creates one node and makes its transport usable (idempotent). */
   createMachine(cluster: ClusterRef, node: NodeSpec): Promise<void>;
+  /**
+   * Whether the node createMachine made is there (local only, for now). Terraform can
+   * record a machine stage as created while its provisioner is still running (a state
+   * snapshot taken mid-apply); a deploy killed right then leaves a "created" node that
+   * does not exist, and the stages after it ask this before they rely on it.
+   */
+  machineExists?(cluster: ClusterRef, node: NodeSpec): Promise<boolean>;
   /** Removes one node and everything on it; succeeds when it is already gone. */
   destroyMachine(cluster: ClusterRef, node: NodeSpec): Promise<void>;
   /** How stages reach a created node. */
