@@ -79,7 +79,12 @@ export function libvirtNetworkXml(name: string, bridge: string, subnet: Cidr): s
   ].join("\n");
 }
 
-/** x86-64-v2 (SSE4.2, POPCNT), which current Python wheels may assume; TCG emulates it. */
+/**
+ * x86-64-v2 (SSE4.2, POPCNT), which current Python wheels assume: NumPy >= 2.4's x86_64
+ * wheels refuse to import without it ("NumPy was built with baseline optimizations:
+ * (X86_V2) but your machine doesn't support"), so qemu64 (x86-64-v1) is not enough. TCG
+ * emulates it.
+ */
 function defaultCpuModel(host: Host): string {
   return host.arch === "arm64" ? "cortex-a57" : "Nehalem";
 }
@@ -95,9 +100,20 @@ function lines(stdout: string): string[] {
     .filter(Boolean);
 }
 
+/** DVC_LIBVIRT_DRIVER: kvm, qemu or auto (empty); anything else is bad input. */
+export const DRIVER_ENV = "DVC_LIBVIRT_DRIVER";
+/** DVC_LIBVIRT_CPU_MODEL: the CPU model under qemu emulation (libvirt model name). */
+export const CPU_MODEL_ENV = "DVC_LIBVIRT_CPU_MODEL";
+
+function envDriver(host: Host): LibvirtDriver | undefined {
+  const v = (host.env[DRIVER_ENV] ?? "").trim();
+  return v === "kvm" || v === "qemu" ? v : undefined;
+}
+
 export function libvirtStrategy(options: Pick<LibvirtOptions, "driver" | "cpuModel" | "managementNetwork"> = {}): VagrantStrategy {
   const management: ManagementNetwork = options.managementNetwork ?? "none";
-  const driverOf = (host: Host): LibvirtDriver => options.driver ?? (host.kvmUsable() ? "kvm" : "qemu");
+  const driverOf = (host: Host): LibvirtDriver => options.driver ?? envDriver(host) ?? (host.kvmUsable() ? "kvm" : "qemu");
+  const cpuModelOf = (host: Host): string => options.cpuModel ?? ((host.env[CPU_MODEL_ENV] ?? "").trim() || defaultCpuModel(host));
   const virsh = (host: Host, ...args: string[]) => ["virsh", "--connect", libvirtUri(host), ...args];
   const networkOf = (cluster: ClusterRef): NetworkRecord & { device: string } => ({
     provider: "libvirt",
@@ -145,10 +161,19 @@ export function libvirtStrategy(options: Pick<LibvirtOptions, "driver" | "cpuMod
         }
       }
 
+      const asked = (host.env[DRIVER_ENV] ?? "").trim();
+      if (asked && asked !== "auto" && !envDriver(host)) {
+        problems.push({ path: DRIVER_ENV, message: `${DRIVER_ENV}=${JSON.stringify(asked)} is not a libvirt driver this provider knows`, fix: `set it to kvm, qemu or auto (or unset it: kvm when hardware KVM is usable, else qemu)` });
+      }
+      const cpuAsked = (host.env[CPU_MODEL_ENV] ?? "").trim();
+      if (cpuAsked && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(cpuAsked)) {
+        problems.push({ path: CPU_MODEL_ENV, message: `${CPU_MODEL_ENV}=${JSON.stringify(cpuAsked)} is not a CPU model name`, fix: "use a name from `virsh cpu-models x86_64` (e.g. Nehalem), or unset it" });
+      }
       const kvm = host.kvmUsable();
-      if (options.driver === "kvm" && !kvm) {
+      const driver = options.driver ?? envDriver(host);
+      if (driver === "kvm" && !kvm) {
         problems.push({ path: "/dev/kvm", message: "driver kvm was asked for, but /dev/kvm is missing or not writable by this user", fix: "enable VT-x/AMD-V in the firmware and load kvm_intel or kvm_amd; add your user to the kvm group; or let the driver default to qemu emulation" });
-      } else if (!kvm && !options.driver) {
+      } else if (!kvm && !driver) {
         host.warn("/dev/kvm is missing or not writable: the nodes will run under qemu emulation (TCG), several times slower than KVM; enable VT-x/AMD-V and join the kvm group to avoid it");
       }
 
@@ -202,7 +227,7 @@ export function libvirtStrategy(options: Pick<LibvirtOptions, "driver" | "cpuMod
       return {
         libvirt: {
           driver,
-          ...(driver === "qemu" ? { cpuModel: options.cpuModel ?? defaultCpuModel(ctx.host) } : {}),
+          ...(driver === "qemu" ? { cpuModel: cpuModelOf(ctx.host) } : {}),
           managementNetwork: management,
         },
       };

@@ -79,7 +79,12 @@ export interface Host {
   exists(file: string): boolean;
   /** Names in a folder; empty when it does not exist. */
   listDir(dir: string): string[];
-  /** Whether /dev/kvm exists and this user may open it read-write. */
+  /**
+   * Whether hardware KVM can run the VMs: /dev/kvm exists, this user may open it
+   * read-write, and (on x86_64) it is backed by VT-x/AMD-V (kvm_intel or kvm_amd). A
+   * /dev/kvm from a paravirtual flavour (kvm_pvm, inside a cloud VM) cannot boot stock
+   * kernels, so it does not count.
+   */
   kvmUsable(): boolean;
   /** Prints a hint that does not stop the stage. */
   warn(message: string): void;
@@ -108,10 +113,10 @@ export function realHost(): Host {
     kvmUsable: () => {
       try {
         accessSync("/dev/kvm", fsConstants.R_OK | fsConstants.W_OK);
-        return true;
       } catch {
         return false;
       }
+      return process.arch !== "x64" || existsSync("/sys/module/kvm_intel") || existsSync("/sys/module/kvm_amd");
     },
     warn: (message) => process.stderr.write(`warning: ${message}\n`),
   };
