@@ -12,7 +12,7 @@
 // Timings go to test-output/vm-libvirt-timings.json.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { makeProject, tail, REPO, type TestProject } from "./helpers/project.js";
@@ -74,6 +74,9 @@ function cdktfTimed(p: TestProject, verb: "deploy" | "destroy"): Promise<{ code:
   return new Promise((resolve) => {
     const t0 = performance.now();
     const lines: { t: number; line: string }[] = [];
+    // The whole output, as it comes, for whoever watches or debugs the run.
+    const logFile = path.join(REPO, "test-output", "vm-libvirt-cdktf.log");
+    mkdirSync(path.dirname(logFile), { recursive: true });
     const env = { ...terraformEnv(), CI: "true", CHECKPOINT_DISABLE: "1", FORCE_COLOR: "0", CDKTF_SKIP_PROVIDER_LOCK: "true" };
     const child = spawn("node_modules/.bin/cdktf", [verb, "--auto-approve"], { cwd: p.dir, env, stdio: ["ignore", "pipe", "pipe"] });
     let buf = "";
@@ -81,7 +84,11 @@ function cdktfTimed(p: TestProject, verb: "deploy" | "destroy"): Promise<{ code:
       buf += b.toString();
       const parts = buf.split("\n");
       buf = parts.pop() ?? "";
-      for (const line of parts) lines.push({ t: (performance.now() - t0) / 1000, line });
+      for (const line of parts) {
+        const t = (performance.now() - t0) / 1000;
+        lines.push({ t, line });
+        appendFileSync(logFile, `[${verb} +${t.toFixed(1)}s] ${line}\n`);
+      }
     };
     child.stdout.on("data", take);
     child.stderr.on("data", take);
@@ -101,6 +108,7 @@ describe.skipIf(!!skip)("libvirt provider: 3 real VMs, deploy to destroy", () =>
 
   beforeAll(async () => {
     timings.when = new Date().toISOString();
+    rmSync(path.join(REPO, "test-output", "vm-libvirt-cdktf.log"), { force: true });
     timings.host = { cpus: os.cpus().length, loadAtStart: os.loadavg().map((x) => Math.round(x * 100) / 100) };
     // The box: built here from Debian packages (cached outside the repo by its recipe hash).
     const t0 = performance.now();

@@ -22,7 +22,7 @@
 import { createHash } from "node:crypto";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import type { Problem } from "../errors.js";
+import { UserError, type Problem } from "../errors.js";
 import type { ClusterRef } from "../spec.js";
 import {
   VagrantProvider,
@@ -36,7 +36,9 @@ import {
   type VagrantContext,
   type VagrantProviderOptions,
   type VagrantStrategy,
+  vagrantHome,
 } from "./vagrant.js";
+import type { BoxConfig } from "./provider.js";
 import type { Cidr } from "../ipv4.js";
 
 export type LibvirtDriver = "kvm" | "qemu";
@@ -56,6 +58,14 @@ export const VAGRANT_LIBVIRT_MANAGEMENT_NETWORK = "vagrant-libvirt";
 
 export function libvirtUri(host: Host): string {
   return host.env.LIBVIRT_DEFAULT_URI || "qemu:///system";
+}
+
+/** vagrant-libvirt's storage_pool_name default: where box and machine volumes go. */
+export const STORAGE_POOL = "default";
+
+/** The pool volume vagrant-libvirt keeps a box image in (handle_box_image.rb get_volume_name). */
+export function boxVolumeName(boxName: string, version: string): string {
+  return `${boxName.replace(/\//g, "-VAGRANTSLASH-")}_vagrant_box_image_${version}_box.img`;
 }
 
 /** Linux bridge names are at most 15 characters: "dvc" + 8 hex digits of the cluster id. */
@@ -231,6 +241,47 @@ export function libvirtStrategy(options: Pick<LibvirtOptions, "driver" | "cpuMod
           managementNetwork: management,
         },
       };
+    },
+
+    /**
+     * Uploads the box image into the storage pool once, under the exact name
+     * vagrant-libvirt gives it (action/handle_box_image.rb get_volume_name). vagrant-libvirt
+     * guards its own upload with a mutex of one process only: parallel `vagrant up`s of a
+     * fresh box race, and a VM whose overlay was made on a half-uploaded base volume boots
+     * into "EXT4-fs (vda): error loading journal" (seen here). With the volume already in
+     * the pool every machine stage skips the upload.
+     */
+    async afterBoxAdded(ctx: VagrantContext, cluster: ClusterRef, box: BoxConfig, version: string): Promise<void> {
+      const { host } = ctx;
+      const dirName = box.name.replace(/\//g, "-VAGRANTSLASH-");
+      const boxDir = path.join(vagrantHome(host), "boxes", dirName, version, "libvirt");
+      const image = path.join(boxDir, "box.img");
+      if (!host.exists(image)) return; // a multi-disk (v2) box or an unusual layout: vagrant-libvirt uploads it itself
+      let meta: { format?: string; virtual_size?: number; disks?: unknown[] };
+      try {
+        meta = JSON.parse(host.readText(path.join(boxDir, "metadata.json")) ?? "{}") as typeof meta;
+      } catch {
+        return;
+      }
+      if (meta.disks?.length || meta.format !== "qcow2" || typeof meta.virtual_size !== "number") return;
+      const mtime = host.mtimeSeconds?.(image);
+      if (version === "0" || version === "") {
+        if (mtime === undefined) return;
+        version = `0_${mtime}`;
+      }
+      const volume = boxVolumeName(box.name, version);
+      const fix = `check the pool: \`virsh --connect ${libvirtUri(host)} pool-info ${STORAGE_POOL}\` (provision/setup-libvirt-host.sh defines it); a half-uploaded volume is removed with virsh vol-delete --pool ${STORAGE_POOL} ${volume}`;
+      const info = await ctx.run(virsh(host, "vol-info", "--pool", STORAGE_POOL, volume), cluster);
+      if (info.exitCode === 0) return;
+      const capacity = String(meta.virtual_size * 1024 ** 3);
+      await ctx.must(virsh(host, "vol-create-as", STORAGE_POOL, volume, capacity, "--format", "qcow2"), cluster, fix);
+      const up = await ctx.run(virsh(host, "vol-upload", "--pool", STORAGE_POOL, volume, image), cluster);
+      if (up.exitCode !== 0) {
+        await ctx.run(virsh(host, "vol-delete", "--pool", STORAGE_POOL, volume), cluster);
+        throw new UserError(`uploading the box image into libvirt's pool ${STORAGE_POOL} failed (the half-uploaded volume was removed)`, 1, [
+          { path: volume, message: `virsh vol-upload ${image}: ${(up.stderr || up.stdout).trim().split("\n").slice(-3).join(" ") || `exit ${up.exitCode}`}`, fix },
+        ]);
+      }
     },
 
     async afterLastMachine(): Promise<void> {

@@ -4,7 +4,7 @@
 // network. Every command goes through an injectable runner as an argv array (no shell),
 // so tests can assert the exact sequence of commands each step runs.
 import { spawn } from "node:child_process";
-import { accessSync, constants as fsConstants, existsSync, readdirSync, readFileSync } from "node:fs";
+import { accessSync, constants as fsConstants, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -77,6 +77,8 @@ export interface Host {
   readText(file: string): string | undefined;
   /** Whether a path exists. */
   exists(file: string): boolean;
+  /** A file's modification time in whole seconds since the epoch; undefined when it cannot be read. */
+  mtimeSeconds?(file: string): number | undefined;
   /** Names in a folder; empty when it does not exist. */
   listDir(dir: string): string[];
   /**
@@ -103,6 +105,13 @@ export function realHost(): Host {
       }
     },
     exists: (file) => existsSync(file),
+    mtimeSeconds: (file) => {
+      try {
+        return Math.floor(statSync(file).mtimeMs / 1000);
+      } catch {
+        return undefined;
+      }
+    },
     listDir: (dir) => {
       try {
         return readdirSync(dir);
@@ -347,6 +356,11 @@ export interface VagrantStrategy {
   machineListExtras(ctx: VagrantContext): Record<string, unknown>;
   /** Runs once the cluster's last machine is destroyed. */
   afterLastMachine(ctx: VagrantContext, cluster: ClusterRef, box: BoxConfig | undefined): Promise<void>;
+  /**
+   * Runs in prepareBox once the box is in Vagrant's cache, with the version Vagrant will
+   * use, before any machine stage: work that parallel `vagrant up`s must not race for.
+   */
+  afterBoxAdded?(ctx: VagrantContext, cluster: ClusterRef, box: BoxConfig, version: string): Promise<void>;
 }
 
 /** What the shared preflight learnt, for the strategy's checks. */
@@ -450,12 +464,21 @@ export class VagrantProvider implements MachineProvider {
     await mkdir(cluster.clusterDir, { recursive: true });
     await writeFile(paths.machines, `${JSON.stringify(this.machineList(cluster, box, network), null, 2)}\n`);
 
-    const list = await this.ctx.mustVagrant(["box", "list"], cluster, "check that `vagrant box list` works in a terminal (a broken ~/.vagrant.d is the usual cause)");
-    const have = parseBoxList(list.stdout).some(
-      (b) => b.name === box.name && b.provider === this.strategy.name && (!box.version || satisfiesConstraint(b.version, box.version)),
-    );
-    if (have) return;
-    await this.ctx.mustVagrant(boxAddArgs(box, this.strategy.name), cluster, boxAddFix(box, this.strategy.name), { echo: true });
+    const listFix = "check that `vagrant box list` works in a terminal (a broken ~/.vagrant.d is the usual cause)";
+    // The version Vagrant will use: the highest one of this box that satisfies the constraint.
+    const usable = (stdout: string) =>
+      parseBoxList(stdout)
+        .filter((b) => b.name === box.name && b.provider === this.strategy.name && (!box.version || satisfiesConstraint(b.version, box.version)))
+        .map((b) => b.version)
+        .sort((a, b) => compareVersions(versionParts(a), versionParts(b)))
+        .pop();
+    let version = usable((await this.ctx.mustVagrant(["box", "list"], cluster, listFix)).stdout);
+    if (version === undefined) {
+      await this.ctx.mustVagrant(boxAddArgs(box, this.strategy.name), cluster, boxAddFix(box, this.strategy.name), { echo: true });
+      if (!this.strategy.afterBoxAdded) return;
+      version = usable((await this.ctx.mustVagrant(["box", "list"], cluster, listFix)).stdout);
+    }
+    if (version !== undefined) await this.strategy.afterBoxAdded?.(this.ctx, cluster, box, version);
   }
 
   /**
