@@ -24,6 +24,7 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { UserError, type Problem } from "../errors.js";
 import type { ClusterRef } from "../spec.js";
+import type { NodeSpec } from "../config.js";
 import {
   VagrantProvider,
   checkRouteClash,
@@ -282,6 +283,17 @@ export function libvirtStrategy(options: Pick<LibvirtOptions, "driver" | "cpuMod
           { path: volume, message: `virsh vol-upload ${image}: ${(up.stderr || up.stdout).trim().split("\n").slice(-3).join(" ") || `exit ${up.exitCode}`}`, fix },
         ]);
       }
+    },
+
+    async removeUnrecorded(ctx: VagrantContext, cluster: ClusterRef, node: NodeSpec): Promise<void> {
+      const { host } = ctx;
+      // The domain name vagrant-libvirt gives it: default_prefix (the Vagrantfile's "<clusterId>-") + the machine name.
+      const domain = `${cluster.id}-${node.name}`;
+      if ((await ctx.run(virsh(host, "dominfo", domain), cluster)).exitCode !== 0) return; // none, or no libvirt to ask
+      host.warn(`${domain} exists in libvirt but Vagrant has no record of it (an interrupted vagrant up?): removing it with its storage`);
+      const fix = `remove it by hand: virsh --connect ${libvirtUri(host)} destroy ${domain}; virsh --connect ${libvirtUri(host)} undefine ${domain} --remove-all-storage`;
+      await ctx.run(virsh(host, "destroy", domain), cluster); // fails when it is not running: fine
+      await ctx.must(virsh(host, "undefine", domain, "--remove-all-storage"), cluster, fix);
     },
 
     async afterLastMachine(): Promise<void> {

@@ -361,6 +361,13 @@ export interface VagrantStrategy {
    * use, before any machine stage: work that parallel `vagrant up`s must not race for.
    */
   afterBoxAdded?(ctx: VagrantContext, cluster: ClusterRef, box: BoxConfig, version: string): Promise<void>;
+  /**
+   * Runs in destroyMachine when Vagrant records no VM for the node: removes a VM the
+   * hypervisor still has under the cluster's name (a `vagrant up` killed before Vagrant
+   * wrote the machine's id leaves one). Succeeds when there is none or the hypervisor
+   * cannot be asked.
+   */
+  removeUnrecorded?(ctx: VagrantContext, cluster: ClusterRef, node: NodeSpec): Promise<void>;
 }
 
 /** What the shared preflight learnt, for the strategy's checks. */
@@ -540,6 +547,8 @@ export class VagrantProvider implements MachineProvider {
         await writeFile(paths.machines, `${JSON.stringify({ ...list, nodes }, null, 2)}\n`);
       }
       await this.ctx.mustVagrant(["destroy", "-f", node.name], cluster, `run \`vagrant destroy -f ${node.name}\` from provision/ with VAGRANT_DOTFILE_PATH=${paths.dotfile} DVC_MACHINES=${paths.machines} to see the full error`, { echo: true });
+    } else {
+      await this.strategy.removeUnrecorded?.(this.ctx, cluster, node);
     }
     await rm(paths.sshConfig(node.name), { force: true });
     // The stage sees only its own node; the cluster's other VMs are those Vagrant records.
