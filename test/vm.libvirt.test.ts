@@ -12,7 +12,7 @@
 // Timings go to test-output/vm-libvirt-timings.json.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn, spawnSync } from "node:child_process";
-import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { makeProject, tail, REPO, type TestProject } from "./helpers/project.js";
@@ -51,6 +51,9 @@ const qemuProcesses = (needle: string) =>
   spawnSync("ps", ["-eo", "pid,args"], { encoding: "utf8" }).stdout.split("\n").filter((l) => l.includes("qemu-system") && l.includes(needle));
 const globalStatus = () => spawnSync("vagrant", ["global-status", "--prune"], { encoding: "utf8", env: { ...process.env, VAGRANT_NO_COLOR: "1", VAGRANT_CHECKPOINT_DISABLE: "1" } }).stdout;
 const boxList = () => spawnSync("vagrant", ["box", "list"], { encoding: "utf8", env: { ...process.env, VAGRANT_CHECKPOINT_DISABLE: "1" } }).stdout;
+
+const BOOT_DIR = "/var/lib/libvirt/boot";
+const bootCopies = () => (existsSync(BOOT_DIR) ? readdirSync(BOOT_DIR).filter((f) => f.startsWith("dvc-")).sort() : []);
 
 interface Timings {
   boxBuild?: { seconds: number; cached: boolean; builtAt?: string; sizeMiB?: number };
@@ -102,7 +105,7 @@ const lastLines = (lines: { line: string }[], n = 60) => lines.slice(-n).map((l)
 
 describe.skipIf(!!skip)("libvirt provider: 3 real VMs, deploy to destroy", () => {
   let p: TestProject;
-  let before: { domains: string[]; networks: string[]; volumes: string[]; boxes: string; files: Residue };
+  let before: { domains: string[]; networks: string[]; volumes: string[]; boxes: string; boot: string[]; files: Residue };
   let boxName = "";
   let boxAdded = false;
 
@@ -122,7 +125,7 @@ describe.skipIf(!!skip)("libvirt provider: 3 real VMs, deploy to destroy", () =>
       : { seconds: Math.round((performance.now() - t0) / 1000), cached: false, builtAt: facts.builtAt, sizeMiB: facts.sizeMiB };
     boxName = `dvc/debian12-${facts.recipeHash}`;
 
-    before = { domains: domains(), networks: networks(), volumes: volumes(), boxes: boxList(), files: undefined as unknown as Residue };
+    before = { domains: domains(), networks: networks(), volumes: volumes(), boxes: boxList(), boot: bootCopies(), files: undefined as unknown as Residue };
     boxAdded = !before.boxes.includes(boxName);
     p = makeProject(
       {
@@ -161,6 +164,8 @@ describe.skipIf(!!skip)("libvirt provider: 3 real VMs, deploy to destroy", () =>
       if (boxAdded && boxName) {
         spawnSync("vagrant", ["box", "remove", "--force", "--all", "--provider", "libvirt", boxName], { encoding: "utf8" });
         for (const vol of volumes().filter((v) => !before?.volumes.includes(v) && v.includes(boxName.replace("/", "-VAGRANTSLASH-")))) virsh("vol-delete", vol, "--pool", "default");
+        // The kernel and initrd the box's Vagrantfile copied where qemu can read them.
+        for (const f of bootCopies().filter((f) => !before?.boot.includes(f))) rmSync(path.join(BOOT_DIR, f), { force: true });
       }
     } finally {
       if (timings.host) timings.host.loadAtEnd = os.loadavg().map((x) => Math.round(x * 100) / 100);
@@ -190,8 +195,8 @@ describe.skipIf(!!skip)("libvirt provider: 3 real VMs, deploy to destroy", () =>
     const t0 = performance.now();
     const v = await p.sh(["npm", "run", "--silent", "verify-versions"]);
     timings.verifyVersions = Math.round((performance.now() - t0) / 1000);
-    timings.coldDeployToVerifiedWorkers = (timings.deployToWorkersRegistered ?? 0) + timings.verifyVersions;
     expect(v.exitCode, tail(v)).toBe(0);
+    timings.coldDeployToVerifiedWorkers = (timings.deployToWorkersRegistered ?? 0) + timings.verifyVersions;
     expect(v.stdout).toMatch(/identical: 3 nodes run Python 3\.11/);
   }, 600_000);
 
