@@ -237,10 +237,12 @@ describe("destroyMachine", () => {
       ["virsh", "--connect", "qemu:///system", "dominfo", `${ref.id}-node1`],
       ["virsh", "--connect", "qemu:///system", "destroy", `${ref.id}-node1`],
       ["virsh", "--connect", "qemu:///system", "undefine", `${ref.id}-node1`, "--remove-all-storage"],
+      // the cluster's last machine: is vagrant-libvirt's management network still there to remove? (no)
+      ["virsh", "--connect", "qemu:///system", "net-list", "--all", "--name"],
     ]);
     const none = fakeRunner({ [`virsh --connect qemu:///system dominfo ${ref.id}-node1`]: { exitCode: 1, stderr: "error: failed to get domain" } });
     await libvirtProvider({ runner: none.runner, host: fakeHost() }).destroyMachine(ref, node1());
-    expect(none.argvs()).toEqual([["virsh", "--connect", "qemu:///system", "dominfo", `${ref.id}-node1`]]);
+    expect(none.argvs()).toEqual([["virsh", "--connect", "qemu:///system", "dominfo", `${ref.id}-node1`], ["virsh", "--connect", "qemu:///system", "net-list", "--all", "--name"]]);
   });
 
   it("refuses when Vagrant still records the VM but its machine list is gone, naming both fixes", async () => {

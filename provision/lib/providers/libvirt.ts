@@ -296,9 +296,28 @@ export function libvirtStrategy(options: Pick<LibvirtOptions, "driver" | "cpuMod
       await ctx.must(virsh(host, "undefine", domain, "--remove-all-storage"), cluster, fix);
     },
 
-    async afterLastMachine(): Promise<void> {
-      // The box volume stays in libvirt's pool like a box in Vagrant's cache; vagrant-libvirt
-      // itself undefines the isolated management network it created once no VM uses it.
+    /**
+     * The box volume stays in libvirt's pool like a box in Vagrant's cache. The management
+     * network (kept by vagrant destroy: management_network_keep) is removed here once no
+     * domain on this host uses it any more. Parallel destroy stages may both get here:
+     * a network already gone is success.
+     */
+    async afterLastMachine(ctx: VagrantContext, cluster: ClusterRef): Promise<void> {
+      const { host } = ctx;
+      const net = VAGRANT_LIBVIRT_MANAGEMENT_NETWORK;
+      const all = await ctx.run(virsh(host, "net-list", "--all", "--name"), cluster);
+      if (all.exitCode !== 0 || !lines(all.stdout).includes(net)) return;
+      const doms = await ctx.run(virsh(host, "list", "--all", "--name"), cluster);
+      if (doms.exitCode !== 0) return;
+      for (const dom of lines(doms.stdout)) {
+        const xml = await ctx.run(virsh(host, "dumpxml", dom), cluster);
+        if (xml.exitCode !== 0 || new RegExp(`<source network=['"]${net}['"]`).test(xml.stdout)) return; // in use (or unknown): leave it
+      }
+      await ctx.run(virsh(host, "net-destroy", net), cluster);
+      const undef = await ctx.run(virsh(host, "net-undefine", net), cluster);
+      if (undef.exitCode !== 0 && lines((await ctx.run(virsh(host, "net-list", "--all", "--name"), cluster)).stdout).includes(net)) {
+        host.warn(`could not remove libvirt's ${net} network: ${(undef.stderr || undef.stdout).trim()}; remove it by hand once no VM uses it: virsh net-destroy ${net}; virsh net-undefine ${net}`);
+      }
     },
   };
 }

@@ -557,6 +557,16 @@ export class VagrantProvider implements MachineProvider {
     }
   }
 
+  /** 4 for VMs under qemu emulation (the machine list says so), else 1. */
+  timeoutFactor(cluster: ClusterRef): number {
+    try {
+      const list = JSON.parse(readFileSync(vagrantPaths(cluster).machines, "utf8")) as MachineList;
+      return (list.libvirt as { driver?: string } | undefined)?.driver === "qemu" ? 4 : 1;
+    } catch {
+      return 1;
+    }
+  }
+
   transport(cluster: ClusterRef, node: NodeSpec): Transport {
     return new SshTransport(node.name, vagrantPaths(cluster).sshConfig(node.name), this.sshExec ?? ((argv, script, opts) => runProcess(argv, node.name, script, opts)));
   }
