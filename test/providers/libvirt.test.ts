@@ -205,6 +205,39 @@ describe("box volume", () => {
   });
 });
 
+describe("after the cluster's last machine", () => {
+  const N = "vagrant-libvirt";
+  it("removes vagrant-libvirt's management network when no domain uses it, and leaves it when one does", async () => {
+    const free = fakeRunner({
+      [[...V, "net-list", "--all", "--name"].join(" ")]: { stdout: `default\n${N}\n` },
+      [[...V, "list", "--all", "--name"].join(" ")]: { stdout: "other-vm\n" },
+      [[...V, "dumpxml", "other-vm"].join(" ")]: { stdout: "<domain><interface type='network'><source network='default'/></interface></domain>" },
+    });
+    const p = libvirtProvider({ runner: free.runner, host: fakeHost() });
+    await p.strategy.afterLastMachine((p as unknown as { ctx: never }).ctx, cluster, undefined);
+    expect(free.calls.slice(-2)).toEqual([[...V, "net-destroy", N], [...V, "net-undefine", N]]);
+
+    const used = fakeRunner({
+      [[...V, "net-list", "--all", "--name"].join(" ")]: { stdout: `${N}\n` },
+      [[...V, "list", "--all", "--name"].join(" ")]: { stdout: "someone-else\n" },
+      [[...V, "dumpxml", "someone-else"].join(" ")]: { stdout: `<domain><interface type='network'><source network='${N}'/></interface></domain>` },
+    });
+    const q = libvirtProvider({ runner: used.runner, host: fakeHost() });
+    await q.strategy.afterLastMachine((q as unknown as { ctx: never }).ctx, cluster, undefined);
+    expect(used.calls.map((c) => c[3])).toEqual(["net-list", "list", "dumpxml"]);
+  });
+});
+
+describe("timeoutFactor", () => {
+  it("is 4 under qemu emulation and 1 with KVM (from the machine list)", async () => {
+    const f = fakeRunner();
+    await libvirtProvider({ runner: f.runner, host: fakeHost({ kvmUsable: () => false }) }).prepareBox(cluster, BOX);
+    expect(libvirtProvider({ runner: f.runner, host: fakeHost() }).timeoutFactor(cluster)).toBe(4);
+    await libvirtProvider({ runner: f.runner, host: fakeHost() }).prepareBox(cluster, BOX);
+    expect(libvirtProvider({ runner: f.runner, host: fakeHost() }).timeoutFactor(cluster)).toBe(1);
+  });
+});
+
 describe("preflight", () => {
   const GOOD: Record<string, Reply> = {
     "vagrant --version": { stdout: "Vagrant 2.3.4\n" },
