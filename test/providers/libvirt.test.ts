@@ -133,7 +133,8 @@ describe("machine list", () => {
   async function libvirtBlock(host: Host, options = {}) {
     const f = fakeRunner();
     await libvirtProvider({ runner: f.runner, host, ...options }).prepareBox(cluster, BOX);
-    expect(f.calls).toEqual([["vagrant", "box", "list"], ["vagrant", "box", "add", "debian/bookworm64", "--provider", "libvirt"]]);
+    // The second list finds the version just added, for the box volume (none here: the fake host has no box files).
+    expect(f.calls).toEqual([["vagrant", "box", "list"], ["vagrant", "box", "add", "debian/bookworm64", "--provider", "libvirt"], ["vagrant", "box", "list"]]);
     const list = JSON.parse(readFileSync(path.join(dir, ".cluster", "machines.json"), "utf8"));
     expect(list.network).toEqual({ name: cluster.id, subnet: "192.168.56.0/24", prefix: 24 });
     return list.libvirt;
@@ -147,8 +148,93 @@ describe("machine list", () => {
     expect(await libvirtBlock(fakeHost({ kvmUsable: () => false }))).toEqual({ driver: "qemu", cpuModel: "Nehalem", managementNetwork: "none" });
   });
 
+  it("takes the driver and CPU model from DVC_LIBVIRT_DRIVER / DVC_LIBVIRT_CPU_MODEL", async () => {
+    expect(await libvirtBlock(fakeHost({ env: { DVC_LIBVIRT_DRIVER: "qemu" } }))).toEqual({ driver: "qemu", cpuModel: "Nehalem", managementNetwork: "none" });
+    expect(await libvirtBlock(fakeHost({ env: { DVC_LIBVIRT_DRIVER: "qemu", DVC_LIBVIRT_CPU_MODEL: "Haswell" } }))).toEqual({ driver: "qemu", cpuModel: "Haswell", managementNetwork: "none" });
+    expect(await libvirtBlock(fakeHost({ kvmUsable: () => false, env: { DVC_LIBVIRT_DRIVER: "auto" } }))).toEqual({ driver: "qemu", cpuModel: "Nehalem", managementNetwork: "none" });
+  });
+
   it("honours an explicit driver, model and management network", async () => {
     expect(await libvirtBlock(fakeHost(), { driver: "qemu", cpuModel: "qemu64", managementNetwork: "default" })).toEqual({ driver: "qemu", cpuModel: "qemu64", managementNetwork: "default" });
+  });
+});
+
+describe("box volume", () => {
+  const HOME = "/home/u";
+  const BOXDIR = `${HOME}/.vagrant.d/boxes/dvc-VAGRANTSLASH-debian12/0/libvirt`;
+  const LOCAL = { name: "dvc/debian12", version: "", url: "/cache/dvc-debian12.box" };
+  const boxHost = (files: Record<string, string>) =>
+    fakeHost({ env: { HOME }, exists: (f) => f in files, readText: (f) => files[f], mtimeSeconds: () => 1795327107 });
+  const files = { [`${BOXDIR}/box.img`]: "", [`${BOXDIR}/metadata.json`]: '{"provider":"libvirt","format":"qcow2","virtual_size":8}' };
+  const VOL = "dvc-VAGRANTSLASH-debian12_vagrant_box_image_0_1795327107_box.img";
+
+  it("is uploaded once into the pool under vagrant-libvirt's own name, before any machine stage", async () => {
+    const f = fakeRunner({
+      "vagrant box list": [{ stdout: "" }, { stdout: "dvc/debian12 (libvirt, 0)\n" }],
+      [[...V, "vol-info", "--pool", "default", VOL].join(" ")]: { exitCode: 1, stderr: "error: Storage volume not found" },
+    });
+    await libvirtProvider({ runner: f.runner, host: boxHost(files) }).prepareBox(cluster, LOCAL);
+    expect(f.calls).toEqual([
+      ["vagrant", "box", "list"],
+      ["vagrant", "box", "add", "--name", "dvc/debian12", "--provider", "libvirt", "/cache/dvc-debian12.box"],
+      ["vagrant", "box", "list"],
+      [...V, "vol-info", "--pool", "default", VOL],
+      [...V, "vol-create-as", "default", VOL, String(8 * 1024 ** 3), "--format", "qcow2"],
+      [...V, "vol-upload", "--pool", "default", VOL, `${BOXDIR}/box.img`],
+    ]);
+  });
+
+  it("is left alone when the pool has it, and named by the box version when there is one", async () => {
+    const vdir = `${HOME}/.vagrant.d/boxes/debian-VAGRANTSLASH-bookworm64/12.20240905.1/libvirt`;
+    const f = fakeRunner({ "vagrant box list": { stdout: "debian/bookworm64 (libvirt, 12.20240503.1)\ndebian/bookworm64 (libvirt, 12.20240905.1)\n" } });
+    const host = boxHost({ [`${vdir}/box.img`]: "", [`${vdir}/metadata.json`]: '{"format":"qcow2","virtual_size":20}' });
+    await libvirtProvider({ runner: f.runner, host }).prepareBox(cluster, BOX);
+    expect(f.calls).toEqual([["vagrant", "box", "list"], [...V, "vol-info", "--pool", "default", "debian-VAGRANTSLASH-bookworm64_vagrant_box_image_12.20240905.1_box.img"]]);
+  });
+
+  it("removes a half-uploaded volume and says so when the upload fails", async () => {
+    const f = fakeRunner({
+      "vagrant box list": { stdout: "dvc/debian12 (libvirt, 0)\n" },
+      [[...V, "vol-info", "--pool", "default", VOL].join(" ")]: { exitCode: 1 },
+      [[...V, "vol-upload", "--pool", "default", VOL, `${BOXDIR}/box.img`].join(" ")]: { exitCode: 1, stderr: "error: cannot upload: No space left on device" },
+    });
+    const err = (await libvirtProvider({ runner: f.runner, host: boxHost(files) }).prepareBox(cluster, LOCAL).catch((e: unknown) => e)) as UserError;
+    expect(err).toBeInstanceOf(UserError);
+    expect(err.render()).toContain("No space left on device");
+    expect(f.calls.at(-1)).toEqual([...V, "vol-delete", "--pool", "default", VOL]);
+  });
+});
+
+describe("after the cluster's last machine", () => {
+  const N = "vagrant-libvirt";
+  it("removes vagrant-libvirt's management network when no domain uses it, and leaves it when one does", async () => {
+    const free = fakeRunner({
+      [[...V, "net-list", "--all", "--name"].join(" ")]: { stdout: `default\n${N}\n` },
+      [[...V, "list", "--all", "--name"].join(" ")]: { stdout: "other-vm\n" },
+      [[...V, "dumpxml", "other-vm"].join(" ")]: { stdout: "<domain><interface type='network'><source network='default'/></interface></domain>" },
+    });
+    const p = libvirtProvider({ runner: free.runner, host: fakeHost() });
+    await p.strategy.afterLastMachine((p as unknown as { ctx: never }).ctx, cluster, undefined);
+    expect(free.calls.slice(-2)).toEqual([[...V, "net-destroy", N], [...V, "net-undefine", N]]);
+
+    const used = fakeRunner({
+      [[...V, "net-list", "--all", "--name"].join(" ")]: { stdout: `${N}\n` },
+      [[...V, "list", "--all", "--name"].join(" ")]: { stdout: "someone-else\n" },
+      [[...V, "dumpxml", "someone-else"].join(" ")]: { stdout: `<domain><interface type='network'><source network='${N}'/></interface></domain>` },
+    });
+    const q = libvirtProvider({ runner: used.runner, host: fakeHost() });
+    await q.strategy.afterLastMachine((q as unknown as { ctx: never }).ctx, cluster, undefined);
+    expect(used.calls.map((c) => c[3])).toEqual(["net-list", "list", "dumpxml"]);
+  });
+});
+
+describe("timeoutFactor", () => {
+  it("is 4 under qemu emulation and 1 with KVM (from the machine list)", async () => {
+    const f = fakeRunner();
+    await libvirtProvider({ runner: f.runner, host: fakeHost({ kvmUsable: () => false }) }).prepareBox(cluster, BOX);
+    expect(libvirtProvider({ runner: f.runner, host: fakeHost() }).timeoutFactor(cluster)).toBe(4);
+    await libvirtProvider({ runner: f.runner, host: fakeHost() }).prepareBox(cluster, BOX);
+    expect(libvirtProvider({ runner: f.runner, host: fakeHost() }).timeoutFactor(cluster)).toBe(1);
   });
 });
 
@@ -211,6 +297,19 @@ describe("preflight", () => {
     expect(host.warnings.join("\n")).toContain("qemu emulation (TCG)");
     const err = (await libvirtProvider({ runner: fakeRunner(GOOD).runner, host, driver: "kvm" }).preflight(cluster, BOX).catch((e: unknown) => e)) as UserError;
     expect(err.render()).toContain("driver kvm was asked for, but /dev/kvm is missing");
+  });
+
+  it("refuses a DVC_LIBVIRT_DRIVER or DVC_LIBVIRT_CPU_MODEL it cannot use, with exit 2", async () => {
+    const msg = await failure(GOOD, fakeHost({ env: { DVC_LIBVIRT_DRIVER: "xen", DVC_LIBVIRT_CPU_MODEL: "bad model;" } }));
+    expect(msg).toContain('DVC_LIBVIRT_DRIVER="xen" is not a libvirt driver');
+    expect(msg).toContain("kvm, qemu or auto");
+    expect(msg).toContain('DVC_LIBVIRT_CPU_MODEL="bad model;" is not a CPU model name');
+  });
+
+  it("does not warn about emulation when qemu is asked for through the environment", async () => {
+    const host = fakeHost({ kvmUsable: () => false, env: { DVC_LIBVIRT_DRIVER: "qemu" } });
+    await libvirtProvider({ runner: fakeRunner(GOOD).runner, host }).preflight(cluster, BOX);
+    expect(host.warnings).toEqual([]);
   });
 
   it("warns when an existing NAT management network would give the nodes a way out", async () => {

@@ -230,8 +230,19 @@ describe("destroyMachine", () => {
   it("succeeds without asking Vagrant when it records no VM for the node (already destroyed, or never created)", async () => {
     writeFileSync(path.join(dir, ".cluster", "machines.json"), JSON.stringify({ box: BOX }));
     const f = fakeRunner();
-    await libvirtProvider({ runner: f.runner, host: fakeHost() }).destroyMachine(refFor("libvirt", dir), node1());
-    expect(f.calls).toEqual([]);
+    const ref = refFor("libvirt", dir);
+    await libvirtProvider({ runner: f.runner, host: fakeHost() }).destroyMachine(ref, node1());
+    // Only libvirt is asked whether a VM of that name exists anyway (it answers 0 with the fake runner: removed).
+    expect(f.argvs()).toEqual([
+      ["virsh", "--connect", "qemu:///system", "dominfo", `${ref.id}-node1`],
+      ["virsh", "--connect", "qemu:///system", "destroy", `${ref.id}-node1`],
+      ["virsh", "--connect", "qemu:///system", "undefine", `${ref.id}-node1`, "--remove-all-storage"],
+      // the cluster's last machine: is vagrant-libvirt's management network still there to remove? (no)
+      ["virsh", "--connect", "qemu:///system", "net-list", "--all", "--name"],
+    ]);
+    const none = fakeRunner({ [`virsh --connect qemu:///system dominfo ${ref.id}-node1`]: { exitCode: 1, stderr: "error: failed to get domain" } });
+    await libvirtProvider({ runner: none.runner, host: fakeHost() }).destroyMachine(ref, node1());
+    expect(none.argvs()).toEqual([["virsh", "--connect", "qemu:///system", "dominfo", `${ref.id}-node1`], ["virsh", "--connect", "qemu:///system", "net-list", "--all", "--name"]]);
   });
 
   it("refuses when Vagrant still records the VM but its machine list is gone, naming both fixes", async () => {

@@ -22,8 +22,9 @@
 import { createHash } from "node:crypto";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import type { Problem } from "../errors.js";
+import { UserError, type Problem } from "../errors.js";
 import type { ClusterRef } from "../spec.js";
+import type { NodeSpec } from "../config.js";
 import {
   VagrantProvider,
   checkRouteClash,
@@ -36,7 +37,9 @@ import {
   type VagrantContext,
   type VagrantProviderOptions,
   type VagrantStrategy,
+  vagrantHome,
 } from "./vagrant.js";
+import type { BoxConfig } from "./provider.js";
 import type { Cidr } from "../ipv4.js";
 
 export type LibvirtDriver = "kvm" | "qemu";
@@ -56,6 +59,14 @@ export const VAGRANT_LIBVIRT_MANAGEMENT_NETWORK = "vagrant-libvirt";
 
 export function libvirtUri(host: Host): string {
   return host.env.LIBVIRT_DEFAULT_URI || "qemu:///system";
+}
+
+/** vagrant-libvirt's storage_pool_name default: where box and machine volumes go. */
+export const STORAGE_POOL = "default";
+
+/** The pool volume vagrant-libvirt keeps a box image in (handle_box_image.rb get_volume_name). */
+export function boxVolumeName(boxName: string, version: string): string {
+  return `${boxName.replace(/\//g, "-VAGRANTSLASH-")}_vagrant_box_image_${version}_box.img`;
 }
 
 /** Linux bridge names are at most 15 characters: "dvc" + 8 hex digits of the cluster id. */
@@ -79,7 +90,12 @@ export function libvirtNetworkXml(name: string, bridge: string, subnet: Cidr): s
   ].join("\n");
 }
 
-/** x86-64-v2 (SSE4.2, POPCNT), which current Python wheels may assume; TCG emulates it. */
+/**
+ * x86-64-v2 (SSE4.2, POPCNT), which current Python wheels assume: NumPy >= 2.4's x86_64
+ * wheels refuse to import without it ("NumPy was built with baseline optimizations:
+ * (X86_V2) but your machine doesn't support"), so qemu64 (x86-64-v1) is not enough. TCG
+ * emulates it.
+ */
 function defaultCpuModel(host: Host): string {
   return host.arch === "arm64" ? "cortex-a57" : "Nehalem";
 }
@@ -95,9 +111,20 @@ function lines(stdout: string): string[] {
     .filter(Boolean);
 }
 
+/** DVC_LIBVIRT_DRIVER: kvm, qemu or auto (empty); anything else is bad input. */
+export const DRIVER_ENV = "DVC_LIBVIRT_DRIVER";
+/** DVC_LIBVIRT_CPU_MODEL: the CPU model under qemu emulation (libvirt model name). */
+export const CPU_MODEL_ENV = "DVC_LIBVIRT_CPU_MODEL";
+
+function envDriver(host: Host): LibvirtDriver | undefined {
+  const v = (host.env[DRIVER_ENV] ?? "").trim();
+  return v === "kvm" || v === "qemu" ? v : undefined;
+}
+
 export function libvirtStrategy(options: Pick<LibvirtOptions, "driver" | "cpuModel" | "managementNetwork"> = {}): VagrantStrategy {
   const management: ManagementNetwork = options.managementNetwork ?? "none";
-  const driverOf = (host: Host): LibvirtDriver => options.driver ?? (host.kvmUsable() ? "kvm" : "qemu");
+  const driverOf = (host: Host): LibvirtDriver => options.driver ?? envDriver(host) ?? (host.kvmUsable() ? "kvm" : "qemu");
+  const cpuModelOf = (host: Host): string => options.cpuModel ?? ((host.env[CPU_MODEL_ENV] ?? "").trim() || defaultCpuModel(host));
   const virsh = (host: Host, ...args: string[]) => ["virsh", "--connect", libvirtUri(host), ...args];
   const networkOf = (cluster: ClusterRef): NetworkRecord & { device: string } => ({
     provider: "libvirt",
@@ -145,10 +172,19 @@ export function libvirtStrategy(options: Pick<LibvirtOptions, "driver" | "cpuMod
         }
       }
 
+      const asked = (host.env[DRIVER_ENV] ?? "").trim();
+      if (asked && asked !== "auto" && !envDriver(host)) {
+        problems.push({ path: DRIVER_ENV, message: `${DRIVER_ENV}=${JSON.stringify(asked)} is not a libvirt driver this provider knows`, fix: `set it to kvm, qemu or auto (or unset it: kvm when hardware KVM is usable, else qemu)` });
+      }
+      const cpuAsked = (host.env[CPU_MODEL_ENV] ?? "").trim();
+      if (cpuAsked && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(cpuAsked)) {
+        problems.push({ path: CPU_MODEL_ENV, message: `${CPU_MODEL_ENV}=${JSON.stringify(cpuAsked)} is not a CPU model name`, fix: "use a name from `virsh cpu-models x86_64` (e.g. Nehalem), or unset it" });
+      }
       const kvm = host.kvmUsable();
-      if (options.driver === "kvm" && !kvm) {
+      const driver = options.driver ?? envDriver(host);
+      if (driver === "kvm" && !kvm) {
         problems.push({ path: "/dev/kvm", message: "driver kvm was asked for, but /dev/kvm is missing or not writable by this user", fix: "enable VT-x/AMD-V in the firmware and load kvm_intel or kvm_amd; add your user to the kvm group; or let the driver default to qemu emulation" });
-      } else if (!kvm && !options.driver) {
+      } else if (!kvm && !driver) {
         host.warn("/dev/kvm is missing or not writable: the nodes will run under qemu emulation (TCG), several times slower than KVM; enable VT-x/AMD-V and join the kvm group to avoid it");
       }
 
@@ -202,15 +238,86 @@ export function libvirtStrategy(options: Pick<LibvirtOptions, "driver" | "cpuMod
       return {
         libvirt: {
           driver,
-          ...(driver === "qemu" ? { cpuModel: options.cpuModel ?? defaultCpuModel(ctx.host) } : {}),
+          ...(driver === "qemu" ? { cpuModel: cpuModelOf(ctx.host) } : {}),
           managementNetwork: management,
         },
       };
     },
 
-    async afterLastMachine(): Promise<void> {
-      // The box volume stays in libvirt's pool like a box in Vagrant's cache; vagrant-libvirt
-      // itself undefines the isolated management network it created once no VM uses it.
+    /**
+     * Uploads the box image into the storage pool once, under the exact name
+     * vagrant-libvirt gives it (action/handle_box_image.rb get_volume_name). vagrant-libvirt
+     * guards its own upload with a mutex of one process only: parallel `vagrant up`s of a
+     * fresh box race, and a VM whose overlay was made on a half-uploaded base volume boots
+     * into "EXT4-fs (vda): error loading journal" (seen here). With the volume already in
+     * the pool every machine stage skips the upload.
+     */
+    async afterBoxAdded(ctx: VagrantContext, cluster: ClusterRef, box: BoxConfig, version: string): Promise<void> {
+      const { host } = ctx;
+      const dirName = box.name.replace(/\//g, "-VAGRANTSLASH-");
+      const boxDir = path.join(vagrantHome(host), "boxes", dirName, version, "libvirt");
+      const image = path.join(boxDir, "box.img");
+      if (!host.exists(image)) return; // a multi-disk (v2) box or an unusual layout: vagrant-libvirt uploads it itself
+      let meta: { format?: string; virtual_size?: number; disks?: unknown[] };
+      try {
+        meta = JSON.parse(host.readText(path.join(boxDir, "metadata.json")) ?? "{}") as typeof meta;
+      } catch {
+        return;
+      }
+      if (meta.disks?.length || meta.format !== "qcow2" || typeof meta.virtual_size !== "number") return;
+      const mtime = host.mtimeSeconds?.(image);
+      if (version === "0" || version === "") {
+        if (mtime === undefined) return;
+        version = `0_${mtime}`;
+      }
+      const volume = boxVolumeName(box.name, version);
+      const fix = `check the pool: \`virsh --connect ${libvirtUri(host)} pool-info ${STORAGE_POOL}\` (provision/setup-libvirt-host.sh defines it); a half-uploaded volume is removed with virsh vol-delete --pool ${STORAGE_POOL} ${volume}`;
+      const info = await ctx.run(virsh(host, "vol-info", "--pool", STORAGE_POOL, volume), cluster);
+      if (info.exitCode === 0) return;
+      const capacity = String(meta.virtual_size * 1024 ** 3);
+      await ctx.must(virsh(host, "vol-create-as", STORAGE_POOL, volume, capacity, "--format", "qcow2"), cluster, fix);
+      const up = await ctx.run(virsh(host, "vol-upload", "--pool", STORAGE_POOL, volume, image), cluster);
+      if (up.exitCode !== 0) {
+        await ctx.run(virsh(host, "vol-delete", "--pool", STORAGE_POOL, volume), cluster);
+        throw new UserError(`uploading the box image into libvirt's pool ${STORAGE_POOL} failed (the half-uploaded volume was removed)`, 1, [
+          { path: volume, message: `virsh vol-upload ${image}: ${(up.stderr || up.stdout).trim().split("\n").slice(-3).join(" ") || `exit ${up.exitCode}`}`, fix },
+        ]);
+      }
+    },
+
+    async removeUnrecorded(ctx: VagrantContext, cluster: ClusterRef, node: NodeSpec): Promise<void> {
+      const { host } = ctx;
+      // The domain name vagrant-libvirt gives it: default_prefix (the Vagrantfile's "<clusterId>-") + the machine name.
+      const domain = `${cluster.id}-${node.name}`;
+      if ((await ctx.run(virsh(host, "dominfo", domain), cluster)).exitCode !== 0) return; // none, or no libvirt to ask
+      host.warn(`${domain} exists in libvirt but Vagrant has no record of it (an interrupted vagrant up?): removing it with its storage`);
+      const fix = `remove it by hand: virsh --connect ${libvirtUri(host)} destroy ${domain}; virsh --connect ${libvirtUri(host)} undefine ${domain} --remove-all-storage`;
+      await ctx.run(virsh(host, "destroy", domain), cluster); // fails when it is not running: fine
+      await ctx.must(virsh(host, "undefine", domain, "--remove-all-storage"), cluster, fix);
+    },
+
+    /**
+     * The box volume stays in libvirt's pool like a box in Vagrant's cache. The management
+     * network (kept by vagrant destroy: management_network_keep) is removed here once no
+     * domain on this host uses it any more. Parallel destroy stages may both get here:
+     * a network already gone is success.
+     */
+    async afterLastMachine(ctx: VagrantContext, cluster: ClusterRef): Promise<void> {
+      const { host } = ctx;
+      const net = VAGRANT_LIBVIRT_MANAGEMENT_NETWORK;
+      const all = await ctx.run(virsh(host, "net-list", "--all", "--name"), cluster);
+      if (all.exitCode !== 0 || !lines(all.stdout).includes(net)) return;
+      const doms = await ctx.run(virsh(host, "list", "--all", "--name"), cluster);
+      if (doms.exitCode !== 0) return;
+      for (const dom of lines(doms.stdout)) {
+        const xml = await ctx.run(virsh(host, "dumpxml", dom), cluster);
+        if (xml.exitCode !== 0 || new RegExp(`<source network=['"]${net}['"]`).test(xml.stdout)) return; // in use (or unknown): leave it
+      }
+      await ctx.run(virsh(host, "net-destroy", net), cluster);
+      const undef = await ctx.run(virsh(host, "net-undefine", net), cluster);
+      if (undef.exitCode !== 0 && lines((await ctx.run(virsh(host, "net-list", "--all", "--name"), cluster)).stdout).includes(net)) {
+        host.warn(`could not remove libvirt's ${net} network: ${(undef.stderr || undef.stdout).trim()}; remove it by hand once no VM uses it: virsh net-destroy ${net}; virsh net-undefine ${net}`);
+      }
     },
   };
 }

@@ -31,4 +31,9 @@ export interface MachineProvider {
   destroyMachine(cluster: ClusterRef, node: NodeSpec): Promise<void>;
   /** How stages reach a created node. */
   transport(cluster: ClusterRef, node: NodeSpec): Transport;
+  /**
+   * How much longer than on real hardware the nodes need to start a service or answer a
+   * probe (1 when absent): VMs under qemu emulation import Dask several times slower.
+   */
+  timeoutFactor?(cluster: ClusterRef): number;
 }

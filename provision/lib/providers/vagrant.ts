@@ -4,7 +4,7 @@
 // network. Every command goes through an injectable runner as an argv array (no shell),
 // so tests can assert the exact sequence of commands each step runs.
 import { spawn } from "node:child_process";
-import { accessSync, constants as fsConstants, existsSync, readdirSync, readFileSync } from "node:fs";
+import { accessSync, constants as fsConstants, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -83,9 +83,16 @@ export interface Host {
   readText(file: string): string | undefined;
   /** Whether a path exists. */
   exists(file: string): boolean;
+  /** A file's modification time in whole seconds since the epoch; undefined when it cannot be read. */
+  mtimeSeconds?(file: string): number | undefined;
   /** Names in a folder; empty when it does not exist. */
   listDir(dir: string): string[];
-  /** Whether /dev/kvm exists and this user may open it read-write. */
+  /**
+   * Whether hardware KVM can run the VMs: /dev/kvm exists, this user may open it
+   * read-write, and (on x86_64) it is backed by VT-x/AMD-V (kvm_intel or kvm_amd). A
+   * /dev/kvm from a paravirtual flavour (kvm_pvm, inside a cloud VM) cannot boot stock
+   * kernels, so it does not count.
+   */
   kvmUsable(): boolean;
   /** Prints a hint that does not stop the stage. */
   warn(message: string): void;
@@ -104,6 +111,13 @@ export function realHost(): Host {
       }
     },
     exists: (file) => existsSync(file),
+    mtimeSeconds: (file) => {
+      try {
+        return Math.floor(statSync(file).mtimeMs / 1000);
+      } catch {
+        return undefined;
+      }
+    },
     listDir: (dir) => {
       try {
         return readdirSync(dir);
@@ -114,10 +128,10 @@ export function realHost(): Host {
     kvmUsable: () => {
       try {
         accessSync("/dev/kvm", fsConstants.R_OK | fsConstants.W_OK);
-        return true;
       } catch {
         return false;
       }
+      return process.arch !== "x64" || existsSync("/sys/module/kvm_intel") || existsSync("/sys/module/kvm_amd");
     },
     warn: (message) => process.stderr.write(`warning: ${message}\n`),
   };
@@ -348,6 +362,18 @@ export interface VagrantStrategy {
   machineListExtras(ctx: VagrantContext): Record<string, unknown>;
   /** Runs once the cluster's last machine is destroyed. */
   afterLastMachine(ctx: VagrantContext, cluster: ClusterRef, box: BoxConfig | undefined): Promise<void>;
+  /**
+   * Runs in prepareBox once the box is in Vagrant's cache, with the version Vagrant will
+   * use, before any machine stage: work that parallel `vagrant up`s must not race for.
+   */
+  afterBoxAdded?(ctx: VagrantContext, cluster: ClusterRef, box: BoxConfig, version: string): Promise<void>;
+  /**
+   * Runs in destroyMachine when Vagrant records no VM for the node: removes a VM the
+   * hypervisor still has under the cluster's name (a `vagrant up` killed before Vagrant
+   * wrote the machine's id leaves one). Succeeds when there is none or the hypervisor
+   * cannot be asked.
+   */
+  removeUnrecorded?(ctx: VagrantContext, cluster: ClusterRef, node: NodeSpec): Promise<void>;
 }
 
 /** What the shared preflight learnt, for the strategy's checks. */
@@ -451,12 +477,21 @@ export class VagrantProvider implements MachineProvider {
     await mkdir(cluster.clusterDir, { recursive: true });
     await writeFile(paths.machines, `${JSON.stringify(this.machineList(cluster, box, network), null, 2)}\n`);
 
-    const list = await this.ctx.mustVagrant(["box", "list"], cluster, "check that `vagrant box list` works in a terminal (a broken ~/.vagrant.d is the usual cause)");
-    const have = parseBoxList(list.stdout).some(
-      (b) => b.name === box.name && b.provider === this.strategy.name && (!box.version || satisfiesConstraint(b.version, box.version)),
-    );
-    if (have) return;
-    await this.ctx.mustVagrant(boxAddArgs(box, this.strategy.name), cluster, boxAddFix(box, this.strategy.name), { echo: true });
+    const listFix = "check that `vagrant box list` works in a terminal (a broken ~/.vagrant.d is the usual cause)";
+    // The version Vagrant will use: the highest one of this box that satisfies the constraint.
+    const usable = (stdout: string) =>
+      parseBoxList(stdout)
+        .filter((b) => b.name === box.name && b.provider === this.strategy.name && (!box.version || satisfiesConstraint(b.version, box.version)))
+        .map((b) => b.version)
+        .sort((a, b) => compareVersions(versionParts(a), versionParts(b)))
+        .pop();
+    let version = usable((await this.ctx.mustVagrant(["box", "list"], cluster, listFix)).stdout);
+    if (version === undefined) {
+      await this.ctx.mustVagrant(boxAddArgs(box, this.strategy.name), cluster, boxAddFix(box, this.strategy.name), { echo: true });
+      if (!this.strategy.afterBoxAdded) return;
+      version = usable((await this.ctx.mustVagrant(["box", "list"], cluster, listFix)).stdout);
+    }
+    if (version !== undefined) await this.strategy.afterBoxAdded?.(this.ctx, cluster, box, version);
   }
 
   /**
@@ -518,11 +553,23 @@ export class VagrantProvider implements MachineProvider {
         await writeFile(paths.machines, `${JSON.stringify({ ...list, nodes }, null, 2)}\n`);
       }
       await this.ctx.mustVagrant(["destroy", "-f", node.name], cluster, `run \`vagrant destroy -f ${node.name}\` from provision/ with VAGRANT_DOTFILE_PATH=${paths.dotfile} DVC_MACHINES=${paths.machines} to see the full error`, { echo: true });
+    } else {
+      await this.strategy.removeUnrecorded?.(this.ctx, cluster, node);
     }
     await rm(paths.sshConfig(node.name), { force: true });
     // The stage sees only its own node; the cluster's other VMs are those Vagrant records.
     if (!recordedMachines(paths.dotfile, this.strategy.name).length) {
       await this.strategy.afterLastMachine(this.ctx, cluster, (await this.readMachineList(cluster))?.box);
+    }
+  }
+
+  /** 4 for VMs under qemu emulation (the machine list says so), else 1. */
+  timeoutFactor(cluster: ClusterRef): number {
+    try {
+      const list = JSON.parse(readFileSync(vagrantPaths(cluster).machines, "utf8")) as MachineList;
+      return (list.libvirt as { driver?: string } | undefined)?.driver === "qemu" ? 4 : 1;
+    } catch {
+      return 1;
     }
   }
 

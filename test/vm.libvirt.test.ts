@@ -1,0 +1,263 @@
+// The full lifecycle on real VMs: 3 Debian 12 VMs created by Vagrant + vagrant-libvirt
+// (qemu emulation where hardware KVM is missing) through the real stack. cdktf deploy
+// (box from provision/build-test-box.sh's cache, benchmark at small size), npm run
+// verify-versions, each worker registered on its VM's private IP, npm run benchmark at
+// small size with placement work on all three VMs, cdktf destroy, and nothing left
+// (domains, networks, volumes, Vagrant's machine index, qemu processes).
+//
+// Not part of `npm test`: run it with `npm run test:vm` (root; ~15 min under emulation on
+// 2 cores). On a shared machine: flock /tmp/dvc-heavy.lock npm run test:vm.
+// Where libvirt/qemu cannot run at all (not Linux, not root, libvirtd does not start),
+// it prints "vm.libvirt: skipped: <reason>" and passes.
+// Timings go to test-output/vm-libvirt-timings.json.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { spawn, spawnSync } from "node:child_process";
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { makeProject, tail, REPO, type TestProject } from "./helpers/project.js";
+import { residue, type Residue } from "./helpers/residue.js";
+import { terraformEnv } from "./helpers/terraform.js";
+import { clusterRefOf } from "../provision/lib/cluster-ref.js";
+import { waitForWorkers } from "../provision/lib/probe.js";
+import { libvirtProvider } from "../provision/lib/providers/libvirt.js";
+import type { Results } from "../provision/lib/results-schema.js";
+
+const NODES = ["node1", "node2", "node3"] as const;
+const SUBNET = "192.168.60.0/24";
+const IPS = ["192.168.60.11", "192.168.60.12", "192.168.60.13"];
+
+function why(): string | undefined {
+  if (process.platform !== "linux") return `libvirt with qemu needs Linux (this is ${process.platform})`;
+  if (process.getuid?.() !== 0) return "this suite needs root (it starts libvirtd, builds the box with debootstrap, and defines networks)";
+  const setup = spawnSync("bash", [path.join(REPO, "provision", "setup-libvirt-host.sh")], { encoding: "utf8" });
+  if (setup.status === 3) return (setup.stderr.trim().split("\n").pop() ?? "").replace(/^cannot run libvirt: /, "libvirt cannot run here: ");
+  if (setup.status !== 0) throw new Error(`provision/setup-libvirt-host.sh failed (exit ${setup.status}):\n${setup.stderr}`);
+  const caps = spawnSync("virsh", ["--connect", "qemu:///system", "domcapabilities", "--virttype", "qemu"], { encoding: "utf8" });
+  if (caps.status !== 0) return `qemu cannot run under libvirt here: ${(caps.stderr || caps.stdout).trim().split("\n").pop()}`;
+  return undefined;
+}
+
+const skip = why();
+if (skip) console.log(`vm.libvirt: skipped: ${skip}`);
+
+const virsh = (...args: string[]) => spawnSync("virsh", ["--connect", "qemu:///system", ...args], { encoding: "utf8" });
+const names = (out: string) => out.split("\n").map((l) => l.trim()).filter(Boolean).sort();
+const domains = () => names(virsh("list", "--all", "--name").stdout);
+const networks = () => names(virsh("net-list", "--all", "--name").stdout);
+const volumes = () =>
+  virsh("vol-list", "default").stdout.split("\n").slice(2).map((l) => l.trim().split(/\s+/)[0] ?? "").filter(Boolean).sort();
+const qemuProcesses = (needle: string) =>
+  spawnSync("ps", ["-eo", "pid,args"], { encoding: "utf8" }).stdout.split("\n").filter((l) => l.includes("qemu-system") && l.includes(needle));
+const globalStatus = () => spawnSync("vagrant", ["global-status", "--prune"], { encoding: "utf8", env: { ...process.env, VAGRANT_NO_COLOR: "1", VAGRANT_CHECKPOINT_DISABLE: "1" } }).stdout;
+const boxList = () => spawnSync("vagrant", ["box", "list"], { encoding: "utf8", env: { ...process.env, VAGRANT_CHECKPOINT_DISABLE: "1" } }).stdout;
+
+const BOOT_DIR = "/var/lib/libvirt/boot";
+const bootCopies = () => (existsSync(BOOT_DIR) ? readdirSync(BOOT_DIR).filter((f) => f.startsWith("dvc-")).sort() : []);
+
+interface Timings {
+  boxBuild?: { seconds: number; cached: boolean; builtAt?: string; sizeMiB?: number };
+  coldDeploy?: number;
+  deployToWorkersRegistered?: number;
+  verifyVersions?: number;
+  coldDeployToVerifiedWorkers?: number;
+  benchmark?: number;
+  destroy?: number;
+  placement?: Record<string, number>;
+  workers?: Record<string, string>;
+  vmCpuModel?: string;
+  remained?: Record<string, string[]>;
+  host?: { cpus: number; loadAtStart: number[]; loadAtEnd?: number[] };
+  when?: string;
+}
+const timings: Timings = {};
+
+/** cdktf deploy/destroy with each output line timestamped (seconds since start). */
+function cdktfTimed(p: TestProject, verb: "deploy" | "destroy"): Promise<{ code: number; lines: { t: number; line: string }[]; seconds: number }> {
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    const lines: { t: number; line: string }[] = [];
+    // The whole output, as it comes, for whoever watches or debugs the run.
+    const logFile = path.join(REPO, "test-output", "vm-libvirt-cdktf.log");
+    mkdirSync(path.dirname(logFile), { recursive: true });
+    const env = { ...terraformEnv(), CI: "true", CHECKPOINT_DISABLE: "1", FORCE_COLOR: "0", CDKTF_SKIP_PROVIDER_LOCK: "true" };
+    const child = spawn("node_modules/.bin/cdktf", [verb, "--auto-approve"], { cwd: p.dir, env, stdio: ["ignore", "pipe", "pipe"] });
+    let buf = "";
+    const take = (b: Buffer) => {
+      buf += b.toString();
+      const parts = buf.split("\n");
+      buf = parts.pop() ?? "";
+      for (const line of parts) {
+        const t = (performance.now() - t0) / 1000;
+        lines.push({ t, line });
+        appendFileSync(logFile, `[${verb} +${t.toFixed(1)}s] ${line}\n`);
+      }
+    };
+    child.stdout.on("data", take);
+    child.stderr.on("data", take);
+    child.on("close", (code) => {
+      if (buf) lines.push({ t: (performance.now() - t0) / 1000, line: buf });
+      resolve({ code: code ?? 1, lines, seconds: (performance.now() - t0) / 1000 });
+    });
+  });
+}
+const lastLines = (lines: { line: string }[], n = 60) => lines.slice(-n).map((l) => l.line).join("\n");
+
+describe.skipIf(!!skip)("libvirt provider: 3 real VMs, deploy to destroy", () => {
+  let p: TestProject;
+  let before: { domains: string[]; networks: string[]; volumes: string[]; boxes: string; boot: string[]; files: Residue };
+  let boxName = "";
+  let boxAdded = false;
+
+  beforeAll(async () => {
+    timings.when = new Date().toISOString();
+    rmSync(path.join(REPO, "test-output", "vm-libvirt-cdktf.log"), { force: true });
+    timings.host = { cpus: os.cpus().length, loadAtStart: os.loadavg().map((x) => Math.round(x * 100) / 100) };
+    // The box: built here from Debian packages (cached outside the repo by its recipe hash).
+    const t0 = performance.now();
+    const cachedBefore = spawnSync("bash", [path.join(REPO, "provision", "build-test-box.sh"), "--print"], { encoding: "utf8" }).status === 0;
+    const build = spawnSync("bash", [path.join(REPO, "provision", "build-test-box.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], timeout: 1_800_000 });
+    if (build.status !== 0) throw new Error(`provision/build-test-box.sh failed with exit ${build.status}`);
+    const box = build.stdout.trim().split("\n").pop()!;
+    const facts = JSON.parse(readFileSync(box.replace(/\.box$/, ".json"), "utf8")) as { recipeHash: string; seconds: { total: number }; builtAt: string; sizeMiB: number };
+    timings.boxBuild = cachedBefore
+      ? { seconds: facts.seconds.total, cached: true, builtAt: facts.builtAt, sizeMiB: facts.sizeMiB }
+      : { seconds: Math.round((performance.now() - t0) / 1000), cached: false, builtAt: facts.builtAt, sizeMiB: facts.sizeMiB };
+    boxName = `dvc/debian12-${facts.recipeHash}`;
+
+    before = { domains: domains(), networks: networks(), volumes: volumes(), boxes: boxList(), boot: bootCopies(), files: undefined as unknown as Residue };
+    boxAdded = !before.boxes.includes(boxName);
+    p = makeProject(
+      {
+        provider: "libvirt",
+        box: { name: boxName, url: box },
+        nodes: { count: 3, cpus: 1, memoryMb: 1536 },
+        network: { subnet: SUBNET },
+        benchmark: { onDeploy: true, size: "small", workloads: ["inc-sleep", "placement"] },
+      },
+      "dvc-vm-",
+    );
+    before.files = await residue(p.dir, p.cluster.id, IPS);
+  }, 1_800_000);
+
+  afterAll(async () => {
+    try {
+      if (p) {
+        // Whatever happened above, leave the host as it was.
+        if (existsSync(path.join(p.dir, ".cluster", "terraform.tfstate"))) {
+          const d = await cdktfTimed(p, "destroy");
+          if (d.code !== 0) console.error(`afterAll: cdktf destroy failed:\n${lastLines(d.lines)}`);
+        }
+        for (const dom of domains().filter((d) => d.startsWith(`${p.cluster.id}-`))) {
+          virsh("destroy", dom);
+          virsh("undefine", dom, "--remove-all-storage");
+        }
+        for (const net of networks().filter((n) => !before.networks.includes(n))) {
+          virsh("net-destroy", net);
+          virsh("net-undefine", net);
+        }
+        for (const vol of volumes().filter((v) => v.startsWith(`${p.cluster.id}-`))) virsh("vol-delete", vol, "--pool", "default");
+        p.remove();
+        globalStatus();
+      }
+      // The box this run added to Vagrant and uploaded to the pool: a later run adds it again.
+      if (boxAdded && boxName) {
+        spawnSync("vagrant", ["box", "remove", "--force", "--all", "--provider", "libvirt", boxName], { encoding: "utf8" });
+        for (const vol of volumes().filter((v) => !before?.volumes.includes(v) && v.includes(boxName.replace("/", "-VAGRANTSLASH-")))) virsh("vol-delete", vol, "--pool", "default");
+        // The kernel and initrd the box's Vagrantfile copied where qemu can read them.
+        for (const f of bootCopies().filter((f) => !before?.boot.includes(f))) rmSync(path.join(BOOT_DIR, f), { force: true });
+      }
+    } finally {
+      if (timings.host) timings.host.loadAtEnd = os.loadavg().map((x) => Math.round(x * 100) / 100);
+      mkdirSync(path.join(REPO, "test-output"), { recursive: true });
+      writeFileSync(path.join(REPO, "test-output", "vm-libvirt-timings.json"), `${JSON.stringify(timings, null, 2)}\n`);
+      console.log("vm.libvirt timings:", JSON.stringify(timings));
+    }
+  }, 900_000);
+
+  it("cdktf deploy creates 3 VMs on the isolated network, installs, gates, starts the services and runs the benchmark", async () => {
+    const d = await cdktfTimed(p, "deploy");
+    timings.coldDeploy = Math.round(d.seconds);
+    const log = d.lines.map((l) => l.line).join("\n");
+    expect(d.code, lastLines(d.lines)).toBe(0);
+    // Workers registered and the version gate passed: the moment the benchmark stage starts.
+    const benchStart = d.lines.find((l) => /null_resource\.benchmark[^:]*: Creating/.test(l.line));
+    timings.deployToWorkersRegistered = Math.round(benchStart?.t ?? d.seconds);
+    for (const [k, n] of NODES.entries()) expect(log).toMatch(new RegExp(`\\[${n}\\] registered with the scheduler as tls://${IPS[k]!.replace(/\./g, "\\.")}:8788`));
+    expect(domains().filter((x) => x.startsWith(`${p.cluster.id}-`))).toEqual(NODES.map((n) => `${p.cluster.id}-${n}`));
+    // The VMs have no route out: no <forward> on any network they are attached to.
+    for (const net of networks().filter((n) => !before.networks.includes(n))) {
+      expect(virsh("net-dumpxml", net).stdout, `network ${net}`).not.toMatch(/<forward/);
+    }
+  }, 1_800_000);
+
+  it("npm run verify-versions: identical on the 3 VMs", async () => {
+    const t0 = performance.now();
+    const v = await p.sh(["npm", "run", "--silent", "verify-versions"]);
+    timings.verifyVersions = Math.round((performance.now() - t0) / 1000);
+    expect(v.exitCode, tail(v)).toBe(0);
+    timings.coldDeployToVerifiedWorkers = (timings.deployToWorkersRegistered ?? 0) + timings.verifyVersions;
+    expect(v.stdout).toMatch(/identical: 3 nodes run Python 3\.11/);
+  }, 600_000);
+
+  it("each worker is registered on its own VM's private IP, and the VMs have no default route", async () => {
+    const ref = clusterRefOf(p.cluster);
+    const provider = libvirtProvider();
+    const workers = await waitForWorkers(provider.transport(ref, ref.head), p.cluster.schedulerAddress, true, [...NODES], 60);
+    timings.workers = Object.fromEntries(workers.map((w) => [w.name, w.address]));
+    expect(workers.map((w) => [w.name, w.host]).sort()).toEqual(NODES.map((n, k) => [n, IPS[k]]));
+    for (const node of ref.nodes) {
+      const r = await provider.transport(ref, node).run("hostname; ip -4 route show default; ip -o -4 addr show | awk '{print $4}'", { nothrow: true });
+      expect(r.exitCode, r.stderr).toBe(0);
+      const [hostname, ...rest] = r.stdout.trim().split("\n");
+      expect(hostname).toBe(node.name);
+      expect(rest.join("\n")).not.toMatch(/^default/m);
+      expect(rest).toContain(`${node.ip}/24`);
+    }
+  }, 600_000);
+
+  it("npm run benchmark (small): placement work on all three VMs", async () => {
+    const t0 = performance.now();
+    const b = await p.sh(["npm", "run", "--silent", "benchmark", "--", "--size", "small", "--workloads", "inc-sleep,placement"]);
+    timings.benchmark = Math.round((performance.now() - t0) / 1000);
+    expect(b.exitCode, tail(b)).toBe(0);
+    const results = JSON.parse(readFileSync(path.join(p.dir, "results", "latest", "results.json"), "utf8")) as Results;
+    const placement = results.workloads.placement!;
+    timings.placement = Object.fromEntries(placement.perNode.map((n) => [n.node, n.tasks]));
+    expect(placement.perNode.map((n) => n.node).sort()).toEqual([...NODES]);
+    for (const n of placement.perNode) expect(n.tasks, `${n.node} ran no placement task`).toBeGreaterThan(0);
+    // The workers really are the VMs: their own hostnames and private IPs, an emulated CPU.
+    const hw = results.hardware.map((h) => [h.name, h.host, h.hostname]).sort();
+    expect(hw).toEqual(NODES.map((n, k) => [n, IPS[k], n]));
+    timings.vmCpuModel = results.hardware[0]!.cpuModel;
+    const report = readFileSync(path.join(p.dir, "results", "latest", "report.md"), "utf8");
+    for (const n of NODES) expect(report).toContain(n);
+  }, 900_000);
+
+  it("cdktf destroy leaves no domain, network, volume, Vagrant machine or qemu process behind", async () => {
+    const d = await cdktfTimed(p, "destroy");
+    timings.destroy = Math.round(d.seconds);
+    expect(d.code, lastLines(d.lines)).toBe(0);
+    const boxVolume = (v: string) => v.includes(boxName.replace("/", "-VAGRANTSLASH-"));
+    const remained = {
+      domains: domains().filter((x) => !before.domains.includes(x)),
+      networks: networks().filter((x) => !before.networks.includes(x)),
+      volumes: volumes().filter((x) => !before.volumes.includes(x) && !boxVolume(x)),
+      boxCacheVolumes: volumes().filter((x) => !before.volumes.includes(x) && boxVolume(x)),
+      vagrantMachines: globalStatus().split("\n").filter((l) => l.includes(p.dir)),
+      qemuProcesses: qemuProcesses(p.cluster.id),
+    };
+    timings.remained = remained;
+    expect(remained.domains).toEqual([]);
+    expect(remained.networks).toEqual([]);
+    expect(remained.volumes).toEqual([]);
+    expect(remained.vagrantMachines).toEqual([]);
+    expect(remained.qemuProcesses).toEqual([]);
+    const after = await residue(p.dir, p.cluster.id, IPS);
+    expect(after.processes).toEqual([]);
+    expect(after.hostListeners).toEqual(before.files.hostListeners);
+    expect(after.files).toEqual(before.files.files);
+    expect(existsSync(path.join(p.dir, ".cluster", "machines.json"))).toBe(false);
+    expect(existsSync(path.join(p.dir, "results", "latest", "results.json"))).toBe(true);
+  }, 900_000);
+});
