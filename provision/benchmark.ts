@@ -19,7 +19,7 @@ import { nodePaths, schedulerAddress } from "./lib/services.js";
 import type { ClusterRef, RuntimeRef } from "./lib/spec.js";
 import { shq } from "./lib/transport.js";
 import { renderTable, updateLatest, writeReport } from "./lib/report.js";
-import { validateResults } from "./lib/results-schema.js";
+import { validateResults, type Results } from "./lib/results-schema.js";
 
 export interface BenchmarkOptions {
   readonly cluster: ClusterRef;
@@ -145,7 +145,8 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<string> {
   await rm(raw);
   await writeReport(results, dir);
   await updateLatest(outRoot, dir);
-  process.stdout.write(`\n${renderTable(results)}\n\nresults: ${path.relative(process.cwd(), dir) || dir}/report.md\n`);
+  process.stdout.write("\n");
+  printSummary(results, dir);
   return dir;
 }
 
@@ -160,6 +161,11 @@ const USAGE = `usage: npm run benchmark -- [options]
   --no-verify         skip the version check before running (default: check)
   --render DIR        run nothing: validate DIR/results.json (an earlier run) and write its
                       report.md and charts again, with this version's report and goals`;
+
+/** The goals table and where the report is, as the last thing a run prints. */
+function printSummary(results: Results, dir: string): void {
+  process.stdout.write(`${renderTable(results)}\n\nresults: ${path.relative(process.cwd(), dir) || dir}/report.md\n`);
+}
 
 /** `--render DIR`: the report and charts of an earlier run, drawn again from its results.json. */
 export async function render(dir: string): Promise<number> {
@@ -178,7 +184,7 @@ export async function render(dir: string): Promise<number> {
   }
   const results = validateResults(json);
   await writeReport(results, dir);
-  process.stdout.write(`${renderTable(results)}\n\nresults: ${path.relative(process.cwd(), dir) || dir}/report.md\n`);
+  printSummary(results, dir);
   return 0;
 }
 
