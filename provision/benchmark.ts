@@ -80,7 +80,7 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<string> {
   const names = cluster.nodes.map((n) => n.name);
 
   try {
-    await waitForWorkers(head, address, dask.tls, names, 30 * (provider.timeoutFactor?.(cluster) ?? 1));
+    await waitForWorkers(head, address, dask.tls, names, 30);
   } catch (err) {
     throw new UserError(`the cluster is not up: ${(err as Error).message.split("\n")[0]}`, 2, [
       { path: "cluster", message: `expected a scheduler at ${address} with workers ${names.join(", ")}`, fix: "run cdktf deploy (and npm run status to see what is down)" },

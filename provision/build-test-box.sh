@@ -4,9 +4,11 @@
 #
 # What is in it: Debian 12 (bookworm) with systemd, openssh-server, sudo, dbus, iproute2,
 # python3.11 and python3.11-venv (the runtime is locked for 3.11), the user vagrant
-# (password-less sudo) with Vagrant's insecure public key in ~/.ssh/authorized_keys (the
-# one Debian's vagrant package ships, keys/vagrant.pub: Vagrant logs in with it and, on
-# first `vagrant up`, replaces it with a key of its own per VM, as with any public box),
+# (password-less sudo) with an ed25519 key made for this box at build time in
+# ~/.ssh/authorized_keys; the private half travels in the box (vagrant_key, 0600, under
+# root's ~/.vagrant.d) and the box's Vagrantfile points config.ssh.private_key_path at it.
+# Not Vagrant's world-known insecure key: nobody else can log in, and Vagrant has no key to
+# replace on first boot (with the insecure key that swap cost 70 s per VM under emulation).
 # systemd-networkd doing DHCP on eth*/en* with ClientIdentifier=mac (without it every VM
 # made from the box sends the same client id and all of them lease one address), ssh host
 # keys and machine-id made at first boot (not shared between VMs).
@@ -32,7 +34,7 @@
 # CPU-heavy (debootstrap, initramfs): on a shared machine run it under
 #   flock /tmp/dvc-heavy.lock provision/build-test-box.sh
 # Needs root (debootstrap, chroot), debootstrap, e2fsprogs (mkfs.ext4 -d), qemu-utils,
-# and Debian's vagrant package for the insecure public key.
+# ssh-keygen (openssh-client).
 # Exit codes: 0 built or cached; 1 the build failed; 2 bad arguments; 3 missing tools/root.
 set -euo pipefail
 
@@ -76,11 +78,7 @@ for t in debootstrap mkfs.ext4 qemu-img chroot tar; do
 done
 mkfs_usage=$(mkfs.ext4 2>&1 || true)
 grep -q -- '-d ' <<<"$mkfs_usage" || need "this mkfs.ext4 has no -d (populate from a folder): e2fsprogs >= 1.43 is needed"
-INSECURE_PUB=""
-for d in /usr/share/rubygems-integration/all/gems/vagrant-*/keys /opt/vagrant/embedded/gems/gems/vagrant-*/keys; do
-  [ -s "$d/vagrant.pub" ] && INSECURE_PUB="$d/vagrant.pub"
-done
-[ -n "$INSECURE_PUB" ] || need "Vagrant's insecure public key (keys/vagrant.pub) was not found: install Debian's vagrant package"
+command -v ssh-keygen >/dev/null || need "ssh-keygen is missing: sudo apt-get install openssh-client"
 
 mkdir -p "$CACHE"
 WORK=$(mktemp -d "$CACHE/build.XXXXXX")
@@ -176,7 +174,10 @@ rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/*.log /tmp/vagrant.pub
 : > /etc/machine-id
 rm -f /var/lib/dbus/machine-id
 EOF
-cp "$INSECURE_PUB" "$ROOTFS/tmp/vagrant.pub"
+PKG="$WORK/box"
+mkdir -p "$PKG"
+ssh-keygen -q -t ed25519 -N "" -C "vagrant@dvc-debian12-$HASH" -f "$PKG/vagrant_key"
+cp "$PKG/vagrant_key.pub" "$ROOTFS/tmp/vagrant.pub"
 for m in proc sys dev dev/pts; do mount --bind "/$m" "$ROOTFS/$m"; done
 chroot "$ROOTFS" /bin/bash /dev/stdin < "$WORK/in-chroot.sh" >"$WORK/chroot.log" 2>&1 || {
   tail -20 "$WORK/chroot.log" >&2
@@ -189,8 +190,6 @@ for m in dev/pts dev proc sys; do umount -l "$ROOTFS/$m"; done
 kernel=$(ls "$ROOTFS"/boot/vmlinuz-* | sort -V | tail -1)
 initrd=$(ls "$ROOTFS"/boot/initrd.img-* | sort -V | tail -1)
 [ -s "$kernel" ] && [ -s "$initrd" ] || { echo "build-test-box.sh: no kernel/initrd in the rootfs /boot" >&2; exit 1; }
-PKG="$WORK/box"
-mkdir -p "$PKG"
 cp "$kernel" "$PKG/vmlinuz"
 cp "$initrd" "$PKG/initrd.img"
 kver=$(basename "$kernel" | sed 's/^vmlinuz-//')
@@ -243,6 +242,9 @@ dvc_boot = lambda do |file|
 end
 
 Vagrant.configure("2") do |config|
+  # This box's own key (made when it was built), not Vagrant's insecure one.
+  config.ssh.private_key_path = File.join(dvc_box_dir, "vagrant_key")
+  config.ssh.insert_key = false
   config.vm.provider :libvirt do |libvirt|
     libvirt.kernel = dvc_boot.call("vmlinuz")
     libvirt.initrd = dvc_boot.call("initrd.img")
@@ -251,8 +253,9 @@ Vagrant.configure("2") do |config|
   end
 end
 EOF
-tar -C "$PKG" -cf "$WORK/box.tar" -S ./metadata.json ./Vagrantfile ./box.img ./vmlinuz ./initrd.img
+tar -C "$PKG" -cf "$WORK/box.tar" -S ./metadata.json ./Vagrantfile ./box.img ./vmlinuz ./initrd.img ./vagrant_key ./vagrant_key.pub
 mv "$WORK/box.tar" "$BOX.tmp"
+chmod 0600 "$BOX.tmp"  # it holds the private key
 mv "$BOX.tmp" "$BOX"
 total=$(lap)
 size_mb=$(( $(stat -c %s "$BOX") / 1048576 ))

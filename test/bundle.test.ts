@@ -161,6 +161,13 @@ describe("install.sh", () => {
     const r = await $({ quiet: true, nothrow: true })`unshare --net bash ${install} ${root} ${shared.tarPath} 3.11`;
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`installed bundle ${shared.bundleId} in \\d+ s`));
+    // Byte-code for what the services import is written at install, even though this
+    // machine's environment may set PYTHONDONTWRITEBYTECODE (services then only read it).
+    expect(r.stdout).toMatch(/byte-compiled the modules the services import in \d+ s/);
+    const site = (await $({ quiet: true })`${path.join(root, "venv", "bin", "python")} -c ${"import sysconfig; print(sysconfig.get_paths()['purelib'])"}`).stdout.trim();
+    for (const mod of ["distributed/__pycache__/scheduler.cpython-311.pyc", "distributed/cli/__pycache__/dask_worker.cpython-311.pyc", "dask/array/__pycache__/core.cpython-311.pyc"]) {
+      expect(existsSync(path.join(site, mod)), mod).toBe(true);
+    }
 
     expect(readFileSync(path.join(root, "bundle-id"), "utf8").trim()).toBe(shared.bundleId);
     expect((await $({ quiet: true })`readlink ${path.join(root, "venv")}`).stdout.trim()).toBe(`venv-${shared.bundleId}`);

@@ -141,6 +141,16 @@ describe("against a real TLS cluster on loopback", () => {
     expect(more.exitCode).toBe(1);
     expect(more.stderr.trim().split("\n")).toHaveLength(1);
     expect(more.stderr).toMatch(/only 2 of 3 workers registered .* \(node1, node2\)/);
+    // By name, as the deploy's probes wait: one process, the missing name in the message.
+    const named = await runtime(["wait-workers", "--scheduler", address, "--tls-dir", tls, "--names", "node2,node1", "--timeout", "30"]);
+    expect(named.exitCode, named.stderr).toBe(0);
+    expect((JSON.parse(named.stdout) as WorkerRow[]).map((w) => w.name)).toEqual(["node1", "node2"]);
+    const node3 = await runtime(["wait-workers", "--scheduler", address, "--tls-dir", tls, "--names", "node1,node3", "--timeout", "2"]);
+    expect(node3.exitCode).toBe(1);
+    expect(node3.stderr).toMatch(/no worker named node3 registered at .* within 2 s \(node1, node2\)/);
+    const badName = await runtime(["wait-workers", "--scheduler", address, "--tls-dir", tls, "--names", "node1,no de"]);
+    expect(badName.exitCode).toBe(2);
+    expect(badName.stderr).toMatch(/worker names are letters, digits and ._- \(got no de\)/);
   }, 120_000);
 
   it("restarts a nanny killed with -9, and its orphaned worker process does not survive", async () => {

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -75,13 +76,25 @@ def build_parser() -> Parser:
     p.add_argument("--package", action="append", dest="packages", default=None, help="extra package to compare (repeatable); default: bokeh")
     p.add_argument("--check", action="store_true", help="exit 1 when there is a mismatch")
 
-    p = sub.add_parser("wait-workers", help="wait until N workers are registered", formatter_class=Formatter,
-                       description="Prints JSON [{address, name, host, nthreads, memory_limit}] once N workers are registered.")
+    p = sub.add_parser("wait-workers", help="wait until N workers, or the named ones, are registered", formatter_class=Formatter,
+                       description="Prints JSON [{address, name, host, nthreads, memory_limit}] once N workers (--n), or workers with\n"
+                                   "every given name (--names), are registered. One process waits: on an emulated VM its start-up\n"
+                                   "(importing distributed) costs minutes, so callers should not poll by starting it again.")
     p.add_argument("--scheduler", required=True, help=common_help["scheduler"])
     p.add_argument("--tls-dir", type=Path, default=None, help=common_help["tls"])
-    p.add_argument("--n", type=int, required=True, help="number of workers to wait for; 0 lists the registered workers as soon as the scheduler answers")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--n", type=int, help="number of workers to wait for; 0 lists the registered workers as soon as the scheduler answers")
+    which.add_argument("--names", type=_names, help="comma-separated worker names to wait for, e.g. node1,node2; empty lists the workers as soon as the scheduler answers")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait in all (connection included)")
     return parser
+
+
+def _names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    bad = [n for n in names if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", n)]
+    if bad:
+        raise argparse.ArgumentTypeError(f"worker names are letters, digits and ._- (got {', '.join(bad)})")
+    return names
 
 
 def _print_json(value: Any) -> None:
@@ -128,7 +141,7 @@ def _run(args: argparse.Namespace) -> int:
         _print_json(result)
         return 1 if args.check and result["mismatches"] else 0
     if args.command == "wait-workers":
-        _print_json(client.wait_workers(args.scheduler, args.tls_dir, args.n, args.timeout))
+        _print_json(client.wait_workers(args.scheduler, args.tls_dir, args.n if args.names is None else args.names, args.timeout))
         return 0
     raise bad_input(f"unknown command {args.command}")
 

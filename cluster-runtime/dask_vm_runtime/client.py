@@ -111,24 +111,28 @@ def client_versions(scheduler: str, tls_dir: Path | None, timeout: float, packag
     }
 
 
-def wait_workers(scheduler: str, tls_dir: Path | None, n: int, timeout: float) -> list[dict[str, Any]]:
-    """Lists the registered workers once there are at least n; n = 0 lists them as soon as
-    the scheduler answers (a readiness probe of the scheduler alone)."""
-    if n < 0:
-        raise bad_input(f"--n {n}: the number of workers to wait for must be 0 or more")
+def wait_workers(scheduler: str, tls_dir: Path | None, want: int | list[str], timeout: float) -> list[dict[str, Any]]:
+    """Lists the registered workers once there are at least `want` of them (a number) or
+    once every name in `want` (a list) is among them; 0 or [] lists them as soon as the
+    scheduler answers (a readiness probe of the scheduler alone)."""
+    if isinstance(want, int) and want < 0:
+        raise bad_input(f"--n {want}: the number of workers to wait for must be 0 or more")
     deadline = time.monotonic() + timeout
     client = connect(scheduler, tls_dir, timeout)
     try:
-        try:
-            if n > 0:
-                client.wait_for_workers(n, timeout=max(deadline - time.monotonic(), 0.1))
-        except TimeoutError:
-            seen = sorted(str(w.get("name")) for w in client.scheduler_info(n_workers=-1)["workers"].values())
-            raise RuntimeCliError(
-                f"only {len(seen)} of {n} workers registered at {scheduler} within {timeout:g} s "
-                f"({', '.join(seen) or 'none'}); check the worker services and their logs"
-            ) from None
-        workers = client.scheduler_info(n_workers=-1)["workers"]
+        while True:
+            workers = client.scheduler_info(n_workers=-1)["workers"]
+            seen = sorted(str(w.get("name")) for w in workers.values())
+            missing = [n for n in want if n not in seen] if isinstance(want, list) else []
+            if (len(workers) >= want) if isinstance(want, int) else not missing:
+                break
+            if time.monotonic() >= deadline:
+                what = f"only {len(seen)} of {want} workers registered" if isinstance(want, int) else f"no worker named {', '.join(missing)} registered"
+                raise RuntimeCliError(
+                    f"{what} at {scheduler} within {timeout:g} s ({', '.join(seen) or 'none'}); "
+                    "check the worker services and their logs (npm run logs)"
+                )
+            time.sleep(0.25)
     finally:
         client.close()
     rows = [

@@ -1,5 +1,6 @@
 // Readiness probes run on node 1 with the runtime's Python: is the scheduler up, which
-// workers has it registered. Polls with a deadline; never waits forever.
+// workers has it registered. One process waits on the node (it imports distributed once,
+// which takes minutes on an emulated VM); never waits forever.
 import { nodePaths } from "./services.js";
 import { shq, type Transport } from "./transport.js";
 
@@ -11,25 +12,29 @@ export interface RegisteredWorker {
   readonly memory_limit: number;
 }
 
+/** What a probe process needs before it can wait: Python start and `import distributed`. */
+export const PROBE_STARTUP_S = 30;
+
 /**
  * Waits until the scheduler at address lists workers with every name in names (an empty
- * list waits for the scheduler alone). Throws with the last error after timeoutS.
+ * list waits for the scheduler alone). Both the wait and the probe's own start-up are
+ * scaled by the node's slowness. Throws with the last error when the time is up.
  */
 export async function waitForWorkers(head: Transport, address: string, tls: boolean, names: readonly string[], timeoutS = 90): Promise<RegisteredWorker[]> {
   const p = nodePaths(head.root);
-  const argv = [p.python, "-m", "dask_vm_runtime", "wait-workers", "--scheduler", address, "--n", "0", "--timeout", String(timeoutS), ...(tls ? ["--tls-dir", p.tls] : [])];
-  const deadline = Date.now() + timeoutS * 1000;
+  const waitS = timeoutS * head.slowness;
+  const startupS = PROBE_STARTUP_S * head.slowness;
+  const deadline = Date.now() + (waitS + startupS) * 1000;
   let last = "";
-  while (Date.now() < deadline) {
-    const r = await head.run(argv.map(shq).join(" "), { nothrow: true, timeoutMs: (timeoutS + 30) * 1000 });
-    if (r.exitCode === 0) {
-      const workers = JSON.parse(r.stdout) as RegisteredWorker[];
-      if (names.every((n) => workers.some((w) => w.name === n))) return workers;
-      last = `registered: ${workers.map((w) => `${w.name}@${w.host}`).join(", ") || "none"}; waiting for ${names.join(", ")}`;
-    } else {
-      last = r.stderr.trim().split("\n").slice(-3).join(" ");
-    }
+  for (let left = waitS + startupS; left > 0; left = (deadline - Date.now()) / 1000) {
+    // The node's process waits for the names itself: one start-up, not one per poll.
+    const inProcessS = Math.max(1, Math.floor(left - startupS));
+    const argv = [p.python, "-m", "dask_vm_runtime", "wait-workers", "--scheduler", address, "--names", names.join(","), "--timeout", String(inProcessS), ...(tls ? ["--tls-dir", p.tls] : [])];
+    // head.run scales timeoutMs by the slowness again; the limit is what is left.
+    const r = await head.run(argv.map(shq).join(" "), { nothrow: true, timeoutMs: Math.ceil((left * 1000) / head.slowness) });
+    if (r.exitCode === 0) return JSON.parse(r.stdout) as RegisteredWorker[];
+    last = r.stderr.trim().split("\n").slice(-3).join(" ");
     await new Promise((res) => setTimeout(res, 500));
   }
-  throw new Error(`timed out after ${timeoutS} s waiting for the scheduler at ${address}: ${last}`);
+  throw new Error(`timed out after ${Math.round(waitS + startupS)} s waiting for the scheduler at ${address}${names.length ? ` to list ${names.join(", ")}` : ""}: ${last}`);
 }

@@ -2,12 +2,13 @@
 // a file there or back. `ip netns exec` for the local provider, ssh with the config that
 // `vagrant ssh-config` wrote for the Vagrant providers. Stages never know which.
 import { spawn } from "node:child_process";
+import { createReadStream } from "node:fs";
 import { debug } from "./log.js";
 
 export interface RunOptions {
   /** Extra environment for the script. */
   readonly env?: Readonly<Record<string, string>>;
-  /** Kill the command after this long (ms). Default: 10 minutes. */
+  /** Kill the command after this long (ms) × the transport's slowness. Default: 10 minutes. */
   readonly timeoutMs?: number;
   /** Called with each line of stdout as it arrives (for progress). */
   readonly onLine?: (line: string) => void;
@@ -15,6 +16,8 @@ export interface RunOptions {
   readonly nothrow?: boolean;
   /** Data for the script's standard input. */
   readonly input?: string;
+  /** A local file streamed to the script's standard input (instead of input). */
+  readonly inputFile?: string;
 }
 
 export interface RunResult {
@@ -22,6 +25,9 @@ export interface RunResult {
   readonly stderr: string;
   readonly exitCode: number;
 }
+
+/** How long run() lets a command take unless told otherwise. */
+export const DEFAULT_TIMEOUT_MS = 600_000;
 
 export type ServiceManager = "systemd" | "supervisor";
 
@@ -31,6 +37,12 @@ export interface Transport {
   readonly root: string;
   /** systemd units on VMs; the runtime's own supervisor in a namespace. */
   readonly serviceManager: ServiceManager;
+  /**
+   * How many times slower than real hardware the node runs a command: 1, or about 4 for a
+   * VM under qemu's software emulation, where importing Dask takes minutes. run() scales
+   * its timeoutMs by it, and waits on the node (probes) scale theirs.
+   */
+  readonly slowness: number;
   /** Runs a bash script on the node as the user that owns `root`. */
   run(script: string, opts?: RunOptions): Promise<RunResult>;
   /** Copies a local file to an absolute path on the node (parents are created). */
@@ -81,9 +93,9 @@ export function runProcess(argv: readonly string[], node: string, script: string
     });
     child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
     const timer = setTimeout(() => {
-      stderr += `\n(timed out after ${opts.timeoutMs ?? 600_000} ms)`;
+      stderr += `\n(timed out after ${opts.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms)`;
       child.kill("SIGKILL");
-    }, opts.timeoutMs ?? 600_000);
+    }, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
     child.on("error", (err) => {
       clearTimeout(timer);
       reject(err);
@@ -101,7 +113,16 @@ export function runProcess(argv: readonly string[], node: string, script: string
     // with EPIPE, which, unhandled, would crash the whole CLI with a stack trace. The
     // exit status above says what happened.
     child.stdin.on("error", () => undefined);
-    child.stdin.end(opts.input ?? "");
+    if (opts.inputFile !== undefined) {
+      const file = createReadStream(opts.inputFile);
+      file.on("error", (err) => {
+        stderr += `\ncannot read ${opts.inputFile}: ${err.message}`;
+        child.kill("SIGKILL");
+      });
+      file.pipe(child.stdin);
+    } else {
+      child.stdin.end(opts.input ?? "");
+    }
   });
 }
 

@@ -71,7 +71,7 @@ export const scheduler: StageImpl = {
     const address = schedulerAddress(node, dask);
     await timed(node.name, `starting the scheduler at ${address}`, async () => {
       await startService(t, "scheduler", schedulerService(node, dask, t.root));
-      await waitForWorkers(t, address, dask.tls, [], 90 * (provider.timeoutFactor?.(spec.cluster) ?? 1));
+      await waitForWorkers(t, address, dask.tls, [], 90);
     });
     step(node.name, `dashboard: http://${node.ip}:${dask.dashboardPort}/status`);
   },
@@ -92,7 +92,7 @@ export const worker: StageImpl = {
     const address = schedulerAddress(spec.cluster.head, dask);
     await timed(node.name, `starting a worker (${node.threads} threads, ${node.memoryLimitMb} MiB) bound to ${node.ip}`, async () => {
       await startService(t, "worker", workerService(node, spec.cluster.head, dask, t.root));
-      const workers = await waitForWorkers(head, address, dask.tls, [node.name], 120 * (provider.timeoutFactor?.(spec.cluster) ?? 1));
+      const workers = await waitForWorkers(head, address, dask.tls, [node.name], 120);
       const mine = workers.find((w) => w.name === node.name)!;
       step(node.name, `registered with the scheduler as ${mine.address}`);
     });

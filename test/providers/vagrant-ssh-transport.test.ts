@@ -2,11 +2,11 @@
 // that do what they do on the far side: join the command words and hand them to a shell,
 // copy host:path) that scripts, environment values and stdin arrive intact. A real sshd
 // on a VM is exercised by the VM lifecycle runs, not here.
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SshTransport, exportLines, shellQuote, type ProcessExec } from "../../provision/lib/ssh-transport.js";
+import { SshTransport, exportLines, shellQuote, withConnectionSharing, type ProcessExec } from "../../provision/lib/ssh-transport.js";
 import { NodeCommandError, runProcess, type RunOptions } from "../../provision/lib/transport.js";
 
 let dir: string;
@@ -58,16 +58,18 @@ describe("command lines", () => {
     ]);
   });
 
-  it("copies with scp -F after creating the parent folder, then sets the mode", async () => {
+  it("copies a file in one ssh command: folder, bytes on stdin to a temporary name, mode, rename", async () => {
     const { rec, calls } = recorder();
-    await new SshTransport("node1", "/c.conf", rec).put("/tmp/w.whl", "/opt/dask-vm-cluster/bundle/w.whl", 0o600);
-    expect(calls.map((c) => c.argv)).toEqual([
-      ["ssh", "-F", "/c.conf", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "node1", "bash", "-s"],
-      ["scp", "-F", "/c.conf", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-q", "/tmp/w.whl", "node1:/opt/dask-vm-cluster/bundle/w.whl"],
-      ["ssh", "-F", "/c.conf", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "node1", "bash", "-s"],
-    ]);
-    expect(calls[0]!.opts.input).toBe("mkdir -p '/opt/dask-vm-cluster/bundle'");
-    expect(calls[2]!.opts.input).toBe("chmod 0600 '/opt/dask-vm-cluster/bundle/w.whl'");
+    writeFileSync(path.join(dir, "w.whl"), "12345");
+    await new SshTransport("node1", "/c.conf", rec).put(path.join(dir, "w.whl"), "/opt/dask-vm-cluster/bundle/w.whl", 0o600);
+    expect(calls).toHaveLength(1);
+    const part = `'/opt/dask-vm-cluster/bundle/w.whl.part-${process.pid}'`;
+    const script =
+      `set -e; mkdir -p '/opt/dask-vm-cluster/bundle'; umask 077; cat > ${part}; ` +
+      `got=$(stat -c %s ${part}); if [ "$got" != 5 ]; then rm -f ${part}; echo "copy incomplete: $got of 5 bytes" >&2; exit 1; fi; ` +
+      `chmod 0600 ${part}; mv -f ${part} '/opt/dask-vm-cluster/bundle/w.whl'`;
+    expect(calls[0]!.argv).toEqual(["ssh", "-F", "/c.conf", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "node1", `bash -c ${shellQuote(script)}`]);
+    expect(calls[0]!.opts.inputFile).toBe(path.join(dir, "w.whl"));
   });
 
   it("fetches with scp -F", async () => {
@@ -75,6 +77,27 @@ describe("command lines", () => {
     await new SshTransport("node1", "/c.conf", rec).get("/opt/dask-vm-cluster/logs/a.log", path.join(os.tmpdir(), "dvc-get-test", "a.log"));
     expect(calls.map((c) => c.argv)).toEqual([["scp", "-F", "/c.conf", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-q", "node1:/opt/dask-vm-cluster/logs/a.log", path.join(os.tmpdir(), "dvc-get-test", "a.log")]]);
     rmSync(path.join(os.tmpdir(), "dvc-get-test"), { recursive: true, force: true });
+  });
+
+  it("shares one connection per VM: ControlMaster in the config, ssh -O exit to end it", async () => {
+    const conf = "Host node1\n  HostName 192.168.121.43\n  User vagrant\n  Port 22\n\n";
+    expect(withConnectionSharing(conf, "/root/.cache/dask-vm-cluster/ssh")).toBe(
+      "Host node1\n  HostName 192.168.121.43\n  User vagrant\n  Port 22\n" +
+        "  ControlMaster auto\n  ControlPath /root/.cache/dask-vm-cluster/ssh/%C\n  ControlPersist 60\n  ServerAliveInterval 10\n  ServerAliveCountMax 3\n",
+    );
+    // A socket path longer than the kernel allows: no sharing rather than a failing ssh.
+    expect(withConnectionSharing(conf, `/home/${"x".repeat(70)}/.cache/dask-vm-cluster/ssh`)).toBe(conf);
+    const { rec, calls } = recorder();
+    await new SshTransport("node1", "/c.conf", rec).closeConnection();
+    expect(calls).toEqual([{ argv: ["ssh", "-F", "/c.conf", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-O", "exit", "node1"], opts: { nothrow: true, timeoutMs: 10_000 } }]);
+  });
+
+  it("scales every timeout by the node's slowness (VMs under emulation)", async () => {
+    const { rec, calls } = recorder();
+    const slow = new SshTransport("node1", "/c.conf", rec, 4);
+    await slow.run("true", { timeoutMs: 60_000 });
+    await slow.run("true");
+    expect(calls.map((c) => c.opts.timeoutMs)).toEqual([240_000, 2_400_000]);
   });
 
   it("refuses remote paths the remote shell would reinterpret", async () => {
@@ -107,6 +130,23 @@ describe("through a shell on the far side", () => {
     const t = new SshTransport("node1", "/dev/null", exec);
     await expect(t.run("echo bad >&2; exit 7")).rejects.toBeInstanceOf(NodeCommandError);
     expect((await t.run("exit 7", { nothrow: true })).exitCode).toBe(7);
+  });
+
+  it("streams a large file intact (8 MiB, as bundles are streamed)", async () => {
+    const t = new SshTransport("node1", "/dev/null", exec);
+    const src = path.join(dir, "big.bin");
+    const bytes = Buffer.alloc(8 * 1024 * 1024);
+    for (let i = 0; i < bytes.length; i += 4096) bytes.writeUInt32LE((i * 2654435761) >>> 0, i);
+    writeFileSync(src, bytes);
+    const remote = path.join(dir, "remote", "big.bin");
+    await t.put(src, remote);
+    expect(readFileSync(remote).equals(bytes)).toBe(true);
+    expect(statSync(remote).mode & 0o777).toBe(0o644);
+    await expect(t.put(path.join(dir, "missing.bin"), remote)).rejects.toThrow(/cannot read .*missing\.bin/);
+    // A copy cut short (here: the far side gets 3 of the bytes) is not renamed into place.
+    const short = new SshTransport("node1", "/dev/null", (argv, script, opts) => exec(argv, script, { ...opts, inputFile: undefined, input: "abc" }));
+    await expect(short.put(src, path.join(dir, "remote", "short.bin"))).rejects.toThrow(/copy incomplete: 3 of 8388608 bytes/);
+    expect(existsSync(path.join(dir, "remote", "short.bin"))).toBe(false);
   });
 
   it("copies a file there and back, with its mode", async () => {

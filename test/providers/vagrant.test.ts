@@ -17,6 +17,7 @@ import {
   parseNetstatRoutes,
   satisfiesConstraint,
   spawnRunner,
+  sshControlDir,
   vagrantEnv,
   type CommandResult,
   type CommandRunner,
@@ -24,6 +25,7 @@ import {
 } from "../../provision/lib/providers/vagrant.js";
 import { virtualboxProvider } from "../../provision/lib/providers/virtualbox.js";
 import { libvirtProvider } from "../../provision/lib/providers/libvirt.js";
+import { withConnectionSharing } from "../../provision/lib/ssh-transport.js";
 
 type Reply = Partial<CommandResult>;
 
@@ -175,7 +177,9 @@ describe("createMachine", () => {
       ["vagrant", "ssh-config", "node1"],
     ]);
     const file = path.join(dir, ".cluster", "ssh", "node1.conf");
-    expect(readFileSync(file, "utf8")).toBe(conf);
+    // Vagrant's config, with one shared connection per VM (10 s per login under emulation).
+    expect(readFileSync(file, "utf8")).toBe(withConnectionSharing(conf, sshControlDir()));
+    expect(readFileSync(file, "utf8")).toContain(`  ControlMaster auto\n  ControlPath ${sshControlDir()}/%C\n`);
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(ssh.calls).toHaveLength(1);
     expect(ssh.calls[0]!.argv).toEqual(["ssh", "-F", file, "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "node1", "bash", "-s"]);
@@ -222,7 +226,10 @@ describe("destroyMachine", () => {
     recordVm("node1", "virtualbox");
     recordVm("node2", "virtualbox");
     const f = fakeRunner();
-    await virtualboxProvider({ runner: f.runner, host: fakeHost() }).destroyMachine(cluster, node1());
+    const ssh = fakeSsh();
+    await virtualboxProvider({ runner: f.runner, host: fakeHost(), sshExec: ssh.exec }).destroyMachine(cluster, node1());
+    // The shared ssh connection ends first: no ssh master outlives the VM.
+    expect(ssh.calls.map((c) => c.argv.slice(-3))).toEqual([["-O", "exit", "node1"]]);
     expect(f.argvs()).toEqual([["vagrant", "destroy", "-f", "node1"]]);
     expect(existsSync(path.join(dir, ".cluster", "ssh", "node1.conf"))).toBe(false);
   });

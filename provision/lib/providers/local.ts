@@ -56,6 +56,7 @@ async function deleteNamespace(ns: string): Promise<void> {
 
 export class LocalTransport implements Transport {
   readonly serviceManager = "supervisor" as const;
+  readonly slowness = 1;
   readonly root: string;
 
   constructor(

@@ -29,11 +29,6 @@ export interface MachineProvider {
   machineExists?(cluster: ClusterRef, node: NodeSpec): Promise<boolean>;
   /** Removes one node and everything on it; succeeds when it is already gone. */
   destroyMachine(cluster: ClusterRef, node: NodeSpec): Promise<void>;
-  /** How stages reach a created node. */
+  /** How stages reach a created node (its slowness says how long to wait for it). */
   transport(cluster: ClusterRef, node: NodeSpec): Transport;
-  /**
-   * How much longer than on real hardware the nodes need to start a service or answer a
-   * probe (1 when absent): VMs under qemu emulation import Dask several times slower.
-   */
-  timeoutFactor?(cluster: ClusterRef): number;
 }

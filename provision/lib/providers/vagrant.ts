@@ -14,7 +14,8 @@ import { debug } from "../log.js";
 import type { NodeSpec } from "../config.js";
 import type { ClusterRef } from "../spec.js";
 import { NodeCommandError, runProcess, type Transport } from "../transport.js";
-import { SshTransport, VM_ROOT, type ProcessExec } from "../ssh-transport.js";
+import { SshTransport, VM_ROOT, withConnectionSharing, type ProcessExec } from "../ssh-transport.js";
+import { cacheDir } from "../paths.js";
 import type { BoxConfig, MachineProvider } from "./provider.js";
 
 export type VagrantProviderName = "virtualbox" | "libvirt";
@@ -514,7 +515,8 @@ export class VagrantProvider implements MachineProvider {
     const conf = await this.ctx.mustVagrant(["ssh-config", node.name], cluster, `run \`vagrant up ${node.name}\` from provision/ with the cluster's environment to see why the VM has no ssh access`);
     const paths = vagrantPaths(cluster);
     await mkdir(paths.sshDir, { recursive: true, mode: 0o700 });
-    await writeFile(paths.sshConfig(node.name), conf.stdout, { mode: 0o600 });
+    await mkdir(sshControlDir(), { recursive: true, mode: 0o700 });
+    await writeFile(paths.sshConfig(node.name), withConnectionSharing(conf.stdout, sshControlDir()), { mode: 0o600 });
     await chmod(paths.sshConfig(node.name), 0o600);
 
     const subnet = clusterSubnet(cluster);
@@ -539,6 +541,7 @@ export class VagrantProvider implements MachineProvider {
     const paths = vagrantPaths(cluster);
     // Without Vagrant's record of the VM there is nothing to destroy, and asking
     // vagrant-libvirt anyway needs a running libvirt daemon just to say so.
+    if (existsSync(paths.sshConfig(node.name))) await (this.transport(cluster, node) as SshTransport).closeConnection();
     if (recordedMachines(paths.dotfile, this.strategy.name).includes(node.name)) {
       const list = await this.readMachineList(cluster);
       if (!list) {
@@ -574,7 +577,12 @@ export class VagrantProvider implements MachineProvider {
   }
 
   transport(cluster: ClusterRef, node: NodeSpec): Transport {
-    return new SshTransport(node.name, vagrantPaths(cluster).sshConfig(node.name), this.sshExec ?? ((argv, script, opts) => runProcess(argv, node.name, script, opts)));
+    return new SshTransport(
+      node.name,
+      vagrantPaths(cluster).sshConfig(node.name),
+      this.sshExec ?? ((argv, script, opts) => runProcess(argv, node.name, script, opts)),
+      this.timeoutFactor(cluster),
+    );
   }
 
   private async readNetworkRecord(cluster: ClusterRef): Promise<NetworkRecord | undefined> {
@@ -609,6 +617,11 @@ if ! ip -o -4 addr show | awk '{print $4}' | grep -qx "$DVC_IP/$DVC_PREFIX"; the
   exit 3
 fi
 `;
+
+/** Where the shared ssh connections' sockets live (short: a socket path has ~104 bytes). */
+export function sshControlDir(): string {
+  return path.join(cacheDir(), "ssh");
+}
 
 /** Machines Vagrant has created and not destroyed: it keeps each one's id in <dotfile>/machines/<node>/<provider>/id. */
 export function recordedMachines(dotfile: string, provider: VagrantProviderName): string[] {
