@@ -15,7 +15,7 @@ import { step } from "./lib/log.js";
 import { resultsDir } from "./lib/paths.js";
 import { waitForWorkers } from "./lib/probe.js";
 import { providerFor } from "./lib/providers/index.js";
-import { nodePaths, schedulerAddress } from "./lib/services.js";
+import { dashboardUrl, nodePaths, schedulerAddress } from "./lib/services.js";
 import type { ClusterRef, RuntimeRef } from "./lib/spec.js";
 import { shq } from "./lib/transport.js";
 import { renderTable, updateLatest, writeReport } from "./lib/report.js";
@@ -80,7 +80,7 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<string> {
   const names = cluster.nodes.map((n) => n.name);
 
   try {
-    await waitForWorkers(head, address, dask.tls, names, 30);
+    await waitForWorkers(head, address, dask.tls, names, 30, dashboardUrl(cluster.head, dask));
   } catch (err) {
     throw new UserError(`the cluster is not up: ${(err as Error).message.split("\n")[0]}`, 2, [
       { path: "cluster", message: `expected a scheduler at ${address} with workers ${names.join(", ")}`, fix: "run cdktf deploy (and npm run status to see what is down)" },

@@ -11,7 +11,7 @@ import { runCli } from "./lib/errors.js";
 import { parseCli } from "./lib/cli.js";
 import { resultsDir } from "./lib/paths.js";
 import { waitForWorkers, type RegisteredWorker } from "./lib/probe.js";
-import { nodePaths } from "./lib/services.js";
+import { dashboardUrl, nodePaths } from "./lib/services.js";
 import { shq, type Transport } from "./lib/transport.js";
 
 export interface ServiceState {
@@ -91,7 +91,7 @@ export async function collectStatus(cluster: Cluster): Promise<ClusterStatus> {
   const head = transports[0]!;
   if (nodes[0]?.state === "up") {
     try {
-      workers = await waitForWorkers(head, cluster.schedulerAddress, cluster.config.dask.tls, [], 15);
+      workers = await waitForWorkers(head, cluster.schedulerAddress, cluster.config.dask.tls, [], 15, dashboardUrl(cluster.nodes[0]!, cluster.config.dask));
     } catch (err) {
       workersError = (err as Error).message.split("\n")[0];
     }

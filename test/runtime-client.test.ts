@@ -19,6 +19,7 @@ let root = "";
 let python = "";
 let tls = "";
 let address = "";
+let dashboard = "";
 
 async function runtime(args: readonly string[], timeoutMs = 120_000) {
   return $({ nothrow: true, quiet: true, timeout: timeoutMs })`${python} -m dask_vm_runtime ${args}`;
@@ -77,7 +78,8 @@ beforeAll(async () => {
   address = `tls://127.0.0.1:${port}`;
   const dask = path.join(root, "venv", "bin", "dask");
   const tlsFlags = ["--tls-ca-file", `${tls}/ca.pem`, "--tls-cert", `${tls}/node.pem`, "--tls-key", `${tls}/node-key.pem`];
-  writeService("scheduler", [dask, "scheduler", "--host", "127.0.0.1", "--port", String(port), "--protocol", "tls", "--dashboard-address", "127.0.0.1:0", ...tlsFlags]);
+  dashboard = `http://127.0.0.1:${port + 1}`;
+  writeService("scheduler", [dask, "scheduler", "--host", "127.0.0.1", "--port", String(port), "--protocol", "tls", "--dashboard-address", `127.0.0.1:${port + 1}`, ...tlsFlags]);
   for (const [i, name] of ["worker1", "worker2"].entries()) {
     writeService(name, [dask, "worker", address, "--name", `node${i + 1}`, "--host", "127.0.0.1", "--nthreads", "1", "--memory-limit", "256MiB", "--dashboard-address", "127.0.0.1:0", "--local-directory", path.join(root, `work${i + 1}`), ...tlsFlags]);
   }
@@ -148,6 +150,20 @@ describe("against a real TLS cluster on loopback", () => {
     const node3 = await runtime(["wait-workers", "--scheduler", address, "--tls-dir", tls, "--names", "node1,node3", "--timeout", "2"]);
     expect(node3.exitCode).toBe(1);
     expect(node3.stderr).toMatch(/no worker named node3 registered at .* within 2 s \(node1, node2\)/);
+    // Through the dashboard, as the deploy's probes ask (no `import distributed`): the same rows.
+    const viaDashboard = await runtime(["wait-workers", "--scheduler", address, "--dashboard", dashboard, "--names", "node1,node2", "--timeout", "30"]);
+    expect(viaDashboard.exitCode, viaDashboard.stderr).toBe(0);
+    expect(JSON.parse(viaDashboard.stdout)).toEqual(JSON.parse(named.stdout));
+    const node3ViaDashboard = await runtime(["wait-workers", "--scheduler", address, "--dashboard", dashboard, "--names", "node3", "--timeout", "2"]);
+    expect(node3ViaDashboard.exitCode).toBe(1);
+    expect(node3ViaDashboard.stderr).toMatch(/no worker named node3 registered at .* within 2 s \(node1, node2\)/);
+    // A dashboard of another scheduler is not this one's answer.
+    const other = await runtime(["wait-workers", "--scheduler", "tls://127.0.0.1:1", "--dashboard", dashboard, "--names", "", "--timeout", "1"]);
+    expect(other.exitCode).toBe(1);
+    expect(other.stderr).toMatch(/is the dashboard of tls:\/\/127\.0\.0\.1:\d+, not of tls:\/\/127\.0\.0\.1:1/);
+    const nobody = await runtime(["wait-workers", "--scheduler", address, "--dashboard", "http://127.0.0.1:1", "--names", "", "--timeout", "1"]);
+    expect(nobody.exitCode).toBe(1);
+    expect(nobody.stderr).toMatch(/cannot reach the scheduler at .* through its dashboard within 1 s \(http:\/\/127\.0\.0\.1:1\/json\/identity\.json: .*refused/);
     const badName = await runtime(["wait-workers", "--scheduler", address, "--tls-dir", tls, "--names", "node1,no de"]);
     expect(badName.exitCode).toBe(2);
     expect(badName.stderr).toMatch(/worker names are letters, digits and ._- \(got no de\)/);

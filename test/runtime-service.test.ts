@@ -242,6 +242,50 @@ describe("systemd unit", () => {
     expect(r.stdout.trim()).toBe("True True True");
   });
 
+  it("drives systemctl with one daemon-reload at most, and none when nothing changed", async () => {
+    // A stand-in systemctl that logs its arguments and keeps is-enabled state; the
+    // manager's own code runs unchanged except where it would touch /etc/systemd.
+    const root = makeRoot({ scheduler: { argv: ["/bin/sleep", "1000"], env: { A: "1" }, cwd: "/" } });
+    const bin = path.join(root, "bin");
+    mkdirSync(bin);
+    const log = path.join(root, "systemctl.log");
+    writeFileSync(
+      path.join(bin, "systemctl"),
+      `#!/bin/sh\necho "$*" >> ${log}\ncase "$1" in\n  is-enabled) [ -e ${root}/enabled ] ;;\n  enable) touch ${root}/enabled ;;\n  disable) rm -f ${root}/enabled ;;\nesac\n`,
+      { mode: 0o755 },
+    );
+    const units = path.join(root, "units");
+    mkdirSync(units);
+    const code = [
+      "import json, sys",
+      "from pathlib import Path",
+      "import dask_vm_runtime.systemd as sd",
+      "sd._require_systemd = lambda: None",
+      "sd.UNIT_DIR = Path(sys.argv[1])",
+      "sd.status = lambda root, name: {}",
+      "root = Path(sys.argv[2]); log = Path(sys.argv[3])",
+      "def step(label, f):",
+      "    f(root, 'scheduler'); print(label + ': ' + ' | '.join(log.read_text().splitlines())); log.write_text('')",
+      "step('first start', sd.start)",
+      "step('start again', sd.start)",
+      "step('restart', sd.restart)",
+      "d = root / 'etc' / 'scheduler.json'; spec = json.loads(d.read_text()); spec['env']['A'] = '2'; d.write_text(json.dumps(spec))",
+      "step('changed', sd.start)",
+      "step('stop', sd.stop)",
+    ].join("\n");
+    const r = await $({ quiet: true, nothrow: true, env: { ...process.env, PYTHONPATH: RUNTIME, PATH: `${bin}:${process.env.PATH}` } })`${py} -c ${code} ${units} ${root} ${log}`;
+    expect(r.stderr).toBe("");
+    const u = "dvc-scheduler.service";
+    expect(r.stdout.trim().split("\n")).toEqual([
+      `first start: is-enabled --quiet ${u} | enable --no-reload ${u} | daemon-reload | start ${u}`,
+      `start again: is-enabled --quiet ${u} | start ${u}`,
+      `restart: is-enabled --quiet ${u} | restart ${u}`,
+      `changed: is-enabled --quiet ${u} | daemon-reload | restart ${u}`,
+      `stop: disable --no-reload --now ${u} | daemon-reload | reset-failed ${u}`,
+    ]);
+    expect(existsSync(path.join(units, u))).toBe(false);
+  });
+
   it("refuses the systemd manager where systemd does not run, writing nothing", async (ctx) => {
     if (existsSync("/run/systemd/system")) ctx.skip("this host runs systemd; the VM suites exercise the systemd manager for real");
     const root = makeRoot({ svc: { argv: ["/bin/true"] } });

@@ -85,6 +85,9 @@ def build_parser() -> Parser:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--n", type=int, help="number of workers to wait for; 0 lists the registered workers as soon as the scheduler answers")
     which.add_argument("--names", type=_names, help="comma-separated worker names to wait for, e.g. node1,node2; empty lists the workers as soon as the scheduler answers")
+    p.add_argument("--dashboard", default=None,
+                   help="ask the scheduler's dashboard (e.g. http://192.168.56.11:8787) instead of connecting a Dask client: "
+                        "no `import distributed`, which takes minutes of CPU on an emulated VM")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait in all (connection included)")
     return parser
 
@@ -141,7 +144,11 @@ def _run(args: argparse.Namespace) -> int:
         _print_json(result)
         return 1 if args.check and result["mismatches"] else 0
     if args.command == "wait-workers":
-        _print_json(client.wait_workers(args.scheduler, args.tls_dir, args.n if args.names is None else args.names, args.timeout))
+        want = args.n if args.names is None else args.names
+        if args.dashboard:
+            _print_json(client.wait_workers_dashboard(args.scheduler, args.dashboard, want, args.timeout))
+        else:
+            _print_json(client.wait_workers(args.scheduler, args.tls_dir, want, args.timeout))
         return 0
     raise bad_input(f"unknown command {args.command}")
 

@@ -4,6 +4,7 @@ N workers. distributed is imported here only, so the other commands run without 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -111,30 +112,7 @@ def client_versions(scheduler: str, tls_dir: Path | None, timeout: float, packag
     }
 
 
-def wait_workers(scheduler: str, tls_dir: Path | None, want: int | list[str], timeout: float) -> list[dict[str, Any]]:
-    """Lists the registered workers once there are at least `want` of them (a number) or
-    once every name in `want` (a list) is among them; 0 or [] lists them as soon as the
-    scheduler answers (a readiness probe of the scheduler alone)."""
-    if isinstance(want, int) and want < 0:
-        raise bad_input(f"--n {want}: the number of workers to wait for must be 0 or more")
-    deadline = time.monotonic() + timeout
-    client = connect(scheduler, tls_dir, timeout)
-    try:
-        while True:
-            workers = client.scheduler_info(n_workers=-1)["workers"]
-            seen = sorted(str(w.get("name")) for w in workers.values())
-            missing = [n for n in want if n not in seen] if isinstance(want, list) else []
-            if (len(workers) >= want) if isinstance(want, int) else not missing:
-                break
-            if time.monotonic() >= deadline:
-                what = f"only {len(seen)} of {want} workers registered" if isinstance(want, int) else f"no worker named {', '.join(missing)} registered"
-                raise RuntimeCliError(
-                    f"{what} at {scheduler} within {timeout:g} s ({', '.join(seen) or 'none'}); "
-                    "check the worker services and their logs (npm run logs)"
-                )
-            time.sleep(0.25)
-    finally:
-        client.close()
+def _rows(workers: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
     rows = [
         {
             "address": addr,
@@ -146,3 +124,78 @@ def wait_workers(scheduler: str, tls_dir: Path | None, want: int | list[str], ti
         for addr, info in workers.items()
     ]
     return sorted(rows, key=lambda r: (str(r["name"]), r["address"]))
+
+
+def _satisfied(workers: Mapping[str, Mapping[str, Any]], want: int | list[str]) -> tuple[bool, list[str], list[str]]:
+    seen = sorted(str(w.get("name")) for w in workers.values())
+    if isinstance(want, int):
+        return len(workers) >= want, seen, []
+    missing = [n for n in want if n not in seen]
+    return not missing, seen, missing
+
+
+def _timed_out(scheduler: str, want: int | list[str], timeout: float, seen: list[str], missing: list[str]) -> RuntimeCliError:
+    what = f"only {len(seen)} of {want} workers registered" if isinstance(want, int) else f"no worker named {', '.join(missing)} registered"
+    return RuntimeCliError(f"{what} at {scheduler} within {timeout:g} s ({', '.join(seen) or 'none'}); check the worker services and their logs (npm run logs)")
+
+
+def wait_workers_dashboard(scheduler: str, dashboard: str, want: int | list[str], timeout: float) -> list[dict[str, Any]]:
+    """wait_workers through the scheduler's HTTP dashboard (/json/identity.json, part of
+    distributed's default routes) with the standard library only: no `import distributed`,
+    which costs 1-2 s natively and 20 s or more of CPU on a VM under qemu emulation. The
+    identity's address must be the scheduler's, so a stale dashboard on the port counts
+    as not ready."""
+    import urllib.error
+    import urllib.request
+
+    if isinstance(want, int) and want < 0:
+        raise bad_input(f"--n {want}: the number of workers to wait for must be 0 or more")
+    url = dashboard.rstrip("/") + "/json/identity.json"
+    deadline = time.monotonic() + timeout
+    last = "no answer yet"
+    seen: list[str] = []
+    missing = want if isinstance(want, list) else []
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=max(min(deadline - time.monotonic(), 10.0), 0.5)) as answer:
+                identity = json.loads(answer.read().decode("utf-8"))
+            if identity.get("address") != scheduler:
+                last = f"{url} is the dashboard of {identity.get('address') or 'a scheduler not yet listening'}, not of {scheduler}"
+            else:
+                workers = identity.get("workers") or {}
+                done, seen, missing = _satisfied(workers, want)
+                if done:
+                    return _rows(workers)
+                last = ""
+        except (OSError, ValueError) as err:
+            last = f"{url}: {getattr(err, 'reason', err)}"
+        if time.monotonic() >= deadline:
+            if last:
+                raise RuntimeCliError(
+                    f"cannot reach the scheduler at {scheduler} through its dashboard within {timeout:g} s ({last}); "
+                    "check that the scheduler service runs (service status scheduler)"
+                )
+            raise _timed_out(scheduler, want, timeout, seen, missing)
+        time.sleep(0.25)
+
+
+def wait_workers(scheduler: str, tls_dir: Path | None, want: int | list[str], timeout: float) -> list[dict[str, Any]]:
+    """Lists the registered workers once there are at least `want` of them (a number) or
+    once every name in `want` (a list) is among them; 0 or [] lists them as soon as the
+    scheduler answers (a readiness probe of the scheduler alone)."""
+    if isinstance(want, int) and want < 0:
+        raise bad_input(f"--n {want}: the number of workers to wait for must be 0 or more")
+    deadline = time.monotonic() + timeout
+    client = connect(scheduler, tls_dir, timeout)
+    try:
+        while True:
+            workers = client.scheduler_info(n_workers=-1)["workers"]
+            done, seen, missing = _satisfied(workers, want)
+            if done:
+                break
+            if time.monotonic() >= deadline:
+                raise _timed_out(scheduler, want, timeout, seen, missing)
+            time.sleep(0.25)
+    finally:
+        client.close()
+    return _rows(workers)

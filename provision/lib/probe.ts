@@ -1,6 +1,6 @@
 // Readiness probes run on node 1 with the runtime's Python: is the scheduler up, which
-// workers has it registered. One process waits on the node (it imports distributed once,
-// which takes minutes on an emulated VM); never waits forever.
+// workers has it registered. One process waits on the node; through the dashboard it does
+// not even import distributed (20 s and more of CPU on an emulated VM). Never waits forever.
 import { nodePaths } from "./services.js";
 import { shq, type Transport } from "./transport.js";
 
@@ -20,7 +20,15 @@ export const PROBE_STARTUP_S = 30;
  * list waits for the scheduler alone). Both the wait and the probe's own start-up are
  * scaled by the node's slowness. Throws with the last error when the time is up.
  */
-export async function waitForWorkers(head: Transport, address: string, tls: boolean, names: readonly string[], timeoutS = 90): Promise<RegisteredWorker[]> {
+export async function waitForWorkers(
+  head: Transport,
+  address: string,
+  tls: boolean,
+  names: readonly string[],
+  timeoutS = 90,
+  /** The scheduler's dashboard URL: ask it (standard library only) instead of a Dask client. */
+  dashboard?: string,
+): Promise<RegisteredWorker[]> {
   const p = nodePaths(head.root);
   const waitS = timeoutS * head.slowness;
   const startupS = PROBE_STARTUP_S * head.slowness;
@@ -29,7 +37,8 @@ export async function waitForWorkers(head: Transport, address: string, tls: bool
   for (let left = waitS + startupS; left > 0; left = (deadline - Date.now()) / 1000) {
     // The node's process waits for the names itself: one start-up, not one per poll.
     const inProcessS = Math.max(1, Math.floor(left - startupS));
-    const argv = [p.python, "-m", "dask_vm_runtime", "wait-workers", "--scheduler", address, "--names", names.join(","), "--timeout", String(inProcessS), ...(tls ? ["--tls-dir", p.tls] : [])];
+    const how = dashboard ? ["--dashboard", dashboard] : tls ? ["--tls-dir", p.tls] : [];
+    const argv = [p.python, "-m", "dask_vm_runtime", "wait-workers", "--scheduler", address, "--names", names.join(","), "--timeout", String(inProcessS), ...how];
     // head.run scales timeoutMs by the slowness again; the limit is what is left.
     const r = await head.run(argv.map(shq).join(" "), { nothrow: true, timeoutMs: Math.ceil((left * 1000) / head.slowness) });
     if (r.exitCode === 0) return JSON.parse(r.stdout) as RegisteredWorker[];

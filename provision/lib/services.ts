@@ -31,6 +31,11 @@ export function schedulerAddress(head: NodeSpec, dask: DaskSettings): string {
   return `${dask.tls ? "tls" : "tcp"}://${head.ip}:${dask.schedulerPort}`;
 }
 
+/** The scheduler's dashboard (plain HTTP on the private network, as Dask serves it). */
+export function dashboardUrl(head: NodeSpec, dask: DaskSettings): string {
+  return `http://${head.ip}:${dask.dashboardPort}`;
+}
+
 function tlsFlags(root: string, dask: DaskSettings): string[] {
   if (!dask.tls) return [];
   const tls = nodePaths(root).tls;

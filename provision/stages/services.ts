@@ -5,7 +5,7 @@ import { rm } from "node:fs/promises";
 import { step, timed } from "../lib/log.js";
 import { waitForWorkers } from "../lib/probe.js";
 import { providerFor } from "../lib/providers/index.js";
-import { nodePaths, schedulerAddress, schedulerService, startService, stopService, workerService } from "../lib/services.js";
+import { dashboardUrl, nodePaths, schedulerAddress, schedulerService, startService, stopService, workerService } from "../lib/services.js";
 import { nodeOf, type StageSpec } from "../lib/spec.js";
 import { ensureClusterTls, tlsFiles } from "../lib/tls.js";
 import { shq } from "../lib/transport.js";
@@ -71,7 +71,7 @@ export const scheduler: StageImpl = {
     const address = schedulerAddress(node, dask);
     await timed(node.name, `starting the scheduler at ${address}`, async () => {
       await startService(t, "scheduler", schedulerService(node, dask, t.root));
-      await waitForWorkers(t, address, dask.tls, [], 90);
+      await waitForWorkers(t, address, dask.tls, [], 90, dashboardUrl(node, dask));
     });
     step(node.name, `dashboard: http://${node.ip}:${dask.dashboardPort}/status`);
   },
@@ -92,7 +92,7 @@ export const worker: StageImpl = {
     const address = schedulerAddress(spec.cluster.head, dask);
     await timed(node.name, `starting a worker (${node.threads} threads, ${node.memoryLimitMb} MiB) bound to ${node.ip}`, async () => {
       await startService(t, "worker", workerService(node, spec.cluster.head, dask, t.root));
-      const workers = await waitForWorkers(head, address, dask.tls, [node.name], 120);
+      const workers = await waitForWorkers(head, address, dask.tls, [node.name], 120, dashboardUrl(spec.cluster.head, dask));
       const mine = workers.find((w) => w.name === node.name)!;
       step(node.name, `registered with the scheduler as ${mine.address}`);
     });
