@@ -12,7 +12,7 @@ import { UserError } from "../../provision/lib/errors.js";
 import { parseCidr } from "../../provision/lib/ipv4.js";
 import type { ClusterRef } from "../../provision/lib/spec.js";
 import type { CommandResult, CommandRunner, Host } from "../../provision/lib/providers/vagrant.js";
-import { bridgeName, libvirtNetworkXml, libvirtProvider } from "../../provision/lib/providers/libvirt.js";
+import { bridgeName, libvirtNetworkXml, libvirtProvider, managementNetworkXml } from "../../provision/lib/providers/libvirt.js";
 
 type Reply = Partial<CommandResult>;
 
@@ -72,22 +72,33 @@ describe("network XML", () => {
 });
 
 describe("createNetwork", () => {
-  it("defines the network from a file, starts it, and records it", async () => {
+  it("defines the network and vagrant-libvirt's management network from files, starts them, and records it", async () => {
     const f = fakeRunner({ [[...V, "net-list", "--all", "--name"].join(" ")]: { stdout: "default\n" } });
     await libvirtProvider({ runner: f.runner, host: fakeHost() }).createNetwork(cluster);
     const file = path.join(dir, ".cluster", "libvirt-network.xml");
+    const mgmt = path.join(dir, ".cluster", "libvirt-management-network.xml");
+    // The management network before any machine stage: parallel vagrant ups would race to create it.
     expect(f.calls).toEqual([
       [...V, "net-list", "--all", "--name"],
       [...V, "net-define", file],
+      [...V, "net-define", mgmt],
       [...V, "net-list", "--name"],
       [...V, "net-start", cluster.id],
+      [...V, "net-start", "vagrant-libvirt"],
     ]);
     expect(readFileSync(file, "utf8")).toBe(libvirtNetworkXml(cluster.id, bridgeName(cluster.id), parseCidr(cluster.subnet)!));
+    // Isolated (no <forward>), DHCP on (vagrant-libvirt finds VMs by their leases), 192.168.121.0/24 as vagrant-libvirt's default.
+    const xml = readFileSync(mgmt, "utf8");
+    expect(xml).toBe(managementNetworkXml("none"));
+    expect(xml).not.toContain("<forward");
+    expect(xml).toContain('<ip address="192.168.121.1" netmask="255.255.255.0">');
+    expect(xml).toContain('<range start="192.168.121.2" end="192.168.121.254"/>');
+    expect(managementNetworkXml("default")).toContain('<forward mode="nat"/>');
     expect(JSON.parse(readFileSync(path.join(dir, ".cluster", "network.json"), "utf8"))).toEqual({ provider: "libvirt", kind: "libvirt", name: cluster.id, subnet: "192.168.56.0/24", device: bridgeName(cluster.id) });
   });
 
   it("only starts a network that is defined but inactive, and does nothing for an active one", async () => {
-    const f = fakeRunner({ [[...V, "net-list", "--all", "--name"].join(" ")]: { stdout: `default\n${cluster.id}\n` }, [[...V, "net-list", "--name"].join(" ")]: [{ stdout: "default\n" }, { stdout: `${cluster.id}\n` }] });
+    const f = fakeRunner({ [[...V, "net-list", "--all", "--name"].join(" ")]: { stdout: `default\n${cluster.id}\nvagrant-libvirt\n` }, [[...V, "net-list", "--name"].join(" ")]: [{ stdout: "default\nvagrant-libvirt\n" }, { stdout: `${cluster.id}\nvagrant-libvirt\n` }] });
     const p = libvirtProvider({ runner: f.runner, host: fakeHost() });
     await p.createNetwork(cluster);
     expect(f.calls.map((c) => c[3])).toEqual(["net-list", "net-list", "net-start"]);
@@ -114,6 +125,8 @@ describe("destroyNetwork", () => {
       [...V, "net-list", "--name"],
       [...V, "net-destroy", cluster.id],
       [...V, "net-undefine", cluster.id],
+      // No management network left to remove (a deploy that failed before any machine would leave one).
+      [...V, "net-list", "--all", "--name"],
     ]);
     expect(existsSync(path.join(dir, ".cluster", "network.json"))).toBe(false);
   });
@@ -122,10 +135,10 @@ describe("destroyNetwork", () => {
     const f = fakeRunner({ [[...V, "net-list", "--all", "--name"].join(" ")]: [{ stdout: `${cluster.id}\n` }, { stdout: "default\n" }] });
     const p = libvirtProvider({ runner: f.runner, host: fakeHost() });
     await p.destroyNetwork(cluster);
-    expect(f.calls.map((c) => c[3])).toEqual(["net-list", "net-list", "net-undefine"]);
+    expect(f.calls.map((c) => c[3])).toEqual(["net-list", "net-list", "net-undefine", "net-list"]);
     f.calls.length = 0;
     await p.destroyNetwork(cluster);
-    expect(f.calls).toEqual([[...V, "net-list", "--all", "--name"]]);
+    expect(f.calls).toEqual([[...V, "net-list", "--all", "--name"], [...V, "net-list", "--all", "--name"]]);
   });
 });
 

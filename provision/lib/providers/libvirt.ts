@@ -69,6 +69,32 @@ export function boxVolumeName(boxName: string, version: string): string {
   return `${boxName.replace(/\//g, "-VAGRANTSLASH-")}_vagrant_box_image_${version}_box.img`;
 }
 
+/** vagrant-libvirt's default management_network_address (config.rb). */
+export const MANAGEMENT_SUBNET = "192.168.121.0/24";
+
+/**
+ * vagrant-libvirt's management network as its own template would write it for
+ * management_network_mode "none" (no <forward>: no route off the host) or its default NAT;
+ * DHCP on, which vagrant-libvirt requires of it (it finds each VM's address in the
+ * leases). The bridge name is left to libvirt (virbrN), as vagrant-libvirt does. DNS is
+ * off when isolated: nothing on it needs names.
+ */
+export function managementNetworkXml(mode: ManagementNetwork): string {
+  return [
+    "<network>",
+    `  <name>${VAGRANT_LIBVIRT_MANAGEMENT_NETWORK}</name>`,
+    `  <bridge stp="on" delay="0"/>`,
+    ...(mode === "none" ? [`  <dns enable="no"/>`] : [`  <forward mode="nat"/>`]),
+    `  <ip address="192.168.121.1" netmask="255.255.255.0">`,
+    `    <dhcp>`,
+    `      <range start="192.168.121.2" end="192.168.121.254"/>`,
+    `    </dhcp>`,
+    `  </ip>`,
+    "</network>",
+    "",
+  ].join("\n");
+}
+
 /** Linux bridge names are at most 15 characters: "dvc" + 8 hex digits of the cluster id. */
 export function bridgeName(clusterId: string): string {
   return `dvc${createHash("sha256").update(clusterId).digest("hex").slice(0, 8)}`;
@@ -111,6 +137,11 @@ function lines(stdout: string): string[] {
     .filter(Boolean);
 }
 
+/** argv of virsh on the connection vagrant-libvirt uses. */
+function virsh(host: Host, ...args: string[]): string[] {
+  return ["virsh", "--connect", libvirtUri(host), ...args];
+}
+
 /** DVC_LIBVIRT_DRIVER: kvm, qemu or auto (empty); anything else is bad input. */
 export const DRIVER_ENV = "DVC_LIBVIRT_DRIVER";
 /** DVC_LIBVIRT_CPU_MODEL: the CPU model under qemu emulation (libvirt model name). */
@@ -125,7 +156,6 @@ export function libvirtStrategy(options: Pick<LibvirtOptions, "driver" | "cpuMod
   const management: ManagementNetwork = options.managementNetwork ?? "none";
   const driverOf = (host: Host): LibvirtDriver => options.driver ?? envDriver(host) ?? (host.kvmUsable() ? "kvm" : "qemu");
   const cpuModelOf = (host: Host): string => options.cpuModel ?? ((host.env[CPU_MODEL_ENV] ?? "").trim() || defaultCpuModel(host));
-  const virsh = (host: Host, ...args: string[]) => ["virsh", "--connect", libvirtUri(host), ...args];
   const networkOf = (cluster: ClusterRef): NetworkRecord & { device: string } => ({
     provider: "libvirt",
     kind: "libvirt",
@@ -202,19 +232,34 @@ export function libvirtStrategy(options: Pick<LibvirtOptions, "driver" | "cpuMod
       }
     },
 
+    /**
+     * Defines and starts the cluster's isolated network and, before any machine stage
+     * runs, vagrant-libvirt's management network as vagrant-libvirt would define it
+     * (templates/private_network.xml.erb). Left to vagrant-libvirt, parallel `vagrant up`s
+     * each try to create it, and all but one fail with "network 'vagrant-libvirt' already
+     * exists" (seen here). An existing management network is used as it is (preflight
+     * warns when it routes off the host).
+     */
     async createNetwork(ctx: VagrantContext, cluster: ClusterRef): Promise<NetworkRecord> {
       const { host } = ctx;
       const record = networkOf(cluster);
-      const fix = `check that libvirt works: \`virsh --connect ${libvirtUri(host)} net-list --all\`; another network on ${record.subnet} makes net-start fail`;
+      const fix = `check that libvirt works: \`virsh --connect ${libvirtUri(host)} net-list --all\`; another network on ${record.subnet} (or on ${MANAGEMENT_SUBNET} for ${VAGRANT_LIBVIRT_MANAGEMENT_NETWORK}) makes net-start fail`;
       const all = lines((await ctx.must(virsh(host, "net-list", "--all", "--name"), cluster, fix)).stdout);
-      if (!all.includes(record.name)) {
-        const file = path.join(cluster.clusterDir, "libvirt-network.xml");
+      const wanted: [string, string, string][] = [
+        [record.name, "libvirt-network.xml", libvirtNetworkXml(record.name, record.device, clusterSubnet(cluster))],
+        [VAGRANT_LIBVIRT_MANAGEMENT_NETWORK, "libvirt-management-network.xml", managementNetworkXml(management)],
+      ];
+      for (const [name, fileName, xml] of wanted) {
+        if (all.includes(name)) continue;
+        const file = path.join(cluster.clusterDir, fileName);
         await mkdir(cluster.clusterDir, { recursive: true });
-        await writeFile(file, libvirtNetworkXml(record.name, record.device, clusterSubnet(cluster)));
+        await writeFile(file, xml);
         await ctx.must(virsh(host, "net-define", file), cluster, fix);
       }
       const active = lines((await ctx.must(virsh(host, "net-list", "--name"), cluster, fix)).stdout);
-      if (!active.includes(record.name)) await ctx.must(virsh(host, "net-start", record.name), cluster, fix);
+      for (const [name] of wanted) {
+        if (!active.includes(name)) await ctx.must(virsh(host, "net-start", name), cluster, fix);
+      }
       return record;
     },
 
@@ -229,6 +274,8 @@ export function libvirtStrategy(options: Pick<LibvirtOptions, "driver" | "cpuMod
         await ctx.must(virsh(host, "net-undefine", name), cluster, fix);
       }
       await rm(path.join(cluster.clusterDir, "libvirt-network.xml"), { force: true });
+      await removeManagementNetworkIfUnused(ctx, cluster);
+      await rm(path.join(cluster.clusterDir, "libvirt-management-network.xml"), { force: true });
     },
 
     defaultNetwork: networkOf,
@@ -303,23 +350,32 @@ export function libvirtStrategy(options: Pick<LibvirtOptions, "driver" | "cpuMod
      * a network already gone is success.
      */
     async afterLastMachine(ctx: VagrantContext, cluster: ClusterRef): Promise<void> {
-      const { host } = ctx;
-      const net = VAGRANT_LIBVIRT_MANAGEMENT_NETWORK;
-      const all = await ctx.run(virsh(host, "net-list", "--all", "--name"), cluster);
-      if (all.exitCode !== 0 || !lines(all.stdout).includes(net)) return;
-      const doms = await ctx.run(virsh(host, "list", "--all", "--name"), cluster);
-      if (doms.exitCode !== 0) return;
-      for (const dom of lines(doms.stdout)) {
-        const xml = await ctx.run(virsh(host, "dumpxml", dom), cluster);
-        if (xml.exitCode !== 0 || new RegExp(`<source network=['"]${net}['"]`).test(xml.stdout)) return; // in use (or unknown): leave it
-      }
-      await ctx.run(virsh(host, "net-destroy", net), cluster);
-      const undef = await ctx.run(virsh(host, "net-undefine", net), cluster);
-      if (undef.exitCode !== 0 && lines((await ctx.run(virsh(host, "net-list", "--all", "--name"), cluster)).stdout).includes(net)) {
-        host.warn(`could not remove libvirt's ${net} network: ${(undef.stderr || undef.stdout).trim()}; remove it by hand once no VM uses it: virsh net-destroy ${net}; virsh net-undefine ${net}`);
-      }
+      await removeManagementNetworkIfUnused(ctx, cluster);
     },
   };
+}
+
+/**
+ * Removes vagrant-libvirt's management network once no domain on this host uses it: after
+ * the cluster's last machine, and with the cluster's network (a deploy that failed before
+ * any machine still defined it). Parallel callers may both get here: gone is success.
+ */
+async function removeManagementNetworkIfUnused(ctx: VagrantContext, cluster: ClusterRef): Promise<void> {
+  const { host } = ctx;
+  const net = VAGRANT_LIBVIRT_MANAGEMENT_NETWORK;
+  const all = await ctx.run(virsh(host, "net-list", "--all", "--name"), cluster);
+  if (all.exitCode !== 0 || !lines(all.stdout).includes(net)) return;
+  const doms = await ctx.run(virsh(host, "list", "--all", "--name"), cluster);
+  if (doms.exitCode !== 0) return;
+  for (const dom of lines(doms.stdout)) {
+    const xml = await ctx.run(virsh(host, "dumpxml", dom), cluster);
+    if (xml.exitCode !== 0 || new RegExp(`<source network=['"]${net}['"]`).test(xml.stdout)) return; // in use (or unknown): leave it
+  }
+  await ctx.run(virsh(host, "net-destroy", net), cluster);
+  const undef = await ctx.run(virsh(host, "net-undefine", net), cluster);
+  if (undef.exitCode !== 0 && lines((await ctx.run(virsh(host, "net-list", "--all", "--name"), cluster)).stdout).includes(net)) {
+    host.warn(`could not remove libvirt's ${net} network: ${(undef.stderr || undef.stdout).trim()}; remove it by hand once no VM uses it: virsh net-destroy ${net}; virsh net-undefine ${net}`);
+  }
 }
 
 /** The MachineProvider for "libvirt". */
