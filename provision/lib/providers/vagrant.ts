@@ -522,7 +522,7 @@ export class VagrantProvider implements MachineProvider {
     const subnet = clusterSubnet(cluster);
     const t = this.transport(cluster, node);
     try {
-      await t.run(BOOTSTRAP_SCRIPT, { env: { DVC_ROOT: VM_ROOT, DVC_IP: node.ip, DVC_PREFIX: String(subnet.prefix) }, timeoutMs: 120_000 });
+      await t.run(BOOTSTRAP_SCRIPT, { env: { DVC_ROOT: VM_ROOT, DVC_IP: node.ip, DVC_PREFIX: String(subnet.prefix), DVC_HOSTNAME: node.name }, timeoutMs: 120_000 });
     } catch (err) {
       if (!(err instanceof NodeCommandError)) throw err;
       throw new UserError(`${node.name} was created but is not usable`, 1, [
@@ -608,9 +608,18 @@ export class VagrantProvider implements MachineProvider {
  * Vagrant put the private address on an interface (a VM that only has its NAT address is
  * the failure the design warns about).
  */
-const BOOTSTRAP_SCRIPT = `set -eu
+export const BOOTSTRAP_SCRIPT = `set -eu
 PATH="$PATH:/usr/sbin:/sbin"
 sudo -n install -d -m 0755 -o "$(id -un)" -g "$(id -gn)" "$DVC_ROOT"
+# The node's name as its hostname, now and after a reboot, resolvable locally (Debian's
+# 127.0.1.1 convention).
+if [ "$(hostname)" != "$DVC_HOSTNAME" ]; then
+  # /etc/hosts rewritten in place, not renamed over (sed -i): it may be a bind mount.
+  sudo -n sh -ec 'echo "$1" > /etc/hostname; hostname "$1"
+    if grep -q "^127\\.0\\.1\\.1[[:space:]]" /etc/hosts; then
+      hosts=$(sed "s/^127\\.0\\.1\\.1[[:space:]].*/127.0.1.1\\t$1/" /etc/hosts); printf "%s\\n" "$hosts" > /etc/hosts
+    else printf "127.0.1.1\\t%s\\n" "$1" >> /etc/hosts; fi' sh "$DVC_HOSTNAME"
+fi
 if ! ip -o -4 addr show | awk '{print $4}' | grep -qx "$DVC_IP/$DVC_PREFIX"; then
   echo "$DVC_IP/$DVC_PREFIX is on no interface of $(hostname); it has:" >&2
   ip -o -4 addr show >&2
