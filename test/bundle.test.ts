@@ -11,6 +11,7 @@ import { $ } from "zx";
 import { buildBundle, bundleIdOf, lockPath, parseLock, runtimeHashes, type BundleResult } from "../provision/lib/bundle.js";
 import { UserError } from "../provision/lib/errors.js";
 import { cacheDir } from "../provision/lib/paths.js";
+import { pycacheFor, pycachePathOf } from "../provision/lib/pycache.js";
 import type { RuntimeRef } from "../provision/lib/spec.js";
 
 const REPO = path.resolve(import.meta.dirname, "..");
@@ -185,6 +186,35 @@ describe("install.sh", () => {
     expect(again.exitCode, again.stderr).toBe(0);
     expect(again.stdout).toMatch(/already installed/);
   }, 180_000);
+
+  it("takes byte-code made on the host (checked-hash .pyc), and the node's Python uses it as it is", async () => {
+    const progress: string[] = [];
+    const cacheOf = mkdtempSync(path.join(os.tmpdir(), "dvc-pyc-cache-"));
+    try {
+      const pyc = pycacheFor(shared, { projectDir: REPO, cacheDir: cacheOf, onProgress: (m) => progress.push(m) });
+      expect(pyc, progress.join("\n")).toBe(pycachePathOf(cacheOf, shared.bundleId));
+      expect(progress.join("\n")).toMatch(/byte-code for bundle \w+: \d{3,} files compiled on the host/);
+      expect(pycacheFor(shared, { projectDir: REPO, cacheDir: cacheOf })).toBe(pyc); // cached
+      const root = tempDir("dvc-node-");
+      const r = await $({ quiet: true, nothrow: true })`unshare --net bash ${path.join(REPO, "cluster-runtime", "install.sh")} ${root} ${shared.tarPath} 3.11 ${pyc!}`;
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/byte-code from the host: \d{3,} files in \d+ s/);
+      expect(r.stdout).not.toMatch(/byte-compiled the modules/);
+      const py = path.join(root, "venv", "bin", "python");
+      // Importing with byte-code writing on compiles nothing more: the host's files are used.
+      const site = (await $({ quiet: true })`${py} -c ${"import sysconfig; print(sysconfig.get_paths()['purelib'])"}`).stdout.trim();
+      const count = async () => Number((await $({ quiet: true })`find ${site} -name *.pyc`.pipe($({ quiet: true })`wc -l`)).stdout.trim());
+      const before = await count();
+      const imp = await $({ quiet: true, nothrow: true, env: { ...process.env, PYTHONDONTWRITEBYTECODE: "" } })`${py} -c ${"import distributed, distributed.cli.dask_worker, dask.array; print(distributed.__file__)"}`;
+      expect(imp.exitCode, imp.stderr).toBe(0);
+      expect(await count()).toBe(before);
+      // Checked-hash (PEP 552 flags 3): the node uses a .pyc only while its source is unchanged.
+      const flag = (await $({ quiet: true })`${py} -c ${"import importlib.util, sys; data = open(importlib.util.cache_from_source(sys.argv[1]), 'rb').read(); print(int.from_bytes(data[4:8], 'little'))"} ${path.join(site, "distributed", "scheduler.py")}`).stdout.trim();
+      expect(flag).toBe("3"); // hash-based (1) and checked (2)
+    } finally {
+      rmSync(cacheOf, { recursive: true, force: true });
+    }
+  }, 300_000);
 
   it("exits 3 on a node without the bundle's Python, naming what it found and how to fix it", async () => {
     const root = tempDir("dvc-node-");

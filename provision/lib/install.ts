@@ -3,6 +3,7 @@
 // and by verify-versions --fix.
 import path from "node:path";
 import { buildBundle } from "./bundle.js";
+import { pycacheFor } from "./pycache.js";
 import { badInput } from "./errors.js";
 import { step } from "./log.js";
 import { cacheDir } from "./paths.js";
@@ -14,21 +15,27 @@ export function runtimeOf(spec: StageSpec) {
   return spec.runtime;
 }
 
+/** The bundle, and the byte-code made for it on the host when the host can (see pycache.ts). */
 export async function bundleFor(spec: StageSpec) {
-  return buildBundle(runtimeOf(spec), { projectDir: spec.cluster.projectDir, cacheDir: cacheDir(), onProgress: (m) => step("bundle", m) });
+  const opts = { projectDir: spec.cluster.projectDir, cacheDir: cacheDir(), onProgress: (m: string) => step("bundle", m) };
+  const bundle = await buildBundle(runtimeOf(spec), opts);
+  return { ...bundle, pycachePath: pycacheFor(bundle, opts) };
 }
 
 /** Copies the bundle and install.sh to a node and installs offline into <root>/venv. */
 export async function installOn(t: Transport, spec: StageSpec, opts: { force?: boolean } = {}): Promise<void> {
-  const { bundleId, tarPath } = await bundleFor(spec);
+  const { bundleId, tarPath, pycachePath } = await bundleFor(spec);
   const incoming = `${t.root}/incoming`;
   const remoteTar = `${incoming}/bundle-${bundleId}.tar`;
+  const remotePycache = `${incoming}/pycache-${bundleId}.tar`;
   const remoteScript = `${incoming}/install.sh`;
   await t.put(tarPath, remoteTar);
+  if (pycachePath) await t.put(pycachePath, remotePycache);
   await t.put(path.join(spec.cluster.projectDir, "cluster-runtime", "install.sh"), remoteScript, 0o755);
   const force = opts.force ? `rm -f ${shq(`${t.root}/bundle-id`)} && ` : "";
+  const args = [t.root, remoteTar, runtimeOf(spec).python, ...(pycachePath ? [remotePycache] : [])].map(shq).join(" ");
   try {
-    await t.run(`${force}bash ${shq(remoteScript)} ${shq(t.root)} ${shq(remoteTar)} ${shq(runtimeOf(spec).python)} && rm -f ${shq(remoteTar)}`, {
+    await t.run(`${force}bash ${shq(remoteScript)} ${args} && rm -f ${shq(remoteTar)} ${shq(remotePycache)}`, {
       timeoutMs: 900_000,
       onLine: (l) => step(t.node, l),
     });
