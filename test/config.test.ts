@@ -2,7 +2,7 @@
 // refused with its own message (field path, what, how to fix), exit code 2 from the real
 // app (tsx stacks/main.ts, what cdktf synth runs) and nothing synthesized.
 import { describe, expect, it } from "vitest";
-import { mkdtempSync, readdirSync, readFileSync, existsSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, existsSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { $ } from "zx";
@@ -45,6 +45,7 @@ describe("invalid configs", () => {
       expect(r.stderr).toMatch(/^error: .*is not valid/m);
       expect(r.stderr).not.toMatch(/\bat .*\.ts:\d+/); // no stack trace
       expect(readdirSync(out)).toEqual([]);
+      rmSync(out, { recursive: true, force: true });
     }
   });
 });

@@ -2,8 +2,8 @@
 // JSON Schema and README reference match the schema in provision/lib/config-schema.ts,
 // the published schema accepts what the config loader accepts and refuses unknown keys,
 // every field is documented, and `npm run docs -- --check` fails on a stale file.
-import { describe, expect, it, vi } from "vitest";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { afterAll, describe, expect, it, vi } from "vitest";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Ajv } from "ajv";
@@ -12,6 +12,17 @@ import { $ } from "zx";
 import { END_MARKER, README_FILE, SCHEMA_FILE, START_MARKER, cli, main, publishedSchema, renderConfigReference, renderSchemaJson } from "../provision/docs.js";
 import { resolveCluster } from "../provision/lib/config.js";
 import { ClusterConfigSchema } from "../provision/lib/config-schema.js";
+
+// Scratch project folders, removed at the end.
+const scratches: string[] = [];
+function scratch(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "dvc-docs-"));
+  scratches.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const dir of scratches) rmSync(dir, { recursive: true, force: true });
+});
 
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
 const root = path.resolve(import.meta.dirname, "..");
@@ -67,7 +78,7 @@ describe("generated files are up to date", () => {
     const ok = await $({ cwd: root, nothrow: true, quiet: true })`node_modules/.bin/tsx provision/docs.ts --check`;
     expect(ok.exitCode, ok.stderr).toBe(0);
 
-    const dir = mkdtempSync(path.join(os.tmpdir(), "dvc-docs-"));
+    const dir = scratch();
     mkdirSync(path.join(dir, "stacks"));
     copyFileSync(path.join(root, README_FILE), path.join(dir, README_FILE));
     writeFileSync(path.join(dir, SCHEMA_FILE), renderSchemaJson().replace('"maximum": 16', '"maximum": 32'));
@@ -95,7 +106,7 @@ describe("generated files are up to date", () => {
   });
 
   it("a README without the markers is refused with how to fix it", () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), "dvc-docs-"));
+    const dir = scratch();
     writeFileSync(path.join(dir, README_FILE), "# no markers\n");
     expect(() => main({ projectDir: dir, check: true })).toThrow(/no configuration reference section/);
   });

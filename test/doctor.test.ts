@@ -3,7 +3,7 @@
 // against scripted Probes; the real doctor runs here too, for the local provider, on
 // this host's real node, terraform, uid and Python, and as the real CLI for its exit codes.
 import { describe, expect, it, vi } from "vitest";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { $ } from "zx";
@@ -312,26 +312,30 @@ describe("doctor on this machine", () => {
 
   it("the CLI: --json for the local provider exits 0, bad arguments exit 2", async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), "dvc-doctor-"));
-    const config = path.join(dir, "cluster.config.json");
-    writeFileSync(config, JSON.stringify({ provider: "local" }));
-    const env = { ...process.env, CLUSTER_CONFIG: config };
-    const r = await $({ cwd: root, env, nothrow: true, quiet: true, timeout: 60_000 })`node_modules/.bin/tsx provision/doctor.ts --json`;
-    expect(r.exitCode, r.stderr).toBe(0);
-    const report = JSON.parse(r.stdout) as { provider: string; verdict: string; rows: CheckRow[] };
-    expect(report.provider).toBe("local");
-    expect(report.verdict).not.toBe("not ready");
-    expect(report.rows.map((x) => x.check)).toContain("python3.11");
+    try {
+      const config = path.join(dir, "cluster.config.json");
+      writeFileSync(config, JSON.stringify({ provider: "local" }));
+      const env = { ...process.env, CLUSTER_CONFIG: config };
+      const r = await $({ cwd: root, env, nothrow: true, quiet: true, timeout: 60_000 })`node_modules/.bin/tsx provision/doctor.ts --json`;
+      expect(r.exitCode, r.stderr).toBe(0);
+      const report = JSON.parse(r.stdout) as { provider: string; verdict: string; rows: CheckRow[] };
+      expect(report.provider).toBe("local");
+      expect(report.verdict).not.toBe("not ready");
+      expect(report.rows.map((x) => x.check)).toContain("python3.11");
 
-    const table = await $({ cwd: root, env, nothrow: true, quiet: true, timeout: 60_000 })`node_modules/.bin/tsx provision/doctor.ts --provider local`;
-    expect(table.stdout).toMatch(/^check\s+status\s+found \/ what to do$/m);
-    expect(table.stdout).toMatch(/^node\s+ok\s+v\d+/m);
-    expect(table.stdout.trim().split("\n").pop()).toMatch(/^ready for local/);
+      const table = await $({ cwd: root, env, nothrow: true, quiet: true, timeout: 60_000 })`node_modules/.bin/tsx provision/doctor.ts --provider local`;
+      expect(table.stdout).toMatch(/^check\s+status\s+found \/ what to do$/m);
+      expect(table.stdout).toMatch(/^node\s+ok\s+v\d+/m);
+      expect(table.stdout.trim().split("\n").pop()).toMatch(/^ready for local/);
 
-    const bad = await $({ cwd: root, env, nothrow: true, quiet: true })`node_modules/.bin/tsx provision/doctor.ts --provider docker`;
-    expect(bad.exitCode).toBe(2);
-    expect(bad.stderr).toContain("use one of: virtualbox, libvirt, local");
-    expect(bad.stderr).not.toMatch(/\bat .*\.ts:\d+/);
-    const unknown = await $({ cwd: root, env, nothrow: true, quiet: true })`node_modules/.bin/tsx provision/doctor.ts --frobnicate`;
-    expect(unknown.exitCode).toBe(2);
+      const bad = await $({ cwd: root, env, nothrow: true, quiet: true })`node_modules/.bin/tsx provision/doctor.ts --provider docker`;
+      expect(bad.exitCode).toBe(2);
+      expect(bad.stderr).toContain("use one of: virtualbox, libvirt, local");
+      expect(bad.stderr).not.toMatch(/\bat .*\.ts:\d+/);
+      const unknown = await $({ cwd: root, env, nothrow: true, quiet: true })`node_modules/.bin/tsx provision/doctor.ts --frobnicate`;
+      expect(unknown.exitCode).toBe(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
