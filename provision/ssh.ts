@@ -1,39 +1,6 @@
-// `npm run ssh -- node2`: a shell on a node: ssh with the config vagrant ssh-config
-// wrote (VM providers), a shell inside the node's network namespace (local), in the
-// runtime folder. With a command after --, runs it there instead.
-import path from "node:path";
-import { spawnSync } from "node:child_process";
-import { fileURLToPath } from "node:url";
-import { loadCluster } from "./lib/config.js";
-import { nodeByName, transportOf } from "./lib/cluster-ref.js";
-import { badInput, runCli } from "./lib/errors.js";
-import { parseCli } from "./lib/cli.js";
+// Entry point of `npm run ssh -- node2`: always runs (whatever path or link the checkout
+// is reached through); the command itself is provision/commands/ssh.ts.
+import { runCli } from "./lib/errors.js";
+import { cli } from "./commands/ssh.js";
 
-const USAGE = `usage: npm run ssh -- [--verbose] <node> [command...]
-  node                node1..nodeN: a shell there (ssh for VMs, the namespace for local)
-  command...          run this there instead, with the node's exit code (taken verbatim)`;
-
-export async function cli(argv: readonly string[]): Promise<number> {
-  // Options only before the node: everything after it is the command, flags included.
-  const at = argv.findIndex((a) => !a.startsWith("-"));
-  const parsed = parseCli(at < 0 ? argv : argv.slice(0, at + 1), USAGE, {}, { positionals: true });
-  if (!parsed) return 0;
-  const name = parsed.positionals[0];
-  if (!name) throw badInput("which node?", [{ path: "node", message: "missing", fix: USAGE }]);
-  const command = argv.slice(at + 1);
-  const projectDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-  const cluster = loadCluster({ projectDir });
-  const t = await transportOf(cluster, nodeByName(cluster, name));
-  if (command.length) {
-    const r = await t.run(command.join(" "), { nothrow: true, onLine: (l) => process.stdout.write(`${l}\n`) });
-    process.stderr.write(r.stderr);
-    return r.exitCode;
-  }
-  const { argv: shell, env } = t.shell();
-  const r = spawnSync(shell[0]!, shell.slice(1), { stdio: "inherit", env: { ...process.env, ...env } });
-  return r.status ?? 1;
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) {
-  await runCli(() => cli(process.argv.slice(2)));
-}
+await runCli(() => cli(process.argv.slice(2)));

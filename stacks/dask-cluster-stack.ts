@@ -6,6 +6,7 @@ import { provider } from "@cdktf/provider-null";
 import path from "node:path";
 import type { Cluster, NodeSpec } from "../provision/lib/config.js";
 import type { ClusterRef, RuntimeRef } from "../provision/lib/spec.js";
+import { NODE_BINARY_CONTEXT } from "./constructs/stage-resource.js";
 import { Preflight } from "./constructs/preflight.js";
 import { PrivateNetwork } from "./constructs/private-network.js";
 import { Box } from "./constructs/box.js";
@@ -32,12 +33,15 @@ export interface DaskClusterStackProps {
   readonly cluster: Cluster;
   /** Target Python and the content hashes of the runtime lock and sources. */
   readonly runtime: RuntimeRef;
+  /** Absolute path of the node binary Terraform starts every stage with (the synth's own, from stacks/main.ts). */
+  readonly nodeBinary: string;
 }
 
 export class DaskClusterStack extends TerraformStack {
   constructor(scope: Construct, id: string, props: DaskClusterStackProps) {
     super(scope, id);
     const { cluster, runtime } = props;
+    this.node.setContext(NODE_BINARY_CONTEXT, props.nodeBinary);
     const { config } = cluster;
 
     new provider.NullProvider(this, "null");

@@ -234,7 +234,7 @@ describe("provision/lock.ts", () => {
     const uvModule = uv.exitCode === 0 ? uv : await $({ quiet: true, nothrow: true })`python3 -m uv --version`;
     if (uvModule.exitCode !== 0) ctx.skip("uv is not installed here (python3 -m pip install uv); the lock cannot be regenerated");
     const proj = projectCopy();
-    const { main } = await import("../provision/lock.js");
+    const { main } = await import("../provision/commands/lock.js");
     const results = await main({ projectDir: proj, python: "3.11", platforms: ["x86_64"] });
     expect(results).toMatchObject([{ platform: "x86_64", packages: lock.entries.length }]);
     const regenerated = parseLock(readFileSync(lockPath(proj, "x86_64"), "utf8"));

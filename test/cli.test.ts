@@ -1,12 +1,15 @@
 // The argument parser every `npm run` command shares (provision/lib/cli.ts), and each
-// command's --help through the real entry point: --verbose and --help are everywhere, an
-// unknown flag is exit 2 with the usage.
-import { afterEach, describe, expect, it, vi } from "vitest";
+// command's --help through the real entry point, in a checkout whose path has a space and
+// a non-ASCII letter, reached through a symlink (where a guard comparing import.meta.url
+// with argv[1] once made every command print nothing and exit 0): --verbose and --help
+// are everywhere, an unknown flag is exit 2 with the usage.
+import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
 import { $ } from "zx";
+import { readdirSync, rmSync } from "node:fs";
 import path from "node:path";
 import { intFlag, parseCli } from "../provision/lib/cli.js";
 import { UserError } from "../provision/lib/errors.js";
-import { REPO } from "./helpers/project.js";
+import { makeCheckout, REPO } from "./helpers/project.js";
 
 const COMMANDS = ["benchmark", "dashboard", "demo", "docs", "doctor", "faults-table", "lock", "logs", "ssh", "status", "verify-versions"];
 
@@ -56,16 +59,41 @@ describe("parseCli", () => {
   });
 });
 
-describe("every command, through its real entry point", () => {
+describe("every command, through its real entry point in a checkout at \"Cours Dask é\", reached through a symlink", () => {
+  const checkout = makeCheckout("dvc-cli-");
+  afterAll(() => rmSync(checkout.top, { recursive: true, force: true }));
+
+  it("lists every entry point of provision/ here", () => {
+    const entries = readdirSync(path.join(REPO, "provision")).filter((f) => f.endsWith(".ts")).map((f) => f.replace(/\.ts$/, ""));
+    expect(entries.sort()).toEqual([...COMMANDS, "stage"].sort());
+  });
+
   it.each(COMMANDS)("%s: --help exits 0 listing --verbose; --no-such-flag exits 2 naming it", async (name) => {
-    const script = path.join(REPO, "provision", `${name}.ts`);
-    const help = await $({ cwd: REPO, nothrow: true, quiet: true })`node_modules/.bin/tsx ${script} --help`;
-    expect(help.exitCode, help.stderr).toBe(0);
-    expect(help.stdout).toMatch(/^usage: /);
-    expect(help.stdout).toMatch(/--verbose/);
-    const bad = await $({ cwd: REPO, nothrow: true, quiet: true })`node_modules/.bin/tsx ${script} --no-such-flag`;
-    expect(bad.exitCode).toBe(2);
-    expect(bad.stderr).toMatch(/--no-such-flag/);
-    expect(bad.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    // As npm runs it (tsx), and as Terraform runs the stages (node --import tsx), relative to the link.
+    const script = path.join("provision", `${name}.ts`);
+    for (const launcher of [["node_modules/.bin/tsx"], [process.execPath, "--import", "tsx"]]) {
+      const help = await $({ cwd: checkout.link, nothrow: true, quiet: true })`${launcher} ${script} --help`;
+      expect(help.exitCode, help.stderr).toBe(0);
+      expect(help.stdout).toMatch(/^usage: /);
+      expect(help.stdout).toMatch(/--verbose/);
+      const bad = await $({ cwd: checkout.link, nothrow: true, quiet: true })`${launcher} ${script} --no-such-flag`;
+      expect(bad.exitCode).toBe(2);
+      expect(bad.stderr).toMatch(/--no-such-flag/);
+      expect(bad.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    }
+  });
+
+  it("stage: runs through the link too, and a stage that cannot start exits non-zero saying why", async () => {
+    const run = (args: string[], spec?: string) =>
+      $({ cwd: checkout.link, nothrow: true, quiet: true, env: { ...process.env, DVC_SPEC: spec ?? "" } })`${process.execPath} --import tsx provision/stage.ts ${args}`;
+    const noAction = await run([]);
+    expect(noAction.exitCode).toBe(2);
+    expect(noAction.stderr).toMatch(/unknown action ""/);
+    const noSpec = await run(["apply"]);
+    expect(noSpec.exitCode).toBe(2);
+    expect(noSpec.stderr).toMatch(/DVC_SPEC is empty/);
+    const badStage = await run(["apply"], JSON.stringify({ stage: "teleport" }));
+    expect(badStage.exitCode).toBe(2);
+    expect(badStage.stderr).toMatch(/unknown stage "teleport"[\s\S]*one of: preflight, network/);
   });
 });

@@ -9,7 +9,7 @@ import path from "node:path";
 import { Ajv } from "ajv";
 import addFormatsModule from "ajv-formats";
 import { $ } from "zx";
-import { END_MARKER, README_FILE, SCHEMA_FILE, START_MARKER, cli, main, publishedSchema, renderConfigReference, renderSchemaJson } from "../provision/docs.js";
+import { END_MARKER, README_FILE, SCHEMA_FILE, START_MARKER, cli, main, publishedSchema, renderConfigReference, renderSchemaJson } from "../provision/commands/docs.js";
 import { resolveCluster } from "../provision/lib/config.js";
 import { ClusterConfigSchema } from "../provision/lib/config-schema.js";
 

@@ -10,7 +10,7 @@ import { $ } from "zx";
 import {
   optionsFor, parseDf, parseIpRoutes, parseVersion, realProbes, renderTable, runChecks, verdictLine, verdictOf,
   type CheckRow, type CommandResult, type DoctorOptions, type Probes,
-} from "../provision/doctor.js";
+} from "../provision/commands/doctor.js";
 import { resolveCluster } from "../provision/lib/config.js";
 
 const root = path.resolve(import.meta.dirname, "..");

@@ -19,13 +19,13 @@ import {
   FAULTS_JSON, FaultLog, SCENARIOS, pyEvents, removeDir, round, serviceStatus, simpleIndexOf, spawnGroup, killTree, survivors, waitUntil,
   withLoopbackIndex, workerProcessOf,
 } from "./helpers/faults.js";
-import { checkReadme } from "../provision/faults-table.js";
+import { checkReadme } from "../provision/commands/faults-table.js";
 import { bundleIdOf, lockPath, parseLock } from "../provision/lib/bundle.js";
 import { runtimeRefOf } from "../provision/lib/cluster-ref.js";
 import { cacheDir } from "../provision/lib/paths.js";
 import { waitForWorkers } from "../provision/lib/probe.js";
 import { networkNamespace, nodeNamespace } from "../provision/lib/providers/local.js";
-import type { Transport } from "../provision/lib/transport.js";
+import { shq, type Transport } from "../provision/lib/transport.js";
 
 const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.log("faults.local: skipped: the local provider needs root to create network namespaces");
@@ -577,7 +577,7 @@ function startDeployScenarios(): Record<DeployScenario, Promise<unknown>> {
         const spec = stack.resource.null_resource.bundle!.triggers.spec;
         index = simpleIndexOf(wheelhouse);
         const port = 18000 + Math.floor(Math.random() * 1000);
-        const script = withLoopbackIndex(index, port, c.dir, "node_modules/.bin/tsx provision/stage.ts apply");
+        const script = withLoopbackIndex(index, port, c.dir, `${shq(process.execPath)} --import tsx provision/stage.ts apply`);
         const r = await $({ quiet: true, nothrow: true, env: { ...process.env, DVC_SPEC: spec, DVC_CACHE_DIR: cache, PIP_INDEX_URL: `http://127.0.0.1:${port}/simple/` } })`unshare --net bash -c ${script}`;
         f.bundleStageExitCode = r.exitCode ?? -1;
         expect(r.exitCode, both(r)).toBe(2);

@@ -9,10 +9,11 @@ import { App, Testing } from "cdktf";
 import { resolveCluster } from "../provision/lib/config.js";
 import { DaskClusterStack, NULL_PROVIDER_CONSTRAINT } from "../stacks/dask-cluster-stack.js";
 
+const NODE = "/opt/node 20/bin/node";
 const runtime = { python: "3.11", platform: "x86_64" as const, lockSha256: "a".repeat(64), sourceSha256: "b".repeat(64) };
 
 type Tf = {
-  resource: { null_resource: Record<string, { triggers: Record<string, string>; depends_on?: string[]; provisioner: Array<{ "local-exec": { command: string; when?: string; working_dir: string; environment: Record<string, string> } }> }> };
+  resource: { null_resource: Record<string, { triggers: Record<string, string>; depends_on?: string[]; provisioner: Array<{ "local-exec": { command: string; interpreter: string[]; when?: string; working_dir: string; environment: Record<string, string> } }> }> };
   output: Record<string, { value: unknown }>;
   terraform: { required_providers: { null: { version: string; source: string } }; backend: { local: { path: string } } };
 };
@@ -28,7 +29,7 @@ function synth(config: object): Tf {
   const outdir = mkdtempSync(path.join(os.tmpdir(), "dvc-stack-test-"));
   outdirs.push(outdir);
   const app = Testing.app({ outdir });
-  const stack = new DaskClusterStack(app as App, "dask-cluster", { cluster, runtime });
+  const stack = new DaskClusterStack(app as App, "dask-cluster", { cluster, runtime, nodeBinary: NODE });
   return JSON.parse(Testing.synth(stack)) as Tf;
 }
 
@@ -63,13 +64,15 @@ describe("dask-cluster stack", () => {
     expect(res["worker-node2"]!.triggers.scheduler_id).toBe("${null_resource.scheduler.id}");
   });
 
-  it("runs provision/stage.ts, and destroy provisioners read only self.triggers", () => {
+  it("starts provision/stage.ts with node itself as the interpreter (no shell), and destroy provisioners read only self.triggers", () => {
     const nothingToUndo = ["preflight", "bundle", "version-gate", "benchmark", "install-node1", "install-node2", "install-node3"];
     for (const [name, r] of Object.entries(res)) {
       const execs = r.provisioner.map((p) => p["local-exec"]);
       expect(execs.map((e) => e.when ?? "create"), name).toEqual(nothingToUndo.includes(name) ? ["create"] : ["create", "destroy"]);
       for (const e of execs) {
-        expect(e.command).toMatch(/^node_modules\/\.bin\/tsx provision\/stage\.ts (apply|destroy)$/);
+        expect(e.interpreter).toEqual([NODE, "--import", "tsx", "provision/stage.ts"]);
+        expect(e.command).toBe(e.when === "destroy" ? "destroy" : "apply");
+        expect(e.working_dir).toBe("${self.triggers.project_dir}");
         const refs = JSON.stringify(e).match(/\$\{[^}]*\}/g) ?? [];
         expect(refs.length).toBeGreaterThan(0);
         for (const ref of refs) expect(ref, `${name}: ${ref}`).toMatch(/^\$\{self\.triggers\.[a-z_]+\}$/);

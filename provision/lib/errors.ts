@@ -41,7 +41,7 @@ export function badInput(message: string, problems: readonly Problem[] = []): Us
  * Runs a CLI's main and maps its outcome to an exit code: UserError prints its message
  * (no stack) and exits with its code; a failed command prints what ran and its stderr.
  */
-export async function runCli(main: () => Promise<number | void>): Promise<void> {
+export async function runCli(main: () => number | void | Promise<number | void>): Promise<void> {
   try {
     const code = await main();
     process.exitCode = code ?? 0;

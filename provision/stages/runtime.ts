@@ -5,7 +5,7 @@ import { bundleFor, installOn, runtimeOf } from "../lib/install.js";
 import { step, timed } from "../lib/log.js";
 import { providerFor } from "../lib/providers/index.js";
 import { nodeOf } from "../lib/spec.js";
-import { verify } from "../verify-versions.js";
+import { verify } from "../commands/verify-versions.js";
 import type { StageImpl } from "./index.js";
 
 export const bundle: StageImpl = {

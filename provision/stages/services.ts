@@ -106,7 +106,7 @@ export const worker: StageImpl = {
 
 export const benchmark: StageImpl = {
   async apply(spec) {
-    const { runBenchmark } = await import("../benchmark.js");
+    const { runBenchmark } = await import("../commands/benchmark.js");
     if (!spec.benchmark) throw new Error("benchmark stage without benchmark settings");
     // The version gate already ran in this deploy; the runner checks the cluster is up.
     await runBenchmark({ cluster: spec.cluster, settings: spec.benchmark, dask: daskOf(spec) });

@@ -24,8 +24,18 @@ export interface StageResourceProps {
   readonly undo?: boolean;
 }
 
-/** The command both provisioners run; relative to triggers.project_dir. */
-export const STAGE_COMMAND = "node_modules/.bin/tsx provision/stage.ts";
+/**
+ * How Terraform starts a stage: node itself as local-exec's interpreter, the action as its
+ * last argument, in triggers.project_dir. No shell on any OS (on Windows local-exec would
+ * otherwise run `cmd /C`, which cannot run node_modules/.bin/tsx, a sh script), and no
+ * quoting of the project path, which may hold spaces or non-ASCII letters.
+ */
+export function stageInterpreter(nodeBinary: string): string[] {
+  return [nodeBinary, "--import", "tsx", "provision/stage.ts"];
+}
+
+/** Construct context key of the node binary the stages run with (set by the stack). */
+export const NODE_BINARY_CONTEXT = "dask-vm-cluster:nodeBinary";
 
 export class StageResource extends Construct {
   /** The null_resource, for dependsOn and upstream ids of later stages. */
@@ -40,9 +50,11 @@ export class StageResource extends Construct {
     };
     for (const [key, up] of Object.entries(props.upstream ?? {})) triggers[`${key}_id`] = up.id;
 
+    const nodeBinary = String(this.node.getContext(NODE_BINARY_CONTEXT));
     const provisioner = (action: "apply" | "destroy") => ({
       type: "local-exec" as const,
-      command: `${STAGE_COMMAND} ${action}`,
+      interpreter: stageInterpreter(nodeBinary),
+      command: action,
       workingDir: "${self.triggers.project_dir}",
       environment: { DVC_SPEC: "${self.triggers.spec}" },
       ...(action === "destroy" ? { when: "destroy" as const } : {}),

@@ -1,7 +1,9 @@
 // A throwaway copy of the project for lifecycle tests: its own folder, so its own
 // cluster id, .cluster/ and results/, never the developer's cluster. node_modules is a
 // symlink to the checkout's; everything else is copied as cdktf and the stages read it.
-import { cpSync, mkdtempSync, symlinkSync, writeFileSync, rmSync, existsSync } from "node:fs";
+// The copy lives where students clone: under a folder whose name has a space and a
+// non-ASCII letter, and every command is run through a symlink to it.
+import { cpSync, mkdirSync, mkdtempSync, realpathSync, symlinkSync, writeFileSync, rmSync, existsSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { $, type ProcessOutput } from "zx";
@@ -9,10 +11,14 @@ import { resolveCluster, type Cluster } from "../../provision/lib/config.js";
 import { terraformEnv } from "./terraform.js";
 
 export const REPO = path.resolve(import.meta.dirname, "..", "..");
-const COPIED = ["package.json", "cdktf.json", "tsconfig.json", "stacks", "provision", "cluster-runtime"];
+// What a clone has (git ls-files), less what no command reads.
+const COPIED = ["package.json", "cdktf.json", "tsconfig.json", "README.md", "stacks", "provision", "cluster-runtime", "test"];
 
 export interface TestProject {
+  /** The checkout itself: <tmp>/Cours Dask é/checkout, as node and the stages see it. */
   readonly dir: string;
+  /** A symlink to dir, which every command of sh() and cdktf() runs from. */
+  readonly link: string;
   readonly cluster: Cluster;
   /** Runs a command in the project with the offline Terraform environment. */
   sh(argv: readonly string[], opts?: { env?: Record<string, string>; timeoutMs?: number }): Promise<ProcessOutput>;
@@ -21,19 +27,33 @@ export interface TestProject {
   remove(): void;
 }
 
-export function makeProject(config: object, prefix = "dvc-e2e-"): TestProject {
-  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
-  for (const f of COPIED) cpSync(path.join(REPO, f), path.join(dir, f), { recursive: true, filter: (src) => !src.includes("__pycache__") });
+/** A folder name as students have them: a space and a non-ASCII letter. */
+export const SPACED_FOLDER = "Cours Dask é";
+
+/** A copy of the project's files at <tmp>/<prefix>XXXX/Cours Dask é/checkout, and a symlink to it. */
+export function makeCheckout(prefix = "dvc-e2e-"): { top: string; dir: string; link: string } {
+  const top = realpathSync(mkdtempSync(path.join(os.tmpdir(), prefix)));
+  const dir = path.join(top, SPACED_FOLDER, "checkout");
+  mkdirSync(dir, { recursive: true });
+  for (const f of COPIED) cpSync(path.join(REPO, f), path.join(dir, f), { recursive: true, filter: (src) => !src.includes("__pycache__") && !src.includes("test-output") });
   symlinkSync(path.join(REPO, "node_modules"), path.join(dir, "node_modules"));
+  const link = path.join(top, "lien");
+  symlinkSync(dir, link);
+  return { top, dir, link };
+}
+
+export function makeProject(config: object, prefix = "dvc-e2e-"): TestProject {
+  const { top, dir, link } = makeCheckout(prefix);
   writeFileSync(path.join(dir, "cluster.config.json"), JSON.stringify(config, null, 2));
   const cluster = resolveCluster(config, dir);
   // CDKTF_SKIP_PROVIDER_LOCK: cdktf's `terraform providers lock` ignores the filesystem
   // mirror and asks the registry, which these machines cannot reach.
   const env = { ...terraformEnv(), CI: "true", CHECKPOINT_DISABLE: "1", FORCE_COLOR: "0", CDKTF_SKIP_PROVIDER_LOCK: "true" };
   const sh: TestProject["sh"] = (argv, opts = {}) =>
-    $({ cwd: dir, nothrow: true, quiet: true, env: { ...env, ...opts.env }, timeout: opts.timeoutMs ?? 1_200_000 })`${argv}`;
+    $({ cwd: link, nothrow: true, quiet: true, env: { ...env, ...opts.env }, timeout: opts.timeoutMs ?? 1_200_000 })`${argv}`;
   return {
     dir,
+    link,
     cluster,
     sh,
     async cdktf(verb) {
@@ -43,7 +63,7 @@ export function makeProject(config: object, prefix = "dvc-e2e-"): TestProject {
       return { out, seconds: (performance.now() - t0) / 1000 };
     },
     remove() {
-      if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
+      if (existsSync(top)) rmSync(top, { recursive: true, force: true });
     },
   };
 }

@@ -1,0 +1,103 @@
+// `npm run demo`: the whole journey on the local provider, for a newcomer with no
+// hypervisor: deploy 3 namespace nodes through the same stack (cdktf deploy), verify
+// versions, benchmark, print where the report is, destroy (unless --keep).
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { badInput, UserError } from "../lib/errors.js";
+import { intFlag, parseCli } from "../lib/cli.js";
+import { step } from "../lib/log.js";
+import { PROJECT_DIR, cacheDir } from "../lib/paths.js";
+import { runProcess } from "../lib/process.js";
+
+/** The programs the demo runs, each as a user would but without npx or a shell: node itself. */
+const CDKTF = [process.execPath, path.join(PROJECT_DIR, "node_modules", "cdktf-cli", "bundle", "bin", "cdktf")];
+const NODE_TS = [process.execPath, "--import", "tsx"];
+
+export interface DemoOptions {
+  readonly keep: boolean;
+  readonly size: "small" | "full";
+  readonly nodes: number;
+}
+
+/** Terraform's environment: the offline provider mirror when setup-toolchain made one. */
+export function terraformEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const rc = path.join(cacheDir(env), "toolchain", "terraformrc");
+  const out: NodeJS.ProcessEnv = { ...env, CHECKPOINT_DISABLE: "1" };
+  // A TF_CLI_CONFIG_FILE that names no file is as good as none: use the mirror's.
+  if ((!env.TF_CLI_CONFIG_FILE || !existsSync(env.TF_CLI_CONFIG_FILE)) && existsSync(rc)) {
+    out.TF_CLI_CONFIG_FILE = rc;
+    // cdktf runs `terraform providers lock` after the first init, which asks the registry
+    // and ignores the CLI config's filesystem mirror: skip it when we use the mirror.
+    out.CDKTF_SKIP_PROVIDER_LOCK = "true";
+  }
+  const cli = path.join(cacheDir(env), "toolchain", "cli");
+  if (!env.TERRAFORM_BINARY_NAME && existsSync(cli) && readFileSync(cli, "utf8").trim().endsWith("tofu")) out.TERRAFORM_BINARY_NAME = readFileSync(cli, "utf8").trim();
+  return out;
+}
+
+function stateHasResources(file: string): boolean {
+  if (!existsSync(file)) return false;
+  try {
+    return ((JSON.parse(readFileSync(file, "utf8")) as { resources?: unknown[] }).resources ?? []).length > 0;
+  } catch {
+    return true;
+  }
+}
+
+export async function main(opts: DemoOptions): Promise<number> {
+  const state = path.join(PROJECT_DIR, ".cluster", "terraform.tfstate");
+  if (stateHasResources(state)) {
+    throw badInput("a cluster is already deployed from this checkout", [
+      { path: state, message: "the demo would share its Terraform state", fix: "run `npx cdktf destroy` first, or use the deployed cluster with npm run verify-versions / npm run benchmark" },
+    ]);
+  }
+  const configFile = path.join(PROJECT_DIR, ".cluster", "demo", "cluster.config.json");
+  mkdirSync(path.dirname(configFile), { recursive: true });
+  writeFileSync(configFile, JSON.stringify({ provider: "local", nodes: { count: opts.nodes }, benchmark: { onDeploy: true, size: opts.size } }, null, 2));
+  const env = { ...terraformEnvironment(), CLUSTER_CONFIG: configFile };
+  const times: Record<string, number> = {};
+  const startedAt = Date.now();
+  const timed = async (name: string, shown: string, argv: string[]) => {
+    step("demo", `$ ${shown}`);
+    const r = await runProcess(argv, { cwd: PROJECT_DIR, env, inherit: true });
+    times[name] = r.seconds;
+    if (r.missing) throw new UserError(`the demo could not start ${argv[1] ?? argv[0]}: ${r.stderr.trim()}`, 2, [{ path: argv[1] ?? argv[0]!, message: "not found", fix: "run npm install in the project folder first" }]);
+    return r.exitCode;
+  };
+
+  let code = await timed("deploy", "cdktf deploy --auto-approve", [...CDKTF, "deploy", "--auto-approve"]);
+  if (code === 0) code = await timed("verify-versions", "npm run verify-versions", [...NODE_TS, path.join(PROJECT_DIR, "provision", "verify-versions.ts")]);
+  const latest = path.join(PROJECT_DIR, "results", "latest", "report.md");
+  if (code === 0) {
+    // The deploy's last stage writes the report: one older than this demo means it did not run.
+    if (!existsSync(latest) || statSync(latest).mtimeMs < startedAt) {
+      step("demo", `no benchmark report was written by this deploy (${latest})`);
+      code = 1;
+    } else {
+      step("demo", `benchmark report: ${path.relative(process.cwd(), latest)}`);
+    }
+  }
+  if (!opts.keep) {
+    const d = await timed("destroy", "cdktf destroy --auto-approve", [...CDKTF, "destroy", "--auto-approve"]);
+    if (code === 0) code = d;
+  } else {
+    step("demo", `cluster kept: CLUSTER_CONFIG=${path.relative(PROJECT_DIR, configFile)} npx cdktf destroy --auto-approve removes it`);
+  }
+  step("demo", `times: ${Object.entries(times).map(([k, v]) => `${k} ${v.toFixed(0)} s`).join(", ")}`);
+  if (code !== 0) throw new UserError(`the demo stopped: a step exited with ${code} (its output is above)`, 1);
+  return 0;
+}
+
+const USAGE = `usage: npm run demo -- [--keep] [--size small|full] [--nodes N]
+  --keep              leave the cluster running (default: destroy at the end)
+  --size small|full   benchmark size (default: small)
+  --nodes N           number of namespace nodes, 1-16 (default: 3)`;
+
+export async function cli(argv: readonly string[]): Promise<number> {
+  const parsed = parseCli(argv, USAGE, { keep: { type: "boolean", default: false }, size: { type: "string", default: "small" }, nodes: { type: "string", default: "3" } });
+  if (!parsed) return 0;
+  const { values } = parsed;
+  const nodes = intFlag("nodes", values.nodes, 1, 16)!;
+  if (values.size !== "small" && values.size !== "full") throw badInput(`--size ${values.size} is not valid`, [{ path: "--size", message: `"${values.size}"`, fix: "small or full" }]);
+  return main({ keep: values.keep, size: values.size, nodes });
+}

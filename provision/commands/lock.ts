@@ -1,0 +1,145 @@
+// `npx tsx provision/lock.ts [--python 3.11] [--platform x86_64|aarch64|all] [--upgrade]`:
+// regenerates cluster-runtime/requirements-<platform>.lock from requirements.in with
+// `uv pip compile --generate-hashes`, for one target Python and each node platform.
+//
+// Why one lock per platform rather than one --universal lock: the bundle is fetched with
+// `pip download --platform ... --only-binary=:all: --require-hashes`, and pip evaluates a
+// lock's environment markers against the host that runs it, not the --platform target.
+// A universal lock carries markers wherever the resolution differs by machine or OS
+// (platform_machine == 'aarch64' ...), which an x86_64 host would then read wrongly for
+// aarch64 nodes. A lock resolved for one --python-platform has no markers at all: every
+// line applies, pip downloads exactly it, and its header can state the one Python and
+// platform it is for, which buildBundle checks. `--only-binary :all:` at resolution time
+// also guarantees every pinned version has a wheel for the target, so the download never
+// meets a source-only release.
+//
+// Resolution uses uv's default index (PyPI) only: --no-config, and no UV_* index or
+// find-links variable from the environment. Existing pins are kept unless --upgrade.
+import { copyFileSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { $ } from "zx";
+import { lockPath, manylinuxTags, parseLock, RUNTIME_DIR, uvTarget } from "../lib/bundle.js";
+import { ClusterConfigSchema, PLATFORMS, type Platform } from "../lib/config-schema.js";
+import { badInput, UserError } from "../lib/errors.js";
+import { parseCli } from "../lib/cli.js";
+import { PROJECT_DIR } from "../lib/paths.js";
+
+export interface LockOptions {
+  readonly projectDir: string;
+  /** Target Python, major.minor. */
+  readonly python: string;
+  readonly platforms: readonly Platform[];
+  /** Let uv move every pin to the newest allowed version (default: keep existing pins). */
+  readonly upgrade?: boolean;
+  readonly onProgress?: (msg: string) => void;
+}
+
+export interface LockResult {
+  readonly platform: Platform;
+  readonly file: string;
+  readonly packages: number;
+  readonly seconds: number;
+}
+
+/** The runtime.python default of the config schema: one place says which Python is the default. */
+export const DEFAULT_PYTHON = (ClusterConfigSchema.properties.runtime.properties.python as unknown as { default: string }).default;
+
+const UV_ENV_DROPPED = ["UV_INDEX", "UV_INDEX_URL", "UV_DEFAULT_INDEX", "UV_EXTRA_INDEX_URL", "UV_FIND_LINKS", "UV_NO_INDEX", "UV_CONFIG_FILE", "UV_OFFLINE"];
+
+/** uv on PATH, else the uv that `pip install uv` put into python3's packages. */
+async function findUv(env: NodeJS.ProcessEnv): Promise<string[]> {
+  for (const cmd of [["uv"], ["python3", "-m", "uv"]]) {
+    const r = await $({ quiet: true, nothrow: true, env })`${cmd} --version`;
+    if (r.exitCode === 0) return cmd;
+  }
+  throw new UserError("uv is not installed: the lock is made with `uv pip compile`", 2, [
+    { path: "uv", message: "neither `uv` nor `python3 -m uv` runs", fix: "install it with: python3 -m pip install uv" },
+  ]);
+}
+
+export async function main(opts: LockOptions): Promise<LockResult[]> {
+  const progress = opts.onProgress ?? (() => {});
+  const input = path.join(opts.projectDir, RUNTIME_DIR, "requirements.in");
+  if (!existsSync(input)) throw badInput(`${input} is missing`, [{ path: input, message: "no such file", fix: "restore it from git: git checkout -- cluster-runtime/requirements.in" }]);
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const k of UV_ENV_DROPPED) delete env[k];
+  const uv = await findUv(env);
+  // "uv 0.13.9 (x86_64-unknown-linux-gnu)": the host triple would make two hosts write different headers.
+  const uvVersion = (await $({ quiet: true, env })`${uv} --version`).stdout.trim().replace(/\s*\(.*\)$/, "");
+  const results: LockResult[] = [];
+  for (const platform of opts.platforms) {
+    const t0 = performance.now();
+    const out = lockPath(opts.projectDir, platform);
+    const tmp = `${out}.tmp-${process.pid}`;
+    // uv keeps the versions already pinned in its output file (unless --upgrade): start
+    // from the current lock so a re-lock changes only what has to change.
+    if (existsSync(out)) copyFileSync(out, tmp);
+    const command = ["npx", "tsx", "provision/lock.ts", "--python", opts.python, "--platform", platform].join(" ");
+    progress(`locking for Python ${opts.python} on ${platform} (${uvTarget(platform)})`);
+    try {
+      const r = await $({ quiet: true, nothrow: true, env, cwd: opts.projectDir })`${uv} pip compile ${path.relative(opts.projectDir, input)} ${[
+        "--no-config",
+        "--python-version", opts.python,
+        "--python-platform", uvTarget(platform),
+        "--only-binary", ":all:",
+        "--generate-hashes",
+        "--custom-compile-command", command,
+        "--quiet",
+        ...(opts.upgrade ? ["--upgrade"] : []),
+        "--output-file", tmp,
+      ]}`;
+      if (r.exitCode !== 0) {
+        throw new UserError(`uv could not lock ${path.relative(opts.projectDir, input)} for Python ${opts.python} on ${platform}`, 1, [
+          { path: "cluster-runtime/requirements.in", message: r.stderr.trim().split("\n").slice(-12).join("\n"), fix: "loosen the bounds in requirements.in, or pick another --python" },
+        ]);
+      }
+      const body = readFileSync(tmp, "utf8");
+      const header = [
+        `# dask-vm-cluster runtime lock: generated by provision/lock.ts with ${uvVersion}; never edit by hand.`,
+        `# python-version: ${opts.python}`,
+        `# platform: ${platform}`,
+        `# wheel-platforms: ${manylinuxTags(platform)[0]} and older manylinux tags`,
+        "",
+      ].join("\n");
+      writeFileSync(tmp, header + body);
+      const parsed = parseLock(header + body);
+      if (parsed.python !== opts.python || parsed.entries.some((e) => e.hashes.length === 0)) {
+        throw new Error(`internal: the lock written for ${platform} does not parse back (python ${parsed.python}, ${parsed.entries.length} entries)`);
+      }
+      renameSync(tmp, out);
+      const seconds = (performance.now() - t0) / 1000;
+      progress(`${path.relative(opts.projectDir, out)}: ${parsed.entries.length} packages in ${seconds.toFixed(1)} s`);
+      results.push({ platform, file: out, packages: parsed.entries.length, seconds });
+    } finally {
+      rmSync(tmp, { force: true });
+    }
+  }
+  return results;
+}
+
+const USAGE = `usage: npx tsx provision/lock.ts [--python X.Y] [--platform x86_64|aarch64|all] [--upgrade]
+  --python    target Python on the nodes (default: ${DEFAULT_PYTHON}, runtime.python's default)
+  --platform  which lock to regenerate (default: all = ${PLATFORMS.join(", ")})
+  --upgrade   move every pin to the newest version requirements.in allows (default: keep pins)`;
+
+export async function cli(argv: readonly string[]): Promise<number> {
+  const parsed = parseCli(argv, USAGE, { python: { type: "string", default: DEFAULT_PYTHON }, platform: { type: "string", default: "all" }, upgrade: { type: "boolean", default: false } });
+  if (!parsed) return 0;
+  const { values } = parsed;
+  const python = values.python!;
+  if (!/^3\.\d{1,2}$/.test(python)) throw badInput(`--python ${python} is not a major.minor version`, [{ path: "--python", message: `"${python}"`, fix: "write it like 3.11" }]);
+  const platform = values.platform!;
+  if (platform !== "all" && !(PLATFORMS as readonly string[]).includes(platform)) {
+    throw badInput(`--platform ${platform} is not supported`, [{ path: "--platform", message: `"${platform}"`, fix: `use one of: all, ${PLATFORMS.join(", ")}` }]);
+  }
+  const projectDir = PROJECT_DIR;
+  await main({
+    projectDir,
+    python,
+    platforms: platform === "all" ? PLATFORMS : [platform as Platform],
+    upgrade: values.upgrade,
+    onProgress: (m) => process.stderr.write(`lock: ${m}\n`),
+  });
+  if (python !== DEFAULT_PYTHON) process.stderr.write(`lock: set "runtime": {"python": "${python}"} in cluster.config.json so the deploy uses this lock\n`);
+  return 0;
+}

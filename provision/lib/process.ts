@@ -1,0 +1,136 @@
+// The one way this project runs a program on the host: an argv array (never a shell, so
+// no quoting, the same on Linux, macOS and Windows), with cwd, environment, standard
+// input, a timeout, output lines as they arrive, and --verbose echo. A program that is
+// not installed and one that ran out of time are results of their own, not exceptions:
+// callers (providers, transports, doctor, bundle, demo) decide what each one means.
+// Tests replace the runner with the scripted one in test/helpers/fake-host.ts.
+import { spawn } from "node:child_process";
+import { createReadStream } from "node:fs";
+import { debug } from "./log.js";
+
+export interface ProcessOptions {
+  /** Working folder. Default: this process's. */
+  readonly cwd?: string;
+  /** The whole environment of the program. Default: this process's. */
+  readonly env?: NodeJS.ProcessEnv;
+  /** Data for its standard input (closed right after). Default: none. */
+  readonly input?: string;
+  /** A file streamed to its standard input instead of input. */
+  readonly inputFile?: string;
+  /** Kill it (SIGKILL) after this long; the result then has timedOut. Default: no limit. */
+  readonly timeoutMs?: number;
+  /** Each line of stdout, as it arrives. */
+  readonly onLine?: (line: string) => void;
+  /** Copy its stdout and stderr to our stderr as they arrive (long steps: vagrant up). */
+  readonly echo?: boolean;
+  /** Let it use our terminal (an interactive shell, the demo's cdktf): nothing is captured. */
+  readonly inherit?: boolean;
+  /** Who it runs for, in --verbose lines: "host" or a node name. Default: "host". */
+  readonly scope?: string;
+  /** What --verbose prints instead of the argv (a script sent to a node). */
+  readonly label?: string;
+}
+
+export interface ProcessResult {
+  readonly argv: readonly string[];
+  readonly stdout: string;
+  readonly stderr: string;
+  /** The program's exit code; 127 when it is not installed, 124 when it timed out, 128 + n after signal n. */
+  readonly exitCode: number;
+  /** The program could not be found (ENOENT). */
+  readonly missing: boolean;
+  /** It ran longer than timeoutMs and was killed. */
+  readonly timedOut: boolean;
+  readonly seconds: number;
+}
+
+/** Runs argv and resolves with its outcome; never rejects for a failing program. */
+export type ProcessRunner = (argv: readonly string[], opts?: ProcessOptions) => Promise<ProcessResult>;
+
+const SIGNALS: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
+
+/** The real runner. */
+export const runProcess: ProcessRunner = (argv, opts = {}) =>
+  new Promise((resolve) => {
+    const scope = opts.scope ?? "host";
+    const label = opts.label ?? argv.join(" ");
+    const t0 = performance.now();
+    debug(scope, `$ ${label}`);
+    let stdout = "";
+    let stderr = "";
+    let pending = "";
+    let timedOut = false;
+    let settled = false;
+    const finish = (r: Omit<ProcessResult, "argv" | "seconds" | "timedOut">) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (opts.onLine && pending) opts.onLine(pending);
+      const seconds = (performance.now() - t0) / 1000;
+      const result = { ...r, argv, seconds, timedOut, exitCode: timedOut ? 124 : r.exitCode };
+      debug(scope, `exit ${result.exitCode} in ${seconds.toFixed(2)} s: ${label}`);
+      resolve(result);
+    };
+    const child = spawn(argv[0]!, argv.slice(1), {
+      cwd: opts.cwd,
+      env: opts.env ?? process.env,
+      stdio: opts.inherit ? "inherit" : ["pipe", "pipe", "pipe"],
+      windowsHide: true,
+    });
+    const timer =
+      opts.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            stderr += `\n(timed out after ${(opts.timeoutMs! / 1000).toFixed(0)} s)`;
+            child.kill("SIGKILL");
+          }, opts.timeoutMs);
+    child.on("error", (err: NodeJS.ErrnoException) => {
+      const missing = err.code === "ENOENT";
+      finish({ stdout, stderr: `${stderr}${missing ? `${argv[0]}: command not found` : err.message}`, exitCode: missing ? 127 : 126, missing });
+    });
+    child.on("close", (code, signal) => finish({ stdout, stderr, exitCode: code ?? 128 + (SIGNALS[signal as NodeJS.Signals] ?? 0), missing: false }));
+    if (opts.inherit) return;
+    child.stdout!.on("data", (b: Buffer) => {
+      const s = b.toString();
+      stdout += s;
+      if (opts.echo) process.stderr.write(b);
+      if (opts.onLine) {
+        pending += s;
+        const lines = pending.split("\n");
+        pending = lines.pop() ?? "";
+        for (const l of lines) opts.onLine(l);
+      }
+    });
+    child.stderr!.on("data", (b: Buffer) => {
+      stderr += b.toString();
+      if (opts.echo) process.stderr.write(b);
+    });
+    // A program that exits without reading its input closes the pipe first: the write
+    // fails with EPIPE, which, unhandled, would end this whole process. Its exit status
+    // says what happened.
+    child.stdin!.on("error", () => undefined);
+    if (opts.inputFile !== undefined) {
+      const file = createReadStream(opts.inputFile);
+      file.on("error", (err) => {
+        stderr += `\ncannot read ${opts.inputFile}: ${err.message}`;
+        child.kill("SIGKILL");
+      });
+      file.pipe(child.stdin!);
+    } else {
+      child.stdin!.end(opts.input ?? "");
+    }
+  });
+
+/** The last lines of a program's output, for messages. */
+export function tail(text: string, lines = 15): string {
+  return text.trim().split("\n").slice(-lines).join("\n");
+}
+
+/** Why a program gave no answer, in a few words ("not found", "exited 1: ..."). */
+export function describeFailure(r: ProcessResult): string {
+  if (r.missing) return `${r.argv[0]} is not installed or not on PATH`;
+  if (r.timedOut) return `\`${r.argv.join(" ")}\` did not finish in time`;
+  const last = tail(r.stderr || r.stdout, 3);
+  return `\`${r.argv.join(" ")}\` exited ${r.exitCode}${last ? `: ${last}` : ""}`;
+}
