@@ -5,7 +5,8 @@ import { LocalBackend, TerraformOutput, TerraformStack } from "cdktf";
 import { provider } from "@cdktf/provider-null";
 import path from "node:path";
 import type { Cluster, NodeSpec } from "../provision/lib/config.js";
-import type { ClusterRef, RuntimeRef } from "../provision/lib/spec.js";
+import { clusterRefOf, type ClusterRef, type RuntimeRef } from "../provision/lib/spec.js";
+import { CAPABILITIES } from "../provision/lib/providers/index.js";
 import { NODE_BINARY_CONTEXT } from "./constructs/stage-resource.js";
 import { Preflight } from "./constructs/preflight.js";
 import { PrivateNetwork } from "./constructs/private-network.js";
@@ -22,11 +23,12 @@ import { Benchmark } from "./constructs/benchmark.js";
 export const STACK_NAME = "dask-cluster";
 
 /**
- * hashicorp/null versions this stack works with. @cdktf/provider-null pins 3.2.4; we use
- * only null_resource with triggers, the same in 2.x and 3.x, and the offline mirror that
- * provision/setup-toolchain.sh builds (the Go module proxy serves no 3.x commit) is 2.2.0.
+ * hashicorp/null versions this stack works with (provision/lib/toolchain.ts): we use only
+ * null_resource with triggers, the same in 2.x and 3.x, and the build from the Go module
+ * proxy where the registry is unreachable is 2.2.0.
  */
-export const NULL_PROVIDER_CONSTRAINT = ">= 2.1.2, < 4.0.0";
+export { NULL_PROVIDER_CONSTRAINT } from "../provision/lib/toolchain.js";
+import { NULL_PROVIDER_CONSTRAINT } from "../provision/lib/toolchain.js";
 
 export interface DaskClusterStackProps {
   /** The validated, frozen cluster from cluster.config.json. */
@@ -49,25 +51,17 @@ export class DaskClusterStack extends TerraformStack {
     this.addOverride("terraform.required_providers.null.version", NULL_PROVIDER_CONSTRAINT);
     new LocalBackend(this, { path: path.join(cluster.clusterDir, "terraform.tfstate") });
 
-    const ref = (nodes: readonly NodeSpec[]): ClusterRef => ({
-      id: cluster.id,
-      provider: config.provider,
-      projectDir: cluster.projectDir,
-      clusterDir: cluster.clusterDir,
-      subnet: cluster.subnet.text,
-      head: cluster.nodes[0]!,
-      nodes,
-    });
+    const ref = (nodes: readonly NodeSpec[]): ClusterRef => clusterRefOf(cluster, nodes);
     const all = ref(cluster.nodes);
     const one = (n: NodeSpec) => ref([n]);
 
-    const preflight = new Preflight(this, "preflight", { cluster: all, box: config.box });
+    const preflight = new Preflight(this, "preflight", { cluster: all, box: config.box, runtime });
     const network = new PrivateNetwork(this, "network", { cluster: ref([]), preflight });
     const box = new Box(this, "box", { cluster: all, box: config.box, network });
 
-    // VirtualBox cannot create VMs in parallel safely (box import and port 2222 races):
-    // chain its machines; libvirt and local create them in parallel.
-    const serial = config.provider === "virtualbox";
+    // A provider that cannot create machines in parallel (VirtualBox: box import and port
+    // 2222 races) gets them chained; libvirt and local create them in parallel.
+    const serial = !CAPABILITIES[config.provider].parallelMachines;
     const machines: Machine[] = [];
     for (const node of cluster.nodes) {
       machines.push(
@@ -78,6 +72,7 @@ export class DaskClusterStack extends TerraformStack {
           box,
           network,
           previous: serial ? machines.at(-1)?.resource : undefined,
+          python: runtime.python,
         }),
       );
     }

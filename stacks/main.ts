@@ -1,18 +1,26 @@
 // The CDK for Terraform app: reads and validates the cluster config (CLUSTER_CONFIG or
 // ./cluster.config.json), hashes the runtime lock and sources, and builds the one stack.
-// Bad config stops here, before Terraform creates anything, with exit code 2.
+// Bad config stops here, before Terraform creates anything, with exit code 2. Then it
+// makes sure Terraform can get hashicorp/null (lib/toolchain.ts).
+import path from "node:path";
 import { App } from "cdktf";
 import { loadCluster } from "../provision/lib/config.js";
 import { runtimeHashes } from "../provision/lib/bundle.js";
 import { runCli } from "../provision/lib/errors.js";
+import { realHost } from "../provision/lib/host.js";
+import { consoleLog } from "../provision/lib/log.js";
 import { PROJECT_DIR } from "../provision/lib/paths.js";
+import { ensureStackProviders } from "../provision/lib/toolchain.js";
 import { DaskClusterStack, STACK_NAME } from "./dask-cluster-stack.js";
 
 await runCli(async () => {
-  const cluster = loadCluster({ projectDir: PROJECT_DIR });
+  const host = realHost();
+  const cluster = loadCluster({ projectDir: PROJECT_DIR, host });
   const { platform, python } = cluster.config.runtime;
   const runtime = { python, platform, ...runtimeHashes(PROJECT_DIR, platform) };
   const app = new App();
   new DaskClusterStack(app, STACK_NAME, { cluster, runtime, nodeBinary: process.execPath });
   app.synth();
+  // Where the registry is unreachable, hashicorp/null from the cache, before terraform init.
+  await ensureStackProviders(path.join(app.outdir, "stacks", STACK_NAME), host, consoleLog);
 });

@@ -11,7 +11,7 @@ import { intFlag, parseCli } from "../provision/lib/cli.js";
 import { UserError } from "../provision/lib/errors.js";
 import { makeCheckout, REPO } from "./helpers/project.js";
 
-const COMMANDS = ["benchmark", "dashboard", "demo", "docs", "doctor", "faults-table", "lock", "logs", "ssh", "status", "verify-versions"];
+const COMMANDS = ["benchmark", "dashboard", "demo", "docs", "doctor", "faults-table", "lock", "logs", "setup", "ssh", "status", "verify-versions"];
 
 describe("parseCli", () => {
   const saved = process.env.DVC_VERBOSE;

@@ -6,7 +6,7 @@ import { mkdtempSync, readdirSync, readFileSync, existsSync, rmSync } from "node
 import os from "node:os";
 import path from "node:path";
 import { $ } from "zx";
-import { loadCluster, resolveCluster, parseVboxNetworksConf } from "../provision/lib/config.js";
+import { ARM64_BOX, loadCluster, resolveCluster } from "../provision/lib/config.js";
 import { UserError } from "../provision/lib/errors.js";
 
 const root = path.resolve(import.meta.dirname, "..");
@@ -70,14 +70,18 @@ describe("valid configs", () => {
     expect(c.schedulerAddress).toBe("tcp://192.168.56.11:8786");
   });
 
-  it("a subnet allowed by /etc/vbox/networks.conf passes", () => {
-    const ranges = parseVboxNetworksConf("# comment\n* 10.0.0.0/8 192.168.0.0/16\n");
-    expect(ranges).toEqual(["10.0.0.0/8", "192.168.0.0/16"]);
-    expect(() => resolveCluster({ network: { subnet: "10.10.0.0/24" } }, root, { vboxAllowedRanges: ranges })).not.toThrow();
+  it("reads no host file: VirtualBox's host-only range rule is the virtualbox checks' (preflight, doctor), not the config's", () => {
+    expect(() => resolveCluster({ network: { subnet: "10.10.0.0/24" } }, root)).not.toThrow();
+    expect(() => resolveCluster({ provider: "local", network: { subnet: "10.10.0.0/24" } }, root)).not.toThrow();
   });
 
-  it("the local provider does not apply the VirtualBox range rule", () => {
-    expect(() => resolveCluster({ provider: "local", network: { subnet: "10.10.0.0/24" } }, root)).not.toThrow();
+  it("on an Apple Silicon Mac, VirtualBox's defaults become arm64: the aarch64 lock and an arm64 box, unless the config says otherwise", () => {
+    const mac = { host: { platform: "darwin" as const, arch: "arm64" } };
+    const c = resolveCluster({}, root, mac);
+    expect([c.config.runtime.platform, c.config.box.name]).toEqual(["aarch64", ARM64_BOX]);
+    expect(resolveCluster({ box: { name: "my/box" }, runtime: { platform: "x86_64" } }, root, mac).config.runtime.platform).toBe("x86_64");
+    expect(resolveCluster({ provider: "libvirt" }, root, mac).config.runtime.platform).toBe("x86_64");
+    expect(resolveCluster({}, root, { host: { platform: "darwin", arch: "x64" } }).config.box.name).toBe("debian/bookworm64");
   });
 
   it("a missing CLUSTER_CONFIG file is refused", () => {

@@ -427,7 +427,7 @@ function startDeployScenarios(): Record<DeployScenario, Promise<unknown>> {
   let q: TestProject | undefined;
   let before: Residue | undefined;
   let second: Awaited<ReturnType<TestProject["cdktf"]>> | undefined;
-  const env = () => ({ ...terraformEnv(), CI: "true", CHECKPOINT_DISABLE: "1", FORCE_COLOR: "0", CDKTF_SKIP_PROVIDER_LOCK: "true" });
+  const env = () => ({ ...terraformEnv(), CI: "true", CHECKPOINT_DISABLE: "1", FORCE_COLOR: "0" });
 
   const interrupted = settled(log.record("interrupted-deploy", async (f) => {
     q = makeProject(SMALL, "dvc-faults-deploy-");

@@ -8,8 +8,9 @@ import path from "node:path";
 import { makeProject, tail, REPO, type TestProject } from "./helpers/project.js";
 import { residue, type Residue } from "./helpers/residue.js";
 import { terraformBinary } from "./helpers/terraform.js";
+import { realHost } from "../provision/lib/host.js";
 import { LocalProvider } from "../provision/lib/providers/local.js";
-import { clusterRefOf } from "../provision/lib/cluster-ref.js";
+import { clusterRefOf } from "../provision/lib/spec.js";
 import { waitForWorkers } from "../provision/lib/probe.js";
 
 const isRoot = process.getuid?.() === 0;
@@ -59,7 +60,7 @@ describe.runIf(isRoot)("local provider lifecycle", () => {
 
   it("brings up 3 workers, each registered under its own private IP", async () => {
     const ref = clusterRefOf(p.cluster);
-    const head = new LocalProvider().transport(ref, ref.head);
+    const head = new LocalProvider(realHost()).transport(ref, ref.head);
     const workers = await waitForWorkers(head, p.cluster.schedulerAddress, true, ["node1", "node2", "node3"], 30);
     expect(workers.map((w) => [w.name, w.host]).sort()).toEqual([
       ["node1", "192.168.56.11"],

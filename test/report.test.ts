@@ -207,7 +207,7 @@ describe("the README's sample run (test/fixtures/bench-results-full)", () => {
   });
 
   it("--render refuses a folder without results.json with exit 2, writing nothing", async () => {
-    const { render } = await import("../provision/commands/benchmark.js");
+    const { render } = await import("../provision/lib/benchmark.js");
     const empty = mkdtempSync(path.join(tmp, "empty-"));
     await expect(render(empty)).rejects.toMatchObject({ exitCode: 2 });
     expect(readdirSync(empty)).toEqual([]);

@@ -10,8 +10,8 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { resolveCluster } from "../provision/lib/config.js";
-import type { ClusterRef } from "../provision/lib/spec.js";
-import type { Host } from "../provision/lib/providers/vagrant.js";
+import { clusterRefOf, type ClusterRef } from "../provision/lib/spec.js";
+import { fakeHost } from "./helpers/fake-host.js";
 import { virtualboxProvider } from "../provision/lib/providers/virtualbox.js";
 import { libvirtProvider, type LibvirtOptions } from "../provision/lib/providers/libvirt.js";
 
@@ -36,20 +36,10 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-const host = (kvm: boolean): Host => ({
-  platform: "linux",
-  arch: "x64",
-  env: {},
-  readText: () => undefined,
-  exists: () => false,
-  listDir: () => [],
-  kvmUsable: () => kvm,
-  warn: () => undefined,
-});
+const host = (kvm: boolean) => fakeHost({ kvm, env: {} });
 
 function clusterRef(provider: "virtualbox" | "libvirt", config: object = {}): ClusterRef {
-  const c = resolveCluster({ provider, nodes: { count: 3, overrides: [{ name: "node3", cpus: 2, memoryMb: 3072 }] }, ...config }, path.join(tmp, "project"));
-  return { id: c.id, provider, projectDir: c.projectDir, clusterDir: c.clusterDir, subnet: c.subnet.text, head: c.nodes[0]!, nodes: c.nodes };
+  return clusterRefOf(resolveCluster({ provider, nodes: { count: 3, overrides: [{ name: "node3", cpus: 2, memoryMb: 3072 }] }, ...config }, path.join(tmp, "project")));
 }
 
 /** Writes a machine list as the provider would, and returns its path. */
@@ -58,8 +48,8 @@ function machineList(name: string, provider: "virtualbox" | "libvirt", options: 
   const box = { name: "debian/bookworm64", version: ">= 12.20240905.1", url: "" };
   const list =
     provider === "virtualbox"
-      ? virtualboxProvider({ host: host(false) }).machineList(cluster, box, { provider, kind: "hostonlyif", name: "vboxnet7", subnet: cluster.subnet })
-      : libvirtProvider({ host: host(true), ...options }).machineList(cluster, box, { provider, kind: "libvirt", name: cluster.id, subnet: cluster.subnet });
+      ? virtualboxProvider(host(false)).machineList(cluster, box, { provider, kind: "hostonlyif", name: "vboxnet7", subnet: cluster.subnet })
+      : libvirtProvider(host(true), options).machineList(cluster, box, { provider, kind: "libvirt", name: cluster.id, subnet: cluster.subnet });
   const file = path.join(tmp, `${name}.json`);
   writeFileSync(file, JSON.stringify(list, null, 2));
   return file;

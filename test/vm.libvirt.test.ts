@@ -19,7 +19,8 @@ import path from "node:path";
 import { makeProject, tail, REPO, type TestProject } from "./helpers/project.js";
 import { residue, type Residue } from "./helpers/residue.js";
 import { terraformEnv } from "./helpers/terraform.js";
-import { clusterRefOf } from "../provision/lib/cluster-ref.js";
+import { clusterRefOf } from "../provision/lib/spec.js";
+import { realHost } from "../provision/lib/host.js";
 import { waitForWorkers } from "../provision/lib/probe.js";
 import { libvirtProvider } from "../provision/lib/providers/libvirt.js";
 import type { Results } from "../provision/lib/results-schema.js";
@@ -81,7 +82,7 @@ function cdktfTimed(p: TestProject, verb: "deploy" | "destroy"): Promise<{ code:
     // The whole output, as it comes, for whoever watches or debugs the run.
     const logFile = path.join(REPO, "test-output", "vm-libvirt-cdktf.log");
     mkdirSync(path.dirname(logFile), { recursive: true });
-    const env = { ...terraformEnv(), CI: "true", CHECKPOINT_DISABLE: "1", FORCE_COLOR: "0", CDKTF_SKIP_PROVIDER_LOCK: "true" };
+    const env = { ...terraformEnv(), CI: "true", CHECKPOINT_DISABLE: "1", FORCE_COLOR: "0" };
     const child = spawn("node_modules/.bin/cdktf", [verb, "--auto-approve"], { cwd: p.dir, env, stdio: ["ignore", "pipe", "pipe"] });
     let buf = "";
     const take = (b: Buffer) => {
@@ -203,7 +204,7 @@ describe.skipIf(!!skip)("libvirt provider: 3 real VMs, deploy to destroy", () =>
 
   it("each worker is registered on its own VM's private IP, and the VMs have no default route", async () => {
     const ref = clusterRefOf(p.cluster);
-    const provider = libvirtProvider();
+    const provider = libvirtProvider(realHost());
     const workers = await waitForWorkers(provider.transport(ref, ref.head), p.cluster.schedulerAddress, true, [...NODES], 60);
     timings.workers = Object.fromEntries(workers.map((w) => [w.name, w.address]));
     expect(workers.map((w) => [w.name, w.host]).sort()).toEqual(NODES.map((n, k) => [n, IPS[k]]));

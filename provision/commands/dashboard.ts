@@ -1,59 +1,19 @@
 // `npm run dashboard`: prints the scheduler dashboard's URL and opens it where a browser
-// exists. On the local provider the dashboard lives inside node 1's namespace, which the
-// host cannot reach: --forward serves it on 127.0.0.1:<port> through a relay that runs
-// inside the namespace (one relay process per browser connection).
-import { spawn, spawnSync } from "node:child_process";
-import net from "node:net";
-import { loadCluster } from "../lib/config.js";
-import { transportOf } from "../lib/cluster-ref.js";
-import { intFlag, parseCli } from "../lib/cli.js";
-import { nodeNamespace } from "../lib/providers/local.js";
-import { PROJECT_DIR } from "../lib/paths.js";
-import { nodePaths } from "../lib/services.js";
+// exists. Where this host cannot reach the nodes (the local provider's namespaces),
+// --forward serves it on 127.0.0.1:<port> through the provider's relay.
+import { parseCli, intFlag } from "../lib/cli.js";
+import { operatorContext } from "../lib/cluster-ref.js";
+import { UserError } from "../lib/errors.js";
+import type { Host } from "../lib/host.js";
+import { dashboardUrl } from "../lib/services.js";
 
-/** Copies bytes between stdin/stdout and host:port; runs with the node's Python. */
-const RELAY = `
-import socket, sys, threading
-s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
-s.settimeout(None)
-def up():
-    while True:
-        b = sys.stdin.buffer.read1(65536)
-        if not b:
-            s.shutdown(socket.SHUT_WR); return
-        s.sendall(b)
-threading.Thread(target=up, daemon=True).start()
-while True:
-    b = s.recv(65536)
-    if not b: break
-    sys.stdout.buffer.write(b); sys.stdout.buffer.flush()
-`;
-
-/** Serves 127.0.0.1:port, relaying every connection to ip:targetPort inside namespace ns. */
-export function forward(ns: string, python: string, ip: string, targetPort: number, port: number): Promise<net.Server> {
-  const server = net.createServer((socket) => {
-    const relay = spawn("ip", ["netns", "exec", ns, python, "-c", RELAY, ip, String(targetPort)], { stdio: ["pipe", "pipe", "ignore"] });
-    socket.pipe(relay.stdin);
-    relay.stdout.pipe(socket);
-    const end = () => {
-      socket.destroy();
-      relay.kill();
-    };
-    socket.on("error", end);
-    socket.on("close", () => relay.kill());
-    relay.on("exit", () => socket.end());
-  });
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, "127.0.0.1", () => resolve(server));
-  });
-}
-
-function openBrowser(url: string): void {
-  const opener = process.platform === "darwin" ? "open" : process.platform === "win32" ? "start" : "xdg-open";
-  const hasDisplay = process.platform !== "linux" || Boolean(process.env.DISPLAY || process.env.WAYLAND_DISPLAY);
-  if (!hasDisplay || process.env.CI) return;
-  spawnSync(opener, [url], { stdio: "ignore" });
+/** Opens a URL with the desktop's opener; nothing where there is no desktop (CI, ssh sessions). */
+function openBrowser(host: Host, url: string): void {
+  const hasDisplay = host.platform !== "linux" || Boolean(host.env.DISPLAY || host.env.WAYLAND_DISPLAY);
+  if (!hasDisplay || host.env.CI) return;
+  // Windows: "start" is a cmd.exe built-in, so explorer.exe opens the URL instead.
+  const argv = host.platform === "darwin" ? ["open", url] : host.platform === "win32" ? ["explorer.exe", url] : ["xdg-open", url];
+  void host.run(argv, { timeoutMs: 10_000 });
 }
 
 const USAGE = `usage: npm run dashboard -- [--forward] [--port N] [--no-open]
@@ -66,23 +26,23 @@ export async function cli(argv: readonly string[]): Promise<number> {
   if (!parsed) return 0;
   const { values } = parsed;
   const port = intFlag("port", values.port, 1024, 65535)!;
-  const projectDir = PROJECT_DIR;
-  const cluster = loadCluster({ projectDir });
-  process.stdout.write(`${cluster.dashboardUrl}\n`);
-  if (cluster.config.provider !== "local") {
-    if (!values["no-open"]) openBrowser(cluster.dashboardUrl);
+  const { deployed, provider, host } = operatorContext();
+  if (!deployed.dask) throw new UserError("the deployed cluster has no scheduler yet", 2, [{ path: "cdktf deploy", message: "no scheduler stage is recorded in Terraform's state", fix: "run npx cdktf deploy to finish the deploy" }]);
+  const head = deployed.cluster.head;
+  const url = `${dashboardUrl(head, deployed.dask)}/status`;
+  process.stdout.write(`${url}\n`);
+  if (provider.capabilities.hostReachesNodes || !provider.forward) {
+    if (!values["no-open"]) openBrowser(host, url);
     return 0;
   }
   if (!values.forward) {
-    process.stdout.write("(local provider: this address exists only inside the cluster's namespaces; npm run dashboard -- --forward serves it on 127.0.0.1)\n");
+    process.stdout.write(`(${provider.name} provider: this address exists only inside the cluster's namespaces; npm run dashboard -- --forward serves it on 127.0.0.1)\n`);
     return 0;
   }
-  const head = cluster.nodes[0]!;
-  const t = await transportOf(cluster, head);
   const local = `http://127.0.0.1:${port}/status`;
-  await forward(nodeNamespace(cluster, head.name), nodePaths(t.root).python, head.ip, cluster.config.dask.dashboardPort, port);
-  process.stdout.write(`forwarding ${local} -> ${cluster.dashboardUrl} (Ctrl-C to stop)\n`);
-  if (!values["no-open"]) openBrowser(local);
+  await provider.forward(deployed.cluster, head, deployed.dask.dashboardPort, port);
+  process.stdout.write(`forwarding ${local} -> ${url} (Ctrl-C to stop)\n`);
+  if (!values["no-open"]) openBrowser(host, local);
   await new Promise(() => undefined);
   return 0;
 }

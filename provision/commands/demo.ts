@@ -6,7 +6,8 @@ import path from "node:path";
 import { badInput, UserError } from "../lib/errors.js";
 import { intFlag, parseCli } from "../lib/cli.js";
 import { step } from "../lib/log.js";
-import { PROJECT_DIR, cacheDir } from "../lib/paths.js";
+import { PROJECT_DIR } from "../lib/paths.js";
+import { terraformEnvironment } from "../lib/terraform.js";
 import { runProcess } from "../lib/process.js";
 
 /** The programs the demo runs, each as a user would but without npx or a shell: node itself. */
@@ -17,22 +18,6 @@ export interface DemoOptions {
   readonly keep: boolean;
   readonly size: "small" | "full";
   readonly nodes: number;
-}
-
-/** Terraform's environment: the offline provider mirror when setup-toolchain made one. */
-export function terraformEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  const rc = path.join(cacheDir(env), "toolchain", "terraformrc");
-  const out: NodeJS.ProcessEnv = { ...env, CHECKPOINT_DISABLE: "1" };
-  // A TF_CLI_CONFIG_FILE that names no file is as good as none: use the mirror's.
-  if ((!env.TF_CLI_CONFIG_FILE || !existsSync(env.TF_CLI_CONFIG_FILE)) && existsSync(rc)) {
-    out.TF_CLI_CONFIG_FILE = rc;
-    // cdktf runs `terraform providers lock` after the first init, which asks the registry
-    // and ignores the CLI config's filesystem mirror: skip it when we use the mirror.
-    out.CDKTF_SKIP_PROVIDER_LOCK = "true";
-  }
-  const cli = path.join(cacheDir(env), "toolchain", "cli");
-  if (!env.TERRAFORM_BINARY_NAME && existsSync(cli) && readFileSync(cli, "utf8").trim().endsWith("tofu")) out.TERRAFORM_BINARY_NAME = readFileSync(cli, "utf8").trim();
-  return out;
 }
 
 function stateHasResources(file: string): boolean {

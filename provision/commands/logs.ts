@@ -1,13 +1,11 @@
 // `npm run logs -- [node] [scheduler|worker] [--follow] [--lines N]`: a service's log
 // from a node (the same file under systemd and the local supervisor). Without a node,
 // the last lines of every service on every node.
-import { loadCluster } from "../lib/config.js";
-import { nodeByName, transportOf } from "../lib/cluster-ref.js";
+import { nodeByName, operatorContext } from "../lib/cluster-ref.js";
 import { badInput } from "../lib/errors.js";
 import { intFlag, parseCli } from "../lib/cli.js";
 import { nodePaths } from "../lib/services.js";
 import { shq } from "../lib/transport.js";
-import { PROJECT_DIR } from "../lib/paths.js";
 
 const SERVICES = ["scheduler", "worker"] as const;
 const USAGE = `usage: npm run logs -- [node] [scheduler|worker] [--follow] [--lines N]
@@ -21,22 +19,23 @@ export async function cli(argv: readonly string[]): Promise<number> {
   if (!parsed) return 0;
   const { values, positionals } = parsed;
   const lines = intFlag("lines", values.lines, 1, 100_000)!;
-  const projectDir = PROJECT_DIR;
-  const cluster = loadCluster({ projectDir });
+  const { deployed, provider } = operatorContext();
+  const cluster = deployed.cluster;
   const [nodeArg, serviceArg, ...extra] = positionals;
   if (extra.length) throw badInput(`too many arguments: ${extra.join(" ")}`, [{ path: "arguments", message: "at most a node and a service", fix: USAGE }]);
   if (serviceArg && !(SERVICES as readonly string[]).includes(serviceArg)) {
     throw badInput(`unknown service "${serviceArg}"`, [{ path: "service", message: `"${serviceArg}"`, fix: `use one of: ${SERVICES.join(", ")}` }]);
   }
   const nodes = nodeArg ? [nodeByName(cluster, nodeArg)] : cluster.nodes;
-  const services = serviceArg ? [serviceArg] : SERVICES.filter((s) => s === "worker" || nodes.length > 1 || nodes[0] === cluster.nodes[0]);
+  const head = cluster.head.name;
+  const services = serviceArg ? [serviceArg] : SERVICES.filter((s) => s === "worker" || nodes.length > 1 || nodes[0]!.name === head);
   if (values.follow && (nodes.length !== 1 || services.length !== 1)) {
     throw badInput("--follow needs one node and one service", [{ path: "--follow", message: "several logs cannot be followed at once", fix: "e.g. npm run logs -- node1 scheduler --follow" }]);
   }
   for (const node of nodes) {
-    const t = await transportOf(cluster, node);
+    const t = provider.transport(cluster, node);
     for (const service of services) {
-      if (service === "scheduler" && node !== cluster.nodes[0]) continue;
+      if (service === "scheduler" && node.name !== head) continue;
       const file = `${nodePaths(t.root).logs}/${service}.log`;
       if (!values.follow) process.stdout.write(`==> ${node.name} ${service} (${file}) <==\n`);
       const r = await t.run(`if [ -f ${shq(file)} ]; then tail -n ${lines} ${values.follow ? "-F" : ""} ${shq(file)}; else echo "(no log yet: the ${service} has not run on ${node.name})"; fi`, {

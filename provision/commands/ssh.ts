@@ -1,12 +1,10 @@
 // `npm run ssh -- node2`: a shell on a node: ssh with the config vagrant ssh-config
 // wrote (VM providers), a shell inside the node's network namespace (local), in the
 // runtime folder. With a command after --, runs it there instead.
-import { spawnSync } from "node:child_process";
-import { loadCluster } from "../lib/config.js";
-import { nodeByName, transportOf } from "../lib/cluster-ref.js";
+import { nodeByName, operatorContext } from "../lib/cluster-ref.js";
 import { badInput } from "../lib/errors.js";
 import { parseCli } from "../lib/cli.js";
-import { PROJECT_DIR } from "../lib/paths.js";
+import { runProcess } from "../lib/process.js";
 
 const USAGE = `usage: npm run ssh -- [--verbose] <node> [command...]
   node                node1..nodeN: a shell there (ssh for VMs, the namespace for local)
@@ -20,15 +18,15 @@ export async function cli(argv: readonly string[]): Promise<number> {
   const name = parsed.positionals[0];
   if (!name) throw badInput("which node?", [{ path: "node", message: "missing", fix: USAGE }]);
   const command = argv.slice(at + 1);
-  const projectDir = PROJECT_DIR;
-  const cluster = loadCluster({ projectDir });
-  const t = await transportOf(cluster, nodeByName(cluster, name));
+  const { deployed, provider } = operatorContext();
+  const t = provider.transport(deployed.cluster, nodeByName(deployed.cluster, name));
   if (command.length) {
     const r = await t.run(command.join(" "), { nothrow: true, onLine: (l) => process.stdout.write(`${l}\n`) });
     process.stderr.write(r.stderr);
     return r.exitCode;
   }
   const { argv: shell, env } = t.shell();
-  const r = spawnSync(shell[0]!, shell.slice(1), { stdio: "inherit", env: { ...process.env, ...env } });
-  return r.status ?? 1;
+  const r = await runProcess(shell, { env: { ...process.env, ...env }, inherit: true });
+  if (r.missing) throw badInput(`${shell[0]} is not installed or not on PATH`, [{ path: shell[0]!, message: "not found", fix: "install OpenSSH (on Windows: Settings > Apps > Optional features > OpenSSH Client)" }]);
+  return r.exitCode;
 }

@@ -4,12 +4,17 @@
 // Exit 0 when everything is up, 1 when something is down, 2 on bad input.
 import { existsSync, readFileSync, realpathSync } from "node:fs";
 import path from "node:path";
-import { loadCluster, type Cluster } from "../lib/config.js";
-import { clusterRefOf, runtimeRefOf, transportsOf } from "../lib/cluster-ref.js";
 import { parseCli } from "../lib/cli.js";
+import { loadCluster, type Cluster } from "../lib/config.js";
+import { differences, readDeployed, stateFile, type Deployed } from "../lib/deployed.js";
+import { realHost } from "../lib/host.js";
 import { PROJECT_DIR, resultsDir } from "../lib/paths.js";
+import { providerFor } from "../lib/providers/index.js";
+import type { MachineProvider } from "../lib/providers/provider.js";
+import type { NodeSpec } from "../lib/config.js";
 import { waitForWorkers, type RegisteredWorker } from "../lib/probe.js";
-import { dashboardUrl, nodePaths } from "../lib/services.js";
+import { dashboardUrl, nodePaths, schedulerAddress } from "../lib/services.js";
+import { check } from "../lib/verify.js";
 import { shq, type Transport } from "../lib/transport.js";
 
 export interface ServiceState {
@@ -41,6 +46,8 @@ export interface ClusterStatus {
   readonly versions: string;
   readonly dashboard: string;
   readonly lastBenchmark?: { readonly dir: string; readonly finishedAt?: string };
+  /** How the checkout's config differs from what is deployed. */
+  readonly configDiffers: readonly string[];
   readonly healthy: boolean;
 }
 
@@ -55,8 +62,7 @@ async function serviceState(t: Transport, name: string): Promise<ServiceState | 
   }
 }
 
-async function nodeStatus(cluster: Cluster, t: Transport): Promise<NodeStatus> {
-  const spec = cluster.nodes.find((n) => n.name === t.node)!;
+async function nodeStatus(spec: NodeSpec, t: Transport): Promise<NodeStatus> {
   const base = { name: spec.name, ip: spec.ip, cpus: spec.cpus, memoryMb: spec.memoryMb };
   try {
     await t.run("true", { timeoutMs: 15_000 });
@@ -79,17 +85,23 @@ function lastBenchmark(projectDir: string): ClusterStatus["lastBenchmark"] {
   }
 }
 
-export async function collectStatus(cluster: Cluster): Promise<ClusterStatus> {
-  const ref = clusterRefOf(cluster);
-  const deployed = existsSync(path.join(cluster.clusterDir, "terraform.tfstate"));
-  const transports = await transportsOf(ref);
-  const nodes = await Promise.all(transports.map((t) => nodeStatus(cluster, t)));
+/** The status of what is deployed (Deployed read from the state), or of nothing. */
+export async function collectStatus(config: Cluster, deployed: Deployed | undefined, provider: MachineProvider): Promise<ClusterStatus> {
+  const base = { cluster: config.id, lastBenchmark: lastBenchmark(config.projectDir) };
+  if (!deployed) {
+    return { ...base, provider: config.config.provider, deployed: false, nodes: [], scheduler: config.schedulerAddress, workers: [], versions: "unknown", dashboard: config.dashboardUrl, configDiffers: [], healthy: false };
+  }
+  const ref = deployed.cluster;
+  const dask = deployed.dask ?? config.config.dask;
+  const transports = ref.nodes.map((n) => provider.transport(ref, n));
+  const nodes = await Promise.all(ref.nodes.map((n, i) => nodeStatus(n, transports[i]!)));
+  const address = schedulerAddress(ref.head, dask);
   let workers: RegisteredWorker[] = [];
   let workersError: string | undefined;
   const head = transports[0]!;
   if (nodes[0]?.state === "up") {
     try {
-      workers = await waitForWorkers(head, cluster.schedulerAddress, cluster.config.dask.tls, [], 15, dashboardUrl(cluster.nodes[0]!, cluster.config.dask));
+      workers = await waitForWorkers(head, address, dask.tls, [], 15, dashboardUrl(ref.head, dask));
     } catch (err) {
       workersError = (err as Error).message.split("\n")[0];
     }
@@ -97,24 +109,23 @@ export async function collectStatus(cluster: Cluster): Promise<ClusterStatus> {
     workersError = `${head.node} is down`;
   }
   let versions = "unknown";
-  if (nodes.every((n) => n.state === "up")) {
-    const { check } = await import("./verify-versions.js");
-    const v = await check({ cluster: ref, runtime: runtimeRefOf(cluster), services: false, json: true, all: false, fix: false });
+  if (deployed.runtime && nodes.every((n) => n.state === "up")) {
+    const v = await check({ cluster: ref, provider, runtime: deployed.runtime, services: false, json: true, all: false, fix: false });
     versions = v.verdict === "identical" ? "identical" : `${v.verdict}: ${v.drift.slice(0, 3).join("; ")}`;
   }
   const servicesUp = nodes.every((n) => n.state === "up" && n.services.length > 0 && n.services.every((s) => s.running));
   return {
-    cluster: cluster.id,
-    provider: cluster.config.provider,
-    deployed,
+    ...base,
+    provider: ref.provider,
+    deployed: true,
     nodes,
-    scheduler: cluster.schedulerAddress,
+    scheduler: address,
     workers,
     workersError,
     versions,
-    dashboard: cluster.dashboardUrl,
-    lastBenchmark: lastBenchmark(cluster.projectDir),
-    healthy: servicesUp && workers.length === cluster.nodes.length && versions === "identical",
+    dashboard: `${dashboardUrl(ref.head, dask)}/status`,
+    configDiffers: differences(deployed, config),
+    healthy: servicesUp && workers.length === ref.nodes.length && versions === "identical",
   };
 }
 
@@ -126,7 +137,9 @@ function since(s: ServiceState): string {
 }
 
 export function renderStatus(s: ClusterStatus): string {
-  const lines = [`cluster ${s.cluster} (${s.provider})${s.deployed ? "" : " — not deployed (no Terraform state): run cdktf deploy"}`, ""];
+  const lines = [`cluster ${s.cluster} (${s.provider})${s.deployed ? "" : " — not deployed (no machine in Terraform's state): run npx cdktf deploy"}`, ""];
+  if (s.configDiffers.length) lines.push(`note: cluster.config.json differs from what is deployed (${s.configDiffers.join("; ")}); shown: the deployed cluster`, "");
+  if (!s.deployed) return [...lines, `benchmark   ${s.lastBenchmark ? path.join(s.lastBenchmark.dir, "report.md") : "none yet"}`, "", "NOT HEALTHY: nothing is deployed"].join("\n");
   const rows = s.nodes.map((n) => [
     n.name, n.state, n.ip, `${n.cpus} cpu`, `${n.memoryMb} MiB`,
     n.services.map((v) => `${v.name} ${v.running ? `up${since(v)}${v.restarts ? `, ${v.restarts} restarts` : ""}` : "DOWN"}`).join("; ") || (n.error ?? "no services"),
@@ -151,8 +164,9 @@ export async function cli(argv: readonly string[]): Promise<number> {
   const parsed = parseCli(argv, USAGE, { json: { type: "boolean", default: false } });
   if (!parsed) return 0;
   const { values } = parsed;
-  const projectDir = PROJECT_DIR;
-  const status = await collectStatus(loadCluster({ projectDir }));
+  const config = loadCluster({ projectDir: PROJECT_DIR });
+  const deployed = readDeployed(stateFile(config.clusterDir));
+  const status = await collectStatus(config, deployed, providerFor(deployed?.cluster.provider ?? config.config.provider, realHost()));
   process.stdout.write(values.json ? `${JSON.stringify(status, null, 2)}\n` : `${renderStatus(status)}\n`);
   return status.healthy ? 0 : 1;
 }

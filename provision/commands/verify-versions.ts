@@ -1,154 +1,9 @@
-// `npm run verify-versions`: the version gate, standalone. Collects from every node in
-// parallel what it runs, compares with the lock and across nodes (and, when the services
-// run, scheduler vs workers vs client), prints the differing rows and a verdict.
-// Exit 0 identical, 1 drift, 2 bad input or an unreachable node. --fix reinstalls the
-// bundle on drifting nodes, restarts their services and checks again.
-import { readFileSync } from "node:fs";
-import { bundleIdOf, lockPath } from "../lib/bundle.js";
-import { loadCluster } from "../lib/config.js";
-import { clusterRefOf, runtimeRefOf, transportsOf } from "../lib/cluster-ref.js";
-import { UserError } from "../lib/errors.js";
+// `npm run verify-versions`: the version gate (provision/lib/verify.ts), standalone, on
+// the deployed cluster. Exit 0 identical, 1 drift, 2 bad input or an unreachable node.
 import { parseCli } from "../lib/cli.js";
-import { installOn } from "../lib/install.js";
-import { step } from "../lib/log.js";
-import { nodePaths, schedulerService, startService, workerService } from "../lib/services.js";
-import type { ClusterRef, RuntimeRef, StageSpec } from "../lib/spec.js";
-import { shq, type Transport } from "../lib/transport.js";
-import {
-  collectAll, compareNodes, compareServices, describeDrift, driftingNodes, lockedVersions, renderTable,
-  type DriftRow, type ServiceVersions,
-} from "../lib/versions.js";
-import type { ClusterConfig } from "../lib/config.js";
-import { PROJECT_DIR } from "../lib/paths.js";
-
-export interface VerifyOptions {
-  readonly cluster: ClusterRef;
-  readonly runtime: RuntimeRef;
-  /** Also compare scheduler, workers and client through get_versions() when they run. */
-  readonly services: boolean;
-  readonly json: boolean;
-  readonly all: boolean;
-  readonly fix: boolean;
-  /** Needed by --fix to restart services; absent in the deploy gate. */
-  readonly dask?: ClusterConfig["dask"];
-  /** Prefix of progress lines. */
-  readonly scope?: string;
-}
-
-export interface VerifyReport {
-  readonly verdict: "identical" | "drift" | "unreachable";
-  readonly nodes: readonly string[];
-  readonly unreachable: ReadonlyArray<{ node: string; error: string }>;
-  readonly rows: readonly DriftRow[];
-  readonly serviceRows: readonly DriftRow[];
-  readonly drift: readonly string[];
-  readonly seconds: number;
-}
-
-function lockFor(runtime: RuntimeRef, projectDir: string): Map<string, string> {
-  return lockedVersions(readFileSync(lockPath(projectDir, runtime.platform), "utf8"));
-}
-
-async function serviceVersions(head: Transport, dask: { tls: boolean }, address: string): Promise<ServiceVersions | undefined> {
-  const p = nodePaths(head.root);
-  const status = await head.run(`${shq(p.python)} -m dask_vm_runtime service status scheduler --root ${shq(head.root)} --manager ${head.serviceManager}`, { nothrow: true, timeoutMs: 30_000 });
-  if (status.exitCode !== 0 || !/"running":\s*true/.test(status.stdout)) return undefined;
-  const tls = dask.tls ? ["--tls-dir", p.tls] : [];
-  const r = await head.run([p.python, "-m", "dask_vm_runtime", "client-versions", "--scheduler", address, ...tls].map(shq).join(" "), { timeoutMs: 60_000 });
-  return (JSON.parse(r.stdout) as { versions: ServiceVersions }).versions;
-}
-
-/** One full check; returns the report without printing. */
-export async function check(opts: VerifyOptions): Promise<VerifyReport> {
-  const t0 = performance.now();
-  const transports = await transportsOf(opts.cluster);
-  const collected = await collectAll(transports);
-  const unreachable = collected.flatMap((c) => ("error" in c ? [{ node: c.node, error: c.error }] : []));
-  const reports = collected.flatMap((c) => ("report" in c ? [{ node: c.node, report: c.report }] : []));
-  const expected = {
-    python: opts.runtime.python,
-    platform: opts.runtime.platform,
-    bundleId: bundleIdOf(opts.runtime),
-    lock: lockFor(opts.runtime, opts.cluster.projectDir),
-  };
-  const rows = compareNodes(reports, expected);
-  let serviceRows: DriftRow[] = [];
-  if (opts.services && !unreachable.length) {
-    const head = transports.find((t) => t.node === opts.cluster.head.name);
-    const tls = opts.dask?.tls ?? true;
-    if (head) {
-      const address = `${tls ? "tls" : "tcp"}://${opts.cluster.head.ip}:${opts.dask?.schedulerPort ?? 8786}`;
-      const sv = await serviceVersions(head, { tls }, address);
-      if (sv) serviceRows = compareServices(sv);
-    }
-  }
-  const drift = describeDrift([...rows, ...serviceRows]);
-  const verdict = unreachable.length ? "unreachable" : drift.length ? "drift" : "identical";
-  return { verdict, nodes: transports.map((t) => t.node), unreachable, rows, serviceRows, drift, seconds: (performance.now() - t0) / 1000 };
-}
-
-function print(report: VerifyReport, opts: VerifyOptions): void {
-  if (opts.json) {
-    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-    return;
-  }
-  const table = renderTable(report.rows, report.nodes, opts.all);
-  if (table) process.stdout.write(`${table}\n\n`);
-  if (report.serviceRows.length) {
-    const cols = Object.keys(report.serviceRows[0]!.found);
-    const st = renderTable(report.serviceRows, cols, opts.all);
-    if (st) process.stdout.write(`services (client.get_versions):\n${st}\n\n`);
-  }
-  for (const u of report.unreachable) process.stdout.write(`unreachable: ${u.node}: ${u.error}\n`);
-  for (const d of report.drift) process.stdout.write(`drift: ${d}\n`);
-  const bundle = report.rows.find((r) => r.kind === "bundle");
-  const onNodes = new Set(Object.values(bundle?.found ?? {}));
-  if (bundle?.drift && onNodes.size === 1 && !onNodes.has("(missing)")) {
-    process.stdout.write(`hint: every node runs bundle ${[...onNodes][0]}, but the lock and runtime sources now make ${bundle.expected}: run cdktf deploy to roll it out\n`);
-  }
-  const n = report.nodes.length;
-  const what = report.rows.filter((r) => r.kind === "package").length;
-  const line =
-    report.verdict === "identical"
-      ? `identical: ${n} nodes run Python ${report.rows[0]?.found[report.nodes[0]!] ?? "?"}, bundle ${bundleIdOf(opts.runtime)}, ${what} packages as locked${report.serviceRows.length ? "; scheduler, workers and client agree" : ""} (${report.seconds.toFixed(1)} s)`
-      : report.verdict === "drift"
-        ? `DRIFT: ${report.drift.length} difference(s) on ${new Set(report.drift.map((d) => d.split(":")[0])).size} of ${n} nodes (${report.seconds.toFixed(1)} s)`
-        : `UNREACHABLE: ${report.unreachable.map((u) => u.node).join(", ")} did not answer`;
-  process.stdout.write(`${line}\n`);
-}
-
-/** Re-installs the bundle on the given nodes and restarts what runs there. */
-async function fixNodes(opts: VerifyOptions, names: readonly string[]): Promise<void> {
-  const transports = (await transportsOf(opts.cluster)).filter((t) => names.includes(t.node));
-  await Promise.all(
-    transports.map(async (t) => {
-      step(t.node, "re-installing the runtime bundle (--fix)");
-      const node = opts.cluster.nodes.find((n) => n.name === t.node)!;
-      const spec: StageSpec = { stage: "install", cluster: { ...opts.cluster, nodes: [node] }, node: node.name, runtime: opts.runtime };
-      await installOn(t, spec, { force: true });
-      if (!opts.dask) return;
-      const running = await t.run(`ls ${shq(`${t.root}/etc`)} 2>/dev/null || true`, { nothrow: true });
-      if (node.name === opts.cluster.head.name && running.stdout.includes("scheduler.json")) {
-        await startService(t, "scheduler", schedulerService(node, opts.dask, t.root));
-      }
-      if (running.stdout.includes("worker.json")) await startService(t, "worker", workerService(node, opts.cluster.head, opts.dask, t.root));
-    }),
-  );
-}
-
-/** Checks (and with fix, repairs then re-checks); prints; returns the exit code. */
-export async function verify(opts: VerifyOptions): Promise<number> {
-  let report = await check(opts);
-  if (opts.fix && report.verdict === "drift") {
-    if (!opts.json) print(report, opts);
-    const nodes = driftingNodes(report.rows, opts.cluster.nodes);
-    const targets = nodes.length ? nodes : opts.cluster.nodes.map((n) => n.name);
-    await fixNodes(opts, targets);
-    report = await check(opts);
-  }
-  print(report, opts);
-  return report.verdict === "identical" ? 0 : report.verdict === "drift" ? 1 : 2;
-}
+import { operatorContext } from "../lib/cluster-ref.js";
+import { UserError } from "../lib/errors.js";
+import { verify } from "../lib/verify.js";
 
 const USAGE = `usage: npm run verify-versions -- [--json] [--all] [--fix] [--no-services]
   --json         machine-readable report on stdout
@@ -161,16 +16,17 @@ export async function cli(argv: readonly string[]): Promise<number> {
   const parsed = parseCli(argv, USAGE, { json: { type: "boolean", default: false }, all: { type: "boolean", default: false }, fix: { type: "boolean", default: false }, "no-services": { type: "boolean", default: false } });
   if (!parsed) return 0;
   const { values } = parsed;
-  const projectDir = PROJECT_DIR;
-  const cluster = loadCluster({ projectDir });
+  const { deployed, provider } = operatorContext();
+  if (!deployed.runtime) throw new UserError("the deployed cluster has no runtime yet: its bundle stage never ran", 2, [{ path: "cdktf deploy", message: "no bundle is recorded in Terraform's state", fix: "run npx cdktf deploy to finish the deploy" }]);
   const code = await verify({
-    cluster: clusterRefOf(cluster),
-    runtime: runtimeRefOf(cluster),
+    cluster: deployed.cluster,
+    provider,
+    runtime: deployed.runtime,
     services: !values["no-services"],
     json: values.json,
     all: values.all,
     fix: values.fix,
-    dask: cluster.config.dask,
+    dask: deployed.dask,
   });
   if (code === 2) throw new UserError("some nodes could not be reached: is the cluster deployed (cdktf deploy)?", 2);
   return code;

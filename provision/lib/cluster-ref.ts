@@ -1,44 +1,45 @@
-// For CLIs: the ClusterRef and RuntimeRef of the deployed cluster, from the same config
-// the stack was synthesized from, and a Transport to each node.
+// For CLIs: the ClusterRef and RuntimeRef of a loaded config, and what the operator
+// commands act on: the cluster deployed from this checkout (Terraform's state), its
+// provider on this host, and a node named on the command line.
 import type { Cluster, NodeSpec } from "./config.js";
+import { loadCluster } from "./config.js";
 import { runtimeHashes } from "./bundle.js";
-import { providerFor } from "./providers/index.js";
-import type { ClusterRef, RuntimeRef } from "./spec.js";
-import type { Transport } from "./transport.js";
+import { requireDeployed, type Deployed } from "./deployed.js";
 import { badInput } from "./errors.js";
+import { realHost, type Host } from "./host.js";
+import { PROJECT_DIR } from "./paths.js";
+import { providerFor } from "./providers/index.js";
+import type { MachineProvider } from "./providers/provider.js";
+import type { ClusterRef, RuntimeRef } from "./spec.js";
 
-export function clusterRefOf(cluster: Cluster, nodes: readonly NodeSpec[] = cluster.nodes): ClusterRef {
-  return {
-    id: cluster.id,
-    provider: cluster.config.provider,
-    projectDir: cluster.projectDir,
-    clusterDir: cluster.clusterDir,
-    subnet: cluster.subnet.text,
-    head: cluster.nodes[0]!,
-    nodes,
-  };
-}
 
 export function runtimeRefOf(cluster: Cluster): RuntimeRef {
   const { python, platform } = cluster.config.runtime;
   return { python, platform, ...runtimeHashes(cluster.projectDir, platform) };
 }
 
-export async function transportsOf(ref: ClusterRef): Promise<Transport[]> {
-  const provider = await providerFor(ref.provider);
-  return ref.nodes.map((n) => provider.transport(ref, n));
+export interface OperatorContext {
+  /** The checkout's config (where its files are; what the next deploy would make). */
+  readonly config: Cluster;
+  /** What is deployed: the cluster the command acts on. */
+  readonly deployed: Deployed;
+  readonly host: Host;
+  readonly provider: MachineProvider;
+}
+
+/** The deployed cluster of this checkout, with its provider; bad input when nothing is deployed. */
+export function operatorContext(projectDir = PROJECT_DIR, env: NodeJS.ProcessEnv = process.env): OperatorContext {
+  const config = loadCluster({ projectDir, env });
+  const deployed = requireDeployed(config);
+  const host = realHost();
+  return { config, deployed, host, provider: providerFor(deployed.cluster.provider, host) };
 }
 
 /** A node named on a command line; bad input lists the allowed names. */
-export function nodeByName(cluster: Cluster, name: string, flag = "node"): NodeSpec {
-  const node = cluster.nodes.find((n) => n.name === name);
+export function nodeByName(ref: ClusterRef, name: string, flag = "node"): NodeSpec {
+  const node = ref.nodes.find((n) => n.name === name);
   if (!node) {
-    throw badInput(`no node named "${name}"`, [{ path: flag, message: `"${name}" is not a node of cluster ${cluster.id}`, fix: `use one of: ${cluster.nodes.map((n) => n.name).join(", ")}` }]);
+    throw badInput(`no node named "${name}"`, [{ path: flag, message: `"${name}" is not a node of cluster ${ref.id}`, fix: `use one of: ${ref.nodes.map((n) => n.name).join(", ")}` }]);
   }
   return node;
-}
-
-/** The transport of one node of a loaded cluster. */
-export async function transportOf(cluster: Cluster, node: NodeSpec): Promise<Transport> {
-  return (await providerFor(cluster.config.provider)).transport(clusterRefOf(cluster), node);
 }

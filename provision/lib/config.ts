@@ -1,6 +1,8 @@
 // Validates cluster.config.json (ajv with defaults, then the rules JSON Schema cannot say:
 // addresses, subnets, memory) and resolves it into a frozen Cluster: nodes with names,
-// IPs, threads and memory limits, the scheduler address, the cluster id.
+// IPs, threads and memory limits, the scheduler address, the cluster id. Pure: it reads
+// no host file; rules that depend on the host (VirtualBox's host-only ranges) are the
+// provider's checks, run by preflight and doctor.
 import { createHash } from "node:crypto";
 import { readFileSync, existsSync } from "node:fs";
 import path from "node:path";
@@ -45,13 +47,17 @@ export interface Cluster {
 export const OS_RESERVE_MB = 512;
 /** Below this a Dask worker spends its time spilling; refuse it. */
 export const MIN_WORKER_MEMORY_MB = 256;
-/** What VirtualBox >= 6.1.28 allows for host-only networks without /etc/vbox/networks.conf. */
-export const VBOX_DEFAULT_RANGE = "192.168.56.0/21";
-
 export interface ValidateOptions {
-  /** Ranges /etc/vbox/networks.conf allows (read by the CLI); undefined means the default rule. */
-  readonly vboxAllowedRanges?: readonly string[];
+  /**
+   * The host the cluster is for, when it is not this config's business to say: on an
+   * Apple Silicon Mac, VirtualBox runs only arm64 guests, so where runtime.platform and
+   * box.name are left unset they default to aarch64 and an arm64 box.
+   */
+  readonly host?: { readonly platform: NodeJS.Platform; readonly arch: string };
 }
+
+/** The box the defaults switch to where VirtualBox runs only arm64 guests (see virtualbox.ts KNOWN_BOXES). */
+export const ARM64_BOX = "bento/debian-12";
 
 let compiled: ReturnType<Ajv["compile"]> | undefined;
 function validator(): ReturnType<Ajv["compile"]> {
@@ -180,18 +186,6 @@ function checkPorts(config: ClusterConfig, problems: Problem[]): void {
   }
 }
 
-function checkVirtualBoxRange(subnet: Cidr, opts: ValidateOptions, problems: Problem[]): void {
-  const allowed = (opts.vboxAllowedRanges?.length ? opts.vboxAllowedRanges : [VBOX_DEFAULT_RANGE]).map(parseCidr);
-  const inside = allowed.some((r) => r && cidrContains(r, subnet.network) && cidrContains(r, subnet.broadcast));
-  if (!inside) {
-    problems.push({
-      path: "/network/subnet",
-      message: `${subnet.text} is outside the ranges VirtualBox allows for host-only networks (${allowed.map((r) => r?.text).join(", ")})`,
-      fix: `use a subnet inside ${VBOX_DEFAULT_RANGE} (e.g. 192.168.56.0/24), or allow it in /etc/vbox/networks.conf with a line "* ${subnet.text}" (see VirtualBox manual, Host-Only Networking)`,
-    });
-  }
-}
-
 /**
  * Validates a parsed config: fills defaults, checks every rule, and returns the frozen
  * Cluster. Throws UserError(exit 2) listing every problem with its path and fix.
@@ -200,6 +194,12 @@ export function resolveCluster(raw: unknown, projectDir: string, opts: ValidateO
   const input = structuredClone(raw ?? {});
   if (typeof input !== "object" || Array.isArray(input) || input === null) {
     throw badInput(`${source} is not valid`, [{ path: "/", message: "must be a JSON object", fix: 'write {} for all defaults, or e.g. {"provider": "local"}' }]);
+  }
+  const armMac = opts.host?.platform === "darwin" && opts.host.arch === "arm64";
+  if (armMac && ((input as { provider?: string }).provider ?? "virtualbox") === "virtualbox") {
+    const given = input as { runtime?: { platform?: string }; box?: { name?: string } };
+    if (given.runtime?.platform === undefined) given.runtime = { ...given.runtime, platform: "aarch64" };
+    if (given.box?.name === undefined) given.box = { ...given.box, name: ARM64_BOX };
   }
   const validate = validator();
   if (!validate(input)) {
@@ -218,7 +218,6 @@ export function resolveCluster(raw: unknown, projectDir: string, opts: ValidateO
   if (subnet.network !== ipToInt(subnet.address)) {
     problems.push({ path: "/network/subnet", message: `${config.network.subnet} has host bits set`, fix: `write the network address: ${intToIp(subnet.network)}/${subnet.prefix}` });
   }
-  if (config.provider === "virtualbox") checkVirtualBoxRange(subnet, opts, problems);
   checkPorts(config, problems);
   const nodes = resolveNodes(config, subnet, problems);
   if (problems.length) throw badInput(`${source} is not valid`, problems);
@@ -257,26 +256,18 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-/** Parses /etc/vbox/networks.conf lines like "* 10.0.0.0/8 192.168.0.0/16". */
-export function parseVboxNetworksConf(text: string): string[] {
-  return text
-    .split("\n")
-    .map((l) => l.trim())
-    .filter((l) => l.startsWith("*"))
-    .flatMap((l) => l.slice(1).trim().split(/\s+/))
-    .filter(Boolean);
-}
-
 export interface LoadOptions {
   readonly projectDir: string;
   readonly env?: NodeJS.ProcessEnv;
+  /** The host's platform and architecture, for the defaults that depend on them. Default: this process's. */
+  readonly host?: ValidateOptions["host"];
 }
 
 /**
  * For CLIs and stacks/main.ts only: reads the config named by CLUSTER_CONFIG, or
  * <project>/cluster.config.json if present, or uses all defaults.
  */
-export function loadCluster({ projectDir, env = process.env }: LoadOptions): Cluster {
+export function loadCluster({ projectDir, env = process.env, host = { platform: process.platform, arch: process.arch } }: LoadOptions): Cluster {
   const explicit = env.CLUSTER_CONFIG;
   const file = explicit ? path.resolve(projectDir, explicit) : path.join(projectDir, "cluster.config.json");
   let raw: unknown = {};
@@ -290,9 +281,7 @@ export function loadCluster({ projectDir, env = process.env }: LoadOptions): Clu
   } else if (explicit) {
     throw badInput(`CLUSTER_CONFIG names ${file}, which does not exist`, [{ path: "CLUSTER_CONFIG", message: `no file at ${file}`, fix: "point CLUSTER_CONFIG at an existing JSON file, or unset it to use cluster.config.json" }]);
   }
-  const vboxConf = "/etc/vbox/networks.conf";
-  const vboxAllowedRanges = existsSync(vboxConf) ? parseVboxNetworksConf(readFileSync(vboxConf, "utf8")) : undefined;
-  return resolveCluster(raw, projectDir, { vboxAllowedRanges }, path.relative(projectDir, file) || file);
+  return resolveCluster(raw, projectDir, { host }, path.relative(projectDir, file) || file);
 }
 
 export type { ClusterConfig, ProviderName };

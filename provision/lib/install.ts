@@ -5,7 +5,7 @@ import path from "node:path";
 import { buildBundle } from "./bundle.js";
 import { pycacheFor } from "./pycache.js";
 import { badInput } from "./errors.js";
-import { step } from "./log.js";
+import { consoleLog, type Log } from "./log.js";
 import { cacheDir } from "./paths.js";
 import type { StageSpec } from "./spec.js";
 import { NodeCommandError, shq, type Transport } from "./transport.js";
@@ -16,15 +16,15 @@ export function runtimeOf(spec: StageSpec) {
 }
 
 /** The bundle, and the byte-code made for it on the host when the host can (see pycache.ts). */
-export async function bundleFor(spec: StageSpec) {
-  const opts = { projectDir: spec.cluster.projectDir, cacheDir: cacheDir(), onProgress: (m: string) => step("bundle", m) };
+export async function bundleFor(spec: StageSpec, log: Log = consoleLog) {
+  const opts = { projectDir: spec.cluster.projectDir, cacheDir: cacheDir(), onProgress: (m: string) => log.step("bundle", m) };
   const bundle = await buildBundle(runtimeOf(spec), opts);
   return { ...bundle, pycachePath: pycacheFor(bundle, opts) };
 }
 
 /** Copies the bundle and install.sh to a node and installs offline into <root>/venv. */
-export async function installOn(t: Transport, spec: StageSpec, opts: { force?: boolean } = {}): Promise<void> {
-  const { bundleId, tarPath, pycachePath } = await bundleFor(spec);
+export async function installOn(t: Transport, spec: StageSpec, opts: { force?: boolean } = {}, log: Log = consoleLog): Promise<void> {
+  const { bundleId, tarPath, pycachePath } = await bundleFor(spec, log);
   const incoming = `${t.root}/incoming`;
   const remoteTar = `${incoming}/bundle-${bundleId}.tar`;
   const remotePycache = `${incoming}/pycache-${bundleId}.tar`;
@@ -37,7 +37,7 @@ export async function installOn(t: Transport, spec: StageSpec, opts: { force?: b
   try {
     await t.run(`${force}bash ${shq(remoteScript)} ${args} && rm -f ${shq(remoteTar)} ${shq(remotePycache)}`, {
       timeoutMs: 900_000,
-      onLine: (l) => step(t.node, l),
+      onLine: (l) => log.step(t.node, l),
     });
   } catch (err) {
     if (err instanceof NodeCommandError && err.result.exitCode === 3) {

@@ -40,3 +40,21 @@ export function parseCidr(text: string): Cidr | undefined {
 export function cidrContains(c: Cidr, ip: number): boolean {
   return ip >= c.network && ip <= c.broadcast;
 }
+
+/** Whether b lies wholly inside a. */
+export function cidrWithin(a: Cidr, b: Cidr): boolean {
+  return cidrContains(a, b.network) && cidrContains(a, b.broadcast);
+}
+
+export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
+  return a.network <= b.broadcast && b.network <= a.broadcast;
+}
+
+export function netmaskOf(prefix: number): string {
+  return intToIp(prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0);
+}
+
+/** The host's address on a private network: the subnet's first host (.1). */
+export function hostAddress(subnet: Cidr): string {
+  return intToIp(subnet.network + 1);
+}

@@ -26,3 +26,12 @@ export async function timed<T>(scope: string, what: string, fn: () => Promise<T>
   step(scope, `${what}: done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   return out;
 }
+
+/** Progress of a stage or command: what tests capture and everything else prints. */
+export interface Log {
+  step(scope: string, message: string): void;
+  timed<T>(scope: string, what: string, fn: () => Promise<T>): Promise<T>;
+}
+
+/** The Log that prints (stdout, as Terraform's local-exec shows it). */
+export const consoleLog: Log = { step, timed };

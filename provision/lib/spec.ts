@@ -2,7 +2,7 @@
 // triggers (so a change of input re-provisions exactly the stages it concerns, and the
 // destroy-time provisioner has everything it needs from self.triggers), and
 // provision/stage.ts parses it back. Only stable values: no timestamps, no random ids.
-import type { ClusterConfig, NodeSpec } from "./config.js";
+import type { Cluster, ClusterConfig, NodeSpec } from "./config.js";
 import type { ProviderName } from "./config-schema.js";
 
 export const STAGES = [
@@ -70,4 +70,17 @@ export function nodeOf(spec: StageSpec): NodeSpec {
   const node = spec.cluster.nodes.find((n) => n.name === spec.node);
   if (!node) throw new Error(`stage ${spec.stage}: node ${spec.node ?? "(none)"} is not in the cluster (${spec.cluster.nodes.map((n) => n.name).join(", ")})`);
   return node;
+}
+
+/** The ClusterRef of a loaded config, with the nodes a stage concerns (all of them by default). */
+export function clusterRefOf(cluster: Cluster, nodes: readonly NodeSpec[] = cluster.nodes): ClusterRef {
+  return {
+    id: cluster.id,
+    provider: cluster.config.provider,
+    projectDir: cluster.projectDir,
+    clusterDir: cluster.clusterDir,
+    subnet: cluster.subnet.text,
+    head: cluster.nodes[0]!,
+    nodes,
+  };
 }

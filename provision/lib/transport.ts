@@ -1,9 +1,7 @@
 // How every stage after machine creation talks to a node: run a shell script there, copy
 // a file there or back. `ip netns exec` for the local provider, ssh with the config that
 // `vagrant ssh-config` wrote for the Vagrant providers. Stages never know which.
-import { spawn } from "node:child_process";
-import { createReadStream } from "node:fs";
-import { debug } from "./log.js";
+import type { ProcessRunner } from "./process.js";
 
 export interface RunOptions {
   /** Extra environment for the script. */
@@ -70,63 +68,39 @@ function firstLine(s: string): string {
 }
 
 /**
- * Spawns argv, feeds input, collects output (streaming stdout lines to onLine), and
- * enforces the timeout. The one process runner both transports share.
+ * Runs one host program for a node through the host's process runner: the options of
+ * Transport.run (input, timeout, onLine), verbose lines labelled with the script's first
+ * line, and a non-zero exit thrown as NodeCommandError unless nothrow. Both transports
+ * send every command through here.
  */
-export function runProcess(argv: readonly string[], node: string, script: string, opts: RunOptions = {}, env: NodeJS.ProcessEnv = process.env): Promise<RunResult> {
-  const t0 = performance.now();
-  debug(node, `$ ${firstLine(script)}`);
-  return new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    let pending = "";
-    child.stdout.on("data", (b: Buffer) => {
-      const s = b.toString();
-      stdout += s;
-      if (opts.onLine) {
-        pending += s;
-        const lines = pending.split("\n");
-        pending = lines.pop() ?? "";
-        for (const l of lines) opts.onLine(l);
-      }
-    });
-    child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
-    const timer = setTimeout(() => {
-      stderr += `\n(timed out after ${opts.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms)`;
-      child.kill("SIGKILL");
-    }, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
-    child.on("error", (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      if (opts.onLine && pending) opts.onLine(pending);
-      const result = { stdout, stderr, exitCode: code ?? (signal ? 128 : 1) };
-      debug(node, `exit ${result.exitCode} in ${((performance.now() - t0) / 1000).toFixed(2)} s: ${firstLine(script)}`);
-      if (result.exitCode !== 0 && !opts.nothrow) reject(new NodeCommandError(node, script, result));
-      else resolve(result);
-    });
-    // A command that exits without reading its input (ip netns exec on a namespace that is
-    // gone, or any quick command on a loaded host) closes the pipe first: the write fails
-    // with EPIPE, which, unhandled, would crash the whole CLI with a stack trace. The
-    // exit status above says what happened.
-    child.stdin.on("error", () => undefined);
-    if (opts.inputFile !== undefined) {
-      const file = createReadStream(opts.inputFile);
-      file.on("error", (err) => {
-        stderr += `\ncannot read ${opts.inputFile}: ${err.message}`;
-        child.kill("SIGKILL");
-      });
-      file.pipe(child.stdin);
-    } else {
-      child.stdin.end(opts.input ?? "");
-    }
+export async function runForNode(run: ProcessRunner, node: string, argv: readonly string[], script: string, opts: RunOptions = {}, env?: NodeJS.ProcessEnv): Promise<RunResult> {
+  const r = await run(argv, {
+    env,
+    input: opts.input,
+    inputFile: opts.inputFile,
+    timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    onLine: opts.onLine,
+    scope: node,
+    label: firstLine(script),
   });
+  const result = { stdout: r.stdout, stderr: r.missing ? `${argv[0]} is not installed or not on PATH` : r.stderr, exitCode: r.exitCode };
+  if (result.exitCode !== 0 && !opts.nothrow) throw new NodeCommandError(node, script, result);
+  return result;
 }
 
-/** Quotes one word for bash (the scripts stages send to nodes are bash). */
+/** Quotes one word for bash (the scripts stages send to nodes are bash); plain words stay as they are. */
 export function shq(word: string): string {
   return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** `export K=v` lines that put a script's environment in front of it. */
+export function exportLines(env: Readonly<Record<string, string>> = {}): string {
+  return Object.entries(env)
+    .map(([k, v]) => {
+      if (!ENV_NAME.test(k)) throw new Error(`environment variable name ${JSON.stringify(k)} is not a valid shell name (letters, digits, _; not starting with a digit)`);
+      return `export ${k}=${shq(v)}\n`;
+    })
+    .join("");
 }

@@ -1,50 +1,66 @@
-// Stage implementations by name; each module exports apply(spec) and destroy(spec).
-// runStage is what provision/stage.ts (Terraform's provisioners) calls.
+// Every stage by name, one module each, and runStage: what provision/stage.ts (Terraform's
+// provisioners) runs. It builds the stage's context from the spec Terraform passes in
+// DVC_SPEC, runs apply or destroy, and says so when the stage is done.
 import { badInput } from "../lib/errors.js";
-import { step } from "../lib/log.js";
+import { realHost, type Host } from "../lib/host.js";
+import { consoleLog, type Log } from "../lib/log.js";
+import { providerFor } from "../lib/providers/index.js";
 import { STAGES, type StageName, type StageSpec } from "../lib/spec.js";
+import type { Stage, StageContext, StageExpectations } from "../lib/stage.js";
+import { benchmark } from "./benchmark.js";
+import { box } from "./box.js";
+import { bundle } from "./bundle.js";
+import { install } from "./install.js";
+import { machine } from "./machine.js";
+import { network } from "./network.js";
+import { preflight } from "./preflight.js";
+import { scheduler } from "./scheduler.js";
+import { tls } from "./tls.js";
+import { versionGate } from "./version-gate.js";
+import { worker } from "./worker.js";
+
+export const STAGE_MODULES: Readonly<Record<StageName, Stage>> = {
+  preflight,
+  network,
+  box,
+  machine,
+  bundle,
+  install,
+  "version-gate": versionGate,
+  tls,
+  scheduler,
+  worker,
+  benchmark,
+};
 
 export type StageAction = "apply" | "destroy";
 
-export interface StageImpl {
-  apply(spec: StageSpec): Promise<void>;
-  destroy(spec: StageSpec): Promise<void>;
+function parseJson<T>(text: string, what: string): T {
+  try {
+    return JSON.parse(text) as T;
+  } catch (err) {
+    throw badInput(`${what} is not JSON`, [{ path: what, message: (err as Error).message, fix: "run cdktf deploy: the stack writes it" }]);
+  }
 }
 
-const modules: Record<StageName, () => Promise<StageImpl>> = {
-  preflight: () => import("./machines.js").then((m) => m.preflight),
-  network: () => import("./machines.js").then((m) => m.network),
-  box: () => import("./machines.js").then((m) => m.box),
-  machine: () => import("./machines.js").then((m) => m.machine),
-  bundle: () => import("./runtime.js").then((m) => m.bundle),
-  install: () => import("./runtime.js").then((m) => m.install),
-  "version-gate": () => import("./runtime.js").then((m) => m.versionGate),
-  tls: () => import("./services.js").then((m) => m.tls),
-  scheduler: () => import("./services.js").then((m) => m.scheduler),
-  worker: () => import("./services.js").then((m) => m.worker),
-  benchmark: () => import("./services.js").then((m) => m.benchmark),
-};
-
-export function stageImpl(name: StageName): Promise<StageImpl> {
-  return modules[name]();
+/** The context a stage runs with; tests give their own host, and thereby their own provider. */
+export function stageContext(spec: StageSpec, host: Host, expect: StageExpectations = {}, log: Log = consoleLog): StageContext {
+  return { spec, host, provider: providerFor(spec.cluster.provider, host), expect, log };
 }
 
-/** Parses the action and the spec, runs the stage, and says so when it is done. */
-export async function runStage(action: string, specJson: string | undefined): Promise<void> {
+/** Runs one stage's apply or destroy; a stage that did not do its work throws (the exit code is not 0). */
+export async function runStage(action: string, specJson: string | undefined, expectJson = "", host: Host = realHost(), log: Log = consoleLog): Promise<void> {
   if (action !== "apply" && action !== "destroy") {
     throw badInput(`unknown action "${action}"`, [{ path: "argv[2]", message: `"${action}" is not an action`, fix: "use apply or destroy" }]);
   }
   if (!specJson) throw badInput("DVC_SPEC is empty", [{ path: "DVC_SPEC", message: "no stage spec", fix: "this command is run by Terraform from the stack's null_resources; run cdktf deploy" }]);
-  let spec: StageSpec;
-  try {
-    spec = JSON.parse(specJson) as StageSpec;
-  } catch (err) {
-    throw badInput("DVC_SPEC is not JSON", [{ path: "DVC_SPEC", message: (err as Error).message, fix: "run cdktf deploy: the stack writes the spec" }]);
-  }
+  const spec = parseJson<StageSpec>(specJson, "DVC_SPEC");
   if (!STAGES.includes(spec.stage)) {
     throw badInput(`unknown stage "${spec.stage}"`, [{ path: "DVC_SPEC.stage", message: `"${spec.stage}"`, fix: `one of: ${STAGES.join(", ")}` }]);
   }
-  const impl = await stageImpl(spec.stage);
-  await impl[action](spec);
-  step(spec.node ? `${spec.stage} ${spec.node}` : spec.stage, `${action} complete`);
+  const stage = STAGE_MODULES[spec.stage];
+  const ctx = stageContext(spec, host, expectJson ? parseJson<StageExpectations>(expectJson, "DVC_EXPECT") : {}, log);
+  if (action === "apply") await stage.apply(ctx);
+  else await stage.destroy?.(ctx);
+  log.step(spec.node ? `${spec.stage} ${spec.node}` : spec.stage, `${action} complete`);
 }

@@ -21,6 +21,8 @@ export interface MachineProps {
   readonly network: PrivateNetwork;
   /** The machine created just before this one, when the provider cannot create them in parallel. Default: none. */
   readonly previous?: ITerraformDependable;
+  /** runtime.python: checked on the new node (not a trigger: a new Python needs no new machine). */
+  readonly python: string;
 }
 
 export class Machine extends StageResource {
@@ -29,6 +31,7 @@ export class Machine extends StageResource {
       spec: { stage: "machine", cluster: props.cluster, node: props.node, box: props.boxConfig },
       upstream: { network: props.network.resource },
       after: [props.box.resource, ...(props.previous ? [props.previous] : [])],
+      expect: { python: props.python },
     });
   }
 }

@@ -3,7 +3,7 @@
 // allowed ranges. Its destroy does nothing.
 import type { Construct } from "constructs";
 import type { ClusterConfig } from "../../provision/lib/config.js";
-import type { ClusterRef } from "../../provision/lib/spec.js";
+import type { ClusterRef, RuntimeRef } from "../../provision/lib/spec.js";
 import { StageResource } from "./stage-resource.js";
 
 export interface PreflightProps {
@@ -11,10 +11,12 @@ export interface PreflightProps {
   readonly cluster: ClusterRef;
   /** The Vagrant box (VM providers); checked for a matching provider. */
   readonly box: ClusterConfig["box"];
+  /** Target Python and platform: the box, the host's Python (local) and the host's architecture are checked against them. */
+  readonly runtime: RuntimeRef;
 }
 
 export class Preflight extends StageResource {
   constructor(scope: Construct, id: string, props: PreflightProps) {
-    super(scope, id, { spec: { stage: "preflight", cluster: props.cluster, box: props.box }, undo: false });
+    super(scope, id, { spec: { stage: "preflight", cluster: props.cluster, box: props.box, runtime: props.runtime }, undo: false });
   }
 }

@@ -7,6 +7,7 @@ import { Construct } from "constructs";
 import type { ITerraformDependable } from "cdktf";
 import { resource } from "@cdktf/provider-null";
 import { stableJson, type StageSpec } from "../../provision/lib/spec.js";
+import type { StageExpectations } from "../../provision/lib/stage.js";
 
 export interface StageResourceProps {
   /** Everything the stage script needs, serialised into triggers.spec. */
@@ -15,6 +16,8 @@ export interface StageResourceProps {
   readonly after?: readonly ITerraformDependable[];
   /** Upstream stages whose replacement must replace this one, by trigger key. Default: none. */
   readonly upstream?: Readonly<Record<string, resource.Resource>>;
+  /** What apply checks but must not replace the stage for (DVC_EXPECT, not a trigger). Default: nothing. */
+  readonly expect?: StageExpectations;
   /**
    * Whether destroy has something to undo on its own. Checks (preflight, the version gate),
    * host caches (the bundle), kept results (benchmark) and what the machine's destroy
@@ -56,7 +59,7 @@ export class StageResource extends Construct {
       interpreter: stageInterpreter(nodeBinary),
       command: action,
       workingDir: "${self.triggers.project_dir}",
-      environment: { DVC_SPEC: "${self.triggers.spec}" },
+      environment: { DVC_SPEC: "${self.triggers.spec}", ...(action === "apply" && props.expect ? { DVC_EXPECT: stableJson(props.expect) } : {}) },
       ...(action === "destroy" ? { when: "destroy" as const } : {}),
     });
 

@@ -2,14 +2,15 @@
 // runtime (a client on node 1 with the cluster's client certificate), socket tables.
 import { $ } from "zx";
 import type { Cluster } from "../../provision/lib/config.js";
-import { clusterRefOf } from "../../provision/lib/cluster-ref.js";
+import { clusterRefOf } from "../../provision/lib/spec.js";
+import { realHost } from "../../provision/lib/host.js";
 import { LocalProvider, nodeNamespace } from "../../provision/lib/providers/local.js";
 import { nodePaths } from "../../provision/lib/services.js";
 import { shq, type Transport } from "../../provision/lib/transport.js";
 
 export function transports(cluster: Cluster): Transport[] {
   const ref = clusterRefOf(cluster);
-  const p = new LocalProvider();
+  const p = new LocalProvider(realHost());
   return cluster.nodes.map((n) => p.transport(ref, n));
 }
 

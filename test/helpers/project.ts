@@ -46,9 +46,7 @@ export function makeProject(config: object, prefix = "dvc-e2e-"): TestProject {
   const { top, dir, link } = makeCheckout(prefix);
   writeFileSync(path.join(dir, "cluster.config.json"), JSON.stringify(config, null, 2));
   const cluster = resolveCluster(config, dir);
-  // CDKTF_SKIP_PROVIDER_LOCK: cdktf's `terraform providers lock` ignores the filesystem
-  // mirror and asks the registry, which these machines cannot reach.
-  const env = { ...terraformEnv(), CI: "true", CHECKPOINT_DISABLE: "1", FORCE_COLOR: "0", CDKTF_SKIP_PROVIDER_LOCK: "true" };
+  const env = { ...terraformEnv(), CI: "true", CHECKPOINT_DISABLE: "1", FORCE_COLOR: "0" };
   const sh: TestProject["sh"] = (argv, opts = {}) =>
     $({ cwd: link, nothrow: true, quiet: true, env: { ...env, ...opts.env }, timeout: opts.timeoutMs ?? 1_200_000 })`${argv}`;
   return {

@@ -10,36 +10,42 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { resolveCluster } from "../../provision/lib/config.js";
 import { UserError } from "../../provision/lib/errors.js";
 import { parseCidr } from "../../provision/lib/ipv4.js";
-import type { ClusterRef } from "../../provision/lib/spec.js";
-import type { CommandResult, CommandRunner, Host } from "../../provision/lib/providers/vagrant.js";
-import { bridgeName, libvirtNetworkXml, libvirtProvider, managementNetworkXml } from "../../provision/lib/providers/libvirt.js";
+import { clusterRefOf, type ClusterRef } from "../../provision/lib/spec.js";
+import { enforce } from "../../provision/lib/checks.js";
+import type { Host } from "../../provision/lib/host.js";
+import type { ProcessResult, ProcessRunner } from "../../provision/lib/process.js";
+import { bridgeName, libvirtNetworkXml, libvirtProvider, managementNetworkXml, type LibvirtOptions } from "../../provision/lib/providers/libvirt.js";
+import { fakeHost as sharedFakeHost } from "../helpers/fake-host.js";
 
-type Reply = Partial<CommandResult>;
+type Reply = Partial<Pick<ProcessResult, "stdout" | "stderr" | "exitCode">>;
 
+/** Records argv; answers from replies (a list answers call after call), else exit 0. */
 function fakeRunner(replies: Record<string, Reply | Reply[]> = {}) {
   const calls: string[][] = [];
-  const runner: CommandRunner = async (argv) => {
+  const run: ProcessRunner = async (argv) => {
     calls.push([...argv]);
     const r = replies[argv.join(" ")];
-    return { stdout: "", stderr: "", exitCode: 0, ...(Array.isArray(r) ? r.shift() : r) };
+    const reply = { stdout: "", stderr: "", exitCode: 0, ...(Array.isArray(r) ? r.shift() : r) };
+    return { argv, missing: reply.exitCode === 127, timedOut: false, seconds: 0, ...reply };
   };
-  return { runner, calls };
+  return { run, calls };
 }
 
+/** A Linux x86_64 host with usable KVM and VT-x, unless told otherwise; warnings collected. */
 function fakeHost(over: Partial<Host> = {}): Host & { warnings: string[] } {
-  const warnings: string[] = [];
-  return {
-    platform: "linux",
-    arch: "x64",
-    env: {},
-    readText: () => undefined,
-    exists: () => false,
-    listDir: () => [],
-    kvmUsable: () => true,
-    warn: (m) => warnings.push(m),
-    warnings,
-    ...over,
-  };
+  const base = sharedFakeHost({ env: {}, kvm: true, files: { "/proc/cpuinfo": "flags\t\t: fpu vmx sse4_2\n" } });
+  return { ...base, ...over, warnings: base.warnings };
+}
+
+function lv(f: { run: ProcessRunner }, host: Host = fakeHost(), options: LibvirtOptions = {}) {
+  return libvirtProvider({ ...host, run: f.run }, options);
+}
+
+const NEEDS = { box: { name: "debian/bookworm64", version: "", url: "" }, python: "3.11", platform: "x86_64" as const };
+
+/** What the preflight stage does with the provider's checks (warnings printed, a failure throws exit 2). */
+async function preflight(provider: ReturnType<typeof lv>, host: Host, c: ClusterRef): Promise<void> {
+  enforce(await provider.checks(c, NEEDS), "preflight for provider libvirt", host.warn);
 }
 
 let dir: string;
@@ -49,8 +55,7 @@ const BOX = { name: "debian/bookworm64", version: "", url: "" };
 
 beforeEach(() => {
   dir = mkdtempSync(path.join(os.tmpdir(), "dvc-libvirt-"));
-  const c = resolveCluster({ provider: "libvirt", nodes: { count: 3 } }, dir);
-  cluster = { id: c.id, provider: "libvirt", projectDir: c.projectDir, clusterDir: c.clusterDir, subnet: c.subnet.text, head: c.nodes[0]!, nodes: c.nodes };
+  cluster = clusterRefOf(resolveCluster({ provider: "libvirt", nodes: { count: 3 } }, dir));
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -74,7 +79,7 @@ describe("network XML", () => {
 describe("createNetwork", () => {
   it("defines the network and vagrant-libvirt's management network from files, starts them, and records it", async () => {
     const f = fakeRunner({ [[...V, "net-list", "--all", "--name"].join(" ")]: { stdout: "default\n" } });
-    await libvirtProvider({ runner: f.runner, host: fakeHost() }).createNetwork(cluster);
+    await lv(f, fakeHost()).createNetwork(cluster);
     const file = path.join(dir, ".cluster", "libvirt-network.xml");
     const mgmt = path.join(dir, ".cluster", "libvirt-management-network.xml");
     // The management network before any machine stage: parallel vagrant ups would race to create it.
@@ -99,7 +104,7 @@ describe("createNetwork", () => {
 
   it("only starts a network that is defined but inactive, and does nothing for an active one", async () => {
     const f = fakeRunner({ [[...V, "net-list", "--all", "--name"].join(" ")]: { stdout: `default\n${cluster.id}\nvagrant-libvirt\n` }, [[...V, "net-list", "--name"].join(" ")]: [{ stdout: "default\nvagrant-libvirt\n" }, { stdout: `${cluster.id}\nvagrant-libvirt\n` }] });
-    const p = libvirtProvider({ runner: f.runner, host: fakeHost() });
+    const p = lv(f, fakeHost());
     await p.createNetwork(cluster);
     expect(f.calls.map((c) => c[3])).toEqual(["net-list", "net-list", "net-start"]);
     f.calls.length = 0;
@@ -109,7 +114,7 @@ describe("createNetwork", () => {
 
   it("uses LIBVIRT_DEFAULT_URI like vagrant-libvirt does", async () => {
     const f = fakeRunner();
-    await libvirtProvider({ runner: f.runner, host: fakeHost({ env: { LIBVIRT_DEFAULT_URI: "qemu+ssh://h/system" } }) }).createNetwork(cluster);
+    await lv(f, fakeHost({ env: { LIBVIRT_DEFAULT_URI: "qemu+ssh://h/system" } })).createNetwork(cluster);
     expect(f.calls[0]).toEqual(["virsh", "--connect", "qemu+ssh://h/system", "net-list", "--all", "--name"]);
   });
 });
@@ -119,7 +124,7 @@ describe("destroyNetwork", () => {
     mkdirSync(path.join(dir, ".cluster"), { recursive: true });
     writeFileSync(path.join(dir, ".cluster", "network.json"), JSON.stringify({ provider: "libvirt", kind: "libvirt", name: cluster.id, subnet: "192.168.56.0/24" }));
     const f = fakeRunner({ [[...V, "net-list", "--all", "--name"].join(" ")]: { stdout: `${cluster.id}\n` }, [[...V, "net-list", "--name"].join(" ")]: { stdout: `${cluster.id}\n` } });
-    await libvirtProvider({ runner: f.runner, host: fakeHost() }).destroyNetwork(cluster);
+    await lv(f, fakeHost()).destroyNetwork(cluster);
     expect(f.calls).toEqual([
       [...V, "net-list", "--all", "--name"],
       [...V, "net-list", "--name"],
@@ -133,7 +138,7 @@ describe("destroyNetwork", () => {
 
   it("undefines an inactive one without net-destroy, and succeeds when it is gone (even without a record)", async () => {
     const f = fakeRunner({ [[...V, "net-list", "--all", "--name"].join(" ")]: [{ stdout: `${cluster.id}\n` }, { stdout: "default\n" }] });
-    const p = libvirtProvider({ runner: f.runner, host: fakeHost() });
+    const p = lv(f, fakeHost());
     await p.destroyNetwork(cluster);
     expect(f.calls.map((c) => c[3])).toEqual(["net-list", "net-list", "net-undefine", "net-list"]);
     f.calls.length = 0;
@@ -145,7 +150,7 @@ describe("destroyNetwork", () => {
 describe("machine list", () => {
   async function libvirtBlock(host: Host, options = {}) {
     const f = fakeRunner();
-    await libvirtProvider({ runner: f.runner, host, ...options }).prepareBox(cluster, BOX);
+    await lv(f, host, options).prepareBox(cluster, BOX);
     // The second list finds the version just added, for the box volume (none here: the fake host has no box files).
     expect(f.calls).toEqual([["vagrant", "box", "list"], ["vagrant", "box", "add", "debian/bookworm64", "--provider", "libvirt"], ["vagrant", "box", "list"]]);
     const list = JSON.parse(readFileSync(path.join(dir, ".cluster", "machines.json"), "utf8"));
@@ -186,7 +191,7 @@ describe("box volume", () => {
       "vagrant box list": [{ stdout: "" }, { stdout: "dvc/debian12 (libvirt, 0)\n" }],
       [[...V, "vol-info", "--pool", "default", VOL].join(" ")]: { exitCode: 1, stderr: "error: Storage volume not found" },
     });
-    await libvirtProvider({ runner: f.runner, host: boxHost(files) }).prepareBox(cluster, LOCAL);
+    await lv(f, boxHost(files)).prepareBox(cluster, LOCAL);
     expect(f.calls).toEqual([
       ["vagrant", "box", "list"],
       ["vagrant", "box", "add", "--name", "dvc/debian12", "--provider", "libvirt", "/cache/dvc-debian12.box"],
@@ -201,7 +206,7 @@ describe("box volume", () => {
     const vdir = `${HOME}/.vagrant.d/boxes/debian-VAGRANTSLASH-bookworm64/12.20240905.1/libvirt`;
     const f = fakeRunner({ "vagrant box list": { stdout: "debian/bookworm64 (libvirt, 12.20240503.1)\ndebian/bookworm64 (libvirt, 12.20240905.1)\n" } });
     const host = boxHost({ [`${vdir}/box.img`]: "", [`${vdir}/metadata.json`]: '{"format":"qcow2","virtual_size":20}' });
-    await libvirtProvider({ runner: f.runner, host }).prepareBox(cluster, BOX);
+    await lv(f, host).prepareBox(cluster, BOX);
     expect(f.calls).toEqual([["vagrant", "box", "list"], [...V, "vol-info", "--pool", "default", "debian-VAGRANTSLASH-bookworm64_vagrant_box_image_12.20240905.1_box.img"]]);
   });
 
@@ -211,7 +216,7 @@ describe("box volume", () => {
       [[...V, "vol-info", "--pool", "default", VOL].join(" ")]: { exitCode: 1 },
       [[...V, "vol-upload", "--pool", "default", VOL, `${BOXDIR}/box.img`].join(" ")]: { exitCode: 1, stderr: "error: cannot upload: No space left on device" },
     });
-    const err = (await libvirtProvider({ runner: f.runner, host: boxHost(files) }).prepareBox(cluster, LOCAL).catch((e: unknown) => e)) as UserError;
+    const err = (await lv(f, boxHost(files)).prepareBox(cluster, LOCAL).catch((e: unknown) => e)) as UserError;
     expect(err).toBeInstanceOf(UserError);
     expect(err.render()).toContain("No space left on device");
     expect(f.calls.at(-1)).toEqual([...V, "vol-delete", "--pool", "default", VOL]);
@@ -226,7 +231,7 @@ describe("after the cluster's last machine", () => {
       [[...V, "list", "--all", "--name"].join(" ")]: { stdout: "other-vm\n" },
       [[...V, "dumpxml", "other-vm"].join(" ")]: { stdout: "<domain><interface type='network'><source network='default'/></interface></domain>" },
     });
-    const p = libvirtProvider({ runner: free.runner, host: fakeHost() });
+    const p = lv(free, fakeHost());
     await p.strategy.afterLastMachine((p as unknown as { ctx: never }).ctx, cluster, undefined);
     expect(free.calls.slice(-2)).toEqual([[...V, "net-destroy", N], [...V, "net-undefine", N]]);
 
@@ -235,7 +240,7 @@ describe("after the cluster's last machine", () => {
       [[...V, "list", "--all", "--name"].join(" ")]: { stdout: "someone-else\n" },
       [[...V, "dumpxml", "someone-else"].join(" ")]: { stdout: `<domain><interface type='network'><source network='${N}'/></interface></domain>` },
     });
-    const q = libvirtProvider({ runner: used.runner, host: fakeHost() });
+    const q = lv(used, fakeHost());
     await q.strategy.afterLastMachine((q as unknown as { ctx: never }).ctx, cluster, undefined);
     expect(used.calls.map((c) => c[3])).toEqual(["net-list", "list", "dumpxml"]);
   });
@@ -244,10 +249,10 @@ describe("after the cluster's last machine", () => {
 describe("timeoutFactor", () => {
   it("is 4 under qemu emulation and 1 with KVM (from the machine list)", async () => {
     const f = fakeRunner();
-    await libvirtProvider({ runner: f.runner, host: fakeHost({ kvmUsable: () => false }) }).prepareBox(cluster, BOX);
-    expect(libvirtProvider({ runner: f.runner, host: fakeHost() }).timeoutFactor(cluster)).toBe(4);
-    await libvirtProvider({ runner: f.runner, host: fakeHost() }).prepareBox(cluster, BOX);
-    expect(libvirtProvider({ runner: f.runner, host: fakeHost() }).timeoutFactor(cluster)).toBe(1);
+    await lv(f, fakeHost({ kvmUsable: () => false })).prepareBox(cluster, BOX);
+    expect(lv(f, fakeHost()).timeoutFactor(cluster)).toBe(4);
+    await lv(f, fakeHost()).prepareBox(cluster, BOX);
+    expect(lv(f, fakeHost()).timeoutFactor(cluster)).toBe(1);
   });
 });
 
@@ -263,7 +268,7 @@ describe("preflight", () => {
   };
 
   async function failure(replies: Record<string, Reply>, host: Host = fakeHost()): Promise<string> {
-    const err = await libvirtProvider({ runner: fakeRunner(replies).runner, host }).preflight(cluster, BOX).then(() => undefined, (e: unknown) => e);
+    const err = await preflight(lv(fakeRunner(replies), host), host, cluster).then(() => undefined, (e: unknown) => e);
     expect(err).toBeInstanceOf(UserError);
     expect((err as UserError).exitCode).toBe(2);
     return (err as UserError).render();
@@ -272,7 +277,7 @@ describe("preflight", () => {
   it("passes with vagrant-libvirt, libvirt, qemu and KVM, running exactly these checks", async () => {
     const f = fakeRunner(GOOD);
     const host = fakeHost();
-    await libvirtProvider({ runner: f.runner, host }).preflight(cluster, BOX);
+    await preflight(lv(f, host), host, cluster);
     expect(f.calls).toEqual([
       ["vagrant", "--version"],
       ["vagrant", "plugin", "list"],
@@ -306,9 +311,9 @@ describe("preflight", () => {
 
   it("warns that nodes will be emulated without KVM, and refuses an explicit kvm driver then", async () => {
     const host = fakeHost({ kvmUsable: () => false });
-    await libvirtProvider({ runner: fakeRunner(GOOD).runner, host }).preflight(cluster, BOX);
+    await preflight(lv(fakeRunner(GOOD), host), host, cluster);
     expect(host.warnings.join("\n")).toContain("qemu emulation (TCG)");
-    const err = (await libvirtProvider({ runner: fakeRunner(GOOD).runner, host, driver: "kvm" }).preflight(cluster, BOX).catch((e: unknown) => e)) as UserError;
+    const err = (await preflight(lv(fakeRunner(GOOD), host, { driver: "kvm" }), host, cluster).catch((e: unknown) => e)) as UserError;
     expect(err.render()).toContain("driver kvm was asked for, but /dev/kvm is missing");
   });
 
@@ -321,20 +326,21 @@ describe("preflight", () => {
 
   it("does not warn about emulation when qemu is asked for through the environment", async () => {
     const host = fakeHost({ kvmUsable: () => false, env: { DVC_LIBVIRT_DRIVER: "qemu" } });
-    await libvirtProvider({ runner: fakeRunner(GOOD).runner, host }).preflight(cluster, BOX);
+    await preflight(lv(fakeRunner(GOOD), host), host, cluster);
     expect(host.warnings).toEqual([]);
   });
 
   it("warns when an existing NAT management network would give the nodes a way out", async () => {
     const host = fakeHost();
     const replies = { ...GOOD, [[...V, "net-dumpxml", "vagrant-libvirt"].join(" ")]: { stdout: "<network><name>vagrant-libvirt</name><forward mode='nat'/></network>" } };
-    await libvirtProvider({ runner: fakeRunner(replies).runner, host }).preflight(cluster, BOX);
+    await preflight(lv(fakeRunner(replies), host), host, cluster);
     expect(host.warnings.join("\n")).toContain("virsh net-destroy vagrant-libvirt; virsh net-undefine vagrant-libvirt");
   });
 
   it("names a clashing route but not the cluster's own bridge", async () => {
     const own = JSON.stringify([{ dst: "192.168.56.0/24", dev: bridgeName(cluster.id) }]);
-    await libvirtProvider({ runner: fakeRunner({ ...GOOD, "ip -j route": { stdout: own } }).runner, host: fakeHost() }).preflight(cluster, BOX);
+    const host = fakeHost();
+    await preflight(lv(fakeRunner({ ...GOOD, "ip -j route": { stdout: own } }), host), host, cluster);
     const other = JSON.stringify([{ dst: "192.168.0.0/16", dev: "virbr3" }]);
     expect(await failure({ ...GOOD, "ip -j route": { stdout: other } })).toContain("192.168.56.0/24 overlaps the host route 192.168.0.0/16 on virbr3");
   });

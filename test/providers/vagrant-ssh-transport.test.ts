@@ -6,11 +6,12 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SshTransport, exportLines, shellQuote, withConnectionSharing, type ProcessExec } from "../../provision/lib/ssh-transport.js";
-import { NodeCommandError, runProcess, type RunOptions } from "../../provision/lib/transport.js";
+import { runProcess, type ProcessOptions, type ProcessRunner } from "../../provision/lib/process.js";
+import { SshTransport, withConnectionSharing } from "../../provision/lib/ssh-transport.js";
+import { NodeCommandError, exportLines, shq } from "../../provision/lib/transport.js";
 
 let dir: string;
-let exec: ProcessExec;
+let exec: ProcessRunner;
 
 // ssh: drop the options, take the host, run the rest as one command line in a shell.
 const FAKE_SSH = `#!/bin/sh
@@ -36,15 +37,15 @@ beforeAll(() => {
     writeFileSync(path.join(dir, name), text);
     chmodSync(path.join(dir, name), 0o755);
   }
-  exec = (argv, script, opts) => runProcess([path.join(dir, argv[0]!), ...argv.slice(1)], "node1", script, opts);
+  exec = (argv, opts) => runProcess([path.join(dir, argv[0]!), ...argv.slice(1)], opts);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function recorder() {
-  const calls: { argv: string[]; opts: RunOptions }[] = [];
-  const rec: ProcessExec = async (argv, _script, opts) => {
+  const calls: { argv: string[]; opts: ProcessOptions }[] = [];
+  const rec: ProcessRunner = async (argv, opts = {}) => {
     calls.push({ argv: [...argv], opts });
-    return { stdout: "", stderr: "", exitCode: 0 };
+    return { argv, stdout: "", stderr: "", exitCode: 0, missing: false, timedOut: false, seconds: 0 };
   };
   return { rec, calls };
 }
@@ -53,9 +54,8 @@ describe("command lines", () => {
   it("runs a script as `bash -s` on stdin, with export lines in front", async () => {
     const { rec, calls } = recorder();
     await new SshTransport("node1", "/p/.cluster/ssh/node1.conf", rec).run("echo hi", { env: { A: "x y" }, timeoutMs: 5 });
-    expect(calls).toEqual([
-      { argv: ["ssh", "-F", "/p/.cluster/ssh/node1.conf", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "node1", "bash", "-s"], opts: { env: { A: "x y" }, timeoutMs: 5, input: "export A='x y'\necho hi" } },
-    ]);
+    expect(calls.map((c) => c.argv)).toEqual([["ssh", "-F", "/p/.cluster/ssh/node1.conf", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "node1", "bash", "-s"]]);
+    expect(calls[0]!.opts).toMatchObject({ timeoutMs: 5, input: "export A='x y'\necho hi", scope: "node1", label: "echo hi" });
   });
 
   it("copies a file in one ssh command: folder, bytes on stdin to a temporary name, mode, rename", async () => {
@@ -63,12 +63,12 @@ describe("command lines", () => {
     writeFileSync(path.join(dir, "w.whl"), "12345");
     await new SshTransport("node1", "/c.conf", rec).put(path.join(dir, "w.whl"), "/opt/dask-vm-cluster/bundle/w.whl", 0o600);
     expect(calls).toHaveLength(1);
-    const part = `'/opt/dask-vm-cluster/bundle/w.whl.part-${process.pid}'`;
+    const part = `/opt/dask-vm-cluster/bundle/w.whl.part-${process.pid}`;
     const script =
-      `set -e; mkdir -p '/opt/dask-vm-cluster/bundle'; umask 077; cat > ${part}; ` +
+      `set -e; mkdir -p /opt/dask-vm-cluster/bundle; umask 077; cat > ${part}; ` +
       `got=$(stat -c %s ${part}); if [ "$got" != 5 ]; then rm -f ${part}; echo "copy incomplete: $got of 5 bytes" >&2; exit 1; fi; ` +
-      `chmod 0600 ${part}; mv -f ${part} '/opt/dask-vm-cluster/bundle/w.whl'`;
-    expect(calls[0]!.argv).toEqual(["ssh", "-F", "/c.conf", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "node1", `bash -c ${shellQuote(script)}`]);
+      `chmod 0600 ${part}; mv -f ${part} /opt/dask-vm-cluster/bundle/w.whl`;
+    expect(calls[0]!.argv).toEqual(["ssh", "-F", "/c.conf", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "node1", `bash -c ${shq(script)}`]);
     expect(calls[0]!.opts.inputFile).toBe(path.join(dir, "w.whl"));
   });
 
@@ -81,15 +81,16 @@ describe("command lines", () => {
 
   it("shares one connection per VM: ControlMaster in the config, ssh -O exit to end it", async () => {
     const conf = "Host node1\n  HostName 192.168.121.43\n  User vagrant\n  Port 22\n\n";
-    expect(withConnectionSharing(conf, "/root/.cache/dask-vm-cluster/ssh")).toBe(
+    expect(withConnectionSharing(conf, "/tmp/dvc-ssh-0")).toBe(
       "Host node1\n  HostName 192.168.121.43\n  User vagrant\n  Port 22\n" +
-        "  ControlMaster auto\n  ControlPath /root/.cache/dask-vm-cluster/ssh/%C\n  ControlPersist 60\n  ServerAliveInterval 10\n  ServerAliveCountMax 3\n",
+        "  ControlMaster auto\n  ControlPath /tmp/dvc-ssh-0/%C\n  ControlPersist 60\n  ServerAliveInterval 10\n  ServerAliveCountMax 3\n",
     );
     // A socket path longer than the kernel allows: no sharing rather than a failing ssh.
     expect(withConnectionSharing(conf, `/home/${"x".repeat(70)}/.cache/dask-vm-cluster/ssh`)).toBe(conf);
     const { rec, calls } = recorder();
     await new SshTransport("node1", "/c.conf", rec).closeConnection();
-    expect(calls).toEqual([{ argv: ["ssh", "-F", "/c.conf", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-O", "exit", "node1"], opts: { nothrow: true, timeoutMs: 10_000 } }]);
+    expect(calls.map((c) => c.argv)).toEqual([["ssh", "-F", "/c.conf", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-O", "exit", "node1"]]);
+    expect(calls[0]!.opts.timeoutMs).toBe(10_000);
   });
 
   it("scales every timeout by the node's slowness (VMs under emulation)", async () => {
@@ -117,7 +118,7 @@ describe("through a shell on the far side", () => {
     const t = new SshTransport("node1", "/dev/null", exec);
     const r = await t.run(`printf '%s' "$V"`, { env: { V: value } });
     expect(r.stdout).toBe(value);
-    expect(shellQuote("a'b")).toBe(`'a'\\''b'`);
+    expect(shq("a'b")).toBe(`'a'\\''b'`);
   });
 
   it("sends the script as an argument when the script needs stdin for itself", async () => {
@@ -144,7 +145,7 @@ describe("through a shell on the far side", () => {
     expect(statSync(remote).mode & 0o777).toBe(0o644);
     await expect(t.put(path.join(dir, "missing.bin"), remote)).rejects.toThrow(/cannot read .*missing\.bin/);
     // A copy cut short (here: the far side gets 3 of the bytes) is not renamed into place.
-    const short = new SshTransport("node1", "/dev/null", (argv, script, opts) => exec(argv, script, { ...opts, inputFile: undefined, input: "abc" }));
+    const short = new SshTransport("node1", "/dev/null", (argv, opts) => exec(argv, { ...opts, inputFile: undefined, input: "abc" }));
     await expect(short.put(src, path.join(dir, "remote", "short.bin"))).rejects.toThrow(/copy incomplete: 3 of 8388608 bytes/);
     expect(existsSync(path.join(dir, "remote", "short.bin"))).toBe(false);
   });

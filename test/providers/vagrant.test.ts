@@ -8,64 +8,27 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { resolveCluster } from "../../provision/lib/config.js";
-import type { ClusterRef } from "../../provision/lib/spec.js";
-import { NodeCommandError, type RunOptions, type RunResult } from "../../provision/lib/transport.js";
+import { clusterRefOf, type ClusterRef } from "../../provision/lib/spec.js";
 import { UserError } from "../../provision/lib/errors.js";
-import {
-  boxAddArgs,
-  parseBoxList,
-  parseIpRouteJson,
-  parseNetstatRoutes,
-  satisfiesConstraint,
-  spawnRunner,
-  sshControlDir,
-  BOOTSTRAP_SCRIPT,
-  vagrantEnv,
-  type CommandResult,
-  type CommandRunner,
-  type Host,
-} from "../../provision/lib/providers/vagrant.js";
+import { runProcess } from "../../provision/lib/process.js";
+import { parseIpRouteJson, parseNetstatRoutes, parseRoutePrint } from "../../provision/lib/routes.js";
+import { boxAddArgs, parseBoxList, satisfiesConstraint, BOOTSTRAP_SCRIPT, vagrantEnv } from "../../provision/lib/providers/vagrant.js";
 import { virtualboxProvider } from "../../provision/lib/providers/virtualbox.js";
 import { libvirtProvider } from "../../provision/lib/providers/libvirt.js";
-import { withConnectionSharing } from "../../provision/lib/ssh-transport.js";
+import { controlPathFits, sshControlDir, withConnectionSharing } from "../../provision/lib/ssh-transport.js";
+import { fakeHost, type FakeHostOptions, type Script } from "../helpers/fake-host.js";
 
-type Reply = Partial<CommandResult>;
-
-/** Records every command; answers from `replies` (keyed by argv joined with spaces), else exit 0. */
-function fakeRunner(replies: Record<string, Reply | Reply[]> = {}) {
-  const calls: { argv: string[]; cwd: string; env: NodeJS.ProcessEnv; input?: string }[] = [];
-  const runner: CommandRunner = async (argv, opts) => {
-    calls.push({ argv: [...argv], cwd: opts.cwd, env: opts.env, input: opts.input });
-    const r = replies[argv.join(" ")];
-    const reply = Array.isArray(r) ? (r.shift() ?? {}) : (r ?? {});
-    return { stdout: "", stderr: "", exitCode: 0, ...reply };
-  };
-  return { runner, calls, argvs: () => calls.map((c) => c.argv) };
-}
-
-/** Records ssh/scp calls of the node transports. */
-function fakeSsh(result: Partial<RunResult> = {}) {
-  const calls: { argv: string[]; script: string; opts: RunOptions }[] = [];
-  const exec = async (argv: readonly string[], script: string, opts: RunOptions): Promise<RunResult> => {
-    calls.push({ argv: [...argv], script, opts });
-    return { stdout: "", stderr: "", exitCode: 0, ...result };
-  };
-  return { exec, calls };
-}
-
-function fakeHost(over: Partial<Host> = {}): Host & { warnings: string[] } {
-  const warnings: string[] = [];
+/** A host where every program succeeds unless scripted; ssh calls kept apart from the rest. */
+function fakeRunner(replies: Record<string, Script> = {}, over: FakeHostOptions = {}) {
+  const host = fakeHost({ unscripted: "ok", env: { PATH: "/usr/bin", HOME: "/home/test" }, kvm: true, uid: process.getuid?.(), ...over, commands: replies });
+  const notSsh = () => host.calls.filter((c) => c.argv[0] !== "ssh");
   return {
-    platform: "linux",
-    arch: "x64",
-    env: { PATH: "/usr/bin", HOME: "/home/test" },
-    readText: () => undefined,
-    exists: () => false,
-    listDir: () => [],
-    kvmUsable: () => true,
-    warn: (m) => warnings.push(m),
-    warnings,
-    ...over,
+    host,
+    get calls() {
+      return notSsh();
+    },
+    argvs: () => notSsh().map((c) => c.argv),
+    ssh: () => host.calls.filter((c) => c.argv[0] === "ssh"),
   };
 }
 
@@ -73,8 +36,7 @@ let dir: string;
 let cluster: ClusterRef;
 
 function refFor(provider: "virtualbox" | "libvirt", projectDir: string): ClusterRef {
-  const c = resolveCluster({ provider, nodes: { count: 2 } }, projectDir);
-  return { id: c.id, provider, projectDir: c.projectDir, clusterDir: c.clusterDir, subnet: c.subnet.text, head: c.nodes[0]!, nodes: c.nodes };
+  return clusterRefOf(resolveCluster({ provider, nodes: { count: 2 } }, projectDir));
 }
 
 beforeEach(() => {
@@ -104,12 +66,12 @@ describe("prepareBox", () => {
   it("writes the machine list the Vagrantfile reads, then adds the box only when it is missing", async () => {
     writeNetwork({ provider: "virtualbox", kind: "hostonlyif", name: "vboxnet3", subnet: "192.168.56.0/24", device: "vboxnet3" });
     const f = fakeRunner({ "vagrant box list": { stdout: "ubuntu/jammy64 (virtualbox, 1.0)\n" } });
-    await virtualboxProvider({ runner: f.runner, host: fakeHost() }).prepareBox(cluster, BOX);
+    await virtualboxProvider(f.host).prepareBox(cluster, BOX);
     expect(f.argvs()).toEqual([
       ["vagrant", "box", "list"],
       ["vagrant", "box", "add", "debian/bookworm64", "--provider", "virtualbox"],
     ]);
-    expect(f.calls.every((c) => c.cwd === path.join(dir, "provision") && c.env.DVC_MACHINES === path.join(dir, ".cluster", "machines.json"))).toBe(true);
+    expect(f.calls.every((c) => c.cwd === path.join(dir, "provision") && c.env?.DVC_MACHINES === path.join(dir, ".cluster", "machines.json"))).toBe(true);
     const list = JSON.parse(readFileSync(path.join(dir, ".cluster", "machines.json"), "utf8"));
     expect(list).toEqual({
       clusterId: cluster.id,
@@ -126,20 +88,20 @@ describe("prepareBox", () => {
   it("does not add a box that is already there for this provider and version", async () => {
     writeNetwork({ provider: "virtualbox", kind: "hostonlyif", name: "vboxnet0", subnet: "192.168.56.0/24" });
     const f = fakeRunner({ "vagrant box list": { stdout: "debian/bookworm64 (libvirt, 12.1)\ndebian/bookworm64 (virtualbox, 12.20240905.1)\n" } });
-    await virtualboxProvider({ runner: f.runner, host: fakeHost() }).prepareBox(cluster, { ...BOX, version: ">= 12.2024" });
+    await virtualboxProvider(f.host).prepareBox(cluster, { ...BOX, version: ">= 12.2024" });
     expect(f.argvs()).toEqual([["vagrant", "box", "list"]]);
   });
 
   it("adds the wanted version when only another one is present", async () => {
     writeNetwork({ provider: "virtualbox", kind: "hostonlyif", name: "vboxnet0", subnet: "192.168.56.0/24" });
     const f = fakeRunner({ "vagrant box list": { stdout: "debian/bookworm64 (virtualbox, 12.20230723.1, (amd64))\n" } });
-    await virtualboxProvider({ runner: f.runner, host: fakeHost() }).prepareBox(cluster, { ...BOX, version: "12.20240905.1" });
+    await virtualboxProvider(f.host).prepareBox(cluster, { ...BOX, version: "12.20240905.1" });
     expect(f.argvs()[1]).toEqual(["vagrant", "box", "add", "debian/bookworm64", "--box-version", "12.20240905.1", "--provider", "virtualbox"]);
   });
 
   it("refuses to write a machine list before the virtualbox network exists, naming the fix", async () => {
     const f = fakeRunner();
-    const err = await virtualboxProvider({ runner: f.runner, host: fakeHost() }).prepareBox(cluster, BOX).catch((e: unknown) => e);
+    const err = await virtualboxProvider(f.host).prepareBox(cluster, BOX).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UserError);
     expect((err as UserError).render()).toMatch(/network\.json: missing: the network stage has not run[\s\S]*fix: run `npx cdktf deploy` again/);
     expect(f.calls).toEqual([]);
@@ -148,7 +110,7 @@ describe("prepareBox", () => {
   it("reports a failed box add with the command, its error and a fix", async () => {
     writeNetwork({ provider: "virtualbox", kind: "hostonlyif", name: "vboxnet0", subnet: "192.168.56.0/24" });
     const f = fakeRunner({ "vagrant box add debian/bookworm64 --provider virtualbox": { exitCode: 1, stderr: "The box 'debian/bookworm64' could not be found" } });
-    const err = (await virtualboxProvider({ runner: f.runner, host: fakeHost() }).prepareBox(cluster, BOX).catch((e: unknown) => e)) as UserError;
+    const err = (await virtualboxProvider(f.host).prepareBox(cluster, BOX).catch((e: unknown) => e)) as UserError;
     expect(err.exitCode).toBe(1);
     expect(err.render()).toContain("`vagrant box add debian/bookworm64 --provider virtualbox` failed");
     expect(err.render()).toContain("could not be found");
@@ -172,21 +134,25 @@ describe("createMachine", () => {
   it("brings one VM up without provisioning, saves its ssh config 0600, then prepares the runtime root and checks the private IP over ssh", async () => {
     const conf = "Host node1\n  HostName 127.0.0.1\n  User vagrant\n  Port 2222\n";
     const f = fakeRunner({ "vagrant ssh-config node1": { stdout: conf } });
-    const ssh = fakeSsh();
-    await virtualboxProvider({ runner: f.runner, host: fakeHost(), sshExec: ssh.exec }).createMachine(cluster, node1());
+    await virtualboxProvider(f.host).createMachine(cluster, node1());
     expect(f.argvs()).toEqual([
+      // No record of node1 yet: first, is there a VM of that name Vagrant does not know (no)?
+      ["VBoxManage", "list", "vms"],
       ["vagrant", "up", "node1", "--provider=virtualbox", "--no-provision"],
       ["vagrant", "ssh-config", "node1"],
     ]);
     const file = path.join(dir, ".cluster", "ssh", "node1.conf");
     // Vagrant's config, with one shared connection per VM (10 s per login under emulation).
-    expect(readFileSync(file, "utf8")).toBe(withConnectionSharing(conf, sshControlDir()));
-    expect(readFileSync(file, "utf8")).toContain(`  ControlMaster auto\n  ControlPath ${sshControlDir()}/%C\n`);
+    const uid = process.getuid!();
+    const control = sshControlDir("linux", uid);
+    expect(control).toBe(`/tmp/dvc-ssh-${uid}`);
+    expect(readFileSync(file, "utf8")).toBe(withConnectionSharing(conf, control));
+    expect(readFileSync(file, "utf8")).toContain(`  ControlMaster auto\n  ControlPath /tmp/dvc-ssh-${uid}/%C\n`);
     expect(statSync(file).mode & 0o777).toBe(0o600);
-    expect(ssh.calls).toHaveLength(1);
-    expect(ssh.calls[0]!.argv).toEqual(["ssh", "-F", file, "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "node1", "bash", "-s"]);
-    const input = ssh.calls[0]!.opts.input!;
-    expect(input).toMatch(/^export DVC_ROOT='\/opt\/dask-vm-cluster'\nexport DVC_IP='192\.168\.56\.11'\nexport DVC_PREFIX='24'\n/);
+    expect(f.ssh()).toHaveLength(1);
+    expect(f.ssh()[0]!.argv).toEqual(["ssh", "-F", file, "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "node1", "bash", "-s"]);
+    const input = f.ssh()[0]!.input!;
+    expect(input).toMatch(/^export DVC_ROOT=\/opt\/dask-vm-cluster\nexport DVC_IP=192\.168\.56\.11\nexport DVC_PREFIX=24\n/);
     expect(input).toContain('sudo -n install -d -m 0755 -o "$(id -un)" -g "$(id -gn)" "$DVC_ROOT"');
     expect(input).toContain('grep -qx "$DVC_IP/$DVC_PREFIX"');
   });
@@ -224,21 +190,14 @@ describe("createMachine", () => {
 
   it("uses --provider=libvirt for libvirt", async () => {
     const ref = refFor("libvirt", dir);
-    const f = fakeRunner();
-    await libvirtProvider({ runner: f.runner, host: fakeHost(), sshExec: fakeSsh().exec }).createMachine(ref, ref.nodes[1]!);
-    expect(f.argvs()[0]).toEqual(["vagrant", "up", "node2", "--provider=libvirt", "--no-provision"]);
+    const f = fakeRunner({ [`virsh --connect qemu:///system dominfo ${ref.id}-node2`]: { exitCode: 1, stderr: "error: failed to get domain" } });
+    await libvirtProvider(f.host).createMachine(ref, ref.nodes[1]!);
+    expect(f.argvs().slice(0, 2)).toEqual([["virsh", "--connect", "qemu:///system", "dominfo", `${ref.id}-node2`], ["vagrant", "up", "node2", "--provider=libvirt", "--no-provision"]]);
   });
 
   it("explains a VM whose private address is missing", async () => {
-    const f = fakeRunner();
-    const ssh = fakeSsh({ exitCode: 3, stderr: "192.168.56.11/24 is on no interface of node1; it has:\n1: lo inet 127.0.0.1/8\n2: eth0 inet 10.0.2.15/24" });
-    const provider = virtualboxProvider({
-      runner: f.runner,
-      host: fakeHost(),
-      sshExec: async (argv, script, opts) => {
-        throw new NodeCommandError("node1", script, await ssh.exec(argv, script, opts));
-      },
-    });
+    const f = fakeRunner({ ssh: { exitCode: 3, stderr: "192.168.56.11/24 is on no interface of node1; it has:\n1: lo inet 127.0.0.1/8\n2: eth0 inet 10.0.2.15/24" } });
+    const provider = virtualboxProvider(f.host);
     const err = (await provider.createMachine(cluster, node1()).catch((e: unknown) => e)) as UserError;
     expect(err).toBeInstanceOf(UserError);
     expect(err.render()).toContain("node1 was created but is not usable");
@@ -259,10 +218,9 @@ describe("destroyMachine", () => {
     recordVm("node1", "virtualbox");
     recordVm("node2", "virtualbox");
     const f = fakeRunner();
-    const ssh = fakeSsh();
-    await virtualboxProvider({ runner: f.runner, host: fakeHost(), sshExec: ssh.exec }).destroyMachine(cluster, node1());
+    await virtualboxProvider(f.host).destroyMachine(cluster, node1());
     // The shared ssh connection ends first: no ssh master outlives the VM.
-    expect(ssh.calls.map((c) => c.argv.slice(-3))).toEqual([["-O", "exit", "node1"]]);
+    expect(f.ssh().map((c) => c.argv.slice(-3))).toEqual([["-O", "exit", "node1"]]);
     expect(f.argvs()).toEqual([["vagrant", "destroy", "-f", "node1"]]);
     expect(existsSync(path.join(dir, ".cluster", "ssh", "node1.conf"))).toBe(false);
   });
@@ -271,7 +229,7 @@ describe("destroyMachine", () => {
     writeFileSync(path.join(dir, ".cluster", "machines.json"), JSON.stringify({ box: BOX }));
     const f = fakeRunner();
     const ref = refFor("libvirt", dir);
-    await libvirtProvider({ runner: f.runner, host: fakeHost() }).destroyMachine(ref, node1());
+    await libvirtProvider(f.host).destroyMachine(ref, node1());
     // Only libvirt is asked whether a VM of that name exists anyway (it answers 0 with the fake runner: removed).
     expect(f.argvs()).toEqual([
       ["virsh", "--connect", "qemu:///system", "dominfo", `${ref.id}-node1`],
@@ -281,14 +239,14 @@ describe("destroyMachine", () => {
       ["virsh", "--connect", "qemu:///system", "net-list", "--all", "--name"],
     ]);
     const none = fakeRunner({ [`virsh --connect qemu:///system dominfo ${ref.id}-node1`]: { exitCode: 1, stderr: "error: failed to get domain" } });
-    await libvirtProvider({ runner: none.runner, host: fakeHost() }).destroyMachine(ref, node1());
+    await libvirtProvider(none.host).destroyMachine(ref, node1());
     expect(none.argvs()).toEqual([["virsh", "--connect", "qemu:///system", "dominfo", `${ref.id}-node1`], ["virsh", "--connect", "qemu:///system", "net-list", "--all", "--name"]]);
   });
 
   it("refuses when Vagrant still records the VM but its machine list is gone, naming both fixes", async () => {
     rmSync(path.join(dir, ".cluster", "machines.json"));
     recordVm("node1", "virtualbox");
-    const err = (await virtualboxProvider({ runner: fakeRunner().runner, host: fakeHost() }).destroyMachine(cluster, node1()).catch((e: unknown) => e)) as UserError;
+    const err = (await virtualboxProvider(fakeRunner().host).destroyMachine(cluster, node1()).catch((e: unknown) => e)) as UserError;
     expect(err.render()).toContain("cannot destroy node1: its machine list is gone");
     expect(err.render()).toContain(`VBoxManage unregistervm ${cluster.id}-node1 --delete`);
   });
@@ -300,7 +258,7 @@ describe("destroyMachine of a node dropped from the config", () => {
     writeFileSync(path.join(dir, ".cluster", "machines.json"), JSON.stringify({ clusterId: cluster.id, provider: "virtualbox", box: BOX, nodes: [{ name: "node1", ip: "192.168.56.11", cpus: 1, memoryMb: 2048 }] }));
     recordVm("node2", "virtualbox");
     const f = fakeRunner();
-    await virtualboxProvider({ runner: f.runner, host: fakeHost() }).destroyMachine({ ...cluster, nodes: [cluster.nodes[1]!] }, cluster.nodes[1]!);
+    await virtualboxProvider(f.host).destroyMachine({ ...cluster, nodes: [cluster.nodes[1]!] }, cluster.nodes[1]!);
     expect(f.argvs()).toEqual([["vagrant", "destroy", "-f", "node2"]]);
     const list = JSON.parse(readFileSync(path.join(dir, ".cluster", "machines.json"), "utf8"));
     expect(list.nodes.map((n: { name: string }) => n.name)).toEqual(["node1", "node2"]);
@@ -312,7 +270,7 @@ describe("removeBox", () => {
     mkdirSync(path.join(dir, ".cluster"), { recursive: true });
     writeFileSync(path.join(dir, ".cluster", "machines.json"), "{}");
     recordVm("node1", "virtualbox");
-    await virtualboxProvider({ runner: fakeRunner().runner, host: fakeHost() }).removeBox(cluster, BOX);
+    await virtualboxProvider(fakeRunner().host).removeBox(cluster, BOX);
     expect(existsSync(path.join(dir, ".cluster", "machines.json"))).toBe(true);
   });
 
@@ -322,7 +280,7 @@ describe("removeBox", () => {
     mkdirSync(path.join(dir, ".cluster", "vagrant", "machines", "node1", "virtualbox"), { recursive: true });
     writeFileSync(path.join(dir, ".cluster", "vagrant", "machines", "node1", "virtualbox", "vagrant_cwd"), "/x");
     const f = fakeRunner();
-    await virtualboxProvider({ runner: f.runner, host: fakeHost() }).removeBox(cluster, BOX);
+    await virtualboxProvider(f.host).removeBox(cluster, BOX);
     for (const p of ["machines.json", "vagrant", "ssh"]) expect(existsSync(path.join(dir, ".cluster", p))).toBe(false);
     expect(f.calls).toEqual([]);
   });
@@ -330,7 +288,7 @@ describe("removeBox", () => {
 
 describe("transport", () => {
   it("hands out an ssh transport on the node's config with the VM runtime root and systemd", () => {
-    const t = virtualboxProvider({ runner: fakeRunner().runner, host: fakeHost() }).transport(cluster, node1());
+    const t = virtualboxProvider(fakeRunner().host).transport(cluster, node1());
     expect(t.node).toBe("node1");
     expect(t.root).toBe("/opt/dask-vm-cluster");
     expect(t.serviceManager).toBe("systemd");
@@ -341,7 +299,7 @@ describe("parsers", () => {
   it("reads vagrant box list in the 2.3 and the 2.4 (architecture) format", () => {
     expect(parseBoxList("debian/bookworm64 (virtualbox, 12.20240905.1)\ngeneric/debian12 (libvirt, 4.3.12, (amd64))\nThere are no installed boxes!\n")).toEqual([
       { name: "debian/bookworm64", provider: "virtualbox", version: "12.20240905.1" },
-      { name: "generic/debian12", provider: "libvirt", version: "4.3.12" },
+      { name: "generic/debian12", provider: "libvirt", version: "4.3.12", arch: "amd64" },
     ]);
   });
 
@@ -368,6 +326,27 @@ describe("parsers", () => {
     ]);
   });
 
+  it("reads Windows route print -4: on-link networks by the host's address on them", () => {
+    const out = [
+      "IPv4 Route Table",
+      "===========================================================================",
+      "Active Routes:",
+      "Network Destination        Netmask          Gateway       Interface  Metric",
+      "          0.0.0.0          0.0.0.0      192.168.1.1    192.168.1.100     25",
+      "        127.0.0.0        255.0.0.0         On-link         127.0.0.1    331",
+      "      192.168.1.0    255.255.255.0         On-link     192.168.1.100    281",
+      "     192.168.56.0    255.255.255.0         On-link      192.168.56.1    281",
+      "     192.168.56.1  255.255.255.255         On-link      192.168.56.1    281",
+      "===========================================================================",
+      "Persistent Routes:",
+      "  None",
+    ].join("\r\n");
+    expect(parseRoutePrint(out).map((r) => [r.dst.text, r.dev])).toEqual([
+      ["192.168.1.0/24", "192.168.1.100"],
+      ["192.168.56.0/24", "192.168.56.1"],
+    ]);
+  });
+
   it("reads macOS netstat -rn destinations in their short forms", () => {
     const out = [
       "Routing tables",
@@ -391,16 +370,58 @@ describe("parsers", () => {
   });
 });
 
-describe("spawnRunner (the real one)", () => {
+describe("runProcess (the one real runner)", () => {
   it("passes argv without a shell, feeds stdin, and reports exit codes without throwing", async () => {
-    const r = await spawnRunner([process.execPath, "-e", "process.stdin.pipe(process.stdout); process.on('exit', () => process.exitCode = 4)", "a b; $(x)"], { cwd: dir, env: process.env, input: "in put" });
-    expect(r).toEqual({ stdout: "in put", stderr: "", exitCode: 4 });
+    const r = await runProcess([process.execPath, "-e", "process.stdin.pipe(process.stdout); process.on('exit', () => process.exitCode = 4)", "a b; $(x)"], { cwd: dir, input: "in put" });
+    expect([r.stdout, r.stderr, r.exitCode, r.missing, r.timedOut]).toEqual(["in put", "", 4, false, false]);
   });
 
-  it("answers a missing program with exit code 127", async () => {
-    const r = await spawnRunner(["dvc-no-such-program"], { cwd: dir, env: process.env });
-    expect(r.exitCode).toBe(127);
-    expect(r.stderr).toContain("dvc-no-such-program: command not found");
+  it("answers a missing program and a program out of time with results of their own", async () => {
+    const missing = await runProcess(["dvc-no-such-program"], { cwd: dir });
+    expect([missing.exitCode, missing.missing]).toEqual([127, true]);
+    expect(missing.stderr).toContain("dvc-no-such-program: command not found");
+    const slow = await runProcess([process.execPath, "-e", "setTimeout(() => {}, 10000)"], { timeoutMs: 300 });
+    expect([slow.exitCode, slow.timedOut, slow.missing]).toEqual([124, true, false]);
+    expect(slow.seconds).toBeLessThan(5);
+  });
+
+  it("streams stdout lines as they arrive", async () => {
+    const lines: string[] = [];
+    await runProcess([process.execPath, "-e", "console.log('one'); console.log('two')"], { onLine: (l) => lines.push(l) });
+    expect(lines).toEqual(["one", "two"]);
+  });
+});
+
+describe("ssh connection sharing", () => {
+  it("counts the 17 bytes OpenSSH adds for the master's temporary socket (mux.c muxserver_listen) and the 40 of %C", () => {
+    // sun_path: 104 bytes on macOS, NUL included: dir + "/" + 40 + 17 + NUL <= 104.
+    expect(controlPathFits("/".padEnd(45, "x"))).toBe(true);
+    expect(controlPathFits("/".padEnd(46, "x"))).toBe(false);
+    // A student's home on a Mac: ~/.cache/dask-vm-cluster/ssh would not fit; /tmp/dvc-ssh-<uid> does.
+    expect(controlPathFits("/Users/leonardo.da.vinci.etudiant/.cache/dask-vm-cluster/ssh")).toBe(false);
+    expect(controlPathFits("/tmp/dvc-ssh-501")).toBe(true);
+    expect(withConnectionSharing("Host n\n", "/Users/leonardo.da.vinci.etudiant/.cache/dask-vm-cluster/ssh")).toBe("Host n\n");
+  });
+
+  it("is off on Windows (Win32-OpenSSH has no ControlMaster, PowerShell/Win32-OpenSSH#405): nothing in the config, and ControlMaster=no on every ssh", async () => {
+    expect(sshControlDir("win32", undefined)).toBeUndefined();
+    const conf = "Host node1\n  HostName 127.0.0.1\n  User vagrant\n  Port 2222\n  IdentityFile \"C:/Users/Léa Martin/.vagrant.d/insecure_private_key\"\n";
+    const f = fakeRunner({ "vagrant ssh-config node1": { stdout: conf } }, { platform: "win32", uid: undefined as unknown as number, env: { USERPROFILE: "C:\\Users\\Léa Martin" } });
+    await virtualboxProvider(f.host).createMachine(cluster, node1());
+    expect(readFileSync(path.join(dir, ".cluster", "ssh", "node1.conf"), "utf8")).toBe(conf);
+    expect(f.ssh()[0]!.argv).toEqual(["ssh", "-F", path.join(dir, ".cluster", "ssh", "node1.conf"), "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "ControlMaster=no", "-o", "ControlPath=none", "node1", "bash", "-s"]);
+  });
+
+  it("refuses a control folder someone else made in /tmp (a symlink, or not ours)", () => {
+    const base = mkdtempSync(path.join(os.tmpdir(), "dvc-ctl-"));
+    try {
+      const uid = process.getuid!();
+      expect(sshControlDir("linux", uid, base)).toBe(path.join(base, `dvc-ssh-${uid}`));
+      expect(statSync(path.join(base, `dvc-ssh-${uid}`)).mode & 0o777).toBe(0o700);
+      expect(sshControlDir("linux", uid + 1, base) === undefined || uid === 0).toBe(true);
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
   });
 });
 

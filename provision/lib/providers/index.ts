@@ -1,14 +1,25 @@
-// Picks the machine layer for a provider name; the one place that knows all three.
+// Picks the machine layer for a provider name: the one place that knows all three.
 import type { ProviderName } from "../config-schema.js";
-import type { MachineProvider } from "./provider.js";
+import type { Host } from "../host.js";
+import { LIBVIRT_CAPABILITIES, libvirtProvider } from "./libvirt.js";
+import { LOCAL_CAPABILITIES, LocalProvider } from "./local.js";
+import type { MachineProvider, ProviderCapabilities } from "./provider.js";
+import { VIRTUALBOX_CAPABILITIES, virtualboxProvider } from "./virtualbox.js";
 
-export async function providerFor(name: ProviderName): Promise<MachineProvider> {
+/** What each provider can do, for the stack (which orders stages by it) without a host. */
+export const CAPABILITIES: Readonly<Record<ProviderName, ProviderCapabilities>> = {
+  local: LOCAL_CAPABILITIES,
+  virtualbox: VIRTUALBOX_CAPABILITIES,
+  libvirt: LIBVIRT_CAPABILITIES,
+};
+
+export function providerFor(name: ProviderName, host: Host): MachineProvider {
   switch (name) {
     case "local":
-      return new (await import("./local.js")).LocalProvider();
+      return new LocalProvider(host);
     case "virtualbox":
-      return (await import("./virtualbox.js")).virtualboxProvider();
+      return virtualboxProvider(host);
     case "libvirt":
-      return (await import("./libvirt.js")).libvirtProvider();
+      return libvirtProvider(host);
   }
 }

@@ -22,30 +22,20 @@
 import { createHash } from "node:crypto";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { UserError, type Problem } from "../errors.js";
+import { UserError } from "../errors.js";
 import type { ClusterRef } from "../spec.js";
 import type { NodeSpec } from "../config.js";
-import {
-  VagrantProvider,
-  checkRouteClash,
-  clusterSubnet,
-  hostAddress,
-  netmaskOf,
-  type Host,
-  type NetworkRecord,
-  type PreflightFacts,
-  type VagrantContext,
-  type VagrantProviderOptions,
-  type VagrantStrategy,
-  vagrantHome,
-} from "./vagrant.js";
-import type { BoxConfig } from "./provider.js";
-import type { Cidr } from "../ipv4.js";
+import { fail, ok, warn, type CheckRow } from "../checks.js";
+import type { Host } from "../host.js";
+import { hostAddress, netmaskOf, type Cidr } from "../ipv4.js";
+import { describeFailure, tail } from "../process.js";
+import { VagrantProvider, clusterSubnet, platformCheck, routeCheck, vagrantHome, virtualizationCheck, type CheckFacts, type NetworkRecord, type VagrantContext, type VagrantStrategy } from "./vagrant.js";
+import type { BoxConfig, HostNeeds, ProviderCapabilities } from "./provider.js";
 
 export type LibvirtDriver = "kvm" | "qemu";
 export type ManagementNetwork = "none" | "default";
 
-export interface LibvirtOptions extends VagrantProviderOptions {
+export interface LibvirtOptions {
   /** Domain type. Default: kvm when /dev/kvm is usable, else qemu (emulation). */
   readonly driver?: LibvirtDriver;
   /** CPU model under qemu emulation. Default: Nehalem on x86_64 hosts, cortex-a57 on arm64. */
@@ -152,6 +142,9 @@ function envDriver(host: Host): LibvirtDriver | undefined {
   return v === "kvm" || v === "qemu" ? v : undefined;
 }
 
+/** vagrant-libvirt's machines come up in parallel once the box stage has uploaded the image. */
+export const LIBVIRT_CAPABILITIES: ProviderCapabilities = { parallelMachines: true, hostReachesNodes: true, reservesResources: true };
+
 export function libvirtStrategy(options: Pick<LibvirtOptions, "driver" | "cpuModel" | "managementNetwork"> = {}): VagrantStrategy {
   const management: ManagementNetwork = options.managementNetwork ?? "none";
   const driverOf = (host: Host): LibvirtDriver => options.driver ?? envDriver(host) ?? (host.kvmUsable() ? "kvm" : "qemu");
@@ -166,70 +159,70 @@ export function libvirtStrategy(options: Pick<LibvirtOptions, "driver" | "cpuMod
 
   return {
     name: "libvirt",
+    capabilities: LIBVIRT_CAPABILITIES,
 
-    async preflight(ctx: VagrantContext, cluster: ClusterRef, problems: Problem[], facts: PreflightFacts): Promise<void> {
+    async checks(ctx: VagrantContext, cluster: ClusterRef, needs: HostNeeds, facts: CheckFacts): Promise<CheckRow[]> {
       const { host } = ctx;
-      if (facts.vagrantVersion) {
-        const plugins = await ctx.vagrant(["plugin", "list"], cluster);
-        if (plugins.exitCode !== 0 || !/^vagrant-libvirt\b/m.test(plugins.stdout)) {
-          problems.push({
-            path: "vagrant-libvirt",
-            message: "the vagrant-libvirt plugin is not installed (`vagrant plugin list` does not show it)",
-            fix: "Debian/Ubuntu: sudo apt-get install vagrant-libvirt (it matches the distribution's vagrant); elsewhere: vagrant plugin install vagrant-libvirt",
-          });
-        }
+      const rows: CheckRow[] = [];
+      if (!facts.vagrantVersion) {
+        rows.push(fail("vagrant-libvirt", "not checked: vagrant is missing", "install Vagrant first, then the plugin (Debian/Ubuntu: sudo apt-get install vagrant-libvirt)"));
+      } else {
+        const plugins = await ctx.vagrant(["plugin", "list"], cluster, { timeoutMs: 60_000 });
+        const line = plugins.stdout.split("\n").find((l) => /^vagrant-libvirt\b/.test(l.trim()));
+        if (line) rows.push(ok("vagrant-libvirt", line.trim()));
+        else if (plugins.exitCode !== 0) rows.push(fail("vagrant-libvirt", describeFailure(plugins), "make `vagrant plugin list` work (`vagrant plugin repair`), then: vagrant plugin install vagrant-libvirt"));
+        else rows.push(fail("vagrant-libvirt", "the vagrant-libvirt plugin is not installed (`vagrant plugin list` does not show it)", "Debian/Ubuntu: sudo apt-get install vagrant-libvirt (it matches the distribution's vagrant); elsewhere: vagrant plugin install vagrant-libvirt"));
       }
 
       const uri = libvirtUri(host);
-      const v = await ctx.run(virsh(host, "version"), cluster);
-      if (v.exitCode === 127) {
-        problems.push({ path: "virsh", message: "virsh (libvirt) is not installed or not on PATH", fix: "Debian/Ubuntu: sudo apt-get install libvirt-daemon-system libvirt-clients" });
-      } else if (v.exitCode !== 0) {
-        problems.push({
-          path: "virsh",
-          message: `cannot connect to libvirt at ${uri}: ${(v.stderr || v.stdout).trim().split("\n").slice(-2).join(" ")}`,
-          fix: "start the daemon (sudo systemctl enable --now libvirtd) and let your user manage it (sudo usermod -aG libvirt $USER, then log in again)",
-        });
-      }
+      const v = await ctx.run(virsh(host, "version"), cluster, { timeoutMs: 30_000 });
+      if (v.missing) rows.push(fail("virsh", "virsh (libvirt) is not installed or not on PATH", "Debian/Ubuntu: sudo apt-get install libvirt-daemon-system libvirt-clients (Fedora: sudo dnf install @virtualization)"));
+      else if (v.exitCode !== 0) {
+        rows.push(fail("virsh", `cannot connect to libvirt at ${uri}: ${tail(v.stderr || v.stdout, 2).replace(/\n/g, " ")}`, "start the daemon (sudo systemctl enable --now libvirtd) and let your user manage it (sudo usermod -aG libvirt $USER, then log in again)"));
+      } else rows.push(ok("virsh", `${uri}: ${tail(v.stdout, 3).replace(/\n/g, "; ")}`));
 
       for (const [bin, pkg] of [
         [qemuBinary(host), host.arch === "arm64" ? "qemu-system-arm" : "qemu-system-x86"],
         ["qemu-img", "qemu-utils"],
       ] as const) {
-        const q = await ctx.run([bin, "--version"], cluster);
-        if (q.exitCode !== 0) {
-          problems.push({ path: bin, message: q.exitCode === 127 ? `${bin} is not installed or not on PATH` : `\`${bin} --version\` failed with exit code ${q.exitCode}`, fix: `Debian/Ubuntu: sudo apt-get install ${pkg}` });
-        }
+        const q = await ctx.run([bin, "--version"], cluster, { timeoutMs: 15_000 });
+        rows.push(q.exitCode === 0 ? ok(bin, q.stdout.trim().split("\n")[0] ?? "") : fail(bin, q.missing ? "not found" : describeFailure(q), `Debian/Ubuntu: sudo apt-get install ${pkg} (Fedora: sudo dnf install qemu-kvm)`));
       }
 
       const asked = (host.env[DRIVER_ENV] ?? "").trim();
       if (asked && asked !== "auto" && !envDriver(host)) {
-        problems.push({ path: DRIVER_ENV, message: `${DRIVER_ENV}=${JSON.stringify(asked)} is not a libvirt driver this provider knows`, fix: `set it to kvm, qemu or auto (or unset it: kvm when hardware KVM is usable, else qemu)` });
+        rows.push(fail(DRIVER_ENV, `${DRIVER_ENV}=${JSON.stringify(asked)} is not a libvirt driver this provider knows`, "set it to kvm, qemu or auto (or unset it: kvm when hardware KVM is usable, else qemu)"));
       }
       const cpuAsked = (host.env[CPU_MODEL_ENV] ?? "").trim();
       if (cpuAsked && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(cpuAsked)) {
-        problems.push({ path: CPU_MODEL_ENV, message: `${CPU_MODEL_ENV}=${JSON.stringify(cpuAsked)} is not a CPU model name`, fix: "use a name from `virsh cpu-models x86_64` (e.g. Nehalem), or unset it" });
+        rows.push(fail(CPU_MODEL_ENV, `${CPU_MODEL_ENV}=${JSON.stringify(cpuAsked)} is not a CPU model name`, "use a name from `virsh cpu-models x86_64` (e.g. Nehalem), or unset it"));
       }
       const kvm = host.kvmUsable();
       const driver = options.driver ?? envDriver(host);
-      if (driver === "kvm" && !kvm) {
-        problems.push({ path: "/dev/kvm", message: "driver kvm was asked for, but /dev/kvm is missing or not writable by this user", fix: "enable VT-x/AMD-V in the firmware and load kvm_intel or kvm_amd; add your user to the kvm group; or let the driver default to qemu emulation" });
-      } else if (!kvm && !driver) {
-        host.warn("/dev/kvm is missing or not writable: the nodes will run under qemu emulation (TCG), several times slower than KVM; enable VT-x/AMD-V and join the kvm group to avoid it");
+      rows.push(platformCheck(host, needs));
+      if (driver !== "qemu") rows.push(await virtualizationCheck(host, driver === "kvm"));
+      if (kvm) rows.push(ok("/dev/kvm", "usable (hardware virtualization): driver kvm"));
+      else if (driver === "qemu") rows.push(ok("/dev/kvm", `not used: ${DRIVER_ENV} asks for qemu emulation`));
+      else if (driver === "kvm") {
+        rows.push(fail("/dev/kvm", "driver kvm was asked for, but /dev/kvm is missing, not writable by this user, or not backed by VT-x/AMD-V", "enable VT-x/AMD-V in the firmware and load kvm_intel or kvm_amd; add your user to the kvm group (sudo usermod -aG kvm $USER); or let the driver default to qemu emulation"));
+      } else {
+        rows.push(warn("/dev/kvm", `${host.exists("/dev/kvm") ? "present but not usable" : "missing"}: the nodes will run under qemu emulation (TCG), several times slower than KVM`, "enable VT-x/AMD-V, load kvm_intel or kvm_amd and join the kvm group to avoid it"));
       }
 
       const own = [bridgeName(cluster.id), ...(facts.network?.device ? [facts.network.device] : [])];
-      await checkRouteClash(ctx, cluster, own, problems);
+      rows.push(await routeCheck(host, cluster, own));
 
       if (management === "none" && v.exitCode === 0) {
-        const mgmt = await ctx.run(virsh(host, "net-dumpxml", VAGRANT_LIBVIRT_MANAGEMENT_NETWORK), cluster);
+        const mgmt = await ctx.run(virsh(host, "net-dumpxml", VAGRANT_LIBVIRT_MANAGEMENT_NETWORK), cluster, { timeoutMs: 30_000 });
         if (mgmt.exitCode === 0 && /<forward\b/.test(mgmt.stdout)) {
-          host.warn(
-            `the libvirt network ${VAGRANT_LIBVIRT_MANAGEMENT_NETWORK} already exists with a <forward> (NAT) element; vagrant-libvirt reuses it, so the nodes will have a route out of the host. ` +
-              `To isolate them, remove it while no VM uses it: virsh net-destroy ${VAGRANT_LIBVIRT_MANAGEMENT_NETWORK}; virsh net-undefine ${VAGRANT_LIBVIRT_MANAGEMENT_NETWORK}`,
-          );
+          rows.push(warn(
+            "management network",
+            `the libvirt network ${VAGRANT_LIBVIRT_MANAGEMENT_NETWORK} already exists with a <forward> (NAT) element; vagrant-libvirt reuses it, so the nodes will have a route out of the host`,
+            `to isolate them, remove it while no VM uses it: virsh net-destroy ${VAGRANT_LIBVIRT_MANAGEMENT_NETWORK}; virsh net-undefine ${VAGRANT_LIBVIRT_MANAGEMENT_NETWORK}`,
+          ));
         }
       }
+      return rows;
     },
 
     /**
@@ -240,7 +233,7 @@ export function libvirtStrategy(options: Pick<LibvirtOptions, "driver" | "cpuMod
      * exists" (seen here). An existing management network is used as it is (preflight
      * warns when it routes off the host).
      */
-    async createNetwork(ctx: VagrantContext, cluster: ClusterRef): Promise<NetworkRecord> {
+    async createNetwork(ctx: VagrantContext, cluster: ClusterRef, _existing: NetworkRecord | undefined, recordIt: (r: NetworkRecord) => Promise<void>): Promise<NetworkRecord> {
       const { host } = ctx;
       const record = networkOf(cluster);
       const fix = `check that libvirt works: \`virsh --connect ${libvirtUri(host)} net-list --all\`; another network on ${record.subnet} (or on ${MANAGEMENT_SUBNET} for ${VAGRANT_LIBVIRT_MANAGEMENT_NETWORK}) makes net-start fail`;
@@ -260,6 +253,7 @@ export function libvirtStrategy(options: Pick<LibvirtOptions, "driver" | "cpuMod
       for (const [name] of wanted) {
         if (!active.includes(name)) await ctx.must(virsh(host, "net-start", name), cluster, fix);
       }
+      await recordIt(record);
       return record;
     },
 
@@ -379,6 +373,6 @@ async function removeManagementNetworkIfUnused(ctx: VagrantContext, cluster: Clu
 }
 
 /** The MachineProvider for "libvirt". */
-export function libvirtProvider(options: LibvirtOptions = {}): VagrantProvider {
-  return new VagrantProvider(libvirtStrategy(options), options);
+export function libvirtProvider(host: Host, options: LibvirtOptions = {}): VagrantProvider {
+  return new VagrantProvider(libvirtStrategy(options), host);
 }

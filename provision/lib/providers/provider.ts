@@ -1,15 +1,44 @@
 // The machine layer: the only code that differs between virtualbox, libvirt and local.
 // Everything above it (bundle, install, gate, TLS, services, benchmark) talks to nodes
-// through the Transport a provider hands out.
-import type { ClusterConfig, NodeSpec } from "../config.js";
+// through the Transport a provider hands out, and asks a provider what it can do
+// (capabilities) instead of which one it is.
+import type { Server } from "node:net";
+import type { CheckRow } from "../checks.js";
+import type { ClusterConfig, NodeSpec, ProviderName } from "../config.js";
 import type { ClusterRef } from "../spec.js";
 import type { Transport } from "../transport.js";
 
 export type BoxConfig = ClusterConfig["box"];
 
+/** What the cluster needs of the host and its nodes, for the checks. */
+export interface HostNeeds {
+  readonly box: BoxConfig;
+  /** runtime.python, major.minor. */
+  readonly python: string;
+  /** runtime.platform: the nodes' CPU architecture. */
+  readonly platform: ClusterConfig["runtime"]["platform"];
+}
+
+export interface ProviderCapabilities {
+  /**
+   * Whether machines may be created at the same time. VirtualBox may not: parallel
+   * `vagrant up`s race for the box import and the forwarded ssh port 2222.
+   */
+  readonly parallelMachines: boolean;
+  /** Whether this host reaches the nodes' private IPs itself (VMs on a host network); the local provider's namespaces it does not. */
+  readonly hostReachesNodes: boolean;
+  /** Whether each node takes its memory and a disk of its own (VMs), or shares the host's (namespaces). */
+  readonly reservesResources: boolean;
+}
+
 export interface MachineProvider {
-  /** Host prerequisites for this provider; throws UserError naming what is missing and how to get it. */
-  preflight(cluster: ClusterRef, box: BoxConfig): Promise<void>;
+  readonly name: ProviderName;
+  readonly capabilities: ProviderCapabilities;
+  /**
+   * The host checks this provider needs, as rows: `npm run doctor` prints them and the
+   * preflight stage refuses the deploy when one fails. Never changes anything.
+   */
+  checks(cluster: ClusterRef, needs: HostNeeds): Promise<CheckRow[]>;
   /** Creates the private network the nodes share (idempotent). */
   createNetwork(cluster: ClusterRef): Promise<void>;
   /** Removes it; succeeds when it is already gone. */
@@ -21,14 +50,19 @@ export interface MachineProvider {
   /** Creates one node and makes its transport usable (idempotent). */
   createMachine(cluster: ClusterRef, node: NodeSpec): Promise<void>;
   /**
-   * Whether the node createMachine made is there (local only, for now). Terraform can
-   * record a machine stage as created while its provisioner is still running (a state
-   * snapshot taken mid-apply); a deploy killed right then leaves a "created" node that
-   * does not exist, and the stages after it ask this before they rely on it.
+   * Whether the node createMachine made is there. Terraform can record a machine stage as
+   * created while its provisioner is still running (a state snapshot taken mid-apply); a
+   * deploy killed right then leaves a "created" node that does not exist, and the stages
+   * after it ask this before they rely on it.
    */
-  machineExists?(cluster: ClusterRef, node: NodeSpec): Promise<boolean>;
+  machineExists(cluster: ClusterRef, node: NodeSpec): Promise<boolean>;
   /** Removes one node and everything on it; succeeds when it is already gone. */
   destroyMachine(cluster: ClusterRef, node: NodeSpec): Promise<void>;
   /** How stages reach a created node (its slowness says how long to wait for it). */
   transport(cluster: ClusterRef, node: NodeSpec): Transport;
+  /**
+   * Serves a node's ip:port on 127.0.0.1:localPort, for providers whose nodes this host
+   * cannot reach (capabilities.hostReachesNodes false).
+   */
+  forward?(cluster: ClusterRef, node: NodeSpec, targetPort: number, localPort: number): Promise<Server>;
 }

@@ -1,142 +1,32 @@
 // The machine layer shared by the virtualbox and libvirt providers: Vagrant creates and
 // destroys the VMs from provision/Vagrantfile and the machine list written here; a small
-// per-provider strategy (virtualbox.ts, libvirt.ts) adds the host checks and the private
-// network. Every command goes through an injectable runner as an argv array (no shell),
-// so tests can assert the exact sequence of commands each step runs.
-import { spawn } from "node:child_process";
-import { accessSync, constants as fsConstants, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+// per-provider strategy (virtualbox.ts, libvirt.ts) adds its host checks and the private
+// network. Every program runs through the host's one process runner as an argv array
+// (no shell), so tests assert the exact sequence of commands each step runs.
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { UserError, badInput, type Problem } from "../errors.js";
-import { parseCidr, intToIp, type Cidr } from "../ipv4.js";
-import { debug } from "../log.js";
+import { fail, ok, warn, type CheckRow } from "../checks.js";
 import type { NodeSpec } from "../config.js";
+import { UserError, badInput } from "../errors.js";
+import type { Host } from "../host.js";
+import { parseCidr, type Cidr } from "../ipv4.js";
+import { describeFailure, tail, type ProcessOptions, type ProcessResult } from "../process.js";
+import { clashingRoutes, freeSubnet, hostRoutes } from "../routes.js";
 import type { ClusterRef } from "../spec.js";
-import { NodeCommandError, runProcess, type Transport } from "../transport.js";
-import { SshTransport, VM_ROOT, withConnectionSharing, type ProcessExec } from "../ssh-transport.js";
-import { cacheDir } from "../paths.js";
-import type { BoxConfig, MachineProvider } from "./provider.js";
+import { SshTransport, VM_ROOT, sshControlDir, withConnectionSharing } from "../ssh-transport.js";
+import { NodeCommandError, type Transport } from "../transport.js";
+import { atLeast, compareVersions, parseVersion, versionParts, versionText } from "../version-number.js";
+import type { BoxConfig, HostNeeds, MachineProvider, ProviderCapabilities } from "./provider.js";
 
 export type VagrantProviderName = "virtualbox" | "libvirt";
 
-/** Oldest Vagrant the Vagrantfile accepts (Vagrant.require_version there says the same). */
-export const MIN_VAGRANT = "2.2.19";
+/** Oldest Vagrant the Vagrantfile accepts (its Vagrant.require_version says the same; a test holds them together). */
+export const MIN_VAGRANT = [2, 2, 19] as const;
 
-export interface CommandResult {
-  readonly stdout: string;
-  readonly stderr: string;
-  readonly exitCode: number;
-}
-
-export interface CommandOptions {
-  readonly cwd: string;
-  readonly env: NodeJS.ProcessEnv;
-  /** Standard input for the command. Default: none. */
-  readonly input?: string;
-  /** Copy the command's output to this process's stderr as it arrives (long steps like vagrant up). Default: false. */
-  readonly echo?: boolean;
-}
-
-/** Runs argv and resolves with its outcome; a missing program resolves with exit code 127. */
-export type CommandRunner = (argv: readonly string[], opts: CommandOptions) => Promise<CommandResult>;
-
-/** The real runner: spawns argv directly (no shell, so no quoting), never throws on a non-zero exit. */
-export const spawnRunner: CommandRunner = (argv, opts) =>
-  new Promise((resolve) => {
-    let stdout = "";
-    let stderr = "";
-    let settled = false;
-    const t0 = performance.now();
-    debug("host", `$ ${argv.join(" ")}`);
-    const done = (r: CommandResult) => {
-      if (!settled) {
-        debug("host", `exit ${r.exitCode} in ${((performance.now() - t0) / 1000).toFixed(2)} s: ${argv.join(" ")}`);
-        resolve(r);
-      }
-      settled = true;
-    };
-    const child = spawn(argv[0]!, argv.slice(1), { cwd: opts.cwd, env: opts.env, stdio: ["pipe", "pipe", "pipe"] });
-    child.stdout.on("data", (b: Buffer) => {
-      stdout += b.toString();
-      if (opts.echo) process.stderr.write(b);
-    });
-    child.stderr.on("data", (b: Buffer) => {
-      stderr += b.toString();
-      if (opts.echo) process.stderr.write(b);
-    });
-    child.on("error", (err: NodeJS.ErrnoException) =>
-      done({ stdout, stderr: `${stderr}${err.code === "ENOENT" ? `${argv[0]}: command not found` : err.message}`, exitCode: err.code === "ENOENT" ? 127 : 1 }),
-    );
-    child.on("close", (code, signal) => done({ stdout, stderr, exitCode: code ?? (signal ? 128 : 1) }));
-    child.stdin.on("error", () => undefined);
-    child.stdin.end(opts.input ?? "");
-  });
-
-/** What the providers need to know about this host, injectable for tests. */
-export interface Host {
-  readonly platform: NodeJS.Platform;
-  /** process.arch: x64 or arm64. */
-  readonly arch: string;
-  /** Environment of the stage (VAGRANT_HOME, LIBVIRT_DEFAULT_URI, VBOX_MSI_INSTALL_PATH, PATH...). */
-  readonly env: NodeJS.ProcessEnv;
-  /** A file's text, or undefined when it does not exist or cannot be read. */
-  readText(file: string): string | undefined;
-  /** Whether a path exists. */
-  exists(file: string): boolean;
-  /** A file's modification time in whole seconds since the epoch; undefined when it cannot be read. */
-  mtimeSeconds?(file: string): number | undefined;
-  /** Names in a folder; empty when it does not exist. */
-  listDir(dir: string): string[];
-  /**
-   * Whether hardware KVM can run the VMs: /dev/kvm exists, this user may open it
-   * read-write, and (on x86_64) it is backed by VT-x/AMD-V (kvm_intel or kvm_amd). A
-   * /dev/kvm from a paravirtual flavour (kvm_pvm, inside a cloud VM) cannot boot stock
-   * kernels, so it does not count.
-   */
-  kvmUsable(): boolean;
-  /** Prints a hint that does not stop the stage. */
-  warn(message: string): void;
-}
-
-export function realHost(): Host {
-  return {
-    platform: process.platform,
-    arch: process.arch,
-    env: process.env,
-    readText: (file) => {
-      try {
-        return readFileSync(file, "utf8");
-      } catch {
-        return undefined;
-      }
-    },
-    exists: (file) => existsSync(file),
-    mtimeSeconds: (file) => {
-      try {
-        return Math.floor(statSync(file).mtimeMs / 1000);
-      } catch {
-        return undefined;
-      }
-    },
-    listDir: (dir) => {
-      try {
-        return readdirSync(dir);
-      } catch {
-        return [];
-      }
-    },
-    kvmUsable: () => {
-      try {
-        accessSync("/dev/kvm", fsConstants.R_OK | fsConstants.W_OK);
-      } catch {
-        return false;
-      }
-      return process.arch !== "x64" || existsSync("/sys/module/kvm_intel") || existsSync("/sys/module/kvm_amd");
-    },
-    warn: (message) => process.stderr.write(`warning: ${message}\n`),
-  };
-}
+/** Vagrant starts Ruby and loads its plugins: give version commands time. */
+const VAGRANT_QUICK_MS = 30_000;
 
 /** What createNetwork made, kept in <clusterDir>/network.json so destroy removes exactly it. */
 export interface NetworkRecord {
@@ -148,6 +38,10 @@ export interface NetworkRecord {
   readonly subnet: string;
   /** The host interface that carries the subnet, when known (a libvirt bridge, a vboxnetN). */
   readonly device?: string;
+  /** The host's own address on it (how Windows' route table names the interface). */
+  readonly hostIp?: string;
+  /** false when it existed before this cluster (an adapter VirtualBox's installer made): destroy keeps it. */
+  readonly created?: boolean;
 }
 
 /** Files of one cluster's Vagrant layer, all under <clusterDir>. */
@@ -181,34 +75,6 @@ export function clusterSubnet(cluster: Pick<ClusterRef, "subnet">): Cidr {
   const c = parseCidr(cluster.subnet);
   if (!c) throw badInput(`cluster subnet ${JSON.stringify(cluster.subnet)} is not a CIDR subnet`, [{ path: "/network/subnet", message: `"${cluster.subnet}" is not a CIDR subnet`, fix: "write it like 192.168.56.0/24" }]);
   return c;
-}
-
-export function netmaskOf(prefix: number): string {
-  return intToIp(prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0);
-}
-
-/** The host's address on the private network: the subnet's first host (.1). */
-export function hostAddress(subnet: Cidr): string {
-  return intToIp(subnet.network + 1);
-}
-
-/** Numeric parts of the first dotted version in a text: "Vagrant 2.3.4" -> [2, 3, 4]. */
-export function parseVersion(text: string): number[] | undefined {
-  const m = /(\d+)\.(\d+)(?:\.(\d+))?/.exec(text);
-  return m ? [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)] : undefined;
-}
-
-export function compareVersions(a: readonly number[], b: readonly number[]): number {
-  for (let i = 0; i < Math.max(a.length, b.length); i++) {
-    const d = (a[i] ?? 0) - (b[i] ?? 0);
-    if (d !== 0) return d < 0 ? -1 : 1;
-  }
-  return 0;
-}
-
-/** "2.3.4" -> [2, 3, 4]; non-numeric parts count as 0. */
-export function versionParts(v: string): number[] {
-  return v.split(".").map((p) => Number.parseInt(p, 10) || 0);
 }
 
 /**
@@ -249,113 +115,65 @@ export function satisfiesConstraint(version: string, constraint: string): boolea
 }
 
 /** Boxes from `vagrant box list`: "debian/bookworm64 (virtualbox, 12.20240905.1)" and the newer ", (amd64))" form. */
-export function parseBoxList(stdout: string): { name: string; provider: string; version: string }[] {
-  const boxes: { name: string; provider: string; version: string }[] = [];
+export function parseBoxList(stdout: string): { name: string; provider: string; version: string; arch?: string }[] {
+  const boxes: { name: string; provider: string; version: string; arch?: string }[] = [];
   for (const line of stdout.split("\n")) {
-    const m = /^(\S+)\s+\(([^,\s]+),\s*([^,)\s]+)/.exec(line.trim());
-    if (m) boxes.push({ name: m[1]!, provider: m[2]!, version: m[3]! });
+    const m = /^(\S+)\s+\(([^,\s]+),\s*([^,)\s]+)(?:,\s*\(([^)\s]+)\))?/.exec(line.trim());
+    if (m) boxes.push({ name: m[1]!, provider: m[2]!, version: m[3]!, ...(m[4] ? { arch: m[4] } : {}) });
   }
   return boxes;
 }
 
-/** Routes of this host, as CIDRs with the interface that carries them. */
-export interface HostRoute {
-  readonly dst: Cidr;
-  readonly dev: string;
-  /** The route as the host prints it, for the message. */
-  readonly text: string;
-}
-
-/** Parses `ip -j route` (Linux). Host routes ("10.0.0.1") count as /32; default routes are skipped. */
-export function parseIpRouteJson(stdout: string): HostRoute[] {
-  let rows: { dst?: string; dev?: string }[];
-  try {
-    rows = JSON.parse(stdout) as { dst?: string; dev?: string }[];
-  } catch {
-    return [];
-  }
-  return rows.flatMap((r) => {
-    if (!r.dst || r.dst === "default") return [];
-    const dst = parseCidr(r.dst.includes("/") ? r.dst : `${r.dst}/32`);
-    return dst ? [{ dst, dev: r.dev ?? "", text: `${r.dst} dev ${r.dev ?? "?"}` }] : [];
-  });
-}
-
 /**
- * Parses `netstat -rn -f inet` (macOS): destinations like "192.168.56", "10/8",
- * "192.168.1.0/24"; short forms imply the prefix from the octets written.
- * Host entries (four octets, no prefix: neighbours) and link-local are skipped.
- */
-export function parseNetstatRoutes(stdout: string): HostRoute[] {
-  const routes: HostRoute[] = [];
-  for (const line of stdout.split("\n")) {
-    const cols = line.trim().split(/\s+/);
-    const [dst, , flags = "", netif = ""] = cols;
-    if (!dst || !/^\d/.test(dst)) continue;
-    const [addr = "", prefixText] = dst.split("/");
-    const octets = addr.split(".");
-    if (octets.length === 4 && prefixText === undefined) continue;
-    if (flags.includes("W")) continue;
-    while (octets.length < 4) octets.push("0");
-    const prefix = prefixText !== undefined ? Number(prefixText) : 8 * addr.split(".").length;
-    const cidr = parseCidr(`${octets.join(".")}/${prefix}`);
-    if (cidr && !cidr.text.startsWith("169.254.") && !cidr.text.startsWith("127.")) routes.push({ dst: cidr, dev: netif, text: line.trim() });
-  }
-  return routes;
-}
-
-export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
-  return a.network <= b.broadcast && b.network <= a.broadcast;
-}
-
-/**
- * Commands and host facts one step needs: the runner, the vagrant environment, and
- * helpers that turn a failed command into a UserError naming what ran.
+ * Programs and host facts one step needs: the host, the vagrant environment, and helpers
+ * that turn a failed program into a UserError naming what ran and how to fix it.
  */
 export class VagrantContext {
-  constructor(
-    readonly runner: CommandRunner,
-    readonly host: Host,
-  ) {}
+  constructor(readonly host: Host) {}
 
-  /** Runs a host command (not vagrant) in the project folder. */
-  run(argv: readonly string[], cluster: Pick<ClusterRef, "projectDir">, extra: Partial<CommandOptions> = {}): Promise<CommandResult> {
-    return this.runner(argv, { cwd: cluster.projectDir, env: this.host.env, ...extra });
+  /** Runs a host program (not vagrant) in the project folder. */
+  run(argv: readonly string[], cluster: Pick<ClusterRef, "projectDir">, extra: ProcessOptions = {}): Promise<ProcessResult> {
+    return this.host.run(argv, { cwd: cluster.projectDir, env: this.host.env, ...extra });
   }
 
-  /** Like run, but a non-zero exit throws a UserError with the command, its stderr and the fix. */
-  async must(argv: readonly string[], cluster: Pick<ClusterRef, "projectDir">, fix: string, extra: Partial<CommandOptions> = {}): Promise<CommandResult> {
-    return check(argv, await this.run(argv, cluster, extra), fix);
+  /** Like run, but a non-zero exit throws a UserError with the program, its stderr and the fix. */
+  async must(argv: readonly string[], cluster: Pick<ClusterRef, "projectDir">, fix: string, extra: ProcessOptions = {}): Promise<ProcessResult> {
+    return check(await this.run(argv, cluster, extra), fix);
   }
 
   /** Runs `vagrant <args>` with the cluster's Vagrant environment, from provision/. */
-  vagrant(args: readonly string[], cluster: Pick<ClusterRef, "projectDir" | "clusterDir">, extra: Partial<CommandOptions> = {}): Promise<CommandResult> {
-    return this.runner(["vagrant", ...args], { cwd: vagrantPaths(cluster).vagrantCwd, env: vagrantEnv(cluster, this.host.env), ...extra });
+  vagrant(args: readonly string[], cluster: Pick<ClusterRef, "projectDir" | "clusterDir">, extra: ProcessOptions = {}): Promise<ProcessResult> {
+    return this.host.run(["vagrant", ...args], { cwd: vagrantPaths(cluster).vagrantCwd, env: vagrantEnv(cluster, this.host.env), ...extra });
   }
 
-  async mustVagrant(args: readonly string[], cluster: Pick<ClusterRef, "projectDir" | "clusterDir">, fix: string, extra: Partial<CommandOptions> = {}): Promise<CommandResult> {
-    return check(["vagrant", ...args], await this.vagrant(args, cluster, extra), fix);
+  async mustVagrant(args: readonly string[], cluster: Pick<ClusterRef, "projectDir" | "clusterDir">, fix: string, extra: ProcessOptions = {}): Promise<ProcessResult> {
+    return check(await this.vagrant(args, cluster, extra), fix);
   }
 }
 
-function tail(text: string, lines = 15): string {
-  return text.trim().split("\n").slice(-lines).join("\n");
-}
-
-function check(argv: readonly string[], r: CommandResult, fix: string): CommandResult {
+function check(r: ProcessResult, fix: string): ProcessResult {
   if (r.exitCode === 0) return r;
-  const what = r.exitCode === 127 ? `${argv[0]} is not installed or not on PATH` : `exit code ${r.exitCode}: ${tail(r.stderr || r.stdout) || "(no output)"}`;
-  throw new UserError(`\`${argv.join(" ")}\` failed`, 1, [{ path: argv.slice(0, 2).join(" "), message: what, fix }]);
+  const what = r.missing ? `${r.argv[0]} is not installed or not on PATH` : `exit code ${r.exitCode}: ${tail(r.stderr || r.stdout) || "(no output)"}`;
+  throw new UserError(`\`${r.argv.join(" ")}\` failed`, 1, [{ path: r.argv.slice(0, 2).join(" "), message: what, fix }]);
+}
+
+/** What the shared checks learnt, for the strategy's checks. */
+export interface CheckFacts {
+  /** Vagrant's version; undefined when Vagrant is missing (already a failed row). */
+  readonly vagrantVersion: readonly number[] | undefined;
+  /** The network of an earlier deploy, if any: its own routes are no clash. */
+  readonly network: NetworkRecord | undefined;
 }
 
 /** The per-provider part of the Vagrant machine layer. */
 export interface VagrantStrategy {
   readonly name: VagrantProviderName;
-  /** Host checks beyond Vagrant itself; adds a Problem (what, why, how to fix) for each failure. */
-  preflight(ctx: VagrantContext, cluster: ClusterRef, problems: Problem[], facts: PreflightFacts): Promise<void>;
-  /** Creates (or finds, when `existing` still exists) the private network. */
-  createNetwork(ctx: VagrantContext, cluster: ClusterRef, existing: NetworkRecord | undefined): Promise<NetworkRecord>;
-  /** Removes the recorded network; succeeds when it is already gone. */
+  readonly capabilities: ProviderCapabilities;
+  /** Host checks beyond Vagrant itself, as rows (doctor prints them, preflight enforces them). */
+  checks(ctx: VagrantContext, cluster: ClusterRef, needs: HostNeeds, facts: CheckFacts): Promise<CheckRow[]>;
+  /** Creates (or finds, when `existing` still exists) the private network; records what it made as soon as it exists. */
+  createNetwork(ctx: VagrantContext, cluster: ClusterRef, existing: NetworkRecord | undefined, record: (r: NetworkRecord) => Promise<void>): Promise<NetworkRecord>;
+  /** Removes the recorded network if this cluster made it; succeeds when it is already gone. */
   destroyNetwork(ctx: VagrantContext, cluster: ClusterRef, record: NetworkRecord | undefined): Promise<void>;
   /** The network record prepareBox uses when network.json is missing, or undefined when it must exist. */
   defaultNetwork(cluster: ClusterRef): NetworkRecord | undefined;
@@ -369,20 +187,12 @@ export interface VagrantStrategy {
    */
   afterBoxAdded?(ctx: VagrantContext, cluster: ClusterRef, box: BoxConfig, version: string): Promise<void>;
   /**
-   * Runs in destroyMachine when Vagrant records no VM for the node: removes a VM the
-   * hypervisor still has under the cluster's name (a `vagrant up` killed before Vagrant
-   * wrote the machine's id leaves one). Succeeds when there is none or the hypervisor
-   * cannot be asked.
+   * Runs when Vagrant records no VM for the node, before `vagrant up` and in destroy:
+   * removes a VM the hypervisor still has under the cluster's name (a `vagrant up` killed
+   * before Vagrant wrote the machine's id leaves one, and the next up would stop on the
+   * name). Succeeds when there is none or the hypervisor cannot be asked.
    */
   removeUnrecorded?(ctx: VagrantContext, cluster: ClusterRef, node: NodeSpec): Promise<void>;
-}
-
-/** What the shared preflight learnt, for the strategy's checks. */
-export interface PreflightFacts {
-  /** Vagrant's version; undefined when Vagrant is missing (already reported). */
-  readonly vagrantVersion: readonly number[] | undefined;
-  /** The network of an earlier deploy, if any: its own routes are no clash. */
-  readonly network: NetworkRecord | undefined;
 }
 
 /** The machine list provision/Vagrantfile reads. */
@@ -395,57 +205,106 @@ export interface MachineList {
   readonly [extra: string]: unknown;
 }
 
-export interface VagrantProviderOptions {
-  /** Runs vagrant, VBoxManage, virsh, ip. Default: spawnRunner. */
-  readonly runner?: CommandRunner;
-  /** Runs ssh and scp for the node transports. Default: runProcess. */
-  readonly sshExec?: ProcessExec;
-  /** Host facts. Default: this host. */
-  readonly host?: Host;
+/** The Vagrant version row, and the version for the strategy's checks. */
+async function vagrantCheck(ctx: VagrantContext, cluster: ClusterRef, provider: VagrantProviderName): Promise<{ row: CheckRow; version?: number[] }> {
+  const r = await ctx.vagrant(["--version"], cluster, { timeoutMs: VAGRANT_QUICK_MS });
+  const version = r.exitCode === 0 ? parseVersion(r.stdout) : undefined;
+  const install = `the ${provider} provider creates its VMs with Vagrant ${versionText(MIN_VAGRANT)} or newer: install it (https://developer.hashicorp.com/vagrant/install; Debian/Ubuntu: sudo apt-get install vagrant), or use "provider": "local" in cluster.config.json`;
+  if (!version) return { row: fail("vagrant", r.missing ? "not found" : describeFailure(r), install) };
+  if (!atLeast(version, MIN_VAGRANT)) return { row: fail("vagrant", versionText(version), `Vagrant ${versionText(version)} is older than ${versionText(MIN_VAGRANT)}, which provision/Vagrantfile requires: upgrade it`), version };
+  return { row: ok("vagrant", versionText(version)), version };
+}
+
+/**
+ * The subnet against the host's routes: a route on another interface means traffic to
+ * the nodes would leave through it. ownDevices are the cluster's own interface names (or,
+ * on Windows, its host address): their routes are no clash.
+ */
+export async function routeCheck(host: Host, cluster: ClusterRef, ownDevices: readonly string[]): Promise<CheckRow> {
+  const name = "subnet free";
+  const subnet = clusterSubnet(cluster);
+  const table = await hostRoutes(host);
+  if ("error" in table) return warn(name, `could not list host routes (${table.error})`, `make sure no network of this host uses ${subnet.text}`, "/network/subnet");
+  const clashes = clashingRoutes(table.routes, subnet, ownDevices);
+  if (!clashes.length) return ok(name, `no host route overlaps ${subnet.text}${ownDevices.length ? ` (besides this cluster's ${ownDevices.join(", ")})` : ""}`);
+  const suggestion = freeSubnet(table.routes);
+  return fail(
+    name,
+    `${subnet.text} overlaps ${clashes.map((c) => `the host route ${c.dst.text} on ${c.dev || "?"} (\`${table.source}\`: ${c.text})`).join(", ")}: traffic to the nodes would leave through that interface`,
+    `pick a free subnet in network.subnet of cluster.config.json${suggestion ? ` (e.g. ${suggestion})` : ""}, or remove the other network if it is stale`,
+    "/network/subnet",
+  );
+}
+
+const ENABLE_VT = "enable Intel VT-x (sometimes called Intel Virtualization Technology) or AMD-V (SVM Mode) in the firmware (BIOS/UEFI) setup, usually under CPU or Advanced settings, then power-cycle";
+const NESTED = "this host is itself a VM (cpuinfo has the hypervisor flag): enable nested virtualization for it on the outer hypervisor (KVM: kvm_intel nested=1 / kvm_amd nested=1 and cpu mode host-passthrough; VMware: Expose hardware assisted virtualization; Hyper-V: Set-VMProcessor -ExposeVirtualizationExtensions $true; VirtualBox: --nested-hw-virt on)";
+
+/**
+ * Hardware virtualization (VT-x/AMD-V, or an arm64 host's EL2 KVM). required: VirtualBox
+ * cannot run a VM without it; libvirt falls back to emulation, so a lack of it is a warning.
+ */
+export async function virtualizationCheck(host: Host, required: boolean): Promise<CheckRow> {
+  const name = "virtualization";
+  const missing = (found: string, fix: string) => (required ? fail(name, found, fix) : warn(name, `${found}: qemu emulation (TCG), several times slower`, fix));
+  if (host.platform === "linux") {
+    const cpuinfo = host.readText("/proc/cpuinfo");
+    if (cpuinfo === undefined) return warn(name, "/proc/cpuinfo unreadable", `make sure VT-x/AMD-V is on: ${ENABLE_VT}`);
+    const flags = new Set(cpuinfo.split("\n").filter((l) => /^(flags|Features)\s*:/.test(l)).flatMap((l) => l.split(":")[1]!.trim().split(/\s+/)));
+    if (flags.has("vmx")) return ok(name, "vmx (Intel VT-x) in /proc/cpuinfo");
+    if (flags.has("svm")) return ok(name, "svm (AMD-V) in /proc/cpuinfo");
+    // ARM CPUs list no such flag; KVM's device is the evidence there.
+    if (host.arch === "arm64") return host.exists("/dev/kvm") ? ok(name, "arm64 with /dev/kvm") : missing("arm64 without /dev/kvm", "boot a kernel with KVM (EL2) support");
+    const inVm = flags.has("hypervisor");
+    return missing(`no vmx or svm flag in /proc/cpuinfo${inVm ? " (running inside a VM)" : ""}`, inVm ? NESTED : ENABLE_VT);
+  }
+  if (host.platform === "darwin") {
+    const r = await host.run(["sysctl", "-n", "kern.hv_support"], { timeoutMs: 10_000 });
+    if (r.exitCode === 0 && r.stdout.trim() === "1") return ok(name, "kern.hv_support = 1");
+    return missing(r.exitCode === 0 ? `kern.hv_support = ${r.stdout.trim()}` : describeFailure(r), "this Mac has no hardware virtualization available (inside a VM: enable nested virtualization on its hypervisor)");
+  }
+  return warn(name, `not checked on ${host.platform}`, `make sure it is on (Task Manager > Performance > CPU: Virtualization: Enabled); otherwise ${ENABLE_VT}`);
+}
+
+/** The nodes' architecture as VMs of this host have it (VirtualBox and KVM run guests of the host's own). */
+export function nodeArchOfHost(arch: string): "x86_64" | "aarch64" | undefined {
+  return arch === "x64" ? "x86_64" : arch === "arm64" ? "aarch64" : undefined;
+}
+
+/** runtime.platform against the architecture this host's VMs will have. */
+export function platformCheck(host: Host, needs: HostNeeds, extra: Readonly<Record<string, unknown>> = {}): CheckRow {
+  const vmArch = nodeArchOfHost(host.arch);
+  if (!vmArch) return fail("node architecture", `this host is ${host.arch}`, "run the cluster on an x86_64 or arm64 host", "/runtime/platform");
+  if (vmArch === needs.platform) return ok("node architecture", `${vmArch} VMs, the runtime is locked for ${needs.platform}`);
+  const config = JSON.stringify({ runtime: { platform: vmArch }, ...extra });
+  return fail("node architecture", `runtime.platform is ${needs.platform}, but the VMs of this ${host.arch} host are ${vmArch}`, `write ${config} into cluster.config.json (the lock cluster-runtime/requirements-${vmArch}.lock is shipped)`, "/runtime/platform");
 }
 
 export class VagrantProvider implements MachineProvider {
-  private readonly ctx: VagrantContext;
-  private readonly sshExec: ProcessExec | undefined;
+  readonly ctx: VagrantContext;
 
   constructor(
     readonly strategy: VagrantStrategy,
-    options: VagrantProviderOptions = {},
+    readonly host: Host,
   ) {
-    this.ctx = new VagrantContext(options.runner ?? spawnRunner, options.host ?? realHost());
-    this.sshExec = options.sshExec;
+    this.ctx = new VagrantContext(host);
   }
 
   get name(): VagrantProviderName {
     return this.strategy.name;
   }
 
-  async preflight(cluster: ClusterRef, _box?: BoxConfig): Promise<void> {
-    const problems: Problem[] = [];
-    const r = await this.ctx.vagrant(["--version"], cluster);
-    const version = r.exitCode === 0 ? parseVersion(r.stdout) : undefined;
-    if (r.exitCode !== 0 || !version) {
-      problems.push({
-        path: "vagrant",
-        message: r.exitCode === 127 ? "vagrant is not installed or not on PATH" : `\`vagrant --version\` failed: ${tail(r.stderr || r.stdout, 3)}`,
-        fix: `the ${this.strategy.name} provider creates its VMs with Vagrant >= ${MIN_VAGRANT}: install it (Debian/Ubuntu: sudo apt-get install vagrant; others: the Vagrant installer), or use "provider": "local" in cluster.config.json`,
-      });
-    } else if (compareVersions(version, versionParts(MIN_VAGRANT)) < 0) {
-      problems.push({
-        path: "vagrant",
-        message: `Vagrant ${version.join(".")} is older than ${MIN_VAGRANT}, which provision/Vagrantfile requires`,
-        fix: `upgrade Vagrant to ${MIN_VAGRANT} or newer`,
-      });
-    }
-    await this.strategy.preflight(this.ctx, cluster, problems, { vagrantVersion: version, network: await this.readNetworkRecord(cluster) });
-    if (problems.length) throw badInput(`preflight for provider ${this.strategy.name} failed: this host cannot run the cluster yet`, problems);
+  get capabilities(): ProviderCapabilities {
+    return this.strategy.capabilities;
+  }
+
+  async checks(cluster: ClusterRef, needs: HostNeeds): Promise<CheckRow[]> {
+    const vagrant = await vagrantCheck(this.ctx, cluster, this.strategy.name);
+    const rows = await this.strategy.checks(this.ctx, cluster, needs, { vagrantVersion: vagrant.version, network: await this.readNetworkRecord(cluster) });
+    return [vagrant.row, ...rows];
   }
 
   async createNetwork(cluster: ClusterRef): Promise<void> {
-    const existing = await this.readNetworkRecord(cluster);
-    const record = await this.strategy.createNetwork(this.ctx, cluster, existing);
-    await mkdir(cluster.clusterDir, { recursive: true });
-    await writeFile(vagrantPaths(cluster).network, `${JSON.stringify(record, null, 2)}\n`);
+    await this.strategy.createNetwork(this.ctx, cluster, await this.readNetworkRecord(cluster), (r) => this.writeNetworkRecord(cluster, r));
   }
 
   async destroyNetwork(cluster: ClusterRef): Promise<void> {
@@ -511,12 +370,12 @@ export class VagrantProvider implements MachineProvider {
 
   async createMachine(cluster: ClusterRef, node: NodeSpec): Promise<void> {
     const p = this.strategy.name;
+    const paths = vagrantPaths(cluster);
+    if (!recordedMachines(paths.dotfile, p).includes(node.name)) await this.strategy.removeUnrecorded?.(this.ctx, cluster, node);
     await this.ctx.mustVagrant(["up", node.name, `--provider=${p}`, "--no-provision"], cluster, upFix(p, node.name), { echo: true });
     const conf = await this.ctx.mustVagrant(["ssh-config", node.name], cluster, `run \`vagrant up ${node.name}\` from provision/ with the cluster's environment to see why the VM has no ssh access`);
-    const paths = vagrantPaths(cluster);
     await mkdir(paths.sshDir, { recursive: true, mode: 0o700 });
-    await mkdir(sshControlDir(), { recursive: true, mode: 0o700 });
-    await writeFile(paths.sshConfig(node.name), withConnectionSharing(conf.stdout, sshControlDir()), { mode: 0o600 });
+    await writeFile(paths.sshConfig(node.name), withConnectionSharing(conf.stdout, sshControlDir(this.host.platform, this.host.uid)), { mode: 0o600 });
     await chmod(paths.sshConfig(node.name), 0o600);
 
     const subnet = clusterSubnet(cluster);
@@ -535,6 +394,11 @@ export class VagrantProvider implements MachineProvider {
         },
       ]);
     }
+  }
+
+  async machineExists(cluster: ClusterRef, node: NodeSpec): Promise<boolean> {
+    const paths = vagrantPaths(cluster);
+    return recordedMachines(paths.dotfile, this.strategy.name).includes(node.name) && existsSync(paths.sshConfig(node.name));
   }
 
   async destroyMachine(cluster: ClusterRef, node: NodeSpec): Promise<void> {
@@ -577,20 +441,20 @@ export class VagrantProvider implements MachineProvider {
   }
 
   transport(cluster: ClusterRef, node: NodeSpec): Transport {
-    return new SshTransport(
-      node.name,
-      vagrantPaths(cluster).sshConfig(node.name),
-      this.sshExec ?? ((argv, script, opts) => runProcess(argv, node.name, script, opts)),
-      this.timeoutFactor(cluster),
-    );
+    return new SshTransport(node.name, vagrantPaths(cluster).sshConfig(node.name), this.host.run, this.timeoutFactor(cluster), this.host.platform === "win32");
   }
 
-  private async readNetworkRecord(cluster: ClusterRef): Promise<NetworkRecord | undefined> {
+  async readNetworkRecord(cluster: ClusterRef): Promise<NetworkRecord | undefined> {
     try {
       return JSON.parse(await readFile(vagrantPaths(cluster).network, "utf8")) as NetworkRecord;
     } catch {
       return undefined;
     }
+  }
+
+  private async writeNetworkRecord(cluster: ClusterRef, record: NetworkRecord): Promise<void> {
+    await mkdir(cluster.clusterDir, { recursive: true });
+    await writeFile(vagrantPaths(cluster).network, `${JSON.stringify(record, null, 2)}\n`);
   }
 
   private async readMachineList(cluster: ClusterRef): Promise<MachineList | undefined> {
@@ -600,7 +464,6 @@ export class VagrantProvider implements MachineProvider {
       return undefined;
     }
   }
-
 }
 
 /**
@@ -626,11 +489,6 @@ if ! ip -o -4 addr show | awk '{print $4}' | grep -qx "$DVC_IP/$DVC_PREFIX"; the
   exit 3
 fi
 `;
-
-/** Where the shared ssh connections' sockets live (short: a socket path has ~104 bytes). */
-export function sshControlDir(): string {
-  return path.join(cacheDir(), "ssh");
-}
 
 /** Machines Vagrant has created and not destroyed: it keeps each one's id in <dotfile>/machines/<node>/<provider>/id. */
 export function recordedMachines(dotfile: string, provider: VagrantProviderName): string[] {
@@ -671,41 +529,8 @@ function upFix(provider: VagrantProviderName, node: string): string {
     : `read the libvirt error above (\`virsh list --all\`, \`journalctl -u libvirtd\`); \`vagrant destroy -f ${node}\` then deploy again clears a half-created VM`;
 }
 
-/** Adds a Problem when a host route overlaps the subnet on an interface other than the cluster's own. */
-export async function checkRouteClash(ctx: VagrantContext, cluster: ClusterRef, ownDevices: readonly string[], problems: Problem[]): Promise<void> {
-  const subnet = clusterSubnet(cluster);
-  let routes: HostRoute[];
-  let source: string;
-  if (ctx.host.platform === "linux") {
-    const r = await ctx.run(["ip", "-j", "route"], cluster);
-    if (r.exitCode !== 0) {
-      ctx.host.warn(`could not list host routes (\`ip -j route\`: ${tail(r.stderr, 1) || `exit ${r.exitCode}`}); not checking ${subnet.text} against them`);
-      return;
-    }
-    routes = parseIpRouteJson(r.stdout);
-    source = "ip route";
-  } else if (ctx.host.platform === "darwin") {
-    const r = await ctx.run(["netstat", "-rn", "-f", "inet"], cluster);
-    if (r.exitCode !== 0) {
-      ctx.host.warn(`could not list host routes (\`netstat -rn\`: exit ${r.exitCode}); not checking ${subnet.text} against them`);
-      return;
-    }
-    routes = parseNetstatRoutes(r.stdout);
-    source = "netstat -rn";
-  } else {
-    return;
-  }
-  for (const route of routes) {
-    if (ownDevices.includes(route.dev) || !cidrsOverlap(route.dst, subnet)) continue;
-    problems.push({
-      path: "/network/subnet",
-      message: `${subnet.text} overlaps the host route ${route.dst.text} on ${route.dev || "?"} (\`${source}\`: ${route.text}): traffic to the nodes would leave through that interface`,
-      fix: `pick a free subnet in network.subnet of cluster.config.json (e.g. one of 192.168.56.0/24..192.168.63.0/24 that no route uses), or remove the other network if it is stale`,
-    });
-  }
-}
-
-/** Home of Vagrant's boxes: VAGRANT_HOME or ~/.vagrant.d. */
+/** Home of Vagrant's boxes: VAGRANT_HOME or ~/.vagrant.d (USERPROFILE on Windows). */
 export function vagrantHome(host: Host): string {
-  return host.env.VAGRANT_HOME || path.join(host.env.HOME || os.homedir(), ".vagrant.d");
+  const home = host.env.HOME || host.env.USERPROFILE || os.homedir();
+  return host.env.VAGRANT_HOME || (host.platform === "win32" ? path.win32.join(home, ".vagrant.d") : path.join(home, ".vagrant.d"));
 }

@@ -1,0 +1,29 @@
+// The one environment every script, test and CLI runs cdktf and terraform with: no
+// checkpoint calls, and, where the host has only the OpenTofu that `npm run setup` built,
+// that tofu on PATH and named for cdktf. Where hashicorp/null comes from is the synth's
+// business (lib/toolchain.ts ensureStackProviders), so no CLI config is needed here.
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { toolchainDir } from "./toolchain.js";
+
+export function terraformEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = { ...env, CHECKPOINT_DISABLE: "1" };
+  const bin = path.join(toolchainDir(env), "bin");
+  const built = path.join(bin, process.platform === "win32" ? "tofu.exe" : "tofu");
+  if (!env.TERRAFORM_BINARY_NAME && existsSync(built) && !onPath("terraform", env)) {
+    out.PATH = [bin, env.PATH ?? ""].filter(Boolean).join(path.delimiter);
+    out.TERRAFORM_BINARY_NAME = built;
+  }
+  return out;
+}
+
+/** Whether a program is on PATH (an executable file of that name in one of its folders). */
+export function onPath(name: string, env: NodeJS.ProcessEnv = process.env): boolean {
+  const exts = process.platform === "win32" ? (env.PATHEXT ?? ".EXE;.CMD").split(";") : [""];
+  return (env.PATH ?? "").split(path.delimiter).some((dir) => dir && exts.some((e) => existsSync(path.join(dir, `${name}${e.toLowerCase()}`)) || existsSync(path.join(dir, `${name}${e}`))));
+}
+
+/** The CLI cdktf runs in that environment: TERRAFORM_BINARY_NAME, else terraform. */
+export function terraformCli(env: NodeJS.ProcessEnv = terraformEnvironment()): string {
+  return env.TERRAFORM_BINARY_NAME || "terraform";
+}

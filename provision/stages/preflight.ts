@@ -1,0 +1,20 @@
+// preflight: the host checks of the provider, and memory and disk for the nodes, before
+// anything is created. The very checks `npm run doctor` shows (lib/host-checks.ts): a
+// failed one stops the deploy with exit 2, naming every failure and its fix.
+import { enforce } from "../lib/checks.js";
+import { preflightChecks } from "../lib/host-checks.js";
+import type { Stage } from "../lib/stage.js";
+import { runtimeOf } from "../lib/install.js";
+
+export const DEFAULT_BOX = { name: "", version: "", url: "" };
+
+export const preflight: Stage = {
+  name: "preflight",
+  async apply({ spec, host, provider, log }) {
+    const runtime = runtimeOf(spec);
+    await log.timed("preflight", `checking the host for the ${provider.name} provider`, async () => {
+      const rows = await preflightChecks(provider, host, spec.cluster, { box: spec.box ?? DEFAULT_BOX, python: runtime.python, platform: runtime.platform });
+      enforce(rows, `preflight for provider ${provider.name}`, host.warn);
+    });
+  },
+};

@@ -1,0 +1,27 @@
+// scheduler: the Dask scheduler on node 1, bound to its private IP, and a wait until it
+// answers (through its dashboard) before the stage counts as done.
+import { waitForWorkers } from "../lib/probe.js";
+import { dashboardUrl, schedulerAddress, schedulerService, startService, stopService } from "../lib/services.js";
+import { nodeOf } from "../lib/spec.js";
+import type { Stage } from "../lib/stage.js";
+import { daskOf } from "./tls.js";
+
+export const scheduler: Stage = {
+  name: "scheduler",
+  async apply({ spec, provider, log }) {
+    const dask = daskOf(spec);
+    const node = nodeOf(spec);
+    const t = provider.transport(spec.cluster, node);
+    const address = schedulerAddress(node, dask);
+    await log.timed(node.name, `starting the scheduler at ${address}`, async () => {
+      await startService(t, "scheduler", schedulerService(node, dask, t.root));
+      await waitForWorkers(t, address, dask.tls, [], 90, dashboardUrl(node, dask));
+    });
+    log.step(node.name, `dashboard: ${dashboardUrl(node, dask)}/status`);
+  },
+  async destroy({ spec, provider, log }) {
+    const node = nodeOf(spec);
+    const t = provider.transport(spec.cluster, node);
+    await stopService(t, "scheduler").catch((err: Error) => log.step(node.name, `scheduler already gone (${err.message.split("\n")[0]})`));
+  },
+};

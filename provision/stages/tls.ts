@@ -1,0 +1,59 @@
+// tls: mutual TLS material (a CA, a certificate per node, one for clients) made on the
+// host into .cluster/tls (0600, never in Terraform's state) and copied to each node; the
+// client certificate only to node 1, where clients run. Destroy removes it everywhere.
+import path from "node:path";
+import { rm } from "node:fs/promises";
+import { nodePaths } from "../lib/services.js";
+import type { StageSpec } from "../lib/spec.js";
+import type { Stage } from "../lib/stage.js";
+import { ensureClusterTls, tlsFiles } from "../lib/tls.js";
+import { shq } from "../lib/transport.js";
+
+export function hostTlsDir(clusterDir: string): string {
+  return path.join(clusterDir, "tls");
+}
+
+export function daskOf(spec: StageSpec) {
+  if (!spec.dask) throw new Error(`stage ${spec.stage} has no dask settings in its spec`);
+  return spec.dask;
+}
+
+export const tls: Stage = {
+  name: "tls",
+  async apply({ spec, provider, log }) {
+    const dask = daskOf(spec);
+    const dir = hostTlsDir(spec.cluster.clusterDir);
+    if (!dask.tls) {
+      log.step("tls", "dask.tls is false: no certificates (plain tcp on the private network)");
+      await rm(dir, { recursive: true, force: true });
+      return;
+    }
+    await log.timed("tls", `making a CA and certificates for ${spec.cluster.nodes.length} nodes and a client`, () => ensureClusterTls(dir, spec.cluster.id, spec.cluster.nodes));
+    const ca = tlsFiles(dir, "ca").cert;
+    const client = tlsFiles(dir, "client");
+    await Promise.all(
+      spec.cluster.nodes.map(async (node) => {
+        const t = provider.transport(spec.cluster, node);
+        const remote = nodePaths(t.root).tls;
+        const own = tlsFiles(dir, node.name);
+        await t.put(ca, `${remote}/ca.pem`, 0o600);
+        await t.put(own.cert, `${remote}/node.pem`, 0o600);
+        await t.put(own.key, `${remote}/node-key.pem`, 0o600);
+        if (node.name === spec.cluster.head.name) {
+          await t.put(client.cert, `${remote}/client.pem`, 0o600);
+          await t.put(client.key, `${remote}/client-key.pem`, 0o600);
+        }
+        await t.run(`chmod 700 ${shq(remote)}`);
+      }),
+    );
+  },
+  async destroy({ spec, provider }) {
+    await Promise.all(
+      spec.cluster.nodes.map((node) => {
+        const t = provider.transport(spec.cluster, node);
+        return t.run(`rm -rf ${shq(nodePaths(t.root).tls)}`, { nothrow: true, timeoutMs: 30_000 }).catch(() => undefined);
+      }),
+    );
+    await rm(hostTlsDir(spec.cluster.clusterDir), { recursive: true, force: true });
+  },
+};

@@ -1,0 +1,19 @@
+// version-gate: every node's Python, packages, bundle, OS and architecture compared with
+// the lock and with each other (lib/verify.ts); drift stops the deploy before any
+// service starts.
+import { UserError } from "../lib/errors.js";
+import { runtimeOf } from "../lib/install.js";
+import type { Stage } from "../lib/stage.js";
+import { verify } from "../lib/verify.js";
+
+export const versionGate: Stage = {
+  name: "version-gate",
+  async apply({ spec, provider }) {
+    const code = await verify({ cluster: spec.cluster, provider, runtime: runtimeOf(spec), services: false, json: false, all: false, fix: false, scope: "version-gate" });
+    if (code !== 0) {
+      throw new UserError("the version gate found drift between the nodes: no service was started", 1, [
+        { path: "nodes", message: "see the table above", fix: "run npm run verify-versions -- --fix, then cdktf deploy again" },
+      ]);
+    }
+  },
+};

@@ -1,0 +1,29 @@
+// worker: a Dask worker (with its nanny) on one node, bound to the node's private IP,
+// with explicit threads and memory limit; done only once the scheduler lists it.
+import { waitForWorkers } from "../lib/probe.js";
+import { dashboardUrl, schedulerAddress, startService, stopService, workerService } from "../lib/services.js";
+import { nodeOf } from "../lib/spec.js";
+import type { Stage } from "../lib/stage.js";
+import { daskOf } from "./tls.js";
+
+export const worker: Stage = {
+  name: "worker",
+  async apply({ spec, provider, log }) {
+    const dask = daskOf(spec);
+    const node = nodeOf(spec);
+    const t = provider.transport(spec.cluster, node);
+    const head = provider.transport(spec.cluster, spec.cluster.head);
+    const address = schedulerAddress(spec.cluster.head, dask);
+    await log.timed(node.name, `starting a worker (${node.threads} threads, ${node.memoryLimitMb} MiB) bound to ${node.ip}`, async () => {
+      await startService(t, "worker", workerService(node, spec.cluster.head, dask, t.root));
+      const workers = await waitForWorkers(head, address, dask.tls, [node.name], 120, dashboardUrl(spec.cluster.head, dask));
+      const mine = workers.find((w) => w.name === node.name)!;
+      log.step(node.name, `registered with the scheduler as ${mine.address}`);
+    });
+  },
+  async destroy({ spec, provider, log }) {
+    const node = nodeOf(spec);
+    const t = provider.transport(spec.cluster, node);
+    await stopService(t, "worker").catch((err: Error) => log.step(node.name, `worker already gone (${err.message.split("\n")[0]})`));
+  },
+};

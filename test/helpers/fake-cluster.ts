@@ -1,0 +1,139 @@
+// Shared stand-ins above the host: a machine provider and node transports that record
+// what the stages ask of them and answer like a healthy cluster (a bundle installs, a
+// scheduler lists its workers), so every stage runs in the fast tier without root, VMs or
+// Dask. Scripts a stage sends to a node are answered by the first matching rule.
+import type { CheckRow } from "../../provision/lib/checks.js";
+import type { NodeSpec } from "../../provision/lib/config.js";
+import type { Log } from "../../provision/lib/log.js";
+import type { HostNeeds, MachineProvider, ProviderCapabilities } from "../../provision/lib/providers/provider.js";
+import type { ClusterRef } from "../../provision/lib/spec.js";
+import { NodeCommandError, type RunOptions, type RunResult, type Transport } from "../../provision/lib/transport.js";
+
+export interface NodeScript {
+  /** Matched against the script sent. */
+  readonly match: RegExp;
+  readonly reply: Partial<RunResult> | ((script: string, node: string) => Partial<RunResult>);
+}
+
+/** Everything the fakes were asked, in order: "provider createMachine node2", "node1 run <first line>", "node1 put <remote>". */
+export type Journal = string[];
+
+export class FakeTransport implements Transport {
+  readonly root = "/opt/dask-vm-cluster";
+  readonly serviceManager = "systemd" as const;
+  readonly slowness = 1;
+  readonly scripts: string[] = [];
+
+  constructor(
+    readonly node: string,
+    private readonly journal: Journal,
+    private readonly rules: readonly NodeScript[],
+  ) {}
+
+  async run(script: string, opts: RunOptions = {}): Promise<RunResult> {
+    this.scripts.push(script);
+    this.journal.push(`${this.node} run ${script.trim().split("\n")[0]}`);
+    const rule = this.rules.find((r) => r.match.test(script));
+    const reply = rule ? (typeof rule.reply === "function" ? rule.reply(script, this.node) : rule.reply) : {};
+    const result = { stdout: "", stderr: "", exitCode: 0, ...reply };
+    if (opts.onLine) for (const l of result.stdout.split("\n").filter(Boolean)) opts.onLine(l);
+    if (result.exitCode !== 0 && !opts.nothrow) throw new NodeCommandError(this.node, script, result);
+    return result;
+  }
+
+  async put(_local: string, remote: string): Promise<void> {
+    this.journal.push(`${this.node} put ${remote}`);
+  }
+
+  async get(remote: string, _local: string): Promise<void> {
+    this.journal.push(`${this.node} get ${remote}`);
+  }
+
+  shell() {
+    return { argv: ["true"] };
+  }
+}
+
+/** What a scheduler answers to wait-workers: every asked name registered on its node's IP. */
+export function registered(nodes: readonly NodeSpec[]): NodeScript {
+  return {
+    match: /wait-workers/,
+    reply: (script) => {
+      const names = /--names ([^ ]*)/.exec(script)?.[1]?.split(",").filter(Boolean) ?? [];
+      return { stdout: JSON.stringify(nodes.filter((n) => names.includes(n.name)).map((n) => ({ name: n.name, address: `tls://${n.ip}:8788`, host: n.ip, nthreads: n.threads, memory_limit: n.memoryLimitMb * 2 ** 20 }))) };
+    },
+  };
+}
+
+export interface FakeProviderOptions {
+  readonly capabilities?: Partial<ProviderCapabilities>;
+  readonly checks?: CheckRow[];
+  /** Nodes that exist before any stage runs (default: those createMachine made). */
+  readonly existing?: readonly string[];
+  readonly rules?: readonly NodeScript[];
+}
+
+export class FakeProvider implements MachineProvider {
+  readonly name = "local" as const;
+  readonly capabilities: ProviderCapabilities;
+  readonly journal: Journal = [];
+  readonly machines = new Set<string>();
+  readonly transports = new Map<string, FakeTransport>();
+
+  constructor(private readonly o: FakeProviderOptions = {}) {
+    this.capabilities = { parallelMachines: true, hostReachesNodes: true, reservesResources: true, ...o.capabilities };
+    for (const n of o.existing ?? []) this.machines.add(n);
+  }
+
+  private note(what: string): void {
+    this.journal.push(`provider ${what}`);
+  }
+
+  async checks(_c: ClusterRef, needs: HostNeeds): Promise<CheckRow[]> {
+    this.note(`checks ${needs.python} ${needs.platform}`);
+    return this.o.checks ?? [];
+  }
+  async createNetwork(): Promise<void> {
+    this.note("createNetwork");
+  }
+  async destroyNetwork(): Promise<void> {
+    this.note("destroyNetwork");
+  }
+  async prepareBox(): Promise<void> {
+    this.note("prepareBox");
+  }
+  async removeBox(): Promise<void> {
+    this.note("removeBox");
+  }
+  async createMachine(_c: ClusterRef, node: NodeSpec): Promise<void> {
+    this.note(`createMachine ${node.name}`);
+    this.machines.add(node.name);
+  }
+  async machineExists(_c: ClusterRef, node: NodeSpec): Promise<boolean> {
+    return this.machines.has(node.name);
+  }
+  async destroyMachine(_c: ClusterRef, node: NodeSpec): Promise<void> {
+    this.note(`destroyMachine ${node.name}`);
+    this.machines.delete(node.name);
+  }
+  transport(c: ClusterRef, node: NodeSpec): FakeTransport {
+    let t = this.transports.get(node.name);
+    if (!t) this.transports.set(node.name, (t = new FakeTransport(node.name, this.journal, [...(this.o.rules ?? []), registered([...c.nodes, c.head])])));
+    return t;
+  }
+}
+
+/** A Log that keeps the lines instead of printing them. */
+export function memoryLog(): Log & { lines: string[] } {
+  const lines: string[] = [];
+  return {
+    lines,
+    step: (scope, message) => void lines.push(`[${scope}] ${message}`),
+    timed: async (scope, what, fn) => {
+      lines.push(`[${scope}] ${what}...`);
+      const out = await fn();
+      lines.push(`[${scope}] ${what}: done`);
+      return out;
+    },
+  };
+}

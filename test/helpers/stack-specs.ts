@@ -1,0 +1,39 @@
+// The specs the real stack synthesizes for a config: each null_resource's triggers.spec,
+// and what its apply provisioner expects (DVC_EXPECT), by resource name. Tests run stages
+// with exactly what Terraform would hand them.
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { App, Testing } from "cdktf";
+import { runtimeHashes } from "../../provision/lib/bundle.js";
+import type { Cluster } from "../../provision/lib/config.js";
+import type { RuntimeRef, StageSpec } from "../../provision/lib/spec.js";
+import type { StageExpectations } from "../../provision/lib/stage.js";
+import { DaskClusterStack } from "../../stacks/dask-cluster-stack.js";
+import { REPO } from "./project.js";
+
+export type StackSpecs = Map<string, { spec: StageSpec; expect: StageExpectations; interpreter: string[] }>;
+
+/** The runtime of this checkout's x86_64 lock, as stacks/main.ts hashes it. */
+export function repoRuntime(): RuntimeRef {
+  return { python: "3.11", platform: "x86_64", ...runtimeHashes(REPO, "x86_64") };
+}
+
+export function stackSpecs(cluster: Cluster, runtime: RuntimeRef = repoRuntime(), nodeBinary = process.execPath): StackSpecs {
+  const outdir = mkdtempSync(path.join(os.tmpdir(), "dvc-stack-specs-"));
+  try {
+    const app = Testing.app({ outdir });
+    const stack = new DaskClusterStack(app as App, "dask-cluster", { cluster, runtime, nodeBinary });
+    type Exec = { environment: Record<string, string>; when?: string; interpreter: string[] };
+    const tf = JSON.parse(Testing.synth(stack)) as { resource: { null_resource: Record<string, { triggers: { spec: string }; provisioner: Array<{ "local-exec": Exec }> }> } };
+    return new Map(
+      Object.entries(tf.resource.null_resource).map(([name, r]) => {
+        const apply = r.provisioner.find((p) => !p["local-exec"].when)!["local-exec"];
+        const expect = apply.environment.DVC_EXPECT ? (JSON.parse(apply.environment.DVC_EXPECT) as StageExpectations) : {};
+        return [name, { spec: JSON.parse(r.triggers.spec) as StageSpec, expect, interpreter: apply.interpreter }];
+      }),
+    );
+  } finally {
+    rmSync(outdir, { recursive: true, force: true });
+  }
+}
