@@ -1,4 +1,4 @@
-// The runtime bundle, for real: pip downloads the x86_64 wheelhouse of the committed lock
+// The runtime bundle, for real: the host (no Python needed) downloads the x86_64 wheelhouse of the committed lock
 // (once, into the shared cache ${DVC_CACHE_DIR:-~/.cache/dask-vm-cluster} so later runs
 // and CI reuse it), the tar is reproducible and cached, and install.sh installs it with
 // the host's python3.11 inside a network namespace without any network. Also the errors a

@@ -1,15 +1,16 @@
 // The runtime bundle, built once on the host and copied to every node: the wheelhouse of
-// the platform's lock (downloaded with pip, checked against the lock's hashes), the lock,
+// the platform's lock (downloaded by the host itself, no Python needed, checked against
+// the lock's hashes: lib/wheels.ts), the lock,
 // the dask_vm_runtime package, install.sh and a manifest, in one reproducible tar named by
 // its content (bundle-<id>.tar in the cache). Also the content hashes the stack puts into
 // the triggers at synth time, so a changed lock or runtime re-provisions what it concerns.
 import { createHash, randomBytes } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import path from "node:path";
-import { $ } from "zx";
 import type { Platform } from "./config-schema.js";
 import { badInput, UserError } from "./errors.js";
 import type { RuntimeRef } from "./spec.js";
+import { WheelError, fetchWheels } from "./wheels.js";
 
 /**
  * The oldest glibc the nodes may have: wheels are locked and downloaded for
@@ -46,8 +47,8 @@ export interface BuildOptions {
   /** Shared cache: wheelhouse-<lock>-<platform>/ and bundle-<id>.tar live here. */
   readonly cacheDir: string;
   readonly onProgress?: (msg: string) => void;
-  /** Host interpreter that runs `pip download`. Default: python3. */
-  readonly hostPython?: string;
+  /** Where PIP_INDEX_URL and the proxy variables come from. Default: this process's environment. */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 export interface LockEntry {
@@ -210,26 +211,22 @@ function checkWheelhouse(dir: string, entries: readonly LockEntry[]): WheelCheck
   return { ok: problems.length === 0, problems, files: files.sort(byteOrder) };
 }
 
-function tail(text: string, lines: number): string {
-  return text.trim().split("\n").slice(-lines).join("\n");
-}
-
-/** Turns pip's failures into messages that say which file to regenerate and how. */
-function pipFailure(stderr: string, lockRel: string, runtime: RuntimeRef): Error {
+/** Turns a wheel that cannot be served into a message saying which file to regenerate and how. */
+function wheelFailure(err: WheelError, lockRel: string, runtime: RuntimeRef): Error {
   const relock = `npx tsx provision/lock.ts --python ${runtime.python}`;
-  if (/DO NOT MATCH THE HASHES|Hashes are required|hash-checking mode|--hash option/i.test(stderr)) {
-    const bad = [...stderr.matchAll(/^\s{4}(\S+==\S+)/gm)].map((m) => m[1]).join(", ");
+  if (err.kind === "hash-mismatch") {
     return badInput(`${lockRel} does not match the files on the package index`, [
-      { path: lockRel, message: `the downloaded wheels have other hashes than the lock records${bad ? ` (${bad})` : ""}; the lock was probably edited by hand`, fix: `regenerate it, never edit it: ${relock}` },
+      { path: lockRel, message: `the wheels on the index have other hashes than the lock records (${err.requirement}); the lock was probably edited by hand`, fix: `regenerate it, never edit it: ${relock}` },
     ]);
   }
-  if (/No matching distribution|Could not find a version/i.test(stderr)) {
-    const which = /requirement ([^\s(]+)/.exec(stderr)?.[1] ?? "a pinned package";
-    return badInput(`${lockRel} names ${which}, which has no wheel for Python ${runtime.python} on ${runtime.platform}`, [
-      { path: lockRel, message: tail(stderr, 2), fix: `regenerate the lock for this Python and platform: ${relock}` },
+  if (err.kind === "no-wheel") {
+    return badInput(`${lockRel} names ${err.requirement}, which has no wheel for Python ${runtime.python} on ${runtime.platform}`, [
+      { path: lockRel, message: err.message, fix: `regenerate the lock for this Python and platform: ${relock}` },
     ]);
   }
-  return new UserError(`pip download failed for ${lockRel} (a network problem or an index outage?):\n${tail(stderr, 8)}`, 1);
+  return new UserError(`the runtime's wheels could not be downloaded (a network problem or an index outage?): ${err.message}`, 1, [
+    { path: "PIP_INDEX_URL", message: err.message, fix: "check the connection to the package index (PyPI, or PIP_INDEX_URL and HTTPS_PROXY when you use a mirror or a proxy), then deploy again" },
+  ]);
 }
 
 async function ensureWheelhouse(runtime: RuntimeRef, lock: ParsedLock, opts: BuildOptions & { lockFile: string }): Promise<{ dir: string; files: readonly string[] }> {
@@ -243,35 +240,19 @@ async function ensureWheelhouse(runtime: RuntimeRef, lock: ParsedLock, opts: Bui
   const lockRel = path.relative(opts.projectDir, opts.lockFile);
   const tmp = `${dir}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
   mkdirSync(tmp, { recursive: true });
-  const args = [
-    "-m", "pip", "download",
-    "--only-binary=:all:",
-    ...manylinuxTags(runtime.platform).flatMap((t) => ["--platform", t]),
-    "--python-version", runtime.python,
-    "--implementation", "cp",
-    "--require-hashes", "--no-deps",
-    "--disable-pip-version-check", "--progress-bar", "off",
-    "-r", opts.lockFile,
-    "-d", tmp,
-  ];
-  // A find-links folder from the environment (this host sets /opt/wheels) would mix other
-  // wheels in; the hashes would catch a wrong one, but the index alone is the source.
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  delete env.PIP_FIND_LINKS;
-  delete env.PIP_NO_INDEX;
   const t0 = performance.now();
   progress(`downloading ${lock.entries.length} wheels for Python ${runtime.python} on ${runtime.platform}`);
   let saved = 0;
   try {
-    const proc = $({ quiet: true, nothrow: true, env })`${opts.hostPython ?? "python3"} ${args}`;
-    proc.stdout.on("data", (b: Buffer) => {
-      for (const m of b.toString().matchAll(/^Saved (\S+)/gm)) progress(`downloaded ${++saved}/${lock.entries.length}: ${path.basename(m[1]!)}`);
+    await fetchWheels(lock.entries, { python: runtime.python, platform: runtime.platform, platformTags: manylinuxTags(runtime.platform) }, tmp, {
+      env: opts.env,
+      onSaved: (f) => progress(`downloaded ${++saved}/${lock.entries.length}: ${f}`),
+    }).catch((err: unknown) => {
+      throw err instanceof WheelError ? wheelFailure(err, lockRel, runtime) : err;
     });
-    const out = await proc;
-    if (out.exitCode !== 0) throw pipFailure(out.stderr, lockRel, runtime);
     const check = checkWheelhouse(tmp, lock.entries);
     if (!check.ok) {
-      throw badInput(`the wheels pip downloaded do not match ${lockRel}`, check.problems.map((p) => ({ path: lockRel, message: p, fix: `regenerate the lock: npx tsx provision/lock.ts --python ${runtime.python}` })));
+      throw badInput(`the wheels downloaded do not match ${lockRel}`, check.problems.map((p) => ({ path: lockRel, message: p, fix: `regenerate the lock: npx tsx provision/lock.ts --python ${runtime.python}` })));
     }
     rmSync(dir, { recursive: true, force: true });
     renameSync(tmp, dir);

@@ -16,15 +16,15 @@ export function runtimeOf(spec: StageSpec) {
 }
 
 /** The bundle, and the byte-code made for it on the host when the host can (see pycache.ts). */
-export async function bundleFor(spec: StageSpec, log: Log = consoleLog) {
-  const opts = { projectDir: spec.cluster.projectDir, cacheDir: cacheDir(), onProgress: (m: string) => log.step("bundle", m) };
+export async function bundleFor(spec: StageSpec, log: Log = consoleLog, env: NodeJS.ProcessEnv = process.env) {
+  const opts = { projectDir: spec.cluster.projectDir, cacheDir: cacheDir(env), env, onProgress: (m: string) => log.step("bundle", m) };
   const bundle = await buildBundle(runtimeOf(spec), opts);
   return { ...bundle, pycachePath: pycacheFor(bundle, opts) };
 }
 
 /** Copies the bundle and install.sh to a node and installs offline into <root>/venv. */
-export async function installOn(t: Transport, spec: StageSpec, opts: { force?: boolean } = {}, log: Log = consoleLog): Promise<void> {
-  const { bundleId, tarPath, pycachePath } = await bundleFor(spec, log);
+export async function installOn(t: Transport, spec: StageSpec, opts: { force?: boolean } = {}, log: Log = consoleLog, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const { bundleId, tarPath, pycachePath } = await bundleFor(spec, log, env);
   const incoming = `${t.root}/incoming`;
   const remoteTar = `${incoming}/bundle-${bundleId}.tar`;
   const remotePycache = `${incoming}/pycache-${bundleId}.tar`;

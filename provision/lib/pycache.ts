@@ -42,13 +42,19 @@ export function pycachePathOf(cacheDir: string, bundleId: string): string {
  * scratch folder with the host's pythonX.Y (the same install.sh as on the nodes, which
  * imports what the services import), then recompiling those files as checked-hash .pyc.
  * undefined (with a progress line saying why) when the host has no pythonX.Y or the build
- * fails: the nodes then compile their own.
+ * fails, and on Windows: the nodes then compile their own. It is the only step that may use
+ * the host's Python, and only to save the nodes time.
  */
 export function pycacheFor(bundle: BundleResult, opts: PycacheOptions): string | undefined {
   const progress = opts.onProgress ?? (() => {});
   const target = pycachePathOf(opts.cacheDir, bundle.bundleId);
   if (existsSync(target)) return target;
   const py = bundle.manifest.python;
+  // Made with install.sh and bash: a speed-up where the host has them, never a need.
+  if (process.platform === "win32") {
+    progress("byte-code is compiled on the nodes (it is made on the host only on Linux and macOS)");
+    return undefined;
+  }
   const hostPython = opts.hostPython ?? `python${py}`;
   const probe = spawnSync(hostPython, ["-c", "import sys; print('%d.%d' % sys.version_info[:2])"], { encoding: "utf8" });
   if (probe.status !== 0 || probe.stdout.trim() !== py) {

@@ -6,8 +6,8 @@ import type { Stage } from "../lib/stage.js";
 
 export const bundle: Stage = {
   name: "bundle",
-  async apply({ spec, log }) {
+  async apply({ spec, host, log }) {
     const r = runtimeOf(spec);
-    await log.timed("bundle", `building the runtime bundle for Python ${r.python} on ${r.platform}`, () => bundleFor(spec, log));
+    await log.timed("bundle", `building the runtime bundle for Python ${r.python} on ${r.platform}`, () => bundleFor(spec, log, host.env));
   },
 };

@@ -7,7 +7,7 @@ import type { Stage } from "../lib/stage.js";
 
 export const install: Stage = {
   name: "install",
-  async apply({ spec, provider, log }) {
+  async apply({ spec, host, provider, log }) {
     const node = nodeOf(spec);
     if (!(await provider.machineExists(spec.cluster, node))) {
       // Terraform snapshots its state every 20 s during an apply, with resources whose
@@ -17,6 +17,6 @@ export const install: Stage = {
       await log.timed(node.name, `creating machine ${node.name} (${node.ip})`, () => provider.createMachine(spec.cluster, node));
     }
     const t = provider.transport(spec.cluster, node);
-    await log.timed(node.name, "installing the runtime bundle", () => installOn(t, spec, {}, log));
+    await log.timed(node.name, "installing the runtime bundle", () => installOn(t, spec, {}, log, host.env));
   },
 };
