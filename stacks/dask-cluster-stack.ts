@@ -1,6 +1,6 @@
 // The one stack, "dask-cluster": every stage of design.md as a construct, ordered by
 // depends_on, with outputs a user needs after `cdktf deploy`.
-import { Construct } from "constructs";
+import type { Construct } from "constructs";
 import { LocalBackend, TerraformOutput, TerraformStack } from "cdktf";
 import { provider } from "@cdktf/provider-null";
 import path from "node:path";
@@ -78,20 +78,19 @@ export class DaskClusterStack extends TerraformStack {
     }
 
     const bundle = new Bundle(this, "bundle", { cluster: ref([]), runtime, preflight });
-    const installs = cluster.nodes.map(
-      (node, i) => new Install(this, `install-${node.name}`, { cluster: one(node), node: node.name, runtime, machine: machines[i]!, bundle }),
-    );
+    const installs = cluster.nodes.map((node, i) => new Install(this, `install-${node.name}`, { cluster: one(node), node: node.name, runtime, machine: machines[i]!, bundle }));
     const gate = new VersionGate(this, "version-gate", { cluster: all, runtime, installs });
     const tls = new TlsMaterial(this, "tls", { cluster: all, dask: config.dask, machines });
     const scheduler = new Scheduler(this, "scheduler", { cluster: one(cluster.nodes[0]!), dask: config.dask, gate, tls });
-    const workers = cluster.nodes.map(
-      (node) => new Worker(this, `worker-${node.name}`, { cluster: one(node), node: node.name, dask: config.dask, scheduler }),
-    );
+    const workers = cluster.nodes.map((node) => new Worker(this, `worker-${node.name}`, { cluster: one(node), node: node.name, dask: config.dask, scheduler }));
     if (config.benchmark.onDeploy) {
       new Benchmark(this, "benchmark", { cluster: all, benchmark: config.benchmark, dask: config.dask, workers });
     }
 
-    new TerraformOutput(this, "scheduler_address", { value: cluster.schedulerAddress, description: "Connect a dask.distributed Client here (with the client certificate in .cluster/tls when TLS is on)." });
+    new TerraformOutput(this, "scheduler_address", {
+      value: cluster.schedulerAddress,
+      description: "Connect a dask.distributed Client here (with the client certificate in .cluster/tls when TLS is on).",
+    });
     new TerraformOutput(this, "dashboard_url", { value: cluster.dashboardUrl, description: "The scheduler's dashboard." });
     new TerraformOutput(this, "node_ips", { value: Object.fromEntries(cluster.nodes.map((n) => [n.name, n.ip])), description: "Private IP of every node." });
     new TerraformOutput(this, "results_dir", { value: path.join(cluster.projectDir, "results", "latest"), description: "The newest benchmark results." });

@@ -25,7 +25,10 @@ const COMPLETE: Record<string, Script> = {
   "virsh --connect qemu:///system net-dumpxml": { exitCode: 1, stderr: "error: Network not found" },
   "qemu-system-x86_64 --version": "QEMU emulator version 7.2.0\n",
   "qemu-img --version": "qemu-img version 7.2.0\n",
-  "ip -j route": JSON.stringify([{ dst: "default", dev: "eth0" }, { dst: "10.0.2.0/24", dev: "eth0" }]),
+  "ip -j route": JSON.stringify([
+    { dst: "default", dev: "eth0" },
+    { dst: "10.0.2.0/24", dev: "eth0" },
+  ]),
   "ip -V": "ip utility, iproute2-6.1.0\n",
   "python3.11 -c": "3.11.9\n",
 };
@@ -60,13 +63,17 @@ const DOCTOR_ONLY = new Set(["node", "terraform", "terraform providers"]);
 describe("doctor and preflight give the same verdict on the same hosts", () => {
   for (const provider of PROVIDERS) {
     it.each(SCENARIOS)(`${provider}: %s`, async (s) => {
-      const host = () => fakeHost({ uid: 0, kvm: true, env: { HOME: "/home/u", DVC_CACHE_DIR: "/nonexistent" }, ...s.host, files: { ...CPU, ...s.host.files }, commands: { ...COMPLETE, ...s.host.commands } });
+      const host = () =>
+        fakeHost({ uid: 0, kvm: true, env: { HOME: "/home/u", DVC_CACHE_DIR: "/nonexistent" }, ...s.host, files: { ...CPU, ...s.host.files }, commands: { ...COMPLETE, ...s.host.commands } });
       const cluster = resolveCluster({ provider, ...s.config }, "/home/u/Cours Dask é/dvc");
       const rows = (await runChecks(cluster, { provider, online: false }, host())).filter((r) => !DOCTOR_ONLY.has(r.check));
       const doctorFails = rows.filter((r) => r.status === "fail").map((r) => `${r.path ?? r.check}: ${r.found}`);
 
       const spec = stackSpecs(cluster).get("preflight")!.spec;
-      const outcome = await runStage("apply", JSON.stringify(spec), "", host(), memoryLog()).then(() => undefined, (e: unknown) => e);
+      const outcome = await runStage("apply", JSON.stringify(spec), "", host(), memoryLog()).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       if (verdictOf(rows) === "not ready") {
         expect(outcome, `doctor: ${doctorFails.join("; ")}`).toBeInstanceOf(UserError);
         expect((outcome as UserError).exitCode).toBe(2);
@@ -82,7 +89,14 @@ describe("doctor and preflight give the same verdict on the same hosts", () => {
       const verdicts = new Set<string>();
       for (const s of SCENARIOS) {
         const cluster = resolveCluster({ provider, ...s.config }, "/home/u/dvc");
-        const h = fakeHost({ uid: 0, kvm: true, env: { HOME: "/home/u", DVC_CACHE_DIR: "/nonexistent" }, ...s.host, files: { ...CPU, ...s.host.files }, commands: { ...COMPLETE, ...s.host.commands } });
+        const h = fakeHost({
+          uid: 0,
+          kvm: true,
+          env: { HOME: "/home/u", DVC_CACHE_DIR: "/nonexistent" },
+          ...s.host,
+          files: { ...CPU, ...s.host.files },
+          commands: { ...COMPLETE, ...s.host.commands },
+        });
         verdicts.add(verdictOf((await runChecks(cluster, { provider, online: false }, h)).filter((r) => !DOCTOR_ONLY.has(r.check))) === "not ready" ? "refused" : "ready");
       }
       expect([...verdicts].sort(), provider).toEqual(["ready", "refused"]);

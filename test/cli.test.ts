@@ -59,12 +59,14 @@ describe("parseCli", () => {
   });
 });
 
-describe("every command, through its real entry point in a checkout at \"Cours Dask é\", reached through a symlink", () => {
+describe('every command, through its real entry point in a checkout at "Cours Dask é", reached through a symlink', () => {
   const checkout = makeCheckout("dvc-cli-");
   afterAll(() => rmSync(checkout.top, { recursive: true, force: true }));
 
   it("lists every entry point of provision/ here", () => {
-    const entries = readdirSync(path.join(REPO, "provision")).filter((f) => f.endsWith(".ts")).map((f) => f.replace(/\.ts$/, ""));
+    const entries = readdirSync(path.join(REPO, "provision"))
+      .filter((f) => f.endsWith(".ts"))
+      .map((f) => f.replace(/\.ts$/, ""));
     expect(entries.sort()).toEqual([...COMMANDS, "stage"].sort());
   });
 

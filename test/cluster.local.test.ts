@@ -19,6 +19,9 @@ import { shq, type Transport } from "../provision/lib/transport.js";
 import { cacheDir } from "../provision/lib/paths.js";
 import { terraformBinary } from "./helpers/terraform.js";
 
+/** results.json and status --json, read field by field (their schemas are tested elsewhere). */
+// biome-ignore lint/suspicious/noExplicitAny: a parsed JSON document, walked freely in assertions
+type Any = any;
 const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.log("cluster.local: skipped: the local provider needs root to create network namespaces");
 
@@ -33,7 +36,11 @@ describe.runIf(isRoot)("a deployed local cluster", () => {
 
   beforeAll(async () => {
     p = makeProject({ provider: "local", nodes: { count: 3, cpus: 1, memoryMb: 1536 }, benchmark: { onDeploy: false } }, "dvc-cluster-");
-    before = await residue(p.dir, p.cluster.id, p.cluster.nodes.map((n) => n.ip));
+    before = await residue(
+      p.dir,
+      p.cluster.id,
+      p.cluster.nodes.map((n) => n.ip),
+    );
     const d = await p.cdktf("deploy");
     timings.coldDeploy = d.seconds;
     if (d.out.exitCode !== 0) throw new Error(`cdktf deploy failed:\n${tail(d.out, 80)}`);
@@ -52,9 +59,12 @@ describe.runIf(isRoot)("a deployed local cluster", () => {
 
   describe("runtime", () => {
     it("registers 3 workers, each under its own private IP", async () => {
-      const info = await py<Array<[string, string, number]>>(head, `
+      const info = await py<Array<[string, string, number]>>(
+        head,
+        `
 c = Client("${p.cluster.schedulerAddress}", security=secure(), timeout=20)
-out(sorted([w["name"], a, w["nthreads"]] for a, w in c.scheduler_info()["workers"].items()))`);
+out(sorted([w["name"], a, w["nthreads"]] for a, w in c.scheduler_info()["workers"].items()))`,
+      );
       expect(info).toEqual([
         ["node1", "tls://192.168.56.11:8788", 1],
         ["node2", "tls://192.168.56.12:8788", 1],
@@ -63,18 +73,23 @@ out(sorted([w["name"], a, w["nthreads"]] for a, w in c.scheduler_info()["workers
     });
 
     it("runs a task pinned to each worker on that worker", async () => {
-      const ran = await py<Record<string, string>>(head, `
+      const ran = await py<Record<string, string>>(
+        head,
+        `
 from distributed import get_worker
 c = Client("${p.cluster.schedulerAddress}", security=secure(), timeout=20)
 ws = sorted(c.scheduler_info()["workers"])
 fs = {w: c.submit(lambda i: get_worker().address, i, workers=[w], allow_other_workers=False, pure=False) for i, w in enumerate(ws)}
-out({w: f.result(timeout=60) for w, f in fs.items()})`);
+out({w: f.result(timeout=60) for w, f in fs.items()})`,
+      );
       expect(Object.keys(ran)).toHaveLength(3);
       for (const [want, got] of Object.entries(ran)) expect(got).toBe(want);
     });
 
     it("spreads 8 × sleep(1) over the 3 one-thread workers: each runs at least 2", async () => {
-      const r = await py<{ counts: Record<string, number>; total: number; seconds: number }>(head, `
+      const r = await py<{ counts: Record<string, number>; total: number; seconds: number }>(
+        head,
+        `
 import dask
 from distributed import get_worker
 c = Client("${p.cluster.schedulerAddress}", security=secure(), timeout=20)
@@ -88,7 +103,8 @@ seconds = time.perf_counter() - t0
 counts = {}
 for _, w in res:
     counts[w] = counts.get(w, 0) + 1
-out({"counts": counts, "total": sum(v for v, _ in res), "seconds": seconds})`);
+out({"counts": counts, "total": sum(v for v, _ in res), "seconds": seconds})`,
+      );
       expect(r.total).toBe(36);
       expect(Object.keys(r.counts)).toHaveLength(3);
       for (const n of Object.values(r.counts)) expect(n).toBeGreaterThanOrEqual(2);
@@ -100,7 +116,9 @@ out({"counts": counts, "total": sum(v for v, _ in res), "seconds": seconds})`);
       const strangerDir = `${head.root}/home/stranger`;
       await head.run(`mkdir -p ${shq(strangerDir)} && cat > ${shq(`${strangerDir}/all.pem`)}`, { input: `${other.cert}\n${client.cert}\n${client.key}` });
       await head.run(`cd ${shq(strangerDir)} && awk 'BEGIN{n=0} /BEGIN/{n++} {print > (n==1?"ca.pem":n==2?"client.pem":"client-key.pem")}' all.pem`);
-      const r = await py<Record<string, string>>(head, `
+      const r = await py<Record<string, string>>(
+        head,
+        `
 def attempt(address, security):
     try:
         c = Client(address, security=security, timeout=6)
@@ -115,7 +133,8 @@ res = {
   "plain-tcp": attempt("${p.cluster.schedulerAddress.replace("tls://", "tcp://")}", None),
   "ours": attempt("${p.cluster.schedulerAddress}", secure()),
 }
-out(res)`);
+out(res)`,
+      );
       expect(r.ours).toBe("CONNECTED");
       for (const k of ["no-certificate", "other-ca", "plain-tcp"]) expect(r[k], k).not.toBe("CONNECTED");
     });
@@ -157,9 +176,13 @@ out(res)`);
         const node1 = nodes[0]!;
         const node2 = nodes[1]!;
         const tlsArgs = "--tls-ca-file tls/ca.pem --tls-cert tls/node.pem --tls-key tls/node-key.pem";
-        await node1.run(`nohup ${shq(nodePaths(node1.root).dask)} scheduler --protocol tls --port 0 --dashboard-address 127.0.0.1:0 ${tlsArgs} --scheduler-file home/naive-scheduler.json > home/naive-scheduler.log 2>&1 < /dev/null &`);
+        await node1.run(
+          `nohup ${shq(nodePaths(node1.root).dask)} scheduler --protocol tls --port 0 --dashboard-address 127.0.0.1:0 ${tlsArgs} --scheduler-file home/naive-scheduler.json > home/naive-scheduler.log 2>&1 < /dev/null &`,
+        );
         try {
-          const advertised = await py<string>(node1, `
+          const advertised = await py<string>(
+            node1,
+            `
 deadline = time.time() + 60
 while time.time() < deadline:
     try:
@@ -167,14 +190,18 @@ while time.time() < deadline:
     except Exception:
         time.sleep(0.3)
 else:
-    out("no scheduler file")`);
+    out("no scheduler file")`,
+          );
           expect(advertised).toMatch(/^tls:\/\/10\.0\.2\.15:\d+$/);
-          const fromNode2 = await py<string>(node2, `
+          const fromNode2 = await py<string>(
+            node2,
+            `
 try:
     Client("${advertised}", security=secure(), timeout=5)
     out("CONNECTED")
 except Exception as e:
-    out(type(e).__name__)`);
+    out(type(e).__name__)`,
+          );
           expect(fromNode2).not.toBe("CONNECTED");
         } finally {
           await node1.run("pkill -f 'naive-schedule[r].json'; true");
@@ -184,7 +211,9 @@ except Exception as e:
         const restart = (t: Transport, name: string) => t.run(`${shq(nodePaths(t.root).python)} -m dask_vm_runtime service restart ${name} --root ${shq(t.root)} --manager supervisor`);
         await restart(nodes[0]!, "scheduler");
         for (const t of nodes) await restart(t, "worker");
-        const r = await py<{ addrs: string[]; counts: Record<string, number>; scheduler: string }>(head, `
+        const r = await py<{ addrs: string[]; counts: Record<string, number>; scheduler: string }>(
+          head,
+          `
 import dask
 from distributed import get_worker
 c = Client("${p.cluster.schedulerAddress}", security=secure(), timeout=20)
@@ -196,7 +225,8 @@ def where(i):
 res = dask.compute(*[where(i) for i in range(9)])
 counts = {}
 for w in res: counts[w] = counts.get(w, 0) + 1
-out({"addrs": sorted(c.scheduler_info()["workers"]), "counts": counts, "scheduler": c.scheduler_info()["address"]})`);
+out({"addrs": sorted(c.scheduler_info()["workers"]), "counts": counts, "scheduler": c.scheduler_info()["address"]})`,
+        );
         expect(r.addrs).toEqual(["tls://192.168.56.11:8788", "tls://192.168.56.12:8788", "tls://192.168.56.13:8788"]);
         expect(r.scheduler).toBe(p.cluster.schedulerAddress);
         expect(Object.keys(r.counts).sort()).toEqual(r.addrs);
@@ -240,12 +270,14 @@ out({"addrs": sorted(c.scheduler_info()["workers"]), "counts": counts, "schedule
       const report = JSON.parse(r.stdout) as { verdict: string; drift: string[] };
       expect(report.verdict).toBe("drift");
       const lockToolz = /^toolz==(\S+)/m.exec(readFileSync(path.join(p.dir, "cluster-runtime", "requirements-x86_64.lock"), "utf8"))![1];
-      expect(report.drift).toEqual(expect.arrayContaining([
-        `node2: toolz expected ${lockToolz}, found 0.12.1`,
-        "node2: six expected (not in lock), found 1.16.0",
-        expect.stringMatching(/^node3: tblib expected \S+, found \(missing\)$/),
-        expect.stringMatching(/^node3: bundle expected [0-9a-f]{16}, found 0000000000000000$/),
-      ]));
+      expect(report.drift).toEqual(
+        expect.arrayContaining([
+          `node2: toolz expected ${lockToolz}, found 0.12.1`,
+          "node2: six expected (not in lock), found 1.16.0",
+          expect.stringMatching(/^node3: tblib expected \S+, found \(missing\)$/),
+          expect.stringMatching(/^node3: bundle expected [0-9a-f]{16}, found 0000000000000000$/),
+        ]),
+      );
       expect(report.drift.filter((d) => d.startsWith("node1:"))).toEqual([]);
 
       const table = await npm("verify-versions");
@@ -273,14 +305,14 @@ out({"addrs": sorted(c.scheduler_info()["workers"]), "counts": counts, "schedule
       timings.benchmarkSmall = (performance.now() - t0) / 1000;
       expect(r.exitCode, tail(r, 60)).toBe(0);
       const dir = path.join(p.dir, "results", "latest");
-      const results = JSON.parse(readFileSync(path.join(dir, "results.json"), "utf8")) as Record<string, any>;
+      const results = JSON.parse(readFileSync(path.join(dir, "results.json"), "utf8")) as Record<string, Any>;
       const w = results.workloads;
       expect(Object.keys(w).sort()).toEqual(["inc-sleep", "map-reduce", "placement", "svd"]);
       for (const c of w["inc-sleep"].cases) expect(c.correct, `inc-sleep on ${c.nodes} nodes`).toBe(true);
-      expect([...new Set(w["inc-sleep"].cases.map((c: any) => c.nodes))]).toEqual([1, 2, 3]);
+      expect([...new Set(w["inc-sleep"].cases.map((c: Any) => c.nodes))]).toEqual([1, 2, 3]);
       for (const v of w["map-reduce"].variants) expect(v.correct, v.variant).toBe(true);
-      expect(w["map-reduce"].variants.map((v: any) => v.variant).sort()).toEqual(["batched", "local-cluster", "per-item"]);
-      expect(w.placement.perNode.map((n: any) => n.node)).toEqual(["node1", "node2", "node3"]);
+      expect(w["map-reduce"].variants.map((v: Any) => v.variant).sort()).toEqual(["batched", "local-cluster", "per-item"]);
+      expect(w.placement.perNode.map((n: Any) => n.node)).toEqual(["node1", "node2", "node3"]);
       for (const n of w.placement.perNode) expect(n.slots).toBe(1);
       expect(w.svd.check.maxRelativeResidual).toBeLessThan(0.05);
       for (const c of w.svd.cases) expect(c.maxRelativeError, `svd on ${c.nodes} nodes`).toBeLessThan(0.01);
@@ -300,10 +332,17 @@ out({"addrs": sorted(c.scheduler_info()["workers"]), "counts": counts, "schedule
     it("npm run status shows nodes, services, workers, versions, dashboard and the last benchmark", async () => {
       const r = await npm("status", ["--json"]);
       expect(r.exitCode, tail(r)).toBe(0);
-      const s = JSON.parse(r.stdout) as Record<string, any>;
+      const s = JSON.parse(r.stdout) as Record<string, Any>;
       expect(s.healthy).toBe(true);
-      expect(s.nodes.map((n: any) => [n.name, n.state, n.ip])).toEqual([["node1", "up", "192.168.56.11"], ["node2", "up", "192.168.56.12"], ["node3", "up", "192.168.56.13"]]);
-      expect(s.nodes[0].services.map((v: any) => [v.name, v.running])).toEqual([["scheduler", true], ["worker", true]]);
+      expect(s.nodes.map((n: Any) => [n.name, n.state, n.ip])).toEqual([
+        ["node1", "up", "192.168.56.11"],
+        ["node2", "up", "192.168.56.12"],
+        ["node3", "up", "192.168.56.13"],
+      ]);
+      expect(s.nodes[0].services.map((v: Any) => [v.name, v.running])).toEqual([
+        ["scheduler", true],
+        ["worker", true],
+      ]);
       expect(s.workers).toHaveLength(3);
       expect(s.versions).toBe("identical");
       expect(s.dashboard).toBe("http://192.168.56.11:8787/status");
@@ -409,7 +448,11 @@ out({"addrs": sorted(c.scheduler_info()["workers"]), "counts": counts, "schedule
       const d = await p.cdktf("destroy");
       timings.destroy = d.seconds;
       expect(d.out.exitCode, tail(d.out)).toBe(0);
-      const after = await residue(p.dir, p.cluster.id, p.cluster.nodes.map((n) => n.ip));
+      const after = await residue(
+        p.dir,
+        p.cluster.id,
+        p.cluster.nodes.map((n) => n.ip),
+      );
       expect(after.namespaces).toEqual([]);
       expect(after.processes).toEqual([]);
       expect(after.hostListeners).toEqual(before.hostListeners);

@@ -12,7 +12,9 @@ import { UserError } from "../provision/lib/errors.js";
 const root = path.resolve(import.meta.dirname, "..");
 const corpus = path.join(import.meta.dirname, "fixtures", "invalid-configs");
 const expectations = JSON.parse(readFileSync(path.join(corpus, "expectations.json"), "utf8")) as Record<string, { path: string; message: string; fix: string }>;
-const files = readdirSync(corpus).filter((f) => f.endsWith(".json") && f !== "expectations.json").sort();
+const files = readdirSync(corpus)
+  .filter((f) => f.endsWith(".json") && f !== "expectations.json")
+  .sort();
 
 describe("invalid configs", () => {
   it("the corpus has at least 20 configs, each with an expectation", () => {

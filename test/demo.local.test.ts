@@ -14,7 +14,7 @@ import { terraformEnv } from "./helpers/terraform.js";
 const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.log("demo.local: skipped: the local provider needs root to create network namespaces");
 
-describe.runIf(isRoot)("npm run demo from a checkout at \"Cours Dask é\", through a symlink", () => {
+describe.runIf(isRoot)('npm run demo from a checkout at "Cours Dask é", through a symlink', () => {
   const checkout = makeCheckout("dvc-demo-");
   // The demo's own config: what its cluster id and addresses are.
   const cluster = resolveCluster({ provider: "local", nodes: { count: 3 } }, checkout.dir);

@@ -164,7 +164,7 @@ describe("the configuration reference", () => {
     expect(reference).toContain('| `provider` | string | `"virtualbox"` | one of `"virtualbox"`, `"libvirt"`, `"local"` |');
     expect(reference).toContain("| `nodes.overrides[].name` | string | required |");
     expect(reference).toContain("| `nodes.overrides[].ip` | string | — | an IPv4 address |");
-    expect(reference).toContain("each one of `\"inc-sleep\"`, `\"map-reduce\"`, `\"placement\"`, `\"svd\"`; at least 1 item; no repeats");
+    expect(reference).toContain('each one of `"inc-sleep"`, `"map-reduce"`, `"placement"`, `"svd"`; at least 1 item; no repeats');
     expect(reference).toContain("### `dask`\n\nDask scheduler and worker settings.");
   });
 

@@ -16,8 +16,20 @@ import { residue, type Residue } from "./helpers/residue.js";
 import { transports } from "./helpers/cluster.js";
 import { terraformBinary, terraformEnv } from "./helpers/terraform.js";
 import {
-  FAULTS_JSON, FaultLog, SCENARIOS, pyEvents, removeDir, round, serviceStatus, simpleIndexOf, spawnGroup, killTree, survivors, waitUntil,
-  withLoopbackIndex, workerProcessOf,
+  FAULTS_JSON,
+  FaultLog,
+  SCENARIOS,
+  pyEvents,
+  removeDir,
+  round,
+  serviceStatus,
+  simpleIndexOf,
+  spawnGroup,
+  killTree,
+  survivors,
+  waitUntil,
+  withLoopbackIndex,
+  workerProcessOf,
 } from "./helpers/faults.js";
 import { checkReadme } from "../provision/commands/faults-table.js";
 import { bundleIdOf, lockPath, parseLock } from "../provision/lib/bundle.js";
@@ -73,7 +85,11 @@ describe.runIf(isRoot)("faults on the local provider", () => {
 
     beforeAll(async () => {
       p = makeProject(SMALL, "dvc-faults-");
-      before = await residue(p.dir, p.cluster.id, p.cluster.nodes.map((n) => n.ip));
+      before = await residue(
+        p.dir,
+        p.cluster.id,
+        p.cluster.nodes.map((n) => n.ip),
+      );
       const d = await p.cdktf("deploy");
       if (d.out.exitCode !== 0) throw new Error(`cdktf deploy failed:\n${tail(d.out, 80)}`);
       console.log(`faults: cluster ${p.cluster.id} deployed in ${d.seconds.toFixed(0)} s`);
@@ -85,7 +101,11 @@ describe.runIf(isRoot)("faults on the local provider", () => {
       if (!p) return;
       if (existsSync(path.join(p.dir, ".cluster", "terraform.tfstate"))) {
         const d = await p.cdktf("destroy");
-        const after = await residue(p.dir, p.cluster.id, p.cluster.nodes.map((n) => n.ip));
+        const after = await residue(
+          p.dir,
+          p.cluster.id,
+          p.cluster.nodes.map((n) => n.ip),
+        );
         expect(d.out.exitCode, tail(d.out)).toBe(0);
         expect(after.namespaces).toEqual([]);
         expect(after.processes).toEqual([]);
@@ -109,7 +129,9 @@ describe.runIf(isRoot)("faults on the local provider", () => {
         const { worker } = await workerProcessOf(n2);
         let killedAt = 0;
         const address = `tls://${p.cluster.nodes[1]!.ip}:${p.cluster.config.dask.workerPort}`;
-        const { events } = await pyEvents(head, `
+        const { events } = await pyEvents(
+          head,
+          `
 import dask
 c = Client("${p.cluster.schedulerAddress}", security=secure(), timeout=20)
 c.wait_for_workers(3, timeout=60)
@@ -135,19 +157,27 @@ while time.time() < deadline:
     time.sleep(0.2)
 out({"event": "done", "expected": sum(range(60)), "baseTotal": base_total, "total": total, "base": base, "disturbed": disturbed,
      "added": [t for t, a in actions() if a == "add-worker"], "removed": [t for t, a in actions() if a == "remove-worker"]})
-`, async (e) => {
-          if (e.event === "start" && e.tag === "disturbed") {
-            await new Promise((r) => setTimeout(r, 1000));
-            killedAt = Date.now() / 1000;
-            process.kill(worker, "SIGKILL");
-          }
-        });
+`,
+          async (e) => {
+            if (e.event === "start" && e.tag === "disturbed") {
+              await new Promise((r) => setTimeout(r, 1000));
+              killedAt = Date.now() / 1000;
+              process.kill(worker, "SIGKILL");
+            }
+          },
+        );
         const r = events.find((e) => e.event === "done") as { expected: number; baseTotal: number; total: number; base: number; disturbed: number; added: number[]; removed: number[] };
         const back = r.added.filter((t) => t > killedAt).map((t) => t - killedAt)[0];
         const dropped = r.removed.filter((t) => t > killedAt).map((t) => t - killedAt)[0];
         Object.assign(f, {
-          tasks: 60, taskSeconds: 0.5, undisturbedSeconds: round(r.base), disturbedSeconds: round(r.disturbed), ratio: round(r.disturbed / r.base),
-          droppedAfterSeconds: round(dropped ?? NaN), registeredAgainAfterSeconds: round(back ?? NaN), correct: r.total === r.expected,
+          tasks: 60,
+          taskSeconds: 0.5,
+          undisturbedSeconds: round(r.base),
+          disturbedSeconds: round(r.disturbed),
+          ratio: round(r.disturbed / r.base),
+          droppedAfterSeconds: round(dropped ?? NaN),
+          registeredAgainAfterSeconds: round(back ?? NaN),
+          correct: r.total === r.expected,
         });
         expect(r.baseTotal).toBe(r.expected);
         expect(r.total).toBe(r.expected);
@@ -247,7 +277,9 @@ out({"event": "done", "expected": sum(range(60)), "baseTotal": base_total, "tota
         await log.record("poison-task", async (f) => {
           const allowed = p.cluster.config.dask.allowedFailures;
           const addresses = p.cluster.nodes.map((n) => `tls://${n.ip}:${p.cluster.config.dask.workerPort}`);
-          const { events } = await pyEvents(head, `
+          const { events } = await pyEvents(
+            head,
+            `
 import os
 from distributed import get_worker
 c = Client("${p.cluster.schedulerAddress}", security=secure(), timeout=20)
@@ -271,8 +303,18 @@ healthy_after = time.perf_counter() - t0
 ws = sorted(c.scheduler_info(n_workers=-1)["workers"])
 ran = c.gather([c.submit(lambda i: get_worker().address, i, workers=[w], allow_other_workers=False, pure=False) for i, w in enumerate(ws)])
 out({"event": "done", "allowed": allowed, "error": error, "failedAfter": failed_after, "deaths": deaths, "healthyAfter": healthy_after, "workers": ws, "ran": ran})
-`, () => undefined);
-          const r = events.find((e) => e.event === "done") as { allowed: number; error: [string, string] | null; failedAfter: number; deaths: number; healthyAfter: number; workers: string[]; ran: string[] };
+`,
+            () => undefined,
+          );
+          const r = events.find((e) => e.event === "done") as {
+            allowed: number;
+            error: [string, string] | null;
+            failedAfter: number;
+            deaths: number;
+            healthyAfter: number;
+            workers: string[];
+            ran: string[];
+          };
           Object.assign(f, { allowedFailures: r.allowed, workerDeaths: r.deaths, killedWorkerAfterSeconds: round(r.failedAfter), healthyAfterSeconds: round(r.healthyAfter) });
           expect(r.allowed).toBe(allowed);
           expect(r.error?.[0]).toBe("KilledWorker");
@@ -291,7 +333,9 @@ out({"event": "done", "allowed": allowed, "error": error, "failedAfter": failed_
           let cutAt = 0;
           let upAt = 0;
           try {
-            const { events } = await pyEvents(head, `
+            const { events } = await pyEvents(
+              head,
+              `
 import dask
 from distributed import get_worker
 c = Client("${p.cluster.schedulerAddress}", security=secure(), timeout=20)
@@ -312,23 +356,31 @@ while time.time() < deadline:
     time.sleep(0.25)
 events = [(t, m.get("action")) for t, m in c.get_events("tls://${p.cluster.nodes[1]!.ip}:${p.cluster.config.dask.workerPort}")]
 out({"event": "done", "added": [t for t, a in events if a == "add-worker"], "removed": [t for t, a in events if a == "remove-worker"]})
-`, async (e) => {
-              if (e.event === "start") {
-                await new Promise((r) => setTimeout(r, 1000));
-                cutAt = Date.now() / 1000;
-                await $({ quiet: true })`ip -n ${net} link set v-node2 down`;
-              }
-              if (e.event === "result") {
-                upAt = Date.now() / 1000;
-                await $({ quiet: true })`ip -n ${net} link set v-node2 up`;
-              }
-            }, 240_000);
+`,
+              async (e) => {
+                if (e.event === "start") {
+                  await new Promise((r) => setTimeout(r, 1000));
+                  cutAt = Date.now() / 1000;
+                  await $({ quiet: true })`ip -n ${net} link set v-node2 down`;
+                }
+                if (e.event === "result") {
+                  upAt = Date.now() / 1000;
+                  await $({ quiet: true })`ip -n ${net} link set v-node2 up`;
+                }
+              },
+              240_000,
+            );
             const r = events.find((e) => e.event === "result") as { expected: number; total: number; seconds: number; by: Record<string, number> };
             const d = events.find((e) => e.event === "done") as { added: number[]; removed: number[] };
             const dropped = d.removed.filter((t) => t > cutAt)[0];
             const back = d.added.filter((t) => t > upAt)[0];
             Object.assign(f, {
-              tasks: 30, resultAfterSeconds: round(r.seconds), droppedAfterSeconds: round((dropped ?? NaN) - cutAt), tasksOnNode1: r.by.node1!, tasksOnNode2: r.by.node2!, tasksOnNode3: r.by.node3!,
+              tasks: 30,
+              resultAfterSeconds: round(r.seconds),
+              droppedAfterSeconds: round((dropped ?? NaN) - cutAt),
+              tasksOnNode1: r.by.node1!,
+              tasksOnNode2: r.by.node2!,
+              tasksOnNode3: r.by.node3!,
               registeredAfterLinkUpSeconds: round((back ?? NaN) - upAt),
             });
             expect(r.total).toBe(r.expected);
@@ -423,177 +475,219 @@ let deployJobs: Record<DeployScenario, Promise<unknown>> | undefined;
 function startDeployScenarios(): Record<DeployScenario, Promise<unknown>> {
   if (deployJobs) return deployJobs;
   // Each job settles with its error (or undefined): never an unhandled rejection.
-  const settled = (p: Promise<void>) => p.then(() => undefined, (err: unknown) => err ?? new Error("failed"));
+  const settled = (p: Promise<void>) =>
+    p.then(
+      () => undefined,
+      (err: unknown) => err ?? new Error("failed"),
+    );
   let q: TestProject | undefined;
   let before: Residue | undefined;
   let second: Awaited<ReturnType<TestProject["cdktf"]>> | undefined;
   const env = () => ({ ...terraformEnv(), CI: "true", CHECKPOINT_DISABLE: "1", FORCE_COLOR: "0" });
 
-  const interrupted = settled(log.record("interrupted-deploy", async (f) => {
-    q = makeProject(SMALL, "dvc-faults-deploy-");
-    before = await residue(q.dir, q.cluster.id, q.cluster.nodes.map((n) => n.ip));
-    const first = spawnGroup(["node_modules/.bin/cdktf", "deploy", "--auto-approve"], { cwd: q.dir, env: env() });
-    const t0 = Date.now();
-    let killed: ReturnType<typeof killTree> | undefined;
-    try {
-      await first.waitFor(/creating machine node\d/, 600_000);
-    } finally {
-      killed = first.isRunning() ? killTree(first.child.pid!) : { processes: 0, outsideGroup: 0, sessions: [] };
-    }
-    const ended = await first.exited;
-    f.killedAfterSeconds = seconds(t0, ended.at);
-    f.processesKilled = killed.processes;
-    f.outsideCdktfGroup = killed.outsideGroup;
-    await new Promise((r) => setTimeout(r, 500));
-    expect(survivors(first.child.pid!, killed.sessions), "processes of the killed deploy").toEqual([]);
-    f.namespacesLeft = (await residue(q.dir, q.cluster.id, [])).namespaces.length;
-    f.lockInfoLeft = existsSync(path.join(q.dir, ".cluster", ".terraform.tfstate.lock.info"));
+  const interrupted = settled(
+    log.record("interrupted-deploy", async (f) => {
+      q = makeProject(SMALL, "dvc-faults-deploy-");
+      before = await residue(
+        q.dir,
+        q.cluster.id,
+        q.cluster.nodes.map((n) => n.ip),
+      );
+      const first = spawnGroup(["node_modules/.bin/cdktf", "deploy", "--auto-approve"], { cwd: q.dir, env: env() });
+      const t0 = Date.now();
+      let killed: ReturnType<typeof killTree> | undefined;
+      try {
+        await first.waitFor(/creating machine node\d/, 600_000);
+      } finally {
+        killed = first.isRunning() ? killTree(first.child.pid!) : { processes: 0, outsideGroup: 0, sessions: [] };
+      }
+      const ended = await first.exited;
+      f.killedAfterSeconds = seconds(t0, ended.at);
+      f.processesKilled = killed.processes;
+      f.outsideCdktfGroup = killed.outsideGroup;
+      await new Promise((r) => setTimeout(r, 500));
+      expect(survivors(first.child.pid!, killed.sessions), "processes of the killed deploy").toEqual([]);
+      f.namespacesLeft = (await residue(q.dir, q.cluster.id, [])).namespaces.length;
+      f.lockInfoLeft = existsSync(path.join(q.dir, ".cluster", ".terraform.tfstate.lock.info"));
 
-    // The next deploy, and a second one started while it applies (the next scenario).
-    const next = spawnGroup(["node_modules/.bin/cdktf", "deploy", "--auto-approve"], { cwd: q.dir, env: env() });
-    const t1 = Date.now();
-    try {
-      await next.waitFor(/null_resource\.[\w-]+ \([^)]*\): Creating\.\.\./, 600_000);
-      second = await q.cdktf("deploy");
-      const done = await next.exited;
-      f.nextDeploySeconds = seconds(t1, done.at);
-      expect(done.code, next.output().slice(-3000)).toBe(0);
-    } finally {
-      if (next.isRunning()) killTree(next.child.pid!);
-      // Whole outputs, for when an assertion below fails (the table keeps one line).
-      keepOutput("interrupted-deploy-first", first.output());
-      keepOutput("interrupted-deploy-next", next.output());
-      if (second) keepOutput("concurrent-deploy-second", both(second.out));
-    }
-    expect(next.output()).not.toMatch(/Error acquiring the state lock/);
-    // Killed past Terraform's first 20 s state snapshot, some machine stages are recorded as
-    // created though they never finished: the install stage makes those machines again.
-    const remade = [...next.output().matchAll(/machine (node\d) is missing although Terraform recorded it/g)].map((m) => m[1]!);
-    f.machinesRemade = remade.length;
-    const workers = await waitForWorkers(transports(q.cluster)[0]!, q.cluster.schedulerAddress, true, ["node1", "node2", "node3"], 30);
-    expect(workers).toHaveLength(3);
-    return `killed ${f.killedAfterSeconds} s in, during "creating machine": ${f.processesKilled} processes, ${f.outsideCdktfGroup} of them outside cdktf's process group (terraform runs in a session of its own: a kill of cdktf's group alone leaves it and its stages running for a while), none survived; ${f.namespacesLeft} namespace(s) and ${f.lockInfoLeft ? "a" : "no"} .terraform.tfstate.lock.info left (the lock itself is an fcntl lock, gone with terraform); ${remade.length ? `Terraform had recorded ${remade.length} unfinished machine stage(s) as created (its 20 s mid-apply state snapshot): the install stage made ${remade.join(", ")} again; ` : ""}the next deploy completed in ${f.nextDeploySeconds} s with 3 workers`;
-  }));
+      // The next deploy, and a second one started while it applies (the next scenario).
+      const next = spawnGroup(["node_modules/.bin/cdktf", "deploy", "--auto-approve"], { cwd: q.dir, env: env() });
+      const t1 = Date.now();
+      try {
+        await next.waitFor(/null_resource\.[\w-]+ \([^)]*\): Creating\.\.\./, 600_000);
+        second = await q.cdktf("deploy");
+        const done = await next.exited;
+        f.nextDeploySeconds = seconds(t1, done.at);
+        expect(done.code, next.output().slice(-3000)).toBe(0);
+      } finally {
+        if (next.isRunning()) killTree(next.child.pid!);
+        // Whole outputs, for when an assertion below fails (the table keeps one line).
+        keepOutput("interrupted-deploy-first", first.output());
+        keepOutput("interrupted-deploy-next", next.output());
+        if (second) keepOutput("concurrent-deploy-second", both(second.out));
+      }
+      expect(next.output()).not.toMatch(/Error acquiring the state lock/);
+      // Killed past Terraform's first 20 s state snapshot, some machine stages are recorded as
+      // created though they never finished: the install stage makes those machines again.
+      const remade = [...next.output().matchAll(/machine (node\d) is missing although Terraform recorded it/g)].map((m) => m[1]!);
+      f.machinesRemade = remade.length;
+      const workers = await waitForWorkers(transports(q.cluster)[0]!, q.cluster.schedulerAddress, true, ["node1", "node2", "node3"], 30);
+      expect(workers).toHaveLength(3);
+      return `killed ${f.killedAfterSeconds} s in, during "creating machine": ${f.processesKilled} processes, ${f.outsideCdktfGroup} of them outside cdktf's process group (terraform runs in a session of its own: a kill of cdktf's group alone leaves it and its stages running for a while), none survived; ${f.namespacesLeft} namespace(s) and ${f.lockInfoLeft ? "a" : "no"} .terraform.tfstate.lock.info left (the lock itself is an fcntl lock, gone with terraform); ${remade.length ? `Terraform had recorded ${remade.length} unfinished machine stage(s) as created (its 20 s mid-apply state snapshot): the install stage made ${remade.join(", ")} again; ` : ""}the next deploy completed in ${f.nextDeploySeconds} s with 3 workers`;
+    }),
+  );
 
-  const concurrent = interrupted.then(() => settled(log.record("concurrent-deploy", async (f) => {
-    expect(second, "the second deploy ran (interrupted-deploy)").toBeDefined();
-    f.secondExitCode = second!.out.exitCode ?? -1;
-    f.secondSeconds = round(second!.seconds, 1);
-    expect(second!.out.exitCode).not.toBe(0);
-    expect(both(second!.out)).toMatch(/Error acquiring the state lock/);
-    const stackDir = path.join(q!.dir, "cdktf.out", "stacks", "dask-cluster");
-    const plan = await q!.sh([terraformBinary(), `-chdir=${stackDir}`, "plan", "-detailed-exitcode", "-input=false", "-no-color"]);
-    f.planExitCode = plan.exitCode ?? -1;
-    expect(plan.exitCode, tail(plan)).toBe(0);
-    const said = both(second!.out).split("\n").find((l) => /Error acquiring the state lock/.test(l))!.replace(/^\s*dask-cluster\s+/, "").trim();
-    return `the second deploy exited ${f.secondExitCode} after ${f.secondSeconds} s: "${said}" (with the lock's holder and the -lock=false escape); the first completed; terraform plan -detailed-exitcode then exited 0 (no changes)`;
-  })));
+  const concurrent = interrupted.then(() =>
+    settled(
+      log.record("concurrent-deploy", async (f) => {
+        expect(second, "the second deploy ran (interrupted-deploy)").toBeDefined();
+        f.secondExitCode = second!.out.exitCode ?? -1;
+        f.secondSeconds = round(second!.seconds, 1);
+        expect(second!.out.exitCode).not.toBe(0);
+        expect(both(second!.out)).toMatch(/Error acquiring the state lock/);
+        const stackDir = path.join(q!.dir, "cdktf.out", "stacks", "dask-cluster");
+        const plan = await q!.sh([terraformBinary(), `-chdir=${stackDir}`, "plan", "-detailed-exitcode", "-input=false", "-no-color"]);
+        f.planExitCode = plan.exitCode ?? -1;
+        expect(plan.exitCode, tail(plan)).toBe(0);
+        const said = both(second!.out)
+          .split("\n")
+          .find((l) => /Error acquiring the state lock/.test(l))!
+          .replace(/^\s*dask-cluster\s+/, "")
+          .trim();
+        return `the second deploy exited ${f.secondExitCode} after ${f.secondSeconds} s: "${said}" (with the lock's holder and the -lock=false escape); the first completed; terraform plan -detailed-exitcode then exited 0 (no changes)`;
+      }),
+    ),
+  );
 
-  const unreachable = concurrent.then(() => settled((async () => {
-    try {
-      if (!q) throw new Error("no cluster from interrupted-deploy");
-      await log.record("unreachable-node", async (f) => {
-        const ns = nodeNamespace(q!.cluster, "node3");
-        const pids = (await $({ quiet: true })`ip netns pids ${ns}`).stdout.split(/\s+/).filter(Boolean);
-        expect(pids.length).toBeGreaterThan(0);
-        await $({ quiet: true })`kill -KILL ${pids}`;
-        await $({ quiet: true })`ip netns del ${ns}`;
-        f.processesKilled = pids.length;
-        const r = await q!.sh(["node_modules/.bin/tsx", "provision/verify-versions.ts"]);
-        f.verifyExitCode = r.exitCode ?? -1;
-        expect(r.exitCode, tail(r)).toBe(2);
-        expect(r.stdout).toMatch(/^unreachable: node3: /m);
-        expect(r.stdout).toMatch(/^UNREACHABLE: node3 did not answer$/m);
-        expect(r.stdout).not.toMatch(/unreachable: node[12]/);
-        expect(r.stderr).toMatch(/some nodes could not be reached/);
-        const d = await q!.cdktf("destroy");
-        f.destroySeconds = round(d.seconds, 1);
-        expect(d.out.exitCode, tail(d.out)).toBe(0);
-        const after = await residue(q!.dir, q!.cluster.id, q!.cluster.nodes.map((n) => n.ip));
-        expect(after.namespaces).toEqual([]);
-        expect(after.processes).toEqual([]);
-        expect(after.hostListeners).toEqual(before!.hostListeners);
-        expect(after.files).toEqual(before!.files);
-        return `verify-versions exit 2: "unreachable: node3: …" and "UNREACHABLE: node3 did not answer"; cdktf destroy completed in ${f.destroySeconds} s and left no namespace, process, listener or file`;
-      });
-    } finally {
-      if (q && existsSync(path.join(q.dir, ".cluster", "terraform.tfstate"))) await q.cdktf("destroy");
-      q?.remove();
-    }
-  })()));
+  const unreachable = concurrent.then(() =>
+    settled(
+      (async () => {
+        try {
+          if (!q) throw new Error("no cluster from interrupted-deploy");
+          await log.record("unreachable-node", async (f) => {
+            const ns = nodeNamespace(q!.cluster, "node3");
+            const pids = (await $({ quiet: true })`ip netns pids ${ns}`).stdout.split(/\s+/).filter(Boolean);
+            expect(pids.length).toBeGreaterThan(0);
+            await $({ quiet: true })`kill -KILL ${pids}`;
+            await $({ quiet: true })`ip netns del ${ns}`;
+            f.processesKilled = pids.length;
+            const r = await q!.sh(["node_modules/.bin/tsx", "provision/verify-versions.ts"]);
+            f.verifyExitCode = r.exitCode ?? -1;
+            expect(r.exitCode, tail(r)).toBe(2);
+            expect(r.stdout).toMatch(/^unreachable: node3: /m);
+            expect(r.stdout).toMatch(/^UNREACHABLE: node3 did not answer$/m);
+            expect(r.stdout).not.toMatch(/unreachable: node[12]/);
+            expect(r.stderr).toMatch(/some nodes could not be reached/);
+            const d = await q!.cdktf("destroy");
+            f.destroySeconds = round(d.seconds, 1);
+            expect(d.out.exitCode, tail(d.out)).toBe(0);
+            const after = await residue(
+              q!.dir,
+              q!.cluster.id,
+              q!.cluster.nodes.map((n) => n.ip),
+            );
+            expect(after.namespaces).toEqual([]);
+            expect(after.processes).toEqual([]);
+            expect(after.hostListeners).toEqual(before!.hostListeners);
+            expect(after.files).toEqual(before!.files);
+            return `verify-versions exit 2: "unreachable: node3: …" and "UNREACHABLE: node3 did not answer"; cdktf destroy completed in ${f.destroySeconds} s and left no namespace, process, listener or file`;
+          });
+        } finally {
+          if (q && existsSync(path.join(q.dir, ".cluster", "terraform.tfstate"))) await q.cdktf("destroy");
+          q?.remove();
+        }
+      })(),
+    ),
+  );
 
   // A second chain, beside the first: a 1-node project, then a copy that is only synthesized.
-  const cycles = settled((async () => {
-    await log.record("deploy-cycles", async (f) => {
-      const c = makeProject({ provider: "local", nodes: { count: 1, cpus: 1, memoryMb: 1024 }, benchmark: { onDeploy: false } }, "dvc-faults-cycles-");
-      try {
-        const ips = c.cluster.nodes.map((n) => n.ip);
-        const was = await residue(c.dir, c.cluster.id, ips);
-        const links = await hostLinks();
-        const times: string[] = [];
-        for (let i = 1; i <= 3; i++) {
-          const d = await c.cdktf("deploy");
-          expect(d.out.exitCode, `cycle ${i} deploy: ${tail(d.out)}`).toBe(0);
-          const x = await c.cdktf("destroy");
-          expect(x.out.exitCode, `cycle ${i} destroy: ${tail(x.out)}`).toBe(0);
-          const after = await residue(c.dir, c.cluster.id, ips);
-          expect(after.namespaces, `cycle ${i}`).toEqual([]);
-          expect(after.processes, `cycle ${i}`).toEqual([]);
-          expect(after.hostListeners, `cycle ${i}`).toEqual(was.hostListeners);
-          expect(after.files, `cycle ${i}`).toEqual(was.files);
-          expect(await hostLinks(), `cycle ${i}: host network links`).toEqual(links);
-          f[`cycle${i}DeploySeconds`] = round(d.seconds, 1);
-          f[`cycle${i}DestroySeconds`] = round(x.seconds, 1);
-          times.push(`${d.seconds.toFixed(0)} + ${x.seconds.toFixed(0)} s`);
+  const cycles = settled(
+    (async () => {
+      await log.record("deploy-cycles", async (f) => {
+        const c = makeProject({ provider: "local", nodes: { count: 1, cpus: 1, memoryMb: 1024 }, benchmark: { onDeploy: false } }, "dvc-faults-cycles-");
+        try {
+          const ips = c.cluster.nodes.map((n) => n.ip);
+          const was = await residue(c.dir, c.cluster.id, ips);
+          const links = await hostLinks();
+          const times: string[] = [];
+          for (let i = 1; i <= 3; i++) {
+            const d = await c.cdktf("deploy");
+            expect(d.out.exitCode, `cycle ${i} deploy: ${tail(d.out)}`).toBe(0);
+            const x = await c.cdktf("destroy");
+            expect(x.out.exitCode, `cycle ${i} destroy: ${tail(x.out)}`).toBe(0);
+            const after = await residue(c.dir, c.cluster.id, ips);
+            expect(after.namespaces, `cycle ${i}`).toEqual([]);
+            expect(after.processes, `cycle ${i}`).toEqual([]);
+            expect(after.hostListeners, `cycle ${i}`).toEqual(was.hostListeners);
+            expect(after.files, `cycle ${i}`).toEqual(was.files);
+            expect(await hostLinks(), `cycle ${i}: host network links`).toEqual(links);
+            f[`cycle${i}DeploySeconds`] = round(d.seconds, 1);
+            f[`cycle${i}DestroySeconds`] = round(x.seconds, 1);
+            times.push(`${d.seconds.toFixed(0)} + ${x.seconds.toFixed(0)} s`);
+          }
+          return `3 of 3 cycles completed (deploy + destroy: ${times.join(", ")}); after each: no namespace, host link, process, listener or file outside .cluster/ and results/`;
+        } finally {
+          if (existsSync(path.join(c.dir, ".cluster", "terraform.tfstate"))) await c.cdktf("destroy");
+          c.remove();
         }
-        return `3 of 3 cycles completed (deploy + destroy: ${times.join(", ")}); after each: no namespace, host link, process, listener or file outside .cluster/ and results/`;
-      } finally {
-        if (existsSync(path.join(c.dir, ".cluster", "terraform.tfstate"))) await c.cdktf("destroy");
-        c.remove();
-      }
-    });
-  })());
+      });
+    })(),
+  );
 
-  const lock = cycles.then(() => settled((async () => {
-    await log.record("edited-lock", async (f) => {
-      const c = makeProject(SMALL, "dvc-faults-lock-");
-      const cache = mkdtempSync(path.join(os.tmpdir(), "dvc-faults-cache-"));
-      let index = "";
-      try {
-        // The wheel the index serves for one package, and its hash in the lock, changed.
-        const lockFile = lockPath(c.dir, "x86_64");
-        const text = readFileSync(lockFile, "utf8");
-        const runtime = runtimeRefOf(c.cluster);
-        const wheelhouse = path.join(cacheDir(), `wheelhouse-${runtime.lockSha256.slice(0, 16)}-x86_64`);
-        const wheel = readdirSync(wheelhouse).find((w) => w.startsWith("toolz-"))!;
-        const real = sha256(path.join(wheelhouse, wheel));
-        expect(parseLock(text).entries.find((e) => e.name === "toolz")!.hashes).toContain(real);
-        const edited = `${real.slice(0, -1)}${real.endsWith("0") ? "1" : "0"}`;
-        writeFileSync(lockFile, text.replace(real, edited));
-        const synth = await c.cdktf("synth");
-        f.synthExitCode = synth.out.exitCode ?? -1;
-        expect(synth.out.exitCode, tail(synth.out)).toBe(0);
-        const stack = JSON.parse(readFileSync(path.join(c.dir, "cdktf.out", "stacks", "dask-cluster", "cdk.tf.json"), "utf8")) as { resource: { null_resource: Record<string, { triggers: { spec: string } }> } };
-        const spec = stack.resource.null_resource.bundle!.triggers.spec;
-        index = simpleIndexOf(wheelhouse);
-        const port = 18000 + Math.floor(Math.random() * 1000);
-        const script = withLoopbackIndex(index, port, c.dir, `${shq(process.execPath)} --import tsx provision/stage.ts apply`);
-        const r = await $({ quiet: true, nothrow: true, env: { ...process.env, DVC_SPEC: spec, DVC_CACHE_DIR: cache, PIP_INDEX_URL: `http://127.0.0.1:${port}/simple/` } })`unshare --net bash -c ${script}`;
-        f.bundleStageExitCode = r.exitCode ?? -1;
-        expect(r.exitCode, both(r)).toBe(2);
-        expect(r.stderr).toMatch(/cluster-runtime\/requirements-x86_64\.lock does not match the files on the package index/);
-        expect(r.stderr).toMatch(/toolz==[\d.]+/);
-        expect(r.stderr).toMatch(/edited by hand[\s\S]*regenerate it, never edit it: npx tsx provision\/lock\.ts --python 3\.11/);
-        expect(readdirSync(cache).filter((e) => e.startsWith("bundle-"))).toEqual([]);
-        const said = r.stderr.split("\n").filter((l) => /^error:|^\s+- |^\s+fix:/.test(l)).map((l) => l.trim()).join(" ");
-        return `cdktf synth exit ${f.synthExitCode}; the bundle stage (the provisioner's command) exit 2 and no bundle written: "${said}"`;
-      } finally {
-        c.remove();
-        removeDir(cache);
-        if (index) removeDir(index);
-      }
-    });
-  })()));
+  const lock = cycles.then(() =>
+    settled(
+      (async () => {
+        await log.record("edited-lock", async (f) => {
+          const c = makeProject(SMALL, "dvc-faults-lock-");
+          const cache = mkdtempSync(path.join(os.tmpdir(), "dvc-faults-cache-"));
+          let index = "";
+          try {
+            // The wheel the index serves for one package, and its hash in the lock, changed.
+            const lockFile = lockPath(c.dir, "x86_64");
+            const text = readFileSync(lockFile, "utf8");
+            const runtime = runtimeRefOf(c.cluster);
+            const wheelhouse = path.join(cacheDir(), `wheelhouse-${runtime.lockSha256.slice(0, 16)}-x86_64`);
+            const wheel = readdirSync(wheelhouse).find((w) => w.startsWith("toolz-"))!;
+            const real = sha256(path.join(wheelhouse, wheel));
+            expect(parseLock(text).entries.find((e) => e.name === "toolz")!.hashes).toContain(real);
+            const edited = `${real.slice(0, -1)}${real.endsWith("0") ? "1" : "0"}`;
+            writeFileSync(lockFile, text.replace(real, edited));
+            const synth = await c.cdktf("synth");
+            f.synthExitCode = synth.out.exitCode ?? -1;
+            expect(synth.out.exitCode, tail(synth.out)).toBe(0);
+            const stack = JSON.parse(readFileSync(path.join(c.dir, "cdktf.out", "stacks", "dask-cluster", "cdk.tf.json"), "utf8")) as {
+              resource: { null_resource: Record<string, { triggers: { spec: string } }> };
+            };
+            const spec = stack.resource.null_resource.bundle!.triggers.spec;
+            index = simpleIndexOf(wheelhouse);
+            const port = 18000 + Math.floor(Math.random() * 1000);
+            const script = withLoopbackIndex(index, port, c.dir, `${shq(process.execPath)} --import tsx provision/stage.ts apply`);
+            const r = await $({
+              quiet: true,
+              nothrow: true,
+              env: { ...process.env, DVC_SPEC: spec, DVC_CACHE_DIR: cache, PIP_INDEX_URL: `http://127.0.0.1:${port}/simple/` },
+            })`unshare --net bash -c ${script}`;
+            f.bundleStageExitCode = r.exitCode ?? -1;
+            expect(r.exitCode, both(r)).toBe(2);
+            expect(r.stderr).toMatch(/cluster-runtime\/requirements-x86_64\.lock does not match the files on the package index/);
+            expect(r.stderr).toMatch(/toolz==[\d.]+/);
+            expect(r.stderr).toMatch(/edited by hand[\s\S]*regenerate it, never edit it: npx tsx provision\/lock\.ts --python 3\.11/);
+            expect(readdirSync(cache).filter((e) => e.startsWith("bundle-"))).toEqual([]);
+            const said = r.stderr
+              .split("\n")
+              .filter((l) => /^error:|^\s+- |^\s+fix:/.test(l))
+              .map((l) => l.trim())
+              .join(" ");
+            return `cdktf synth exit ${f.synthExitCode}; the bundle stage (the provisioner's command) exit 2 and no bundle written: "${said}"`;
+          } finally {
+            c.remove();
+            removeDir(cache);
+            if (index) removeDir(index);
+          }
+        });
+      })(),
+    ),
+  );
 
   deployJobs = { "interrupted-deploy": interrupted, "concurrent-deploy": concurrent, "unreachable-node": unreachable, "deploy-cycles": cycles, "edited-lock": lock };
   return deployJobs;

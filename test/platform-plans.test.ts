@@ -15,7 +15,9 @@ import { fakeHost, recorded, type FakeHostOptions } from "./helpers/fake-host.js
 import { stackSpecs } from "./helpers/stack-specs.js";
 
 const dirs: string[] = [];
-afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 interface Platform {
   readonly name: string;
@@ -31,12 +33,18 @@ interface Platform {
 const uid = process.getuid?.() ?? 0;
 const SSH_CONFIG = "Host node1\n  HostName 127.0.0.1\n  User vagrant\n  Port 2222\n";
 const WIN_EXE = "C:\\Program Files\\Oracle\\VirtualBox\\VBoxManage.exe";
-const vboxnet0 = recorded("vbox-7.0-list-hostonlyifs.txt").split("\n\n")[0]! + "\n\n";
+const vboxnet0 = `${recorded("vbox-7.0-list-hostonlyifs.txt").split("\n\n")[0]!}\n\n`;
 
 const PLATFORMS: readonly Platform[] = [
   {
     name: "Windows 11, VirtualBox 7.1 (the installer's adapter on 192.168.56.1/24)",
-    host: { platform: "win32", arch: "x64", uid: undefined as unknown as number, env: { VBOX_MSI_INSTALL_PATH: "C:\\Program Files\\Oracle\\VirtualBox\\", USERPROFILE: "C:\\Users\\Léa Martin" }, commands: { "route print -4": "" } },
+    host: {
+      platform: "win32",
+      arch: "x64",
+      uid: undefined as unknown as number,
+      env: { VBOX_MSI_INSTALL_PATH: "C:\\Program Files\\Oracle\\VirtualBox\\", USERPROFILE: "C:\\Users\\Léa Martin" },
+      commands: { "route print -4": "" },
+    },
     node: "C:\\Program Files\\nodejs\\node.exe",
     vbox: WIN_EXE,
     before: recorded("vbox-7.0-win-list-hostonlyifs.txt"),
@@ -117,10 +125,23 @@ describe("the command plan of preflight, network, box and machine-node1 on each 
     const macNets = p.host.platform === "darwin";
     const preflight = [["vagrant", "--version"], [v, "--version"], ...(macNets ? [] : [[v, "list", "hostonlyifs"]]), routes, ...(macNets ? [["sysctl", "-n", "kern.hv_support"]] : [])];
     const network = macNets
-      ? [[v, "--version"], [v, "list", "hostonlynets"], [v, "hostonlynet", "add", "--name", cluster.id, "--netmask", "255.255.255.0", "--lower-ip", "192.168.56.0", "--upper-ip", "192.168.56.0"]]
+      ? [
+          [v, "--version"],
+          [v, "list", "hostonlynets"],
+          [v, "hostonlynet", "add", "--name", cluster.id, "--netmask", "255.255.255.0", "--lower-ip", "192.168.56.0", "--upper-ip", "192.168.56.0"],
+        ]
       : p.after
-        ? [[v, "--version"], [v, "list", "hostonlyifs"], [v, "hostonlyif", "create"], [v, "list", "hostonlyifs"], [v, "hostonlyif", "ipconfig", "vboxnet0", "--ip", "192.168.56.1", "--netmask", "255.255.255.0"]]
-        : [[v, "--version"], [v, "list", "hostonlyifs"]]; // Windows: the installer's adapter is reused
+        ? [
+            [v, "--version"],
+            [v, "list", "hostonlyifs"],
+            [v, "hostonlyif", "create"],
+            [v, "list", "hostonlyifs"],
+            [v, "hostonlyif", "ipconfig", "vboxnet0", "--ip", "192.168.56.1", "--netmask", "255.255.255.0"],
+          ]
+        : [
+            [v, "--version"],
+            [v, "list", "hostonlyifs"],
+          ]; // Windows: the installer's adapter is reused
     const box = [["vagrant", "box", "list"]];
     const machine = [[v, "list", "vms"], ["vagrant", "up", "node1", "--provider=virtualbox", "--no-provision"], ["vagrant", "ssh-config", "node1"], ssh, ssh];
     expect(argvs).toEqual([...preflight, ...network, ...box, ...machine]);

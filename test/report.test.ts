@@ -152,9 +152,7 @@ describe("goals", () => {
 
 describe("charts", () => {
   it("never loads anything from the network while rendering", async () => {
-    await expect(
-      renderSvg({ data: { url: "https://example.invalid/data.json" }, mark: "point", encoding: { x: { field: "a", type: "quantitative" } } }),
-    ).rejects.toThrow(/offline/);
+    await expect(renderSvg({ data: { url: "https://example.invalid/data.json" }, mark: "point", encoding: { x: { field: "a", type: "quantitative" } } })).rejects.toThrow(/offline/);
   });
 });
 

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { App, Testing } from "cdktf";
+import { type App, Testing } from "cdktf";
 import { resolveCluster } from "../provision/lib/config.js";
 import { DaskClusterStack, NULL_PROVIDER_CONSTRAINT } from "../stacks/dask-cluster-stack.js";
 
@@ -13,7 +13,16 @@ const NODE = "/opt/node 20/bin/node";
 const runtime = { python: "3.11", platform: "x86_64" as const, lockSha256: "a".repeat(64), sourceSha256: "b".repeat(64) };
 
 type Tf = {
-  resource: { null_resource: Record<string, { triggers: Record<string, string>; depends_on?: string[]; provisioner: Array<{ "local-exec": { command: string; interpreter: string[]; when?: string; working_dir: string; environment: Record<string, string> } }> }> };
+  resource: {
+    null_resource: Record<
+      string,
+      {
+        triggers: Record<string, string>;
+        depends_on?: string[];
+        provisioner: Array<{ "local-exec": { command: string; interpreter: string[]; when?: string; working_dir: string; environment: Record<string, string> } }>;
+      }
+    >;
+  };
   output: Record<string, { value: unknown }>;
   terraform: { required_providers: { null: { version: string; source: string } }; backend: { local: { path: string } } };
 };
@@ -39,10 +48,7 @@ describe("dask-cluster stack", () => {
 
   it("has every stage, per node where it acts on a node", () => {
     expect(Object.keys(res).sort()).toEqual(
-      [
-        "preflight", "network", "box", "bundle", "version-gate", "tls", "scheduler", "benchmark",
-        ...["node1", "node2", "node3"].flatMap((n) => [`machine-${n}`, `install-${n}`, `worker-${n}`]),
-      ].sort(),
+      ["preflight", "network", "box", "bundle", "version-gate", "tls", "scheduler", "benchmark", ...["node1", "node2", "node3"].flatMap((n) => [`machine-${n}`, `install-${n}`, `worker-${n}`])].sort(),
     );
     for (const [name, r] of Object.entries(res)) expect(JSON.parse(r.triggers.spec!).stage, name).toBe(r.triggers.stage);
   });
@@ -68,7 +74,10 @@ describe("dask-cluster stack", () => {
     const nothingToUndo = ["preflight", "bundle", "version-gate", "benchmark", "install-node1", "install-node2", "install-node3"];
     for (const [name, r] of Object.entries(res)) {
       const execs = r.provisioner.map((p) => p["local-exec"]);
-      expect(execs.map((e) => e.when ?? "create"), name).toEqual(nothingToUndo.includes(name) ? ["create"] : ["create", "destroy"]);
+      expect(
+        execs.map((e) => e.when ?? "create"),
+        name,
+      ).toEqual(nothingToUndo.includes(name) ? ["create"] : ["create", "destroy"]);
       for (const e of execs) {
         expect(e.interpreter).toEqual([NODE, "--import", "tsx", "provision/stage.ts"]);
         expect(e.command).toBe(e.when === "destroy" ? "destroy" : "apply");

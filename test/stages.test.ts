@@ -10,7 +10,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bundleIdOf, lockPath, parseLock } from "../provision/lib/bundle.js";
 import { resolveCluster, type Cluster } from "../provision/lib/config.js";
-import { UserError } from "../provision/lib/errors.js";
+import type { UserError } from "../provision/lib/errors.js";
 import { pycachePathOf } from "../provision/lib/pycache.js";
 import { STAGE_MODULES, runStage } from "../provision/stages/index.js";
 import { FakeProvider, memoryLog, type NodeScript } from "./helpers/fake-cluster.js";
@@ -92,7 +92,12 @@ describe("every stage against a fake provider and transport", () => {
     for (const s of ["network", "box", "machine-node2"]) await run(s, { provider: p }).done;
     for (const s of ["machine-node2", "box", "network"]) await run(s, { provider: p, action: "destroy" }).done;
     expect(p.journal.filter((j) => j.startsWith("provider"))).toEqual([
-      "provider createNetwork", "provider prepareBox", "provider createMachine node2", "provider destroyMachine node2", "provider removeBox", "provider destroyNetwork",
+      "provider createNetwork",
+      "provider prepareBox",
+      "provider createMachine node2",
+      "provider destroyMachine node2",
+      "provider removeBox",
+      "provider destroyNetwork",
     ]);
   });
 
@@ -155,7 +160,15 @@ describe("every stage against a fake provider and transport", () => {
     const lock = parseLock(readFileSync(lockPath(REPO, "x86_64"), "utf8"));
     const drifted: NodeScript = {
       match: /dask_vm_runtime versions/,
-      reply: (_s, node) => ({ stdout: JSON.stringify({ python: { version: "3.11.9", version_info: "3.11.9" }, platform: { machine: "x86_64" }, os_release: {}, bundle_id: bundleIdOf(runtime()), distributions: { ...Object.fromEntries(lock.entries.map((e) => [e.name, e.version])), ...(node === "node3" ? { six: "1.16.0" } : {}) } }) }),
+      reply: (_s, node) => ({
+        stdout: JSON.stringify({
+          python: { version: "3.11.9", version_info: "3.11.9" },
+          platform: { machine: "x86_64" },
+          os_release: {},
+          bundle_id: bundleIdOf(runtime()),
+          distributions: { ...Object.fromEntries(lock.entries.map((e) => [e.name, e.version])), ...(node === "node3" ? { six: "1.16.0" } : {}) },
+        }),
+      }),
     };
     const err = (await run("version-gate", { provider: new FakeProvider({ rules: [drifted] }) }).done.catch((e: unknown) => e)) as UserError;
     expect(err.render()).toContain("the version gate found drift between the nodes: no service was started");
@@ -204,13 +217,24 @@ describe("runStage (what Terraform runs)", () => {
     expect(log.lines.at(-1)).toBe("[bundle] apply complete");
     const failing = memoryLog();
     // The local provider on this scripted host: `ip netns add` fails, so the network stage throws, and says nothing of completion.
-    const err = await runStage("apply", JSON.stringify(specs.get("network")!.spec), "", fakeHost({ commands: { "ip netns list": "", "ip netns add": { exitCode: 1, stderr: "mount --make-shared /run/netns failed: Operation not permitted" } } }), failing).catch((e: unknown) => e);
+    const err = await runStage(
+      "apply",
+      JSON.stringify(specs.get("network")!.spec),
+      "",
+      fakeHost({ commands: { "ip netns list": "", "ip netns add": { exitCode: 1, stderr: "mount --make-shared /run/netns failed: Operation not permitted" } } }),
+      failing,
+    ).catch((e: unknown) => e);
     expect((err as UserError).render()).toContain("Operation not permitted");
     expect(failing.lines.some((l) => l.includes("complete"))).toBe(false);
   });
 
   it("refuses a bad action, an empty or broken spec, with exit 2", async () => {
-    for (const [a, s, what] of [["deploy", "{}", /unknown action "deploy"/], ["apply", "", /DVC_SPEC is empty/], ["apply", "{not json", /DVC_SPEC is not JSON/], ["apply", '{"stage":"teleport"}', /unknown stage "teleport"/]] as const) {
+    for (const [a, s, what] of [
+      ["deploy", "{}", /unknown action "deploy"/],
+      ["apply", "", /DVC_SPEC is empty/],
+      ["apply", "{not json", /DVC_SPEC is not JSON/],
+      ["apply", '{"stage":"teleport"}', /unknown stage "teleport"/],
+    ] as const) {
       const err = (await runStage(a, s, "", fakeHost(), memoryLog()).catch((e: unknown) => e)) as UserError;
       expect(err.exitCode).toBe(2);
       expect(err.render()).toMatch(what);

@@ -44,18 +44,35 @@ const skip = why();
 if (skip) console.log(`vm.libvirt: skipped: ${skip}`);
 
 const virsh = (...args: string[]) => spawnSync("virsh", ["--connect", "qemu:///system", ...args], { encoding: "utf8" });
-const names = (out: string) => out.split("\n").map((l) => l.trim()).filter(Boolean).sort();
+const names = (out: string) =>
+  out
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .sort();
 const domains = () => names(virsh("list", "--all", "--name").stdout);
 const networks = () => names(virsh("net-list", "--all", "--name").stdout);
 const volumes = () =>
-  virsh("vol-list", "default").stdout.split("\n").slice(2).map((l) => l.trim().split(/\s+/)[0] ?? "").filter(Boolean).sort();
+  virsh("vol-list", "default")
+    .stdout.split("\n")
+    .slice(2)
+    .map((l) => l.trim().split(/\s+/)[0] ?? "")
+    .filter(Boolean)
+    .sort();
 const qemuProcesses = (needle: string) =>
-  spawnSync("ps", ["-eo", "pid,args"], { encoding: "utf8" }).stdout.split("\n").filter((l) => l.includes("qemu-system") && l.includes(needle));
+  spawnSync("ps", ["-eo", "pid,args"], { encoding: "utf8" })
+    .stdout.split("\n")
+    .filter((l) => l.includes("qemu-system") && l.includes(needle));
 const globalStatus = () => spawnSync("vagrant", ["global-status", "--prune"], { encoding: "utf8", env: { ...process.env, VAGRANT_NO_COLOR: "1", VAGRANT_CHECKPOINT_DISABLE: "1" } }).stdout;
 const boxList = () => spawnSync("vagrant", ["box", "list"], { encoding: "utf8", env: { ...process.env, VAGRANT_CHECKPOINT_DISABLE: "1" } }).stdout;
 
 const BOOT_DIR = "/var/lib/libvirt/boot";
-const bootCopies = () => (existsSync(BOOT_DIR) ? readdirSync(BOOT_DIR).filter((f) => f.startsWith("dvc-")).sort() : []);
+const bootCopies = () =>
+  existsSync(BOOT_DIR)
+    ? readdirSync(BOOT_DIR)
+        .filter((f) => f.startsWith("dvc-"))
+        .sort()
+    : [];
 
 interface Timings {
   boxBuild?: { seconds: number; cached: boolean; builtAt?: string; sizeMiB?: number };
@@ -103,7 +120,11 @@ function cdktfTimed(p: TestProject, verb: "deploy" | "destroy"): Promise<{ code:
     });
   });
 }
-const lastLines = (lines: { line: string }[], n = 60) => lines.slice(-n).map((l) => l.line).join("\n");
+const lastLines = (lines: { line: string }[], n = 60) =>
+  lines
+    .slice(-n)
+    .map((l) => l.line)
+    .join("\n");
 
 describe.skipIf(!!skip)("libvirt provider: 3 real VMs, deploy to destroy", () => {
   let p: TestProject;
@@ -248,7 +269,9 @@ describe.skipIf(!!skip)("libvirt provider: 3 real VMs, deploy to destroy", () =>
       networks: networks().filter((x) => !before.networks.includes(x)),
       volumes: volumes().filter((x) => !before.volumes.includes(x) && !boxVolume(x)),
       boxCacheVolumes: volumes().filter((x) => !before.volumes.includes(x) && boxVolume(x)),
-      vagrantMachines: globalStatus().split("\n").filter((l) => l.includes(p.dir)),
+      vagrantMachines: globalStatus()
+        .split("\n")
+        .filter((l) => l.includes(p.dir)),
       qemuProcesses: qemuProcesses(p.cluster.id),
     };
     timings.remained = remained;

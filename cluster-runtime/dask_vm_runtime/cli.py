@@ -46,18 +46,26 @@ def build_parser() -> Parser:
     parser = Parser(prog=PROG, description=__doc__, formatter_class=Formatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
 
-    p = sub.add_parser("versions", help="print this node's Python, OS, bundle id and installed distributions", formatter_class=Formatter,
-                       description="Prints JSON: python, platform, os_release, bundle_id (ROOT/bundle-id) and every installed distribution.")
+    p = sub.add_parser(
+        "versions",
+        help="print this node's Python, OS, bundle id and installed distributions",
+        formatter_class=Formatter,
+        description="Prints JSON: python, platform, os_release, bundle_id (ROOT/bundle-id) and every installed distribution.",
+    )
     p.add_argument("--root", type=Path, default=_root_default(), help=root_help)
 
-    p = sub.add_parser("service", help="start, stop, inspect a service defined in ROOT/etc/NAME.json", formatter_class=Formatter,
-                       description=(
-                           "A service is ROOT/etc/NAME.json = {\"argv\": [...], \"env\": {...}, \"cwd\": \"...\"}.\n"
-                           "systemd: a unit dvc-NAME.service (VMs). supervisor: a daemon that restarts the\n"
-                           "process and logs to ROOT/logs/NAME.log (network namespaces, no systemd).\n"
-                           "start/stop are idempotent; each action prints the status as JSON\n"
-                           "({name, running, pid, child_pid, since, restarts}); `unit` prints the systemd unit."
-                       ))
+    p = sub.add_parser(
+        "service",
+        help="start, stop, inspect a service defined in ROOT/etc/NAME.json",
+        formatter_class=Formatter,
+        description=(
+            'A service is ROOT/etc/NAME.json = {"argv": [...], "env": {...}, "cwd": "..."}.\n'
+            "systemd: a unit dvc-NAME.service (VMs). supervisor: a daemon that restarts the\n"
+            "process and logs to ROOT/logs/NAME.log (network namespaces, no systemd).\n"
+            "start/stop are idempotent; each action prints the status as JSON\n"
+            "({name, running, pid, child_pid, since, restarts}); `unit` prints the systemd unit."
+        ),
+    )
     p.add_argument("action", choices=ACTIONS, help="what to do")
     p.add_argument("name", help="service name: lowercase letters, digits, dashes (e.g. scheduler, worker)")
     p.add_argument("--root", type=Path, default=_root_default(), help=root_help)
@@ -67,27 +75,36 @@ def build_parser() -> Parser:
         "scheduler": "scheduler address, e.g. tls://192.168.56.11:8786",
         "tls": "folder with ca.pem, client.pem, client-key.pem for mutual TLS (required for tls:// addresses)",
     }
-    p = sub.add_parser("client-versions", help="versions of client, scheduler and every worker, with mismatches", formatter_class=Formatter,
-                       description="Prints JSON {versions, mismatches, distributed_warning}: client.get_versions(check=False) and the\n"
-                                   "packages whose versions differ, by distributed's own rule.")
+    p = sub.add_parser(
+        "client-versions",
+        help="versions of client, scheduler and every worker, with mismatches",
+        formatter_class=Formatter,
+        description="Prints JSON {versions, mismatches, distributed_warning}: client.get_versions(check=False) and the\npackages whose versions differ, by distributed's own rule.",
+    )
     p.add_argument("--scheduler", required=True, help=common_help["scheduler"])
     p.add_argument("--tls-dir", type=Path, default=None, help=common_help["tls"])
     p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the connection")
     p.add_argument("--package", action="append", dest="packages", default=None, help="extra package to compare (repeatable); default: bokeh")
     p.add_argument("--check", action="store_true", help="exit 1 when there is a mismatch")
 
-    p = sub.add_parser("wait-workers", help="wait until N workers, or the named ones, are registered", formatter_class=Formatter,
-                       description="Prints JSON [{address, name, host, nthreads, memory_limit}] once N workers (--n), or workers with\n"
-                                   "every given name (--names), are registered. One process waits: on an emulated VM its start-up\n"
-                                   "(importing distributed) costs minutes, so callers should not poll by starting it again.")
+    p = sub.add_parser(
+        "wait-workers",
+        help="wait until N workers, or the named ones, are registered",
+        formatter_class=Formatter,
+        description="Prints JSON [{address, name, host, nthreads, memory_limit}] once N workers (--n), or workers with\n"
+        "every given name (--names), are registered. One process waits: on an emulated VM its start-up\n"
+        "(importing distributed) costs minutes, so callers should not poll by starting it again.",
+    )
     p.add_argument("--scheduler", required=True, help=common_help["scheduler"])
     p.add_argument("--tls-dir", type=Path, default=None, help=common_help["tls"])
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--n", type=int, help="number of workers to wait for; 0 lists the registered workers as soon as the scheduler answers")
     which.add_argument("--names", type=_names, help="comma-separated worker names to wait for, e.g. node1,node2; empty lists the workers as soon as the scheduler answers")
-    p.add_argument("--dashboard", default=None,
-                   help="ask the scheduler's dashboard (e.g. http://192.168.56.11:8787) instead of connecting a Dask client: "
-                        "no `import distributed`, which takes minutes of CPU on an emulated VM")
+    p.add_argument(
+        "--dashboard",
+        default=None,
+        help="ask the scheduler's dashboard (e.g. http://192.168.56.11:8787) instead of connecting a Dask client: no `import distributed`, which takes minutes of CPU on an emulated VM",
+    )
     p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait in all (connection included)")
     return parser
 

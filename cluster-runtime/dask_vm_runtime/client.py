@@ -46,8 +46,7 @@ def connect(scheduler: str, tls_dir: Path | None, timeout: float) -> Client:
         return Client(scheduler, security=security, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError) as err:
         raise RuntimeCliError(
-            f"cannot connect to the scheduler at {scheduler} within {timeout:g} s: {err}; "
-            "check that the scheduler service runs (service status scheduler) and that the address and TLS files are right"
+            f"cannot connect to the scheduler at {scheduler} within {timeout:g} s: {err}; check that the scheduler service runs (service status scheduler) and that the address and TLS files are right"
         ) from None
 
 
@@ -172,8 +171,7 @@ def wait_workers_dashboard(scheduler: str, dashboard: str, want: int | list[str]
         if time.monotonic() >= deadline:
             if last:
                 raise RuntimeCliError(
-                    f"cannot reach the scheduler at {scheduler} through its dashboard within {timeout:g} s ({last}); "
-                    "check that the scheduler service runs (service status scheduler)"
+                    f"cannot reach the scheduler at {scheduler} through its dashboard within {timeout:g} s ({last}); check that the scheduler service runs (service status scheduler)"
                 )
             raise _timed_out(scheduler, want, timeout, seen, missing)
         time.sleep(0.25)

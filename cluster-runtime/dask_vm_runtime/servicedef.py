@@ -9,7 +9,7 @@ import os
 import pwd
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .errors import bad_input
@@ -63,10 +63,7 @@ class ServicePaths:
 
 def check_name(name: str) -> str:
     if not NAME_RE.match(name):
-        raise bad_input(
-            f'service name "{name}" is not allowed: it names files and a systemd unit; '
-            "use lowercase letters, digits and dashes, starting with a letter (e.g. scheduler, worker)"
-        )
+        raise bad_input(f'service name "{name}" is not allowed: it names files and a systemd unit; use lowercase letters, digits and dashes, starting with a letter (e.g. scheduler, worker)')
     return name
 
 
@@ -127,4 +124,4 @@ def service_environment(spec: ServiceDef, owner: pwd.struct_passwd) -> dict[str,
 
 def iso_utc(timestamp: float) -> str:
     """Seconds since the epoch as ISO 8601 in UTC, the one time format of every status."""
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(timestamp, tz=UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -231,7 +231,7 @@ def spawn(argv: tuple[str, ...], env: dict[str, str], cwd: str, log_fd: int) -> 
             os.closerange(err_w + 1, max_fd)
             os.chdir(cwd)
             os.execvpe(argv[0], list(argv), env)
-        except BaseException as exc:  # noqa: BLE001 - everything must reach the parent
+        except BaseException as exc:
             try:
                 os.write(err_w, f"{type(exc).__name__}: {exc}".encode())
             finally:
@@ -487,7 +487,7 @@ def start(root: Path, name: str) -> dict[str, Any]:
                 if os.fork() != 0:
                     os._exit(0)
                 code = _daemon_main(paths, spec, env, lock_fd, ready_w)
-            except BaseException as exc:  # noqa: BLE001 - the daemon must never return into the CLI
+            except BaseException as exc:
                 traceback.print_exc()
                 try:
                     os.write(ready_w, json.dumps({"ok": False, "error": f"{type(exc).__name__}: {exc}"}).encode() + b"\n")

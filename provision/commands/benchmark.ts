@@ -23,8 +23,14 @@ const USAGE = `usage: npm run benchmark -- [options]
 
 export async function cli(argv: readonly string[]): Promise<number> {
   const parsed = parseCli(argv, USAGE, {
-    workloads: { type: "string" }, size: { type: "string" }, repeats: { type: "string" }, nodes: { type: "string" },
-    seed: { type: "string" }, "svd-matrix": { type: "string" }, out: { type: "string" }, "no-verify": { type: "boolean", default: false },
+    workloads: { type: "string" },
+    size: { type: "string" },
+    repeats: { type: "string" },
+    nodes: { type: "string" },
+    seed: { type: "string" },
+    "svd-matrix": { type: "string" },
+    out: { type: "string" },
+    "no-verify": { type: "boolean", default: false },
     render: { type: "string" },
   });
   if (!parsed) return 0;
@@ -32,15 +38,23 @@ export async function cli(argv: readonly string[]): Promise<number> {
   if (values.render !== undefined) return render(path.resolve(values.render));
   const { config, deployed, provider } = operatorContext();
   const cluster = deployed.cluster;
-  if (!deployed.dask) throw new UserError("the deployed cluster has no scheduler yet", 2, [{ path: "cdktf deploy", message: "no scheduler stage is recorded in Terraform's state", fix: "run npx cdktf deploy to finish the deploy" }]);
+  if (!deployed.dask)
+    throw new UserError("the deployed cluster has no scheduler yet", 2, [
+      { path: "cdktf deploy", message: "no scheduler stage is recorded in Terraform's state", fix: "run npx cdktf deploy to finish the deploy" },
+    ]);
   const s = deployed.benchmark ?? config.config.benchmark;
   const workloads = values.workloads?.split(",").map((w) => w.trim()) ?? s.workloads;
   const unknown = workloads.filter((w) => !(WORKLOADS as readonly string[]).includes(w));
-  if (unknown.length) throw badInput(`unknown workload ${unknown.join(", ")}`, [{ path: "--workloads", message: `"${unknown.join(",")}" is not a workload`, fix: `use a comma-separated list of: ${WORKLOADS.join(", ")}` }]);
-  if (values.size !== undefined && values.size !== "small" && values.size !== "full") throw badInput(`--size ${values.size} is not valid`, [{ path: "--size", message: `"${values.size}"`, fix: "use small or full" }]);
+  if (unknown.length)
+    throw badInput(`unknown workload ${unknown.join(", ")}`, [
+      { path: "--workloads", message: `"${unknown.join(",")}" is not a workload`, fix: `use a comma-separated list of: ${WORKLOADS.join(", ")}` },
+    ]);
+  if (values.size !== undefined && values.size !== "small" && values.size !== "full")
+    throw badInput(`--size ${values.size} is not valid`, [{ path: "--size", message: `"${values.size}"`, fix: "use small or full" }]);
   const nodeCounts = values.nodes?.split(",").map((v) => intFlag("nodes", v, 1, cluster.nodes.length)!);
   if (values["svd-matrix"]) {
-    if (!existsSync(values["svd-matrix"])) throw badInput(`--svd-matrix ${values["svd-matrix"]} does not exist`, [{ path: "--svd-matrix", message: "no such file", fix: "give the path of a MovieLens ratings.csv" }]);
+    if (!existsSync(values["svd-matrix"]))
+      throw badInput(`--svd-matrix ${values["svd-matrix"]} does not exist`, [{ path: "--svd-matrix", message: "no such file", fix: "give the path of a MovieLens ratings.csv" }]);
   }
   const settings = {
     ...s,

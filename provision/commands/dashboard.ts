@@ -27,7 +27,10 @@ export async function cli(argv: readonly string[]): Promise<number> {
   const { values } = parsed;
   const port = intFlag("port", values.port, 1024, 65535)!;
   const { deployed, provider, host } = operatorContext();
-  if (!deployed.dask) throw new UserError("the deployed cluster has no scheduler yet", 2, [{ path: "cdktf deploy", message: "no scheduler stage is recorded in Terraform's state", fix: "run npx cdktf deploy to finish the deploy" }]);
+  if (!deployed.dask)
+    throw new UserError("the deployed cluster has no scheduler yet", 2, [
+      { path: "cdktf deploy", message: "no scheduler stage is recorded in Terraform's state", fix: "run npx cdktf deploy to finish the deploy" },
+    ]);
   const head = deployed.cluster.head;
   const url = `${dashboardUrl(head, deployed.dask)}/status`;
   process.stdout.write(`${url}\n`);

@@ -46,7 +46,10 @@ export async function main(opts: DemoOptions): Promise<number> {
     step("demo", `$ ${shown}`);
     const r = await runProcess(argv, { cwd: PROJECT_DIR, env, inherit: true });
     times[name] = r.seconds;
-    if (r.missing) throw new UserError(`the demo could not start ${argv[1] ?? argv[0]}: ${r.stderr.trim()}`, 2, [{ path: argv[1] ?? argv[0]!, message: "not found", fix: "run npm install in the project folder first" }]);
+    if (r.missing)
+      throw new UserError(`the demo could not start ${argv[1] ?? argv[0]}: ${r.stderr.trim()}`, 2, [
+        { path: argv[1] ?? argv[0]!, message: "not found", fix: "run npm install in the project folder first" },
+      ]);
     return r.exitCode;
   };
 
@@ -68,7 +71,12 @@ export async function main(opts: DemoOptions): Promise<number> {
   } else {
     step("demo", `cluster kept: CLUSTER_CONFIG=${path.relative(PROJECT_DIR, configFile)} npx cdktf destroy --auto-approve removes it`);
   }
-  step("demo", `times: ${Object.entries(times).map(([k, v]) => `${k} ${v.toFixed(0)} s`).join(", ")}`);
+  step(
+    "demo",
+    `times: ${Object.entries(times)
+      .map(([k, v]) => `${k} ${v.toFixed(0)} s`)
+      .join(", ")}`,
+  );
   if (code !== 0) throw new UserError(`the demo stopped: a step exited with ${code} (its output is above)`, 1);
   return 0;
 }

@@ -27,9 +27,27 @@ type SchemaNode = { [key: string]: Json };
  * the declaration order of config-schema.ts, which is the order the reference documents.
  */
 const KEYWORD_ORDER = [
-  "$schema", "$id", "title", "description", "type", "format", "enum", "const", "pattern",
-  "minLength", "maxLength", "minimum", "maximum", "minItems", "maxItems", "uniqueItems",
-  "default", "items", "properties", "required", "additionalProperties",
+  "$schema",
+  "$id",
+  "title",
+  "description",
+  "type",
+  "format",
+  "enum",
+  "const",
+  "pattern",
+  "minLength",
+  "maxLength",
+  "minimum",
+  "maximum",
+  "minItems",
+  "maxItems",
+  "uniqueItems",
+  "default",
+  "items",
+  "properties",
+  "required",
+  "additionalProperties",
 ];
 
 function orderKeys(keys: string[]): string[] {
@@ -121,7 +139,11 @@ function sections(schema: SchemaNode): Section[] {
 
 /** Markdown table cell: no line breaks, no pipes, no raw HTML (descriptions say <namePrefix>). */
 function cell(text: string): string {
-  return text.replace(/\s*\n\s*/g, " ").replace(/\|/g, "\\|").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  return text
+    .replace(/\s*\n\s*/g, " ")
+    .replace(/\|/g, "\\|")
+    .replace(/</g, "&lt;")
+    .replace(/>/g, "&gt;");
 }
 
 /** Inline code that survives any content (backticks inside get a longer fence). */
@@ -203,7 +225,11 @@ export function spliceReadme(readme: string, reference: string, file = README_FI
   const end = readme.indexOf(END_MARKER);
   if (start < 0 || end < 0 || end < start) {
     throw new UserError(`${file} has no configuration reference section`, 1, [
-      { path: file, message: `the markers ${START_MARKER} and ${END_MARKER} are missing or out of order`, fix: `put the two marker lines, in that order, where the reference belongs, then run npm run docs` },
+      {
+        path: file,
+        message: `the markers ${START_MARKER} and ${END_MARKER} are missing or out of order`,
+        fix: `put the two marker lines, in that order, where the reference belongs, then run npm run docs`,
+      },
     ]);
   }
   return `${readme.slice(0, start + START_MARKER.length)}${reference}${readme.slice(end)}`;
@@ -247,7 +273,10 @@ export function main(opts: DocsOptions): DocsResult {
     [SCHEMA_FILE, schemaPath, renderSchemaJson()],
     [README_FILE, readmePath, spliceReadme(readme, renderConfigReference(), README_FILE)],
   ];
-  const current = new Map([[schemaPath, readOrEmpty(schemaPath)], [readmePath, readme]]);
+  const current = new Map([
+    [schemaPath, readOrEmpty(schemaPath)],
+    [readmePath, readme],
+  ]);
   const stale = wanted.filter(([, file, text]) => current.get(file) !== text);
   if (!opts.check) for (const [, file, text] of stale) writeAtomic(file, text);
   return { stale: stale.map(([rel]) => rel), written: opts.check ? [] : stale.map(([rel]) => rel) };

@@ -18,7 +18,10 @@ const HOW = "run `npx vitest run test/faults.local.test.ts` as root, then `npx t
 
 /** A table cell: one line, pipes escaped. */
 function cell(text: string): string {
-  return text.replace(/\s*\n\s*/g, " ").replace(/\|/g, "\\|").trim();
+  return text
+    .replace(/\s*\n\s*/g, " ")
+    .replace(/\|/g, "\\|")
+    .trim();
 }
 
 /** The section between the markers (without them), from one run of the suite. */
@@ -30,7 +33,9 @@ export function renderSection(run: FaultsRun, scenarios: readonly Scenario[] = S
   const lines = [
     "",
     "Every fault below was done for real, to clusters on the local provider, by `test/faults.local.test.ts`; each row is " +
-      "what that test asserts and what its last run measured (generated: to refresh it, " + HOW + "). " +
+      "what that test asserts and what its last run measured (generated: to refresh it, " +
+      HOW +
+      "). " +
       `Last run: ${day}, ${passed} of ${scenarios.length} survived; ${run.host.cpus} cores, load average (1/5/15 min) ${load(run.host.loadAtStart)} at the start, ${load(run.host.loadAtEnd)} at the end.`,
     "",
     "| # | Fault | What was done | Expected | Observed | Survived |",
@@ -57,7 +62,11 @@ export function spliceReadme(readme: string, section: string): string {
   const m = markers(readme);
   if (!m) {
     throw badInput(`${README_FILE} has no faults table markers`, [
-      { path: README_FILE, message: `${START_MARKER} and ${END_MARKER} are missing or out of order`, fix: 'put them, in that order, under "## What was tried and what survived", then run npx tsx provision/faults-table.ts' },
+      {
+        path: README_FILE,
+        message: `${START_MARKER} and ${END_MARKER} are missing or out of order`,
+        fix: 'put them, in that order, under "## What was tried and what survived", then run npx tsx provision/faults-table.ts',
+      },
     ]);
   }
   return `${readme.slice(0, m.start + START_MARKER.length)}${section}${readme.slice(m.end)}`;

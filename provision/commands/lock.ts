@@ -79,14 +79,19 @@ export async function main(opts: LockOptions): Promise<LockResult[]> {
     try {
       const r = await $({ quiet: true, nothrow: true, env, cwd: opts.projectDir })`${uv} pip compile ${path.relative(opts.projectDir, input)} ${[
         "--no-config",
-        "--python-version", opts.python,
-        "--python-platform", uvTarget(platform),
-        "--only-binary", ":all:",
+        "--python-version",
+        opts.python,
+        "--python-platform",
+        uvTarget(platform),
+        "--only-binary",
+        ":all:",
         "--generate-hashes",
-        "--custom-compile-command", command,
+        "--custom-compile-command",
+        command,
         "--quiet",
         ...(opts.upgrade ? ["--upgrade"] : []),
-        "--output-file", tmp,
+        "--output-file",
+        tmp,
       ]}`;
       if (r.exitCode !== 0) {
         throw new UserError(`uv could not lock ${path.relative(opts.projectDir, input)} for Python ${opts.python} on ${platform}`, 1, [

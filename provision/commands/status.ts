@@ -53,7 +53,10 @@ export interface ClusterStatus {
 
 async function serviceState(t: Transport, name: string): Promise<ServiceState | undefined> {
   const p = nodePaths(t.root);
-  const r = await t.run(`if [ -f ${shq(`${p.etc}/${name}.json`)} ]; then ${shq(p.python)} -m dask_vm_runtime service status ${name} --root ${shq(t.root)} --manager ${t.serviceManager}; fi`, { nothrow: true, timeoutMs: 20_000 });
+  const r = await t.run(`if [ -f ${shq(`${p.etc}/${name}.json`)} ]; then ${shq(p.python)} -m dask_vm_runtime service status ${name} --root ${shq(t.root)} --manager ${t.serviceManager}; fi`, {
+    nothrow: true,
+    timeoutMs: 20_000,
+  });
   if (!r.stdout.trim()) return undefined;
   try {
     return JSON.parse(r.stdout) as ServiceState;
@@ -89,7 +92,18 @@ function lastBenchmark(projectDir: string): ClusterStatus["lastBenchmark"] {
 export async function collectStatus(config: Cluster, deployed: Deployed | undefined, provider: MachineProvider): Promise<ClusterStatus> {
   const base = { cluster: config.id, lastBenchmark: lastBenchmark(config.projectDir) };
   if (!deployed) {
-    return { ...base, provider: config.config.provider, deployed: false, nodes: [], scheduler: config.schedulerAddress, workers: [], versions: "unknown", dashboard: config.dashboardUrl, configDiffers: [], healthy: false };
+    return {
+      ...base,
+      provider: config.config.provider,
+      deployed: false,
+      nodes: [],
+      scheduler: config.schedulerAddress,
+      workers: [],
+      versions: "unknown",
+      dashboard: config.dashboardUrl,
+      configDiffers: [],
+      healthy: false,
+    };
   }
   const ref = deployed.cluster;
   const dask = deployed.dask ?? config.config.dask;
@@ -141,11 +155,22 @@ export function renderStatus(s: ClusterStatus): string {
   if (s.configDiffers.length) lines.push(`note: cluster.config.json differs from what is deployed (${s.configDiffers.join("; ")}); shown: the deployed cluster`, "");
   if (!s.deployed) return [...lines, `benchmark   ${s.lastBenchmark ? path.join(s.lastBenchmark.dir, "report.md") : "none yet"}`, "", "NOT HEALTHY: nothing is deployed"].join("\n");
   const rows = s.nodes.map((n) => [
-    n.name, n.state, n.ip, `${n.cpus} cpu`, `${n.memoryMb} MiB`,
+    n.name,
+    n.state,
+    n.ip,
+    `${n.cpus} cpu`,
+    `${n.memoryMb} MiB`,
     n.services.map((v) => `${v.name} ${v.running ? `up${since(v)}${v.restarts ? `, ${v.restarts} restarts` : ""}` : "DOWN"}`).join("; ") || (n.error ?? "no services"),
   ]);
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  lines.push(...rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()));
+  lines.push(
+    ...rows.map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join("  ")
+        .trimEnd(),
+    ),
+  );
   lines.push("");
   lines.push(`scheduler   ${s.scheduler}`);
   lines.push(`workers     ${s.workers.length ? s.workers.map((w) => `${w.name}@${w.host} (${w.nthreads} threads)`).join(", ") : `none${s.workersError ? ` (${s.workersError})` : ""}`}`);

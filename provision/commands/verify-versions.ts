@@ -13,11 +13,19 @@ const USAGE = `usage: npm run verify-versions -- [--json] [--all] [--fix] [--no-
 exit: 0 identical, 1 drift, 2 bad input or an unreachable node`;
 
 export async function cli(argv: readonly string[]): Promise<number> {
-  const parsed = parseCli(argv, USAGE, { json: { type: "boolean", default: false }, all: { type: "boolean", default: false }, fix: { type: "boolean", default: false }, "no-services": { type: "boolean", default: false } });
+  const parsed = parseCli(argv, USAGE, {
+    json: { type: "boolean", default: false },
+    all: { type: "boolean", default: false },
+    fix: { type: "boolean", default: false },
+    "no-services": { type: "boolean", default: false },
+  });
   if (!parsed) return 0;
   const { values } = parsed;
   const { deployed, provider } = operatorContext();
-  if (!deployed.runtime) throw new UserError("the deployed cluster has no runtime yet: its bundle stage never ran", 2, [{ path: "cdktf deploy", message: "no bundle is recorded in Terraform's state", fix: "run npx cdktf deploy to finish the deploy" }]);
+  if (!deployed.runtime)
+    throw new UserError("the deployed cluster has no runtime yet: its bundle stage never ran", 2, [
+      { path: "cdktf deploy", message: "no bundle is recorded in Terraform's state", fix: "run npx cdktf deploy to finish the deploy" },
+    ]);
   const code = await verify({
     cluster: deployed.cluster,
     provider,

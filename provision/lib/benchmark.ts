@@ -53,7 +53,10 @@ function progressView() {
       const w = e.workload ?? "bench";
       if (bars && e.total !== undefined) {
         let bar = byWorkload.get(w);
-        if (!bar) byWorkload.set(w, (bar = bars.create(e.total, 0, { workload: w.padEnd(10), step: "" })));
+        if (!bar) {
+          bar = bars.create(e.total, 0, { workload: w.padEnd(10), step: "" });
+          byWorkload.set(w, bar);
+        }
         bar.setTotal(e.total);
         bar.update(e.done ?? 0, { step: e.step ?? "" });
       } else if (e.event !== "progress" || e.done === e.total || !tty) {
@@ -87,7 +90,10 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<string> {
   if (opts.runtime) {
     const { verify } = await import("./verify.js");
     const code = await verify({ cluster, provider, runtime: opts.runtime, dask, services: true, json: false, all: false, fix: false });
-    if (code !== 0) throw new UserError("versions differ between nodes: the benchmark would measure a broken cluster", 1, [{ path: "nodes", message: "see the table above", fix: "npm run verify-versions -- --fix" }]);
+    if (code !== 0)
+      throw new UserError("versions differ between nodes: the benchmark would measure a broken cluster", 1, [
+        { path: "nodes", message: "see the table above", fix: "npm run verify-versions -- --fix" },
+      ]);
   }
 
   const p = nodePaths(head.root);
@@ -95,16 +101,26 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<string> {
   const nodes = cluster.nodes.map((n) => ({ name: n.name, ip: n.ip, threads: n.threads, memoryLimitMb: n.memoryLimitMb }));
   const counts = opts.nodeCounts ?? cluster.nodes.map((_, i) => i + 1);
   const argv = [
-    p.python, "-m", "dask_vm_runtime.bench",
-    "--scheduler", address,
+    p.python,
+    "-m",
+    "dask_vm_runtime.bench",
+    "--scheduler",
+    address,
     ...(dask.tls ? ["--tls-dir", p.tls] : []),
-    "--nodes", JSON.stringify(nodes),
-    "--workloads", settings.workloads.join(","),
-    "--size", settings.size,
-    "--repeats", String(settings.repeats),
-    "--seed", String(settings.seed),
-    "--node-counts", counts.join(","),
-    "--out", remoteOut,
+    "--nodes",
+    JSON.stringify(nodes),
+    "--workloads",
+    settings.workloads.join(","),
+    "--size",
+    settings.size,
+    "--repeats",
+    String(settings.repeats),
+    "--seed",
+    String(settings.seed),
+    "--node-counts",
+    counts.join(","),
+    "--out",
+    remoteOut,
   ];
   if (opts.svdMatrix) {
     const remote = `${head.root}/incoming/${path.basename(opts.svdMatrix)}`;
@@ -160,7 +176,9 @@ export async function render(dir: string): Promise<number> {
   try {
     raw = await readFile(file, "utf8");
   } catch {
-    throw badInput(`--render ${dir}: there is no results.json in it`, [{ path: "--render", message: `${file} cannot be read`, fix: "give a folder written by npm run benchmark, e.g. results/latest" }]);
+    throw badInput(`--render ${dir}: there is no results.json in it`, [
+      { path: "--render", message: `${file} cannot be read`, fix: "give a folder written by npm run benchmark, e.g. results/latest" },
+    ]);
   }
   let json: unknown;
   try {
@@ -173,4 +191,3 @@ export async function render(dir: string): Promise<number> {
   printSummary(results, dir);
   return 0;
 }
-

@@ -216,7 +216,11 @@ function wheelFailure(err: WheelError, lockRel: string, runtime: RuntimeRef): Er
   const relock = `npx tsx provision/lock.ts --python ${runtime.python}`;
   if (err.kind === "hash-mismatch") {
     return badInput(`${lockRel} does not match the files on the package index`, [
-      { path: lockRel, message: `the wheels on the index have other hashes than the lock records (${err.requirement}); the lock was probably edited by hand`, fix: `regenerate it, never edit it: ${relock}` },
+      {
+        path: lockRel,
+        message: `the wheels on the index have other hashes than the lock records (${err.requirement}); the lock was probably edited by hand`,
+        fix: `regenerate it, never edit it: ${relock}`,
+      },
     ]);
   }
   if (err.kind === "no-wheel") {
@@ -252,7 +256,10 @@ async function ensureWheelhouse(runtime: RuntimeRef, lock: ParsedLock, opts: Bui
     });
     const check = checkWheelhouse(tmp, lock.entries);
     if (!check.ok) {
-      throw badInput(`the wheels downloaded do not match ${lockRel}`, check.problems.map((p) => ({ path: lockRel, message: p, fix: `regenerate the lock: npx tsx provision/lock.ts --python ${runtime.python}` })));
+      throw badInput(
+        `the wheels downloaded do not match ${lockRel}`,
+        check.problems.map((p) => ({ path: lockRel, message: p, fix: `regenerate the lock: npx tsx provision/lock.ts --python ${runtime.python}` })),
+      );
     }
     rmSync(dir, { recursive: true, force: true });
     renameSync(tmp, dir);
@@ -365,22 +372,34 @@ export async function buildBundle(runtime: RuntimeRef, opts: BuildOptions): Prom
   if (now.lockSha256 !== runtime.lockSha256 || now.sourceSha256 !== runtime.sourceSha256) {
     const what = now.lockSha256 !== runtime.lockSha256 ? lockRel : "the runtime package or install.sh";
     throw badInput(`${what} changed after the stack was synthesized`, [
-      { path: now.lockSha256 !== runtime.lockSha256 ? lockRel : RUNTIME_DIR, message: "the files on disk differ from what this deploy planned with", fix: "run cdktf deploy again, so every stage uses the same bundle" },
+      {
+        path: now.lockSha256 !== runtime.lockSha256 ? lockRel : RUNTIME_DIR,
+        message: "the files on disk differ from what this deploy planned with",
+        fix: "run cdktf deploy again, so every stage uses the same bundle",
+      },
     ]);
   }
   const lock = parseLock(readFileSync(lockFile, "utf8"));
   const relock = `npx tsx provision/lock.ts --python ${runtime.python}`;
   if (lock.python !== runtime.python) {
     throw badInput(`${lockRel} was locked for Python ${lock.python ?? "(unknown: no '# python-version:' line)"}, but runtime.python is ${runtime.python}`, [
-      { path: "/runtime/python", message: `the lock and the nodes' Python must agree`, fix: `re-lock for ${runtime.python}: ${relock}, or set runtime.python to ${lock.python ?? "the lock's version"}` },
+      {
+        path: "/runtime/python",
+        message: `the lock and the nodes' Python must agree`,
+        fix: `re-lock for ${runtime.python}: ${relock}, or set runtime.python to ${lock.python ?? "the lock's version"}`,
+      },
     ]);
   }
   if (lock.platform !== runtime.platform) {
-    throw badInput(`${lockRel} records platform ${lock.platform ?? "(none)"}, not ${runtime.platform}`, [{ path: lockRel, message: "the lock's header does not match its file name", fix: `regenerate it: ${relock}` }]);
+    throw badInput(`${lockRel} records platform ${lock.platform ?? "(none)"}, not ${runtime.platform}`, [
+      { path: lockRel, message: "the lock's header does not match its file name", fix: `regenerate it: ${relock}` },
+    ]);
   }
   const missingHashes = lock.entries.filter((e) => e.hashes.length === 0).map((e) => `${e.name}==${e.version}`);
   if (!lock.entries.length || missingHashes.length) {
-    throw badInput(`${lockRel} is not a hashed lock`, [{ path: lockRel, message: lock.entries.length ? `no --hash for ${missingHashes.join(", ")}` : "no pinned requirement", fix: `regenerate it: ${relock}` }]);
+    throw badInput(`${lockRel} is not a hashed lock`, [
+      { path: lockRel, message: lock.entries.length ? `no --hash for ${missingHashes.join(", ")}` : "no pinned requirement", fix: `regenerate it: ${relock}` },
+    ]);
   }
 
   const bundleId = bundleIdOf(runtime);

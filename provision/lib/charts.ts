@@ -105,7 +105,9 @@ export function incSleepSpec(r: IncSleepResults): TopLevelSpec {
       x: { field: "nodes", type: "ordinal", title: "nodes (workers of the first k nodes)", axis: { labelAngle: 0 } },
       y: { field: "seconds", type: "quantitative", title: "seconds", scale: { zero: true } },
       color: {
-        field: "series", type: "nominal", title: null,
+        field: "series",
+        type: "nominal",
+        title: null,
         scale: { domain, range: [...present.map((x) => colors[x]!), "#2ca02c", "#7f7f7f"] },
         legend: { orient: "bottom", direction: "vertical", labelLimit: 800 },
       },
@@ -138,7 +140,10 @@ export function mapReduceSpec(r: MapReduceResults): TopLevelSpec {
   const hi = 10 ** Math.ceil(Math.log10(Math.max(...rates)) + 0.5);
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    title: { text: `map-reduce: ${r.items.toLocaleString("en-US")} items, square → neg → sum`, subtitle: `seed tasks per second (2·items + 1 = ${r.seedTasks.toLocaleString("en-US")} for every variant), log scale` },
+    title: {
+      text: `map-reduce: ${r.items.toLocaleString("en-US")} items, square → neg → sum`,
+      subtitle: `seed tasks per second (2·items + 1 = ${r.seedTasks.toLocaleString("en-US")} for every variant), log scale`,
+    },
     width: 420,
     height: 40 * rows.length + 20,
     data: { values: rows },
@@ -207,7 +212,11 @@ export function svdSpec(r: SvdResults): TopLevelSpec {
             layer: [{ mark: { type: "line", point: true, color: "#9467bd" } }, { mark: { type: "text", dy: -10, fontSize: 11 }, encoding: { text: { field: "label" } } }],
           },
           { data: { values: [{ goal: 0.01 }] }, mark: { type: "rule", color: "#d62728", strokeDash: [4, 3] }, encoding: { y: { field: "goal", type: "quantitative" } } },
-          { data: { values: [{ goal: 0.01, text: "goal 1 %" }] }, mark: { type: "text", color: "#d62728", align: "left", dy: -6, x: 4 }, encoding: { y: { field: "goal", type: "quantitative" }, text: { field: "text" } } },
+          {
+            data: { values: [{ goal: 0.01, text: "goal 1 %" }] },
+            mark: { type: "text", color: "#d62728", align: "left", dy: -6, x: 4 },
+            encoding: { y: { field: "goal", type: "quantitative" }, text: { field: "text" } },
+          },
         ],
       }
     : {

@@ -28,7 +28,7 @@ export interface ParsedCli<O extends Options> {
 export function parseCli<O extends Options>(argv: readonly string[], usage: string, options: O, opts: { positionals?: boolean } = {}): ParsedCli<O> | undefined {
   const exitAt = usage.indexOf("\nexit:");
   const fullUsage = exitAt < 0 ? `${usage}\n${COMMON_USAGE}` : `${usage.slice(0, exitAt)}\n${COMMON_USAGE}${usage.slice(exitAt)}`;
-  let parsed;
+  let parsed: { values: Record<string, unknown>; positionals: string[] };
   try {
     parsed = parseArgs({ args: [...argv], options: { ...options, ...COMMON } as O & typeof COMMON, strict: true, allowPositionals: true });
   } catch (err) {

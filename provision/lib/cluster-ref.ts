@@ -12,7 +12,6 @@ import { providerFor } from "./providers/index.js";
 import type { MachineProvider } from "./providers/provider.js";
 import type { ClusterRef, RuntimeRef } from "./spec.js";
 
-
 export function runtimeRefOf(cluster: Cluster): RuntimeRef {
   const { python, platform } = cluster.config.runtime;
   return { python, platform, ...runtimeHashes(cluster.projectDir, platform) };

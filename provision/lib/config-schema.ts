@@ -37,8 +37,10 @@ export const ClusterConfigSchema = Type.Object(
       pattern: "^[a-z][a-z0-9]{0,11}$",
       description: "Short cluster name, used in VM, namespace and network names (lowercase letters and digits, 1-12, starting with a letter).",
     }),
-    provider: StringEnum(PROVIDERS, { default: "virtualbox", description: "Where nodes run: virtualbox (Vagrant + VirtualBox VMs), libvirt (Vagrant + vagrant-libvirt VMs) or local (network namespaces on this Linux host, needs root)." },
-    ),
+    provider: StringEnum(PROVIDERS, {
+      default: "virtualbox",
+      description: "Where nodes run: virtualbox (Vagrant + VirtualBox VMs), libvirt (Vagrant + vagrant-libvirt VMs) or local (network namespaces on this Linux host, needs root).",
+    }),
     nodes: Type.Object(
       {
         count: Type.Integer({ default: 3, minimum: 1, maximum: 16, description: "Number of nodes, named <namePrefix>1..<namePrefix>N. Node 1 runs the scheduler; every node runs a worker." }),
@@ -59,16 +61,24 @@ export const ClusterConfigSchema = Type.Object(
     ),
     network: Type.Object(
       {
-        subnet: Type.String({ default: "192.168.56.0/24", pattern: "^\\d{1,3}(\\.\\d{1,3}){3}/\\d{1,2}$", description: "Private network in CIDR form. VirtualBox allows only 192.168.56.0/21 unless /etc/vbox/networks.conf says more." }),
-        firstHost: Type.Integer({ default: 11, minimum: 2, maximum: 65000, description: "Host number of node 1 inside the subnet; node K gets firstHost + K - 1. Never 1: the host adapter takes .1." }),
+        subnet: Type.String({
+          default: "192.168.56.0/24",
+          pattern: "^\\d{1,3}(\\.\\d{1,3}){3}/\\d{1,2}$",
+          description: "Private network in CIDR form. VirtualBox allows only 192.168.56.0/21 unless /etc/vbox/networks.conf says more.",
+        }),
+        firstHost: Type.Integer({
+          default: 11,
+          minimum: 2,
+          maximum: 65000,
+          description: "Host number of node 1 inside the subnet; node K gets firstHost + K - 1. Never 1: the host adapter takes .1.",
+        }),
       },
       { ...strict, default: {}, description: "The private network the nodes share." },
     ),
     runtime: Type.Object(
       {
         python: Type.String({ default: "3.11", pattern: "^3\\.\\d{1,2}$", description: "Python major.minor on every node; the runtime lock is made for it." }),
-        platform: StringEnum(PLATFORMS, { default: "x86_64", description: "CPU architecture of the nodes: x86_64, or aarch64 for Apple Silicon hosts." },
-        ),
+        platform: StringEnum(PLATFORMS, { default: "x86_64", description: "CPU architecture of the nodes: x86_64, or aarch64 for Apple Silicon hosts." }),
       },
       { ...strict, default: {}, description: "The bundled Python runtime." },
     ),
@@ -89,10 +99,7 @@ export const ClusterConfigSchema = Type.Object(
     benchmark: Type.Object(
       {
         onDeploy: Type.Boolean({ default: true, description: "Run the benchmark as the last stage of cdktf deploy." }),
-        workloads: Type.Array(
-          StringEnum(WORKLOADS),
-          { default: [...WORKLOADS], minItems: 1, uniqueItems: true, description: "Workloads to run: inc-sleep, map-reduce, placement, svd." },
-        ),
+        workloads: Type.Array(StringEnum(WORKLOADS), { default: [...WORKLOADS], minItems: 1, uniqueItems: true, description: "Workloads to run: inc-sleep, map-reduce, placement, svd." }),
         size: StringEnum(["small", "full"] as const, { default: "full", description: "small finishes in about a minute (tests); full gives the figures of the report." }),
         repeats: Type.Integer({ default: 1, minimum: 1, maximum: 20, description: "Repeats of each measurement (the best is reported, all are kept)." }),
         seed: Type.Integer({ default: 42, minimum: 0, description: "Random seed of every generated input." }),
@@ -100,7 +107,12 @@ export const ClusterConfigSchema = Type.Object(
       { ...strict, default: {}, description: "The benchmark suite." },
     ),
   },
-  { ...strict, $id: "https://dask-vm-cluster.dev/cluster.config.schema.json", title: "dask-vm-cluster configuration", description: "cluster.config.json: every field is optional; the defaults describe 3 VirtualBox VMs." },
+  {
+    ...strict,
+    $id: "https://dask-vm-cluster.dev/cluster.config.schema.json",
+    title: "dask-vm-cluster configuration",
+    description: "cluster.config.json: every field is optional; the defaults describe 3 VirtualBox VMs.",
+  },
 );
 
 export type ClusterConfig = Static<typeof ClusterConfigSchema>;

@@ -150,7 +150,11 @@ function resolveNodes(config: ClusterConfig, subnet: Cidr, problems: Problem[]):
     } else if (n === subnet.network || n === subnet.broadcast) {
       problems.push({ path: ipPath, message: `${name} would get ${ip}, the ${n === subnet.network ? "network" : "broadcast"} address of ${subnet.text}`, fix: "pick an address inside the subnet" });
     } else if (n - subnet.network === 1 || (n & 0xff) === 1) {
-      problems.push({ path: ipPath, message: `${name} would get ${ip}, an address ending in .1, which the host's adapter takes`, fix: `use a host number of 2 or more, e.g. network.firstHost: 11 (${intToIp(subnet.network + 11)})` });
+      problems.push({
+        path: ipPath,
+        message: `${name} would get ${ip}, an address ending in .1, which the host's adapter takes`,
+        fix: `use a host number of 2 or more, e.g. network.firstHost: 11 (${intToIp(subnet.network + 11)})`,
+      });
     }
     const other = byIp.get(ip);
     if (other) problems.push({ path: ipPath, message: `${name} and ${other} both get ${ip}`, fix: "give every node its own address" });
@@ -161,12 +165,18 @@ function resolveNodes(config: ClusterConfig, subnet: Cidr, problems: Problem[]):
     const memPath = o?.memoryMb ? `/nodes/overrides/${oi}/memoryMb` : "/nodes/memoryMb";
     let memoryLimitMb = dask.memoryLimitMb || memoryMb - OS_RESERVE_MB;
     if (dask.memoryLimitMb && dask.memoryLimitMb > memoryMb) {
-      problems.push({ path: "/dask/memoryLimitMb", message: `${dask.memoryLimitMb} MiB is more than ${name}'s ${memoryMb} MiB`, fix: `set it to at most ${memoryMb - OS_RESERVE_MB} or give the node more memory` });
+      problems.push({
+        path: "/dask/memoryLimitMb",
+        message: `${dask.memoryLimitMb} MiB is more than ${name}'s ${memoryMb} MiB`,
+        fix: `set it to at most ${memoryMb - OS_RESERVE_MB} or give the node more memory`,
+      });
     } else if (memoryLimitMb < MIN_WORKER_MEMORY_MB) {
       problems.push({
         path: dask.memoryLimitMb ? "/dask/memoryLimitMb" : memPath,
         message: `${name} would give its worker ${memoryLimitMb} MiB, below the ${MIN_WORKER_MEMORY_MB} MiB a Dask worker needs`,
-        fix: dask.memoryLimitMb ? `raise dask.memoryLimitMb to at least ${MIN_WORKER_MEMORY_MB}` : `give the node at least ${MIN_WORKER_MEMORY_MB + OS_RESERVE_MB} MiB (${OS_RESERVE_MB} MiB stay with the OS)`,
+        fix: dask.memoryLimitMb
+          ? `raise dask.memoryLimitMb to at least ${MIN_WORKER_MEMORY_MB}`
+          : `give the node at least ${MIN_WORKER_MEMORY_MB + OS_RESERVE_MB} MiB (${OS_RESERVE_MB} MiB stay with the OS)`,
       });
       memoryLimitMb = MIN_WORKER_MEMORY_MB;
     }
@@ -210,7 +220,9 @@ export function resolveCluster(raw: unknown, projectDir: string, opts: ValidateO
   const problems: Problem[] = [];
   const subnet = parseCidr(config.network.subnet);
   if (!subnet) {
-    throw badInput(`${source} is not valid`, [{ path: "/network/subnet", message: `"${config.network.subnet}" is not a CIDR subnet`, fix: "write it like 192.168.56.0/24 (numbers 0-255, prefix 8-30)" }]);
+    throw badInput(`${source} is not valid`, [
+      { path: "/network/subnet", message: `"${config.network.subnet}" is not a CIDR subnet`, fix: "write it like 192.168.56.0/24 (numbers 0-255, prefix 8-30)" },
+    ]);
   }
   if (subnet.prefix < 8 || subnet.prefix > 30) {
     problems.push({ path: "/network/subnet", message: `prefix /${subnet.prefix} is out of range`, fix: "use a prefix from /8 to /30, e.g. /24" });
@@ -279,7 +291,9 @@ export function loadCluster({ projectDir, env = process.env, host = { platform: 
       throw badInput(`${file} is not valid JSON`, [{ path: file, message: (err as Error).message, fix: "fix the JSON syntax (a trailing comma or a missing quote is the usual cause)" }]);
     }
   } else if (explicit) {
-    throw badInput(`CLUSTER_CONFIG names ${file}, which does not exist`, [{ path: "CLUSTER_CONFIG", message: `no file at ${file}`, fix: "point CLUSTER_CONFIG at an existing JSON file, or unset it to use cluster.config.json" }]);
+    throw badInput(`CLUSTER_CONFIG names ${file}, which does not exist`, [
+      { path: "CLUSTER_CONFIG", message: `no file at ${file}`, fix: "point CLUSTER_CONFIG at an existing JSON file, or unset it to use cluster.config.json" },
+    ]);
   }
   return resolveCluster(raw, projectDir, { host }, path.relative(projectDir, file) || file);
 }

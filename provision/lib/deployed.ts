@@ -84,7 +84,8 @@ export function differences(deployed: Deployed, cluster: Cluster): string[] {
     if (cluster.config.runtime.python !== deployed.runtime.python || cluster.config.runtime.platform !== platform) out.push("runtime.python or runtime.platform changed");
     else if (existsSync(lockPath(cluster.projectDir, platform))) {
       const h = runtimeHashes(cluster.projectDir, platform);
-      if (h.lockSha256 !== deployed.runtime.lockSha256 || h.sourceSha256 !== deployed.runtime.sourceSha256) out.push(`the runtime lock or sources changed (deployed bundle ${bundleIdOf(deployed.runtime)})`);
+      if (h.lockSha256 !== deployed.runtime.lockSha256 || h.sourceSha256 !== deployed.runtime.sourceSha256)
+        out.push(`the runtime lock or sources changed (deployed bundle ${bundleIdOf(deployed.runtime)})`);
     }
   }
   return out;

@@ -41,10 +41,11 @@ export function badInput(message: string, problems: readonly Problem[] = []): Us
  * Runs a CLI's main and maps its outcome to an exit code: UserError prints its message
  * (no stack) and exits with its code; a failed command prints what ran and its stderr.
  */
-export async function runCli(main: () => number | void | Promise<number | void>): Promise<void> {
+export async function runCli(main: () => unknown): Promise<void> {
   try {
+    // A command returns its exit code, or nothing for 0.
     const code = await main();
-    process.exitCode = code ?? 0;
+    process.exitCode = typeof code === "number" ? code : 0;
   } catch (err) {
     if (err instanceof UserError) {
       process.stderr.write(`error: ${err.render()}\n`);

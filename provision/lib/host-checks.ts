@@ -27,7 +27,11 @@ const gib = (bytes: number) => `${(bytes / GIB).toFixed(1)} GiB`;
 export function nodeCheck(host: Host): CheckRow {
   const v = parseVersion(host.nodeVersion);
   if (v && atLeast(v, MIN_NODE)) return ok("node", `v${host.nodeVersion}`);
-  return fail("node", `v${host.nodeVersion}`, `install Node.js ${versionText(MIN_NODE)} or newer (e.g. \`nvm install 20\`, or https://nodejs.org): Terraform starts every stage with \`node --import tsx\``);
+  return fail(
+    "node",
+    `v${host.nodeVersion}`,
+    `install Node.js ${versionText(MIN_NODE)} or newer (e.g. \`nvm install 20\`, or https://nodejs.org): Terraform starts every stage with \`node --import tsx\``,
+  );
 }
 
 /** `terraform version -json` (or its text form) -> the version; undefined when it did not run. */
@@ -66,7 +70,8 @@ export async function terraformCheck(host: Host): Promise<CheckRow> {
   if (recent(tf.v)) return ok("terraform", found);
   if (tofu.v) return warn("terraform", found, "cdktf runs `terraform` unless told otherwise: set TERRAFORM_BINARY_NAME=tofu in your shell");
   const built = host.readText(path.join(cacheDir(host.env), "toolchain", "cli"))?.trim();
-  if (built && host.exists(built)) return warn("terraform", `${found}; npm run setup made ${built}`, `put it on PATH for cdktf (export PATH="${path.dirname(built)}:$PATH" TERRAFORM_BINARY_NAME=tofu)`);
+  if (built && host.exists(built))
+    return warn("terraform", `${found}; npm run setup made ${built}`, `put it on PATH for cdktf (export PATH="${path.dirname(built)}:$PATH" TERRAFORM_BINARY_NAME=tofu)`);
   const why = tf.v ? `terraform ${tf.v} is older than ${versionText(MIN_TERRAFORM, 2)}: upgrade it, or ` : "";
   return fail("terraform", found, `${why}install Terraform >= ${versionText(MIN_TERRAFORM, 2)} (https://developer.hashicorp.com/terraform/install) or OpenTofu`);
 }
@@ -78,7 +83,8 @@ export function memoryCheck(host: Host, nodes: readonly NodeSpec[], reserves: bo
   const found = `${gib(host.totalMemBytes)} total, ${gib(host.freeMemBytes)} available (need ${gib(nodesMb * MIB)} for ${nodes.length} nodes + ${gib(HOST_RESERVE_MB * MIB)} for the host)`;
   const lower = "lower nodes.memoryMb or nodes.count in cluster.config.json";
   if (!reserves) {
-    if (host.totalMemBytes < needBytes) return warn("memory", found, `the workers' memory limits add up to more than this host has, so they would be killed before they spill: ${lower}`, "/nodes/memoryMb");
+    if (host.totalMemBytes < needBytes)
+      return warn("memory", found, `the workers' memory limits add up to more than this host has, so they would be killed before they spill: ${lower}`, "/nodes/memoryMb");
     return ok("memory", found);
   }
   if (host.totalMemBytes < needBytes) return fail("memory", found, `the VMs do not fit in this host's memory: ${lower}`, "/nodes/memoryMb");

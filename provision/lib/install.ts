@@ -47,4 +47,3 @@ export async function installOn(t: Transport, spec: StageSpec, opts: { force?: b
     throw err;
   }
 }
-

@@ -72,7 +72,17 @@ export function pycacheFor(bundle: BundleResult, opts: PycacheOptions): string |
     const recompile = spawnSync(path.join(scratch, "venv", "bin", "python"), ["-c", RECOMPILE], { encoding: "utf8" });
     if (recompile.status !== 0) throw new Error(`recompiling: ${recompile.stderr.trim().split("\n").slice(-2).join(" ")}`);
     const [site, count] = recompile.stdout.trim().split("\n");
-    const tar = spawnSync("bash", ["-c", `cd "$1" && find . -name '*.pyc' -path '*/__pycache__/*' -print0 | LC_ALL=C sort -z | tar --null -T - --owner=0 --group=0 --numeric-owner --mtime=@315532800 -cf "$2"`, "pycache", site!, tmp], { encoding: "utf8" });
+    const tar = spawnSync(
+      "bash",
+      [
+        "-c",
+        `cd "$1" && find . -name '*.pyc' -path '*/__pycache__/*' -print0 | LC_ALL=C sort -z | tar --null -T - --owner=0 --group=0 --numeric-owner --mtime=@315532800 -cf "$2"`,
+        "pycache",
+        site!,
+        tmp,
+      ],
+      { encoding: "utf8" },
+    );
     if (tar.status !== 0) throw new Error(`tar: ${tar.stderr.trim()}`);
     renameSync(tmp, target);
     progress(`byte-code for bundle ${bundle.bundleId}: ${count} files compiled on the host with ${hostPython} in ${((performance.now() - t0) / 1000).toFixed(1)} s (${target})`);

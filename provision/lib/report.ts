@@ -73,7 +73,10 @@ export function evaluateGoals(results: Results): Goal[] {
       what: "totals",
       target: `= ${inc.expectedTotal} in every run`,
       measured: inc.cases.every((c) => c.correct) ? "all correct" : "WRONG in some runs",
-      status: judged(inc.cases.every((c) => c.correct), true),
+      status: judged(
+        inc.cases.every((c) => c.correct),
+        true,
+      ),
     });
   }
 
@@ -119,8 +122,16 @@ export function evaluateGoals(results: Results): Goal[] {
       workload: "map-reduce",
       what: "totals",
       target: `= ${mr.expectedTotal} in every run`,
-      measured: mr.variants.every((x) => x.correct) ? "all correct" : `WRONG: ${mr.variants.filter((x) => !x.correct).map((x) => x.variant).join(", ")}`,
-      status: judged(mr.variants.every((x) => x.correct), true),
+      measured: mr.variants.every((x) => x.correct)
+        ? "all correct"
+        : `WRONG: ${mr.variants
+            .filter((x) => !x.correct)
+            .map((x) => x.variant)
+            .join(", ")}`,
+      status: judged(
+        mr.variants.every((x) => x.correct),
+        true,
+      ),
     });
   }
 
@@ -230,7 +241,13 @@ function incSleepSection(r: NonNullable<Results["workloads"]["inc-sleep"]>): str
     signedPct(c.overheadFraction),
     c.speedup.toFixed(2),
     pct(c.efficiency, 1),
-    c.runs.map((run) => Object.entries(run.tasksPerNode).map(([n, k]) => `${n}:${k}`).join(" ")).join(" / "),
+    c.runs
+      .map((run) =>
+        Object.entries(run.tasksPerNode)
+          .map(([n, k]) => `${n}:${k}`)
+          .join(" "),
+      )
+      .join(" / "),
     c.correct ? "yes" : "NO",
   ]);
   return [
@@ -281,7 +298,13 @@ function placementSection(r: NonNullable<Results["workloads"]["placement"]>): st
     "## placement (seed 2, the Dispy observation)",
     "",
     `${r.tasks} tasks of ${r.delaySeconds} s over all nodes, no restriction. Time ${secs(r.seconds)} (median; ideal ${secs(r.idealSeconds)} with ${r.totalSlots} slots). ` +
-      `Largest share deviation: ${pct(r.maxShareDeviation, 1)}. Runs: ${r.runs.map((run) => Object.entries(run.tasksPerNode).map(([n, k]) => `${n}:${k}`).join(" ")).join(" / ")}.`,
+      `Largest share deviation: ${pct(r.maxShareDeviation, 1)}. Runs: ${r.runs
+        .map((run) =>
+          Object.entries(run.tasksPerNode)
+            .map(([n, k]) => `${n}:${k}`)
+            .join(" "),
+        )
+        .join(" / ")}.`,
     "",
     mdTable(["node", "slots", "expected share", "expected tasks", "tasks (mean)", "share"], rows),
     "",
@@ -333,14 +356,24 @@ function svdSection(r: NonNullable<Results["workloads"]["svd"]>, results: Result
 function environmentSection(results: Results): string {
   const c = results.client;
   const hw = results.hardware.map((h) => [
-    h.node, h.name, h.address, h.hostname, String(h.nthreads), h.memoryLimitBytes ? mib(h.memoryLimitBytes) : "none",
-    `${h.cpuAffinity}/${h.cpuCount}`, h.cpuModel, gib(h.totalMemoryBytes), `${h.python} / ${h.dask} / ${h.distributed} / ${h.numpy}`,
+    h.node,
+    h.name,
+    h.address,
+    h.hostname,
+    String(h.nthreads),
+    h.memoryLimitBytes ? mib(h.memoryLimitBytes) : "none",
+    `${h.cpuAffinity}/${h.cpuCount}`,
+    h.cpuModel,
+    gib(h.totalMemoryBytes),
+    `${h.python} / ${h.dask} / ${h.distributed} / ${h.numpy}`,
   ]);
   return [
     "## Versions and hardware",
     "",
     `Client: ${c.hostname}, Python ${c.python}, dask ${c.dask}, distributed ${c.distributed}, numpy ${c.numpy}, ${c.platform}.` +
-      (c.loadAverage?.start && c.loadAverage.end ? ` Load average (1/5/15 min) on the client's machine: ${c.loadAverage.start.join(" / ")} at the start, ${c.loadAverage.end.join(" / ")} at the end.` : ""),
+      (c.loadAverage?.start && c.loadAverage.end
+        ? ` Load average (1/5/15 min) on the client's machine: ${c.loadAverage.start.join(" / ")} at the start, ${c.loadAverage.end.join(" / ")} at the end.`
+        : ""),
     `Scheduler: ${results.scheduler.address} (${plural(results.scheduler.workers, "worker")}, ${plural(results.scheduler.threads, "thread")}).`,
     "",
     mdTable(["node", "worker", "address", "host", "threads", "memory limit", "CPUs (usable/all)", "CPU model", "machine memory", "python / dask / distributed / numpy"], hw),
@@ -360,7 +393,10 @@ export function renderMarkdown(results: Results): string {
     "",
     "## Goals",
     "",
-    mdTable(["workload", "what", "goal", "measured", "status"], goals.map((g) => [g.workload, g.what, g.target, g.measured, `${statusMark(g.status)}${g.note ? ` (${g.note})` : ""}`])),
+    mdTable(
+      ["workload", "what", "goal", "measured", "status"],
+      goals.map((g) => [g.workload, g.what, g.target, g.measured, `${statusMark(g.status)}${g.note ? ` (${g.note})` : ""}`]),
+    ),
   ];
   const w = results.workloads;
   if (w["inc-sleep"]) sections.push("", incSleepSection(w["inc-sleep"]));
@@ -396,7 +432,13 @@ export function renderTable(results: Results): string {
   const line = (r: string[]) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join("  ");
   const met = goals.filter((g) => g.status === "met").length;
   const missed = goals.filter((g) => g.status === "missed").length;
-  return [line(rows[0]!), widths.map((wd) => "-".repeat(wd)).join("  "), ...rows.slice(1).map(line), "", `${met} met, ${missed} missed, ${goals.length - met - missed} not judged (size ${results.config.size})`].join("\n");
+  return [
+    line(rows[0]!),
+    widths.map((wd) => "-".repeat(wd)).join("  "),
+    ...rows.slice(1).map(line),
+    "",
+    `${met} met, ${missed} missed, ${goals.length - met - missed} not judged (size ${results.config.size})`,
+  ].join("\n");
 }
 
 // --- results/latest ----------------------------------------------------------------

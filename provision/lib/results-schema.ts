@@ -201,9 +201,7 @@ const SvdCase = Type.Object(
 const Svd = Type.Object(
   {
     source: Type.Unsafe<"planted" | "ratings-file">({ type: "string", enum: ["planted", "ratings-file"] }),
-    file: Nullable(
-      Type.Object({ path: Type.String(), ratings: Count("Ratings read."), films: Count("Rows."), users: Count("Columns."), density: Type.Number({ minimum: 0, maximum: 1 }) }, strict),
-    ),
+    file: Nullable(Type.Object({ path: Type.String(), ratings: Count("Ratings read."), films: Count("Rows."), users: Count("Columns."), density: Type.Number({ minimum: 0, maximum: 1 }) }, strict)),
     shape: Type.Tuple([Type.Integer({ minimum: 1 }), Type.Integer({ minimum: 1 })], { description: "[films, users]." }),
     chunks: Type.Tuple([Type.Integer({ minimum: 1 }), Type.Integer({ minimum: 1 })], { description: "Block shape." }),
     blocks: Type.Integer({ minimum: 1 }),
@@ -243,7 +241,7 @@ export const ResultsSchema = Type.Object(
         id: Nullable(Type.String()),
         workers: Type.Integer({ minimum: 1 }),
         threads: Type.Integer({ minimum: 1 }),
-        workerSaturation: Type.String({ description: "distributed.scheduler.worker-saturation the scheduler runs with (\"1.1\", \"inf\"): how many tasks a worker holds at once." }),
+        workerSaturation: Type.String({ description: 'distributed.scheduler.worker-saturation the scheduler runs with ("1.1", "inf"): how many tasks a worker holds at once.' }),
       },
       strict,
     ),
@@ -343,8 +341,15 @@ const Position = {
 
 export const BenchEventSchema = Type.Union([
   Type.Object({
-    event: Type.Literal("start"), time: Type.Number(), schemaVersion: Type.Integer(), workloads: Type.Array(Type.String()),
-    size: Type.String(), nodeCounts: Type.Array(Type.Integer()), repeats: Type.Integer(), totalCases: Type.Integer(), scheduler: Type.String(),
+    event: Type.Literal("start"),
+    time: Type.Number(),
+    schemaVersion: Type.Integer(),
+    workloads: Type.Array(Type.String()),
+    size: Type.String(),
+    nodeCounts: Type.Array(Type.Integer()),
+    repeats: Type.Integer(),
+    totalCases: Type.Integer(),
+    scheduler: Type.String(),
   }),
   Type.Object({ event: Type.Literal("progress"), time: Type.Number(), workload: Type.String(), step: Type.String(), ...Position }),
   Type.Object({ event: Type.Literal("case"), time: Type.Number(), workload: Type.String(), step: Type.String(), ...Position, summary: Type.Record(Type.String(), Type.Unknown()) }),

@@ -5,19 +5,7 @@
 import type { Cluster, ClusterConfig, NodeSpec } from "./config.js";
 import type { ProviderName } from "./config-schema.js";
 
-export const STAGES = [
-  "preflight",
-  "network",
-  "box",
-  "machine",
-  "bundle",
-  "install",
-  "version-gate",
-  "tls",
-  "scheduler",
-  "worker",
-  "benchmark",
-] as const;
+export const STAGES = ["preflight", "network", "box", "machine", "bundle", "install", "version-gate", "tls", "scheduler", "worker", "benchmark"] as const;
 export type StageName = (typeof STAGES)[number];
 
 /** Who the cluster is; enough to find its nodes and files from a destroy provisioner. */
@@ -60,9 +48,7 @@ export interface StageSpec {
 /** Stable JSON: keys sorted, so two synths of one config give byte-identical triggers. */
 export function stableJson(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) =>
-    v && typeof v === "object" && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
-      : v,
+    v && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b))) : v,
   );
 }
 

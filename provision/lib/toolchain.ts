@@ -83,7 +83,7 @@ export function packageHashV1(files: ReadonlyArray<{ readonly name: string; read
 /** A dependency lock file naming the null provider with its hash, as terraform init writes it. */
 export function lockFileText(registry: string, hash: string): string {
   return [
-    "# This file is maintained automatically by \"terraform init\".",
+    '# This file is maintained automatically by "terraform init".',
     "# Manual edits may be lost in future updates.",
     "",
     `provider "${registry}/hashicorp/null" {`,
@@ -99,13 +99,22 @@ export function lockFileText(registry: string, hash: string): string {
 
 /** Whether the user's Terraform CLI config says where providers come from (then it is theirs to say). */
 export function cliConfigInstallsProviders(host: Host): boolean {
-  const candidates = [host.env.TF_CLI_CONFIG_FILE, host.platform === "win32" ? path.join(host.env.APPDATA ?? "", "terraform.rc") : path.join(host.env.HOME ?? "", ".terraformrc")].filter((f): f is string => !!f);
+  const candidates = [host.env.TF_CLI_CONFIG_FILE, host.platform === "win32" ? path.join(host.env.APPDATA ?? "", "terraform.rc") : path.join(host.env.HOME ?? "", ".terraformrc")].filter(
+    (f): f is string => !!f,
+  );
   return candidates.some((f) => /^\s*provider_installation\b/m.test(host.readText(f) ?? ""));
 }
 
 /** Runs go with a predictable configuration: the module proxy of the environment, no cgo, a too-old Go fails instead of downloading another. */
 async function go(host: Host, args: readonly string[], cwd: string, timeoutMs: number) {
-  const env = { ...host.env, GOFLAGS: "-mod=mod -buildvcs=false", GOTOOLCHAIN: host.env.GOTOOLCHAIN || "local", CGO_ENABLED: "0", GOOS: terraformPlatform(host).split("_")[0], GOARCH: terraformPlatform(host).split("_")[1] };
+  const env = {
+    ...host.env,
+    GOFLAGS: "-mod=mod -buildvcs=false",
+    GOTOOLCHAIN: host.env.GOTOOLCHAIN || "local",
+    CGO_ENABLED: "0",
+    GOOS: terraformPlatform(host).split("_")[0],
+    GOARCH: terraformPlatform(host).split("_")[1],
+  };
   return host.run(["go", ...args], { cwd, env, timeoutMs });
 }
 
@@ -122,7 +131,9 @@ async function goBuild(host: Host, mod: string, version: string, pkg: string, ou
     if (info.Error) throw new Error(info.Error);
     dir = info.Dir;
   } catch (err) {
-    throw new UserError(`go mod download ${mod}@${version} failed`, 1, [{ path: "go mod download", message: (err as Error).message || tail(dl.stderr || dl.stdout, 5), fix: `the Go module proxy must serve ${mod}@${version} (GOPROXY); ${hint}` }]);
+    throw new UserError(`go mod download ${mod}@${version} failed`, 1, [
+      { path: "go mod download", message: (err as Error).message || tail(dl.stderr || dl.stdout, 5), fix: `the Go module proxy must serve ${mod}@${version} (GOPROXY); ${hint}` },
+    ]);
   }
   if (!dir || !existsSync(dir)) throw new UserError(`go mod download ${mod}@${version} named no module folder`, 1, [{ path: "go mod download", message: tail(dl.stdout, 5), fix: hint }]);
   const work = mkdtempSync(path.join(build, "src-"));
@@ -162,7 +173,9 @@ export async function ensureNullMirror(host: Host, log: Log): Promise<{ mirror: 
     renameSync(`${dest}.tmp`, dest);
   }
   const rc = path.join(dir, "terraformrc");
-  const include = Object.values(REGISTRY_HOSTS).map((h) => `"${h}/hashicorp/null"`).join(", ");
+  const include = Object.values(REGISTRY_HOSTS)
+    .map((h) => `"${h}/hashicorp/null"`)
+    .join(", ");
   const text = `# Written by provision/lib/toolchain.ts; do not edit (npm run setup writes it again).\ndisable_checkpoint = true\n\nprovider_installation {\n  filesystem_mirror {\n    path    = ${JSON.stringify(mirror)}\n    include = [${include}]\n  }\n  direct {\n    exclude = [${include}]\n  }\n}\n`;
   writeFileSync(`${rc}.tmp`, text);
   renameSync(`${rc}.tmp`, rc);
@@ -226,7 +239,16 @@ export async function providerSourceCheck(host: Host, online: boolean): Promise<
     return ok(name, `${registry} answers (${await host.head(`https://${registry}/.well-known/terraform.json`, REGISTRY_TIMEOUT_MS)})`);
   } catch (err) {
     const go = await host.run(["go", "version"], { timeoutMs: 10_000 });
-    if (go.exitCode === 0) return warn(name, `${registry} unreachable (${(err as Error).message}); ${go.stdout.trim()}`, "the first deploy builds hashicorp/null with Go (a minute or two, once); npm run setup does it now");
-    return fail(name, `${registry} unreachable (${(err as Error).message}), and no Go to build hashicorp/null with`, "install Go (https://go.dev/dl), or give this host access to the Terraform registry");
+    if (go.exitCode === 0)
+      return warn(
+        name,
+        `${registry} unreachable (${(err as Error).message}); ${go.stdout.trim()}`,
+        "the first deploy builds hashicorp/null with Go (a minute or two, once); npm run setup does it now",
+      );
+    return fail(
+      name,
+      `${registry} unreachable (${(err as Error).message}), and no Go to build hashicorp/null with`,
+      "install Go (https://go.dev/dl), or give this host access to the Terraform registry",
+    );
   }
 }

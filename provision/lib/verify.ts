@@ -10,10 +10,7 @@ import { step } from "./log.js";
 import { nodePaths, schedulerService, startService, workerService } from "./services.js";
 import type { ClusterRef, RuntimeRef, StageSpec } from "./spec.js";
 import { shq, type Transport } from "./transport.js";
-import {
-  collectAll, compareNodes, compareServices, describeDrift, driftingNodes, lockedVersions, renderTable,
-  type DriftRow, type ServiceVersions,
-} from "./versions.js";
+import { collectAll, compareNodes, compareServices, describeDrift, driftingNodes, lockedVersions, renderTable, type DriftRow, type ServiceVersions } from "./versions.js";
 import type { ClusterConfig } from "./config.js";
 import type { MachineProvider } from "./providers/provider.js";
 
@@ -147,4 +144,3 @@ export async function verify(opts: VerifyOptions): Promise<number> {
   print(report, opts);
   return report.verdict === "identical" ? 0 : report.verdict === "drift" ? 1 : 2;
 }
-

@@ -85,10 +85,26 @@ export function compareNodes(reports: ReadonlyArray<{ node: string; report: Node
   const pyFull = by((r) => r.python.version_info);
   const pyWrongMinor = Object.values(pyFull).some((v) => !v.startsWith(`${expected.python}.`) && v !== expected.python);
   rows.push(row("python", "python", `${expected.python}.x (same on every node)`, pyFull, undefined, pyWrongMinor));
-  rows.push(row("bundle", "bundle", expected.bundleId, by((r) => r.bundle_id ?? MISSING), expected.bundleId));
+  rows.push(
+    row(
+      "bundle",
+      "bundle",
+      expected.bundleId,
+      by((r) => r.bundle_id ?? MISSING),
+      expected.bundleId,
+    ),
+  );
   const arch = by((r) => (r.platform.machine === "arm64" ? "aarch64" : r.platform.machine));
   rows.push(row("arch", "arch", expected.platform, arch, expected.platform));
-  rows.push(row("os", "os", "", by((r) => r.os_release.PRETTY_NAME ?? r.os_release.ID ?? "unknown"), undefined));
+  rows.push(
+    row(
+      "os",
+      "os",
+      "",
+      by((r) => r.os_release.PRETTY_NAME ?? r.os_release.ID ?? "unknown"),
+      undefined,
+    ),
+  );
 
   const names = new Set<string>([...expected.lock.keys()]);
   for (const { report } of reports) for (const n of Object.keys(report.distributions)) names.add(normalizeName(n));

@@ -121,7 +121,7 @@ export async function fetchWheels(entries: readonly LockEntry[], target: WheelTa
   const index = opts.index ?? env.PIP_INDEX_URL ?? DEFAULT_INDEX;
   const dispatcher = new EnvHttpProxyAgent();
   const get = async (url: string, accept: string) => {
-    let res;
+    let res: Awaited<ReturnType<typeof undiciFetch>>;
     try {
       res = await undiciFetch(url, { headers: { Accept: accept, "User-Agent": "dask-vm-cluster" }, dispatcher, signal: AbortSignal.timeout(180_000) });
     } catch (err) {

@@ -60,7 +60,11 @@ export function registered(nodes: readonly NodeSpec[]): NodeScript {
     match: /wait-workers/,
     reply: (script) => {
       const names = /--names ([^ ]*)/.exec(script)?.[1]?.split(",").filter(Boolean) ?? [];
-      return { stdout: JSON.stringify(nodes.filter((n) => names.includes(n.name)).map((n) => ({ name: n.name, address: `tls://${n.ip}:8788`, host: n.ip, nthreads: n.threads, memory_limit: n.memoryLimitMb * 2 ** 20 }))) };
+      return {
+        stdout: JSON.stringify(
+          nodes.filter((n) => names.includes(n.name)).map((n) => ({ name: n.name, address: `tls://${n.ip}:8788`, host: n.ip, nthreads: n.threads, memory_limit: n.memoryLimitMb * 2 ** 20 })),
+        ),
+      };
     },
   };
 }
@@ -118,7 +122,10 @@ export class FakeProvider implements MachineProvider {
   }
   transport(c: ClusterRef, node: NodeSpec): FakeTransport {
     let t = this.transports.get(node.name);
-    if (!t) this.transports.set(node.name, (t = new FakeTransport(node.name, this.journal, [...(this.o.rules ?? []), registered([...c.nodes, c.head])])));
+    if (!t) {
+      t = new FakeTransport(node.name, this.journal, [...(this.o.rules ?? []), registered([...c.nodes, c.head])]);
+      this.transports.set(node.name, t);
+    }
     return t;
   }
 }

@@ -90,7 +90,7 @@ export const SCENARIOS: readonly Scenario[] = [
     id: "concurrent-deploy",
     title: "Two deploys at once",
     done: "a second cdktf deploy on the same project while the first one applies",
-    expected: "the second is refused with \"Error acquiring the state lock\"; the first completes; a later plan shows no changes",
+    expected: 'the second is refused with "Error acquiring the state lock"; the first completes; a later plan shows no changes',
   },
   {
     id: "unreachable-node",
@@ -226,7 +226,12 @@ export async function waitUntil<T>(what: string, timeoutMs: number, check: () =>
  * Runs Python (after the client prelude) on a node; onEvent gets every JSON line it prints
  * as it comes, so the test can act at a given moment of the run. Returns the events.
  */
-export async function pyEvents(t: Transport, code: string, onEvent: (e: Record<string, unknown>) => void | Promise<void>, timeoutMs = 240_000): Promise<{ events: Array<Record<string, unknown>>; result: RunResult }> {
+export async function pyEvents(
+  t: Transport,
+  code: string,
+  onEvent: (e: Record<string, unknown>) => void | Promise<void>,
+  timeoutMs = 240_000,
+): Promise<{ events: Array<Record<string, unknown>>; result: RunResult }> {
   const events: Array<Record<string, unknown>> = [];
   const pending: Array<void | Promise<void>> = [];
   const result = await t.run(`${shq(nodePaths(t.root).python)} -`, {
@@ -299,7 +304,13 @@ export function spawnGroup(argv: readonly string[], opts: { cwd: string; env: No
       if (pattern.test(out)) return Promise.resolve();
       return new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no ${pattern} in the output within ${timeoutMs / 1000} s:\n${out.slice(-2000)}`)), timeoutMs);
-        waiters.push({ pattern, resolve: () => (clearTimeout(timer), resolve()) });
+        waiters.push({
+          pattern,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        });
         void exited.then(({ code }) => {
           clearTimeout(timer);
           if (!pattern.test(out)) reject(new Error(`the command ended (exit ${code}) before ${pattern} showed:\n${out.slice(-2000)}`));
@@ -342,7 +353,12 @@ export function killTree(root: number): { processes: number; outsideGroup: numbe
   const tree = new Set([root]);
   for (let grew = true; grew; ) {
     grew = false;
-    for (const p of table) if (tree.has(p.ppid) && !tree.has(p.pid)) (tree.add(p.pid), (grew = true));
+    for (const p of table) {
+      if (tree.has(p.ppid) && !tree.has(p.pid)) {
+        tree.add(p.pid);
+        grew = true;
+      }
+    }
   }
   const members = table.filter((p) => tree.has(p.pid));
   const sessions = new Set(members.filter((p) => p.sid === p.pid).map((p) => p.sid));
@@ -362,7 +378,9 @@ export function killTree(root: number): { processes: number; outsideGroup: numbe
 
 /** Processes left in the group or sessions of a killed tree (none, once it is dead). */
 export function survivors(root: number, sessionsOf: readonly number[] = []): number[] {
-  return processTable().filter((p) => p.pgid === root || sessionsOf.includes(p.sid)).map((p) => p.pid);
+  return processTable()
+    .filter((p) => p.pgid === root || sessionsOf.includes(p.sid))
+    .map((p) => p.pid);
 }
 
 // --- a package index on loopback ---------------------------------------------------------

@@ -39,7 +39,10 @@ function processesMentioning(needle: string): string[] {
 }
 
 export async function residue(projectDir: string, clusterId: string, nodeIps: readonly string[]): Promise<Residue> {
-  const ns = (await $({ quiet: true })`ip netns list`).stdout.split("\n").map((l) => l.split(" ")[0]!).filter((n) => n.includes(clusterId));
+  const ns = (await $({ quiet: true })`ip netns list`).stdout
+    .split("\n")
+    .map((l) => l.split(" ")[0]!)
+    .filter((n) => n.includes(clusterId));
   // The cluster listens only inside its namespaces: the host must never show its ports.
   const listeners = (await $({ quiet: true })`ss -Hltn`).stdout
     .split("\n")

@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { App, Testing } from "cdktf";
+import { type App, Testing } from "cdktf";
 import { runtimeHashes } from "../../provision/lib/bundle.js";
 import type { Cluster } from "../../provision/lib/config.js";
 import type { RuntimeRef, StageSpec } from "../../provision/lib/spec.js";

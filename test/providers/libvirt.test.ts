@@ -99,11 +99,20 @@ describe("createNetwork", () => {
     expect(xml).toContain('<ip address="192.168.121.1" netmask="255.255.255.0">');
     expect(xml).toContain('<range start="192.168.121.2" end="192.168.121.254"/>');
     expect(managementNetworkXml("default")).toContain('<forward mode="nat"/>');
-    expect(JSON.parse(readFileSync(path.join(dir, ".cluster", "network.json"), "utf8"))).toEqual({ provider: "libvirt", kind: "libvirt", name: cluster.id, subnet: "192.168.56.0/24", device: bridgeName(cluster.id) });
+    expect(JSON.parse(readFileSync(path.join(dir, ".cluster", "network.json"), "utf8"))).toEqual({
+      provider: "libvirt",
+      kind: "libvirt",
+      name: cluster.id,
+      subnet: "192.168.56.0/24",
+      device: bridgeName(cluster.id),
+    });
   });
 
   it("only starts a network that is defined but inactive, and does nothing for an active one", async () => {
-    const f = fakeRunner({ [[...V, "net-list", "--all", "--name"].join(" ")]: { stdout: `default\n${cluster.id}\nvagrant-libvirt\n` }, [[...V, "net-list", "--name"].join(" ")]: [{ stdout: "default\nvagrant-libvirt\n" }, { stdout: `${cluster.id}\nvagrant-libvirt\n` }] });
+    const f = fakeRunner({
+      [[...V, "net-list", "--all", "--name"].join(" ")]: { stdout: `default\n${cluster.id}\nvagrant-libvirt\n` },
+      [[...V, "net-list", "--name"].join(" ")]: [{ stdout: "default\nvagrant-libvirt\n" }, { stdout: `${cluster.id}\nvagrant-libvirt\n` }],
+    });
     const p = lv(f, fakeHost());
     await p.createNetwork(cluster);
     expect(f.calls.map((c) => c[3])).toEqual(["net-list", "net-list", "net-start"]);
@@ -143,7 +152,10 @@ describe("destroyNetwork", () => {
     expect(f.calls.map((c) => c[3])).toEqual(["net-list", "net-list", "net-undefine", "net-list"]);
     f.calls.length = 0;
     await p.destroyNetwork(cluster);
-    expect(f.calls).toEqual([[...V, "net-list", "--all", "--name"], [...V, "net-list", "--all", "--name"]]);
+    expect(f.calls).toEqual([
+      [...V, "net-list", "--all", "--name"],
+      [...V, "net-list", "--all", "--name"],
+    ]);
   });
 });
 
@@ -152,7 +164,11 @@ describe("machine list", () => {
     const f = fakeRunner();
     await lv(f, host, options).prepareBox(cluster, BOX);
     // The second list finds the version just added, for the box volume (none here: the fake host has no box files).
-    expect(f.calls).toEqual([["vagrant", "box", "list"], ["vagrant", "box", "add", "debian/bookworm64", "--provider", "libvirt"], ["vagrant", "box", "list"]]);
+    expect(f.calls).toEqual([
+      ["vagrant", "box", "list"],
+      ["vagrant", "box", "add", "debian/bookworm64", "--provider", "libvirt"],
+      ["vagrant", "box", "list"],
+    ]);
     const list = JSON.parse(readFileSync(path.join(dir, ".cluster", "machines.json"), "utf8"));
     expect(list.network).toEqual({ name: cluster.id, subnet: "192.168.56.0/24", prefix: 24 });
     return list.libvirt;
@@ -181,8 +197,7 @@ describe("box volume", () => {
   const HOME = "/home/u";
   const BOXDIR = `${HOME}/.vagrant.d/boxes/dvc-VAGRANTSLASH-debian12/0/libvirt`;
   const LOCAL = { name: "dvc/debian12", version: "", url: "/cache/dvc-debian12.box" };
-  const boxHost = (files: Record<string, string>) =>
-    fakeHost({ env: { HOME }, exists: (f) => f in files, readText: (f) => files[f], mtimeSeconds: () => 1795327107 });
+  const boxHost = (files: Record<string, string>) => fakeHost({ env: { HOME }, exists: (f) => f in files, readText: (f) => files[f], mtimeSeconds: () => 1795327107 });
   const files = { [`${BOXDIR}/box.img`]: "", [`${BOXDIR}/metadata.json`]: '{"provider":"libvirt","format":"qcow2","virtual_size":8}' };
   const VOL = "dvc-VAGRANTSLASH-debian12_vagrant_box_image_0_1795327107_box.img";
 
@@ -207,7 +222,10 @@ describe("box volume", () => {
     const f = fakeRunner({ "vagrant box list": { stdout: "debian/bookworm64 (libvirt, 12.20240503.1)\ndebian/bookworm64 (libvirt, 12.20240905.1)\n" } });
     const host = boxHost({ [`${vdir}/box.img`]: "", [`${vdir}/metadata.json`]: '{"format":"qcow2","virtual_size":20}' });
     await lv(f, host).prepareBox(cluster, BOX);
-    expect(f.calls).toEqual([["vagrant", "box", "list"], [...V, "vol-info", "--pool", "default", "debian-VAGRANTSLASH-bookworm64_vagrant_box_image_12.20240905.1_box.img"]]);
+    expect(f.calls).toEqual([
+      ["vagrant", "box", "list"],
+      [...V, "vol-info", "--pool", "default", "debian-VAGRANTSLASH-bookworm64_vagrant_box_image_12.20240905.1_box.img"],
+    ]);
   });
 
   it("removes a half-uploaded volume and says so when the upload fails", async () => {
@@ -216,7 +234,9 @@ describe("box volume", () => {
       [[...V, "vol-info", "--pool", "default", VOL].join(" ")]: { exitCode: 1 },
       [[...V, "vol-upload", "--pool", "default", VOL, `${BOXDIR}/box.img`].join(" ")]: { exitCode: 1, stderr: "error: cannot upload: No space left on device" },
     });
-    const err = (await lv(f, boxHost(files)).prepareBox(cluster, LOCAL).catch((e: unknown) => e)) as UserError;
+    const err = (await lv(f, boxHost(files))
+      .prepareBox(cluster, LOCAL)
+      .catch((e: unknown) => e)) as UserError;
     expect(err).toBeInstanceOf(UserError);
     expect(err.render()).toContain("No space left on device");
     expect(f.calls.at(-1)).toEqual([...V, "vol-delete", "--pool", "default", VOL]);
@@ -233,7 +253,10 @@ describe("after the cluster's last machine", () => {
     });
     const p = lv(free, fakeHost());
     await p.strategy.afterLastMachine((p as unknown as { ctx: never }).ctx, cluster, undefined);
-    expect(free.calls.slice(-2)).toEqual([[...V, "net-destroy", N], [...V, "net-undefine", N]]);
+    expect(free.calls.slice(-2)).toEqual([
+      [...V, "net-destroy", N],
+      [...V, "net-undefine", N],
+    ]);
 
     const used = fakeRunner({
       [[...V, "net-list", "--all", "--name"].join(" ")]: { stdout: `${N}\n` },
@@ -268,7 +291,10 @@ describe("preflight", () => {
   };
 
   async function failure(replies: Record<string, Reply>, host: Host = fakeHost()): Promise<string> {
-    const err = await preflight(lv(fakeRunner(replies), host), host, cluster).then(() => undefined, (e: unknown) => e);
+    const err = await preflight(lv(fakeRunner(replies), host), host, cluster).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(UserError);
     expect((err as UserError).exitCode).toBe(2);
     return (err as UserError).render();
@@ -298,7 +324,13 @@ describe("preflight", () => {
 
   it("tells a missing virsh from an unreachable daemon", async () => {
     expect(await failure({ ...GOOD, [[...V, "version"].join(" ")]: { exitCode: 127 } })).toContain("virsh (libvirt) is not installed");
-    const msg = await failure({ ...GOOD, [[...V, "version"].join(" ")]: { exitCode: 1, stderr: "error: failed to connect to the hypervisor\nerror: Failed to connect socket to '/var/run/libvirt/libvirt-sock': No such file or directory" } });
+    const msg = await failure({
+      ...GOOD,
+      [[...V, "version"].join(" ")]: {
+        exitCode: 1,
+        stderr: "error: failed to connect to the hypervisor\nerror: Failed to connect socket to '/var/run/libvirt/libvirt-sock': No such file or directory",
+      },
+    });
     expect(msg).toContain("cannot connect to libvirt at qemu:///system");
     expect(msg).toContain("sudo systemctl enable --now libvirtd");
   });

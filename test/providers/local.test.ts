@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { resolveCluster } from "../../provision/lib/config.js";
-import { UserError } from "../../provision/lib/errors.js";
+import type { UserError } from "../../provision/lib/errors.js";
 import { LocalProvider, networkNamespace, nodeNamespace } from "../../provision/lib/providers/local.js";
 import { clusterRefOf, type ClusterRef } from "../../provision/lib/spec.js";
 import { fakeHost, type Script } from "../helpers/fake-host.js";
@@ -20,7 +20,7 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-const nsList = (...names: string[]) => names.map((n, i) => `${n} (id: ${i})`).join("\n") + "\n";
+const nsList = (...names: string[]) => `${names.map((n, i) => `${n} (id: ${i})`).join("\n")}\n`;
 
 function host(commands: Record<string, Script> = {}) {
   return fakeHost({ uid: 0, commands: { "ip netns list": "", ip: "", kill: "", ...commands } });
@@ -88,8 +88,13 @@ describe("local provider", () => {
     await p.destroyMachine(cluster, cluster.nodes[1]!);
     await p.destroyNetwork(cluster);
     expect(h.argvs().map((a) => a.join(" "))).toEqual([
-      "ip netns list", `ip netns pids ${ns}`, `ip netns del ${ns}`, `ip -n ${net} link del v-node2`,
-      "ip netns list", `ip netns pids ${net}`, `ip netns del ${net}`,
+      "ip netns list",
+      `ip netns pids ${ns}`,
+      `ip netns del ${ns}`,
+      `ip -n ${net} link del v-node2`,
+      "ip netns list",
+      `ip netns pids ${net}`,
+      `ip netns del ${net}`,
     ]);
     const gone = host();
     await new LocalProvider(gone).destroyMachine(cluster, cluster.nodes[1]!);
@@ -110,7 +115,11 @@ describe("local provider", () => {
   it("checks: Linux, root, iproute2 and the host's pythonX.Y with venv; elsewhere, says to use a VM provider", async () => {
     const needs = { box: { name: "", version: "", url: "" }, python: "3.11", platform: "x86_64" as const };
     const rows = await new LocalProvider(fakeHost({ uid: 1000, commands: { "ip -V": "ip utility, iproute2-6.1.0\n", "python3.11 -c": "3.11.9\n" } })).checks(cluster, needs);
-    expect(rows.map((r) => [r.check, r.status])).toEqual([["root", "fail"], ["iproute2", "ok"], ["python3.11", "ok"]]);
+    expect(rows.map((r) => [r.check, r.status])).toEqual([
+      ["root", "fail"],
+      ["iproute2", "ok"],
+      ["python3.11", "ok"],
+    ]);
     const mac = await new LocalProvider(fakeHost({ platform: "darwin" })).checks(cluster, needs);
     expect(mac).toHaveLength(1);
     expect(mac[0]!.fix).toContain('use "provider": "virtualbox" or "libvirt"');

@@ -33,7 +33,10 @@ exec cp "\${1#node1:}" "\${2#node1:}"
 
 beforeAll(() => {
   dir = mkdtempSync(path.join(os.tmpdir(), "dvc-ssh-"));
-  for (const [name, text] of [["ssh", FAKE_SSH], ["scp", FAKE_SCP]] as const) {
+  for (const [name, text] of [
+    ["ssh", FAKE_SSH],
+    ["scp", FAKE_SCP],
+  ] as const) {
     writeFileSync(path.join(dir, name), text);
     chmodSync(path.join(dir, name), 0o755);
   }
@@ -75,7 +78,9 @@ describe("command lines", () => {
   it("fetches with scp -F", async () => {
     const { rec, calls } = recorder();
     await new SshTransport("node1", "/c.conf", rec).get("/opt/dask-vm-cluster/logs/a.log", path.join(os.tmpdir(), "dvc-get-test", "a.log"));
-    expect(calls.map((c) => c.argv)).toEqual([["scp", "-F", "/c.conf", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-q", "node1:/opt/dask-vm-cluster/logs/a.log", path.join(os.tmpdir(), "dvc-get-test", "a.log")]]);
+    expect(calls.map((c) => c.argv)).toEqual([
+      ["scp", "-F", "/c.conf", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-q", "node1:/opt/dask-vm-cluster/logs/a.log", path.join(os.tmpdir(), "dvc-get-test", "a.log")],
+    ]);
     rmSync(path.join(os.tmpdir(), "dvc-get-test"), { recursive: true, force: true });
   });
 

@@ -101,7 +101,9 @@ describe("prepareBox", () => {
 
   it("refuses to write a machine list before the virtualbox network exists, naming the fix", async () => {
     const f = fakeRunner();
-    const err = await virtualboxProvider(f.host).prepareBox(cluster, BOX).catch((e: unknown) => e);
+    const err = await virtualboxProvider(f.host)
+      .prepareBox(cluster, BOX)
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UserError);
     expect((err as UserError).render()).toMatch(/network\.json: missing: the network stage has not run[\s\S]*fix: run `npx cdktf deploy` again/);
     expect(f.calls).toEqual([]);
@@ -110,7 +112,9 @@ describe("prepareBox", () => {
   it("reports a failed box add with the command, its error and a fix", async () => {
     writeNetwork({ provider: "virtualbox", kind: "hostonlyif", name: "vboxnet0", subnet: "192.168.56.0/24" });
     const f = fakeRunner({ "vagrant box add debian/bookworm64 --provider virtualbox": { exitCode: 1, stderr: "The box 'debian/bookworm64' could not be found" } });
-    const err = (await virtualboxProvider(f.host).prepareBox(cluster, BOX).catch((e: unknown) => e)) as UserError;
+    const err = (await virtualboxProvider(f.host)
+      .prepareBox(cluster, BOX)
+      .catch((e: unknown) => e)) as UserError;
     expect(err.exitCode).toBe(1);
     expect(err.render()).toContain("`vagrant box add debian/bookworm64 --provider virtualbox` failed");
     expect(err.render()).toContain("could not be found");
@@ -126,7 +130,17 @@ describe("box add arguments", () => {
     expect(boxAddArgs({ name: "local/deb12", version: "1.0", url: "/boxes/deb12.box" }, "virtualbox")).toEqual(["box", "add", "--name", "local/deb12", "--provider", "virtualbox", "/boxes/deb12.box"]);
   });
   it("keeps the version for a metadata URL", () => {
-    expect(boxAddArgs({ name: "org/deb", version: "2.0", url: "file:///m/deb.json" }, "virtualbox")).toEqual(["box", "add", "--name", "org/deb", "--box-version", "2.0", "--provider", "virtualbox", "file:///m/deb.json"]);
+    expect(boxAddArgs({ name: "org/deb", version: "2.0", url: "file:///m/deb.json" }, "virtualbox")).toEqual([
+      "box",
+      "add",
+      "--name",
+      "org/deb",
+      "--box-version",
+      "2.0",
+      "--provider",
+      "virtualbox",
+      "file:///m/deb.json",
+    ]);
   });
 });
 
@@ -192,7 +206,10 @@ describe("createMachine", () => {
     const ref = refFor("libvirt", dir);
     const f = fakeRunner({ [`virsh --connect qemu:///system dominfo ${ref.id}-node2`]: { exitCode: 1, stderr: "error: failed to get domain" } });
     await libvirtProvider(f.host).createMachine(ref, ref.nodes[1]!);
-    expect(f.argvs().slice(0, 2)).toEqual([["virsh", "--connect", "qemu:///system", "dominfo", `${ref.id}-node2`], ["vagrant", "up", "node2", "--provider=libvirt", "--no-provision"]]);
+    expect(f.argvs().slice(0, 2)).toEqual([
+      ["virsh", "--connect", "qemu:///system", "dominfo", `${ref.id}-node2`],
+      ["vagrant", "up", "node2", "--provider=libvirt", "--no-provision"],
+    ]);
   });
 
   it("explains a VM whose private address is missing", async () => {
@@ -240,13 +257,18 @@ describe("destroyMachine", () => {
     ]);
     const none = fakeRunner({ [`virsh --connect qemu:///system dominfo ${ref.id}-node1`]: { exitCode: 1, stderr: "error: failed to get domain" } });
     await libvirtProvider(none.host).destroyMachine(ref, node1());
-    expect(none.argvs()).toEqual([["virsh", "--connect", "qemu:///system", "dominfo", `${ref.id}-node1`], ["virsh", "--connect", "qemu:///system", "net-list", "--all", "--name"]]);
+    expect(none.argvs()).toEqual([
+      ["virsh", "--connect", "qemu:///system", "dominfo", `${ref.id}-node1`],
+      ["virsh", "--connect", "qemu:///system", "net-list", "--all", "--name"],
+    ]);
   });
 
   it("refuses when Vagrant still records the VM but its machine list is gone, naming both fixes", async () => {
     rmSync(path.join(dir, ".cluster", "machines.json"));
     recordVm("node1", "virtualbox");
-    const err = (await virtualboxProvider(fakeRunner().host).destroyMachine(cluster, node1()).catch((e: unknown) => e)) as UserError;
+    const err = (await virtualboxProvider(fakeRunner().host)
+      .destroyMachine(cluster, node1())
+      .catch((e: unknown) => e)) as UserError;
     expect(err.render()).toContain("cannot destroy node1: its machine list is gone");
     expect(err.render()).toContain(`VBoxManage unregistervm ${cluster.id}-node1 --delete`);
   });
@@ -255,7 +277,10 @@ describe("destroyMachine", () => {
 describe("destroyMachine of a node dropped from the config", () => {
   it("adds it back to the machine list so Vagrant can destroy it", async () => {
     mkdirSync(path.join(dir, ".cluster"), { recursive: true });
-    writeFileSync(path.join(dir, ".cluster", "machines.json"), JSON.stringify({ clusterId: cluster.id, provider: "virtualbox", box: BOX, nodes: [{ name: "node1", ip: "192.168.56.11", cpus: 1, memoryMb: 2048 }] }));
+    writeFileSync(
+      path.join(dir, ".cluster", "machines.json"),
+      JSON.stringify({ clusterId: cluster.id, provider: "virtualbox", box: BOX, nodes: [{ name: "node1", ip: "192.168.56.11", cpus: 1, memoryMb: 2048 }] }),
+    );
     recordVm("node2", "virtualbox");
     const f = fakeRunner();
     await virtualboxProvider(f.host).destroyMachine({ ...cluster, nodes: [cluster.nodes[1]!] }, cluster.nodes[1]!);
@@ -319,7 +344,13 @@ describe("parsers", () => {
   });
 
   it("reads ip -j route, skipping the default route and treating a bare address as /32", () => {
-    const routes = parseIpRouteJson(JSON.stringify([{ dst: "default", dev: "eth0" }, { dst: "10.0.0.0/8", dev: "eth0" }, { dst: "192.168.56.7", dev: "tun0" }]));
+    const routes = parseIpRouteJson(
+      JSON.stringify([
+        { dst: "default", dev: "eth0" },
+        { dst: "10.0.0.0/8", dev: "eth0" },
+        { dst: "192.168.56.7", dev: "tun0" },
+      ]),
+    );
     expect(routes.map((r) => [r.dst.text, r.dev])).toEqual([
       ["10.0.0.0/8", "eth0"],
       ["192.168.56.7/32", "tun0"],
@@ -405,11 +436,26 @@ describe("ssh connection sharing", () => {
 
   it("is off on Windows (Win32-OpenSSH has no ControlMaster, PowerShell/Win32-OpenSSH#405): nothing in the config, and ControlMaster=no on every ssh", async () => {
     expect(sshControlDir("win32", undefined)).toBeUndefined();
-    const conf = "Host node1\n  HostName 127.0.0.1\n  User vagrant\n  Port 2222\n  IdentityFile \"C:/Users/Léa Martin/.vagrant.d/insecure_private_key\"\n";
+    const conf = 'Host node1\n  HostName 127.0.0.1\n  User vagrant\n  Port 2222\n  IdentityFile "C:/Users/Léa Martin/.vagrant.d/insecure_private_key"\n';
     const f = fakeRunner({ "vagrant ssh-config node1": { stdout: conf } }, { platform: "win32", uid: undefined as unknown as number, env: { USERPROFILE: "C:\\Users\\Léa Martin" } });
     await virtualboxProvider(f.host).createMachine(cluster, node1());
     expect(readFileSync(path.join(dir, ".cluster", "ssh", "node1.conf"), "utf8")).toBe(conf);
-    expect(f.ssh()[0]!.argv).toEqual(["ssh", "-F", path.join(dir, ".cluster", "ssh", "node1.conf"), "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "ControlMaster=no", "-o", "ControlPath=none", "node1", "bash", "-s"]);
+    expect(f.ssh()[0]!.argv).toEqual([
+      "ssh",
+      "-F",
+      path.join(dir, ".cluster", "ssh", "node1.conf"),
+      "-o",
+      "BatchMode=yes",
+      "-o",
+      "ConnectTimeout=10",
+      "-o",
+      "ControlMaster=no",
+      "-o",
+      "ControlPath=none",
+      "node1",
+      "bash",
+      "-s",
+    ]);
   });
 
   it("refuses a control folder someone else made in /tmp (a symlink, or not ours)", () => {

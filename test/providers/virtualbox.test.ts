@@ -10,10 +10,19 @@ import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { CheckRow } from "../../provision/lib/checks.js";
 import { resolveCluster } from "../../provision/lib/config.js";
-import { UserError } from "../../provision/lib/errors.js";
+import type { UserError } from "../../provision/lib/errors.js";
 import {
-  adaptersOnSubnet, masterIds, masterStillUsed, parseHostOnlyIfs, parseHostOnlyNets, parseVboxHdds, parseVboxVersion, parseVboxVms,
-  rangeRuleApplies, vboxEnv, virtualboxProvider,
+  adaptersOnSubnet,
+  masterIds,
+  masterStillUsed,
+  parseHostOnlyIfs,
+  parseHostOnlyNets,
+  parseVboxHdds,
+  parseVboxVersion,
+  parseVboxVms,
+  rangeRuleApplies,
+  vboxEnv,
+  virtualboxProvider,
 } from "../../provision/lib/providers/virtualbox.js";
 import { parseCidr } from "../../provision/lib/ipv4.js";
 import { clusterRefOf, type ClusterRef } from "../../provision/lib/spec.js";
@@ -40,7 +49,10 @@ const LINUX: Record<string, Script> = {
   "vagrant --version": "Vagrant 2.3.4\n",
   "VBoxManage --version": recorded("vbox-7.0-version.txt"),
   "VBoxManage list hostonlyifs": NO_HOSTONLYIFS,
-  "ip -j route": JSON.stringify([{ dst: "default", gateway: "10.0.0.1", dev: "wlp2s0" }, { dst: "10.0.0.0/24", dev: "wlp2s0" }]),
+  "ip -j route": JSON.stringify([
+    { dst: "default", gateway: "10.0.0.1", dev: "wlp2s0" },
+    { dst: "10.0.0.0/24", dev: "wlp2s0" },
+  ]),
 };
 
 function linuxHost(over: FakeHostOptions = {}) {
@@ -54,7 +66,12 @@ describe("checks (what preflight enforces and doctor shows)", () => {
     const host = linuxHost();
     const rows = await virtualboxProvider(host).checks(cluster, NEEDS);
     expect(rows.filter((r) => r.status !== "ok")).toEqual([]);
-    expect(host.argvs()).toEqual([["vagrant", "--version"], ["VBoxManage", "--version"], ["VBoxManage", "list", "hostonlyifs"], ["ip", "-j", "route"]]);
+    expect(host.argvs()).toEqual([
+      ["vagrant", "--version"],
+      ["VBoxManage", "--version"],
+      ["VBoxManage", "list", "hostonlyifs"],
+      ["ip", "-j", "route"],
+    ]);
   });
 
   it("run every VBoxManage with English messages: LC_MESSAGES=en_US.UTF-8, and no LC_ALL that would override it", async () => {
@@ -98,7 +115,12 @@ describe("checks (what preflight enforces and doctor shows)", () => {
   });
 
   it("apply the 192.168.56.0/21 rule only where VirtualBox enforces it: Linux, and macOS before 7.0", async () => {
-    expect([rangeRuleApplies("linux", [7, 0, 0]), rangeRuleApplies("darwin", [6, 1, 50]), rangeRuleApplies("darwin", [7, 0, 0]), rangeRuleApplies("win32", [6, 1, 0])]).toEqual([true, true, false, false]);
+    expect([rangeRuleApplies("linux", [7, 0, 0]), rangeRuleApplies("darwin", [6, 1, 50]), rangeRuleApplies("darwin", [7, 0, 0]), rangeRuleApplies("win32", [6, 1, 0])]).toEqual([
+      true,
+      true,
+      false,
+      false,
+    ]);
     const wide = ref({ network: { subnet: "10.20.30.0/24" } });
     const linux = rowsOf(await virtualboxProvider(linuxHost()).checks(wide, NEEDS));
     expect(linux["subnet allowed"]!.status).toBe("fail");
@@ -106,7 +128,14 @@ describe("checks (what preflight enforces and doctor shows)", () => {
     expect(linux["subnet allowed"]!.fix).toContain(`add the line "* 10.20.30.0/24" to /etc/vbox/networks.conf`);
     const allowed = rowsOf(await virtualboxProvider(linuxHost({ files: { ...CPU_VMX, "/etc/vbox/networks.conf": "# ranges\n* 10.0.0.0/8 192.168.0.0/16\n" } })).checks(wide, NEEDS));
     expect(allowed["subnet allowed"]!.status).toBe("ok");
-    const win = rowsOf(await virtualboxProvider(fakeHost({ platform: "win32", commands: { "vagrant --version": "Vagrant 2.4.3\n", "VBoxManage --version": "7.1.4r165100\n", "VBoxManage list hostonlyifs": NO_HOSTONLYIFS, "route print -4": "" } })).checks(wide, NEEDS));
+    const win = rowsOf(
+      await virtualboxProvider(
+        fakeHost({
+          platform: "win32",
+          commands: { "vagrant --version": "Vagrant 2.4.3\n", "VBoxManage --version": "7.1.4r165100\n", "VBoxManage list hostonlyifs": NO_HOSTONLYIFS, "route print -4": "" },
+        }),
+      ).checks(wide, NEEDS),
+    );
     expect(win["subnet allowed"]).toMatchObject({ status: "ok", found: "10.20.30.0/24 (VirtualBox on win32 7.1 has no range rule)" });
   });
 
@@ -115,7 +144,14 @@ describe("checks (what preflight enforces and doctor shows)", () => {
     const linux = rowsOf(await virtualboxProvider(linuxHost({ commands: { "ip -j route": routes } })).checks(cluster, NEEDS));
     expect(linux["subnet free"]!.found).toContain("the host route 192.168.56.0/24 on wlp2s0 (`ip -j route`: 192.168.56.0/24 dev wlp2s0 proto kernel)");
     const netstat = "Destination Gateway Flags Netif Expire\n192.168.56 link#17 UC en7 !\n";
-    const mac = rowsOf(await virtualboxProvider(fakeHost({ platform: "darwin", commands: { "vagrant --version": "Vagrant 2.4.3\n", "VBoxManage --version": "7.0.20r163906\n", "netstat -rn -f inet": netstat, "sysctl -n kern.hv_support": "1\n" } })).checks(cluster, NEEDS));
+    const mac = rowsOf(
+      await virtualboxProvider(
+        fakeHost({
+          platform: "darwin",
+          commands: { "vagrant --version": "Vagrant 2.4.3\n", "VBoxManage --version": "7.0.20r163906\n", "netstat -rn -f inet": netstat, "sysctl -n kern.hv_support": "1\n" },
+        }),
+      ).checks(cluster, NEEDS),
+    );
     expect(mac["subnet free"]!.found).toContain("on en7 (`netstat -rn -f inet`");
   });
 
@@ -142,21 +178,33 @@ describe("checks (what preflight enforces and doctor shows)", () => {
   });
 
   it("on an Apple Silicon Mac, refuse x86_64 nodes and a box without an arm64 build, with the exact config to write", async () => {
-    const host = fakeHost({ platform: "darwin", arch: "arm64", commands: { "vagrant --version": "Vagrant 2.4.3\n", "VBoxManage --version": "7.1.6r167084\n", "netstat -rn -f inet": "", "sysctl -n kern.hv_support": "1\n" } });
+    const host = fakeHost({
+      platform: "darwin",
+      arch: "arm64",
+      commands: { "vagrant --version": "Vagrant 2.4.3\n", "VBoxManage --version": "7.1.6r167084\n", "netstat -rn -f inet": "", "sysctl -n kern.hv_support": "1\n" },
+    });
     const rows = rowsOf(await virtualboxProvider(host).checks(cluster, NEEDS));
     expect(rows["node architecture"]!.status).toBe("fail");
-    expect(rows["node architecture"]!.fix).toBe(`write {"runtime":{"platform":"aarch64"},"box":{"name":"bento/debian-12"}} into cluster.config.json (the lock cluster-runtime/requirements-aarch64.lock is shipped)`);
+    expect(rows["node architecture"]!.fix).toBe(
+      `write {"runtime":{"platform":"aarch64"},"box":{"name":"bento/debian-12"}} into cluster.config.json (the lock cluster-runtime/requirements-aarch64.lock is shipped)`,
+    );
     const arm = rowsOf(await virtualboxProvider(host).checks(cluster, { ...NEEDS, platform: "aarch64" }));
     expect(arm.box).toMatchObject({ status: "fail", found: "debian/bookworm64 has no aarch64 build", path: "/box/name" });
     const good = rowsOf(await virtualboxProvider(host).checks(cluster, { ...NEEDS, platform: "aarch64", box: { name: "bento/debian-12", version: "", url: "" } }));
     expect([good["node architecture"]!.status, good.box!.status, good.virtualbox!.status]).toEqual(["ok", "ok", "ok"]);
-    const v70 = rowsOf(await virtualboxProvider(fakeHost({ platform: "darwin", arch: "arm64", commands: { "vagrant --version": "Vagrant 2.4.3\n", "VBoxManage --version": "7.0.8r156879\n" } })).checks(cluster, NEEDS));
+    const v70 = rowsOf(
+      await virtualboxProvider(fakeHost({ platform: "darwin", arch: "arm64", commands: { "vagrant --version": "Vagrant 2.4.3\n", "VBoxManage --version": "7.0.8r156879\n" } })).checks(cluster, NEEDS),
+    );
     expect(v70.virtualbox!.fix).toContain("VirtualBox runs on Apple Silicon from 7.1");
   });
 
   it("on Windows, find VBoxManage.exe through VBOX_MSI_INSTALL_PATH (the folder has spaces) as Vagrant does", async () => {
     const exe = "C:\\Program Files\\Oracle\\VirtualBox\\VBoxManage.exe";
-    const host = fakeHost({ platform: "win32", env: { VBOX_MSI_INSTALL_PATH: "C:\\Program Files\\Oracle\\VirtualBox\\", USERPROFILE: "C:\\Users\\Léa" }, commands: { "vagrant --version": "Vagrant 2.4.3\n", [`${exe} --version`]: "7.1.4r165100\r\n", [`${exe} list hostonlyifs`]: recorded("vbox-7.0-win-list-hostonlyifs.txt"), "route print -4": "" } });
+    const host = fakeHost({
+      platform: "win32",
+      env: { VBOX_MSI_INSTALL_PATH: "C:\\Program Files\\Oracle\\VirtualBox\\", USERPROFILE: "C:\\Users\\Léa" },
+      commands: { "vagrant --version": "Vagrant 2.4.3\n", [`${exe} --version`]: "7.1.4r165100\r\n", [`${exe} list hostonlyifs`]: recorded("vbox-7.0-win-list-hostonlyifs.txt"), "route print -4": "" },
+    });
     const rows = rowsOf(await virtualboxProvider(host).checks(cluster, NEEDS));
     expect(rows.virtualbox).toMatchObject({ status: "ok", found: "7.1.4r165100" });
     expect(host.argvs().map((a) => a[0])).toContain(exe);
@@ -166,7 +214,10 @@ describe("checks (what preflight enforces and doctor shows)", () => {
 
 describe("the parsers, against recorded VBoxManage output", () => {
   it("list hostonlyifs in English (6.1, 7.0), on Windows and in Russian give the same records", () => {
-    const want = [{ name: "vboxnet0", ip: "192.168.56.1", mask: "255.255.255.0" }, { name: "vboxnet1", ip: "192.168.57.1", mask: "255.255.255.0" }];
+    const want = [
+      { name: "vboxnet0", ip: "192.168.56.1", mask: "255.255.255.0" },
+      { name: "vboxnet1", ip: "192.168.57.1", mask: "255.255.255.0" },
+    ];
     for (const f of ["vbox-6.1-list-hostonlyifs.txt", "vbox-7.0-list-hostonlyifs.txt", "vbox-7.0-ru-list-hostonlyifs.txt"]) expect(parseHostOnlyIfs(recorded(f)), f).toEqual(want);
     expect(parseHostOnlyIfs(recorded("vbox-7.0-win-list-hostonlyifs.txt")).map((i) => i.name)).toEqual(["VirtualBox Host-Only Ethernet Adapter", "VirtualBox Host-Only Ethernet Adapter #2"]);
     expect(parseHostOnlyIfs(NO_HOSTONLYIFS)).toEqual([]);
@@ -195,7 +246,10 @@ describe("the parsers, against recorded VBoxManage output", () => {
   });
 
   it("a master whose clones are all gone is unused", () => {
-    const long = recorded("vbox-7.1-list-long-hdds-linked-clones.txt").split("\n\n").filter((b) => !/clone-(web|db)/.test(b)).join("\n\n");
+    const long = recorded("vbox-7.1-list-long-hdds-linked-clones.txt")
+      .split("\n\n")
+      .filter((b) => !/clone-(web|db)/.test(b))
+      .join("\n\n");
     expect(masterStillUsed(parseVboxHdds(long), "0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e")).toEqual({ used: false, by: [] });
   });
 
@@ -208,11 +262,18 @@ describe("the parsers, against recorded VBoxManage output", () => {
 
 describe("createNetwork", () => {
   const networkJson = () => JSON.parse(readFileSync(path.join(dir, ".cluster", "network.json"), "utf8"));
-  const created = recorded("vbox-7.0-list-hostonlyifs.txt").split("\n\n")[1]! + "\n\n"; // vboxnet1 alone
+  const created = `${recorded("vbox-7.0-list-hostonlyifs.txt").split("\n\n")[1]!}\n\n`; // vboxnet1 alone
   const other = () => ref({ network: { subnet: "192.168.57.0/24" } });
 
   it("on Linux learns the adapter it created by listing before and after, not from the message (here in Russian), records it, then gives the host .1", async () => {
-    const host = fakeHost({ commands: { "VBoxManage --version": "7.0.14r161095\n", "VBoxManage list hostonlyifs": [NO_HOSTONLYIFS, created.replace("192.168.57.1", "0.0.0.0")], "VBoxManage hostonlyif create": recorded("vbox-7.0-ru-hostonlyif-create.stdout.txt"), "VBoxManage hostonlyif ipconfig": "" } });
+    const host = fakeHost({
+      commands: {
+        "VBoxManage --version": "7.0.14r161095\n",
+        "VBoxManage list hostonlyifs": [NO_HOSTONLYIFS, created.replace("192.168.57.1", "0.0.0.0")],
+        "VBoxManage hostonlyif create": recorded("vbox-7.0-ru-hostonlyif-create.stdout.txt"),
+        "VBoxManage hostonlyif ipconfig": "",
+      },
+    });
     await virtualboxProvider(host).createNetwork(other());
     expect(host.argvs()).toEqual([
       ["VBoxManage", "--version"],
@@ -226,12 +287,23 @@ describe("createNetwork", () => {
 
   it("never leaks an adapter: when ipconfig fails, the adapter is recorded, and the retry uses it instead of creating another", async () => {
     const denied = { exitCode: 1, stderr: "VBoxManage: error: Code E_ACCESSDENIED (0x80070005) - Access denied" };
-    const first = fakeHost({ commands: { "VBoxManage --version": "7.0.14r161095\n", "VBoxManage list hostonlyifs": [NO_HOSTONLYIFS, created], "VBoxManage hostonlyif create": "Interface 'vboxnet1' was successfully created\n", "VBoxManage hostonlyif ipconfig": denied } });
-    const err = (await virtualboxProvider(first).createNetwork(ref({ network: { subnet: "192.168.57.0/24" } })).catch((e: unknown) => e)) as UserError;
+    const first = fakeHost({
+      commands: {
+        "VBoxManage --version": "7.0.14r161095\n",
+        "VBoxManage list hostonlyifs": [NO_HOSTONLYIFS, created],
+        "VBoxManage hostonlyif create": "Interface 'vboxnet1' was successfully created\n",
+        "VBoxManage hostonlyif ipconfig": denied,
+      },
+    });
+    const err = (await virtualboxProvider(first)
+      .createNetwork(ref({ network: { subnet: "192.168.57.0/24" } }))
+      .catch((e: unknown) => e)) as UserError;
     expect(err.render()).toContain("E_ACCESSDENIED");
     expect(err.render()).toContain(`allow the subnet in /etc/vbox/networks.conf with the line "* 192.168.57.0/24"`);
     expect(networkJson()).toMatchObject({ name: "vboxnet1", created: true });
-    const retry = fakeHost({ commands: { "VBoxManage --version": "7.0.14r161095\n", "VBoxManage list hostonlyifs": created.replace("192.168.57.1", "0.0.0.0"), "VBoxManage hostonlyif ipconfig": "" } });
+    const retry = fakeHost({
+      commands: { "VBoxManage --version": "7.0.14r161095\n", "VBoxManage list hostonlyifs": created.replace("192.168.57.1", "0.0.0.0"), "VBoxManage hostonlyif ipconfig": "" },
+    });
     await virtualboxProvider(retry).createNetwork(other());
     expect(retry.argvs().map((a) => a.slice(1, 3).join(" "))).toEqual(["--version", "list hostonlyifs", "hostonlyif ipconfig"]);
   });
@@ -241,8 +313,19 @@ describe("createNetwork", () => {
     const win = { platform: "win32" as const, env: { VBOX_MSI_INSTALL_PATH: "C:\\Program Files\\Oracle\\VirtualBox\\" } };
     const host = fakeHost({ ...win, commands: { [`${exe} --version`]: "7.1.4r165100\r\n", [`${exe} list hostonlyifs`]: recorded("vbox-7.0-win-list-hostonlyifs.txt") } });
     await virtualboxProvider(host).createNetwork(cluster);
-    expect(host.argvs()).toEqual([[exe, "--version"], [exe, "list", "hostonlyifs"]]);
-    expect(networkJson()).toEqual({ provider: "virtualbox", kind: "hostonlyif", name: "VirtualBox Host-Only Ethernet Adapter", subnet: "192.168.56.0/24", device: "VirtualBox Host-Only Ethernet Adapter", hostIp: "192.168.56.1", created: false });
+    expect(host.argvs()).toEqual([
+      [exe, "--version"],
+      [exe, "list", "hostonlyifs"],
+    ]);
+    expect(networkJson()).toEqual({
+      provider: "virtualbox",
+      kind: "hostonlyif",
+      name: "VirtualBox Host-Only Ethernet Adapter",
+      subnet: "192.168.56.0/24",
+      device: "VirtualBox Host-Only Ethernet Adapter",
+      hostIp: "192.168.56.1",
+      created: false,
+    });
     const d = fakeHost({ ...win, commands: {} });
     await virtualboxProvider(d).destroyNetwork(cluster);
     expect(d.argvs()).toEqual([]);
@@ -251,8 +334,17 @@ describe("createNetwork", () => {
 
   it("on Windows names a new adapter with spaces as one argument", async () => {
     const exe = "C:\\Program Files\\Oracle\\VirtualBox\\VBoxManage.exe";
-    const only2 = recorded("vbox-7.0-win-list-hostonlyifs.txt").split("\n\n")[1]! + "\n\n";
-    const host = fakeHost({ platform: "win32", env: { VBOX_MSI_INSTALL_PATH: "C:\\Program Files\\Oracle\\VirtualBox\\" }, commands: { [`${exe} --version`]: "7.1.4r165100\r\n", [`${exe} list hostonlyifs`]: [NO_HOSTONLYIFS, only2], [`${exe} hostonlyif create`]: recorded("vbox-7.0-win-hostonlyif-create.stdout.txt"), [`${exe} hostonlyif ipconfig`]: "" } });
+    const only2 = `${recorded("vbox-7.0-win-list-hostonlyifs.txt").split("\n\n")[1]!}\n\n`;
+    const host = fakeHost({
+      platform: "win32",
+      env: { VBOX_MSI_INSTALL_PATH: "C:\\Program Files\\Oracle\\VirtualBox\\" },
+      commands: {
+        [`${exe} --version`]: "7.1.4r165100\r\n",
+        [`${exe} list hostonlyifs`]: [NO_HOSTONLYIFS, only2],
+        [`${exe} hostonlyif create`]: recorded("vbox-7.0-win-hostonlyif-create.stdout.txt"),
+        [`${exe} hostonlyif ipconfig`]: "",
+      },
+    });
     await virtualboxProvider(host).createNetwork(ref({ network: { subnet: "192.168.60.0/24" } }));
     expect(host.argvs().at(-1)).toEqual([exe, "hostonlyif", "ipconfig", "VirtualBox Host-Only Ethernet Adapter #2", "--ip", "192.168.60.1", "--netmask", "255.255.255.0"]);
   });
@@ -260,13 +352,18 @@ describe("createNetwork", () => {
   it("refuses with exit 2 when another adapter has an address on the subnet, creating nothing", async () => {
     const in56 = "Name:            vboxnet4\nGUID:            786f6276-656e-4474-8000-0a0027000004\nDHCP:            Disabled\nIPAddress:       192.168.56.100\nNetworkMask:     255.255.255.0\n\n";
     const host = fakeHost({ commands: { "VBoxManage --version": "7.0.14r161095\n", "VBoxManage list hostonlyifs": in56 } });
-    const err = (await virtualboxProvider(host).createNetwork(cluster).catch((e: unknown) => e)) as UserError;
+    const err = (await virtualboxProvider(host)
+      .createNetwork(cluster)
+      .catch((e: unknown) => e)) as UserError;
     expect(err.exitCode).toBe(2);
     expect(host.argvs().some((a) => a.includes("create"))).toBe(false);
   });
 
   it("on macOS with VirtualBox 7 adds a host-only network named after the cluster, recording it first", async () => {
-    const host = fakeHost({ platform: "darwin", commands: { "VBoxManage --version": "7.0.20r163906\n", "VBoxManage list hostonlynets": recorded("vbox-7.0-macos-list-hostonlynets.txt"), "VBoxManage hostonlynet add": "" } });
+    const host = fakeHost({
+      platform: "darwin",
+      commands: { "VBoxManage --version": "7.0.20r163906\n", "VBoxManage list hostonlynets": recorded("vbox-7.0-macos-list-hostonlynets.txt"), "VBoxManage hostonlynet add": "" },
+    });
     const c = ref({ network: { subnet: "192.168.58.0/24" } });
     await virtualboxProvider(host).createNetwork(c);
     expect(host.argvs().at(-1)).toEqual(["VBoxManage", "hostonlynet", "add", "--name", c.id, "--netmask", "255.255.255.0", "--lower-ip", "192.168.58.0", "--upper-ip", "192.168.58.0"]);
@@ -291,7 +388,10 @@ describe("destroyNetwork", () => {
     record({ provider: "virtualbox", kind: "hostonlyif", name: "vboxnet1", subnet: "192.168.57.0/24", created: true });
     const h = fakeHost({ commands: { "VBoxManage list hostonlyifs": recorded("vbox-7.0-list-hostonlyifs.txt"), "VBoxManage hostonlyif remove": "" } });
     await virtualboxProvider(h).destroyNetwork(cluster);
-    expect(h.argvs()).toEqual([["VBoxManage", "list", "hostonlyifs"], ["VBoxManage", "hostonlyif", "remove", "vboxnet1"]]);
+    expect(h.argvs()).toEqual([
+      ["VBoxManage", "list", "hostonlyifs"],
+      ["VBoxManage", "hostonlyif", "remove", "vboxnet1"],
+    ]);
     record({ provider: "virtualbox", kind: "hostonlyif", name: "vboxnet9", subnet: "192.168.57.0/24", created: true });
     const gone = fakeHost({ commands: { "VBoxManage list hostonlyifs": recorded("vbox-7.0-list-hostonlyifs.txt") } });
     await virtualboxProvider(gone).destroyNetwork(cluster);
@@ -329,13 +429,20 @@ describe("machines", () => {
     recordVm("node2");
     const host = masterHost(recorded("vbox-7.1-list-long-hdds-linked-clones.txt"));
     await virtualboxProvider(host).destroyMachine(cluster, cluster.nodes[1]!);
-    expect(host.argvs()).toEqual([["vagrant", "destroy", "-f", "node2"], ["VBoxManage", "list", "vms"], ["VBoxManage", "list", "--long", "hdds"]]);
+    expect(host.argvs()).toEqual([
+      ["vagrant", "destroy", "-f", "node2"],
+      ["VBoxManage", "list", "vms"],
+      ["VBoxManage", "list", "--long", "hdds"],
+    ]);
     expect(host.warnings.join("\n")).toContain(`kept the linked-clone master VM "base-master" of box debian/bookworm64: clone-web, clone-db still use it`);
   });
 
   it("removes the master once no other VM uses a disk of it", async () => {
     recordVm("node2");
-    const long = recorded("vbox-7.1-list-long-hdds-linked-clones.txt").split("\n\n").filter((b) => !/clone-(web|db)/.test(b)).join("\n\n");
+    const long = recorded("vbox-7.1-list-long-hdds-linked-clones.txt")
+      .split("\n\n")
+      .filter((b) => !/clone-(web|db)/.test(b))
+      .join("\n\n");
     const host = masterHost(long);
     await virtualboxProvider(host).destroyMachine(cluster, cluster.nodes[1]!);
     expect(host.argvs().at(-1)).toEqual(["VBoxManage", "unregistervm", "0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e", "--delete"]);
@@ -351,7 +458,13 @@ describe("machines", () => {
 
   it("removes a VM with the cluster's name that Vagrant has no record of, before vagrant up (it would stop on the name)", async () => {
     const name = `${cluster.id}-node1`;
-    const host = fakeHost({ unscripted: "ok", commands: { "VBoxManage list vms": `"${name}" {aaaaaaaa-1111-4222-8333-444455556666}\n"other" {bbbbbbbb-1111-4222-8333-444455556666}\n`, "vagrant ssh-config": "Host node1\n  HostName 127.0.0.1\n  Port 2222\n" } });
+    const host = fakeHost({
+      unscripted: "ok",
+      commands: {
+        "VBoxManage list vms": `"${name}" {aaaaaaaa-1111-4222-8333-444455556666}\n"other" {bbbbbbbb-1111-4222-8333-444455556666}\n`,
+        "vagrant ssh-config": "Host node1\n  HostName 127.0.0.1\n  Port 2222\n",
+      },
+    });
     await virtualboxProvider(host).createMachine(cluster, cluster.nodes[0]!);
     expect(host.argvs().slice(0, 4)).toEqual([
       ["VBoxManage", "list", "vms"],

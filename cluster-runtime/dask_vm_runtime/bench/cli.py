@@ -40,11 +40,15 @@ def build_parser() -> Parser:
     p = Parser(prog=PROG, description=__doc__, formatter_class=Formatter)
     p.add_argument("--scheduler", required=True, help="scheduler address, e.g. tls://192.168.56.11:8786")
     p.add_argument("--tls-dir", type=Path, default=None, help="folder with ca.pem, client.pem, client-key.pem for mutual TLS (required for tls:// addresses)")
-    p.add_argument("--nodes", required=True,
-                   help='the nodes as JSON, [{"name":"node1","ip":"192.168.56.11","threads":1,"memoryLimitMb":1536}, ...], or @FILE holding it; '
-                        "workers map to nodes by name (node1 or node1-N), else by host IP")
+    p.add_argument(
+        "--nodes",
+        required=True,
+        help='the nodes as JSON, [{"name":"node1","ip":"192.168.56.11","threads":1,"memoryLimitMb":1536}, ...], or @FILE holding it; workers map to nodes by name (node1 or node1-N), else by host IP',
+    )
     p.add_argument("--workloads", default=",".join(WORKLOADS), help=f"comma-separated, run in this order; any of {', '.join(WORKLOADS)}")
-    p.add_argument("--size", choices=("small", "full"), default="full", help="full: the seeds' sizes (1 s sleeps, 10,000 items, an SVD matrix > 3 × a worker's memory limit); small: seconds, for tests")
+    p.add_argument(
+        "--size", choices=("small", "full"), default="full", help="full: the seeds' sizes (1 s sleeps, 10,000 items, an SVD matrix > 3 × a worker's memory limit); small: seconds, for tests"
+    )
     p.add_argument("--repeats", type=int, default=3, help="timed runs per case; the report uses their median")
     p.add_argument("--seed", type=int, default=20240501, help="seed of the SVD matrix and of svd_compressed")
     p.add_argument("--node-counts", default=None, help="comma-separated k values for inc-sleep and svd: runs on the workers of the first k nodes; default 1,2,...,N")
@@ -151,7 +155,7 @@ def write_json(path: Path, document: dict[str, Any]) -> None:
 
 
 def now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def run(args: argparse.Namespace, events: Events) -> int:
@@ -183,8 +187,7 @@ def run(args: argparse.Namespace, events: Events) -> int:
             "threads": sum(w["nthreads"] for w in info["workers"].values()),
             "workerSaturation": client.run_on_scheduler(tasks.worker_saturation),
         }
-        events.emit("start", schemaVersion=SCHEMA_VERSION, workloads=workloads, size=args.size, nodeCounts=counts,
-                    repeats=args.repeats, totalCases=events.total_cases, scheduler=scheduler["address"])
+        events.emit("start", schemaVersion=SCHEMA_VERSION, workloads=workloads, size=args.size, nodeCounts=counts, repeats=args.repeats, totalCases=events.total_cases, scheduler=scheduler["address"])
         hardware = cluster.hardware(client, topology)
         results: dict[str, Any] = {}
         for name in workloads:
@@ -223,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"{PROG}: interrupted\n")
         events.emit("error", message="interrupted", exitCode=130)
         return 130
-    except Exception as err:  # noqa: BLE001 - reported as an event and a traceback, then exit 1
+    except Exception as err:
         traceback.print_exc()
         log.error("benchmark failed: %s", err)
         events.emit("error", message=f"{type(err).__name__}: {err}", exitCode=1)

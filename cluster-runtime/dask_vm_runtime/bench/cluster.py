@@ -57,7 +57,7 @@ def parse_nodes(text: str) -> list[Node]:
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as err:
-        raise bad_input(f"{source} is not JSON ({err.msg} at character {err.pos}); expected [{{\"name\":\"node1\",\"ip\":\"192.168.56.11\",\"threads\":1,\"memoryLimitMb\":1536}}, ...]") from None
+        raise bad_input(f'{source} is not JSON ({err.msg} at character {err.pos}); expected [{{"name":"node1","ip":"192.168.56.11","threads":1,"memoryLimitMb":1536}}, ...]') from None
     if not isinstance(raw, list) or not raw:
         raise bad_input(f"{source} must be a non-empty JSON list of nodes, got {type(raw).__name__}")
     nodes: list[Node] = []
@@ -213,10 +213,7 @@ def wait_for_nodes(client: Client, nodes: Sequence[Node], timeout: float) -> Top
         if not missing:
             return Topology(nodes, workers)
         if time.monotonic() > deadline:
-            raise RuntimeCliError(
-                f"no worker registered for node(s) {', '.join(missing)} within {timeout:g} s "
-                f"({len(workers)} worker(s) seen); check the worker service on those nodes and its log"
-            )
+            raise RuntimeCliError(f"no worker registered for node(s) {', '.join(missing)} within {timeout:g} s ({len(workers)} worker(s) seen); check the worker service on those nodes and its log")
         time.sleep(0.25)
 
 

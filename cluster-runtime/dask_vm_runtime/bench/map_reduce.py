@@ -117,14 +117,17 @@ def run(bench: Bench) -> dict[str, Any]:
         "memoryLimitBytes": memory_limit if isinstance(memory_limit, int) else None,
         "workerSaturation": repr(float(dask.config.get("distributed.scheduler.worker-saturation"))),
     }
-    with LocalCluster(
-        n_workers=len(workers),
-        threads_per_worker=threads_per_worker,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-        memory_limit=memory_limit,
-    ) as lc, Client(lc, set_as_default=False) as peer:
+    with (
+        LocalCluster(
+            n_workers=len(workers),
+            threads_per_worker=threads_per_worker,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            memory_limit=memory_limit,
+        ) as lc,
+        Client(lc, set_as_default=False) as peer,
+    ):
         peer.wait_for_workers(len(workers), timeout=bench.timeout)
         cluster.warm_up(peer, sorted(peer.scheduler_info(n_workers=-1)["workers"]))
         local["scheduler"] = lc.scheduler_address
@@ -132,8 +135,12 @@ def run(bench: Bench) -> dict[str, Any]:
             Variant("per-item", bench.client, lambda m: per_item(bench.client, m), 2 * n + 1, {**on_cluster, "partitions": n}, bench.keep),
             Variant("batched", bench.client, lambda m: batched(bench.client, m, partitions), len(chunks_of(n, partitions)) + 1, {**on_cluster, "partitions": partitions}, bench.keep),
             Variant(
-                "local-cluster", peer, lambda m: per_item(peer, m), 2 * n + 1,
-                {"target": "local-cluster", "workers": len(workers), "threads": len(workers) * threads_per_worker, "partitions": n}, [],
+                "local-cluster",
+                peer,
+                lambda m: per_item(peer, m),
+                2 * n + 1,
+                {"target": "local-cluster", "workers": len(workers), "threads": len(workers) * threads_per_worker, "partitions": n},
+                [],
             ),
         ]
         # Warm-up on a few items: imports, connections and the schedulers' duration

@@ -9,7 +9,6 @@ import time
 from collections import Counter
 from typing import Any
 
-from . import cluster
 from .context import Bench, median
 from .tasks import sleep_on_worker
 

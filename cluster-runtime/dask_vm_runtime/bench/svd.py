@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..errors import bad_input
 from . import cluster, tasks
 from .context import Bench, median
 from .events import log
-from ..errors import bad_input
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -139,8 +139,8 @@ def ratings_matrix(client: Client, path: Path, target_entries: int, min_rows: in
     m, n = len(film_ids), len(user_ids)
     br, bc = chunk_shape(m, n, target_entries, min_rows)
     row_chunks, col_chunks = balanced(m, br), balanced(n, bc)
-    row_starts = np.cumsum((0,) + row_chunks)
-    col_starts = np.cumsum((0,) + col_chunks)
+    row_starts = np.cumsum((0, *row_chunks))
+    col_starts = np.cumsum((0, *col_chunks))
     bi = np.searchsorted(row_starts, rows, side="right") - 1
     bj = np.searchsorted(col_starts, cols, side="right") - 1
     block_id = bi * len(col_chunks) + bj
@@ -159,7 +159,7 @@ def ratings_matrix(client: Client, path: Path, target_entries: int, min_rows: in
             block = dask.delayed(tasks.dense_block, pure=True)(futures[i * len(col_chunks) + j], (rc, cc))
             line.append(da.from_delayed(block, (rc, cc), dtype=np.float64, meta=np.empty((0, 0))))
         grid.append(line)
-    about = {"path": str(path), "ratings": int(len(ratings)), "films": m, "users": n, "density": len(ratings) / (m * n)}
+    about = {"path": str(path), "ratings": len(ratings), "films": m, "users": n, "density": len(ratings) / (m * n)}
     return da.block(grid), about, futures
 
 
@@ -197,8 +197,7 @@ def run(bench: Bench) -> dict[str, Any]:
     if min(X.chunks[0]) < k or (planted and min(X.chunks[1]) < k):
         raise bad_input(f"the matrix is too small for --svd-k {k}: its blocks ({X.chunks[0][0]} × {X.chunks[1][0]}, shape {m} × {n}) need at least {k} rows and columns")
     matrix_bytes = m * n * 8
-    log.info("svd: %s matrix %d × %d (%.2f GiB, %.2f × the smallest worker memory limit), blocks %s × %s",
-             source, m, n, matrix_bytes / 2**30, matrix_bytes / min_limit, X.chunks[0][0], X.chunks[1][0])
+    log.info("svd: %s matrix %d × %d (%.2f GiB, %.2f × the smallest worker memory limit), blocks %s × %s", source, m, n, matrix_bytes / 2**30, matrix_bytes / min_limit, X.chunks[0][0], X.chunks[1][0])
 
     out_cases = []
     last: dict[str, Any] = {}
@@ -219,12 +218,12 @@ def run(bench: Bench) -> dict[str, Any]:
                 u, s, v = dask.compute(u_, s_, v_)
             seconds = time.perf_counter() - t0
             del u_, s_, v_
-            errors = [abs(float(a) - b) / b for a, b in zip(s, planted)] if planted else None
+            errors = [abs(float(a) - b) / b for a, b in zip(s, planted, strict=True)] if planted else None
             runs.append({"seconds": seconds, "maxRelativeError": max(errors) if errors else None})
             last = {"u": u, "s": s, "v": v, "nodes": nodes}
             bench.settle()
         after = cluster.memory_reports(client, addresses)
-        errors = [abs(float(a) - b) / b for a, b in zip(last["s"], planted)] if planted else None
+        errors = [abs(float(a) - b) / b for a, b in zip(last["s"], planted, strict=True)] if planted else None
         case = {
             "nodes": nodes,
             "nodeNames": topology.node_names(nodes),

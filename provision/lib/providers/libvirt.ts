@@ -29,7 +29,18 @@ import { fail, ok, warn, type CheckRow } from "../checks.js";
 import type { Host } from "../host.js";
 import { hostAddress, netmaskOf, type Cidr } from "../ipv4.js";
 import { describeFailure, tail } from "../process.js";
-import { VagrantProvider, clusterSubnet, platformCheck, routeCheck, vagrantHome, virtualizationCheck, type CheckFacts, type NetworkRecord, type VagrantContext, type VagrantStrategy } from "./vagrant.js";
+import {
+  VagrantProvider,
+  clusterSubnet,
+  platformCheck,
+  routeCheck,
+  vagrantHome,
+  virtualizationCheck,
+  type CheckFacts,
+  type NetworkRecord,
+  type VagrantContext,
+  type VagrantStrategy,
+} from "./vagrant.js";
 import type { BoxConfig, HostNeeds, ProviderCapabilities } from "./provider.js";
 
 export type LibvirtDriver = "kvm" | "qemu";
@@ -170,15 +181,32 @@ export function libvirtStrategy(options: Pick<LibvirtOptions, "driver" | "cpuMod
         const plugins = await ctx.vagrant(["plugin", "list"], cluster, { timeoutMs: 60_000 });
         const line = plugins.stdout.split("\n").find((l) => /^vagrant-libvirt\b/.test(l.trim()));
         if (line) rows.push(ok("vagrant-libvirt", line.trim()));
-        else if (plugins.exitCode !== 0) rows.push(fail("vagrant-libvirt", describeFailure(plugins), "make `vagrant plugin list` work (`vagrant plugin repair`), then: vagrant plugin install vagrant-libvirt"));
-        else rows.push(fail("vagrant-libvirt", "the vagrant-libvirt plugin is not installed (`vagrant plugin list` does not show it)", "Debian/Ubuntu: sudo apt-get install vagrant-libvirt (it matches the distribution's vagrant); elsewhere: vagrant plugin install vagrant-libvirt"));
+        else if (plugins.exitCode !== 0)
+          rows.push(fail("vagrant-libvirt", describeFailure(plugins), "make `vagrant plugin list` work (`vagrant plugin repair`), then: vagrant plugin install vagrant-libvirt"));
+        else
+          rows.push(
+            fail(
+              "vagrant-libvirt",
+              "the vagrant-libvirt plugin is not installed (`vagrant plugin list` does not show it)",
+              "Debian/Ubuntu: sudo apt-get install vagrant-libvirt (it matches the distribution's vagrant); elsewhere: vagrant plugin install vagrant-libvirt",
+            ),
+          );
       }
 
       const uri = libvirtUri(host);
       const v = await ctx.run(virsh(host, "version"), cluster, { timeoutMs: 30_000 });
-      if (v.missing) rows.push(fail("virsh", "virsh (libvirt) is not installed or not on PATH", "Debian/Ubuntu: sudo apt-get install libvirt-daemon-system libvirt-clients (Fedora: sudo dnf install @virtualization)"));
+      if (v.missing)
+        rows.push(
+          fail("virsh", "virsh (libvirt) is not installed or not on PATH", "Debian/Ubuntu: sudo apt-get install libvirt-daemon-system libvirt-clients (Fedora: sudo dnf install @virtualization)"),
+        );
       else if (v.exitCode !== 0) {
-        rows.push(fail("virsh", `cannot connect to libvirt at ${uri}: ${tail(v.stderr || v.stdout, 2).replace(/\n/g, " ")}`, "start the daemon (sudo systemctl enable --now libvirtd) and let your user manage it (sudo usermod -aG libvirt $USER, then log in again)"));
+        rows.push(
+          fail(
+            "virsh",
+            `cannot connect to libvirt at ${uri}: ${tail(v.stderr || v.stdout, 2).replace(/\n/g, " ")}`,
+            "start the daemon (sudo systemctl enable --now libvirtd) and let your user manage it (sudo usermod -aG libvirt $USER, then log in again)",
+          ),
+        );
       } else rows.push(ok("virsh", `${uri}: ${tail(v.stdout, 3).replace(/\n/g, "; ")}`));
 
       for (const [bin, pkg] of [
@@ -186,12 +214,22 @@ export function libvirtStrategy(options: Pick<LibvirtOptions, "driver" | "cpuMod
         ["qemu-img", "qemu-utils"],
       ] as const) {
         const q = await ctx.run([bin, "--version"], cluster, { timeoutMs: 15_000 });
-        rows.push(q.exitCode === 0 ? ok(bin, q.stdout.trim().split("\n")[0] ?? "") : fail(bin, q.missing ? "not found" : describeFailure(q), `Debian/Ubuntu: sudo apt-get install ${pkg} (Fedora: sudo dnf install qemu-kvm)`));
+        rows.push(
+          q.exitCode === 0
+            ? ok(bin, q.stdout.trim().split("\n")[0] ?? "")
+            : fail(bin, q.missing ? "not found" : describeFailure(q), `Debian/Ubuntu: sudo apt-get install ${pkg} (Fedora: sudo dnf install qemu-kvm)`),
+        );
       }
 
       const asked = (host.env[DRIVER_ENV] ?? "").trim();
       if (asked && asked !== "auto" && !envDriver(host)) {
-        rows.push(fail(DRIVER_ENV, `${DRIVER_ENV}=${JSON.stringify(asked)} is not a libvirt driver this provider knows`, "set it to kvm, qemu or auto (or unset it: kvm when hardware KVM is usable, else qemu)"));
+        rows.push(
+          fail(
+            DRIVER_ENV,
+            `${DRIVER_ENV}=${JSON.stringify(asked)} is not a libvirt driver this provider knows`,
+            "set it to kvm, qemu or auto (or unset it: kvm when hardware KVM is usable, else qemu)",
+          ),
+        );
       }
       const cpuAsked = (host.env[CPU_MODEL_ENV] ?? "").trim();
       if (cpuAsked && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(cpuAsked)) {
@@ -204,9 +242,21 @@ export function libvirtStrategy(options: Pick<LibvirtOptions, "driver" | "cpuMod
       if (kvm) rows.push(ok("/dev/kvm", "usable (hardware virtualization): driver kvm"));
       else if (driver === "qemu") rows.push(ok("/dev/kvm", `not used: ${DRIVER_ENV} asks for qemu emulation`));
       else if (driver === "kvm") {
-        rows.push(fail("/dev/kvm", "driver kvm was asked for, but /dev/kvm is missing, not writable by this user, or not backed by VT-x/AMD-V", "enable VT-x/AMD-V in the firmware and load kvm_intel or kvm_amd; add your user to the kvm group (sudo usermod -aG kvm $USER); or let the driver default to qemu emulation"));
+        rows.push(
+          fail(
+            "/dev/kvm",
+            "driver kvm was asked for, but /dev/kvm is missing, not writable by this user, or not backed by VT-x/AMD-V",
+            "enable VT-x/AMD-V in the firmware and load kvm_intel or kvm_amd; add your user to the kvm group (sudo usermod -aG kvm $USER); or let the driver default to qemu emulation",
+          ),
+        );
       } else {
-        rows.push(warn("/dev/kvm", `${host.exists("/dev/kvm") ? "present but not usable" : "missing"}: the nodes will run under qemu emulation (TCG), several times slower than KVM`, "enable VT-x/AMD-V, load kvm_intel or kvm_amd and join the kvm group to avoid it"));
+        rows.push(
+          warn(
+            "/dev/kvm",
+            `${host.exists("/dev/kvm") ? "present but not usable" : "missing"}: the nodes will run under qemu emulation (TCG), several times slower than KVM`,
+            "enable VT-x/AMD-V, load kvm_intel or kvm_amd and join the kvm group to avoid it",
+          ),
+        );
       }
 
       const own = [bridgeName(cluster.id), ...(facts.network?.device ? [facts.network.device] : [])];
@@ -215,11 +265,13 @@ export function libvirtStrategy(options: Pick<LibvirtOptions, "driver" | "cpuMod
       if (management === "none" && v.exitCode === 0) {
         const mgmt = await ctx.run(virsh(host, "net-dumpxml", VAGRANT_LIBVIRT_MANAGEMENT_NETWORK), cluster, { timeoutMs: 30_000 });
         if (mgmt.exitCode === 0 && /<forward\b/.test(mgmt.stdout)) {
-          rows.push(warn(
-            "management network",
-            `the libvirt network ${VAGRANT_LIBVIRT_MANAGEMENT_NETWORK} already exists with a <forward> (NAT) element; vagrant-libvirt reuses it, so the nodes will have a route out of the host`,
-            `to isolate them, remove it while no VM uses it: virsh net-destroy ${VAGRANT_LIBVIRT_MANAGEMENT_NETWORK}; virsh net-undefine ${VAGRANT_LIBVIRT_MANAGEMENT_NETWORK}`,
-          ));
+          rows.push(
+            warn(
+              "management network",
+              `the libvirt network ${VAGRANT_LIBVIRT_MANAGEMENT_NETWORK} already exists with a <forward> (NAT) element; vagrant-libvirt reuses it, so the nodes will have a route out of the host`,
+              `to isolate them, remove it while no VM uses it: virsh net-destroy ${VAGRANT_LIBVIRT_MANAGEMENT_NETWORK}; virsh net-undefine ${VAGRANT_LIBVIRT_MANAGEMENT_NETWORK}`,
+            ),
+          );
         }
       }
       return rows;

@@ -113,7 +113,10 @@ export class LocalProvider implements MachineProvider {
   /** Namespaces that exist now (ip netns list prints "name (id: N)" lines). */
   async listNamespaces(): Promise<string[]> {
     const out = await this.ip(["netns", "list"]);
-    return out.stdout.split("\n").map((l) => l.trim().split(/\s+/)[0] ?? "").filter(Boolean);
+    return out.stdout
+      .split("\n")
+      .map((l) => l.trim().split(/\s+/)[0] ?? "")
+      .filter(Boolean);
   }
 
   /** Ends every process in a namespace: TERM, a grace period, then KILL. */
@@ -144,7 +147,12 @@ export class LocalProvider implements MachineProvider {
     rows.push(
       host.uid === 0
         ? ok("root", "uid 0")
-        : fail("root", `uid ${host.uid ?? "?"}: the local provider creates network namespaces, a bridge and veth pairs, which only root may do`, 'run as root (sudo -E npx cdktf deploy), or set "provider": "virtualbox" or "libvirt" in cluster.config.json', "/provider"),
+        : fail(
+            "root",
+            `uid ${host.uid ?? "?"}: the local provider creates network namespaces, a bridge and veth pairs, which only root may do`,
+            'run as root (sudo -E npx cdktf deploy), or set "provider": "virtualbox" or "libvirt" in cluster.config.json',
+            "/provider",
+          ),
     );
     const ip = await host.run(["ip", "-V"], { timeoutMs: 10_000 });
     rows.push(ip.exitCode === 0 ? ok("iproute2", ip.stdout.trim()) : fail("iproute2", ip.missing ? "not found" : describeFailure(ip), "install iproute2 (sudo apt-get install iproute2)"));

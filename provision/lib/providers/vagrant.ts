@@ -73,7 +73,10 @@ export function vagrantEnv(cluster: Pick<ClusterRef, "projectDir" | "clusterDir"
 /** Subnet of a ClusterRef, parsed; the config layer validated it already. */
 export function clusterSubnet(cluster: Pick<ClusterRef, "subnet">): Cidr {
   const c = parseCidr(cluster.subnet);
-  if (!c) throw badInput(`cluster subnet ${JSON.stringify(cluster.subnet)} is not a CIDR subnet`, [{ path: "/network/subnet", message: `"${cluster.subnet}" is not a CIDR subnet`, fix: "write it like 192.168.56.0/24" }]);
+  if (!c)
+    throw badInput(`cluster subnet ${JSON.stringify(cluster.subnet)} is not a CIDR subnet`, [
+      { path: "/network/subnet", message: `"${cluster.subnet}" is not a CIDR subnet`, fix: "write it like 192.168.56.0/24" },
+    ]);
   return c;
 }
 
@@ -211,7 +214,8 @@ async function vagrantCheck(ctx: VagrantContext, cluster: ClusterRef, provider: 
   const version = r.exitCode === 0 ? parseVersion(r.stdout) : undefined;
   const install = `the ${provider} provider creates its VMs with Vagrant ${versionText(MIN_VAGRANT)} or newer: install it (https://developer.hashicorp.com/vagrant/install; Debian/Ubuntu: sudo apt-get install vagrant), or use "provider": "local" in cluster.config.json`;
   if (!version) return { row: fail("vagrant", r.missing ? "not found" : describeFailure(r), install) };
-  if (!atLeast(version, MIN_VAGRANT)) return { row: fail("vagrant", versionText(version), `Vagrant ${versionText(version)} is older than ${versionText(MIN_VAGRANT)}, which provision/Vagrantfile requires: upgrade it`), version };
+  if (!atLeast(version, MIN_VAGRANT))
+    return { row: fail("vagrant", versionText(version), `Vagrant ${versionText(version)} is older than ${versionText(MIN_VAGRANT)}, which provision/Vagrantfile requires: upgrade it`), version };
   return { row: ok("vagrant", versionText(version)), version };
 }
 
@@ -236,8 +240,10 @@ export async function routeCheck(host: Host, cluster: ClusterRef, ownDevices: re
   );
 }
 
-const ENABLE_VT = "enable Intel VT-x (sometimes called Intel Virtualization Technology) or AMD-V (SVM Mode) in the firmware (BIOS/UEFI) setup, usually under CPU or Advanced settings, then power-cycle";
-const NESTED = "this host is itself a VM (cpuinfo has the hypervisor flag): enable nested virtualization for it on the outer hypervisor (KVM: kvm_intel nested=1 / kvm_amd nested=1 and cpu mode host-passthrough; VMware: Expose hardware assisted virtualization; Hyper-V: Set-VMProcessor -ExposeVirtualizationExtensions $true; VirtualBox: --nested-hw-virt on)";
+const ENABLE_VT =
+  "enable Intel VT-x (sometimes called Intel Virtualization Technology) or AMD-V (SVM Mode) in the firmware (BIOS/UEFI) setup, usually under CPU or Advanced settings, then power-cycle";
+const NESTED =
+  "this host is itself a VM (cpuinfo has the hypervisor flag): enable nested virtualization for it on the outer hypervisor (KVM: kvm_intel nested=1 / kvm_amd nested=1 and cpu mode host-passthrough; VMware: Expose hardware assisted virtualization; Hyper-V: Set-VMProcessor -ExposeVirtualizationExtensions $true; VirtualBox: --nested-hw-virt on)";
 
 /**
  * Hardware virtualization (VT-x/AMD-V, or an arm64 host's EL2 KVM). required: VirtualBox
@@ -249,7 +255,12 @@ export async function virtualizationCheck(host: Host, required: boolean): Promis
   if (host.platform === "linux") {
     const cpuinfo = host.readText("/proc/cpuinfo");
     if (cpuinfo === undefined) return warn(name, "/proc/cpuinfo unreadable", `make sure VT-x/AMD-V is on: ${ENABLE_VT}`);
-    const flags = new Set(cpuinfo.split("\n").filter((l) => /^(flags|Features)\s*:/.test(l)).flatMap((l) => l.split(":")[1]!.trim().split(/\s+/)));
+    const flags = new Set(
+      cpuinfo
+        .split("\n")
+        .filter((l) => /^(flags|Features)\s*:/.test(l))
+        .flatMap((l) => l.split(":")[1]!.trim().split(/\s+/)),
+    );
     if (flags.has("vmx")) return ok(name, "vmx (Intel VT-x) in /proc/cpuinfo");
     if (flags.has("svm")) return ok(name, "svm (AMD-V) in /proc/cpuinfo");
     // ARM CPUs list no such flag; KVM's device is the evidence there.
@@ -260,7 +271,10 @@ export async function virtualizationCheck(host: Host, required: boolean): Promis
   if (host.platform === "darwin") {
     const r = await host.run(["sysctl", "-n", "kern.hv_support"], { timeoutMs: 10_000 });
     if (r.exitCode === 0 && r.stdout.trim() === "1") return ok(name, "kern.hv_support = 1");
-    return missing(r.exitCode === 0 ? `kern.hv_support = ${r.stdout.trim()}` : describeFailure(r), "this Mac has no hardware virtualization available (inside a VM: enable nested virtualization on its hypervisor)");
+    return missing(
+      r.exitCode === 0 ? `kern.hv_support = ${r.stdout.trim()}` : describeFailure(r),
+      "this Mac has no hardware virtualization available (inside a VM: enable nested virtualization on its hypervisor)",
+    );
   }
   return warn(name, `not checked on ${host.platform}`, `make sure it is on (Task Manager > Performance > CPU: Virtualization: Enabled); otherwise ${ENABLE_VT}`);
 }
@@ -276,7 +290,12 @@ export function platformCheck(host: Host, needs: HostNeeds, extra: Readonly<Reco
   if (!vmArch) return fail("node architecture", `this host is ${host.arch}`, "run the cluster on an x86_64 or arm64 host", "/runtime/platform");
   if (vmArch === needs.platform) return ok("node architecture", `${vmArch} VMs, the runtime is locked for ${needs.platform}`);
   const config = JSON.stringify({ runtime: { platform: vmArch }, ...extra });
-  return fail("node architecture", `runtime.platform is ${needs.platform}, but the VMs of this ${host.arch} host are ${vmArch}`, `write ${config} into cluster.config.json (the lock cluster-runtime/requirements-${vmArch}.lock is shipped)`, "/runtime/platform");
+  return fail(
+    "node architecture",
+    `runtime.platform is ${needs.platform}, but the VMs of this ${host.arch} host are ${vmArch}`,
+    `write ${config} into cluster.config.json (the lock cluster-runtime/requirements-${vmArch}.lock is shipped)`,
+    "/runtime/platform",
+  );
 }
 
 export class VagrantProvider implements MachineProvider {
@@ -330,7 +349,11 @@ export class VagrantProvider implements MachineProvider {
     const network = (await this.readNetworkRecord(cluster)) ?? this.strategy.defaultNetwork(cluster);
     if (!network) {
       throw badInput(`no private network is recorded for cluster ${cluster.id}`, [
-        { path: vagrantPaths(cluster).network, message: "missing: the network stage has not run (or its record was deleted)", fix: "run `npx cdktf deploy` again; it creates the network before the box" },
+        {
+          path: vagrantPaths(cluster).network,
+          message: "missing: the network stage has not run (or its record was deleted)",
+          fix: "run `npx cdktf deploy` again; it creates the network before the box",
+        },
       ]);
     }
     const paths = vagrantPaths(cluster);
@@ -388,9 +411,10 @@ export class VagrantProvider implements MachineProvider {
         {
           path: node.name,
           message: tail(err.result.stderr || err.result.stdout) || `exit code ${err.result.exitCode}`,
-          fix: err.result.exitCode === 3
-            ? `the private address ${node.ip}/${subnet.prefix} is missing in the VM: the box must let Vagrant configure networks (Debian/Ubuntu boxes do); try \`vagrant reload ${node.name}\``
-            : `check that \`ssh -F ${paths.sshConfig(node.name)} ${node.name} true\` works and the box's user may sudo without a password`,
+          fix:
+            err.result.exitCode === 3
+              ? `the private address ${node.ip}/${subnet.prefix} is missing in the VM: the box must let Vagrant configure networks (Debian/Ubuntu boxes do); try \`vagrant reload ${node.name}\``
+              : `check that \`ssh -F ${paths.sshConfig(node.name)} ${node.name} true\` works and the box's user may sudo without a password`,
         },
       ]);
     }
@@ -410,7 +434,11 @@ export class VagrantProvider implements MachineProvider {
       const list = await this.readMachineList(cluster);
       if (!list) {
         throw badInput(`cannot destroy ${node.name}: its machine list is gone`, [
-          { path: paths.machines, message: "missing, but Vagrant still records a VM for this node", fix: `run \`npx cdktf deploy\` once (it rewrites the list), then destroy again; or remove the VM by hand (${this.strategy.name === "virtualbox" ? `VBoxManage unregistervm ${cluster.id}-${node.name} --delete` : `virsh undefine ${cluster.id}-${node.name} --remove-all-storage`})` },
+          {
+            path: paths.machines,
+            message: "missing, but Vagrant still records a VM for this node",
+            fix: `run \`npx cdktf deploy\` once (it rewrites the list), then destroy again; or remove the VM by hand (${this.strategy.name === "virtualbox" ? `VBoxManage unregistervm ${cluster.id}-${node.name} --delete` : `virsh undefine ${cluster.id}-${node.name} --remove-all-storage`})`,
+          },
         ]);
       }
       const listed = Array.isArray(list.nodes) ? list.nodes : [];
@@ -419,7 +447,12 @@ export class VagrantProvider implements MachineProvider {
         const nodes = [...listed, { name: node.name, ip: node.ip, cpus: node.cpus, memoryMb: node.memoryMb }];
         await writeFile(paths.machines, `${JSON.stringify({ ...list, nodes }, null, 2)}\n`);
       }
-      await this.ctx.mustVagrant(["destroy", "-f", node.name], cluster, `run \`vagrant destroy -f ${node.name}\` from provision/ with VAGRANT_DOTFILE_PATH=${paths.dotfile} DVC_MACHINES=${paths.machines} to see the full error`, { echo: true });
+      await this.ctx.mustVagrant(
+        ["destroy", "-f", node.name],
+        cluster,
+        `run \`vagrant destroy -f ${node.name}\` from provision/ with VAGRANT_DOTFILE_PATH=${paths.dotfile} DVC_MACHINES=${paths.machines} to see the full error`,
+        { echo: true },
+      );
     } else {
       await this.strategy.removeUnrecorded?.(this.ctx, cluster, node);
     }
@@ -506,15 +539,7 @@ export function boxAddArgs(box: BoxConfig, provider: VagrantProviderName): strin
   // A version constraint only works with box metadata (a catalogue name or a .json URL);
   // a .box file has no versions.
   const versioned = box.version && (!box.url || box.url.endsWith(".json"));
-  return [
-    "box",
-    "add",
-    ...(box.url ? ["--name", box.name] : [box.name]),
-    ...(versioned ? ["--box-version", box.version] : []),
-    "--provider",
-    provider,
-    ...(box.url ? [box.url] : []),
-  ];
+  return ["box", "add", ...(box.url ? ["--name", box.name] : [box.name]), ...(versioned ? ["--box-version", box.version] : []), "--provider", provider, ...(box.url ? [box.url] : [])];
 }
 
 function boxAddFix(box: BoxConfig, provider: VagrantProviderName): string {

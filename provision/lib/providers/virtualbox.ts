@@ -128,7 +128,10 @@ export interface VboxVersion {
 
 /** Reads `VBoxManage --version`: the last line shaped like 7.0.14r161095, and the vboxdrv warning. */
 export function parseVboxVersion(stdout: string, stderr = ""): VboxVersion {
-  const lines = `${stdout}`.split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+  const lines = `${stdout}`
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter(Boolean);
   const line = [...lines].reverse().find((l) => /^\d+\.\d+\.\d+/.test(l)) ?? "";
   const m = /^(\d+)\.(\d+)\.(\d+)/.exec(line);
   return { version: m ? [Number(m[1]), Number(m[2]), Number(m[3])] : undefined, text: line, driverMissing: /vboxdrv/.test(`${stdout}\n${stderr}`) };
@@ -242,7 +245,12 @@ export function masterStillUsed(disks: readonly VboxDisk[], masterUuid: string):
   const descendants = new Set(own);
   for (let grew = true; grew; ) {
     grew = false;
-    for (const d of disks) if (descendants.has(d.parent) && !descendants.has(d.uuid)) (descendants.add(d.uuid), (grew = true));
+    for (const d of disks) {
+      if (descendants.has(d.parent) && !descendants.has(d.uuid)) {
+        descendants.add(d.uuid);
+        grew = true;
+      }
+    }
   }
   const by = [...new Set(disks.filter((d) => descendants.has(d.uuid)).flatMap((d) => d.vms.filter((vm) => vm !== master)))];
   return { used: by.length > 0, by };
@@ -305,14 +313,23 @@ function adapterInTheWay(subnet: Cidr, others: readonly HostOnlyIf[]): CheckRow 
 function versionRows(host: Host, v: VboxVersion, r: ProcessResult, vagrantVersion: readonly number[] | undefined): CheckRow[] {
   const install = `install VirtualBox ${versionText(MIN_VIRTUALBOX, 2)} or newer (7.x recommended, https://www.virtualbox.org/wiki/Downloads)${host.platform === "win32" ? "; the installer sets VBOX_MSI_INSTALL_PATH, which a new terminal sees" : ""}, or use "provider": "libvirt" or "local" in cluster.config.json`;
   if (v.driverMissing) {
-    return [fail("virtualbox", `VirtualBox ${v.text || "(version not printed)"} is installed, but its kernel module vboxdrv is not loaded`, "load it: sudo /sbin/vboxconfig (on Secure Boot hosts, sign the module or disable Secure Boot first)")];
+    return [
+      fail(
+        "virtualbox",
+        `VirtualBox ${v.text || "(version not printed)"} is installed, but its kernel module vboxdrv is not loaded`,
+        "load it: sudo /sbin/vboxconfig (on Secure Boot hosts, sign the module or disable Secure Boot first)",
+      ),
+    ];
   }
   if (!v.version) return [fail("virtualbox", r.missing ? "not found" : describeFailure(r), install)];
   const rows: CheckRow[] = [];
   const armMac = host.platform === "darwin" && host.arch === "arm64";
-  if (compareVersions(v.version, MIN_VIRTUALBOX) < 0) rows.push(fail("virtualbox", v.text, `VirtualBox ${versionText(v.version)} is older than ${versionText(MIN_VIRTUALBOX, 2)}: upgrade it (7.x recommended)`));
-  else if (armMac && compareVersions(v.version, MIN_VIRTUALBOX_ARM64_MAC) < 0) rows.push(fail("virtualbox", v.text, `VirtualBox runs on Apple Silicon from ${versionText(MIN_VIRTUALBOX_ARM64_MAC, 2)}: upgrade it`));
-  else if (compareVersions(v.version.slice(0, 2), NEWEST_CHECKED) > 0) rows.push(warn("virtualbox", v.text, `newer than any this project was checked against (${versionText(NEWEST_CHECKED)}); if Vagrant reports it unsupported, upgrade Vagrant`));
+  if (compareVersions(v.version, MIN_VIRTUALBOX) < 0)
+    rows.push(fail("virtualbox", v.text, `VirtualBox ${versionText(v.version)} is older than ${versionText(MIN_VIRTUALBOX, 2)}: upgrade it (7.x recommended)`));
+  else if (armMac && compareVersions(v.version, MIN_VIRTUALBOX_ARM64_MAC) < 0)
+    rows.push(fail("virtualbox", v.text, `VirtualBox runs on Apple Silicon from ${versionText(MIN_VIRTUALBOX_ARM64_MAC, 2)}: upgrade it`));
+  else if (compareVersions(v.version.slice(0, 2), NEWEST_CHECKED) > 0)
+    rows.push(warn("virtualbox", v.text, `newer than any this project was checked against (${versionText(NEWEST_CHECKED)}); if Vagrant reports it unsupported, upgrade Vagrant`));
   else rows.push(ok("virtualbox", v.text));
   if (vagrantVersion) {
     const need = VAGRANT_FOR_VIRTUALBOX.find((e) => e.vbox[0] === v.version![0] && e.vbox[1] === v.version![1])?.vagrant ?? [0];
@@ -320,7 +337,14 @@ function versionRows(host: Host, v: VboxVersion, r: ProcessResult, vagrantVersio
     const required = compareVersions(need, macNets) > 0 ? need : macNets;
     const row = "vagrant for virtualbox";
     if (!atLeast(vagrantVersion, required)) {
-      rows.push(fail(row, `Vagrant ${versionText(vagrantVersion)} cannot drive VirtualBox ${versionText(v.version)}${macNets.length > 1 ? " host-only networks on macOS" : ""}`, `upgrade Vagrant to ${versionText(required)} or newer, or install a VirtualBox release it supports`, "vagrant"));
+      rows.push(
+        fail(
+          row,
+          `Vagrant ${versionText(vagrantVersion)} cannot drive VirtualBox ${versionText(v.version)}${macNets.length > 1 ? " host-only networks on macOS" : ""}`,
+          `upgrade Vagrant to ${versionText(required)} or newer, or install a VirtualBox release it supports`,
+          "vagrant",
+        ),
+      );
     } else rows.push(ok(row, `Vagrant ${versionText(vagrantVersion)} drives VirtualBox ${versionText(v.version, 2)}`));
   }
   return rows;
@@ -331,10 +355,20 @@ function boxCheck(needs: HostNeeds): CheckRow {
   const known = KNOWN_BOXES[needs.box.name];
   if (!known) return ok("box", `${needs.box.name} (not one this project knows: it must have a ${needs.platform} VirtualBox build with Python ${needs.python})`);
   if (!known.arches.includes(needs.platform)) {
-    return fail("box", `${needs.box.name} has no ${needs.platform} build`, `write ${JSON.stringify({ box: { name: ARM64_BOX }, runtime: { platform: needs.platform } })} into cluster.config.json`, "/box/name");
+    return fail(
+      "box",
+      `${needs.box.name} has no ${needs.platform} build`,
+      `write ${JSON.stringify({ box: { name: ARM64_BOX }, runtime: { platform: needs.platform } })} into cluster.config.json`,
+      "/box/name",
+    );
   }
   if (known.python !== needs.python) {
-    return fail("box", `${needs.box.name} ships Python ${known.python}, the runtime is locked for ${needs.python}`, `set "runtime": {"python": "${known.python}"} (and re-lock: npx tsx provision/lock.ts --python ${known.python}), or pick a box with Python ${needs.python}`, "/runtime/python");
+    return fail(
+      "box",
+      `${needs.box.name} ships Python ${known.python}, the runtime is locked for ${needs.python}`,
+      `set "runtime": {"python": "${known.python}"} (and re-lock: npx tsx provision/lock.ts --python ${known.python}), or pick a box with Python ${needs.python}`,
+      "/runtime/python",
+    );
   }
   return ok("box", `${needs.box.name}: ${needs.platform}, Python ${known.python}`);
 }
@@ -367,14 +401,22 @@ export function virtualboxStrategy(): VagrantStrategy {
           const others = inTheWay.filter((i) => !mine(i));
           if (others.length) rows.push(adapterInTheWay(subnet, others));
           else if (reusable) {
-            rows.push(ok("host-only adapter", `"${reusable.name}" already has ${reusable.ip}/${reusable.mask}${mine(reusable) ? " (this cluster's)" : ": the cluster will use it, and leave it on destroy"}`));
+            rows.push(
+              ok("host-only adapter", `"${reusable.name}" already has ${reusable.ip}/${reusable.mask}${mine(reusable) ? " (this cluster's)" : ": the cluster will use it, and leave it on destroy"}`),
+            );
             own.push(reusable.name, reusable.ip!);
           } else rows.push(ok("host-only adapter", `none on ${subnet.text} yet: the network stage creates one`));
         } else rows.push(warn("host-only adapter", describeFailure(list), "check that VirtualBox works (on Linux: `sudo /sbin/vboxconfig` loads its kernel modules)"));
       }
       rows.push(await routeCheck(host, cluster, own), await virtualizationCheck(host, true));
       if (host.platform === "linux" && (host.exists("/sys/module/kvm_intel") || host.exists("/sys/module/kvm_amd"))) {
-        rows.push(warn("kvm modules", "KVM kernel modules are loaded", 'if VirtualBox fails with VERR_VMX_IN_VMX_ROOT_MODE or VERR_SVM_IN_USE, stop KVM guests and run `sudo modprobe -r kvm_intel kvm_amd`, or use "provider": "libvirt"'));
+        rows.push(
+          warn(
+            "kvm modules",
+            "KVM kernel modules are loaded",
+            'if VirtualBox fails with VERR_VMX_IN_VMX_ROOT_MODE or VERR_SVM_IN_USE, stop KVM guests and run `sudo modprobe -r kvm_intel kvm_amd`, or use "provider": "libvirt"',
+          ),
+        );
       }
       return rows;
     },
@@ -383,10 +425,14 @@ export function virtualboxStrategy(): VagrantStrategy {
       const subnet = clusterSubnet(cluster);
       const mask = netmaskOf(subnet.prefix);
       const version = parseVboxVersion((await mustVbox(ctx, cluster, ["--version"], "run preflight: VirtualBox must be installed")).stdout).version ?? [0, 0, 0];
-      const rangeFix = rangeRuleApplies(ctx.host.platform, version) ? `if VirtualBox says E_ACCESSDENIED, allow the subnet in ${VBOX_NETWORKS_CONF} with the line "* ${subnet.text}"` : "read VirtualBox's error above";
+      const rangeFix = rangeRuleApplies(ctx.host.platform, version)
+        ? `if VirtualBox says E_ACCESSDENIED, allow the subnet in ${VBOX_NETWORKS_CONF} with the line "* ${subnet.text}"`
+        : "read VirtualBox's error above";
 
       if (ctx.host.platform === "darwin" && version[0]! >= 7) {
-        const nets = parseHostOnlyNets((await mustVbox(ctx, cluster, ["list", "hostonlynets"], "check that VirtualBox works: open it once, and allow its system extension in System Settings > Privacy & Security")).stdout);
+        const nets = parseHostOnlyNets(
+          (await mustVbox(ctx, cluster, ["list", "hostonlynets"], "check that VirtualBox works: open it once, and allow its system extension in System Settings > Privacy & Security")).stdout,
+        );
         const theirs = nets.find((n) => n.name !== cluster.id && n.lowerIp && cidrContains(subnet, ipToInt(n.lowerIp)) && n.mask === mask);
         if (theirs) {
           const record: NetworkRecord = { provider: "virtualbox", kind: "hostonlynet", name: theirs.name, subnet: subnet.text, created: false };
@@ -416,7 +462,8 @@ export function virtualboxStrategy(): VagrantStrategy {
       if (recorded) {
         // Ours from an earlier run (perhaps one that failed before its address was set).
         const record: NetworkRecord = { ...existing!, device: recorded.name, hostIp: hostAddress(subnet) };
-        if (recorded.ip !== hostAddress(subnet) || recorded.mask !== mask) await mustVbox(ctx, cluster, ["hostonlyif", "ipconfig", recorded.name, "--ip", hostAddress(subnet), "--netmask", mask], rangeFix);
+        if (recorded.ip !== hostAddress(subnet) || recorded.mask !== mask)
+          await mustVbox(ctx, cluster, ["hostonlyif", "ipconfig", recorded.name, "--ip", hostAddress(subnet), "--netmask", mask], rangeFix);
         await recordIt(record);
         return record;
       }
@@ -425,13 +472,26 @@ export function virtualboxStrategy(): VagrantStrategy {
         await recordIt(record);
         return record;
       }
-      await mustVbox(ctx, cluster, ["hostonlyif", "create"], "on Linux the vboxnetadp kernel module must be loaded (`sudo /sbin/vboxconfig`); on Windows run the deploy from an administrator terminal once");
+      await mustVbox(
+        ctx,
+        cluster,
+        ["hostonlyif", "create"],
+        "on Linux the vboxnetadp kernel module must be loaded (`sudo /sbin/vboxconfig`); on Windows run the deploy from an administrator terminal once",
+      );
       const after = parseHostOnlyIfs((await mustVbox(ctx, cluster, ["list", "hostonlyifs"], listFix)).stdout);
       const made = after.filter((i) => !before.some((b) => b.name === i.name));
       if (made.length !== 1) {
-        throw new UserError(`\`VBoxManage hostonlyif create\` succeeded, but ${made.length ? `${made.length} new host-only adapters appeared (${made.map((m) => m.name).join(", ")})` : "no new host-only adapter appeared"}`, 1, [
-          { path: "VBoxManage list hostonlyifs", message: "cannot tell which adapter is this cluster's", fix: "remove the extra adapters in VirtualBox (File > Tools > Network Manager) if no VM uses them, then deploy again" },
-        ]);
+        throw new UserError(
+          `\`VBoxManage hostonlyif create\` succeeded, but ${made.length ? `${made.length} new host-only adapters appeared (${made.map((m) => m.name).join(", ")})` : "no new host-only adapter appeared"}`,
+          1,
+          [
+            {
+              path: "VBoxManage list hostonlyifs",
+              message: "cannot tell which adapter is this cluster's",
+              fix: "remove the extra adapters in VirtualBox (File > Tools > Network Manager) if no VM uses them, then deploy again",
+            },
+          ],
+        );
       }
       const name = made[0]!.name;
       // Recorded before its address is set: a failure below leaves an adapter that the
@@ -443,7 +503,7 @@ export function virtualboxStrategy(): VagrantStrategy {
     },
 
     async destroyNetwork(ctx, cluster, record): Promise<void> {
-      if (!record || record.provider !== "virtualbox") return;
+      if (record?.provider !== "virtualbox") return;
       if (record.created === false) return; // it was there before the cluster (the installer's adapter): it stays
       if (record.kind === "hostonlynet") {
         const names = parseHostOnlyNets((await mustVbox(ctx, cluster, ["list", "hostonlynets"], "check that VirtualBox works")).stdout).map((n) => n.name);
@@ -451,7 +511,8 @@ export function virtualboxStrategy(): VagrantStrategy {
         return;
       }
       const names = parseHostOnlyIfs((await mustVbox(ctx, cluster, ["list", "hostonlyifs"], "check that VirtualBox works")).stdout).map((i) => i.name);
-      if (names.includes(record.name)) await mustVbox(ctx, cluster, ["hostonlyif", "remove", record.name], `a VM may still use it (VBoxManage list vms); remove it by hand: VBoxManage hostonlyif remove "${record.name}"`);
+      if (names.includes(record.name))
+        await mustVbox(ctx, cluster, ["hostonlyif", "remove", record.name], `a VM may still use it (VBoxManage list vms); remove it by hand: VBoxManage hostonlyif remove "${record.name}"`);
     },
 
     defaultNetwork(): NetworkRecord | undefined {
@@ -503,7 +564,10 @@ export function masterIds(host: Host, boxName: string): string[] {
   for (const version of host.listDir(boxDir)) {
     const vdir = join(boxDir, version);
     for (const dir of [vdir, ...host.listDir(vdir).map((a) => join(vdir, a))]) {
-      const id = host.readText(join(dir, "virtualbox", "master_id"))?.trim().toLowerCase();
+      const id = host
+        .readText(join(dir, "virtualbox", "master_id"))
+        ?.trim()
+        .toLowerCase();
       if (id && !ids.includes(id)) ids.push(id);
     }
   }

@@ -30,7 +30,9 @@ function config(dir: string) {
           triggers: { greeting: "hello from the mirror", created_file: join(dir, "created.txt"), destroyed_file: join(dir, "destroyed.txt") },
           provisioner: [
             { "local-exec": { command: 'printf "%s" "$GREETING" > "$OUT"', environment: { GREETING: "${self.triggers.greeting}", OUT: "${self.triggers.created_file}" } } },
-            { "local-exec": { when: "destroy", command: 'printf "destroyed: %s" "$GREETING" > "$OUT"', environment: { GREETING: "${self.triggers.greeting}", OUT: "${self.triggers.destroyed_file}" } } },
+            {
+              "local-exec": { when: "destroy", command: 'printf "destroyed: %s" "$GREETING" > "$OUT"', environment: { GREETING: "${self.triggers.greeting}", OUT: "${self.triggers.destroyed_file}" } },
+            },
           ],
         },
       },
@@ -58,45 +60,57 @@ describe("hashicorp/null where the registry is unreachable", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("the synth's step builds it once (Go module proxy) and puts it in the stack folder with a lock file", async () => {
-    const host = { ...realHost(), env };
-    const how = await ensureStackProviders(dir, host, log);
-    expect(how).toBe("mirror");
-    expect(existsSync(builtNullProvider(host))).toBe(true);
-    const registry = REGISTRY_HOSTS[cliKind(env)];
-    expect(readFileSync(join(dir, ".terraform.lock.hcl"), "utf8")).toContain(`provider "${registry}/hashicorp/null" {`);
-    expect(existsSync(join(dir, "terraform.d", "plugins", registry, "hashicorp", "null", "2.2.0"))).toBe(true);
-    // Once the lock names it, the next synth does nothing (no probe, no copy).
-    expect(await ensureStackProviders(dir, host, log)).toBe("present");
-  }, STEP_TIMEOUT);
+  it(
+    "the synth's step builds it once (Go module proxy) and puts it in the stack folder with a lock file",
+    async () => {
+      const host = { ...realHost(), env };
+      const how = await ensureStackProviders(dir, host, log);
+      expect(how).toBe("mirror");
+      expect(existsSync(builtNullProvider(host))).toBe(true);
+      const registry = REGISTRY_HOSTS[cliKind(env)];
+      expect(readFileSync(join(dir, ".terraform.lock.hcl"), "utf8")).toContain(`provider "${registry}/hashicorp/null" {`);
+      expect(existsSync(join(dir, "terraform.d", "plugins", registry, "hashicorp", "null", "2.2.0"))).toBe(true);
+      // Once the lock names it, the next synth does nothing (no probe, no copy).
+      expect(await ensureStackProviders(dir, host, log)).toBe("present");
+    },
+    STEP_TIMEOUT,
+  );
 
-  it("terraform init installs it without any network or CLI config, and accepts our h1 hash", async () => {
-    const before = readFileSync(join(dir, ".terraform.lock.hcl"), "utf8");
-    const res = await run(["init", "-input=false", "-no-color"]);
-    expect(res.exitCode, res.stdout + res.stderr).toBe(0);
-    // Terraform checked the package against the lock's hash and left the hash as it was.
-    const after = readFileSync(join(dir, ".terraform.lock.hcl"), "utf8");
-    const hashOf = (t: string) => /"(h1:[^"]+)"/.exec(t)?.[1];
-    expect(hashOf(after)).toBe(hashOf(before));
-  }, STEP_TIMEOUT);
+  it(
+    "terraform init installs it without any network or CLI config, and accepts our h1 hash",
+    async () => {
+      const before = readFileSync(join(dir, ".terraform.lock.hcl"), "utf8");
+      const res = await run(["init", "-input=false", "-no-color"]);
+      expect(res.exitCode, res.stdout + res.stderr).toBe(0);
+      // Terraform checked the package against the lock's hash and left the hash as it was.
+      const after = readFileSync(join(dir, ".terraform.lock.hcl"), "utf8");
+      const hashOf = (t: string) => /"(h1:[^"]+)"/.exec(t)?.[1];
+      expect(hashOf(after)).toBe(hashOf(before));
+    },
+    STEP_TIMEOUT,
+  );
 
-  it("apply, a plan with no change, and destroy run the provisioners with self.triggers", async () => {
-    const apply = await run(["apply", "-auto-approve", "-input=false", "-no-color"]);
-    applied = apply.exitCode === 0;
-    expect(apply.exitCode, apply.stdout + apply.stderr).toBe(0);
-    expect(readFileSync(join(dir, "created.txt"), "utf8")).toBe("hello from the mirror");
-    const plan = await run(["plan", "-detailed-exitcode", "-input=false", "-no-color"]);
-    expect(plan.exitCode, plan.stdout + plan.stderr).toBe(0);
-    const destroy = await run(["destroy", "-auto-approve", "-input=false", "-no-color"]);
-    expect(destroy.exitCode, destroy.stdout + destroy.stderr).toBe(0);
-    expect(readFileSync(join(dir, "destroyed.txt"), "utf8")).toBe("destroyed: hello from the mirror");
-  }, STEP_TIMEOUT);
+  it(
+    "apply, a plan with no change, and destroy run the provisioners with self.triggers",
+    async () => {
+      const apply = await run(["apply", "-auto-approve", "-input=false", "-no-color"]);
+      applied = apply.exitCode === 0;
+      expect(apply.exitCode, apply.stdout + apply.stderr).toBe(0);
+      expect(readFileSync(join(dir, "created.txt"), "utf8")).toBe("hello from the mirror");
+      const plan = await run(["plan", "-detailed-exitcode", "-input=false", "-no-color"]);
+      expect(plan.exitCode, plan.stdout + plan.stderr).toBe(0);
+      const destroy = await run(["destroy", "-auto-approve", "-input=false", "-no-color"]);
+      expect(destroy.exitCode, destroy.stdout + destroy.stderr).toBe(0);
+      expect(readFileSync(join(dir, "destroyed.txt"), "utf8")).toBe("destroyed: hello from the mirror");
+    },
+    STEP_TIMEOUT,
+  );
 
   it("a CLI config of the user's own that says where providers come from is left to do so", async () => {
     const other = mkdtempSync(join(tmpdir(), "dvc-toolchain-rc-"));
     try {
       const rc = join(other, "terraformrc");
-      writeFileSync(rc, 'provider_installation {\n  direct {}\n}\n');
+      writeFileSync(rc, "provider_installation {\n  direct {}\n}\n");
       expect(await ensureStackProviders(other, { ...realHost(), env: { ...env, TF_CLI_CONFIG_FILE: rc } }, log)).toBe("user-config");
       expect(existsSync(join(other, ".terraform.lock.hcl"))).toBe(false);
     } finally {
@@ -104,19 +118,23 @@ describe("hashicorp/null where the registry is unreachable", () => {
     }
   });
 
-  it("npm run setup's CLI config points a filesystem mirror at the same build", async () => {
-    const { rc, mirror } = await ensureNullMirror({ ...realHost(), env }, log);
-    expect(readFileSync(rc, "utf8")).toContain(`path    = ${JSON.stringify(mirror)}`);
-    expect(existsSync(join(mirror, "registry.terraform.io", "hashicorp", "null", "2.2.0"))).toBe(true);
-    expect(existsSync(join(mirror, "registry.opentofu.org", "hashicorp", "null", "2.2.0"))).toBe(true);
-  }, STEP_TIMEOUT);
+  it(
+    "npm run setup's CLI config points a filesystem mirror at the same build",
+    async () => {
+      const { rc, mirror } = await ensureNullMirror({ ...realHost(), env }, log);
+      expect(readFileSync(rc, "utf8")).toContain(`path    = ${JSON.stringify(mirror)}`);
+      expect(existsSync(join(mirror, "registry.terraform.io", "hashicorp", "null", "2.2.0"))).toBe(true);
+      expect(existsSync(join(mirror, "registry.opentofu.org", "hashicorp", "null", "2.2.0"))).toBe(true);
+    },
+    STEP_TIMEOUT,
+  );
 });
 
 describe("the lock file's hash", () => {
   it("is dirhash Hash1: sha256 of sorted '<sha256>  <name>' lines, base64", () => {
     // sha256("hello\n") = 5891b5b5…; the summary line and its sha256, in base64.
     const h = packageHashV1([{ name: "f", data: Buffer.from("hello\n") }]);
-    expect(h).toBe("h1:" + Buffer.from(createHash("sha256").update("5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03  f\n").digest()).toString("base64"));
+    expect(h).toBe(`h1:${Buffer.from(createHash("sha256").update("5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03  f\n").digest()).toString("base64")}`);
     expect(lockFileText("registry.terraform.io", h)).toContain('constraints = ">= 2.1.2, < 4.0.0"');
   });
 });

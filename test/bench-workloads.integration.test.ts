@@ -41,7 +41,7 @@ async function benchPython(): Promise<string> {
 }
 
 function env(): NodeJS.ProcessEnv {
-  return { ...process.env, PYTHONPATH: RUNTIME, PYTHONDONTWRITEBYTECODE: "1"};
+  return { ...process.env, PYTHONPATH: RUNTIME, PYTHONDONTWRITEBYTECODE: "1" };
 }
 
 function start(args: readonly string[], log: string): ChildProcess {
@@ -69,7 +69,10 @@ async function makeTls(dir: string): Promise<void> {
   const node = await issue(ca, "node", ["127.0.0.1"], 2);
   const client = await issue(ca, "client", [], 2);
   await writeFile(path.join(dir, "ca.pem"), ca.cert, { mode: 0o600 });
-  for (const [who, pem] of [["node", node], ["client", client]] as const) {
+  for (const [who, pem] of [
+    ["node", node],
+    ["client", client],
+  ] as const) {
     const f = tlsFiles(dir, who);
     await writeFile(f.cert, pem.cert, { mode: 0o600 });
     await writeFile(f.key, pem.key, { mode: 0o600 });
@@ -143,9 +146,26 @@ describe("python -m dask_vm_runtime.bench on a 3-worker TLS loopback cluster", (
   beforeAll(async () => {
     const out = path.join(work, "results.json");
     run = await bench([
-      "--scheduler", address, "--tls-dir", path.join(work, "tls"), "--nodes", nodesJson,
-      "--workloads", "inc-sleep,map-reduce,placement,svd", "--size", "small", "--repeats", "1", "--seed", "7",
-      "--node-counts", "1,2,3", "--out", out, "--timeout", "120",
+      "--scheduler",
+      address,
+      "--tls-dir",
+      path.join(work, "tls"),
+      "--nodes",
+      nodesJson,
+      "--workloads",
+      "inc-sleep,map-reduce,placement,svd",
+      "--size",
+      "small",
+      "--repeats",
+      "1",
+      "--seed",
+      "7",
+      "--node-counts",
+      "1,2,3",
+      "--out",
+      out,
+      "--timeout",
+      "120",
     ]);
     if (run.exitCode !== 0) throw new Error(`bench exited ${run.exitCode}:\n${tail(run.stderr)}`);
     results = validateResults(JSON.parse(readFileSync(out, "utf8")));
@@ -258,8 +278,26 @@ describe("the ratings-file SVD and bad input", () => {
     writeFileSync(csv, `${lines.join("\n")}\n`);
     const out = path.join(work, "ratings-results.json");
     const r = await bench([
-      "--scheduler", address, "--tls-dir", path.join(work, "tls"), "--nodes", nodesJson, "--workloads", "svd", "--size", "small",
-      "--repeats", "1", "--node-counts", "1,3", "--svd-k", "2", "--svd-matrix", csv, "--out", out,
+      "--scheduler",
+      address,
+      "--tls-dir",
+      path.join(work, "tls"),
+      "--nodes",
+      nodesJson,
+      "--workloads",
+      "svd",
+      "--size",
+      "small",
+      "--repeats",
+      "1",
+      "--node-counts",
+      "1,3",
+      "--svd-k",
+      "2",
+      "--svd-matrix",
+      csv,
+      "--out",
+      out,
     ]);
     if (r.exitCode !== 0) throw new Error(`bench exited ${r.exitCode}:\n${tail(r.stderr)}`);
     const svd = validateResults(JSON.parse(readFileSync(out, "utf8"))).workloads.svd!;

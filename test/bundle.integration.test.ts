@@ -58,7 +58,14 @@ describe("buildBundle", () => {
 
     const names = (await $({ quiet: true })`tar -tf ${shared.tarPath}`).stdout.trim().split("\n");
     expect(names).toEqual([...names].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
-    for (const n of ["manifest.json", "requirements.lock", "install.sh", "runtime/dask_vm_runtime/__main__.py", "runtime/dask_vm_runtime/supervisor.py", `wheelhouse/dask-${locked.get("dask")}-py3-none-any.whl`]) {
+    for (const n of [
+      "manifest.json",
+      "requirements.lock",
+      "install.sh",
+      "runtime/dask_vm_runtime/__main__.py",
+      "runtime/dask_vm_runtime/supervisor.py",
+      `wheelhouse/dask-${locked.get("dask")}-py3-none-any.whl`,
+    ]) {
       expect(names).toContain(n);
     }
     expect(names.some((n) => n.includes("__pycache__") || n.endsWith(".pyc"))).toBe(false);
@@ -111,13 +118,7 @@ describe("buildBundle", () => {
   it("refuses a lock edited by hand: its hashes do not match the files on the index", async () => {
     const proj = projectCopy();
     const toolz = lock.entries.find((e) => e.name === "toolz")!;
-    writeFileSync(lockPath(proj, "x86_64"), [
-      "# python-version: 3.11",
-      "# platform: x86_64",
-      `toolz==${toolz.version} \\`,
-      `    --hash=sha256:${"0".repeat(64)}`,
-      "",
-    ].join("\n"));
+    writeFileSync(lockPath(proj, "x86_64"), ["# python-version: 3.11", "# platform: x86_64", `toolz==${toolz.version} \\`, `    --hash=sha256:${"0".repeat(64)}`, ""].join("\n"));
     const err = await buildBundle(runtimeOf(proj), { projectDir: proj, cacheDir: tempDir("dvc-bundle-cache-") }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UserError);
     expect((err as UserError).render()).toMatch(/does not match the files on the package index[\s\S]*edited by hand[\s\S]*npx tsx provision\/lock\.ts --python 3\.11/);
@@ -205,11 +206,19 @@ describe("install.sh", () => {
       const site = (await $({ quiet: true })`${py} -c ${"import sysconfig; print(sysconfig.get_paths()['purelib'])"}`).stdout.trim();
       const count = async () => Number((await $({ quiet: true })`find ${site} -name *.pyc`.pipe($({ quiet: true })`wc -l`)).stdout.trim());
       const before = await count();
-      const imp = await $({ quiet: true, nothrow: true, env: { ...process.env, PYTHONDONTWRITEBYTECODE: "" } })`${py} -c ${"import distributed, distributed.cli.dask_worker, dask.array; print(distributed.__file__)"}`;
+      const imp = await $({
+        quiet: true,
+        nothrow: true,
+        env: { ...process.env, PYTHONDONTWRITEBYTECODE: "" },
+      })`${py} -c ${"import distributed, distributed.cli.dask_worker, dask.array; print(distributed.__file__)"}`;
       expect(imp.exitCode, imp.stderr).toBe(0);
       expect(await count()).toBe(before);
       // Checked-hash (PEP 552 flags 3): the node uses a .pyc only while its source is unchanged.
-      const flag = (await $({ quiet: true })`${py} -c ${"import importlib.util, sys; data = open(importlib.util.cache_from_source(sys.argv[1]), 'rb').read(); print(int.from_bytes(data[4:8], 'little'))"} ${path.join(site, "distributed", "scheduler.py")}`).stdout.trim();
+      const flag = (
+        await $({
+          quiet: true,
+        })`${py} -c ${"import importlib.util, sys; data = open(importlib.util.cache_from_source(sys.argv[1]), 'rb').read(); print(int.from_bytes(data[4:8], 'little'))"} ${path.join(site, "distributed", "scheduler.py")}`
+      ).stdout.trim();
       expect(flag).toBe("3"); // hash-based (1) and checked (2)
     } finally {
       rmSync(cacheOf, { recursive: true, force: true });

@@ -81,7 +81,24 @@ beforeAll(async () => {
   dashboard = `http://127.0.0.1:${port + 1}`;
   writeService("scheduler", [dask, "scheduler", "--host", "127.0.0.1", "--port", String(port), "--protocol", "tls", "--dashboard-address", `127.0.0.1:${port + 1}`, ...tlsFlags]);
   for (const [i, name] of ["worker1", "worker2"].entries()) {
-    writeService(name, [dask, "worker", address, "--name", `node${i + 1}`, "--host", "127.0.0.1", "--nthreads", "1", "--memory-limit", "256MiB", "--dashboard-address", "127.0.0.1:0", "--local-directory", path.join(root, `work${i + 1}`), ...tlsFlags]);
+    writeService(name, [
+      dask,
+      "worker",
+      address,
+      "--name",
+      `node${i + 1}`,
+      "--host",
+      "127.0.0.1",
+      "--nthreads",
+      "1",
+      "--memory-limit",
+      "256MiB",
+      "--dashboard-address",
+      "127.0.0.1:0",
+      "--local-directory",
+      path.join(root, `work${i + 1}`),
+      ...tlsFlags,
+    ]);
   }
   for (const name of SERVICES) await service("start", name);
 }, 900_000);
@@ -232,5 +249,8 @@ function alive(pid: number): boolean {
 }
 
 function childrenOf(parent: number): number[] {
-  return readdirSync("/proc").filter((p) => /^\d+$/.test(p)).map(Number).filter((pid) => procStat(pid)?.ppid === parent && alive(pid));
+  return readdirSync("/proc")
+    .filter((p) => /^\d+$/.test(p))
+    .map(Number)
+    .filter((pid) => procStat(pid)?.ppid === parent && alive(pid));
 }
