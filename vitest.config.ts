@@ -5,18 +5,25 @@
 //                       suites share host resources such as namespaces)
 //   npm run test:unit   the fast tier only (vitest --mode unit), files in parallel
 //   npm run test:vm     the real-VM suite (vitest --mode vm; 20+ min under emulation)
+//   npm run test:tofu   the lifecycle suite with the OpenTofu npm run setup -- --with-tofu built
 // The tier is vitest's --mode, not an environment variable: npm runs scripts with cmd.exe
 // on Windows, where `X=1 cmd` does not set X.
+import { existsSync } from "node:fs";
+import path from "node:path";
 import { defineConfig, configDefaults } from "vitest/config";
+import { toolchainDir } from "./provision/lib/toolchain.js";
 
 const vm = "test/vm.libvirt.test.ts";
 const heavy = ["test/**/*.local.test.ts", "test/**/*.integration.test.ts", "test/**/*.libvirt.test.ts"];
 
 export default defineConfig(({ mode }) => {
-  const tier = mode === "unit" || mode === "vm" ? mode : "all";
+  const tier = mode === "unit" || mode === "vm" || mode === "tofu" ? mode : "all";
+  const tofu = path.join(toolchainDir(process.env), "bin", "tofu");
+  if (tier === "tofu" && !existsSync(tofu)) throw new Error(`${tofu} is missing: build it first with npm run setup -- --with-tofu`);
   return {
     test: {
-      include: tier === "vm" ? [vm] : ["test/**/*.test.ts"],
+      include: tier === "vm" ? [vm] : tier === "tofu" ? ["test/lifecycle.local.test.ts"] : ["test/**/*.test.ts"],
+      env: tier === "tofu" ? { TERRAFORM_BINARY_NAME: tofu } : {},
       exclude: tier === "unit" ? [...configDefaults.exclude, ...heavy] : tier === "vm" ? [...configDefaults.exclude] : [...configDefaults.exclude, vm],
       testTimeout: 300_000,
       hookTimeout: 600_000,

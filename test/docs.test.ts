@@ -3,7 +3,7 @@
 // the published schema accepts what the config loader accepts and refuses unknown keys,
 // every field is documented, and `npm run docs -- --check` fails on a stale file.
 import { afterAll, describe, expect, it, vi } from "vitest";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Ajv } from "ajv";
@@ -172,5 +172,27 @@ describe("the configuration reference", () => {
     const rows = reference.split("\n").filter((l) => l.startsWith("| `"));
     expect(rows.length).toBe(fieldPaths(ClusterConfigSchema as unknown as Record<string, unknown>).filter((p) => !["nodes", "box", "network", "runtime", "dask", "benchmark"].includes(p)).length);
     for (const row of rows) expect(row.replace(/\\\|/g, "").split("|").length, row).toBe(7);
+  });
+});
+
+describe("the README's map of the code", () => {
+  const readme = readFileSync(path.join(import.meta.dirname, "..", "README.md"), "utf8");
+  const start = readme.indexOf("<!-- code-map:start -->");
+  const section = readme.slice(start, readme.indexOf("<!-- code-map:end -->"));
+  const root = path.join(import.meta.dirname, "..");
+  const named = [...section.matchAll(/`((?:stacks|provision|cluster-runtime)\/[^`]*)`/g)].map((m) => m[1]!);
+
+  it("names only files and folders that exist", () => {
+    expect(start).toBeGreaterThan(0);
+    expect(named.length).toBeGreaterThan(20);
+    for (const p of named.filter((n) => !n.includes("<"))) expect(existsSync(path.join(root, p)), p).toBe(true);
+  });
+
+  it("names every stage, every provider and the command folder", () => {
+    for (const f of readdirSync(path.join(root, "provision", "stages")).filter((x) => x !== "index.ts")) expect(named, `provision/stages/${f}`).toContain(`provision/stages/${f}`);
+    for (const f of readdirSync(path.join(root, "provision", "lib", "providers"))) {
+      expect(section, `provision/lib/providers/${f}`).toContain(`provision/lib/providers/${f}`);
+    }
+    expect(named).toContain("provision/commands/");
   });
 });

@@ -12,8 +12,8 @@ import type { HostNeeds, MachineProvider } from "./providers/provider.js";
 import type { ClusterRef } from "./spec.js";
 import { atLeast, parseVersion, versionText } from "./version-number.js";
 
-/** `node --import` (how Terraform starts every stage) exists from Node 20.6. */
-export const MIN_NODE = [20, 6, 0] as const;
+/** `node --import` (how Terraform starts every stage) needs Node 20.6; undici 7 (the wheel downloads), 20.18.1. */
+export const MIN_NODE = [20, 18, 1] as const;
 export const MIN_TERRAFORM = [1, 5, 0] as const;
 /** Disk each VM's linked clone, logs and runtime bundle may take. */
 export const DISK_PER_NODE_GIB = 3;

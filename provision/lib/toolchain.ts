@@ -119,7 +119,7 @@ async function go(host: Host, args: readonly string[], cwd: string, timeoutMs: n
 }
 
 /** Builds package pkg of module@version from the Go module proxy into out. */
-async function goBuild(host: Host, mod: string, version: string, pkg: string, out: string, ldflags: string, log: Log, what: string): Promise<void> {
+async function goBuild(host: Host, mod: string, version: string, pkg: string, out: string, ldflags: string, log: Log, what: string, howLong: string): Promise<void> {
   const build = path.join(toolchainDir(host.env), "build");
   mkdirSync(build, { recursive: true });
   const hint = "install Go (https://go.dev/dl, or apt-get install golang-go) and make the Go module proxy reachable, or give this host access to the Terraform registry";
@@ -144,7 +144,7 @@ async function goBuild(host: Host, mod: string, version: string, pkg: string, ou
     await host.run(host.platform === "win32" ? ["attrib", "-R", `${work}\\*`, "/S"] : ["chmod", "-R", "u+w", work]);
     rmSync(path.join(work, "vendor"), { recursive: true, force: true });
     const tmp = `${out}.tmp-${process.pid}`;
-    log.step("toolchain", `building ${what} from ${mod}@${version} with Go (a minute or two, once)`);
+    log.step("toolchain", `building ${what} from ${mod}@${version} with Go (${howLong}, once)`);
     const r = await go(host, ["build", "-trimpath", "-ldflags", ldflags, "-o", tmp, pkg], work, 3_600_000);
     if (r.exitCode !== 0) throw new UserError(`building ${what} failed`, 1, [{ path: "go build", message: describeFailure(r), fix: `it needs the Go version its go.mod names; ${hint}` }]);
     renameSync(tmp, out);
@@ -161,7 +161,7 @@ export async function ensureNullMirror(host: Host, log: Log): Promise<{ mirror: 
   const binary = builtNullProvider(host);
   if (!existsSync(binary)) {
     mkdirSync(path.dirname(binary), { recursive: true });
-    await goBuild(host, NULL_PROVIDER.module, NULL_PROVIDER.moduleVersion, ".", binary, "-s -w", log, `hashicorp/null ${NULL_PROVIDER.version}`);
+    await goBuild(host, NULL_PROVIDER.module, NULL_PROVIDER.moduleVersion, ".", binary, "-s -w", log, `hashicorp/null ${NULL_PROVIDER.version}`, "a minute or two");
   }
   for (const registry of Object.values(REGISTRY_HOSTS)) {
     const dest = nullProviderPath(mirror, registry, host);
@@ -189,7 +189,17 @@ export async function ensureOpenTofu(host: Host, log: Log): Promise<string> {
   if (existsSync(binary) && host.readText(stamp)?.trim() === OPENTOFU.version) return binary;
   mkdirSync(path.dirname(binary), { recursive: true });
   // version.dev=no marks it a release build (no "-dev" suffix).
-  await goBuild(host, OPENTOFU.module, OPENTOFU.version, "./cmd/tofu", binary, "-s -w -X github.com/opentofu/opentofu/version.dev=no", log, `OpenTofu ${OPENTOFU.version}`);
+  await goBuild(
+    host,
+    OPENTOFU.module,
+    OPENTOFU.version,
+    "./cmd/tofu",
+    binary,
+    "-s -w -X github.com/opentofu/opentofu/version.dev=no",
+    log,
+    `OpenTofu ${OPENTOFU.version}`,
+    "about 15 minutes on 2 cores",
+  );
   writeFileSync(stamp, `${OPENTOFU.version}\n`);
   return binary;
 }
