@@ -3,7 +3,8 @@
 # here from Debian packages only (debootstrap; no Vagrant Cloud, no image download).
 #
 # What is in it: Debian 12 (bookworm) with systemd, openssh-server, sudo, dbus, iproute2,
-# python3.11 and python3.11-venv (the runtime is locked for 3.11), the user vagrant
+# python3.11 (the runtime is locked for 3.11; no python3.11-venv: the runtime's venv is made
+# --without-pip, which needs only the standard library, and this box proves it), the user vagrant
 # (password-less sudo) with an ed25519 key made for this box at build time in
 # ~/.ssh/authorized_keys; the private half travels in the box (vagrant_key, 0600, under
 # root's ~/.vagrant.d) and the box's Vagrantfile points config.ssh.private_key_path at it.
@@ -21,8 +22,8 @@
 # to /var/lib/libvirt/boot (root) or /var/tmp/dvc-boot-<uid> and points there.
 #
 # Output (cached OUTSIDE the repository, rebuilt only when this script changes):
-#   ${DVC_CACHE_DIR:-~/.cache/dask-vm-cluster}/boxes/dvc-debian12-<hash>.box
-#   ${DVC_CACHE_DIR:-~/.cache/dask-vm-cluster}/boxes/dvc-debian12-<hash>.json  (build facts)
+#   <cache>/boxes/dvc-debian12-<hash>.box   (<cache>: DVC_CACHE_DIR, else $XDG_CACHE_HOME/dask-vm-cluster, else ~/.cache/dask-vm-cluster)
+#   <cache>/boxes/dvc-debian12-<hash>.json  (build facts)
 # and the .box path as the only line on stdout. Use it in cluster.config.json:
 #   "provider": "libvirt", "box": {"name": "dvc/debian12", "url": "<that path>"}
 #
@@ -55,7 +56,9 @@ need() { printf 'build-test-box.sh: %s\n' "$*" >&2; exit 3; }
 SUITE=bookworm
 MIRROR="${DVC_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 DISK_GB=8
-CACHE="${DVC_CACHE_DIR:-$HOME/.cache/dask-vm-cluster}/boxes"
+# The cache folder by the rule of provision/lib/paths.ts cacheDir(); npm run test:vm passes
+# DVC_CACHE_DIR from there, so both always agree.
+CACHE="${DVC_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/dask-vm-cluster}/boxes"
 HASH=$(sha256sum "$0" | cut -c1-12)
 BOX="$CACHE/dvc-debian12-$HASH.box"
 FACTS="$CACHE/dvc-debian12-$HASH.json"
@@ -92,7 +95,7 @@ started=$(date +%s)
 lap() { echo $(( $(date +%s) - started )); }
 
 say "debootstrap $SUITE from $MIRROR (minbase + kernel, ssh, sudo, python3.11)"
-INCLUDE=systemd,systemd-sysv,udev,dbus,openssh-server,sudo,iproute2,procps,netbase,python3.11,python3.11-venv,python3-venv,linux-image-amd64,initramfs-tools,zstd
+INCLUDE=systemd,systemd-sysv,udev,dbus,openssh-server,sudo,iproute2,procps,netbase,python3.11,linux-image-amd64,initramfs-tools,zstd
 debootstrap --variant=minbase --include="$INCLUDE" "$SUITE" "$ROOTFS" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 || {
   tail -20 "$WORK/debootstrap.log" >&2
   echo "build-test-box.sh: debootstrap failed (log above)" >&2

@@ -20,6 +20,8 @@ import { makeProject, tail, REPO, type TestProject } from "./helpers/project.js"
 import { residue, type Residue } from "./helpers/residue.js";
 import { terraformEnv } from "./helpers/terraform.js";
 import { clusterRefOf } from "../provision/lib/spec.js";
+import { runProcess } from "../provision/lib/process.js";
+import { cacheDir } from "../provision/lib/paths.js";
 import { realHost } from "../provision/lib/host.js";
 import { waitForWorkers } from "../provision/lib/probe.js";
 import { libvirtProvider } from "../provision/lib/providers/libvirt.js";
@@ -138,9 +140,14 @@ describe.skipIf(!!skip)("libvirt provider: 3 real VMs, deploy to destroy", () =>
     timings.host = { cpus: os.cpus().length, loadAtStart: os.loadavg().map((x) => Math.round(x * 100) / 100) };
     // The box: built here from Debian packages (cached outside the repo by its recipe hash).
     const t0 = performance.now();
-    const cachedBefore = spawnSync("bash", [path.join(REPO, "provision", "build-test-box.sh"), "--print"], { encoding: "utf8" }).status === 0;
-    const build = spawnSync("bash", [path.join(REPO, "provision", "build-test-box.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], timeout: 1_800_000 });
-    if (build.status !== 0) throw new Error(`provision/build-test-box.sh failed with exit ${build.status}`);
+    // The same cache folder as everything else (provision/lib/paths.ts), and the build run
+    // without blocking this process: a blocked event loop for minutes makes vitest's own
+    // RPC time out ("Timeout calling onTaskUpdate") although every test passes.
+    const env = { ...process.env, DVC_CACHE_DIR: cacheDir() };
+    const script = path.join(REPO, "provision", "build-test-box.sh");
+    const cachedBefore = (await runProcess(["bash", script, "--print"], { env })).exitCode === 0;
+    const build = await runProcess(["bash", script], { env, timeoutMs: 1_800_000, echo: true });
+    if (build.exitCode !== 0) throw new Error(`provision/build-test-box.sh failed with exit ${build.exitCode}`);
     const box = build.stdout.trim().split("\n").pop()!;
     const facts = JSON.parse(readFileSync(box.replace(/\.box$/, ".json"), "utf8")) as { recipeHash: string; seconds: { total: number }; builtAt: string; sizeMiB: number };
     timings.boxBuild = cachedBefore
