@@ -135,6 +135,14 @@ describe("doctor on scripted hosts", () => {
     expect(rowOf(await run(host({ commands: tofu, env: { HOME: "/home/u", TERRAFORM_BINARY_NAME: "tofu" } })), "terraform").status).toBe("ok");
   });
 
+  it("a TF_CLI_CONFIG_FILE naming no file warns (OpenTofu's warning would break cdktf's JSON), and no row when it exists or is unset", async () => {
+    const dangling = await run(host({ env: { HOME: "/home/u", TF_CLI_CONFIG_FILE: "/home/u/.terraformrc" } }));
+    expect(rowOf(dangling, "terraform cli config")).toMatchObject({ status: "warn", found: "TF_CLI_CONFIG_FILE=/home/u/.terraformrc names no file" });
+    const present = await run(host({ env: { HOME: "/home/u", TF_CLI_CONFIG_FILE: "/home/u/.terraformrc" }, files: { "/home/u/.terraformrc": "" } }));
+    expect(present.map((r) => r.check)).not.toContain("terraform cli config");
+    expect((await run(host())).map((r) => r.check)).not.toContain("terraform cli config");
+  });
+
   it("provider source: offline it only says what deploy will do; --online asks the registry once, and with it down needs Go", async () => {
     const offline = host({ registry: "down", env: { HOME: "/home/u", DVC_CACHE_DIR: "/nonexistent-cache" } });
     expect(rowOf(await run(offline), "terraform providers").status).toBe("ok");

@@ -135,6 +135,10 @@ describe("the lock file's hash", () => {
     // sha256("hello\n") = 5891b5b5…; the summary line and its sha256, in base64.
     const h = packageHashV1([{ name: "f", data: Buffer.from("hello\n") }]);
     expect(h).toBe(`h1:${Buffer.from(createHash("sha256").update("5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03  f\n").digest()).toString("base64")}`);
-    expect(lockFileText("registry.terraform.io", h)).toContain('constraints = ">= 2.1.2, < 4.0.0"');
+    const text = lockFileText(h);
+    expect(text).toContain('constraints = ">= 2.1.2, < 4.0.0"');
+    // cdktf reads the registry.terraform.io entry whatever the CLI; OpenTofu its own.
+    expect(text).toContain('provider "registry.terraform.io/hashicorp/null" {');
+    expect(text).toContain('provider "registry.opentofu.org/hashicorp/null" {');
   });
 });

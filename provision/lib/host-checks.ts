@@ -76,6 +76,17 @@ export async function terraformCheck(host: Host): Promise<CheckRow> {
   return fail("terraform", found, `${why}install Terraform >= ${versionText(MIN_TERRAFORM, 2)} (https://developer.hashicorp.com/terraform/install) or OpenTofu`);
 }
 
+/**
+ * A TF_CLI_CONFIG_FILE that names no file: Terraform and OpenTofu ignore it with a warning,
+ * but OpenTofu prints that warning on stdout, into the JSON cdktf reads after an apply, so
+ * `cdktf deploy` fails with "Failed to parse terraform output" once the cluster is up.
+ */
+export function cliConfigCheck(host: Host): CheckRow | undefined {
+  const file = host.env.TF_CLI_CONFIG_FILE;
+  if (!file || host.exists(file)) return undefined;
+  return warn("terraform cli config", `TF_CLI_CONFIG_FILE=${file} names no file`, "unset TF_CLI_CONFIG_FILE, or point it at your Terraform CLI config file");
+}
+
 /** Memory for the nodes: VMs reserve theirs; namespaces only set the workers' limits. */
 export function memoryCheck(host: Host, nodes: readonly NodeSpec[], reserves: boolean): CheckRow {
   const nodesMb = nodes.reduce((s, n) => s + n.memoryMb, 0);
@@ -109,5 +120,11 @@ export function diskCheck(host: Host, projectDir: string, nodes: readonly NodeSp
  */
 export async function preflightChecks(provider: MachineProvider, host: Host, cluster: ClusterRef, needs: HostNeeds): Promise<CheckRow[]> {
   const vms = provider.capabilities.reservesResources;
-  return [...(await provider.checks(cluster, needs)), memoryCheck(host, cluster.nodes, vms), diskCheck(host, cluster.projectDir, cluster.nodes, vms ? DISK_PER_NODE_GIB : 1)];
+  const cliConfig = cliConfigCheck(host);
+  return [
+    ...(await provider.checks(cluster, needs)),
+    memoryCheck(host, cluster.nodes, vms),
+    diskCheck(host, cluster.projectDir, cluster.nodes, vms ? DISK_PER_NODE_GIB : 1),
+    ...(cliConfig ? [cliConfig] : []),
+  ];
 }

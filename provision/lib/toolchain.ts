@@ -80,12 +80,14 @@ export function packageHashV1(files: ReadonlyArray<{ readonly name: string; read
   return `h1:${createHash("sha256").update(lines).digest("base64")}`;
 }
 
-/** A dependency lock file naming the null provider with its hash, as terraform init writes it. */
-export function lockFileText(registry: string, hash: string): string {
-  return [
-    '# This file is maintained automatically by "terraform init".',
-    "# Manual edits may be lost in future updates.",
-    "",
+/**
+ * A dependency lock file naming the null provider with its hash, as terraform init writes
+ * it, under both registry names: cdktf checks the lock under registry.terraform.io (its
+ * ProviderConstraint always spells "hashicorp/null" that way) before it would run
+ * `providers lock` against the registry, and OpenTofu reads the registry.opentofu.org one.
+ */
+export function lockFileText(hash: string, registries: readonly string[] = Object.values(REGISTRY_HOSTS)): string {
+  const block = (registry: string) => [
     `provider "${registry}/hashicorp/null" {`,
     `  version     = "${NULL_PROVIDER.version}"`,
     `  constraints = "${NULL_PROVIDER_CONSTRAINT}"`,
@@ -94,7 +96,8 @@ export function lockFileText(registry: string, hash: string): string {
     "  ]",
     "}",
     "",
-  ].join("\n");
+  ];
+  return ['# This file is maintained automatically by "terraform init".', "# Manual edits may be lost in future updates.", "", ...registries.flatMap(block)].join("\n");
 }
 
 /** Whether the user's Terraform CLI config says where providers come from (then it is theirs to say). */
@@ -214,7 +217,8 @@ export async function ensureStackProviders(stackDir: string, host: Host, log: Lo
   const kind = cliKind(host.env);
   const registry = REGISTRY_HOSTS[kind];
   const lockFile = path.join(stackDir, ".terraform.lock.hcl");
-  if (host.readText(lockFile)?.includes(`"${registry}/hashicorp/null"`)) return "present";
+  const lock = host.readText(lockFile) ?? "";
+  if (lock.includes(`"${registry}/hashicorp/null"`) && lock.includes(`"${REGISTRY_HOSTS.terraform}/hashicorp/null"`)) return "present";
   if (cliConfigInstallsProviders(host)) return "user-config";
   const binary = builtNullProvider(host);
   if (!existsSync(binary)) {
@@ -226,14 +230,18 @@ export async function ensureStackProviders(stackDir: string, host: Host, log: Lo
     }
     await ensureNullMirror(host, log);
   }
-  const dest = nullProviderPath(path.join(stackDir, "terraform.d", "plugins"), registry, host);
-  mkdirSync(path.dirname(dest), { recursive: true });
-  const tmp = `${dest}.tmp-${randomBytes(4).toString("hex")}`;
-  copyFileSync(binary, tmp);
-  chmodSync(tmp, 0o755);
-  renameSync(tmp, dest);
-  writeFileSync(lockFile, lockFileText(registry, packageHashV1([{ name: path.basename(dest), data: readFileSync(dest) }])));
-  log.step("toolchain", `hashicorp/null ${NULL_PROVIDER.version} from ${path.relative(stackDir, dest)} (built from the Go module proxy; registry unreachable)`);
+  // Under both registries' names, so terraform and tofu find it alike.
+  let dest = "";
+  for (const name of Object.values(REGISTRY_HOSTS)) {
+    dest = nullProviderPath(path.join(stackDir, "terraform.d", "plugins"), name, host);
+    mkdirSync(path.dirname(dest), { recursive: true });
+    const tmp = `${dest}.tmp-${randomBytes(4).toString("hex")}`;
+    copyFileSync(binary, tmp);
+    chmodSync(tmp, 0o755);
+    renameSync(tmp, dest);
+  }
+  writeFileSync(lockFile, lockFileText(packageHashV1([{ name: path.basename(dest), data: readFileSync(dest) }])));
+  log.step("toolchain", `hashicorp/null ${NULL_PROVIDER.version} from terraform.d/plugins (built from the Go module proxy; ${registry} unreachable)`);
   return "mirror";
 }
 
