@@ -6,7 +6,8 @@ import { mkdtempSync, readdirSync, readFileSync, existsSync, rmSync } from "node
 import os from "node:os";
 import path from "node:path";
 import { $ } from "zx";
-import { ARM64_BOX, loadCluster, resolveCluster } from "../provision/lib/config.js";
+import { loadCluster, resolveCluster } from "../provision/lib/config.js";
+import { ARM64_BOX } from "../provision/lib/providers/virtualbox.js";
 import { UserError } from "../provision/lib/errors.js";
 
 const root = path.resolve(import.meta.dirname, "..");

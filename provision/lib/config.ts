@@ -12,6 +12,7 @@ import { closest } from "fastest-levenshtein";
 import { ClusterConfigSchema, type ClusterConfig, type ProviderName } from "./config-schema.js";
 import { badInput, type Problem } from "./errors.js";
 import { parseCidr, ipToInt, intToIp, cidrContains, type Cidr } from "./ipv4.js";
+import { CAPABILITIES } from "./providers/index.js";
 
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
 
@@ -49,15 +50,12 @@ export const OS_RESERVE_MB = 512;
 export const MIN_WORKER_MEMORY_MB = 256;
 export interface ValidateOptions {
   /**
-   * The host the cluster is for, when it is not this config's business to say: on an
-   * Apple Silicon Mac, VirtualBox runs only arm64 guests, so where runtime.platform and
-   * box.name are left unset they default to aarch64 and an arm64 box.
+   * The host the cluster is for: a provider may default keys the user left unset by host
+   * (ProviderCapabilities.defaultsOn; on an Apple Silicon Mac, VirtualBox's are aarch64
+   * and an arm64 box).
    */
   readonly host?: { readonly platform: NodeJS.Platform; readonly arch: string };
 }
-
-/** The box the defaults switch to where VirtualBox runs only arm64 guests (see virtualbox.ts KNOWN_BOXES). */
-export const ARM64_BOX = "bento/debian-12";
 
 let compiled: ReturnType<Ajv["compile"]> | undefined;
 function validator(): ReturnType<Ajv["compile"]> {
@@ -205,11 +203,12 @@ export function resolveCluster(raw: unknown, projectDir: string, opts: ValidateO
   if (typeof input !== "object" || Array.isArray(input) || input === null) {
     throw badInput(`${source} is not valid`, [{ path: "/", message: "must be a JSON object", fix: 'write {} for all defaults, or e.g. {"provider": "local"}' }]);
   }
-  const armMac = opts.host?.platform === "darwin" && opts.host.arch === "arm64";
-  if (armMac && ((input as { provider?: string }).provider ?? "virtualbox") === "virtualbox") {
+  const provider = (input as { provider?: string }).provider ?? ClusterConfigSchema.properties.provider.default;
+  const defaults = opts.host && Object.hasOwn(CAPABILITIES, provider) ? CAPABILITIES[provider as ProviderName].defaultsOn?.(opts.host) : undefined;
+  if (defaults) {
     const given = input as { runtime?: { platform?: string }; box?: { name?: string } };
-    if (given.runtime?.platform === undefined) given.runtime = { ...given.runtime, platform: "aarch64" };
-    if (given.box?.name === undefined) given.box = { ...given.box, name: ARM64_BOX };
+    if (defaults.runtime && given.runtime?.platform === undefined) given.runtime = { ...given.runtime, ...defaults.runtime };
+    if (defaults.box && given.box?.name === undefined) given.box = { ...given.box, ...defaults.box };
   }
   const validate = validator();
   if (!validate(input)) {

@@ -29,6 +29,17 @@ export interface ProviderCapabilities {
   readonly hostReachesNodes: boolean;
   /** Whether each node takes its memory and a disk of its own (VMs), or shares the host's (namespaces). */
   readonly reservesResources: boolean;
+  /**
+   * Config values this provider needs by default on some hosts, for the keys the user left
+   * unset (e.g. VirtualBox on an Apple Silicon Mac runs only arm64 guests).
+   */
+  readonly defaultsOn?: (host: { readonly platform: NodeJS.Platform; readonly arch: string }) => ConfigDefaults | undefined;
+}
+
+/** The config keys a provider may default by host. */
+export interface ConfigDefaults {
+  readonly runtime?: { readonly platform: "x86_64" | "aarch64" };
+  readonly box?: { readonly name: string };
 }
 
 export interface MachineProvider {

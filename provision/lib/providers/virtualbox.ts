@@ -44,7 +44,7 @@
 //   has no arm64 build.
 import path from "node:path";
 import { fail, ok, warn, type CheckRow } from "../checks.js";
-import { ARM64_BOX, type NodeSpec } from "../config.js";
+import type { NodeSpec } from "../config.js";
 import { badInput, UserError } from "../errors.js";
 import type { Host } from "../host.js";
 import { cidrContains, cidrWithin, hostAddress, ipToInt, isIpv4, netmaskOf, parseCidr, type Cidr } from "../ipv4.js";
@@ -374,7 +374,16 @@ function boxCheck(needs: HostNeeds): CheckRow {
 }
 
 /** Parallel `vagrant up`s race for the box import and the forwarded ssh port 2222: one machine at a time. */
-export const VIRTUALBOX_CAPABILITIES: ProviderCapabilities = { parallelMachines: false, hostReachesNodes: true, reservesResources: true };
+/** The box the defaults switch to where VirtualBox runs only arm64 guests (one of KNOWN_BOXES with aarch64). */
+export const ARM64_BOX = "bento/debian-12";
+
+export const VIRTUALBOX_CAPABILITIES: ProviderCapabilities = {
+  parallelMachines: false,
+  hostReachesNodes: true,
+  reservesResources: true,
+  // VirtualBox 7.1 on Apple Silicon runs only arm64 guests: an aarch64 runtime and an arm64 box.
+  defaultsOn: (host) => (host.platform === "darwin" && host.arch === "arm64" ? { runtime: { platform: "aarch64" }, box: { name: ARM64_BOX } } : undefined),
+};
 
 export function virtualboxStrategy(): VagrantStrategy {
   return {
