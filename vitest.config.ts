@@ -25,6 +25,7 @@ export default defineConfig(({ mode }) => {
       include: tier === "vm" ? [vm] : tier === "tofu" ? ["test/lifecycle.local.test.ts"] : ["test/**/*.test.ts"],
       env: tier === "tofu" ? { TERRAFORM_BINARY_NAME: tofu } : {},
       exclude: tier === "unit" ? [...configDefaults.exclude, ...heavy] : tier === "vm" ? [...configDefaults.exclude] : [...configDefaults.exclude, vm],
+      globalSetup: ["test/helpers/global-setup.ts"],
       testTimeout: 300_000,
       hookTimeout: 600_000,
       fileParallelism: tier === "unit",

@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { resolveCluster } from "../provision/lib/config.js";
 import { runStage } from "../provision/stages/index.js";
 import { memoryLog } from "./helpers/fake-cluster.js";
-import { fakeHost, recorded, type FakeHostOptions } from "./helpers/fake-host.js";
+import { fakeHost, fakeSocketDir, recorded, type FakeHostOptions } from "./helpers/fake-host.js";
 import { stackSpecs } from "./helpers/stack-specs.js";
 
 const dirs: string[] = [];
@@ -147,7 +147,7 @@ describe("the command plan of preflight, network, box and machine-node1 on each 
     expect(argvs).toEqual([...preflight, ...network, ...box, ...machine]);
     const sshConfig = readFileSync(conf, "utf8");
     if (p.host.platform === "win32") expect(sshConfig).not.toContain("ControlMaster");
-    else expect(sshConfig).toContain(`ControlPath /tmp/dvc-ssh-${uid}/%C`);
+    else expect(sshConfig).toContain(`ControlPath ${fakeSocketDir()}/dvc-ssh-${uid}/%C`);
   });
 
   it("on Apple Silicon the defaults are the arm64 box and the aarch64 lock; the machine list says so", async () => {

@@ -15,6 +15,11 @@ export interface Host {
   readonly env: NodeJS.ProcessEnv;
   /** Effective user id; undefined on Windows. */
   readonly uid: number | undefined;
+  /**
+   * Where short-lived sockets go (ssh's shared connections): /tmp on Linux and macOS. Not
+   * $TMPDIR, which on macOS is /var/folders/<...>/T/, too deep for a socket's path.
+   */
+  readonly socketDir: string;
   /** The running Node's version, e.g. 20.20.2. */
   readonly nodeVersion: string;
   readonly totalMemBytes: number;
@@ -81,6 +86,7 @@ export function realHost(run: ProcessRunner = runProcess): Host {
     arch: process.arch,
     env: process.env,
     uid: process.getuid?.(),
+    socketDir: process.platform === "win32" ? os.tmpdir() : "/tmp",
     nodeVersion: process.versions.node,
     totalMemBytes: os.totalmem(),
     freeMemBytes: os.freemem(),

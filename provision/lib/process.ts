@@ -5,7 +5,8 @@
 // callers (providers, transports, doctor, bundle, demo) decide what each one means.
 // Tests replace the runner with the scripted one in test/helpers/fake-host.ts.
 import { spawn } from "node:child_process";
-import { createReadStream } from "node:fs";
+import { createReadStream, existsSync } from "node:fs";
+import path from "node:path";
 import { debug } from "./log.js";
 
 export interface ProcessOptions {
@@ -86,7 +87,10 @@ export const runProcess: ProcessRunner = (argv, opts = {}) =>
             child.kill("SIGKILL");
           }, opts.timeoutMs);
     child.on("error", (err: NodeJS.ErrnoException) => {
-      const missing = err.code === "ENOENT";
+      // execvp answers EACCES for a program found nowhere when a PATH folder cannot be
+      // searched (sudo -u with root's PATH: /root/go/bin): still not installed.
+      const bare = !argv[0]!.includes("/") && !argv[0]!.includes("\\");
+      const missing = err.code === "ENOENT" || (err.code === "EACCES" && bare && !onPath(argv[0]!, opts.env ?? process.env));
       finish({ stdout, stderr: `${stderr}${missing ? `${argv[0]}: command not found` : err.message}`, exitCode: missing ? 127 : 126, missing });
     });
     child.on("close", (code, signal) => finish({ stdout, stderr, exitCode: code ?? 128 + (SIGNALS[signal as NodeJS.Signals] ?? 0), missing: false }));
@@ -133,4 +137,10 @@ export function describeFailure(r: ProcessResult): string {
   if (r.timedOut) return `\`${r.argv.join(" ")}\` did not finish in time`;
   const last = tail(r.stderr || r.stdout, 3);
   return `\`${r.argv.join(" ")}\` exited ${r.exitCode}${last ? `: ${last}` : ""}`;
+}
+
+/** Whether a program is on PATH: a file of that name in one of its folders (with a PATHEXT extension on Windows). */
+export function onPath(name: string, env: NodeJS.ProcessEnv = process.env): boolean {
+  const exts = process.platform === "win32" ? (env.PATHEXT ?? ".EXE;.CMD").split(";") : [""];
+  return (env.PATH ?? "").split(path.delimiter).some((dir) => dir && exts.some((e) => existsSync(path.join(dir, `${name}${e.toLowerCase()}`)) || existsSync(path.join(dir, `${name}${e}`))));
 }

@@ -49,17 +49,23 @@ export function controlPathFits(dir: string): boolean {
  * undefined where connection sharing cannot be used: Windows' OpenSSH has no
  * ControlMaster (PowerShell/Win32-OpenSSH#405), or the folder is not safe or not short.
  */
-export function sshControlDir(platform: NodeJS.Platform, uid: number | undefined, base = "/tmp"): string | undefined {
+export function sshControlDir(platform: NodeJS.Platform, uid: number | undefined, base = "/tmp", warn?: (message: string) => void): string | undefined {
   if (platform === "win32" || uid === undefined) return undefined;
   const dir = path.posix.join(base, `dvc-ssh-${uid}`);
   if (!controlPathFits(dir)) return undefined;
   try {
     mkdirSync(dir, { mode: 0o700 });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "EEXIST") return undefined;
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") {
+      warn?.(`ssh connection sharing is off (each command logs in again, slower): cannot create ${dir}: ${(err as Error).message}`);
+      return undefined;
+    }
   }
   const st = lstatSync(dir);
-  if (!st.isDirectory() || st.isSymbolicLink() || st.uid !== uid || (statSync(dir).mode & 0o077) !== 0) return undefined;
+  if (!st.isDirectory() || st.isSymbolicLink() || st.uid !== uid || (statSync(dir).mode & 0o077) !== 0) {
+    warn?.(`ssh connection sharing is off (each command logs in again, slower): ${dir} is not a folder of yours with mode 0700; remove it (rm -rf ${dir}) and deploy again`);
+    return undefined;
+  }
   return dir;
 }
 

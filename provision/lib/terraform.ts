@@ -7,6 +7,7 @@
 // JSON that cdktf parses from `tofu output -json` ("Unexpected token 'W'").
 import { existsSync } from "node:fs";
 import path from "node:path";
+import { onPath } from "./process.js";
 import { toolchainDir } from "./toolchain.js";
 
 export function terraformEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
@@ -19,12 +20,6 @@ export function terraformEnvironment(env: NodeJS.ProcessEnv = process.env): Node
     out.TERRAFORM_BINARY_NAME = built;
   }
   return out;
-}
-
-/** Whether a program is on PATH (an executable file of that name in one of its folders). */
-export function onPath(name: string, env: NodeJS.ProcessEnv = process.env): boolean {
-  const exts = process.platform === "win32" ? (env.PATHEXT ?? ".EXE;.CMD").split(";") : [""];
-  return (env.PATH ?? "").split(path.delimiter).some((dir) => dir && exts.some((e) => existsSync(path.join(dir, `${name}${e.toLowerCase()}`)) || existsSync(path.join(dir, `${name}${e}`))));
 }
 
 /** The CLI cdktf runs in that environment: TERRAFORM_BINARY_NAME, else terraform. */

@@ -4,6 +4,7 @@
 // As ray's MockProcessRunner, it lives once, here; every test that needs a host uses it.
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { inject } from "vitest";
 import type { Host } from "../../provision/lib/host.js";
 import type { ProcessOptions, ProcessResult } from "../../provision/lib/process.js";
 
@@ -23,6 +24,8 @@ export interface FakeHostOptions {
   readonly arch?: string;
   readonly env?: NodeJS.ProcessEnv;
   readonly uid?: number;
+  /** Default: fakeSocketDir(), the test run's private folder. */
+  readonly socketDir?: string;
   /**
    * Programs by command line: a key matches a call whose argv, joined with spaces, equals
    * it or starts with it and a space; the longest key wins. A list answers call after call.
@@ -54,6 +57,11 @@ export interface FakeHost extends Host {
 
 const GIB = 1024 ** 3;
 
+/** The short private folder of this test run for the sockets folders fake hosts make (test/helpers/global-setup.ts). */
+export function fakeSocketDir(): string {
+  return inject("fakeSocketDir");
+}
+
 export function fakeHost(o: FakeHostOptions = {}): FakeHost {
   const calls: Call[] = [];
   const warnings: string[] = [];
@@ -80,6 +88,7 @@ export function fakeHost(o: FakeHostOptions = {}): FakeHost {
     arch: o.arch ?? "x64",
     env: o.env ?? { HOME: "/home/u", PATH: "/usr/bin" },
     uid: o.uid ?? 1000,
+    socketDir: o.socketDir ?? fakeSocketDir(),
     nodeVersion: "20.20.2",
     totalMemBytes: (o.totalGiB ?? 16) * GIB,
     freeMemBytes: (o.freeGiB ?? 12) * GIB,

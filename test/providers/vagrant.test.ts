@@ -2,8 +2,7 @@
 // daemon cannot run here): the exact commands of prepareBox, createMachine,
 // destroyMachine, the files they write, and the parsers the steps depend on. The real
 // vagrant runs on the real Vagrantfile in test/vagrantfile.test.ts.
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -12,7 +11,7 @@ import { clusterRefOf, type ClusterRef } from "../../provision/lib/spec.js";
 import { UserError } from "../../provision/lib/errors.js";
 import { runProcess } from "../../provision/lib/process.js";
 import { parseIpRouteJson, parseNetstatRoutes, parseRoutePrint } from "../../provision/lib/routes.js";
-import { boxAddArgs, parseBoxList, satisfiesConstraint, BOOTSTRAP_SCRIPT, vagrantEnv } from "../../provision/lib/providers/vagrant.js";
+import { boxAddArgs, parseBoxList, satisfiesConstraint, vagrantEnv } from "../../provision/lib/providers/vagrant.js";
 import { virtualboxProvider } from "../../provision/lib/providers/virtualbox.js";
 import { libvirtProvider } from "../../provision/lib/providers/libvirt.js";
 import { controlPathFits, sshControlDir, withConnectionSharing } from "../../provision/lib/ssh-transport.js";
@@ -158,10 +157,10 @@ describe("createMachine", () => {
     const file = path.join(dir, ".cluster", "ssh", "node1.conf");
     // Vagrant's config, with one shared connection per VM (10 s per login under emulation).
     const uid = process.getuid!();
-    const control = sshControlDir("linux", uid);
-    expect(control).toBe(`/tmp/dvc-ssh-${uid}`);
+    const control = sshControlDir("linux", uid, f.host.socketDir);
+    expect(control).toBe(`${f.host.socketDir}/dvc-ssh-${uid}`);
     expect(readFileSync(file, "utf8")).toBe(withConnectionSharing(conf, control));
-    expect(readFileSync(file, "utf8")).toContain(`  ControlMaster auto\n  ControlPath /tmp/dvc-ssh-${uid}/%C\n`);
+    expect(readFileSync(file, "utf8")).toContain(`  ControlMaster auto\n  ControlPath ${f.host.socketDir}/dvc-ssh-${uid}/%C\n`);
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(f.ssh()).toHaveLength(1);
     expect(f.ssh()[0]!.argv).toEqual(["ssh", "-F", file, "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "node1", "bash", "-s"]);
@@ -169,37 +168,6 @@ describe("createMachine", () => {
     expect(input).toMatch(/^export DVC_ROOT=\/opt\/dask-vm-cluster\nexport DVC_IP=192\.168\.56\.11\nexport DVC_PREFIX=24\n/);
     expect(input).toContain('sudo -n install -d -m 0755 -o "$(id -un)" -g "$(id -gn)" "$DVC_ROOT"');
     expect(input).toContain('grep -qx "$DVC_IP/$DVC_PREFIX"');
-  });
-
-  it("the bootstrap sets the hostname (kernel, /etc/hostname, 127.0.1.1 in /etc/hosts) and checks the private IP", async () => {
-    // Run for real in a UTS and mount namespace of its own, with /etc/hostname and
-    // /etc/hosts bound to scratch copies and a sudo that just runs the command.
-    const work = mkdtempSync(path.join(os.tmpdir(), "dvc-bootstrap-"));
-    try {
-      writeFileSync(path.join(work, "hostname"), "debian\n");
-      writeFileSync(path.join(work, "hosts"), "127.0.0.1\tlocalhost\n127.0.1.1\tdebian\n");
-      mkdirSync(path.join(work, "bin"));
-      writeFileSync(path.join(work, "bin", "sudo"), '#!/bin/sh\n[ "$1" = -n ] && shift\nexec "$@"\n', { mode: 0o755 });
-      writeFileSync(path.join(work, "bootstrap.sh"), BOOTSTRAP_SCRIPT);
-      const inner = [
-        `mount --bind ${work}/hostname /etc/hostname`,
-        `mount --bind ${work}/hosts /etc/hosts`,
-        `export PATH=${work}/bin:$PATH DVC_ROOT=${work}/root DVC_IP=127.0.0.1 DVC_PREFIX=8 DVC_HOSTNAME=node2`,
-        `bash ${work}/bootstrap.sh; echo "exit $?"`,
-        "hostname",
-        `DVC_IP=192.0.2.1 DVC_PREFIX=24 bash ${work}/bootstrap.sh; echo "exit $?"`,
-      ].join("; ");
-      const r = spawnSync("unshare", ["--uts", "--mount", "sh", "-c", inner], { encoding: "utf8" });
-      if (r.error || /unshare failed|Operation not permitted/.test(r.stderr)) throw new Error(`unshare is needed for this test (root on Linux): ${r.error?.message ?? r.stderr}`);
-      expect(r.stdout.split("\n").slice(0, 2)).toEqual(["exit 0", "node2"]);
-      expect(r.stdout).toMatch(/exit 3/);
-      expect(r.stderr).toMatch(/192\.0\.2\.1\/24 is on no interface of node2/);
-      expect(readFileSync(path.join(work, "hostname"), "utf8")).toBe("node2\n");
-      expect(readFileSync(path.join(work, "hosts"), "utf8")).toBe("127.0.0.1\tlocalhost\n127.0.1.1\tnode2\n");
-      expect(statSync(path.join(work, "root")).isDirectory()).toBe(true);
-    } finally {
-      rmSync(work, { recursive: true, force: true });
-    }
   });
 
   it("uses --provider=libvirt for libvirt", async () => {
@@ -416,6 +384,24 @@ describe("runProcess (the one real runner)", () => {
     expect(slow.seconds).toBeLessThan(5);
   });
 
+  it("a program found nowhere is missing even when a PATH folder cannot be searched; one that is there but not executable is not", async () => {
+    const closed = path.join(dir, "closed");
+    const bin = path.join(dir, "bin");
+    mkdirSync(closed, { mode: 0o000 });
+    mkdirSync(bin);
+    writeFileSync(path.join(bin, "dvc-not-executable"), "#!/bin/sh\n", { mode: 0o644 });
+    try {
+      const env = { PATH: [closed, bin, "/usr/bin", "/bin"].join(path.delimiter) };
+      // As a normal user execvp answers EACCES here (root may search any folder: ENOENT).
+      const missing = await runProcess(["dvc-no-such-program"], { cwd: dir, env });
+      expect([missing.exitCode, missing.missing, missing.stderr]).toEqual([127, true, "dvc-no-such-program: command not found"]);
+      const denied = await runProcess(["dvc-not-executable"], { cwd: dir, env });
+      expect([denied.exitCode, denied.missing]).toEqual([126, false]);
+    } finally {
+      chmodSync(closed, 0o700);
+    }
+  });
+
   it("streams stdout lines as they arrive", async () => {
     const lines: string[] = [];
     await runProcess([process.execPath, "-e", "console.log('one'); console.log('two')"], { onLine: (l) => lines.push(l) });
@@ -464,7 +450,20 @@ describe("ssh connection sharing", () => {
       const uid = process.getuid!();
       expect(sshControlDir("linux", uid, base)).toBe(path.join(base, `dvc-ssh-${uid}`));
       expect(statSync(path.join(base, `dvc-ssh-${uid}`)).mode & 0o777).toBe(0o700);
-      expect(sshControlDir("linux", uid + 1, base) === undefined || uid === 0).toBe(true);
+      // Made by this user for another uid (as a root test run would): not that user's.
+      const warnings: string[] = [];
+      expect(sshControlDir("linux", uid + 1, base, (m) => warnings.push(m))).toBeUndefined();
+      expect(warnings).toEqual([
+        `ssh connection sharing is off (each command logs in again, slower): ${base}/dvc-ssh-${uid + 1} is not a folder of yours with mode 0700; remove it (rm -rf ${base}/dvc-ssh-${uid + 1}) and deploy again`,
+      ]);
+      // A symlink planted in its place, even to a folder of ours.
+      const target = mkdtempSync(path.join(os.tmpdir(), "dvc-ctl-target-"));
+      chmodSync(target, 0o700);
+      const other = mkdtempSync(path.join(os.tmpdir(), "dvc-ctl-"));
+      symlinkSync(target, path.join(other, `dvc-ssh-${uid}`));
+      expect(sshControlDir("linux", uid, other, () => {})).toBeUndefined();
+      rmSync(target, { recursive: true, force: true });
+      rmSync(other, { recursive: true, force: true });
     } finally {
       rmSync(base, { recursive: true, force: true });
     }

@@ -398,7 +398,7 @@ export class VagrantProvider implements MachineProvider {
     await this.ctx.mustVagrant(["up", node.name, `--provider=${p}`, "--no-provision"], cluster, upFix(p, node.name), { echo: true });
     const conf = await this.ctx.mustVagrant(["ssh-config", node.name], cluster, `run \`vagrant up ${node.name}\` from provision/ with the cluster's environment to see why the VM has no ssh access`);
     await mkdir(paths.sshDir, { recursive: true, mode: 0o700 });
-    await writeFile(paths.sshConfig(node.name), withConnectionSharing(conf.stdout, sshControlDir(this.host.platform, this.host.uid)), { mode: 0o600 });
+    await writeFile(paths.sshConfig(node.name), withConnectionSharing(conf.stdout, sshControlDir(this.host.platform, this.host.uid, this.host.socketDir, this.host.warn)), { mode: 0o600 });
     await chmod(paths.sshConfig(node.name), 0o600);
 
     const subnet = clusterSubnet(cluster);

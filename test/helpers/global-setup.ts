@@ -1,0 +1,17 @@
+// Once per test run, before any test file: the short private folder fake hosts make their
+// sockets folders in (fakeSocketDir), removed when the run ends. Never /tmp itself: a
+// /tmp/dvc-ssh-1000 made there by a root test run would be a real user's folder.
+import { mkdtempSync, rmSync } from "node:fs";
+import type { TestProject } from "vitest/node";
+
+export default function setup(project: TestProject): () => void {
+  const dir = mkdtempSync("/tmp/dvc-fake-");
+  project.provide("fakeSocketDir", dir);
+  return () => rmSync(dir, { recursive: true, force: true });
+}
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    fakeSocketDir: string;
+  }
+}
