@@ -7,13 +7,8 @@ import { pycacheFor } from "./pycache.js";
 import { badInput } from "./errors.js";
 import { consoleLog, type Log } from "./log.js";
 import { cacheDir } from "./paths.js";
-import type { StageSpec } from "./spec.js";
+import { runtimeOf, type StageSpec } from "./spec.js";
 import { NodeCommandError, shq, type Transport } from "./transport.js";
-
-export function runtimeOf(spec: StageSpec) {
-  if (!spec.runtime) throw new Error(`stage ${spec.stage} has no runtime in its spec`);
-  return spec.runtime;
-}
 
 /** The bundle, and the byte-code made for it on the host when the host can (see pycache.ts). */
 export async function bundleFor(spec: StageSpec, log: Log = consoleLog, env: NodeJS.ProcessEnv = process.env) {

@@ -58,6 +58,23 @@ export function nodeOf(spec: StageSpec): NodeSpec {
   return node;
 }
 
+/** The stage's Dask settings (scheduler, worker, TLS): every service stage has them. */
+export function daskOf(spec: StageSpec): NonNullable<StageSpec["dask"]> {
+  if (!spec.dask) throw new Error(`stage ${spec.stage} has no dask settings in its spec`);
+  return spec.dask;
+}
+
+/** The stage's runtime (Python, platform, lock hashes). */
+export function runtimeOf(spec: StageSpec): NonNullable<StageSpec["runtime"]> {
+  if (!spec.runtime) throw new Error(`stage ${spec.stage} has no runtime in its spec`);
+  return spec.runtime;
+}
+
+/** The stage's box; none for providers without one (local): empty name, version and url. */
+export function boxOf(spec: StageSpec): ClusterConfig["box"] {
+  return spec.box ?? { name: "", version: "", url: "" };
+}
+
 /** The ClusterRef of a loaded config, with the nodes a stage concerns (all of them by default). */
 export function clusterRefOf(cluster: Cluster, nodes: readonly NodeSpec[] = cluster.nodes): ClusterRef {
   return {

@@ -1,7 +1,7 @@
 // benchmark: the deploy's final stage, the benchmark suite from node 1 (the version gate
 // already ran in this deploy). Results are the user's: results/ stays after destroy.
 import type { Stage } from "../lib/stage.js";
-import { daskOf } from "./tls.js";
+import { daskOf } from "../lib/spec.js";
 
 export const benchmark: Stage = {
   name: "benchmark",

@@ -1,7 +1,8 @@
 // bundle: the runtime bundle (wheelhouse of the lock, the runtime package, install.sh),
 // built once on the host, content-addressed in the cache. Its destroy keeps it: the
 // cache is shared by every checkout and cluster.
-import { bundleFor, runtimeOf } from "../lib/install.js";
+import { bundleFor } from "../lib/install.js";
+import { runtimeOf } from "../lib/spec.js";
 import type { Stage } from "../lib/stage.js";
 
 export const bundle: Stage = {

@@ -4,10 +4,9 @@
 // before node 2 and 3 cost their minutes. Destroy removes the node and all on it.
 import { badInput } from "../lib/errors.js";
 import { tail } from "../lib/process.js";
-import { nodeOf } from "../lib/spec.js";
+import { boxOf, nodeOf } from "../lib/spec.js";
 import type { Stage } from "../lib/stage.js";
 import { shq, type Transport } from "../lib/transport.js";
-import { DEFAULT_BOX } from "./preflight.js";
 
 /** The node's pythonX.Y and its venv module (install.sh makes the venv with `-m venv --without-pip`). */
 export async function nodePythonOf(t: Transport, python: string): Promise<{ version?: string; problem?: string }> {
@@ -26,7 +25,7 @@ export const machine: Stage = {
     if (!expect.python) return;
     const found = await nodePythonOf(provider.transport(spec.cluster, node), expect.python);
     if (found.problem) {
-      const box = (spec.box ?? DEFAULT_BOX).name || "this provider's node";
+      const box = boxOf(spec).name || "this provider's node";
       throw badInput(`${node.name} cannot run the runtime: ${found.problem}`, [
         {
           path: "/box/name",

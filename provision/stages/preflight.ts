@@ -4,16 +4,14 @@
 import { enforce } from "../lib/checks.js";
 import { preflightChecks } from "../lib/host-checks.js";
 import type { Stage } from "../lib/stage.js";
-import { runtimeOf } from "../lib/install.js";
-
-export const DEFAULT_BOX = { name: "", version: "", url: "" };
+import { boxOf, runtimeOf } from "../lib/spec.js";
 
 export const preflight: Stage = {
   name: "preflight",
   async apply({ spec, host, provider, log }) {
     const runtime = runtimeOf(spec);
     await log.timed("preflight", `checking the host for the ${provider.name} provider`, async () => {
-      const rows = await preflightChecks(provider, host, spec.cluster, { box: spec.box ?? DEFAULT_BOX, python: runtime.python, platform: runtime.platform });
+      const rows = await preflightChecks(provider, host, spec.cluster, { box: boxOf(spec), python: runtime.python, platform: runtime.platform });
       enforce(rows, `preflight for provider ${provider.name}`, host.warn);
     });
   },

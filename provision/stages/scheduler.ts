@@ -2,9 +2,8 @@
 // answers (through its dashboard) before the stage counts as done.
 import { waitForWorkers } from "../lib/probe.js";
 import { dashboardUrl, schedulerAddress, schedulerService, startService, stopService } from "../lib/services.js";
-import { nodeOf } from "../lib/spec.js";
+import { daskOf, nodeOf } from "../lib/spec.js";
 import type { Stage } from "../lib/stage.js";
-import { daskOf } from "./tls.js";
 
 export const scheduler: Stage = {
   name: "scheduler",

@@ -4,18 +4,13 @@
 import path from "node:path";
 import { rm } from "node:fs/promises";
 import { nodePaths } from "../lib/services.js";
-import type { StageSpec } from "../lib/spec.js";
+import { daskOf } from "../lib/spec.js";
 import type { Stage } from "../lib/stage.js";
 import { ensureClusterTls, tlsFiles } from "../lib/tls.js";
 import { shq } from "../lib/transport.js";
 
 export function hostTlsDir(clusterDir: string): string {
   return path.join(clusterDir, "tls");
-}
-
-export function daskOf(spec: StageSpec) {
-  if (!spec.dask) throw new Error(`stage ${spec.stage} has no dask settings in its spec`);
-  return spec.dask;
 }
 
 export const tls: Stage = {

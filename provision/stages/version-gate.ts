@@ -2,7 +2,7 @@
 // the lock and with each other (lib/verify.ts); drift stops the deploy before any
 // service starts.
 import { UserError } from "../lib/errors.js";
-import { runtimeOf } from "../lib/install.js";
+import { runtimeOf } from "../lib/spec.js";
 import type { Stage } from "../lib/stage.js";
 import { verify } from "../lib/verify.js";
 

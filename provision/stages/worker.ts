@@ -2,9 +2,8 @@
 // with explicit threads and memory limit; done only once the scheduler lists it.
 import { waitForWorkers } from "../lib/probe.js";
 import { dashboardUrl, schedulerAddress, startService, stopService, workerService } from "../lib/services.js";
-import { nodeOf } from "../lib/spec.js";
+import { daskOf, nodeOf } from "../lib/spec.js";
 import type { Stage } from "../lib/stage.js";
-import { daskOf } from "./tls.js";
 
 export const worker: Stage = {
   name: "worker",
