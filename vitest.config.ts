@@ -9,16 +9,15 @@
 // The tier is vitest's --mode, not an environment variable: npm runs scripts with cmd.exe
 // on Windows, where `X=1 cmd` does not set X.
 import { existsSync } from "node:fs";
-import path from "node:path";
 import { defineConfig, configDefaults } from "vitest/config";
-import { toolchainDir } from "./provision/lib/toolchain.js";
+import { builtTofu } from "./provision/lib/toolchain.js";
 
 const vm = "test/vm.libvirt.test.ts";
 const heavy = ["test/**/*.local.test.ts", "test/**/*.integration.test.ts", "test/**/*.libvirt.test.ts"];
 
 export default defineConfig(({ mode }) => {
   const tier = mode === "unit" || mode === "vm" || mode === "tofu" ? mode : "all";
-  const tofu = path.join(toolchainDir(process.env), "bin", "tofu");
+  const tofu = builtTofu(process.env);
   if (tier === "tofu" && !existsSync(tofu)) throw new Error(`${tofu} is missing: build it first with npm run setup -- --with-tofu`);
   return {
     test: {

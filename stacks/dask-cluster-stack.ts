@@ -22,12 +22,9 @@ import { Benchmark } from "./constructs/benchmark.js";
 
 export const STACK_NAME = "dask-cluster";
 
-/**
- * hashicorp/null versions this stack works with (provision/lib/toolchain.ts): we use only
- * null_resource with triggers, the same in 2.x and 3.x, and the build from the Go module
- * proxy where the registry is unreachable is 2.2.0.
- */
-export { NULL_PROVIDER_CONSTRAINT } from "../provision/lib/toolchain.js";
+// hashicorp/null versions this stack works with (provision/lib/toolchain.ts): we use only
+// null_resource with triggers, the same in 2.x and 3.x, and the build from the Go module
+// proxy where the registry is unreachable is 2.2.0.
 import { NULL_PROVIDER_CONSTRAINT } from "../provision/lib/toolchain.js";
 
 export interface DaskClusterStackProps {

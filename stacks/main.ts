@@ -5,7 +5,7 @@
 import path from "node:path";
 import { App } from "cdktf";
 import { loadCluster } from "../provision/lib/config.js";
-import { runtimeHashes } from "../provision/lib/bundle.js";
+import { runtimeRefOf } from "../provision/lib/cluster-ref.js";
 import { runCli } from "../provision/lib/errors.js";
 import { realHost } from "../provision/lib/host.js";
 import { consoleLog } from "../provision/lib/log.js";
@@ -16,8 +16,7 @@ import { DaskClusterStack, STACK_NAME } from "./dask-cluster-stack.js";
 await runCli(async () => {
   const host = realHost();
   const cluster = loadCluster({ projectDir: PROJECT_DIR, host });
-  const { platform, python } = cluster.config.runtime;
-  const runtime = { python, platform, ...runtimeHashes(PROJECT_DIR, platform) };
+  const runtime = runtimeRefOf(cluster);
   const app = new App();
   new DaskClusterStack(app, STACK_NAME, { cluster, runtime, nodeBinary: process.execPath });
   app.synth();

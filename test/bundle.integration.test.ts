@@ -8,7 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { $ } from "zx";
-import { buildBundle, bundleIdOf, lockPath, parseLock, runtimeHashes, type BundleResult } from "../provision/lib/bundle.js";
+import { buildBundle, bundleIdOf, lockPath, parseLock, runtimeHashes, runtimeRef, type BundleResult } from "../provision/lib/bundle.js";
 import { UserError } from "../provision/lib/errors.js";
 import { cacheDir } from "../provision/lib/paths.js";
 import { pycacheFor, pycachePathOf } from "../provision/lib/pycache.js";
@@ -32,7 +32,7 @@ function projectCopy(): string {
 }
 
 function runtimeOf(projectDir: string, python = "3.11"): RuntimeRef {
-  return { python, platform: "x86_64", ...runtimeHashes(projectDir, "x86_64") };
+  return runtimeRef(projectDir, python, "x86_64");
 }
 
 const lock = parseLock(readFileSync(lockPath(REPO, "x86_64"), "utf8"));
@@ -192,10 +192,10 @@ describe("install.sh", () => {
     const progress: string[] = [];
     const cacheOf = mkdtempSync(path.join(os.tmpdir(), "dvc-pyc-cache-"));
     try {
-      const pyc = pycacheFor(shared, { projectDir: REPO, cacheDir: cacheOf, onProgress: (m) => progress.push(m) });
+      const pyc = await pycacheFor(shared, { projectDir: REPO, cacheDir: cacheOf, onProgress: (m) => progress.push(m) });
       expect(pyc, progress.join("\n")).toBe(pycachePathOf(cacheOf, shared.bundleId));
       expect(progress.join("\n")).toMatch(/byte-code for bundle \w+: \d{3,} files compiled on the host/);
-      expect(pycacheFor(shared, { projectDir: REPO, cacheDir: cacheOf })).toBe(pyc); // cached
+      expect(await pycacheFor(shared, { projectDir: REPO, cacheDir: cacheOf })).toBe(pyc); // cached
       const root = tempDir("dvc-node-");
       const r = await $({ quiet: true, nothrow: true })`unshare --net bash ${path.join(REPO, "cluster-runtime", "install.sh")} ${root} ${shared.tarPath} 3.11 ${pyc!}`;
       expect(r.exitCode, r.stderr).toBe(0);

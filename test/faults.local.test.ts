@@ -14,7 +14,7 @@ import { $ } from "zx";
 import { makeProject, tail, REPO, type TestProject } from "./helpers/project.js";
 import { residue, type Residue } from "./helpers/residue.js";
 import { transports } from "./helpers/cluster.js";
-import { terraformBinary, terraformEnv } from "./helpers/terraform.js";
+import { terraformBinary, cdktfEnv } from "./helpers/terraform.js";
 import {
   FAULTS_JSON,
   FaultLog,
@@ -32,15 +32,15 @@ import {
   workerProcessOf,
 } from "./helpers/faults.js";
 import { checkReadme } from "../provision/commands/faults-table.js";
-import { bundleIdOf, lockPath, parseLock } from "../provision/lib/bundle.js";
+import { bundleIdOf, lockPath, parseLock, wheelhouseDir } from "../provision/lib/bundle.js";
 import { runtimeRefOf } from "../provision/lib/cluster-ref.js";
 import { cacheDir } from "../provision/lib/paths.js";
 import { waitForWorkers } from "../provision/lib/probe.js";
 import { networkNamespace, nodeNamespace } from "../provision/lib/providers/local.js";
 import { shq, type Transport } from "../provision/lib/transport.js";
+import { rootOrSkip } from "./helpers/root.js";
 
-const isRoot = process.getuid?.() === 0;
-if (!isRoot) console.log("faults.local: skipped: the local provider needs root to create network namespaces");
+const isRoot = rootOrSkip("faults.local", "the local provider needs root to create network namespaces");
 
 const SMALL = { provider: "local", nodes: { count: 3, cpus: 1, memoryMb: 1536 }, benchmark: { onDeploy: false } } as const;
 const log = new FaultLog(path.join(REPO, FAULTS_JSON));
@@ -229,8 +229,7 @@ out({"event": "done", "expected": sum(range(60)), "baseTotal": base_total, "tota
           const id = bundleIdOf(runtime);
           shared = path.join(cacheDir(), `bundle-${id}.tar`);
           cache = mkdtempSync(path.join(os.tmpdir(), "dvc-faults-cache-"));
-          const wheelhouse = `wheelhouse-${runtime.lockSha256.slice(0, 16)}-${runtime.platform}`;
-          cpSync(path.join(cacheDir(), wheelhouse), path.join(cache, wheelhouse), { recursive: true });
+          cpSync(wheelhouseDir(cacheDir(), runtime), wheelhouseDir(cache, runtime), { recursive: true });
           bundleTar = path.join(cache, `bundle-${id}.tar`);
         });
         afterAll(() => removeDir(cache));
@@ -401,7 +400,7 @@ out({"event": "done", "added": [t for t, a in events if a == "add-worker"], "rem
           const was = await serviceStatus(head, "scheduler");
           const run = spawnGroup(["node_modules/.bin/tsx", "provision/benchmark.ts", "--workloads", "inc-sleep", "--size", "small"], {
             cwd: p.dir,
-            env: { ...terraformEnv(), CI: "true", FORCE_COLOR: "0" },
+            env: cdktfEnv(),
           });
           let killedAt = 0;
           try {
@@ -483,7 +482,7 @@ function startDeployScenarios(): Record<DeployScenario, Promise<unknown>> {
   let q: TestProject | undefined;
   let before: Residue | undefined;
   let second: Awaited<ReturnType<TestProject["cdktf"]>> | undefined;
-  const env = () => ({ ...terraformEnv(), CI: "true", CHECKPOINT_DISABLE: "1", FORCE_COLOR: "0" });
+  const env = () => cdktfEnv();
 
   const interrupted = settled(
     log.record("interrupted-deploy", async (f) => {
@@ -646,7 +645,7 @@ function startDeployScenarios(): Record<DeployScenario, Promise<unknown>> {
             const lockFile = lockPath(c.dir, "x86_64");
             const text = readFileSync(lockFile, "utf8");
             const runtime = runtimeRefOf(c.cluster);
-            const wheelhouse = path.join(cacheDir(), `wheelhouse-${runtime.lockSha256.slice(0, 16)}-x86_64`);
+            const wheelhouse = wheelhouseDir(cacheDir(), runtime);
             const wheel = readdirSync(wheelhouse).find((w) => w.startsWith("toolz-"))!;
             const real = sha256(path.join(wheelhouse, wheel));
             expect(parseLock(text).entries.find((e) => e.name === "toolz")!.hashes).toContain(real);

@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import path from "node:path";
-import { buildBundle, lockPath, runtimeHashes } from "../provision/lib/bundle.js";
+import { buildBundle, lockPath, runtimeRef, wheelhouseDir } from "../provision/lib/bundle.js";
 import { runCli, UserError } from "../provision/lib/errors.js";
 import { PROJECT_DIR, cacheDir } from "../provision/lib/paths.js";
 import { runProcess } from "../provision/lib/process.js";
@@ -20,10 +20,10 @@ const USAGE = "usage: tsx test/run-python.ts pytest [ARGS] | ruff ARGS";
 await runCli(async () => {
   const [tool, ...args] = process.argv.slice(2);
   if (tool !== "pytest" && tool !== "ruff") throw new UserError(`test/run-python.ts: no tool ${JSON.stringify(tool ?? "")}`, 2, [{ path: "argv[0]", message: "not pytest or ruff", fix: USAGE }]);
-  const runtime = { python: PYTHON, platform: "x86_64" as const, ...runtimeHashes(PROJECT_DIR, "x86_64") };
+  const runtime = runtimeRef(PROJECT_DIR, PYTHON, "x86_64");
   const cache = cacheDir();
   await buildBundle(runtime, { projectDir: PROJECT_DIR, cacheDir: cache, onProgress: (m) => process.stderr.write(`run-python: ${m}\n`) });
-  const wheelhouse = path.join(cache, `wheelhouse-${runtime.lockSha256.slice(0, 16)}-x86_64`);
+  const wheelhouse = wheelhouseDir(cache, runtime);
   const tools = createHash("sha256").update(TOOLS.join("\n")).digest("hex").slice(0, 8);
   const venv = path.join(cache, `test-venv-${runtime.lockSha256.slice(0, 16)}-${tools}`);
   const bin = path.join(venv, process.platform === "win32" ? "Scripts" : "bin");

@@ -8,7 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { $ } from "zx";
-import { buildBundle, lockPath, parseLock, runtimeHashes } from "../provision/lib/bundle.js";
+import { buildBundle, lockPath, parseLock, runtimeRef } from "../provision/lib/bundle.js";
 import { cacheDir } from "../provision/lib/paths.js";
 
 const REPO = path.resolve(import.meta.dirname, "..");
@@ -64,8 +64,7 @@ function writeService(name: string, argv: string[]): void {
 }
 
 beforeAll(async () => {
-  const runtimeRef = { python: "3.11", platform: "x86_64" as const, ...runtimeHashes(REPO, "x86_64") };
-  const bundle = await buildBundle(runtimeRef, { projectDir: REPO, cacheDir: cacheDir() });
+  const bundle = await buildBundle(runtimeRef(REPO, "3.11", "x86_64"), { projectDir: REPO, cacheDir: cacheDir() });
   root = mkdtempSync(path.join(os.tmpdir(), "dvc-client-"));
   const install = await $({ quiet: true, nothrow: true })`bash ${path.join(REPO, "cluster-runtime", "install.sh")} ${root} ${bundle.tarPath} 3.11`;
   if (install.exitCode !== 0) throw new Error(`install.sh failed: ${install.stderr}`);

@@ -7,7 +7,8 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { type App, Testing } from "cdktf";
 import { resolveCluster } from "../provision/lib/config.js";
-import { DaskClusterStack, NULL_PROVIDER_CONSTRAINT } from "../stacks/dask-cluster-stack.js";
+import { NULL_PROVIDER_CONSTRAINT } from "../provision/lib/toolchain.js";
+import { DaskClusterStack } from "../stacks/dask-cluster-stack.js";
 
 const NODE = "/opt/node 20/bin/node";
 const runtime = { python: "3.11", platform: "x86_64" as const, lockSha256: "a".repeat(64), sourceSha256: "b".repeat(64) };

@@ -5,9 +5,9 @@ import path from "node:path";
 import { render, runBenchmark } from "../lib/benchmark.js";
 import { intFlag, parseCli } from "../lib/cli.js";
 import { WORKLOADS, type WorkloadName } from "../lib/config-schema.js";
-import { badInput } from "../lib/errors.js";
 import { operatorContext } from "../lib/cluster-ref.js";
-import { UserError } from "../lib/errors.js";
+import { deployedDask } from "../lib/deployed.js";
+import { badInput } from "../lib/errors.js";
 
 const USAGE = `usage: npm run benchmark -- [options]
   --workloads a,b     which of ${WORKLOADS.join(", ")} (default: benchmark.workloads from the config, all)
@@ -38,10 +38,7 @@ export async function cli(argv: readonly string[]): Promise<number> {
   if (values.render !== undefined) return render(path.resolve(values.render));
   const { config, deployed, provider } = operatorContext();
   const cluster = deployed.cluster;
-  if (!deployed.dask)
-    throw new UserError("the deployed cluster has no scheduler yet", 2, [
-      { path: "cdktf deploy", message: "no scheduler stage is recorded in Terraform's state", fix: "run npx cdktf deploy to finish the deploy" },
-    ]);
+  const dask = deployedDask(deployed);
   const s = deployed.benchmark ?? config.config.benchmark;
   const workloads = values.workloads?.split(",").map((w) => w.trim()) ?? s.workloads;
   const unknown = workloads.filter((w) => !(WORKLOADS as readonly string[]).includes(w));
@@ -67,7 +64,7 @@ export async function cli(argv: readonly string[]): Promise<number> {
     cluster,
     provider,
     settings,
-    dask: deployed.dask,
+    dask,
     runtime: values["no-verify"] ? undefined : deployed.runtime,
     nodeCounts,
     svdMatrix: values["svd-matrix"],

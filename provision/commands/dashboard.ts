@@ -3,7 +3,7 @@
 // --forward serves it on 127.0.0.1:<port> through the provider's relay.
 import { parseCli, intFlag } from "../lib/cli.js";
 import { operatorContext } from "../lib/cluster-ref.js";
-import { UserError } from "../lib/errors.js";
+import { deployedDask } from "../lib/deployed.js";
 import type { Host } from "../lib/host.js";
 import { dashboardUrl } from "../lib/services.js";
 
@@ -27,12 +27,9 @@ export async function cli(argv: readonly string[]): Promise<number> {
   const { values } = parsed;
   const port = intFlag("port", values.port, 1024, 65535)!;
   const { deployed, provider, host } = operatorContext();
-  if (!deployed.dask)
-    throw new UserError("the deployed cluster has no scheduler yet", 2, [
-      { path: "cdktf deploy", message: "no scheduler stage is recorded in Terraform's state", fix: "run npx cdktf deploy to finish the deploy" },
-    ]);
+  const dask = deployedDask(deployed);
   const head = deployed.cluster.head;
-  const url = `${dashboardUrl(head, deployed.dask)}/status`;
+  const url = `${dashboardUrl(head, dask)}/status`;
   process.stdout.write(`${url}\n`);
   if (provider.capabilities.hostReachesNodes || !provider.forward) {
     if (!values["no-open"]) openBrowser(host, url);
@@ -43,7 +40,7 @@ export async function cli(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const local = `http://127.0.0.1:${port}/status`;
-  await provider.forward(deployed.cluster, head, deployed.dask.dashboardPort, port);
+  await provider.forward(deployed.cluster, head, dask.dashboardPort, port);
   process.stdout.write(`forwarding ${local} -> ${url} (Ctrl-C to stop)\n`);
   if (!values["no-open"]) openBrowser(host, local);
   await new Promise(() => undefined);

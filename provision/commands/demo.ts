@@ -1,12 +1,13 @@
 // `npm run demo`: the whole journey on the local provider, for a newcomer with no
 // hypervisor: deploy 3 namespace nodes through the same stack (cdktf deploy), verify
 // versions, benchmark, print where the report is, destroy (unless --keep).
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { badInput, UserError } from "../lib/errors.js";
 import { intFlag, parseCli } from "../lib/cli.js";
+import { readState, stateFile } from "../lib/deployed.js";
 import { step } from "../lib/log.js";
-import { PROJECT_DIR } from "../lib/paths.js";
+import { PROJECT_DIR, resultsDir } from "../lib/paths.js";
 import { terraformEnvironment } from "../lib/terraform.js";
 import { runProcess } from "../lib/process.js";
 
@@ -20,23 +21,21 @@ export interface DemoOptions {
   readonly nodes: number;
 }
 
+/** Whether a state file records anything (one that cannot be read counts: it is not ours to overwrite). */
 function stateHasResources(file: string): boolean {
-  if (!existsSync(file)) return false;
-  try {
-    return ((JSON.parse(readFileSync(file, "utf8")) as { resources?: unknown[] }).resources ?? []).length > 0;
-  } catch {
-    return true;
-  }
+  const state = readState(file);
+  return state === "unreadable" || (state?.resources ?? []).length > 0;
 }
 
 export async function main(opts: DemoOptions): Promise<number> {
-  const state = path.join(PROJECT_DIR, ".cluster", "terraform.tfstate");
+  const clusterDir = path.join(PROJECT_DIR, ".cluster");
+  const state = stateFile(clusterDir);
   if (stateHasResources(state)) {
     throw badInput("a cluster is already deployed from this checkout", [
       { path: state, message: "the demo would share its Terraform state", fix: "run `npx cdktf destroy` first, or use the deployed cluster with npm run verify-versions / npm run benchmark" },
     ]);
   }
-  const configFile = path.join(PROJECT_DIR, ".cluster", "demo", "cluster.config.json");
+  const configFile = path.join(clusterDir, "demo", "cluster.config.json");
   mkdirSync(path.dirname(configFile), { recursive: true });
   writeFileSync(configFile, JSON.stringify({ provider: "local", nodes: { count: opts.nodes }, benchmark: { onDeploy: true, size: opts.size } }, null, 2));
   const env = { ...terraformEnvironment(), CLUSTER_CONFIG: configFile };
@@ -55,7 +54,7 @@ export async function main(opts: DemoOptions): Promise<number> {
 
   let code = await timed("deploy", "cdktf deploy --auto-approve", [...CDKTF, "deploy", "--auto-approve"]);
   if (code === 0) code = await timed("verify-versions", "npm run verify-versions", [...NODE_TS, path.join(PROJECT_DIR, "provision", "verify-versions.ts")]);
-  const latest = path.join(PROJECT_DIR, "results", "latest", "report.md");
+  const latest = path.join(resultsDir(PROJECT_DIR), "latest", "report.md");
   if (code === 0) {
     // The deploy's last stage writes the report: one older than this demo means it did not run.
     if (!existsSync(latest) || statSync(latest).mtimeMs < startedAt) {

@@ -2,13 +2,13 @@
 // regenerates cluster-runtime/requirements-<platform>.lock from requirements.in with
 // `uv pip compile --generate-hashes`, for one target Python and each node platform.
 //
-// Why one lock per platform rather than one --universal lock: the bundle is fetched with
-// `pip download --platform ... --only-binary=:all: --require-hashes`, and pip evaluates a
-// lock's environment markers against the host that runs it, not the --platform target.
-// A universal lock carries markers wherever the resolution differs by machine or OS
-// (platform_machine == 'aarch64' ...), which an x86_64 host would then read wrongly for
-// aarch64 nodes. A lock resolved for one --python-platform has no markers at all: every
-// line applies, pip downloads exactly it, and its header can state the one Python and
+// Why one lock per platform rather than one --universal lock: the host fetches the bundle's
+// wheels for the nodes' platform (lib/wheels.ts), and environment markers would have to be
+// evaluated for the target, not the host that fetches. A universal lock carries markers
+// wherever the resolution differs by machine or OS (platform_machine == 'aarch64' ...),
+// which an x86_64 host could read wrongly for aarch64 nodes. A lock resolved for one
+// --python-platform has no markers at all: every line applies, the host fetches exactly
+// those wheels, and its header can state the one Python and
 // platform it is for, which buildBundle checks. `--only-binary :all:` at resolution time
 // also guarantees every pinned version has a wheel for the target, so the download never
 // meets a source-only release.

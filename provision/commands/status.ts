@@ -124,7 +124,7 @@ export async function collectStatus(config: Cluster, deployed: Deployed | undefi
   }
   let versions = "unknown";
   if (deployed.runtime && nodes.every((n) => n.state === "up")) {
-    const v = await check({ cluster: ref, provider, runtime: deployed.runtime, services: false, json: true, all: false, fix: false });
+    const v = await check({ cluster: ref, provider, runtime: deployed.runtime, services: false });
     versions = v.verdict === "identical" ? "identical" : `${v.verdict}: ${v.drift.slice(0, 3).join("; ")}`;
   }
   const servicesUp = nodes.every((n) => n.state === "up" && n.services.length > 0 && n.services.every((s) => s.running));

@@ -2,6 +2,7 @@
 // the deployed cluster. Exit 0 identical, 1 drift, 2 bad input or an unreachable node.
 import { parseCli } from "../lib/cli.js";
 import { operatorContext } from "../lib/cluster-ref.js";
+import { deployedRuntime } from "../lib/deployed.js";
 import { UserError } from "../lib/errors.js";
 import { verify } from "../lib/verify.js";
 
@@ -22,14 +23,10 @@ export async function cli(argv: readonly string[]): Promise<number> {
   if (!parsed) return 0;
   const { values } = parsed;
   const { deployed, provider } = operatorContext();
-  if (!deployed.runtime)
-    throw new UserError("the deployed cluster has no runtime yet: its bundle stage never ran", 2, [
-      { path: "cdktf deploy", message: "no bundle is recorded in Terraform's state", fix: "run npx cdktf deploy to finish the deploy" },
-    ]);
   const code = await verify({
     cluster: deployed.cluster,
     provider,
-    runtime: deployed.runtime,
+    runtime: deployedRuntime(deployed),
     services: !values["no-services"],
     json: values.json,
     all: values.all,

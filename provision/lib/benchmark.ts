@@ -17,6 +17,7 @@ import type { ClusterRef, RuntimeRef } from "./spec.js";
 import { shq } from "./transport.js";
 import { renderTable, updateLatest, writeReport } from "./report.js";
 import { validateResults, type Results } from "./results-schema.js";
+import { verify } from "./verify.js";
 
 export interface BenchmarkOptions {
   readonly cluster: ClusterRef;
@@ -88,7 +89,6 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<string> {
     ]);
   }
   if (opts.runtime) {
-    const { verify } = await import("./verify.js");
     const code = await verify({ cluster, provider, runtime: opts.runtime, dask, services: true, json: false, all: false, fix: false });
     if (code !== 0)
       throw new UserError("versions differ between nodes: the benchmark would measure a broken cluster", 1, [

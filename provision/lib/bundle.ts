@@ -10,7 +10,7 @@ import path from "node:path";
 import type { Platform } from "./config-schema.js";
 import { badInput, UserError } from "./errors.js";
 import type { RuntimeRef } from "./spec.js";
-import { WheelError, fetchWheels } from "./wheels.js";
+import { WheelError, fetchWheels, normalizeName, wheelTags } from "./wheels.js";
 
 /**
  * The oldest glibc the nodes may have: wheels are locked and downloaded for
@@ -26,7 +26,7 @@ export const RUNTIME_DIR = "cluster-runtime";
 export const PACKAGE_NAME = "dask_vm_runtime";
 
 /** Fixed mtime of every tar entry (1980-01-01, the zip epoch): same input, same bytes. */
-const TAR_MTIME = 315532800;
+export const TAR_MTIME = 315532800;
 
 export interface BundleManifest {
   readonly bundleId: string;
@@ -76,9 +76,9 @@ export function uvTarget(platform: Platform): string {
 }
 
 /**
- * pip download --platform values for the platform, newest first. pip does not widen a
- * manylinux_2_X tag to older ones by itself, so every accepted tag is listed (with the
- * legacy aliases manylinux2014/2010/1 that older wheels carry).
+ * The platform tags a node accepts, newest first (lib/wheels.ts ranks wheels by them):
+ * every manylinux_2_X from the lock's glibc down, with the legacy aliases
+ * manylinux2014/2010/1 that older wheels carry.
  */
 export function manylinuxTags(platform: Platform): string[] {
   const tags: string[] = [];
@@ -88,8 +88,9 @@ export function manylinuxTags(platform: Platform): string[] {
   return tags;
 }
 
-export function normalizeName(name: string): string {
-  return name.toLowerCase().replace(/[-_.]+/g, "-");
+/** The command that regenerates the runtime's lock for a Python version. */
+function relockCommand(python: string): string {
+  return `npx tsx provision/lock.ts --python ${python}`;
 }
 
 /** Reads a hashed pip requirements lock: header fields, and name==version with its hashes. */
@@ -148,6 +149,11 @@ function sha256File(file: string): string {
   return createHash("sha256").update(readFileSync(file)).digest("hex");
 }
 
+/** The runtime of a checkout for a Python version and platform: those, and its hashes. */
+export function runtimeRef(projectDir: string, python: string, platform: Platform): RuntimeRef {
+  return { python, platform, ...runtimeHashes(projectDir, platform) };
+}
+
 /**
  * sha256 of the platform's lock, and of the runtime's sources (sorted bundle paths, each
  * with its length and content). Synchronous and cheap: stacks/main.ts calls it at synth.
@@ -179,13 +185,6 @@ interface WheelCheck {
   readonly files: readonly string[];
 }
 
-/** Name and version from a wheel file name ({dist}-{version}(-{build})?-{py}-{abi}-{plat}.whl). */
-function wheelNameVersion(file: string): { name: string; version: string } | undefined {
-  const parts = file.replace(/\.whl$/, "").split("-");
-  if (parts.length < 5) return undefined;
-  return { name: normalizeName(parts[0]!), version: parts[1]! };
-}
-
 /** Every lock entry has exactly one wheel whose sha256 is among the entry's hashes. */
 function checkWheelhouse(dir: string, entries: readonly LockEntry[]): WheelCheck {
   if (!existsSync(dir)) return { ok: false, problems: ["missing"], files: [] };
@@ -194,8 +193,8 @@ function checkWheelhouse(dir: string, entries: readonly LockEntry[]): WheelCheck
   const files: string[] = [];
   for (const e of entries) {
     const matching = wheels.filter((w) => {
-      const nv = wheelNameVersion(w);
-      return nv && nv.name === e.name && nv.version === e.version;
+      const nv = wheelTags(w);
+      return nv && normalizeName(nv.name) === e.name && nv.version === e.version;
     });
     if (matching.length !== 1) {
       problems.push(`${e.name}==${e.version}: ${matching.length} wheels`);
@@ -213,7 +212,7 @@ function checkWheelhouse(dir: string, entries: readonly LockEntry[]): WheelCheck
 
 /** Turns a wheel that cannot be served into a message saying which file to regenerate and how. */
 function wheelFailure(err: WheelError, lockRel: string, runtime: RuntimeRef): Error {
-  const relock = `npx tsx provision/lock.ts --python ${runtime.python}`;
+  const relock = relockCommand(runtime.python);
   if (err.kind === "hash-mismatch") {
     return badInput(`${lockRel} does not match the files on the package index`, [
       {
@@ -233,9 +232,14 @@ function wheelFailure(err: WheelError, lockRel: string, runtime: RuntimeRef): Er
   ]);
 }
 
+/** The cache folder of a runtime's wheels (one per lock and platform). */
+export function wheelhouseDir(cacheDir: string, runtime: RuntimeRef): string {
+  return path.join(cacheDir, `wheelhouse-${runtime.lockSha256.slice(0, 16)}-${runtime.platform}`);
+}
+
 async function ensureWheelhouse(runtime: RuntimeRef, lock: ParsedLock, opts: BuildOptions & { lockFile: string }): Promise<{ dir: string; files: readonly string[] }> {
   const progress = opts.onProgress ?? (() => {});
-  const dir = path.join(opts.cacheDir, `wheelhouse-${runtime.lockSha256.slice(0, 16)}-${runtime.platform}`);
+  const dir = wheelhouseDir(opts.cacheDir, runtime);
   const cached = checkWheelhouse(dir, lock.entries);
   if (cached.ok) {
     progress(`wheelhouse cached: ${cached.files.length} wheels in ${dir}`);
@@ -258,7 +262,7 @@ async function ensureWheelhouse(runtime: RuntimeRef, lock: ParsedLock, opts: Bui
     if (!check.ok) {
       throw badInput(
         `the wheels downloaded do not match ${lockRel}`,
-        check.problems.map((p) => ({ path: lockRel, message: p, fix: `regenerate the lock: npx tsx provision/lock.ts --python ${runtime.python}` })),
+        check.problems.map((p) => ({ path: lockRel, message: p, fix: `regenerate the lock: ${relockCommand(runtime.python)}` })),
       );
     }
     rmSync(dir, { recursive: true, force: true });
@@ -380,7 +384,7 @@ export async function buildBundle(runtime: RuntimeRef, opts: BuildOptions): Prom
     ]);
   }
   const lock = parseLock(readFileSync(lockFile, "utf8"));
-  const relock = `npx tsx provision/lock.ts --python ${runtime.python}`;
+  const relock = relockCommand(runtime.python);
   if (lock.python !== runtime.python) {
     throw badInput(`${lockRel} was locked for Python ${lock.python ?? "(unknown: no '# python-version:' line)"}, but runtime.python is ${runtime.python}`, [
       {

@@ -3,7 +3,7 @@
 // provider on this host, and a node named on the command line.
 import type { Cluster, NodeSpec } from "./config.js";
 import { loadCluster } from "./config.js";
-import { runtimeHashes } from "./bundle.js";
+import { runtimeRef } from "./bundle.js";
 import { requireDeployed, type Deployed } from "./deployed.js";
 import { badInput } from "./errors.js";
 import { realHost, type Host } from "./host.js";
@@ -14,7 +14,7 @@ import type { ClusterRef, RuntimeRef } from "./spec.js";
 
 export function runtimeRefOf(cluster: Cluster): RuntimeRef {
   const { python, platform } = cluster.config.runtime;
-  return { python, platform, ...runtimeHashes(cluster.projectDir, platform) };
+  return runtimeRef(cluster.projectDir, python, platform);
 }
 
 export interface OperatorContext {

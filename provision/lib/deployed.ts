@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { bundleIdOf, lockPath, runtimeHashes } from "./bundle.js";
 import type { Cluster, ClusterConfig, NodeSpec } from "./config.js";
-import { badInput } from "./errors.js";
+import { badInput, UserError } from "./errors.js";
 import type { ClusterRef, RuntimeRef, StageSpec } from "./spec.js";
 
 export interface Deployed {
@@ -25,16 +25,21 @@ interface State {
   readonly resources?: ReadonlyArray<{ readonly type?: string; readonly name?: string; readonly instances?: ReadonlyArray<{ readonly attributes?: { readonly triggers?: Record<string, string> } }> }>;
 }
 
+/** A Terraform state file: undefined when there is none, "unreadable" when it is not JSON. */
+export function readState(file: string): State | "unreadable" | undefined {
+  if (!existsSync(file)) return undefined;
+  try {
+    return JSON.parse(readFileSync(file, "utf8")) as State;
+  } catch {
+    return "unreadable";
+  }
+}
+
 /** The stage specs recorded in a state file, by resource name (machine-node2, scheduler...). */
 export function recordedSpecs(file: string): Map<string, StageSpec> {
   const specs = new Map<string, StageSpec>();
-  if (!existsSync(file)) return specs;
-  let state: State;
-  try {
-    state = JSON.parse(readFileSync(file, "utf8")) as State;
-  } catch {
-    return specs;
-  }
+  const state = readState(file);
+  if (state === undefined || state === "unreadable") return specs;
   for (const r of state.resources ?? []) {
     if (r.type !== "null_resource" || !r.name) continue;
     const spec = r.instances?.[0]?.attributes?.triggers?.spec;
@@ -105,4 +110,22 @@ export function requireDeployed(cluster: Cluster, note: (m: string) => void = (m
   const diff = differences(deployed, cluster);
   if (diff.length) note(`cluster.config.json differs from what is deployed (${diff.join("; ")}): showing the deployed cluster; \`npx cdktf deploy\` applies the change`);
   return deployed;
+}
+
+/** The deployed Dask settings; bad input when the scheduler stage never ran. */
+export function deployedDask(deployed: Deployed): NonNullable<Deployed["dask"]> {
+  if (!deployed.dask)
+    throw new UserError("the deployed cluster has no scheduler yet", 2, [
+      { path: "cdktf deploy", message: "no scheduler stage is recorded in Terraform's state", fix: "run npx cdktf deploy to finish the deploy" },
+    ]);
+  return deployed.dask;
+}
+
+/** The deployed runtime; bad input when the bundle stage never ran. */
+export function deployedRuntime(deployed: Deployed): RuntimeRef {
+  if (!deployed.runtime)
+    throw new UserError("the deployed cluster has no runtime yet: its bundle stage never ran", 2, [
+      { path: "cdktf deploy", message: "no bundle is recorded in Terraform's state", fix: "run npx cdktf deploy to finish the deploy" },
+    ]);
+  return deployed.runtime;
 }

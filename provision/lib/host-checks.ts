@@ -6,10 +6,10 @@ import path from "node:path";
 import { fail, ok, warn, type CheckRow } from "./checks.js";
 import type { NodeSpec } from "./config.js";
 import type { Host } from "./host.js";
-import { cacheDir } from "./paths.js";
 import { describeFailure, type ProcessResult } from "./process.js";
 import type { HostNeeds, MachineProvider } from "./providers/provider.js";
 import type { ClusterRef } from "./spec.js";
+import { builtTofu, cliKind } from "./toolchain.js";
 import { atLeast, parseVersion, versionText } from "./version-number.js";
 
 /** `node --import` (how Terraform starts every stage) needs Node 20.6; undici 7 (the wheel downloads), 20.18.1. */
@@ -59,7 +59,7 @@ export async function terraformCheck(host: Host): Promise<CheckRow> {
   const found = `terraform ${tf.text}; tofu ${tofu.text}${chosen ? `; TERRAFORM_BINARY_NAME=${chosen}` : ""}`;
   if (chosen && !["terraform", "tofu"].includes(chosen)) {
     const c = await versionOf(chosen);
-    const isTofu = path.basename(chosen).includes("tofu");
+    const isTofu = cliKind(host.env) === "tofu";
     if (c.v && (isTofu || recent(c.v))) return ok("terraform", `${found} (${c.v})`);
     return fail("terraform", `${found}: ${c.text}`, `point TERRAFORM_BINARY_NAME at terraform >= ${versionText(MIN_TERRAFORM, 2)} or tofu, or unset it`);
   }
@@ -69,9 +69,8 @@ export async function terraformCheck(host: Host): Promise<CheckRow> {
   }
   if (recent(tf.v)) return ok("terraform", found);
   if (tofu.v) return warn("terraform", found, "cdktf runs `terraform` unless told otherwise: set TERRAFORM_BINARY_NAME=tofu in your shell");
-  const built = host.readText(path.join(cacheDir(host.env), "toolchain", "cli"))?.trim();
-  if (built && host.exists(built))
-    return warn("terraform", `${found}; npm run setup made ${built}`, `put it on PATH for cdktf (export PATH="${path.dirname(built)}:$PATH" TERRAFORM_BINARY_NAME=tofu)`);
+  const built = builtTofu(host.env, host.platform);
+  if (host.exists(built)) return warn("terraform", `${found}; npm run setup made ${built}`, `put it on PATH for cdktf (export PATH="${path.dirname(built)}:$PATH" TERRAFORM_BINARY_NAME=tofu)`);
   const why = tf.v ? `terraform ${tf.v} is older than ${versionText(MIN_TERRAFORM, 2)}: upgrade it, or ` : "";
   return fail("terraform", found, `${why}install Terraform >= ${versionText(MIN_TERRAFORM, 2)} (https://developer.hashicorp.com/terraform/install) or OpenTofu`);
 }

@@ -34,8 +34,6 @@ export interface Host {
   mtimeSeconds(file: string): number | undefined;
   /** Names in a folder; empty when it does not exist. */
   listDir(dir: string): string[];
-  /** Whether this process may open the file for reading and writing (what QEMU does with /dev/kvm). */
-  openable(file: string): boolean;
   /** Bytes free for this user on the file system holding path; undefined when it cannot be asked. */
   freeDiskBytes(path: string): number | undefined;
   /**
@@ -67,20 +65,24 @@ function openable(file: string): boolean {
   }
 }
 
+/** A fetch error in a few words: fetch itself says only "fetch failed"; its cause names DNS, refusal or TLS. */
+export function networkErrorText(err: unknown): string {
+  const e = err as Error & { cause?: { code?: string; message?: string } };
+  return e.cause?.code ?? e.cause?.message ?? e.message;
+}
+
 async function head(url: string, timeoutMs: number): Promise<string> {
   try {
     const res = await fetch(url, { method: "HEAD", signal: AbortSignal.timeout(timeoutMs), redirect: "manual" });
     return `HTTP ${res.status}`;
   } catch (err) {
-    // fetch says only "fetch failed"; the cause names DNS, refusal or TLS.
-    const e = err as Error & { cause?: { code?: string; message?: string } };
-    if (e.name === "TimeoutError") throw new Error(`no answer in ${timeoutMs / 1000} s`);
-    throw new Error(e.cause?.code ?? e.cause?.message ?? e.message);
+    if ((err as Error).name === "TimeoutError") throw new Error(`no answer in ${timeoutMs / 1000} s`);
+    throw new Error(networkErrorText(err));
   }
 }
 
 /** This host. */
-export function realHost(run: ProcessRunner = runProcess): Host {
+export function realHost(): Host {
   return {
     platform: process.platform,
     arch: process.arch,
@@ -90,7 +92,7 @@ export function realHost(run: ProcessRunner = runProcess): Host {
     nodeVersion: process.versions.node,
     totalMemBytes: os.totalmem(),
     freeMemBytes: os.freemem(),
-    run,
+    run: runProcess,
     readText,
     exists: (file) => existsSync(file),
     mtimeSeconds: (file) => {
@@ -107,7 +109,6 @@ export function realHost(run: ProcessRunner = runProcess): Host {
         return [];
       }
     },
-    openable,
     freeDiskBytes: (p) => {
       try {
         const s = statfsSync(p);

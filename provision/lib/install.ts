@@ -11,15 +11,24 @@ import { runtimeOf, type StageSpec } from "./spec.js";
 import { NodeCommandError, shq, type Transport } from "./transport.js";
 
 /** The bundle, and the byte-code made for it on the host when the host can (see pycache.ts). */
-export async function bundleFor(spec: StageSpec, log: Log = consoleLog, env: NodeJS.ProcessEnv = process.env) {
+export interface InstallOptions {
+  /** Reinstall even when the node already has this bundle (verify-versions --fix). */
+  readonly force?: boolean;
+  readonly log?: Log;
+  /** The host's environment (cache folder, package index, proxies). Default: this process's. */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+export async function bundleFor(spec: StageSpec, { log = consoleLog, env = process.env }: Omit<InstallOptions, "force"> = {}) {
   const opts = { projectDir: spec.cluster.projectDir, cacheDir: cacheDir(env), env, onProgress: (m: string) => log.step("bundle", m) };
   const bundle = await buildBundle(runtimeOf(spec), opts);
-  return { ...bundle, pycachePath: pycacheFor(bundle, opts) };
+  return { ...bundle, pycachePath: await pycacheFor(bundle, opts) };
 }
 
 /** Copies the bundle and install.sh to a node and installs offline into <root>/venv. */
-export async function installOn(t: Transport, spec: StageSpec, opts: { force?: boolean } = {}, log: Log = consoleLog, env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  const { bundleId, tarPath, pycachePath } = await bundleFor(spec, log, env);
+export async function installOn(t: Transport, spec: StageSpec, opts: InstallOptions = {}): Promise<void> {
+  const log = opts.log ?? consoleLog;
+  const { bundleId, tarPath, pycachePath } = await bundleFor(spec, opts);
   const incoming = `${t.root}/incoming`;
   const remoteTar = `${incoming}/bundle-${bundleId}.tar`;
   const remotePycache = `${incoming}/pycache-${bundleId}.tar`;

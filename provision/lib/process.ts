@@ -139,8 +139,17 @@ export function describeFailure(r: ProcessResult): string {
   return `\`${r.argv.join(" ")}\` exited ${r.exitCode}${last ? `: ${last}` : ""}`;
 }
 
-/** Whether a program is on PATH: a file of that name in one of its folders (with a PATHEXT extension on Windows). */
-export function onPath(name: string, env: NodeJS.ProcessEnv = process.env): boolean {
+/** Where a program is on PATH: the first file of that name in its folders (with a PATHEXT extension on Windows). */
+export function findOnPath(name: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
   const exts = process.platform === "win32" ? (env.PATHEXT ?? ".EXE;.CMD").split(";") : [""];
-  return (env.PATH ?? "").split(path.delimiter).some((dir) => dir && exts.some((e) => existsSync(path.join(dir, `${name}${e.toLowerCase()}`)) || existsSync(path.join(dir, `${name}${e}`))));
+  for (const dir of (env.PATH ?? "").split(path.delimiter)) {
+    if (!dir) continue;
+    for (const e of exts) for (const file of [path.join(dir, `${name}${e.toLowerCase()}`), path.join(dir, `${name}${e}`)]) if (existsSync(file)) return file;
+  }
+  return undefined;
+}
+
+/** Whether a program is on PATH. */
+export function onPath(name: string, env: NodeJS.ProcessEnv = process.env): boolean {
+  return findOnPath(name, env) !== undefined;
 }

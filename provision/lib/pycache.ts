@@ -6,11 +6,11 @@
 // before. The .pyc files are "checked-hash" ones (PEP 552): each records a hash of its
 // source, and the node's Python uses it only when the source matches, whatever the files'
 // timestamps; the source path inside is corrected by the import system on load.
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, renameSync, rmSync } from "node:fs";
-import path from "node:path";
 import { randomBytes } from "node:crypto";
-import type { BundleResult } from "./bundle.js";
+import { existsSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { RUNTIME_DIR, TAR_MTIME, type BundleResult } from "./bundle.js";
+import { findOnPath, runProcess, tail } from "./process.js";
 
 export interface PycacheOptions {
   readonly projectDir: string;
@@ -18,6 +18,8 @@ export interface PycacheOptions {
   readonly onProgress?: (msg: string) => void;
   /** The host's interpreter for the nodes' Python. Default: pythonX.Y on PATH. */
   readonly hostPython?: string;
+  /** The environment the host's programs run with. Default: this process's. */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 /** Rewrites every .pyc the warm-up import wrote under site-packages as a checked-hash one. */
@@ -45,7 +47,7 @@ export function pycachePathOf(cacheDir: string, bundleId: string): string {
  * fails, and on Windows: the nodes then compile their own. It is the only step that may use
  * the host's Python, and only to save the nodes time.
  */
-export function pycacheFor(bundle: BundleResult, opts: PycacheOptions): string | undefined {
+export async function pycacheFor(bundle: BundleResult, opts: PycacheOptions): Promise<string | undefined> {
   const progress = opts.onProgress ?? (() => {});
   const target = pycachePathOf(opts.cacheDir, bundle.bundleId);
   if (existsSync(target)) return target;
@@ -55,35 +57,31 @@ export function pycacheFor(bundle: BundleResult, opts: PycacheOptions): string |
     progress("byte-code is compiled on the nodes (it is made on the host only on Linux and macOS)");
     return undefined;
   }
+  const env = opts.env ?? process.env;
   const hostPython = opts.hostPython ?? `python${py}`;
-  const probe = spawnSync(hostPython, ["-c", "import sys; print('%d.%d' % sys.version_info[:2])"], { encoding: "utf8" });
-  if (probe.status !== 0 || probe.stdout.trim() !== py) {
+  const probe = await runProcess([hostPython, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], { env });
+  if (probe.exitCode !== 0 || probe.stdout.trim() !== py) {
     progress(`no Python ${py} on this host (${hostPython}): the nodes will compile their own byte-code`);
     return undefined;
   }
   const t0 = performance.now();
   const scratch = mkdtempSync(path.join(opts.cacheDir, ".pycache-build-"));
   const tmp = `${target}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+  const list = path.join(scratch, "pyc-files");
   try {
     // install.sh runs pythonX.Y from PATH: put the chosen interpreter's folder first.
-    const env = { ...process.env, PATH: `${path.dirname(whichOf(hostPython))}:${process.env.PATH ?? ""}` };
-    const install = spawnSync("bash", [path.join(opts.projectDir, "cluster-runtime", "install.sh"), scratch, bundle.tarPath, py], { encoding: "utf8", env });
-    if (install.status !== 0) throw new Error(`install.sh: ${(install.stderr || install.stdout).trim().split("\n").slice(-2).join(" ")}`);
-    const recompile = spawnSync(path.join(scratch, "venv", "bin", "python"), ["-c", RECOMPILE], { encoding: "utf8" });
-    if (recompile.status !== 0) throw new Error(`recompiling: ${recompile.stderr.trim().split("\n").slice(-2).join(" ")}`);
-    const [site, count] = recompile.stdout.trim().split("\n");
-    const tar = spawnSync(
-      "bash",
-      [
-        "-c",
-        `cd "$1" && find . -name '*.pyc' -path '*/__pycache__/*' -print0 | LC_ALL=C sort -z | tar --null -T - --owner=0 --group=0 --numeric-owner --mtime=@315532800 -cf "$2"`,
-        "pycache",
-        site!,
-        tmp,
-      ],
-      { encoding: "utf8" },
-    );
-    if (tar.status !== 0) throw new Error(`tar: ${tar.stderr.trim()}`);
+    const interpreter = hostPython.includes("/") ? hostPython : (findOnPath(hostPython, env) ?? hostPython);
+    const installEnv = { ...env, PATH: `${path.dirname(interpreter)}${path.delimiter}${env.PATH ?? ""}` };
+    const install = await runProcess(["bash", path.join(opts.projectDir, RUNTIME_DIR, "install.sh"), scratch, bundle.tarPath, py], { env: installEnv });
+    if (install.exitCode !== 0) throw new Error(`install.sh: ${tail(install.stderr || install.stdout, 2).replace(/\n/g, " ")}`);
+    const recompile = await runProcess([path.join(scratch, "venv", "bin", "python"), "-c", RECOMPILE], { env });
+    if (recompile.exitCode !== 0) throw new Error(`recompiling: ${tail(recompile.stderr, 2).replace(/\n/g, " ")}`);
+    const [site, count] = recompile.stdout.trim().split("\n") as [string, string];
+    // The .pyc files in byte order (as LC_ALL=C sort), NUL-separated for tar -T.
+    const files = pycFiles(site).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    writeFileSync(list, files.map((f) => `${f}\0`).join(""));
+    const tar = await runProcess(["tar", "--null", "-T", list, "--owner=0", "--group=0", "--numeric-owner", `--mtime=@${TAR_MTIME}`, "-cf", tmp], { cwd: site, env });
+    if (tar.exitCode !== 0) throw new Error(`tar: ${tar.stderr.trim()}`);
     renameSync(tmp, target);
     progress(`byte-code for bundle ${bundle.bundleId}: ${count} files compiled on the host with ${hostPython} in ${((performance.now() - t0) / 1000).toFixed(1)} s (${target})`);
     return target;
@@ -96,8 +94,9 @@ export function pycacheFor(bundle: BundleResult, opts: PycacheOptions): string |
   }
 }
 
-function whichOf(cmd: string): string {
-  if (cmd.includes("/")) return cmd;
-  const r = spawnSync("bash", ["-c", 'command -v "$1"', "which", cmd], { encoding: "utf8" });
-  return r.stdout.trim() || cmd;
+/** Every .pyc file in a __pycache__ folder under dir, as ./relative paths (what `find .` prints). */
+function pycFiles(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: "utf8" })
+    .filter((rel) => rel.endsWith(".pyc") && path.basename(path.dirname(rel)) === "__pycache__")
+    .map((rel) => `./${rel}`);
 }

@@ -104,13 +104,18 @@ export class SshTransport implements Transport {
     private readonly noSharing = false,
   ) {}
 
+  /** Where connections are not shared (Windows' OpenSSH has no ControlMaster): say so to ssh, whatever a user's config holds. */
+  private sharingArgs(): string[] {
+    return this.noSharing ? ["-o", "ControlMaster=no", "-o", "ControlPath=none"] : [];
+  }
+
   /** ssh options shared by every call: never prompt, fail fast when the VM is unreachable. */
   private sshArgs(): string[] {
-    return ["-F", this.configFile, "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", ...(this.noSharing ? ["-o", "ControlMaster=no", "-o", "ControlPath=none"] : [])];
+    return ["-F", this.configFile, "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", ...this.sharingArgs()];
   }
 
   shell(): { argv: string[] } {
-    return { argv: ["ssh", "-F", this.configFile, ...(this.noSharing ? ["-o", "ControlMaster=no", "-o", "ControlPath=none"] : []), this.node] };
+    return { argv: ["ssh", "-F", this.configFile, ...this.sharingArgs(), this.node] };
   }
 
   run(script: string, given: RunOptions = {}): Promise<RunResult> {

@@ -8,15 +8,14 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { onPath } from "./process.js";
-import { toolchainDir } from "./toolchain.js";
+import { builtTofu } from "./toolchain.js";
 
 export function terraformEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = { ...env, CHECKPOINT_DISABLE: "1" };
   if (out.TF_CLI_CONFIG_FILE && !existsSync(out.TF_CLI_CONFIG_FILE)) delete out.TF_CLI_CONFIG_FILE;
-  const bin = path.join(toolchainDir(env), "bin");
-  const built = path.join(bin, process.platform === "win32" ? "tofu.exe" : "tofu");
+  const built = builtTofu(env);
   if (!env.TERRAFORM_BINARY_NAME && existsSync(built) && !onPath("terraform", env)) {
-    out.PATH = [bin, env.PATH ?? ""].filter(Boolean).join(path.delimiter);
+    out.PATH = [path.dirname(built), env.PATH ?? ""].filter(Boolean).join(path.delimiter);
     out.TERRAFORM_BINARY_NAME = built;
   }
   return out;

@@ -162,7 +162,7 @@ export async function ensureNullMirror(host: Host, log: Log): Promise<{ mirror: 
   const dir = toolchainDir(host.env);
   const mirror = path.join(dir, "providers");
   const binary = builtNullProvider(host);
-  if (!existsSync(binary)) {
+  if (!host.exists(binary)) {
     mkdirSync(path.dirname(binary), { recursive: true });
     await goBuild(host, NULL_PROVIDER.module, NULL_PROVIDER.moduleVersion, ".", binary, "-s -w", log, `hashicorp/null ${NULL_PROVIDER.version}`, "a minute or two");
   }
@@ -185,11 +185,16 @@ export async function ensureNullMirror(host: Host, log: Log): Promise<{ mirror: 
   return { mirror, rc };
 }
 
+/** Where `npm run setup` builds OpenTofu: the cache's toolchain/bin. */
+export function builtTofu(env: NodeJS.ProcessEnv, platform: NodeJS.Platform = process.platform): string {
+  return path.join(toolchainDir(env), "bin", exe({ platform }, "tofu"));
+}
+
 /** OpenTofu built into the cache's bin folder (for hosts with neither terraform nor tofu: CI). */
 export async function ensureOpenTofu(host: Host, log: Log): Promise<string> {
-  const binary = path.join(toolchainDir(host.env), "bin", exe(host, "tofu"));
+  const binary = builtTofu(host.env, host.platform);
   const stamp = `${binary}.version`;
-  if (existsSync(binary) && host.readText(stamp)?.trim() === OPENTOFU.version) return binary;
+  if (host.exists(binary) && host.readText(stamp)?.trim() === OPENTOFU.version) return binary;
   mkdirSync(path.dirname(binary), { recursive: true });
   // version.dev=no marks it a release build (no "-dev" suffix).
   await goBuild(
@@ -221,7 +226,7 @@ export async function ensureStackProviders(stackDir: string, host: Host, log: Lo
   if (lock.includes(`"${registry}/hashicorp/null"`) && lock.includes(`"${REGISTRY_HOSTS.terraform}/hashicorp/null"`)) return "present";
   if (cliConfigInstallsProviders(host)) return "user-config";
   const binary = builtNullProvider(host);
-  if (!existsSync(binary)) {
+  if (!host.exists(binary)) {
     try {
       await host.head(`https://${registry}/.well-known/terraform.json`, REGISTRY_TIMEOUT_MS);
       return "registry";
@@ -250,7 +255,7 @@ export async function providerSourceCheck(host: Host, online: boolean): Promise<
   const name = "terraform providers";
   const registry = REGISTRY_HOSTS[cliKind(host.env)];
   if (cliConfigInstallsProviders(host)) return ok(name, `your Terraform CLI config (${host.env.TF_CLI_CONFIG_FILE ?? "~/.terraformrc"}) says where providers come from`);
-  const built = existsSync(builtNullProvider(host));
+  const built = host.exists(builtNullProvider(host));
   if (built) return ok(name, `hashicorp/null ${NULL_PROVIDER.version} built in ${toolchainDir(host.env)}: each deploy uses it as the stack's local mirror`);
   if (!online) return ok(name, `terraform init downloads hashicorp/null from ${registry}; where it cannot, the first deploy builds it with Go (\`npm run doctor -- --online\` tests the registry)`);
   try {

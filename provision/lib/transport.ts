@@ -1,7 +1,7 @@
 // How every stage after machine creation talks to a node: run a shell script there, copy
 // a file there or back. `ip netns exec` for the local provider, ssh with the config that
 // `vagrant ssh-config` wrote for the Vagrant providers. Stages never know which.
-import type { ProcessRunner } from "./process.js";
+import { describeFailure, tail, type ProcessRunner } from "./process.js";
 
 export interface RunOptions {
   /** Extra environment for the script. */
@@ -57,7 +57,7 @@ export class NodeCommandError extends Error {
     readonly script: string,
     readonly result: RunResult,
   ) {
-    super(`on ${node}: command failed with exit code ${result.exitCode}: ${firstLine(script)}\n${result.stderr.trim().split("\n").slice(-15).join("\n")}`);
+    super(`on ${node}: command failed with exit code ${result.exitCode}: ${firstLine(script)}\n${tail(result.stderr)}`);
     this.name = "NodeCommandError";
   }
 }
@@ -83,7 +83,7 @@ export async function runForNode(run: ProcessRunner, node: string, argv: readonl
     scope: node,
     label: firstLine(script),
   });
-  const result = { stdout: r.stdout, stderr: r.missing ? `${argv[0]} is not installed or not on PATH` : r.stderr, exitCode: r.exitCode };
+  const result = { stdout: r.stdout, stderr: r.missing ? describeFailure(r) : r.stderr, exitCode: r.exitCode };
   if (result.exitCode !== 0 && !opts.nothrow) throw new NodeCommandError(node, script, result);
   return result;
 }

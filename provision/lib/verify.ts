@@ -7,27 +7,30 @@ import { readFileSync } from "node:fs";
 import { bundleIdOf, lockPath } from "./bundle.js";
 import { installOn } from "./install.js";
 import { step } from "./log.js";
-import { nodePaths, schedulerService, startService, workerService } from "./services.js";
+import { nodePaths, schedulerAddress, schedulerService, startService, workerService } from "./services.js";
 import type { ClusterRef, RuntimeRef, StageSpec } from "./spec.js";
 import { shq, type Transport } from "./transport.js";
 import { collectAll, compareNodes, compareServices, describeDrift, driftingNodes, lockedVersions, renderTable, type DriftRow, type ServiceVersions } from "./versions.js";
 import type { ClusterConfig } from "./config.js";
 import type { MachineProvider } from "./providers/provider.js";
 
-export interface VerifyOptions {
+/** What one check needs. */
+export interface CheckOptions {
   readonly cluster: ClusterRef;
   /** The machine layer the cluster runs on (its transports reach the nodes). */
   readonly provider: MachineProvider;
   readonly runtime: RuntimeRef;
-  /** Also compare scheduler, workers and client through get_versions() when they run. */
+  /** Also compare scheduler, workers and client through get_versions() when they run (needs dask). */
   readonly services: boolean;
+  /** Where the scheduler listens, and needed by --fix to restart services; absent in the deploy gate. */
+  readonly dask?: ClusterConfig["dask"];
+}
+
+/** What verify (check, print, and --fix) needs. */
+export interface VerifyOptions extends CheckOptions {
   readonly json: boolean;
   readonly all: boolean;
   readonly fix: boolean;
-  /** Needed by --fix to restart services; absent in the deploy gate. */
-  readonly dask?: ClusterConfig["dask"];
-  /** Prefix of progress lines. */
-  readonly scope?: string;
 }
 
 export interface VerifyReport {
@@ -54,7 +57,7 @@ async function serviceVersions(head: Transport, dask: { tls: boolean }, address:
 }
 
 /** One full check; returns the report without printing. */
-export async function check(opts: VerifyOptions): Promise<VerifyReport> {
+export async function check(opts: CheckOptions): Promise<VerifyReport> {
   const t0 = performance.now();
   const transports = opts.cluster.nodes.map((n) => opts.provider.transport(opts.cluster, n));
   const collected = await collectAll(transports);
@@ -68,12 +71,10 @@ export async function check(opts: VerifyOptions): Promise<VerifyReport> {
   };
   const rows = compareNodes(reports, expected);
   let serviceRows: DriftRow[] = [];
-  if (opts.services && !unreachable.length) {
+  if (opts.services && opts.dask && !unreachable.length) {
     const head = transports.find((t) => t.node === opts.cluster.head.name);
-    const tls = opts.dask?.tls ?? true;
     if (head) {
-      const address = `${tls ? "tls" : "tcp"}://${opts.cluster.head.ip}:${opts.dask?.schedulerPort ?? 8786}`;
-      const sv = await serviceVersions(head, { tls }, address);
+      const sv = await serviceVersions(head, opts.dask, schedulerAddress(opts.cluster.head, opts.dask));
       if (sv) serviceRows = compareServices(sv);
     }
   }

@@ -10,6 +10,7 @@ import path from "node:path";
 import { EnvHttpProxyAgent, fetch as undiciFetch } from "undici";
 import type { Platform } from "./config-schema.js";
 import type { LockEntry } from "./bundle.js";
+import { networkErrorText } from "./host.js";
 
 export const DEFAULT_INDEX = "https://pypi.org/simple/";
 
@@ -37,6 +38,11 @@ export class WheelError extends Error {
   ) {
     super(message);
   }
+}
+
+/** A distribution's name as PEP 503 compares them: lower case, runs of -_. as one -. */
+export function normalizeName(name: string): string {
+  return name.toLowerCase().replace(/[-_.]+/g, "-");
 }
 
 /**
@@ -97,7 +103,7 @@ export function parseIndexPage(body: string, contentType: string, pageUrl: strin
 
 /** PEP 503: a project's page is <index>/<normalized name>/. */
 export function projectUrl(index: string, name: string): string {
-  return new URL(`${name.toLowerCase().replace(/[-_.]+/g, "-")}/`, index.endsWith("/") ? index : `${index}/`).href;
+  return new URL(`${normalizeName(name)}/`, index.endsWith("/") ? index : `${index}/`).href;
 }
 
 export interface FetchOptions {
@@ -125,8 +131,7 @@ export async function fetchWheels(entries: readonly LockEntry[], target: WheelTa
     try {
       res = await undiciFetch(url, { headers: { Accept: accept, "User-Agent": "dask-vm-cluster" }, dispatcher, signal: AbortSignal.timeout(180_000) });
     } catch (err) {
-      const e = err as Error & { cause?: { code?: string; message?: string } };
-      throw new WheelError("unreachable", url, `cannot reach ${new URL(url).host} (${e.cause?.code ?? e.cause?.message ?? e.message})`);
+      throw new WheelError("unreachable", url, `cannot reach ${new URL(url).host} (${networkErrorText(err)})`);
     }
     if (!res.ok) throw new WheelError(res.status === 404 ? "no-wheel" : "unreachable", url, `${url}: HTTP ${res.status}`);
     return res;
@@ -143,7 +148,7 @@ export async function fetchWheels(entries: readonly LockEntry[], target: WheelTa
       const files = parseIndexPage(await page.text(), page.headers.get("content-type") ?? "", page.url)
         .filter((f) => {
           const t = wheelTags(f.filename);
-          return t && t.name.toLowerCase().replace(/[-_.]+/g, "-") === e.name && normalizeVersion(t.version) === normalizeVersion(e.version);
+          return t && normalizeName(t.name) === e.name && normalizeVersion(t.version) === normalizeVersion(e.version);
         })
         .map((f) => ({ ...f, rank: wheelRank(f.filename, target) }))
         .filter((f) => f.rank >= 0)

@@ -9,6 +9,6 @@ export const bundle: Stage = {
   name: "bundle",
   async apply({ spec, host, log }) {
     const r = runtimeOf(spec);
-    await log.timed("bundle", `building the runtime bundle for Python ${r.python} on ${r.platform}`, () => bundleFor(spec, log, host.env));
+    await log.timed("bundle", `building the runtime bundle for Python ${r.python} on ${r.platform}`, () => bundleFor(spec, { log, env: host.env }));
   },
 };

@@ -33,8 +33,6 @@ export const STAGE_MODULES: Readonly<Record<StageName, Stage>> = {
   benchmark,
 };
 
-export type StageAction = "apply" | "destroy";
-
 function parseJson<T>(text: string, what: string): T {
   try {
     return JSON.parse(text) as T;
@@ -43,8 +41,8 @@ function parseJson<T>(text: string, what: string): T {
   }
 }
 
-/** The context a stage runs with; tests give their own host, and thereby their own provider. */
-export function stageContext(spec: StageSpec, host: Host, expect: StageExpectations = {}, log: Log = consoleLog): StageContext {
+/** The context a stage runs with; runStage's caller gives the host, and thereby the provider. */
+function stageContext(spec: StageSpec, host: Host, expect: StageExpectations = {}, log: Log = consoleLog): StageContext {
   return { spec, host, provider: providerFor(spec.cluster.provider, host), expect, log };
 }
 

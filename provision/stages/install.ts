@@ -17,6 +17,6 @@ export const install: Stage = {
       await log.timed(node.name, `creating machine ${node.name} (${node.ip})`, () => provider.createMachine(spec.cluster, node));
     }
     const t = provider.transport(spec.cluster, node);
-    await log.timed(node.name, "installing the runtime bundle", () => installOn(t, spec, {}, log, host.env));
+    await log.timed(node.name, "installing the runtime bundle", () => installOn(t, spec, { log, env: host.env }));
   },
 };

@@ -4,16 +4,18 @@
 // before node 2 and 3 cost their minutes. Destroy removes the node and all on it.
 import { badInput } from "../lib/errors.js";
 import { tail } from "../lib/process.js";
+import { PYTHON_PROBE, pythonProbeOutcome } from "../lib/python-probe.js";
 import { boxOf, nodeOf } from "../lib/spec.js";
 import type { Stage } from "../lib/stage.js";
 import { shq, type Transport } from "../lib/transport.js";
 
-/** The node's pythonX.Y and its venv module (install.sh makes the venv with `-m venv --without-pip`). */
-export async function nodePythonOf(t: Transport, python: string): Promise<{ version?: string; problem?: string }> {
+/** The node's pythonX.Y and its venv module (lib/python-probe.ts). */
+async function nodePythonOf(t: Transport, python: string): Promise<{ version?: string; problem?: string }> {
   const bin = `python${python}`;
-  const r = await t.run(`PATH="$PATH:/usr/local/bin"; ${shq(bin)} -c ${shq("import sys, venv; print('%d.%d.%d' % sys.version_info[:3])")}`, { nothrow: true, timeoutMs: 120_000 });
-  if (r.exitCode === 0) return { version: r.stdout.trim() };
-  if (/No module named .?venv/.test(r.stderr)) return { problem: `${bin} has no venv module` };
+  const r = await t.run(`PATH="$PATH:/usr/local/bin"; ${shq(bin)} -c ${shq(PYTHON_PROBE)}`, { nothrow: true, timeoutMs: 120_000 });
+  const found = pythonProbeOutcome(r);
+  if ("version" in found) return found;
+  if (found.problem === "no-venv") return { problem: `${bin} has no venv module` };
   return { problem: r.exitCode === 127 ? `no ${bin} on the node` : tail(r.stderr || r.stdout, 2) || `exit ${r.exitCode}` };
 }
 

@@ -9,7 +9,7 @@ import type { Stage } from "../lib/stage.js";
 import { ensureClusterTls, tlsFiles } from "../lib/tls.js";
 import { shq } from "../lib/transport.js";
 
-export function hostTlsDir(clusterDir: string): string {
+function hostTlsDir(clusterDir: string): string {
   return path.join(clusterDir, "tls");
 }
 

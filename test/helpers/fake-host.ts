@@ -23,7 +23,8 @@ export interface FakeHostOptions {
   readonly platform?: NodeJS.Platform;
   readonly arch?: string;
   readonly env?: NodeJS.ProcessEnv;
-  readonly uid?: number;
+  /** Default 1000; undefined as on Windows. */
+  readonly uid?: number | undefined;
   /** Default: fakeSocketDir(), the test run's private folder. */
   readonly socketDir?: string;
   /**
@@ -35,9 +36,6 @@ export interface FakeHostOptions {
   readonly unscripted?: "missing" | "ok";
   readonly files?: Readonly<Record<string, string>>;
   readonly dirs?: Readonly<Record<string, readonly string[]>>;
-  /** Paths that exist besides files and dirs (devices). */
-  readonly paths?: readonly string[];
-  readonly openable?: readonly string[];
   readonly kvm?: boolean;
   readonly registry?: "up" | "down";
   readonly totalGiB?: number;
@@ -87,7 +85,7 @@ export function fakeHost(o: FakeHostOptions = {}): FakeHost {
     platform: o.platform ?? "linux",
     arch: o.arch ?? "x64",
     env: o.env ?? { HOME: "/home/u", PATH: "/usr/bin" },
-    uid: o.uid ?? 1000,
+    uid: "uid" in o ? o.uid : 1000,
     socketDir: o.socketDir ?? fakeSocketDir(),
     nodeVersion: "20.20.2",
     totalMemBytes: (o.totalGiB ?? 16) * GIB,
@@ -106,10 +104,9 @@ export function fakeHost(o: FakeHostOptions = {}): FakeHost {
       return result;
     },
     readText: (f) => files[f],
-    exists: (f) => f in files || f in dirs || (o.paths ?? []).includes(f),
+    exists: (f) => f in files || f in dirs,
     mtimeSeconds: (f) => (f in files ? 1_700_000_000 : undefined),
     listDir: (d) => [...(dirs[d] ?? [])],
-    openable: (f) => (o.openable ?? []).includes(f),
     freeDiskBytes: () => (o.freeDiskGiB ?? 100) * GIB,
     kvmUsable: () => o.kvm ?? false,
     async head(url) {

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { type App, Testing } from "cdktf";
-import { runtimeHashes } from "../../provision/lib/bundle.js";
+import { runtimeRef } from "../../provision/lib/bundle.js";
 import type { Cluster } from "../../provision/lib/config.js";
 import type { RuntimeRef, StageSpec } from "../../provision/lib/spec.js";
 import type { StageExpectations } from "../../provision/lib/stage.js";
@@ -16,7 +16,7 @@ export type StackSpecs = Map<string, { spec: StageSpec; expect: StageExpectation
 
 /** The runtime of this checkout's x86_64 lock, as stacks/main.ts hashes it. */
 export function repoRuntime(): RuntimeRef {
-  return { python: "3.11", platform: "x86_64", ...runtimeHashes(REPO, "x86_64") };
+  return runtimeRef(REPO, "3.11", "x86_64");
 }
 
 export function stackSpecs(cluster: Cluster, runtime: RuntimeRef = repoRuntime(), nodeBinary = process.execPath): StackSpecs {

@@ -31,10 +31,12 @@ import { hostAddress, netmaskOf, type Cidr } from "../ipv4.js";
 import { describeFailure, tail } from "../process.js";
 import {
   VagrantProvider,
+  vagrantBoxDir,
+  vagrantEscapedBoxName,
+  vmName,
   clusterSubnet,
   platformCheck,
   routeCheck,
-  vagrantHome,
   virtualizationCheck,
   type CheckFacts,
   type NetworkRecord,
@@ -67,7 +69,7 @@ export const STORAGE_POOL = "default";
 
 /** The pool volume vagrant-libvirt keeps a box image in (handle_box_image.rb get_volume_name). */
 export function boxVolumeName(boxName: string, version: string): string {
-  return `${boxName.replace(/\//g, "-VAGRANTSLASH-")}_vagrant_box_image_${version}_box.img`;
+  return `${vagrantEscapedBoxName(boxName)}_vagrant_box_image_${version}_box.img`;
 }
 
 /** vagrant-libvirt's default management_network_address (config.rb). */
@@ -148,15 +150,20 @@ export const DRIVER_ENV = "DVC_LIBVIRT_DRIVER";
 /** DVC_LIBVIRT_CPU_MODEL: the CPU model under qemu emulation (libvirt model name). */
 export const CPU_MODEL_ENV = "DVC_LIBVIRT_CPU_MODEL";
 
+/** What DVC_LIBVIRT_DRIVER says, trimmed ("" when unset). */
+function askedDriver(host: Host): string {
+  return (host.env[DRIVER_ENV] ?? "").trim();
+}
+
 function envDriver(host: Host): LibvirtDriver | undefined {
-  const v = (host.env[DRIVER_ENV] ?? "").trim();
+  const v = askedDriver(host);
   return v === "kvm" || v === "qemu" ? v : undefined;
 }
 
 /** vagrant-libvirt's machines come up in parallel once the box stage has uploaded the image. */
 export const LIBVIRT_CAPABILITIES: ProviderCapabilities = { parallelMachines: true, hostReachesNodes: true, reservesResources: true };
 
-export function libvirtStrategy(options: Pick<LibvirtOptions, "driver" | "cpuModel" | "managementNetwork"> = {}): VagrantStrategy {
+export function libvirtStrategy(options: LibvirtOptions = {}): VagrantStrategy {
   const management: ManagementNetwork = options.managementNetwork ?? "none";
   const driverOf = (host: Host): LibvirtDriver => options.driver ?? envDriver(host) ?? (host.kvmUsable() ? "kvm" : "qemu");
   const cpuModelOf = (host: Host): string => options.cpuModel ?? ((host.env[CPU_MODEL_ENV] ?? "").trim() || defaultCpuModel(host));
@@ -221,7 +228,7 @@ export function libvirtStrategy(options: Pick<LibvirtOptions, "driver" | "cpuMod
         );
       }
 
-      const asked = (host.env[DRIVER_ENV] ?? "").trim();
+      const asked = askedDriver(host);
       if (asked && asked !== "auto" && !envDriver(host)) {
         rows.push(
           fail(
@@ -347,8 +354,7 @@ export function libvirtStrategy(options: Pick<LibvirtOptions, "driver" | "cpuMod
      */
     async afterBoxAdded(ctx: VagrantContext, cluster: ClusterRef, box: BoxConfig, version: string): Promise<void> {
       const { host } = ctx;
-      const dirName = box.name.replace(/\//g, "-VAGRANTSLASH-");
-      const boxDir = path.join(vagrantHome(host), "boxes", dirName, version, "libvirt");
+      const boxDir = path.join(vagrantBoxDir(host, box.name), version, "libvirt");
       const image = path.join(boxDir, "box.img");
       if (!host.exists(image)) return; // a multi-disk (v2) box or an unusual layout: vagrant-libvirt uploads it itself
       let meta: { format?: string; virtual_size?: number; disks?: unknown[] };
@@ -358,7 +364,7 @@ export function libvirtStrategy(options: Pick<LibvirtOptions, "driver" | "cpuMod
         return;
       }
       if (meta.disks?.length || meta.format !== "qcow2" || typeof meta.virtual_size !== "number") return;
-      const mtime = host.mtimeSeconds?.(image);
+      const mtime = host.mtimeSeconds(image);
       if (version === "0" || version === "") {
         if (mtime === undefined) return;
         version = `0_${mtime}`;
@@ -378,10 +384,14 @@ export function libvirtStrategy(options: Pick<LibvirtOptions, "driver" | "cpuMod
       }
     },
 
+    upHint: "read the libvirt error above (`virsh list --all`, `journalctl -u libvirtd`)",
+    removeByHand: (domain) => `virsh undefine ${domain} --remove-all-storage`,
+    // 4 for VMs under qemu emulation (the machine list says so), else 1.
+    slowness: (list) => ((list.libvirt as { driver?: string } | undefined)?.driver === "qemu" ? 4 : 1),
+
     async removeUnrecorded(ctx: VagrantContext, cluster: ClusterRef, node: NodeSpec): Promise<void> {
       const { host } = ctx;
-      // The domain name vagrant-libvirt gives it: default_prefix (the Vagrantfile's "<clusterId>-") + the machine name.
-      const domain = `${cluster.id}-${node.name}`;
+      const domain = vmName(cluster, node);
       if ((await ctx.run(virsh(host, "dominfo", domain), cluster)).exitCode !== 0) return; // none, or no libvirt to ask
       host.warn(`${domain} exists in libvirt but Vagrant has no record of it (an interrupted vagrant up?): removing it with its storage`);
       const fix = `remove it by hand: virsh --connect ${libvirtUri(host)} destroy ${domain}; virsh --connect ${libvirtUri(host)} undefine ${domain} --remove-all-storage`;

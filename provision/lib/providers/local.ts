@@ -4,6 +4,7 @@
 // Each node has its own root folder under .cluster/nodes/<node>: separate installs.
 // Every `ip` command goes through the host's process runner, so the exact command
 // sequence of each step is tested without root (test/providers/local.test.ts).
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { chmod, copyFile, mkdir, rm, writeFile } from "node:fs/promises";
 import net, { type Server } from "node:net";
@@ -14,6 +15,7 @@ import { UserError } from "../errors.js";
 import type { Host } from "../host.js";
 import { parseCidr } from "../ipv4.js";
 import { describeFailure, type ProcessResult } from "../process.js";
+import { PYTHON_PROBE, pythonProbeOutcome } from "../python-probe.js";
 import { nodePaths } from "../services.js";
 import type { ClusterRef } from "../spec.js";
 import { runForNode, shq, type RunOptions, type RunResult, type Transport } from "../transport.js";
@@ -230,17 +232,17 @@ export class LocalProvider implements MachineProvider {
     const python = nodePaths(nodeRoot(cluster, node.name)).python;
     const ns = nodeNamespace(cluster, node.name);
     const server = net.createServer((socket) => {
-      void import("node:child_process").then(({ spawn }) => {
-        const relay = spawn("ip", ["netns", "exec", ns, python, "-c", RELAY, node.ip, String(targetPort)], { stdio: ["pipe", "pipe", "ignore"] });
-        socket.pipe(relay.stdin);
-        relay.stdout.pipe(socket);
-        socket.on("error", () => {
-          socket.destroy();
-          relay.kill();
-        });
-        socket.on("close", () => relay.kill());
-        relay.on("exit", () => socket.end());
+      // A byte stream both ways for as long as the connection lasts: not a program run to
+      // its end, so not the process runner's business.
+      const relay = spawn("ip", ["netns", "exec", ns, python, "-c", RELAY, node.ip, String(targetPort)], { stdio: ["pipe", "pipe", "ignore"] });
+      socket.pipe(relay.stdin);
+      relay.stdout.pipe(socket);
+      socket.on("error", () => {
+        socket.destroy();
+        relay.kill();
       });
+      socket.on("close", () => relay.kill());
+      relay.on("exit", () => socket.end());
     });
     return new Promise((resolve, reject) => {
       server.once("error", reject);
@@ -255,9 +257,10 @@ export class LocalProvider implements MachineProvider {
  */
 export async function hostPythonCheck(host: Host, python: string): Promise<CheckRow> {
   const bin = `python${python}`;
-  const r = await host.run([bin, "-c", "import sys, venv; print('.'.join(map(str, sys.version_info[:3])))"], { timeoutMs: 15_000 });
+  const r = await host.run([bin, "-c", PYTHON_PROBE], { timeoutMs: 15_000 });
   const install = `install Python ${python} with its venv module (Debian/Ubuntu: sudo apt-get install ${bin} ${bin}-venv; or pyenv install ${python}), or set runtime.python to a Python this host has and re-lock (npx tsx provision/lock.ts --python X.Y)`;
-  if (r.exitCode === 0) return ok(bin, r.stdout.trim());
-  if (/No module named .?venv/.test(r.stderr)) return fail(bin, `${bin} has no venv module`, `sudo apt-get install ${bin}-venv`, "/runtime/python");
+  const found = pythonProbeOutcome(r);
+  if ("version" in found) return ok(bin, found.version);
+  if (found.problem === "no-venv") return fail(bin, `${bin} has no venv module`, `sudo apt-get install ${bin}-venv`, "/runtime/python");
   return fail(bin, r.missing ? "not found" : describeFailure(r), install, "/runtime/python");
 }

@@ -196,6 +196,20 @@ export interface VagrantStrategy {
    * name). Succeeds when there is none or the hypervisor cannot be asked.
    */
   removeUnrecorded?(ctx: VagrantContext, cluster: ClusterRef, node: NodeSpec): Promise<void>;
+  /** How many times slower than native the machines in this list run (VMs under emulation); 1 by default. */
+  slowness?(list: MachineList): number;
+  /** Where to look when `vagrant up` fails: the hypervisor's own error and tools. */
+  readonly upHint: string;
+  /** The command that removes a VM by hand, by its name (vmName). */
+  removeByHand(name: string): string;
+}
+
+/**
+ * The hypervisor's name for a node's VM: "<clusterId>-<node>", as provision/Vagrantfile
+ * names it (vb.name for VirtualBox; libvirt.default_prefix + the machine for libvirt).
+ */
+export function vmName(cluster: ClusterRef, node: NodeSpec): string {
+  return `${cluster.id}-${node.name}`;
 }
 
 /** The machine list provision/Vagrantfile reads. */
@@ -395,7 +409,12 @@ export class VagrantProvider implements MachineProvider {
     const p = this.strategy.name;
     const paths = vagrantPaths(cluster);
     if (!recordedMachines(paths.dotfile, p).includes(node.name)) await this.strategy.removeUnrecorded?.(this.ctx, cluster, node);
-    await this.ctx.mustVagrant(["up", node.name, `--provider=${p}`, "--no-provision"], cluster, upFix(p, node.name), { echo: true });
+    await this.ctx.mustVagrant(
+      ["up", node.name, `--provider=${p}`, "--no-provision"],
+      cluster,
+      `${this.strategy.upHint}; \`vagrant destroy -f ${node.name}\` then deploy again clears a half-created VM`,
+      { echo: true },
+    );
     const conf = await this.ctx.mustVagrant(["ssh-config", node.name], cluster, `run \`vagrant up ${node.name}\` from provision/ with the cluster's environment to see why the VM has no ssh access`);
     await mkdir(paths.sshDir, { recursive: true, mode: 0o700 });
     await writeFile(paths.sshConfig(node.name), withConnectionSharing(conf.stdout, sshControlDir(this.host.platform, this.host.uid, this.host.socketDir, this.host.warn)), { mode: 0o600 });
@@ -429,7 +448,7 @@ export class VagrantProvider implements MachineProvider {
     const paths = vagrantPaths(cluster);
     // Without Vagrant's record of the VM there is nothing to destroy, and asking
     // vagrant-libvirt anyway needs a running libvirt daemon just to say so.
-    if (existsSync(paths.sshConfig(node.name))) await (this.transport(cluster, node) as SshTransport).closeConnection();
+    if (existsSync(paths.sshConfig(node.name))) await this.sshTransport(cluster, node).closeConnection();
     if (recordedMachines(paths.dotfile, this.strategy.name).includes(node.name)) {
       const list = await this.readMachineList(cluster);
       if (!list) {
@@ -437,7 +456,7 @@ export class VagrantProvider implements MachineProvider {
           {
             path: paths.machines,
             message: "missing, but Vagrant still records a VM for this node",
-            fix: `run \`npx cdktf deploy\` once (it rewrites the list), then destroy again; or remove the VM by hand (${this.strategy.name === "virtualbox" ? `VBoxManage unregistervm ${cluster.id}-${node.name} --delete` : `virsh undefine ${cluster.id}-${node.name} --remove-all-storage`})`,
+            fix: `run \`npx cdktf deploy\` once (it rewrites the list), then destroy again; or remove the VM by hand (${this.strategy.removeByHand(vmName(cluster, node))})`,
           },
         ]);
       }
@@ -463,17 +482,22 @@ export class VagrantProvider implements MachineProvider {
     }
   }
 
-  /** 4 for VMs under qemu emulation (the machine list says so), else 1. */
+  /** How much longer than native every command may take: the strategy's slowness for the machine list (VMs under emulation), else 1. */
   timeoutFactor(cluster: ClusterRef): number {
+    let list: MachineList;
     try {
-      const list = JSON.parse(readFileSync(vagrantPaths(cluster).machines, "utf8")) as MachineList;
-      return (list.libvirt as { driver?: string } | undefined)?.driver === "qemu" ? 4 : 1;
+      list = JSON.parse(readFileSync(vagrantPaths(cluster).machines, "utf8")) as MachineList;
     } catch {
       return 1;
     }
+    return this.strategy.slowness?.(list) ?? 1;
   }
 
   transport(cluster: ClusterRef, node: NodeSpec): Transport {
+    return this.sshTransport(cluster, node);
+  }
+
+  private sshTransport(cluster: ClusterRef, node: NodeSpec): SshTransport {
     return new SshTransport(node.name, vagrantPaths(cluster).sshConfig(node.name), this.host.run, this.timeoutFactor(cluster), this.host.platform === "win32");
   }
 
@@ -548,14 +572,18 @@ function boxAddFix(box: BoxConfig, provider: VagrantProviderName): string {
     : `this host needs to reach Vagrant's box catalogue for ${box.name} (${provider}); without it, download or build the box elsewhere and set box.url in cluster.config.json to the .box file`;
 }
 
-function upFix(provider: VagrantProviderName, node: string): string {
-  return provider === "virtualbox"
-    ? `read the VirtualBox error above; \`vagrant destroy -f ${node}\` then deploy again clears a half-created VM`
-    : `read the libvirt error above (\`virsh list --all\`, \`journalctl -u libvirtd\`); \`vagrant destroy -f ${node}\` then deploy again clears a half-created VM`;
-}
-
 /** Home of Vagrant's boxes: VAGRANT_HOME or ~/.vagrant.d (USERPROFILE on Windows). */
 export function vagrantHome(host: Host): string {
   const home = host.env.HOME || host.env.USERPROFILE || os.homedir();
   return host.env.VAGRANT_HOME || (host.platform === "win32" ? path.win32.join(home, ".vagrant.d") : path.join(home, ".vagrant.d"));
+}
+
+/** A box's name as Vagrant writes it into file and volume names: "/" becomes "-VAGRANTSLASH-". */
+export function vagrantEscapedBoxName(boxName: string): string {
+  return boxName.replace(/\//g, "-VAGRANTSLASH-");
+}
+
+/** The folder Vagrant keeps a box's versions in: <vagrantHome>/boxes/<escaped name>. */
+export function vagrantBoxDir(host: Host, boxName: string): string {
+  return (host.platform === "win32" ? path.win32.join : path.join)(vagrantHome(host), "boxes", vagrantEscapedBoxName(boxName));
 }

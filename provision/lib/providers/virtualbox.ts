@@ -50,14 +50,15 @@ import type { Host } from "../host.js";
 import { cidrContains, cidrWithin, hostAddress, ipToInt, isIpv4, netmaskOf, parseCidr, type Cidr } from "../ipv4.js";
 import { describeFailure, tail, type ProcessOptions, type ProcessResult } from "../process.js";
 import type { ClusterRef } from "../spec.js";
-import { atLeast, compareVersions, versionText } from "../version-number.js";
+import { atLeast, compareVersions, parseVersion, versionText } from "../version-number.js";
 import type { BoxConfig, HostNeeds, ProviderCapabilities } from "./provider.js";
 import {
   VagrantProvider,
+  vagrantBoxDir,
+  vmName,
   clusterSubnet,
   platformCheck,
   routeCheck,
-  vagrantHome,
   virtualizationCheck,
   type CheckFacts,
   type NetworkRecord,
@@ -133,8 +134,7 @@ export function parseVboxVersion(stdout: string, stderr = ""): VboxVersion {
     .map((l) => l.trim())
     .filter(Boolean);
   const line = [...lines].reverse().find((l) => /^\d+\.\d+\.\d+/.test(l)) ?? "";
-  const m = /^(\d+)\.(\d+)\.(\d+)/.exec(line);
-  return { version: m ? [Number(m[1]), Number(m[2]), Number(m[3])] : undefined, text: line, driverMissing: /vboxdrv/.test(`${stdout}\n${stderr}`) };
+  return { version: line ? parseVersion(line) : undefined, text: line, driverMissing: /vboxdrv/.test(`${stdout}\n${stderr}`) };
 }
 
 const UUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}";
@@ -373,11 +373,11 @@ function boxCheck(needs: HostNeeds): CheckRow {
   return ok("box", `${needs.box.name}: ${needs.platform}, Python ${known.python}`);
 }
 
-/** Parallel `vagrant up`s race for the box import and the forwarded ssh port 2222: one machine at a time. */
 /** The box the defaults switch to where VirtualBox runs only arm64 guests (one of KNOWN_BOXES with aarch64). */
 export const ARM64_BOX = "bento/debian-12";
 
 export const VIRTUALBOX_CAPABILITIES: ProviderCapabilities = {
+  // Parallel `vagrant up`s race for the box import and the forwarded ssh port 2222.
   parallelMachines: false,
   hostReachesNodes: true,
   reservesResources: true,
@@ -532,9 +532,11 @@ export function virtualboxStrategy(): VagrantStrategy {
       return {};
     },
 
+    upHint: "read the VirtualBox error above",
+    removeByHand: (name) => `VBoxManage unregistervm ${name} --delete`,
+
     async removeUnrecorded(ctx: VagrantContext, cluster: ClusterRef, node: NodeSpec): Promise<void> {
-      // vb.name in the Vagrantfile: "<clusterId>-<node>".
-      const name = `${cluster.id}-${node.name}`;
+      const name = vmName(cluster, node);
       const list = await vbox(ctx, cluster, ["list", "vms"]);
       if (list.exitCode !== 0) return;
       const vm = parseVboxVms(list.stdout).find((x) => x.name === name);
@@ -568,7 +570,7 @@ export function virtualboxStrategy(): VagrantStrategy {
 /** UUIDs (lower case) in the master_id files of every stored version of a box (see the header). */
 export function masterIds(host: Host, boxName: string): string[] {
   const join = host.platform === "win32" ? path.win32.join : path.join;
-  const boxDir = join(vagrantHome(host), "boxes", boxName.replace(/\//g, "-VAGRANTSLASH-"));
+  const boxDir = vagrantBoxDir(host, boxName);
   const ids: string[] = [];
   for (const version of host.listDir(boxDir)) {
     const vdir = join(boxDir, version);
