@@ -52,7 +52,7 @@ const SCENARIOS: readonly Scenario[] = [
   { name: "no python3.11", host: { commands: { "python3.11 -c": { missing: true, exitCode: 127 } } } },
   { name: "too little memory", host: { totalGiB: 4, freeGiB: 3 } },
   { name: "too little disk", host: { freeDiskGiB: 1 } },
-  { name: "a Windows laptop", host: { platform: "win32", uid: undefined as unknown as number, commands: { "route print -4": "" } } },
+  { name: "a Windows laptop", host: { platform: "win32", uid: undefined, commands: { "route print -4": "" } } },
   { name: "an Apple Silicon Mac", host: { platform: "darwin", arch: "arm64", commands: { "netstat -rn -f inet": "", "sysctl -n kern.hv_support": "1\n" } } },
 ];
 

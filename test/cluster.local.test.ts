@@ -18,12 +18,12 @@ import { createCa, issue } from "../provision/lib/tls.js";
 import { shq, type Transport } from "../provision/lib/transport.js";
 import { cacheDir } from "../provision/lib/paths.js";
 import { terraformBinary } from "./helpers/terraform.js";
+import { rootOrSkip } from "./helpers/root.js";
 
 /** results.json and status --json, read field by field (their schemas are tested elsewhere). */
 // biome-ignore lint/suspicious/noExplicitAny: a parsed JSON document, walked freely in assertions
 type Any = any;
-const isRoot = process.getuid?.() === 0;
-if (!isRoot) console.log("cluster.local: skipped: the local provider needs root to create network namespaces");
+const isRoot = rootOrSkip("cluster.local", "the local provider needs root to create network namespaces");
 
 const timings: Record<string, number> = {};
 

@@ -9,10 +9,10 @@ import { $ } from "zx";
 import { resolveCluster } from "../provision/lib/config.js";
 import { makeCheckout } from "./helpers/project.js";
 import { residue, type Residue } from "./helpers/residue.js";
-import { terraformEnv } from "./helpers/terraform.js";
+import { cdktfEnv } from "./helpers/terraform.js";
+import { rootOrSkip } from "./helpers/root.js";
 
-const isRoot = process.getuid?.() === 0;
-if (!isRoot) console.log("demo.local: skipped: the local provider needs root to create network namespaces");
+const isRoot = rootOrSkip("demo.local", "the local provider needs root to create network namespaces");
 
 describe.runIf(isRoot)('npm run demo from a checkout at "Cours Dask é", through a symlink', () => {
   const checkout = makeCheckout("dvc-demo-");
@@ -25,7 +25,7 @@ describe.runIf(isRoot)('npm run demo from a checkout at "Cours Dask é", through
 
   beforeAll(async () => {
     before = await residue(checkout.dir, cluster.id, ips);
-    const r = await $({ cwd: checkout.link, nothrow: true, quiet: true, env: { ...terraformEnv(), CI: "true", FORCE_COLOR: "0" }, timeout: 1_200_000 })`npm run demo`;
+    const r = await $({ cwd: checkout.link, nothrow: true, quiet: true, env: cdktfEnv(), timeout: 1_200_000 })`npm run demo`;
     out = `${r.stdout}\n${r.stderr}`;
     code = r.exitCode;
   });
@@ -33,7 +33,7 @@ describe.runIf(isRoot)('npm run demo from a checkout at "Cours Dask é", through
   afterAll(async () => {
     // Whatever happened, leave nothing: the demo's own config names the cluster.
     if (existsSync(path.join(checkout.dir, ".cluster", "terraform.tfstate"))) {
-      const env = { ...terraformEnv(), CI: "true", CLUSTER_CONFIG: path.join(checkout.dir, ".cluster", "demo", "cluster.config.json") };
+      const env = cdktfEnv({ CLUSTER_CONFIG: path.join(checkout.dir, ".cluster", "demo", "cluster.config.json") });
       await $({ cwd: checkout.link, nothrow: true, quiet: true, env })`node_modules/.bin/cdktf destroy --auto-approve`;
     }
     rmSync(checkout.top, { recursive: true, force: true });

@@ -9,10 +9,10 @@ import { runChecks } from "../provision/commands/doctor.js";
 import { verdictOf, type CheckRow } from "../provision/lib/checks.js";
 import { resolveCluster } from "../provision/lib/config.js";
 import { realHost } from "../provision/lib/host.js";
+import { rootOrSkip } from "./helpers/root.js";
 
 const root = path.resolve(import.meta.dirname, "..");
-const isRoot = process.getuid?.() === 0;
-if (!isRoot) console.log("doctor.local: skipped: the local provider's checks pass only as root");
+const isRoot = rootOrSkip("doctor.local", "the local provider's checks pass only as root");
 
 function rowOf(rows: readonly CheckRow[], check: string): CheckRow {
   const r = rows.find((x) => x.check === check);

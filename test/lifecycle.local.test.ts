@@ -12,9 +12,9 @@ import { realHost } from "../provision/lib/host.js";
 import { LocalProvider } from "../provision/lib/providers/local.js";
 import { clusterRefOf } from "../provision/lib/spec.js";
 import { waitForWorkers } from "../provision/lib/probe.js";
+import { rootOrSkip } from "./helpers/root.js";
 
-const isRoot = process.getuid?.() === 0;
-if (!isRoot) console.log("lifecycle.local: skipped: the local provider needs root to create network namespaces");
+const isRoot = rootOrSkip("lifecycle.local", "the local provider needs root to create network namespaces");
 
 const timings: Record<string, number> = {};
 

@@ -41,7 +41,7 @@ const PLATFORMS: readonly Platform[] = [
     host: {
       platform: "win32",
       arch: "x64",
-      uid: undefined as unknown as number,
+      uid: undefined,
       env: { VBOX_MSI_INSTALL_PATH: "C:\\Program Files\\Oracle\\VirtualBox\\", USERPROFILE: "C:\\Users\\Léa Martin" },
       commands: { "route print -4": "" },
     },

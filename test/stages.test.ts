@@ -116,7 +116,7 @@ describe("every stage against a fake provider and transport", () => {
     expect(((await run("machine-node1", { provider: noVenv }).done.catch((e: unknown) => e)) as UserError).render()).toContain("python3.11 has no venv module");
   });
 
-  it("machines are chained where the provider cannot make them in parallel (VirtualBox), so node 1's Python check comes before node 2 exists", () => {
+  it("on VirtualBox too, each machine stage is given runtime.python to check (stack.test.ts holds that VirtualBox's machines are chained, so node 1 is checked before node 2 exists)", () => {
     const vb = stackSpecs(resolveCluster({ provider: "virtualbox", nodes: { count: 3 } }, path.join(work, "vb")));
     expect(vb.get("machine-node1")!.expect.python).toBe("3.11");
   });

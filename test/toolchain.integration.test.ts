@@ -11,13 +11,12 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { $ } from "zx";
 import { realHost } from "../provision/lib/host.js";
-import type { Log } from "../provision/lib/log.js";
 import { REGISTRY_HOSTS, builtNullProvider, cliKind, ensureNullMirror, ensureStackProviders, lockFileText, packageHashV1 } from "../provision/lib/toolchain.js";
+import { memoryLog } from "./helpers/fake-cluster.js";
 import { terraformBinary, terraformEnv } from "./helpers/terraform.js";
 
 const STEP_TIMEOUT = 600_000;
-const lines: string[] = [];
-const log: Log = { step: (_s, m) => void lines.push(m), timed: (_s, _w, fn) => fn() };
+const log = memoryLog();
 // Every HTTP(S) request through a dead proxy: the registry "does not answer".
 const OFFLINE = { HTTPS_PROXY: "http://127.0.0.1:9", HTTP_PROXY: "http://127.0.0.1:9", NO_PROXY: "", TF_CLI_CONFIG_FILE: "/nonexistent/terraformrc" };
 

@@ -14,6 +14,7 @@ import { clusterRefOf, type ClusterRef } from "../provision/lib/spec.js";
 import { fakeHost } from "./helpers/fake-host.js";
 import { virtualboxProvider } from "../provision/lib/providers/virtualbox.js";
 import { libvirtProvider, type LibvirtOptions } from "../provision/lib/providers/libvirt.js";
+import { MIN_VAGRANT } from "../provision/lib/providers/vagrant.js";
 
 const REPO = path.resolve(import.meta.dirname, "..");
 const VAGRANTFILE_DIR = path.join(REPO, "provision");
@@ -149,5 +150,13 @@ describe.skipIf(!hasVagrant)("provision/Vagrantfile under the real vagrant valid
     const r = validate(undefined, "virtualbox", d);
     expect(r.status).not.toBe(0);
     expect(r.out).toContain(`the machine list ${path.join(tmp, "checkout", ".cluster", "machines.json")} does not exist`);
+  });
+});
+
+describe("provision/Vagrantfile and the providers agree", () => {
+  it("Vagrant.require_version is MIN_VAGRANT, the version the providers' checks ask for", () => {
+    const text = readFileSync(path.join(VAGRANTFILE_DIR, "Vagrantfile"), "utf8");
+    const required = /^Vagrant\.require_version ">= ([\d.]+)"/m.exec(text)?.[1];
+    expect(required).toBe(MIN_VAGRANT.join("."));
   });
 });

@@ -18,7 +18,7 @@ import os from "node:os";
 import path from "node:path";
 import { makeProject, tail, REPO, type TestProject } from "./helpers/project.js";
 import { residue, type Residue } from "./helpers/residue.js";
-import { terraformEnv } from "./helpers/terraform.js";
+import { cdktfEnv } from "./helpers/terraform.js";
 import { clusterRefOf } from "../provision/lib/spec.js";
 import { runProcess } from "../provision/lib/process.js";
 import { cacheDir } from "../provision/lib/paths.js";
@@ -101,7 +101,7 @@ function cdktfTimed(p: TestProject, verb: "deploy" | "destroy"): Promise<{ code:
     // The whole output, as it comes, for whoever watches or debugs the run.
     const logFile = path.join(REPO, "test-output", "vm-libvirt-cdktf.log");
     mkdirSync(path.dirname(logFile), { recursive: true });
-    const env = { ...terraformEnv(), CI: "true", CHECKPOINT_DISABLE: "1", FORCE_COLOR: "0" };
+    const env = cdktfEnv();
     const child = spawn("node_modules/.bin/cdktf", [verb, "--auto-approve"], { cwd: p.dir, env, stdio: ["ignore", "pipe", "pipe"] });
     let buf = "";
     const take = (b: Buffer) => {

@@ -8,7 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { $, type ProcessOutput } from "zx";
 import { resolveCluster, type Cluster } from "../../provision/lib/config.js";
-import { terraformEnv } from "./terraform.js";
+import { cdktfEnv } from "./terraform.js";
 
 export const REPO = path.resolve(import.meta.dirname, "..", "..");
 // What a clone has (git ls-files), less what no command reads.
@@ -46,7 +46,7 @@ export function makeProject(config: object, prefix = "dvc-e2e-"): TestProject {
   const { top, dir, link } = makeCheckout(prefix);
   writeFileSync(path.join(dir, "cluster.config.json"), JSON.stringify(config, null, 2));
   const cluster = resolveCluster(config, dir);
-  const env = { ...terraformEnv(), CI: "true", CHECKPOINT_DISABLE: "1", FORCE_COLOR: "0" };
+  const env = cdktfEnv();
   const sh: TestProject["sh"] = (argv, opts = {}) => $({ cwd: link, nothrow: true, quiet: true, env: { ...env, ...opts.env }, timeout: opts.timeoutMs ?? 1_200_000 })`${argv}`;
   return {
     dir,

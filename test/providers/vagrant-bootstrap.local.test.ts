@@ -7,8 +7,11 @@ import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { BOOTSTRAP_SCRIPT } from "../../provision/lib/providers/vagrant.js";
+import { rootOrSkip } from "../helpers/root.js";
 
-describe("the machine bootstrap", () => {
+const isRoot = rootOrSkip("vagrant-bootstrap.local", "the bootstrap runs in a UTS and mount namespace of its own (unshare), which needs root");
+
+describe.runIf(isRoot)("the machine bootstrap", () => {
   it("the bootstrap sets the hostname (kernel, /etc/hostname, 127.0.1.1 in /etc/hosts) and checks the private IP", async () => {
     const work = mkdtempSync(path.join(os.tmpdir(), "dvc-bootstrap-"));
     try {

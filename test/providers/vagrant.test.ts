@@ -423,7 +423,7 @@ describe("ssh connection sharing", () => {
   it("is off on Windows (Win32-OpenSSH has no ControlMaster, PowerShell/Win32-OpenSSH#405): nothing in the config, and ControlMaster=no on every ssh", async () => {
     expect(sshControlDir("win32", undefined)).toBeUndefined();
     const conf = 'Host node1\n  HostName 127.0.0.1\n  User vagrant\n  Port 2222\n  IdentityFile "C:/Users/Léa Martin/.vagrant.d/insecure_private_key"\n';
-    const f = fakeRunner({ "vagrant ssh-config node1": { stdout: conf } }, { platform: "win32", uid: undefined as unknown as number, env: { USERPROFILE: "C:\\Users\\Léa Martin" } });
+    const f = fakeRunner({ "vagrant ssh-config node1": { stdout: conf } }, { platform: "win32", uid: undefined, env: { USERPROFILE: "C:\\Users\\Léa Martin" } });
     await virtualboxProvider(f.host).createMachine(cluster, node1());
     expect(readFileSync(path.join(dir, ".cluster", "ssh", "node1.conf"), "utf8")).toBe(conf);
     expect(f.ssh()[0]!.argv).toEqual([
