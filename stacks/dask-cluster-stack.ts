@@ -7,7 +7,7 @@ import path from "node:path";
 import type { Cluster, NodeSpec } from "../provision/lib/config.js";
 import { clusterRefOf, type ClusterRef, type RuntimeRef } from "../provision/lib/spec.js";
 import { CAPABILITIES } from "../provision/lib/providers/index.js";
-import { NODE_BINARY_CONTEXT } from "./constructs/stage-resource.js";
+import { NODE_BINARY_CONTEXT, OBSERVED_CONTEXT } from "./constructs/stage-resource.js";
 import { Preflight } from "./constructs/preflight.js";
 import { PrivateNetwork } from "./constructs/private-network.js";
 import { Box } from "./constructs/box.js";
@@ -34,6 +34,8 @@ export interface DaskClusterStackProps {
   readonly runtime: RuntimeRef;
   /** Absolute path of the node binary Terraform starts every stage with (the synth's own, from stacks/main.ts). */
   readonly nodeBinary: string;
+  /** What the plan observed, by stage resource name (lib/observe.ts): the converge resources' `observed` triggers. Default: every stage's first apply. */
+  readonly observed?: ReadonlyMap<string, string>;
 }
 
 export class DaskClusterStack extends TerraformStack {
@@ -41,6 +43,7 @@ export class DaskClusterStack extends TerraformStack {
     super(scope, id);
     const { cluster, runtime } = props;
     this.node.setContext(NODE_BINARY_CONTEXT, props.nodeBinary);
+    this.node.setContext(OBSERVED_CONTEXT, Object.fromEntries(props.observed ?? []));
     const { config } = cluster;
 
     new provider.NullProvider(this, "null");
@@ -68,7 +71,7 @@ export class DaskClusterStack extends TerraformStack {
           boxConfig: config.box,
           box,
           network,
-          previous: serial ? machines.at(-1)?.resource : undefined,
+          previous: serial ? machines.at(-1) : undefined,
           python: runtime.python,
         }),
       );

@@ -1,7 +1,9 @@
 // The CDK for Terraform app: reads and validates the cluster config (CLUSTER_CONFIG or
 // ./cluster.config.json), hashes the runtime lock and sources, and builds the one stack.
 // Bad config stops here, before Terraform creates anything, with exit code 2. Then it
-// makes sure Terraform can get hashicorp/null (lib/toolchain.ts).
+// makes sure Terraform can get hashicorp/null (lib/toolchain.ts). When something is
+// deployed, it first looks at what is really there (lib/observe.ts): the stages whose
+// outcome is gone get a new `observed` trigger, so the plan lists them as repairs.
 import path from "node:path";
 import { App } from "cdktf";
 import { loadCluster } from "../provision/lib/config.js";
@@ -9,7 +11,9 @@ import { runtimeRefOf } from "../provision/lib/cluster-ref.js";
 import { runCli } from "../provision/lib/errors.js";
 import { realHost } from "../provision/lib/host.js";
 import { consoleLog } from "../provision/lib/log.js";
+import { observeCluster } from "../provision/lib/observe.js";
 import { PROJECT_DIR } from "../provision/lib/paths.js";
+import { providerFor } from "../provision/lib/providers/index.js";
 import { ensureStackProviders } from "../provision/lib/toolchain.js";
 import { DaskClusterStack, STACK_NAME } from "./dask-cluster-stack.js";
 
@@ -17,8 +21,10 @@ await runCli(async () => {
   const host = realHost();
   const cluster = loadCluster({ projectDir: PROJECT_DIR, host });
   const runtime = runtimeRefOf(cluster);
+  const seen = await observeCluster(cluster.clusterDir, (name) => providerFor(name, host));
+  for (const [stage, why] of seen.repairs) consoleLog.step("observed", `${stage} will be applied again: ${why}`);
   const app = new App();
-  new DaskClusterStack(app, STACK_NAME, { cluster, runtime, nodeBinary: process.execPath });
+  new DaskClusterStack(app, STACK_NAME, { cluster, runtime, nodeBinary: process.execPath, observed: seen.values });
   app.synth();
   // Where the registry is unreachable, hashicorp/null from the cache, before terraform init.
   await ensureStackProviders(path.join(app.outdir, "stacks", STACK_NAME), host, consoleLog);

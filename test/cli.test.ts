@@ -5,13 +5,13 @@
 // are everywhere, an unknown flag is exit 2 with the usage.
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
 import { $ } from "zx";
-import { readdirSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, rmSync } from "node:fs";
 import path from "node:path";
 import { intFlag, parseCli } from "../provision/lib/cli.js";
 import { UserError } from "../provision/lib/errors.js";
 import { makeCheckout, REPO } from "./helpers/project.js";
 
-const COMMANDS = ["benchmark", "dashboard", "demo", "docs", "doctor", "faults-table", "lock", "logs", "setup", "ssh", "status", "verify-versions"];
+const COMMANDS = ["benchmark", "dashboard", "demo", "docs", "doctor", "faults-table", "lock", "logs", "setup", "ssh", "start", "status", "stop", "verify-versions"];
 
 describe("parseCli", () => {
   const saved = process.env.DVC_VERBOSE;
@@ -83,6 +83,14 @@ describe('every command, through its real entry point in a checkout at "Cours Da
       expect(bad.stderr).toMatch(/--no-such-flag/);
       expect(bad.stderr).not.toMatch(/\n\s+at /); // no stack trace
     }
+  });
+
+  it.each(["stop", "start"])("%s with nothing deployed: exit 2 with the fix, and nothing written", async (name) => {
+    const r = await $({ cwd: checkout.link, nothrow: true, quiet: true })`node_modules/.bin/tsx ${path.join("provision", `${name}.ts`)}`;
+    expect(r.exitCode, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/nothing is deployed from this checkout/);
+    expect(r.stderr).toMatch(/fix: deploy first: npx cdktf deploy/);
+    expect(existsSync(path.join(checkout.dir, ".cluster", "stopped.json"))).toBe(false);
   });
 
   it("stage: runs through the link too, and a stage that cannot start exits non-zero saying why", async () => {

@@ -1,6 +1,7 @@
-// The synthesized stack: every stage present (once per node where it acts on a node),
-// ordered by depends_on, destroy provisioners reading only self.triggers, triggers
-// identical across two synths, and per-node triggers untouched by adding a node.
+// The synthesized stack: every stage present (once per node where it acts on a node) as
+// what it is and what applies it, ordered by depends_on, destroy provisioners reading only
+// self.triggers, triggers identical across two synths, per-node triggers untouched by
+// adding a node, and what the plan observed in the converge resources only.
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -20,7 +21,7 @@ type Tf = {
       {
         triggers: Record<string, string>;
         depends_on?: string[];
-        provisioner: Array<{ "local-exec": { command: string; interpreter: string[]; when?: string; working_dir: string; environment: Record<string, string> } }>;
+        provisioner?: Array<{ "local-exec": { command: string; interpreter: string[]; when?: string; working_dir: string; environment: Record<string, string> } }>;
       }
     >;
   };
@@ -34,24 +35,51 @@ afterAll(() => {
   for (const dir of outdirs) rmSync(dir, { recursive: true, force: true });
 });
 
-function synth(config: object): Tf {
+function synth(config: object, observed?: ReadonlyMap<string, string>): Tf {
   const cluster = resolveCluster(config, "/tmp/dvc-project");
   const outdir = mkdtempSync(path.join(os.tmpdir(), "dvc-stack-test-"));
   outdirs.push(outdir);
   const app = Testing.app({ outdir });
-  const stack = new DaskClusterStack(app as App, "dask-cluster", { cluster, runtime, nodeBinary: NODE });
+  const stack = new DaskClusterStack(app as App, "dask-cluster", { cluster, runtime, nodeBinary: NODE, observed });
   return JSON.parse(Testing.synth(stack)) as Tf;
 }
 
 describe("dask-cluster stack", () => {
   const tf = synth({ provider: "local" });
-  const res = tf.resource.null_resource;
+  const all = tf.resource.null_resource;
+  const res = Object.fromEntries(Object.entries(all).filter(([name]) => !name.endsWith("-converge")));
+  const STAGE_NAMES = [
+    "preflight",
+    "network",
+    "box",
+    "bundle",
+    "version-gate",
+    "tls",
+    "scheduler",
+    "benchmark",
+    ...["node1", "node2", "node3"].flatMap((n) => [`machine-${n}`, `install-${n}`, `worker-${n}`]),
+  ].sort();
 
-  it("has every stage, per node where it acts on a node", () => {
-    expect(Object.keys(res).sort()).toEqual(
-      ["preflight", "network", "box", "bundle", "version-gate", "tls", "scheduler", "benchmark", ...["node1", "node2", "node3"].flatMap((n) => [`machine-${n}`, `install-${n}`, `worker-${n}`])].sort(),
-    );
+  it("has every stage, per node where it acts on a node, and a converge resource for each", () => {
+    expect(Object.keys(res).sort()).toEqual(STAGE_NAMES);
+    expect(Object.keys(all).sort()).toEqual([...STAGE_NAMES, ...STAGE_NAMES.map((n) => `${n}-converge`)].sort());
     for (const [name, r] of Object.entries(res)) expect(JSON.parse(r.triggers.spec!).stage, name).toBe(r.triggers.stage);
+  });
+
+  it("applies each stage from its converge resource, with the stage's spec, after the converge resources it builds on", () => {
+    const c = all["worker-node2-converge"]!;
+    expect(c.triggers).toEqual({ worker_id: "${null_resource.worker-node2.id}", observed: "#0 first apply" });
+    expect(c.depends_on).toEqual(["null_resource.worker-node2", "null_resource.scheduler-converge"]);
+    const exec = c.provisioner![0]!["local-exec"];
+    expect(exec.environment.DVC_SPEC).toBe("${null_resource.worker-node2.triggers.spec}");
+    expect(exec.working_dir).toBe("/tmp/dvc-project");
+    expect(all["machine-node2-converge"]!.provisioner![0]!["local-exec"].environment.DVC_EXPECT).toBe('{"python":"3.11"}');
+  });
+
+  it("puts what the plan observed into the converge resource only: a repair replaces nothing that builds on the stage", () => {
+    const seen = synth({ provider: "local" }, new Map([["machine-node2", "#1 node2 is missing (no namespace dvc-x-node2)"]])).resource.null_resource;
+    expect(seen["machine-node2-converge"]!.triggers.observed).toBe("#1 node2 is missing (no namespace dvc-x-node2)");
+    for (const [name, r] of Object.entries(seen)) if (name !== "machine-node2-converge") expect(r, name).toEqual(all[name]);
   });
 
   it("orders stages with depends_on", () => {
@@ -74,14 +102,20 @@ describe("dask-cluster stack", () => {
   it("starts provision/stage.ts with node itself as the interpreter (no shell), and destroy provisioners read only self.triggers", () => {
     const nothingToUndo = ["preflight", "bundle", "version-gate", "benchmark", "install-node1", "install-node2", "install-node3"];
     for (const [name, r] of Object.entries(res)) {
-      const execs = r.provisioner.map((p) => p["local-exec"]);
+      const execs = (r.provisioner ?? []).map((p) => p["local-exec"]);
       expect(
-        execs.map((e) => e.when ?? "create"),
+        execs.map((e) => e.when),
         name,
-      ).toEqual(nothingToUndo.includes(name) ? ["create"] : ["create", "destroy"]);
-      for (const e of execs) {
+      ).toEqual(nothingToUndo.includes(name) ? [] : ["destroy"]);
+      expect(
+        all[`${name}-converge`]!.provisioner!.map((p) => p["local-exec"].command),
+        name,
+      ).toEqual(["apply"]);
+      for (const e of [...execs, ...all[`${name}-converge`]!.provisioner!.map((p) => p["local-exec"])]) {
         expect(e.interpreter).toEqual([NODE, "--import", "tsx", "provision/stage.ts"]);
-        expect(e.command).toBe(e.when === "destroy" ? "destroy" : "apply");
+      }
+      for (const e of execs) {
+        expect(e.command).toBe("destroy");
         expect(e.working_dir).toBe("${self.triggers.project_dir}");
         const refs = JSON.stringify(e).match(/\$\{[^}]*\}/g) ?? [];
         expect(refs.length).toBeGreaterThan(0);
@@ -106,7 +140,9 @@ describe("dask-cluster stack", () => {
     const vb = synth({}).resource.null_resource;
     expect(vb["machine-node2"]!.depends_on).toContain("null_resource.machine-node1");
     expect(vb["machine-node3"]!.depends_on).toContain("null_resource.machine-node2");
+    expect(vb["machine-node2-converge"]!.depends_on).toContain("null_resource.machine-node1-converge");
     expect(res["machine-node2"]!.depends_on).not.toContain("null_resource.machine-node1");
+    expect(all["machine-node2-converge"]!.depends_on).not.toContain("null_resource.machine-node1-converge");
   });
 
   it("keeps TLS keys out of triggers and state", () => {

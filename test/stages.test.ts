@@ -132,6 +132,7 @@ describe("every stage against a fake provider and transport", () => {
     await r.done;
     const id = bundleIdOf(runtime());
     expect(r.provider.journal).toEqual([
+      `node2 run [ "$(cat /opt/dask-vm-cluster/bundle-id 2>/dev/null)" = ${id} ] && [ -f /opt/dask-vm-cluster/venv/.dvc-complete ]`,
       `node2 put /opt/dask-vm-cluster/incoming/bundle-${id}.tar`,
       `node2 put /opt/dask-vm-cluster/incoming/pycache-${id}.tar`,
       "node2 put /opt/dask-vm-cluster/incoming/install.sh",
@@ -139,12 +140,19 @@ describe("every stage against a fake provider and transport", () => {
     ]);
   });
 
+  it("install: a node that already has the bundle whole (a repair, a deploy after a reboot) gets nothing copied", async () => {
+    const r = run("install-node2", { provider: new FakeProvider({ rules: [{ match: /\.dvc-complete/, reply: { exitCode: 0 } }] }) });
+    await r.done;
+    expect(r.provider.journal.filter((j) => j.startsWith("node2"))).toHaveLength(1);
+    expect(r.log.lines.join("\n")).toContain(`bundle ${bundleIdOf(runtime())} already installed`);
+  });
+
   it("install: makes again a machine Terraform recorded but that is missing (a deploy killed after a state snapshot), then installs", async () => {
     const p = new FakeProvider({ existing: ["node1", "node3"], rules: [versionsReply()] });
     const r = run("install-node2", { provider: p });
     await r.done;
     expect(p.journal[0]).toBe("provider createMachine node2");
-    expect(r.log.lines[0]).toContain("machine node2 is missing although Terraform recorded it");
+    expect(r.log.lines[0]).toContain("machine node2 is missing (fake: not made) although Terraform recorded it");
     expect(p.journal.some((j) => j.startsWith("node2 run bash /opt/dask-vm-cluster/incoming/install.sh"))).toBe(true);
   });
 

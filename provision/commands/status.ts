@@ -10,7 +10,8 @@ import { differences, readDeployed, stateFile, type Deployed } from "../lib/depl
 import { realHost } from "../lib/host.js";
 import { PROJECT_DIR, resultsDir } from "../lib/paths.js";
 import { providerFor } from "../lib/providers/index.js";
-import type { MachineProvider } from "../lib/providers/provider.js";
+import { stoppedSince } from "../lib/lifecycle.js";
+import type { MachineProvider, MachineStatus } from "../lib/providers/provider.js";
 import type { NodeSpec } from "../lib/config.js";
 import { waitForWorkers, type RegisteredWorker } from "../lib/probe.js";
 import { dashboardUrl, nodePaths, schedulerAddress } from "../lib/services.js";
@@ -30,7 +31,8 @@ export interface NodeStatus {
   readonly ip: string;
   readonly cpus: number;
   readonly memoryMb: number;
-  readonly state: "up" | "down";
+  /** up: answers; stopped: powered off (npm run stop, a reboot); down: running but not answering, or gone. */
+  readonly state: "up" | "down" | "stopped";
   readonly services: readonly ServiceState[];
   readonly error?: string;
 }
@@ -49,6 +51,8 @@ export interface ClusterStatus {
   /** How the checkout's config differs from what is deployed. */
   readonly configDiffers: readonly string[];
   readonly healthy: boolean;
+  /** When npm run stop stopped it, while it is stopped. */
+  readonly stoppedSince?: string;
 }
 
 async function serviceState(t: Transport, name: string): Promise<ServiceState | undefined> {
@@ -65,8 +69,9 @@ async function serviceState(t: Transport, name: string): Promise<ServiceState | 
   }
 }
 
-async function nodeStatus(spec: NodeSpec, t: Transport): Promise<NodeStatus> {
+async function nodeStatus(spec: NodeSpec, t: Transport, machine: MachineStatus): Promise<NodeStatus> {
   const base = { name: spec.name, ip: spec.ip, cpus: spec.cpus, memoryMb: spec.memoryMb };
+  if (machine.state !== "running") return { ...base, state: machine.state === "stopped" ? "stopped" : "down", services: [], error: `${machine.state}: ${machine.detail}` };
   try {
     await t.run("true", { timeoutMs: 15_000 });
   } catch (err) {
@@ -108,19 +113,23 @@ export async function collectStatus(config: Cluster, deployed: Deployed | undefi
   const ref = deployed.cluster;
   const dask = deployed.dask ?? config.config.dask;
   const transports = ref.nodes.map((n) => provider.transport(ref, n));
-  const nodes = await Promise.all(ref.nodes.map((n, i) => nodeStatus(n, transports[i]!)));
+  const nodes = await Promise.all(ref.nodes.map(async (n, i) => nodeStatus(n, transports[i]!, await provider.machineState(ref, n))));
   const address = schedulerAddress(ref.head, dask);
   let workers: RegisteredWorker[] = [];
   let workersError: string | undefined;
   const head = transports[0]!;
-  if (nodes[0]?.state === "up") {
+  const since = stoppedSince(config.clusterDir);
+  const stopped = since !== undefined && !nodes.some((n) => n.services.some((s) => s.running));
+  if (stopped) {
+    workersError = "the cluster is stopped";
+  } else if (nodes[0]?.state === "up") {
     try {
       workers = await waitForWorkers(head, address, dask.tls, [], 15, dashboardUrl(ref.head, dask));
     } catch (err) {
       workersError = (err as Error).message.split("\n")[0];
     }
   } else {
-    workersError = `${head.node} is down`;
+    workersError = `${head.node} is ${nodes[0]?.state ?? "down"}`;
   }
   let versions = "unknown";
   if (deployed.runtime && nodes.every((n) => n.state === "up")) {
@@ -140,6 +149,8 @@ export async function collectStatus(config: Cluster, deployed: Deployed | undefi
     dashboard: `${dashboardUrl(ref.head, dask)}/status`,
     configDiffers: differences(deployed, config),
     healthy: servicesUp && workers.length === ref.nodes.length && versions === "identical",
+    // Stopped while no service runs; a deploy or a start since makes the record stale.
+    stoppedSince: stopped ? since : undefined,
   };
 }
 
@@ -177,13 +188,20 @@ export function renderStatus(s: ClusterStatus): string {
   lines.push(`versions    ${s.versions}`);
   lines.push(`dashboard   ${s.dashboard}`);
   lines.push(`benchmark   ${s.lastBenchmark ? `${s.lastBenchmark.finishedAt ?? "?"}  ${path.join(s.lastBenchmark.dir, "report.md")}` : "none yet (npm run benchmark)"}`);
-  lines.push("", s.healthy ? "healthy: every node, service and worker is up and versions are identical" : "NOT HEALTHY: see the rows above");
+  lines.push(
+    "",
+    s.healthy
+      ? "healthy: every node, service and worker is up and versions are identical"
+      : s.stoppedSince
+        ? `stopped since ${s.stoppedSince} (npm run stop): everything is installed; npm run start brings it back`
+        : "NOT HEALTHY: see the rows above",
+  );
   return lines.join("\n");
 }
 
 const USAGE = `usage: npm run status -- [--json]
   --json              machine-readable status (default: a table)
-exit: 0 healthy, 1 something is down, 2 bad input`;
+exit: 0 healthy, 1 something is down (or the cluster is stopped: npm run start), 2 bad input`;
 
 export async function cli(argv: readonly string[]): Promise<number> {
   const parsed = parseCli(argv, USAGE, { json: { type: "boolean", default: false } });

@@ -7,7 +7,7 @@ import path from "node:path";
 import { bundleIdOf, lockPath, runtimeHashes } from "./bundle.js";
 import type { Cluster, ClusterConfig, NodeSpec } from "./config.js";
 import { badInput, UserError } from "./errors.js";
-import type { ClusterRef, RuntimeRef, StageSpec } from "./spec.js";
+import { stableJson, type ClusterRef, type RuntimeRef, type StageSpec } from "./spec.js";
 
 export interface Deployed {
   readonly cluster: ClusterRef;
@@ -83,7 +83,8 @@ export function differences(deployed: Deployed, cluster: Cluster): string[] {
     if (d && (d.ip !== n.ip || d.cpus !== n.cpus || d.memoryMb !== n.memoryMb || d.threads !== n.threads || d.memoryLimitMb !== n.memoryLimitMb)) out.push(`${n.name}: its settings changed`);
   }
   if (deployed.cluster.provider !== cluster.config.provider) out.push(`provider: ${cluster.config.provider} configured, ${deployed.cluster.provider} deployed`);
-  if (deployed.dask && JSON.stringify(deployed.dask) !== JSON.stringify(cluster.config.dask)) out.push("dask settings changed");
+  // The state holds the spec as stableJson (keys sorted): compare in that form.
+  if (deployed.dask && stableJson(deployed.dask) !== stableJson(cluster.config.dask)) out.push("dask settings changed");
   if (deployed.runtime) {
     const { platform } = deployed.runtime;
     if (cluster.config.runtime.python !== deployed.runtime.python || cluster.config.runtime.platform !== platform) out.push("runtime.python or runtime.platform changed");

@@ -2,7 +2,7 @@
 // and install.sh to the node, install offline into <root>/venv. Used by the install stage
 // and by verify-versions --fix.
 import path from "node:path";
-import { buildBundle } from "./bundle.js";
+import { buildBundle, bundleIdOf } from "./bundle.js";
 import { pycacheFor } from "./pycache.js";
 import { badInput } from "./errors.js";
 import { consoleLog, type Log } from "./log.js";
@@ -25,9 +25,21 @@ export async function bundleFor(spec: StageSpec, { log = consoleLog, env = proce
   return { ...bundle, pycachePath: await pycacheFor(bundle, opts) };
 }
 
+/** Whether the node has this bundle installed whole: its bundle-id, and the venv install.sh marks complete last. */
+export async function hasBundle(t: Transport, bundleId: string): Promise<boolean> {
+  const r = await t.run(`[ "$(cat ${shq(`${t.root}/bundle-id`)} 2>/dev/null)" = ${shq(bundleId)} ] && [ -f ${shq(`${t.root}/venv/.dvc-complete`)} ]`, { nothrow: true, timeoutMs: 60_000 });
+  return r.exitCode === 0;
+}
+
 /** Copies the bundle and install.sh to a node and installs offline into <root>/venv. */
 export async function installOn(t: Transport, spec: StageSpec, opts: InstallOptions = {}): Promise<void> {
   const log = opts.log ?? consoleLog;
+  if (!opts.force && (await hasBundle(t, bundleIdOf(runtimeOf(spec))))) {
+    // A repair (or a deploy after a reboot) on a node whose disk kept the runtime: no copy.
+    // The version gate that follows compares every installed package with the lock.
+    log.step(t.node, `bundle ${bundleIdOf(runtimeOf(spec))} already installed (bundle-id and a complete venv): nothing to copy`);
+    return;
+  }
   const { bundleId, tarPath, pycachePath } = await bundleFor(spec, opts);
   const incoming = `${t.root}/incoming`;
   const remoteTar = `${incoming}/bundle-${bundleId}.tar`;

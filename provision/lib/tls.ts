@@ -1,6 +1,7 @@
 // Mutual TLS material for the cluster: a CA, one certificate per node (its private IP
 // and name in the SAN, for server and client use) and one client certificate, all ECDSA
 // P-256 through WebCrypto. Written 0600 into .cluster/tls, never into Terraform state.
+import { existsSync } from "node:fs";
 import { webcrypto } from "node:crypto";
 import { mkdir, writeFile, chmod } from "node:fs/promises";
 import path from "node:path";
@@ -79,14 +80,22 @@ async function writeSecret(file: string, text: string): Promise<void> {
   await chmod(file, 0o600);
 }
 
+/** Every file of the cluster's material: the CA, each node's pair, the client's pair. */
+export function clusterTlsFiles(dir: string, nodes: readonly NodeSpec[]): string[] {
+  return ["ca", ...nodes.map((n) => n.name), "client"].flatMap((name) => Object.values(tlsFiles(dir, name)));
+}
+
 /**
- * Makes a fresh CA, a certificate per node and a client certificate in dir (the TLS stage
- * runs again only when the nodes change, and then every certificate must change with the
- * CA). Returns the files written.
+ * Makes a fresh CA, a certificate per node and a client certificate in dir, unless dir
+ * already holds all of them: a repair (a node made again after a reboot) copies the same
+ * material again, so the scheduler and the other workers keep trusting it. When the nodes
+ * change, the stage is replaced and its destroy removes dir first: every certificate then
+ * changes with the CA. Returns the files written (none when they were all there).
  */
 export async function ensureClusterTls(dir: string, clusterId: string, nodes: readonly NodeSpec[]): Promise<string[]> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
+  if (clusterTlsFiles(dir, nodes).every((f) => existsSync(f))) return [];
   const caFiles = tlsFiles(dir, "ca");
   const written: string[] = [];
   const ca = await createCa(`dask-vm-cluster CA ${clusterId}`);

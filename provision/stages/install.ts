@@ -9,11 +9,13 @@ export const install: Stage = {
   name: "install",
   async apply({ spec, host, provider, log }) {
     const node = nodeOf(spec);
-    if (!(await provider.machineExists(spec.cluster, node))) {
+    const machine = await provider.machineState(spec.cluster, node);
+    if (machine.state !== "running") {
       // Terraform snapshots its state every 20 s during an apply, with resources whose
       // provisioners are still running; a deploy killed just after such a snapshot leaves
-      // machine-nodeN recorded as created though its stage never finished.
-      log.step(node.name, `machine ${node.name} is missing although Terraform recorded it (an interrupted deploy): creating it again`);
+      // machine-nodeN recorded as created though its stage never finished. (The plan's
+      // observation repairs it too; this covers a machine lost since that plan.)
+      log.step(node.name, `machine ${node.name} is ${machine.state} (${machine.detail}) although Terraform recorded it: creating it again`);
       await log.timed(node.name, `creating machine ${node.name} (${node.ip})`, () => provider.createMachine(spec.cluster, node));
     }
     const t = provider.transport(spec.cluster, node);

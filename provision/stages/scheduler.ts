@@ -1,5 +1,6 @@
 // scheduler: the Dask scheduler on node 1, bound to its private IP, and a wait until it
 // answers (through its dashboard) before the stage counts as done.
+import { clearStopped } from "../lib/lifecycle.js";
 import { waitForWorkers } from "../lib/probe.js";
 import { dashboardUrl, schedulerAddress, schedulerService, startService, stopService } from "../lib/services.js";
 import { daskOf, nodeOf } from "../lib/spec.js";
@@ -16,6 +17,8 @@ export const scheduler: Stage = {
       await startService(t, "scheduler", schedulerService(node, dask, t.root));
       await waitForWorkers(t, address, dask.tls, [], 90, dashboardUrl(node, dask));
     });
+    // A deploy while the cluster was stopped (npm run stop) has started it again.
+    clearStopped(spec.cluster.clusterDir);
     log.step(node.name, `dashboard: ${dashboardUrl(node, dask)}/status`);
   },
   async destroy({ spec, provider, log }) {

@@ -23,7 +23,8 @@ export const tls: Stage = {
       await rm(dir, { recursive: true, force: true });
       return;
     }
-    await log.timed("tls", `making a CA and certificates for ${spec.cluster.nodes.length} nodes and a client`, () => ensureClusterTls(dir, spec.cluster.id, spec.cluster.nodes));
+    const made = await log.timed("tls", `a CA and certificates for ${spec.cluster.nodes.length} nodes and a client`, () => ensureClusterTls(dir, spec.cluster.id, spec.cluster.nodes));
+    log.step("tls", made.length ? `made ${made.length} files in ${dir}` : `kept the material in ${dir} (complete): copying it again`);
     const ca = tlsFiles(dir, "ca").cert;
     const client = tlsFiles(dir, "client");
     await Promise.all(

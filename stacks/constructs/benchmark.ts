@@ -21,7 +21,7 @@ export class Benchmark extends StageResource {
   constructor(scope: Construct, id: string, props: BenchmarkProps) {
     super(scope, id, {
       spec: { stage: "benchmark", cluster: props.cluster, benchmark: props.benchmark, dask: props.dask },
-      upstream: Object.fromEntries(props.workers.map((w, k) => [`worker_${k + 1}`, w.resource])),
+      upstream: Object.fromEntries(props.workers.map((w, k) => [`worker_${k + 1}`, w])),
       undo: false,
     });
   }

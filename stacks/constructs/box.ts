@@ -17,6 +17,6 @@ export interface BoxProps {
 
 export class Box extends StageResource {
   constructor(scope: Construct, id: string, props: BoxProps) {
-    super(scope, id, { spec: { stage: "box", cluster: props.cluster, box: props.box }, after: [props.network.resource] });
+    super(scope, id, { spec: { stage: "box", cluster: props.cluster, box: props.box }, after: [props.network] });
   }
 }

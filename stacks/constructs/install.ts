@@ -25,7 +25,7 @@ export class Install extends StageResource {
   constructor(scope: Construct, id: string, props: InstallProps) {
     super(scope, id, {
       spec: { stage: "install", cluster: props.cluster, node: props.node, runtime: props.runtime },
-      upstream: { machine: props.machine.resource, bundle: props.bundle.resource },
+      upstream: { machine: props.machine, bundle: props.bundle },
       undo: false,
     });
   }

@@ -1,7 +1,6 @@
 // One node: a VM (vagrant up) or, for the local provider, a network namespace with its
 // private address and its own root folder. Destroy removes the node and all on it.
 import type { Construct } from "constructs";
-import type { ITerraformDependable } from "cdktf";
 import type { ClusterRef } from "../../provision/lib/spec.js";
 import { StageResource } from "./stage-resource.js";
 import type { ClusterConfig } from "../../provision/lib/config.js";
@@ -20,7 +19,7 @@ export interface MachineProps {
   /** A new network means a new machine (its interface is on the old one). */
   readonly network: PrivateNetwork;
   /** The machine created just before this one, when the provider cannot create them in parallel. Default: none. */
-  readonly previous?: ITerraformDependable;
+  readonly previous?: StageResource;
   /** runtime.python: checked on the new node (not a trigger: a new Python needs no new machine). */
   readonly python: string;
 }
@@ -29,8 +28,8 @@ export class Machine extends StageResource {
   constructor(scope: Construct, id: string, props: MachineProps) {
     super(scope, id, {
       spec: { stage: "machine", cluster: props.cluster, node: props.node, box: props.boxConfig },
-      upstream: { network: props.network.resource },
-      after: [props.box.resource, ...(props.previous ? [props.previous] : [])],
+      upstream: { network: props.network },
+      after: [props.box, ...(props.previous ? [props.previous] : [])],
       expect: { python: props.python },
     });
   }

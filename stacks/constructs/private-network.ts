@@ -14,6 +14,6 @@ export interface PrivateNetworkProps {
 
 export class PrivateNetwork extends StageResource {
   constructor(scope: Construct, id: string, props: PrivateNetworkProps) {
-    super(scope, id, { spec: { stage: "network", cluster: props.cluster }, after: [props.preflight.resource] });
+    super(scope, id, { spec: { stage: "network", cluster: props.cluster }, after: [props.preflight] });
   }
 }

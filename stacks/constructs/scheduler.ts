@@ -23,7 +23,7 @@ export class Scheduler extends StageResource {
     const head = props.cluster.nodes[0]!.name;
     super(scope, id, {
       spec: { stage: "scheduler", cluster: props.cluster, node: head, dask: props.dask },
-      upstream: { gate: props.gate.resource, tls: props.tls.resource },
+      upstream: { gate: props.gate, tls: props.tls },
     });
   }
 }

@@ -1,11 +1,20 @@
-// One stage of the cluster as a null_resource: its local-exec runs provision/stage.ts
-// apply, its destroy-time local-exec (when the stage has something to undo) runs
-// provision/stage.ts destroy, and both read only
-// self.triggers, which hold the stage's whole input (spec) and the ids of the stages it
-// builds on, so replacing an upstream stage replaces this one too.
+// One stage of the cluster as two null_resources:
+// - `<stage>` holds what the stage is: its whole input (triggers.spec) and the ids of the
+//   stages it builds on, so a change of input, or a new upstream stage, replaces it (and,
+//   through the ids, what builds on it). Its destroy-time local-exec runs
+//   provision/stage.ts destroy (when the stage has something to undo) from self.triggers.
+// - `<stage>-converge` does the stage: its local-exec runs provision/stage.ts apply with
+//   that spec. Its `observed` trigger is what the plan saw (lib/observe.ts): a stage whose
+//   outcome is gone (a VM powered off, a namespace lost with a reboot, a killed service, a
+//   stage a killed deploy left half-done) gets a new value with the reason, so the plan
+//   lists it as a replacement and the apply runs the stage again, without destroying
+//   anything and without replacing the stages that build on it.
+// Apart, a repair never runs a destroy provisioner (which would delete a machine that is
+// only powered off) and never looks like a new input to the stages downstream.
 import { Construct } from "constructs";
-import type { ITerraformDependable } from "cdktf";
+import { Token } from "cdktf";
 import { resource } from "@cdktf/provider-null";
+import { CONVERGE_SUFFIX, FIRST_APPLY, OBSERVED_TRIGGER } from "../../provision/lib/observe.js";
 import { stableJson, type StageSpec } from "../../provision/lib/spec.js";
 import type { StageExpectations } from "../../provision/lib/stage.js";
 
@@ -13,9 +22,9 @@ export interface StageResourceProps {
   /** Everything the stage script needs, serialised into triggers.spec. */
   readonly spec: StageSpec;
   /** Stages that must be applied first (and destroyed after this one). Default: none. */
-  readonly after?: readonly ITerraformDependable[];
+  readonly after?: readonly StageResource[];
   /** Upstream stages whose replacement must replace this one, by trigger key. Default: none. */
-  readonly upstream?: Readonly<Record<string, resource.Resource>>;
+  readonly upstream?: Readonly<Record<string, StageResource>>;
   /** What apply checks but must not replace the stage for (DVC_EXPECT, not a trigger). Default: nothing. */
   readonly expect?: StageExpectations;
   /**
@@ -39,10 +48,14 @@ export function stageInterpreter(nodeBinary: string): string[] {
 
 /** Construct context key of the node binary the stages run with (set by the stack). */
 export const NODE_BINARY_CONTEXT = "dask-vm-cluster:nodeBinary";
+/** Construct context key of the `observed` values (lib/observe.ts), by stage resource name. */
+export const OBSERVED_CONTEXT = "dask-vm-cluster:observed";
 
 export class StageResource extends Construct {
-  /** The null_resource, for dependsOn and upstream ids of later stages. */
+  /** What the stage is: its id goes into the triggers of the stages that build on it. */
   readonly resource: resource.Resource;
+  /** What does it: the stages after this one are applied after it. */
+  readonly converge: resource.Resource;
 
   constructor(scope: Construct, id: string, props: StageResourceProps) {
     super(scope, id);
@@ -51,25 +64,50 @@ export class StageResource extends Construct {
       project_dir: props.spec.cluster.projectDir,
       spec: stableJson(props.spec),
     };
-    for (const [key, up] of Object.entries(props.upstream ?? {})) triggers[`${key}_id`] = up.id;
+    for (const [key, up] of Object.entries(props.upstream ?? {})) triggers[`${key}_id`] = up.resource.id;
+    const upstream = [...(props.after ?? []), ...Object.values(props.upstream ?? {})];
 
     const nodeBinary = String(this.node.getContext(NODE_BINARY_CONTEXT));
-    const provisioner = (action: "apply" | "destroy") => ({
-      type: "local-exec" as const,
-      interpreter: stageInterpreter(nodeBinary),
-      command: action,
-      workingDir: "${self.triggers.project_dir}",
-      environment: { DVC_SPEC: "${self.triggers.spec}", ...(action === "apply" && props.expect ? { DVC_EXPECT: stableJson(props.expect) } : {}) },
-      ...(action === "destroy" ? { when: "destroy" as const } : {}),
-    });
+    const observed = (this.node.tryGetContext(OBSERVED_CONTEXT) ?? {}) as Readonly<Record<string, string>>;
 
     this.resource = new resource.Resource(this, "resource", {
       triggers,
-      dependsOn: [...(props.after ?? []), ...Object.values(props.upstream ?? {})],
-      provisioners: props.undo === false ? [provisioner("apply")] : [provisioner("apply"), provisioner("destroy")],
+      dependsOn: upstream.map((u) => u.resource),
+      // No provisioner at all where destroy has nothing to undo: Terraform's JSON syntax
+      // refuses an empty provisioner list.
+      ...(props.undo === false
+        ? {}
+        : {
+            provisioners: [
+              {
+                type: "local-exec" as const,
+                when: "destroy" as const,
+                interpreter: stageInterpreter(nodeBinary),
+                command: "destroy",
+                workingDir: "${self.triggers.project_dir}",
+                environment: { DVC_SPEC: "${self.triggers.spec}" },
+              },
+            ],
+          }),
     });
     // Readable, stable addresses (null_resource.machine-node2) in plans and state:
     // the construct id is the resource name, so renaming one replaces real machines.
     this.resource.overrideLogicalId(id);
+
+    const spec = Token.asString(this.resource.interpolationForAttribute("triggers.spec"));
+    this.converge = new resource.Resource(this, "converge", {
+      triggers: { [`${props.spec.stage.replace(/-/g, "_")}_id`]: this.resource.id, [OBSERVED_TRIGGER]: observed[id] ?? FIRST_APPLY },
+      dependsOn: [this.resource, ...upstream.map((u) => u.converge)],
+      provisioners: [
+        {
+          type: "local-exec",
+          interpreter: stageInterpreter(nodeBinary),
+          command: "apply",
+          workingDir: props.spec.cluster.projectDir,
+          environment: { DVC_SPEC: spec, ...(props.expect ? { DVC_EXPECT: stableJson(props.expect) } : {}) },
+        },
+      ],
+    });
+    this.converge.overrideLogicalId(`${id}${CONVERGE_SUFFIX}`);
   }
 }

@@ -20,7 +20,7 @@ export class TlsMaterial extends StageResource {
   constructor(scope: Construct, id: string, props: TlsMaterialProps) {
     super(scope, id, {
       spec: { stage: "tls", cluster: props.cluster, dask: props.dask },
-      upstream: Object.fromEntries(props.machines.map((m, k) => [`machine_${k + 1}`, m.resource])),
+      upstream: Object.fromEntries(props.machines.map((m, k) => [`machine_${k + 1}`, m])),
     });
   }
 }

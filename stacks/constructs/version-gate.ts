@@ -18,7 +18,7 @@ export class VersionGate extends StageResource {
   constructor(scope: Construct, id: string, props: VersionGateProps) {
     super(scope, id, {
       spec: { stage: "version-gate", cluster: props.cluster, runtime: props.runtime },
-      upstream: Object.fromEntries(props.installs.map((i, k) => [`install_${k + 1}`, i.resource])),
+      upstream: Object.fromEntries(props.installs.map((i, k) => [`install_${k + 1}`, i])),
       undo: false,
     });
   }

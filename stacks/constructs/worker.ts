@@ -21,7 +21,7 @@ export class Worker extends StageResource {
   constructor(scope: Construct, id: string, props: WorkerProps) {
     super(scope, id, {
       spec: { stage: "worker", cluster: props.cluster, node: props.node, dask: props.dask },
-      upstream: { scheduler: props.scheduler.resource },
+      upstream: { scheduler: props.scheduler },
     });
   }
 }

@@ -5,7 +5,7 @@
 import type { CheckRow } from "../../provision/lib/checks.js";
 import type { NodeSpec } from "../../provision/lib/config.js";
 import type { Log } from "../../provision/lib/log.js";
-import type { HostNeeds, MachineProvider, ProviderCapabilities } from "../../provision/lib/providers/provider.js";
+import type { HostNeeds, MachineProvider, MachineStatus, ProviderCapabilities } from "../../provision/lib/providers/provider.js";
 import type { ClusterRef } from "../../provision/lib/spec.js";
 import { NodeCommandError, type RunOptions, type RunResult, type Transport } from "../../provision/lib/transport.js";
 
@@ -53,6 +53,9 @@ export class FakeTransport implements Transport {
     return { argv: ["true"] };
   }
 }
+
+/** A new node has no runtime: the install stage's check for it (lib/install.ts hasBundle) fails. */
+export const NO_BUNDLE_YET: NodeScript = { match: /\.dvc-complete/, reply: { exitCode: 1 } };
 
 /** What a scheduler answers to wait-workers: every asked name registered on its node's IP. */
 export function registered(nodes: readonly NodeSpec[]): NodeScript {
@@ -113,8 +116,14 @@ export class FakeProvider implements MachineProvider {
     this.note(`createMachine ${node.name}`);
     this.machines.add(node.name);
   }
-  async machineExists(_c: ClusterRef, node: NodeSpec): Promise<boolean> {
-    return this.machines.has(node.name);
+  async networkPresent(): Promise<boolean> {
+    return true;
+  }
+  async machineState(_c: ClusterRef, node: NodeSpec): Promise<MachineStatus> {
+    return this.machines.has(node.name) ? { state: "running", detail: "fake: running" } : { state: "missing", detail: "fake: not made" };
+  }
+  async stopMachine(_c: ClusterRef, node: NodeSpec): Promise<void> {
+    this.note(`stopMachine ${node.name}`);
   }
   async destroyMachine(_c: ClusterRef, node: NodeSpec): Promise<void> {
     this.note(`destroyMachine ${node.name}`);
@@ -123,7 +132,7 @@ export class FakeProvider implements MachineProvider {
   transport(c: ClusterRef, node: NodeSpec): FakeTransport {
     let t = this.transports.get(node.name);
     if (!t) {
-      t = new FakeTransport(node.name, this.journal, [...(this.o.rules ?? []), registered([...c.nodes, c.head])]);
+      t = new FakeTransport(node.name, this.journal, [...(this.o.rules ?? []), registered([...c.nodes, c.head]), NO_BUNDLE_YET]);
       this.transports.set(node.name, t);
     }
     return t;

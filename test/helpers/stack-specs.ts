@@ -1,5 +1,5 @@
-// The specs the real stack synthesizes for a config: each null_resource's triggers.spec,
-// and what its apply provisioner expects (DVC_EXPECT), by resource name. Tests run stages
+// The specs the real stack synthesizes for a config: each stage's triggers.spec, and what
+// the apply provisioner of its converge resource expects (DVC_EXPECT), by stage name. Tests run stages
 // with exactly what Terraform would hand them.
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
@@ -7,6 +7,7 @@ import path from "node:path";
 import { type App, Testing } from "cdktf";
 import { runtimeRef } from "../../provision/lib/bundle.js";
 import type { Cluster } from "../../provision/lib/config.js";
+import { CONVERGE_SUFFIX } from "../../provision/lib/observe.js";
 import type { RuntimeRef, StageSpec } from "../../provision/lib/spec.js";
 import type { StageExpectations } from "../../provision/lib/stage.js";
 import { DaskClusterStack } from "../../stacks/dask-cluster-stack.js";
@@ -25,13 +26,16 @@ export function stackSpecs(cluster: Cluster, runtime: RuntimeRef = repoRuntime()
     const app = Testing.app({ outdir });
     const stack = new DaskClusterStack(app as App, "dask-cluster", { cluster, runtime, nodeBinary });
     type Exec = { environment: Record<string, string>; when?: string; interpreter: string[] };
-    const tf = JSON.parse(Testing.synth(stack)) as { resource: { null_resource: Record<string, { triggers: { spec: string }; provisioner: Array<{ "local-exec": Exec }> }> } };
+    const tf = JSON.parse(Testing.synth(stack)) as { resource: { null_resource: Record<string, { triggers: { spec: string }; provisioner?: Array<{ "local-exec": Exec }> }> } };
+    const all = tf.resource.null_resource;
     return new Map(
-      Object.entries(tf.resource.null_resource).map(([name, r]) => {
-        const apply = r.provisioner.find((p) => !p["local-exec"].when)!["local-exec"];
-        const expect = apply.environment.DVC_EXPECT ? (JSON.parse(apply.environment.DVC_EXPECT) as StageExpectations) : {};
-        return [name, { spec: JSON.parse(r.triggers.spec) as StageSpec, expect, interpreter: apply.interpreter }];
-      }),
+      Object.entries(all)
+        .filter(([name]) => !name.endsWith(CONVERGE_SUFFIX))
+        .map(([name, r]) => {
+          const apply = all[`${name}${CONVERGE_SUFFIX}`]!.provisioner!.find((p) => !p["local-exec"].when)!["local-exec"];
+          const expect = apply.environment.DVC_EXPECT ? (JSON.parse(apply.environment.DVC_EXPECT) as StageExpectations) : {};
+          return [name, { spec: JSON.parse(r.triggers.spec) as StageSpec, expect, interpreter: apply.interpreter }];
+        }),
     );
   } finally {
     rmSync(outdir, { recursive: true, force: true });

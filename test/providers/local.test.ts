@@ -61,8 +61,9 @@ describe("local provider", () => {
       ["ip", "-n", ns, "link", "set", "lo", "up"],
     ]);
     expect(existsSync(path.join(dir, ".cluster", "nodes", "node2", "machine.json"))).toBe(true);
-    expect(await new LocalProvider(host({ "ip netns list": nsList(net, ns) })).machineExists(cluster, cluster.nodes[1]!)).toBe(true);
-    expect(await new LocalProvider(host({ "ip netns list": nsList(net) })).machineExists(cluster, cluster.nodes[1]!)).toBe(false);
+    expect(await new LocalProvider(host({ "ip netns list": nsList(net, ns) })).machineState(cluster, cluster.nodes[1]!)).toEqual({ state: "running", detail: `namespace ${ns}` });
+    // After a reboot the node's root folder is still there, its namespace is not.
+    expect(await new LocalProvider(host({ "ip netns list": nsList(net) })).machineState(cluster, cluster.nodes[1]!)).toEqual({ state: "missing", detail: `no namespace ${ns}` });
   });
 
   it("removes a half-made node of an interrupted deploy (its processes first) before making it again", async () => {

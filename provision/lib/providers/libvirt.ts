@@ -28,7 +28,7 @@ import type { NodeSpec } from "../config.js";
 import { fail, ok, warn, type CheckRow } from "../checks.js";
 import type { Host } from "../host.js";
 import { hostAddress, netmaskOf, type Cidr } from "../ipv4.js";
-import { describeFailure, tail } from "../process.js";
+import { describeFailure, tail, type ProcessResult } from "../process.js";
 import {
   VagrantProvider,
   vagrantBoxDir,
@@ -43,7 +43,7 @@ import {
   type VagrantContext,
   type VagrantStrategy,
 } from "./vagrant.js";
-import type { BoxConfig, HostNeeds, ProviderCapabilities } from "./provider.js";
+import type { BoxConfig, HostNeeds, MachineStatus, ProviderCapabilities } from "./provider.js";
 
 export type LibvirtDriver = "kvm" | "qemu";
 export type ManagementNetwork = "none" | "default";
@@ -138,6 +138,20 @@ function lines(stdout: string): string[] {
     .split("\n")
     .map((l) => l.trim())
     .filter(Boolean);
+}
+
+/**
+ * `virsh domstate <uuid>` as a machine state: "running" (and "idle"); "shut off", "paused",
+ * "crashed", "in shutdown", "pmsuspended" keep the disk (`vagrant up` starts or resumes
+ * them); "failed to get domain" (VIR_ERR_NO_DOMAIN) is no VM at all.
+ */
+export function libvirtMachineState(r: Pick<ProcessResult, "exitCode" | "stdout" | "stderr">): MachineStatus {
+  if (r.exitCode !== 0) {
+    if (/failed to get domain|Domain not found|no domain with matching/.test(`${r.stdout}\n${r.stderr}`)) return { state: "missing", detail: "libvirt has no such domain" };
+    return { state: "stopped", detail: `virsh domstate: ${tail(r.stderr || r.stdout, 1) || `exit ${r.exitCode}`}` };
+  }
+  const state = r.stdout.trim().split("\n")[0]!.trim();
+  return { state: state === "running" || state === "idle" ? "running" : "stopped", detail: `virsh: ${state || "no state"}` };
 }
 
 /** argv of virsh on the connection vagrant-libvirt uses. */
@@ -314,6 +328,15 @@ export function libvirtStrategy(options: LibvirtOptions = {}): VagrantStrategy {
       }
       await recordIt(record);
       return record;
+    },
+
+    async networkPresent(ctx: VagrantContext, cluster: ClusterRef, record: NetworkRecord): Promise<boolean> {
+      const active = await ctx.run(virsh(ctx.host, "net-list", "--name"), cluster, { timeoutMs: 30_000 });
+      return active.exitCode === 0 && lines(active.stdout).includes(record.name);
+    },
+
+    async machineState(ctx: VagrantContext, cluster: ClusterRef, _node: NodeSpec, id: string): Promise<MachineStatus> {
+      return libvirtMachineState(await ctx.run(virsh(ctx.host, "domstate", id), cluster, { timeoutMs: 30_000 }));
     },
 
     async destroyNetwork(ctx: VagrantContext, cluster: ClusterRef, record: NetworkRecord | undefined): Promise<void> {

@@ -19,7 +19,7 @@ import { PYTHON_PROBE, pythonProbeOutcome } from "../python-probe.js";
 import { nodePaths } from "../services.js";
 import type { ClusterRef } from "../spec.js";
 import { runForNode, shq, type RunOptions, type RunResult, type Transport } from "../transport.js";
-import type { HostNeeds, MachineProvider, ProviderCapabilities } from "./provider.js";
+import type { HostNeeds, MachineProvider, MachineStatus, ProviderCapabilities } from "./provider.js";
 
 const BRIDGE = "br0";
 /** The node's interface on the private network, as eth1 is on a Vagrant VM. */
@@ -208,9 +208,23 @@ export class LocalProvider implements MachineProvider {
     await writeFile(path.join(root, "machine.json"), JSON.stringify({ node, namespace: ns }, null, 2));
   }
 
-  async machineExists(cluster: ClusterRef, node: NodeSpec): Promise<boolean> {
-    // createMachine writes machine.json last: with the namespace, the node is whole.
-    return (await this.listNamespaces()).includes(nodeNamespace(cluster, node.name)) && existsSync(path.join(nodeRoot(cluster, node.name), "machine.json"));
+  async networkPresent(cluster: ClusterRef): Promise<boolean> {
+    const ns = networkNamespace(cluster);
+    return (await this.listNamespaces()).includes(ns) && (await this.ipMaybe(["-n", ns, "link", "show", BRIDGE, "up"])).stdout.includes(BRIDGE);
+  }
+
+  async machineState(cluster: ClusterRef, node: NodeSpec): Promise<MachineStatus> {
+    // createMachine writes machine.json last: with the namespace, the node is whole. Its
+    // root folder (the runtime, the certificates) outlives the namespace, as a VM's disk
+    // outlives its power; a namespace cannot be "off", so no namespace is "missing".
+    const ns = nodeNamespace(cluster, node.name);
+    if (!(await this.listNamespaces()).includes(ns)) return { state: "missing", detail: `no namespace ${ns}` };
+    if (!existsSync(path.join(nodeRoot(cluster, node.name), "machine.json"))) return { state: "missing", detail: `namespace ${ns} is half-made (no machine.json)` };
+    return { state: "running", detail: `namespace ${ns}` };
+  }
+
+  async stopMachine(): Promise<void> {
+    // Nothing to power off: the services the caller stopped were all the node used.
   }
 
   async destroyMachine(cluster: ClusterRef, node: NodeSpec): Promise<void> {

@@ -42,6 +42,19 @@ export interface ConfigDefaults {
   readonly box?: { readonly name: string };
 }
 
+/**
+ * What a node is right now. "stopped": it exists with its disk but is not running (a VM
+ * powered off by `npm run stop`, a host reboot or `virsh destroy`); "missing": there is no
+ * such machine (never made, deleted, or a namespace gone with a reboot).
+ */
+export type MachineState = "running" | "stopped" | "missing";
+
+export interface MachineStatus {
+  readonly state: MachineState;
+  /** What the hypervisor said, for plans and status ("virsh: shut off", "no namespace dvc-x-node3"). */
+  readonly detail: string;
+}
+
 export interface MachineProvider {
   readonly name: ProviderName;
   readonly capabilities: ProviderCapabilities;
@@ -58,15 +71,22 @@ export interface MachineProvider {
   prepareBox(cluster: ClusterRef, box: BoxConfig): Promise<void>;
   /** Undoes prepareBox (the box itself stays in the user's Vagrant cache). */
   removeBox(cluster: ClusterRef, box: BoxConfig): Promise<void>;
-  /** Creates one node and makes its transport usable (idempotent). */
+  /** Creates one node, or powers on a stopped one, and makes its transport usable (idempotent). */
   createMachine(cluster: ClusterRef, node: NodeSpec): Promise<void>;
+  /** Whether the private network createNetwork made is there and up (never changes anything). */
+  networkPresent(cluster: ClusterRef): Promise<boolean>;
   /**
-   * Whether the node createMachine made is there. Terraform can record a machine stage as
-   * created while its provisioner is still running (a state snapshot taken mid-apply); a
-   * deploy killed right then leaves a "created" node that does not exist, and the stages
-   * after it ask this before they rely on it.
+   * Whether the node createMachine made is there and running (never changes anything).
+   * What the deploy observes at plan time (lib/observe.ts) and status shows. Terraform can
+   * also record a machine stage as created while its provisioner is still running (a state
+   * snapshot taken mid-apply): the stages after it ask this before they rely on it.
    */
-  machineExists(cluster: ClusterRef, node: NodeSpec): Promise<boolean>;
+  machineState(cluster: ClusterRef, node: NodeSpec): Promise<MachineStatus>;
+  /**
+   * Powers a node off and keeps its disk (`vagrant halt`); createMachine brings it back.
+   * The local provider's namespaces hold no memory: stopping their services is the stop.
+   */
+  stopMachine(cluster: ClusterRef, node: NodeSpec): Promise<void>;
   /** Removes one node and everything on it; succeeds when it is already gone. */
   destroyMachine(cluster: ClusterRef, node: NodeSpec): Promise<void>;
   /** How stages reach a created node (its slowness says how long to wait for it). */

@@ -18,7 +18,7 @@ import type { ClusterRef } from "../spec.js";
 import { SshTransport, VM_ROOT, sshControlDir, withConnectionSharing } from "../ssh-transport.js";
 import { NodeCommandError, type Transport } from "../transport.js";
 import { atLeast, compareVersions, parseVersion, versionParts, versionText } from "../version-number.js";
-import type { BoxConfig, HostNeeds, MachineProvider, ProviderCapabilities } from "./provider.js";
+import type { BoxConfig, HostNeeds, MachineProvider, MachineStatus, ProviderCapabilities } from "./provider.js";
 
 export type VagrantProviderName = "virtualbox" | "libvirt";
 
@@ -176,6 +176,15 @@ export interface VagrantStrategy {
   checks(ctx: VagrantContext, cluster: ClusterRef, needs: HostNeeds, facts: CheckFacts): Promise<CheckRow[]>;
   /** Creates (or finds, when `existing` still exists) the private network; records what it made as soon as it exists. */
   createNetwork(ctx: VagrantContext, cluster: ClusterRef, existing: NetworkRecord | undefined, record: (r: NetworkRecord) => Promise<void>): Promise<NetworkRecord>;
+  /** Whether the recorded network exists and is up on the hypervisor (never changes anything). */
+  networkPresent(ctx: VagrantContext, cluster: ClusterRef, record: NetworkRecord): Promise<boolean>;
+  /**
+   * The hypervisor's word on the VM Vagrant recorded under `id` (the content of
+   * <dotfile>/machines/<node>/<provider>/id): running, stopped (powered off, saved,
+   * aborted: its disk is there) or missing. Asks the hypervisor directly, in well under a
+   * second: `vagrant status` starts Ruby and every plugin, seconds per call.
+   */
+  machineState(ctx: VagrantContext, cluster: ClusterRef, node: NodeSpec, id: string): Promise<MachineStatus>;
   /** Removes the recorded network if this cluster made it; succeeds when it is already gone. */
   destroyNetwork(ctx: VagrantContext, cluster: ClusterRef, record: NetworkRecord | undefined): Promise<void>;
   /** The network record prepareBox uses when network.json is missing, or undefined when it must exist. */
@@ -439,9 +448,27 @@ export class VagrantProvider implements MachineProvider {
     }
   }
 
-  async machineExists(cluster: ClusterRef, node: NodeSpec): Promise<boolean> {
+  async networkPresent(cluster: ClusterRef): Promise<boolean> {
+    const record = await this.readNetworkRecord(cluster);
+    return record !== undefined && (await this.strategy.networkPresent(this.ctx, cluster, record));
+  }
+
+  async machineState(cluster: ClusterRef, node: NodeSpec): Promise<MachineStatus> {
     const paths = vagrantPaths(cluster);
-    return recordedMachines(paths.dotfile, this.strategy.name).includes(node.name) && existsSync(paths.sshConfig(node.name));
+    const id = recordedMachineId(paths.dotfile, this.strategy.name, node.name);
+    if (id === undefined) return { state: "missing", detail: "Vagrant records no VM for it" };
+    const found = await this.strategy.machineState(this.ctx, cluster, node, id);
+    // Without its ssh config (written last by createMachine) the VM was never usable.
+    if (found.state === "running" && !existsSync(paths.sshConfig(node.name))) return { state: "stopped", detail: `${found.detail}, but createMachine never finished (no ssh config)` };
+    return found;
+  }
+
+  async stopMachine(cluster: ClusterRef, node: NodeSpec): Promise<void> {
+    if ((await this.machineState(cluster, node)).state !== "running") return;
+    if (existsSync(vagrantPaths(cluster).sshConfig(node.name))) await this.sshTransport(cluster, node).closeConnection();
+    await this.ctx.mustVagrant(["halt", node.name], cluster, `${this.strategy.upHint}; \`vagrant halt --force ${node.name}\` from provision/ with the cluster's environment powers it off at once`, {
+      echo: true,
+    });
   }
 
   async destroyMachine(cluster: ClusterRef, node: NodeSpec): Promise<void> {
@@ -546,6 +573,15 @@ if ! ip -o -4 addr show | awk '{print $4}' | grep -qx "$DVC_IP/$DVC_PREFIX"; the
   exit 3
 fi
 `;
+
+/** The hypervisor's id of a node's VM as Vagrant recorded it, or undefined when it records none. */
+export function recordedMachineId(dotfile: string, provider: VagrantProviderName, node: string): string | undefined {
+  try {
+    return readFileSync(path.join(dotfile, "machines", node, provider, "id"), "utf8").trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Machines Vagrant has created and not destroyed: it keeps each one's id in <dotfile>/machines/<node>/<provider>/id. */
 export function recordedMachines(dotfile: string, provider: VagrantProviderName): string[] {

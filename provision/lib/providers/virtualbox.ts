@@ -51,7 +51,7 @@ import { cidrContains, cidrWithin, hostAddress, ipToInt, isIpv4, netmaskOf, pars
 import { describeFailure, tail, type ProcessOptions, type ProcessResult } from "../process.js";
 import type { ClusterRef } from "../spec.js";
 import { atLeast, compareVersions, parseVersion, versionText } from "../version-number.js";
-import type { BoxConfig, HostNeeds, ProviderCapabilities } from "./provider.js";
+import type { BoxConfig, HostNeeds, MachineStatus, ProviderCapabilities } from "./provider.js";
 import {
   VagrantProvider,
   vagrantBoxDir,
@@ -135,6 +135,25 @@ export function parseVboxVersion(stdout: string, stderr = ""): VboxVersion {
     .filter(Boolean);
   const line = [...lines].reverse().find((l) => /^\d+\.\d+\.\d+/.test(l)) ?? "";
   return { version: line ? parseVersion(line) : undefined, text: line, driverMissing: /vboxdrv/.test(`${stdout}\n${stderr}`) };
+}
+
+/**
+ * `VBoxManage showvminfo <uuid> --machinereadable` as a machine state, read the way
+ * Vagrant's VirtualBox driver reads it (read_state): name="<inaccessible>", else the
+ * VMState="..." line; VBOX_E_OBJECT_NOT_FOUND ("Could not find a registered machine")
+ * when VirtualBox has no such VM. Saved, aborted, paused and guru-meditation VMs keep their
+ * disk: `vagrant up` resumes or boots them, so they are "stopped".
+ */
+export function vboxMachineState(r: Pick<ProcessResult, "exitCode" | "stdout" | "stderr">): MachineStatus {
+  const out = `${r.stdout}\n${r.stderr}`;
+  if (r.exitCode !== 0) {
+    if (/VBOX_E_OBJECT_NOT_FOUND|Could not find a registered machine/.test(out)) return { state: "missing", detail: "VirtualBox has no such VM" };
+    return { state: "stopped", detail: `VBoxManage showvminfo: ${tail(r.stderr || r.stdout, 1) || `exit ${r.exitCode}`}` };
+  }
+  if (/^name="<inaccessible>"$/m.test(r.stdout)) return { state: "stopped", detail: "VirtualBox: inaccessible" };
+  const state = /^VMState="(.+?)"$/m.exec(r.stdout)?.[1];
+  if (!state) return { state: "stopped", detail: "VBoxManage showvminfo printed no VMState" };
+  return { state: state === "running" ? "running" : "stopped", detail: `VirtualBox: ${state}` };
 }
 
 const UUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}";
@@ -522,6 +541,19 @@ export function virtualboxStrategy(): VagrantStrategy {
       const names = parseHostOnlyIfs((await mustVbox(ctx, cluster, ["list", "hostonlyifs"], "check that VirtualBox works")).stdout).map((i) => i.name);
       if (names.includes(record.name))
         await mustVbox(ctx, cluster, ["hostonlyif", "remove", record.name], `a VM may still use it (VBoxManage list vms); remove it by hand: VBoxManage hostonlyif remove "${record.name}"`);
+    },
+
+    async networkPresent(ctx, cluster, record): Promise<boolean> {
+      if (record.provider !== "virtualbox") return false;
+      const list = await vbox(ctx, cluster, ["list", record.kind === "hostonlynet" ? "hostonlynets" : "hostonlyifs"], { timeoutMs: 30_000 });
+      if (list.exitCode !== 0) return false;
+      const names = record.kind === "hostonlynet" ? parseHostOnlyNets(list.stdout).map((n) => n.name) : parseHostOnlyIfs(list.stdout).map((i) => i.name);
+      return names.includes(record.name);
+    },
+
+    async machineState(ctx, cluster, _node, id): Promise<MachineStatus> {
+      const r = await vbox(ctx, cluster, ["showvminfo", id, "--machinereadable"], { timeoutMs: 30_000 });
+      return vboxMachineState(r);
     },
 
     defaultNetwork(): NetworkRecord | undefined {
