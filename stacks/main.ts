@@ -11,7 +11,8 @@ import { runtimeRefOf } from "../provision/lib/cluster-ref.js";
 import { runCli } from "../provision/lib/errors.js";
 import { realHost } from "../provision/lib/host.js";
 import { consoleLog } from "../provision/lib/log.js";
-import { observeCluster } from "../provision/lib/observe.js";
+import { stateFile } from "../provision/lib/deployed.js";
+import { observeCluster, recordedObservations, type Observation } from "../provision/lib/observe.js";
 import { PROJECT_DIR } from "../provision/lib/paths.js";
 import { providerFor } from "../provision/lib/providers/index.js";
 import { ensureStackProviders } from "../provision/lib/toolchain.js";
@@ -21,7 +22,14 @@ await runCli(async () => {
   const host = realHost();
   const cluster = loadCluster({ projectDir: PROJECT_DIR, host });
   const runtime = runtimeRefOf(cluster);
-  const seen = await observeCluster(cluster.clusterDir, (name) => providerFor(name, host));
+  let seen: Observation;
+  try {
+    seen = await observeCluster(cluster.clusterDir, (name) => providerFor(name, host));
+  } catch (err) {
+    // Looking is read-only and best effort: without it the plan is what the state says.
+    host.warn(`could not observe the deployed cluster (${(err as Error).message.split("\n")[0]}): the plan trusts Terraform's state alone`);
+    seen = { values: recordedObservations(stateFile(cluster.clusterDir)), repairs: new Map() };
+  }
   for (const [stage, why] of seen.repairs) consoleLog.step("observed", `${stage} will be applied again: ${why}`);
   const app = new App();
   new DaskClusterStack(app, STACK_NAME, { cluster, runtime, nodeBinary: process.execPath, observed: seen.values });

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { appendFileSync, cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { createHash, randomBytes } from "node:crypto";
 import os from "node:os";
+import { stripVTControlCharacters } from "node:util";
 import path from "node:path";
 import { $ } from "zx";
 import { makeProject, tail, REPO, type TestProject } from "./helpers/project.js";
@@ -35,7 +36,9 @@ import { checkReadme } from "../provision/commands/faults-table.js";
 import { bundleIdOf, lockPath, parseLock, wheelhouseDir } from "../provision/lib/bundle.js";
 import { runtimeRefOf } from "../provision/lib/cluster-ref.js";
 import { cacheDir } from "../provision/lib/paths.js";
+import { recordedObservations } from "../provision/lib/observe.js";
 import { waitForWorkers } from "../provision/lib/probe.js";
+import { stopService } from "../provision/lib/services.js";
 import { networkNamespace, nodeNamespace } from "../provision/lib/providers/local.js";
 import { shq, type Transport } from "../provision/lib/transport.js";
 import { rootOrSkip } from "./helpers/root.js";
@@ -451,6 +454,21 @@ out({"event": "done", "added": [t for t, a in events if a == "add-worker"], "rem
     it("a lock edited by hand: synth passes, the bundle stage exits 2 naming the mismatch and the fix", async () => {
       await outcomeOf("edited-lock");
     }, 1_200_000);
+    it("a healthy cluster deployed again: the plan shows no change", async () => {
+      await outcomeOf("healthy-plan");
+    }, 1_800_000);
+    it("a worker stage left half-done by a killed deploy: the next deploy repairs it", async () => {
+      await outcomeOf("half-done-stage");
+    }, 1_800_000);
+    it("a node lost: the plan lists its stages (and the two that span the nodes) with why; only those run", async () => {
+      await outcomeOf("lost-node");
+    }, 1_800_000);
+    it("a host reboot: the plan lists the repairs; the deploy brings back 3 workers and a correct benchmark", async () => {
+      await outcomeOf("reboot");
+    }, 1_800_000);
+    it("stop and start: services gone and back, versions identical, both idempotent, no change planned after", async () => {
+      await outcomeOf("stop-start");
+    }, 1_800_000);
   });
 
   afterAll(async () => {
@@ -468,7 +486,7 @@ out({"event": "done", "added": [t for t, a in events if a == "add-worker"], "rem
 // its longest chain instead of the sum of its parts. Each has its own test, which waits for
 // its outcome; figures such as deploy seconds are taken under that shared load.
 
-type DeployScenario = "interrupted-deploy" | "concurrent-deploy" | "unreachable-node" | "deploy-cycles" | "edited-lock";
+type DeployScenario = "interrupted-deploy" | "concurrent-deploy" | "unreachable-node" | "deploy-cycles" | "edited-lock" | "healthy-plan" | "half-done-stage" | "lost-node" | "reboot" | "stop-start";
 let deployJobs: Record<DeployScenario, Promise<unknown>> | undefined;
 
 function startDeployScenarios(): Record<DeployScenario, Promise<unknown>> {
@@ -527,12 +545,19 @@ function startDeployScenarios(): Record<DeployScenario, Promise<unknown>> {
       }
       expect(next.output()).not.toMatch(/Error acquiring the state lock/);
       // Killed past Terraform's first 20 s state snapshot, some machine stages are recorded as
-      // created though they never finished: the install stage makes those machines again.
-      const remade = [...next.output().matchAll(/machine (node\d) is missing although Terraform recorded it/g)].map((m) => m[1]!);
+      // created though they never finished: the plan sees those machines are missing and
+      // makes them again (the install stage would too, for one lost since the plan).
+      const remade = [
+        ...new Set(
+          [
+            ...stripVTControlCharacters(next.output()).matchAll(/\[observed\] machine-(node\d) will be applied again: \1 is missing|machine (node\d) is \w+ \(.*\) although Terraform recorded it/g),
+          ].map((m) => (m[1] ?? m[2])!),
+        ),
+      ].sort();
       f.machinesRemade = remade.length;
       const workers = await waitForWorkers(transports(q.cluster)[0]!, q.cluster.schedulerAddress, true, ["node1", "node2", "node3"], 30);
       expect(workers).toHaveLength(3);
-      return `killed ${f.killedAfterSeconds} s in, during "creating machine": ${f.processesKilled} processes, ${f.outsideCdktfGroup} of them outside cdktf's process group (terraform runs in a session of its own: a kill of cdktf's group alone leaves it and its stages running for a while), none survived; ${f.namespacesLeft} namespace(s) and ${f.lockInfoLeft ? "a" : "no"} .terraform.tfstate.lock.info left (the lock itself is an fcntl lock, gone with terraform); ${remade.length ? `Terraform had recorded ${remade.length} unfinished machine stage(s) as created (its 20 s mid-apply state snapshot): the install stage made ${remade.join(", ")} again; ` : ""}the next deploy completed in ${f.nextDeploySeconds} s with 3 workers`;
+      return `killed ${f.killedAfterSeconds} s in, during "creating machine": ${f.processesKilled} processes, ${f.outsideCdktfGroup} of them outside cdktf's process group (terraform runs in a session of its own: a kill of cdktf's group alone leaves it and its stages running for a while), none survived; ${f.namespacesLeft} namespace(s) and ${f.lockInfoLeft ? "a" : "no"} .terraform.tfstate.lock.info left (the lock itself is an fcntl lock, gone with terraform); ${remade.length ? `Terraform had recorded ${remade.length} unfinished machine stage(s) as created (its 20 s mid-apply state snapshot): the plan saw ${remade.join(", ")} missing and made them again; ` : ""}the next deploy completed in ${f.nextDeploySeconds} s with 3 workers`;
     }),
   );
 
@@ -688,11 +713,230 @@ function startDeployScenarios(): Record<DeployScenario, Promise<unknown>> {
     ),
   );
 
-  deployJobs = { "interrupted-deploy": interrupted, "concurrent-deploy": concurrent, "unreachable-node": unreachable, "deploy-cycles": cycles, "edited-lock": lock };
+  const converge = convergenceScenarios(lock, settled);
+  deployJobs = { "interrupted-deploy": interrupted, "concurrent-deploy": concurrent, "unreachable-node": unreachable, "deploy-cycles": cycles, "edited-lock": lock, ...converge };
   return deployJobs;
 }
 
 async function outcomeOf(id: DeployScenario): Promise<void> {
   const err = await startDeployScenarios()[id];
   if (err) throw err;
+}
+
+// --- convergence: what a deploy, stop and start do with what is really there --------------
+//
+// One 3-node project, after the lock scenario in the second chain: a healthy plan, a worker
+// stage left half-done by a killed deploy, a lost node, a reboot, stop and start.
+
+const plain = (out: { stdout: string; stderr: string }) => stripVTControlCharacters(both(out));
+/** The stages a plan will apply again, as the synth printed them ("[observed] X will be applied again: why"). */
+const observedIn = (text: string) => new Map([...text.matchAll(/\[observed\] ([\w-]+) will be applied again: (.*)/g)].map((m) => [m[1]!, m[2]!.trim()]));
+/** The converge resources an apply ran, by stage name. */
+const appliedIn = (text: string) => [...new Set([...text.matchAll(/null_resource\.converge-([\w-]+)(?: \([^)]*\))?: Creating\.\.\./g)].map((m) => m[1]!))].sort();
+
+function convergenceScenarios(
+  after: Promise<unknown>,
+  settled: (p: Promise<void>) => Promise<unknown>,
+): Record<"healthy-plan" | "half-done-stage" | "lost-node" | "reboot" | "stop-start", Promise<unknown>> {
+  let r: TestProject | undefined;
+  let was: Residue | undefined;
+  const need = () => {
+    if (!r) throw new Error("no cluster: healthy-plan did not deploy one");
+    return r;
+  };
+  const names = ["node1", "node2", "node3"];
+  const tsx = (script: string, args: string[] = []) => need().sh(["node_modules/.bin/tsx", `provision/${script}.ts`, ...args]);
+  const diff = async () => {
+    const d = await need().sh(["node_modules/.bin/cdktf", "diff"]);
+    expect(d.exitCode, tail(d)).toBe(0);
+    return plain(d);
+  };
+  const planExit = async () => {
+    const stackDir = path.join(need().dir, "cdktf.out", "stacks", "dask-cluster");
+    return (await need().sh([terraformBinary(), `-chdir=${stackDir}`, "plan", "-detailed-exitcode", "-input=false", "-no-color"])).exitCode ?? -1;
+  };
+  const deploy = async () => {
+    const d = await need().cdktf("deploy");
+    expect(d.out.exitCode, tail(d.out, 60)).toBe(0);
+    return { text: plain(d.out), seconds: round(d.seconds, 1) };
+  };
+  const threeWorkers = async () => {
+    const c = need().cluster;
+    const ws = await waitForWorkers(transports(c)[0]!, c.schedulerAddress, true, names, 60);
+    for (const n of c.nodes) expect(ws.find((w) => w.name === n.name)?.host, n.name).toBe(n.ip);
+    return ws;
+  };
+  const killNamespace = async (ns: string) => {
+    const pids = (await $({ quiet: true, nothrow: true })`ip netns pids ${ns}`).stdout.split(/\s+/).filter(Boolean);
+    if (pids.length) await $({ quiet: true, nothrow: true })`kill -KILL ${pids}`;
+    await $({ quiet: true })`ip netns del ${ns}`;
+    return pids.length;
+  };
+
+  const healthy = after.then(() =>
+    settled(
+      log.record("healthy-plan", async (f) => {
+        r = makeProject(SMALL, "dvc-faults-converge-");
+        was = await residue(
+          r.dir,
+          r.cluster.id,
+          r.cluster.nodes.map((n) => n.ip),
+        );
+        const first = await deploy();
+        f.coldDeploySeconds = first.seconds;
+        const t0 = Date.now();
+        const text = await diff();
+        f.diffSeconds = seconds(t0);
+        expect([...observedIn(text).keys()]).toEqual([]);
+        expect(text).toMatch(/No changes/);
+        f.planExitCode = await planExit();
+        expect(f.planExitCode).toBe(0);
+        const again = await deploy();
+        f.noopDeploySeconds = again.seconds;
+        expect(appliedIn(again.text)).toEqual([]);
+        return `cold deploy ${first.seconds} s; cdktf diff (synth with what it observed, then plan) ${f.diffSeconds} s: "No changes", terraform plan -detailed-exitcode 0; a second cdktf deploy applied nothing in ${again.seconds} s`;
+      }),
+    ),
+  );
+
+  const halfDone = healthy.then(() =>
+    settled(
+      log.record("half-done-stage", async (f) => {
+        const p = need();
+        const n2 = transports(p.cluster)[1]!;
+        const link = ["-n", networkNamespace(p.cluster), "link", "set", "v-node2"];
+        await stopService(n2, "worker");
+        await $({ quiet: true })`ip ${link} down`;
+        let killed: ReturnType<typeof killTree> | undefined;
+        const run = spawnGroup(["node_modules/.bin/cdktf", "deploy", "--auto-approve"], { cwd: p.dir, env: cdktfEnv() });
+        try {
+          await run.waitFor(/converge-worker-node2(?: \([^)]*\))?: Creating\.\.\./, 600_000);
+          await new Promise((res) => setTimeout(res, 25_000));
+          killed = killTree(run.child.pid!);
+          await run.exited;
+        } finally {
+          if (run.isRunning()) killTree(run.child.pid!);
+          await $({ quiet: true, nothrow: true })`ip ${link} up`;
+          keepOutput("half-done-stage-killed", run.output());
+        }
+        await new Promise((res) => setTimeout(res, 500));
+        expect(survivors(run.child.pid!, killed?.sessions ?? [])).toEqual([]);
+        // What the killed stage left: a worker started but never seen registered. Stopped, it is half-done.
+        await stopService(n2, "worker");
+        const recorded = recordedObservations(path.join(p.dir, ".cluster", "terraform.tfstate")).get("worker-node2") ?? "";
+        f.recordedAsCreated = recorded.startsWith("#1");
+        const text = await diff();
+        const seen = observedIn(text);
+        expect(text).toMatch(/null_resource\.converge-worker-node2/);
+        if (f.recordedAsCreated) expect(seen.get("worker-node2")).toMatch(/the scheduler does not list node2/);
+        const next = await deploy();
+        f.repairDeploySeconds = next.seconds;
+        expect(appliedIn(next.text)).toContain("worker-node2");
+        await threeWorkers();
+        return `killed ${killed?.processes ?? 0} processes 25 s into worker-node2's stage; Terraform had ${f.recordedAsCreated ? `recorded it as created ("${recorded}"): the plan observed "${seen.get("worker-node2")}"` : "not recorded it: the plan creates it again"}; the next deploy (${next.seconds} s) applied ${appliedIn(next.text).join(", ")}; 3 workers registered`;
+      }),
+    ),
+  );
+
+  const lost = halfDone.then(() =>
+    settled(
+      log.record("lost-node", async (f) => {
+        const p = need();
+        f.processesKilled = await killNamespace(nodeNamespace(p.cluster, "node3"));
+        const expected = ["install-node3", "machine-node3", "tls", "version-gate", "worker-node3"];
+        const seen = observedIn(await diff());
+        expect([...seen.keys()].sort()).toEqual(expected);
+        expect(seen.get("machine-node3")).toBe(`node3 is missing (no namespace ${nodeNamespace(p.cluster, "node3")})`);
+        const next = await deploy();
+        f.repairDeploySeconds = next.seconds;
+        expect(appliedIn(next.text)).toEqual(expected);
+        await threeWorkers();
+        return `the plan listed ${expected.join(", ")} (machine-node3: "${seen.get("machine-node3")}"), nothing else; the deploy ran exactly those in ${next.seconds} s; node3 registered again`;
+      }),
+    ),
+  );
+
+  const reboot = lost.then(() =>
+    settled(
+      log.record("reboot", async (f) => {
+        const p = need();
+        let killedProcesses = 0;
+        for (const ns of [...p.cluster.nodes.map((n) => nodeNamespace(p.cluster, n.name)), networkNamespace(p.cluster)]) killedProcesses += await killNamespace(ns);
+        f.processesKilled = killedProcesses;
+        const seen = observedIn(await diff());
+        const expected = ["network", "scheduler", "tls", "version-gate", ...names.flatMap((n) => [`install-${n}`, `machine-${n}`, `worker-${n}`])].sort();
+        expect([...seen.keys()].sort()).toEqual(expected);
+        expect(seen.get("network")).toBe("the private network is gone");
+        const next = await deploy();
+        f.repairDeploySeconds = next.seconds;
+        expect(appliedIn(next.text)).toEqual(expected);
+        expect(next.text).toMatch(/already installed \(bundle-id and a complete venv\): nothing to copy/);
+        await threeWorkers();
+        const bench = await tsx("benchmark", ["--workloads", "inc-sleep", "--size", "small"]);
+        expect(bench.exitCode, tail(bench, 30)).toBe(0);
+        const results = JSON.parse(readFileSync(path.join(p.dir, "results", "latest", "results.json"), "utf8")) as { workloads: { "inc-sleep": { cases: Array<{ correct: boolean }> } } };
+        for (const c of results.workloads["inc-sleep"].cases) expect(c.correct).toBe(true);
+        return `${killedProcesses} processes killed, 4 namespaces deleted; the plan listed ${expected.length} stages to apply again (network: "${seen.get("network")}"); the deploy brought back 3 workers on their private IPs in ${next.seconds} s (the runtime kept on disk: nothing copied); benchmark inc-sleep (small) correct`;
+      }),
+    ),
+  );
+
+  const stopStart = reboot.then(() =>
+    settled(
+      (async () => {
+        try {
+          await log.record("stop-start", async (f) => {
+            const p = need();
+            const t0 = Date.now();
+            const stop = await tsx("stop");
+            f.stopSeconds = seconds(t0);
+            expect(stop.exitCode, tail(stop)).toBe(0);
+            const again = await tsx("stop");
+            expect(again.exitCode, tail(again)).toBe(0);
+            for (const n of p.cluster.nodes) expect((await $({ quiet: true })`ip netns pids ${nodeNamespace(p.cluster, n.name)}`).stdout.trim(), `${n.name}: processes after stop`).toBe("");
+            const status = await tsx("status", ["--json"]);
+            expect(status.exitCode).toBe(1);
+            const s = JSON.parse(status.stdout) as { stoppedSince?: string; nodes: Array<{ services: Array<{ running: boolean }> }> };
+            expect(s.stoppedSince).toBeDefined();
+            const human = await tsx("status");
+            expect(human.stdout).toMatch(/stopped since .*npm run start brings it back/);
+            const t1 = Date.now();
+            const start = await tsx("start");
+            f.startSeconds = seconds(t1);
+            expect(start.exitCode, tail(start)).toBe(0);
+            expect(start.stdout).toMatch(/started and verified in .*3 workers registered, versions identical\ndashboard: http:\/\/192\.168\.56\.11:8787\/status/);
+            const t2 = Date.now();
+            const start2 = await tsx("start");
+            f.secondStartSeconds = seconds(t2);
+            expect(start2.exitCode, tail(start2)).toBe(0);
+            await threeWorkers();
+            const v = await tsx("verify-versions");
+            expect(v.exitCode, tail(v)).toBe(0);
+            expect((await tsx("status")).exitCode).toBe(0);
+            const text = await diff();
+            expect(text).toMatch(/No changes/);
+            return `stop ${f.stopSeconds} s (a second stop: exit 0), no process left in the nodes' namespaces, status exit 1 "stopped since …"; start ${f.startSeconds} s to 3 registered workers and identical versions (a second start: ${f.secondStartSeconds} s, exit 0); verify-versions exit 0; cdktf diff: no changes`;
+          });
+        } finally {
+          if (r) {
+            if (existsSync(path.join(r.dir, ".cluster", "terraform.tfstate"))) {
+              const d = await r.cdktf("destroy");
+              expect(d.out.exitCode, tail(d.out)).toBe(0);
+              const left = await residue(
+                r.dir,
+                r.cluster.id,
+                r.cluster.nodes.map((n) => n.ip),
+              );
+              expect(left.namespaces).toEqual([]);
+              expect(left.processes).toEqual([]);
+              expect(left.files).toEqual(was!.files);
+            }
+            r.remove();
+          }
+        }
+      })(),
+    ),
+  );
+
+  return { "healthy-plan": healthy, "half-done-stage": halfDone, "lost-node": lost, reboot, "stop-start": stopStart };
 }

@@ -157,7 +157,7 @@ describe("the observed trigger values", () => {
     const state = {
       resources: [
         { type: "null_resource", name: "machine-node1", instances: [{ attributes: { triggers: { spec: "{}" } } }] },
-        { type: "null_resource", name: "machine-node1-converge", instances: [{ attributes: { triggers: { machine_id: "1", observed: "#2 node1 is stopped" } } }] },
+        { type: "null_resource", name: "converge-machine-node1", instances: [{ attributes: { triggers: { machine_id: "1", observed: "#2 node1 is stopped" } } }] },
       ],
     };
     writeFileSync(path.join(dir, "terraform.tfstate"), JSON.stringify(state));

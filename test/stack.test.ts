@@ -47,7 +47,7 @@ function synth(config: object, observed?: ReadonlyMap<string, string>): Tf {
 describe("dask-cluster stack", () => {
   const tf = synth({ provider: "local" });
   const all = tf.resource.null_resource;
-  const res = Object.fromEntries(Object.entries(all).filter(([name]) => !name.endsWith("-converge")));
+  const res = Object.fromEntries(Object.entries(all).filter(([name]) => !name.startsWith("converge-")));
   const STAGE_NAMES = [
     "preflight",
     "network",
@@ -62,24 +62,24 @@ describe("dask-cluster stack", () => {
 
   it("has every stage, per node where it acts on a node, and a converge resource for each", () => {
     expect(Object.keys(res).sort()).toEqual(STAGE_NAMES);
-    expect(Object.keys(all).sort()).toEqual([...STAGE_NAMES, ...STAGE_NAMES.map((n) => `${n}-converge`)].sort());
+    expect(Object.keys(all).sort()).toEqual([...STAGE_NAMES, ...STAGE_NAMES.map((n) => `converge-${n}`)].sort());
     for (const [name, r] of Object.entries(res)) expect(JSON.parse(r.triggers.spec!).stage, name).toBe(r.triggers.stage);
   });
 
   it("applies each stage from its converge resource, with the stage's spec, after the converge resources it builds on", () => {
-    const c = all["worker-node2-converge"]!;
+    const c = all["converge-worker-node2"]!;
     expect(c.triggers).toEqual({ worker_id: "${null_resource.worker-node2.id}", observed: "#0 first apply" });
-    expect(c.depends_on).toEqual(["null_resource.worker-node2", "null_resource.scheduler-converge"]);
+    expect(c.depends_on).toEqual(["null_resource.worker-node2", "null_resource.converge-scheduler"]);
     const exec = c.provisioner![0]!["local-exec"];
     expect(exec.environment.DVC_SPEC).toBe("${null_resource.worker-node2.triggers.spec}");
     expect(exec.working_dir).toBe("/tmp/dvc-project");
-    expect(all["machine-node2-converge"]!.provisioner![0]!["local-exec"].environment.DVC_EXPECT).toBe('{"python":"3.11"}');
+    expect(all["converge-machine-node2"]!.provisioner![0]!["local-exec"].environment.DVC_EXPECT).toBe('{"python":"3.11"}');
   });
 
   it("puts what the plan observed into the converge resource only: a repair replaces nothing that builds on the stage", () => {
     const seen = synth({ provider: "local" }, new Map([["machine-node2", "#1 node2 is missing (no namespace dvc-x-node2)"]])).resource.null_resource;
-    expect(seen["machine-node2-converge"]!.triggers.observed).toBe("#1 node2 is missing (no namespace dvc-x-node2)");
-    for (const [name, r] of Object.entries(seen)) if (name !== "machine-node2-converge") expect(r, name).toEqual(all[name]);
+    expect(seen["converge-machine-node2"]!.triggers.observed).toBe("#1 node2 is missing (no namespace dvc-x-node2)");
+    for (const [name, r] of Object.entries(seen)) if (name !== "converge-machine-node2") expect(r, name).toEqual(all[name]);
   });
 
   it("orders stages with depends_on", () => {
@@ -108,10 +108,10 @@ describe("dask-cluster stack", () => {
         name,
       ).toEqual(nothingToUndo.includes(name) ? [] : ["destroy"]);
       expect(
-        all[`${name}-converge`]!.provisioner!.map((p) => p["local-exec"].command),
+        all[`converge-${name}`]!.provisioner!.map((p) => p["local-exec"].command),
         name,
       ).toEqual(["apply"]);
-      for (const e of [...execs, ...all[`${name}-converge`]!.provisioner!.map((p) => p["local-exec"])]) {
+      for (const e of [...execs, ...all[`converge-${name}`]!.provisioner!.map((p) => p["local-exec"])]) {
         expect(e.interpreter).toEqual([NODE, "--import", "tsx", "provision/stage.ts"]);
       }
       for (const e of execs) {
@@ -140,9 +140,9 @@ describe("dask-cluster stack", () => {
     const vb = synth({}).resource.null_resource;
     expect(vb["machine-node2"]!.depends_on).toContain("null_resource.machine-node1");
     expect(vb["machine-node3"]!.depends_on).toContain("null_resource.machine-node2");
-    expect(vb["machine-node2-converge"]!.depends_on).toContain("null_resource.machine-node1-converge");
+    expect(vb["converge-machine-node2"]!.depends_on).toContain("null_resource.converge-machine-node1");
     expect(res["machine-node2"]!.depends_on).not.toContain("null_resource.machine-node1");
-    expect(all["machine-node2-converge"]!.depends_on).not.toContain("null_resource.machine-node1-converge");
+    expect(all["converge-machine-node2"]!.depends_on).not.toContain("null_resource.converge-machine-node1");
   });
 
   it("keeps TLS keys out of triggers and state", () => {

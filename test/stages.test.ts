@@ -13,7 +13,7 @@ import { resolveCluster, type Cluster } from "../provision/lib/config.js";
 import type { UserError } from "../provision/lib/errors.js";
 import { pycachePathOf } from "../provision/lib/pycache.js";
 import { STAGE_MODULES, runStage } from "../provision/stages/index.js";
-import { FakeProvider, memoryLog, type NodeScript } from "./helpers/fake-cluster.js";
+import { FakeProvider, memoryLog, versionsReply, type NodeScript } from "./helpers/fake-cluster.js";
 import { fakeHost } from "./helpers/fake-host.js";
 import { makeCheckout, REPO } from "./helpers/project.js";
 import { repoRuntime, stackSpecs, type StackSpecs } from "./helpers/stack-specs.js";
@@ -24,19 +24,6 @@ let cache: string;
 let cluster: Cluster;
 let specs: StackSpecs;
 const runtime = repoRuntime;
-
-/** A healthy node's version report for the locked runtime. */
-function versionsReply(): NodeScript {
-  const lock = parseLock(readFileSync(lockPath(REPO, "x86_64"), "utf8"));
-  const report = {
-    python: { version: "3.11.9", version_info: "3.11.9" },
-    platform: { machine: "x86_64" },
-    os_release: { PRETTY_NAME: "Debian GNU/Linux 12 (bookworm)" },
-    bundle_id: bundleIdOf(runtime()),
-    distributions: Object.fromEntries(lock.entries.map((e) => [e.name, e.version])),
-  };
-  return { match: /dask_vm_runtime versions/, reply: { stdout: JSON.stringify(report) } };
-}
 
 function run(name: string, o: { provider?: FakeProvider; host?: ReturnType<typeof fakeHost>; action?: "apply" | "destroy" } = {}) {
   const { spec, expect: ex } = specs.get(name)!;

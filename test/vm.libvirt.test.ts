@@ -2,7 +2,9 @@
 // (qemu emulation where hardware KVM is missing) through the real stack. cdktf deploy
 // (box from provision/build-test-box.sh's cache, benchmark at small size), npm run
 // verify-versions, each worker registered on its VM's private IP, npm run benchmark at
-// small size with placement work on all three VMs, cdktf destroy, and nothing left
+// small size with placement work on all three VMs, every VM powered off (virsh destroy)
+// and cdktf deploy bringing the cluster back, npm run stop and start, cdktf destroy, and
+// nothing left
 // (domains, networks, volumes, Vagrant's machine index, qemu processes).
 //
 // Not part of `npm test`: run it with `npm run test:vm` (root; ~15 min under emulation on
@@ -15,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn, spawnSync } from "node:child_process";
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
+import { stripVTControlCharacters } from "node:util";
 import path from "node:path";
 import { makeProject, tail, REPO, type TestProject } from "./helpers/project.js";
 import { residue, type Residue } from "./helpers/residue.js";
@@ -84,6 +87,10 @@ interface Timings {
   coldDeployToVerifiedWorkers?: number;
   benchmark?: number;
   destroy?: number;
+  /** Every VM powered off with virsh destroy, then cdktf deploy: seconds, and the stages the plan listed. */
+  deployAfterPowerOff?: { seconds: number; repaired: string[] };
+  stop?: number;
+  start?: number;
   placement?: Record<string, number>;
   workers?: Record<string, string>;
   vmCpuModel?: string;
@@ -265,6 +272,40 @@ describe.skipIf(!!skip)("libvirt provider: 3 real VMs, deploy to destroy", () =>
     // Kept for whoever reads the run: the project folder goes at the end.
     writeFileSync(path.join(REPO, "test-output", "vm-libvirt-report.md"), report);
   }, 900_000);
+
+  it("every VM powered off under the cluster (virsh destroy): cdktf deploy sees it, starts them and brings back 3 workers on their private IPs", async () => {
+    for (const n of NODES) expect(virsh("destroy", `${p.cluster.id}-${n}`).status, `virsh destroy ${n}`).toBe(0);
+    const d = await cdktfTimed(p, "deploy");
+    const log = d.lines.map((l) => stripVTControlCharacters(l.line)).join("\n");
+    expect(d.code, lastLines(d.lines)).toBe(0);
+    const repaired = [...log.matchAll(/\[observed\] ([\w-]+) will be applied again: (.*)/g)].map((m) => m[1]!).sort();
+    timings.deployAfterPowerOff = { seconds: Math.round(d.seconds), repaired };
+    for (const n of NODES) expect(log).toMatch(new RegExp(`\\[observed\\] machine-${n} will be applied again: ${n} is stopped \\(virsh: shut off\\)`));
+    expect(repaired).toEqual(["scheduler", "tls", "version-gate", ...NODES.flatMap((n) => [`install-${n}`, `machine-${n}`, `worker-${n}`])].sort());
+    for (const [k, n] of NODES.entries()) expect(log).toMatch(new RegExp(`\\[${n}\\] registered with the scheduler as tls://${IPS[k]!.replace(/\./g, "\\.")}:8788`));
+    // Nothing was made again: the disks kept the runtime.
+    expect(log).not.toMatch(/installing bundle/);
+  }, 1_800_000);
+
+  it("npm run stop powers the VMs off (status: stopped), npm run start brings them back verified", async () => {
+    const t0 = performance.now();
+    const stop = await p.sh(["npm", "run", "--silent", "stop"]);
+    timings.stop = Math.round((performance.now() - t0) / 1000);
+    expect(stop.exitCode, tail(stop)).toBe(0);
+    for (const n of NODES) expect(virsh("domstate", `${p.cluster.id}-${n}`).stdout.trim(), n).toBe("shut off");
+    const status = await p.sh(["npm", "run", "--silent", "status"]);
+    expect(status.exitCode).toBe(1);
+    expect(status.stdout).toMatch(/stopped since .*npm run start brings it back/);
+    const t1 = performance.now();
+    const start = await p.sh(["npm", "run", "--silent", "start"]);
+    timings.start = Math.round((performance.now() - t1) / 1000);
+    expect(start.exitCode, tail(start)).toBe(0);
+    expect(start.stdout).toMatch(/started and verified in .*3 workers registered, versions identical\ndashboard: http:\/\/192\.168\.60\.11:8787\/status/);
+    const ref = clusterRefOf(p.cluster);
+    const provider = libvirtProvider(realHost());
+    const workers = await waitForWorkers(provider.transport(ref, ref.head), p.cluster.schedulerAddress, true, [...NODES], 60);
+    expect(workers.map((w) => [w.name, w.host]).sort()).toEqual(NODES.map((n, k) => [n, IPS[k]]));
+  }, 1_800_000);
 
   it("cdktf destroy leaves no domain, network, volume, Vagrant machine or qemu process behind", async () => {
     const d = await cdktfTimed(p, "destroy");

@@ -5,7 +5,7 @@
 // starts the services, waits for every worker on its private IP, and runs the version
 // check. Both are idempotent. Terraform's state is untouched: a deploy after a start
 // observes a healthy cluster and plans no change; a deploy while stopped starts it too.
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { NodeSpec } from "./config.js";
 import { deployedDask, deployedRuntime, type Deployed } from "./deployed.js";
@@ -72,6 +72,7 @@ export async function stopCluster(deployed: Deployed, provider: MachineProvider,
   };
   if (provider.capabilities.parallelMachines) await Promise.all(running.map(halt));
   else for (const n of running) await halt(n);
+  mkdirSync(cluster.clusterDir, { recursive: true });
   writeFileSync(stoppedFile(cluster.clusterDir), `${JSON.stringify({ at: new Date().toISOString() })}\n`);
   return { seconds: (performance.now() - t0) / 1000, changed };
 }

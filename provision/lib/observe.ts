@@ -18,8 +18,14 @@ import type { ClusterRef, StageSpec } from "./spec.js";
 import { clusterTlsFiles } from "./tls.js";
 import { shq, type Transport } from "./transport.js";
 
-/** The suffix of the resource that applies a stage (stacks/constructs/stage-resource.ts). */
-export const CONVERGE_SUFFIX = "-converge";
+/**
+ * The prefix of the resource that applies a stage (stacks/constructs/stage-resource.ts):
+ * converge-machine-node2. A prefix, not a suffix: cdktf labels every address it prints with
+ * its construct path by finding the resource's address in the line, and
+ * "null_resource.machine-node2" inside "null_resource.machine-node2-converge" came out as
+ * "null_resource.machine-node2 (machine-node2/resource)-converge".
+ */
+export const CONVERGE_PREFIX = "converge-";
 /** The trigger of a converge resource that carries what the plan observed. */
 export const OBSERVED_TRIGGER = "observed";
 /** Its value when a stage is first applied. */
@@ -218,9 +224,9 @@ export function recordedObservations(file: string): Map<string, string> {
   const state = readState(file);
   if (state === undefined || state === "unreadable") return out;
   for (const r of state.resources ?? []) {
-    if (r.type !== "null_resource" || !r.name?.endsWith(CONVERGE_SUFFIX)) continue;
+    if (r.type !== "null_resource" || !r.name?.startsWith(CONVERGE_PREFIX)) continue;
     const value = r.instances?.[0]?.attributes?.triggers?.[OBSERVED_TRIGGER];
-    if (value !== undefined) out.set(r.name.slice(0, -CONVERGE_SUFFIX.length), value);
+    if (value !== undefined) out.set(r.name.slice(CONVERGE_PREFIX.length), value);
   }
   return out;
 }

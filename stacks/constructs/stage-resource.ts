@@ -3,7 +3,7 @@
 //   stages it builds on, so a change of input, or a new upstream stage, replaces it (and,
 //   through the ids, what builds on it). Its destroy-time local-exec runs
 //   provision/stage.ts destroy (when the stage has something to undo) from self.triggers.
-// - `<stage>-converge` does the stage: its local-exec runs provision/stage.ts apply with
+// - `converge-<stage>` does the stage: its local-exec runs provision/stage.ts apply with
 //   that spec. Its `observed` trigger is what the plan saw (lib/observe.ts): a stage whose
 //   outcome is gone (a VM powered off, a namespace lost with a reboot, a killed service, a
 //   stage a killed deploy left half-done) gets a new value with the reason, so the plan
@@ -14,7 +14,7 @@
 import { Construct } from "constructs";
 import { Token } from "cdktf";
 import { resource } from "@cdktf/provider-null";
-import { CONVERGE_SUFFIX, FIRST_APPLY, OBSERVED_TRIGGER } from "../../provision/lib/observe.js";
+import { CONVERGE_PREFIX, FIRST_APPLY, OBSERVED_TRIGGER } from "../../provision/lib/observe.js";
 import { stableJson, type StageSpec } from "../../provision/lib/spec.js";
 import type { StageExpectations } from "../../provision/lib/stage.js";
 
@@ -108,6 +108,6 @@ export class StageResource extends Construct {
         },
       ],
     });
-    this.converge.overrideLogicalId(`${id}${CONVERGE_SUFFIX}`);
+    this.converge.overrideLogicalId(`${CONVERGE_PREFIX}${id}`);
   }
 }

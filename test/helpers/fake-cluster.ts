@@ -2,12 +2,16 @@
 // what the stages ask of them and answer like a healthy cluster (a bundle installs, a
 // scheduler lists its workers), so every stage runs in the fast tier without root, VMs or
 // Dask. Scripts a stage sends to a node are answered by the first matching rule.
+import { readFileSync } from "node:fs";
+import { bundleIdOf, lockPath, parseLock } from "../../provision/lib/bundle.js";
 import type { CheckRow } from "../../provision/lib/checks.js";
 import type { NodeSpec } from "../../provision/lib/config.js";
 import type { Log } from "../../provision/lib/log.js";
 import type { HostNeeds, MachineProvider, MachineStatus, ProviderCapabilities } from "../../provision/lib/providers/provider.js";
-import type { ClusterRef } from "../../provision/lib/spec.js";
+import type { ClusterRef, RuntimeRef } from "../../provision/lib/spec.js";
 import { NodeCommandError, type RunOptions, type RunResult, type Transport } from "../../provision/lib/transport.js";
+import { REPO } from "./project.js";
+import { repoRuntime } from "./stack-specs.js";
 
 export interface NodeScript {
   /** Matched against the script sent. */
@@ -54,6 +58,19 @@ export class FakeTransport implements Transport {
   }
 }
 
+/** A healthy node's version report for this checkout's x86_64 lock (what the version gate compares). */
+export function versionsReply(runtime: RuntimeRef = repoRuntime()): NodeScript {
+  const lock = parseLock(readFileSync(lockPath(REPO, "x86_64"), "utf8"));
+  const report = {
+    python: { version: "3.11.9", version_info: "3.11.9" },
+    platform: { machine: "x86_64" },
+    os_release: { PRETTY_NAME: "Debian GNU/Linux 12 (bookworm)" },
+    bundle_id: bundleIdOf(runtime),
+    distributions: Object.fromEntries(lock.entries.map((e) => [e.name, e.version])),
+  };
+  return { match: /dask_vm_runtime versions/, reply: { stdout: JSON.stringify(report) } };
+}
+
 /** A new node has no runtime: the install stage's check for it (lib/install.ts hasBundle) fails. */
 export const NO_BUNDLE_YET: NodeScript = { match: /\.dvc-complete/, reply: { exitCode: 1 } };
 
@@ -85,6 +102,8 @@ export class FakeProvider implements MachineProvider {
   readonly capabilities: ProviderCapabilities;
   readonly journal: Journal = [];
   readonly machines = new Set<string>();
+  /** Machines powered off (stopMachine), which createMachine powers on. */
+  readonly stopped = new Set<string>();
   readonly transports = new Map<string, FakeTransport>();
 
   constructor(private readonly o: FakeProviderOptions = {}) {
@@ -115,15 +134,18 @@ export class FakeProvider implements MachineProvider {
   async createMachine(_c: ClusterRef, node: NodeSpec): Promise<void> {
     this.note(`createMachine ${node.name}`);
     this.machines.add(node.name);
+    this.stopped.delete(node.name);
   }
   async networkPresent(): Promise<boolean> {
     return true;
   }
   async machineState(_c: ClusterRef, node: NodeSpec): Promise<MachineStatus> {
+    if (this.stopped.has(node.name)) return { state: "stopped", detail: "fake: powered off" };
     return this.machines.has(node.name) ? { state: "running", detail: "fake: running" } : { state: "missing", detail: "fake: not made" };
   }
   async stopMachine(_c: ClusterRef, node: NodeSpec): Promise<void> {
     this.note(`stopMachine ${node.name}`);
+    if (this.machines.has(node.name)) this.stopped.add(node.name);
   }
   async destroyMachine(_c: ClusterRef, node: NodeSpec): Promise<void> {
     this.note(`destroyMachine ${node.name}`);

@@ -24,7 +24,12 @@ export type ScenarioId =
   | "concurrent-deploy"
   | "unreachable-node"
   | "deploy-cycles"
-  | "edited-lock";
+  | "edited-lock"
+  | "healthy-plan"
+  | "half-done-stage"
+  | "lost-node"
+  | "reboot"
+  | "stop-start";
 
 export interface Scenario {
   readonly id: ScenarioId;
@@ -109,6 +114,37 @@ export const SCENARIOS: readonly Scenario[] = [
     title: "Lock edited by hand",
     done: "one sha256 in a copy's requirements-x86_64.lock changed (the one of a wheel the index serves), then cdktf synth and the bundle stage, against a package index on loopback only",
     expected: "synth passes (it cannot see the index); the bundle stage exits 2 saying the lock does not match the index and how to regenerate it",
+  },
+  {
+    id: "healthy-plan",
+    title: "Healthy cluster, deployed again",
+    done: "cdktf diff, then cdktf deploy, on a cluster where nothing is wrong",
+    expected: "the plan shows no change (terraform plan -detailed-exitcode 0); the deploy applies nothing",
+  },
+  {
+    id: "half-done-stage",
+    title: "Service stage half-done",
+    done: "node2's worker stopped, so a deploy restarts it; its link cut so the stage waits; the deploy killed with SIGKILL 25 s into that stage; the worker it started stopped; the link back",
+    expected:
+      "the next cdktf deploy's plan has worker-node2 to apply (Terraform may have recorded the unfinished stage as created: the plan observes the worker is not registered); 3 workers after it",
+  },
+  {
+    id: "lost-node",
+    title: "Node lost",
+    done: "node3's processes killed and its namespace deleted, then cdktf diff and cdktf deploy",
+    expected: "the plan lists node3's machine, install and worker, the certificates and the version gate, with why, and nothing else; only those run; node3 registered again",
+  },
+  {
+    id: "reboot",
+    title: "Host reboot",
+    done: "every process of the cluster killed, its node namespaces and its bridge's namespace deleted (what a reboot leaves), then cdktf diff and cdktf deploy",
+    expected: "the plan lists every stage that makes or runs something, with why; the deploy brings back 3 workers on their private IPs; the benchmark's result is correct",
+  },
+  {
+    id: "stop-start",
+    title: "Stop and start",
+    done: "npm run stop twice, npm run status, npm run start twice, verify-versions, cdktf diff",
+    expected: "stop ends every service (status: stopped, exit 1); start brings back 3 workers and identical versions; both idempotent; the plan after shows no change",
   },
 ];
 

@@ -7,7 +7,7 @@ import path from "node:path";
 import { type App, Testing } from "cdktf";
 import { runtimeRef } from "../../provision/lib/bundle.js";
 import type { Cluster } from "../../provision/lib/config.js";
-import { CONVERGE_SUFFIX } from "../../provision/lib/observe.js";
+import { CONVERGE_PREFIX } from "../../provision/lib/observe.js";
 import type { RuntimeRef, StageSpec } from "../../provision/lib/spec.js";
 import type { StageExpectations } from "../../provision/lib/stage.js";
 import { DaskClusterStack } from "../../stacks/dask-cluster-stack.js";
@@ -30,9 +30,9 @@ export function stackSpecs(cluster: Cluster, runtime: RuntimeRef = repoRuntime()
     const all = tf.resource.null_resource;
     return new Map(
       Object.entries(all)
-        .filter(([name]) => !name.endsWith(CONVERGE_SUFFIX))
+        .filter(([name]) => !name.startsWith(CONVERGE_PREFIX))
         .map(([name, r]) => {
-          const apply = all[`${name}${CONVERGE_SUFFIX}`]!.provisioner!.find((p) => !p["local-exec"].when)!["local-exec"];
+          const apply = all[`${CONVERGE_PREFIX}${name}`]!.provisioner!.find((p) => !p["local-exec"].when)!["local-exec"];
           const expect = apply.environment.DVC_EXPECT ? (JSON.parse(apply.environment.DVC_EXPECT) as StageExpectations) : {};
           return [name, { spec: JSON.parse(r.triggers.spec) as StageSpec, expect, interpreter: apply.interpreter }];
         }),

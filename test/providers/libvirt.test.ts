@@ -377,3 +377,55 @@ describe("preflight", () => {
     expect(await failure({ ...GOOD, "ip -j route": { stdout: other } })).toContain("192.168.56.0/24 overlaps the host route 192.168.0.0/16 on virbr3");
   });
 });
+
+describe("what the plan and status see of a libvirt VM (virsh domstate, never vagrant status)", () => {
+  const UUID = "5a1f3c2e-0b7d-4e8a-9c61-2f4d8e7b9a10";
+  function recorded(node: string, sshConfig = true): void {
+    const idDir = path.join(cluster.clusterDir, "vagrant", "machines", node, "libvirt");
+    mkdirSync(idDir, { recursive: true });
+    writeFileSync(path.join(idDir, "id"), UUID);
+    if (sshConfig) {
+      mkdirSync(path.join(cluster.clusterDir, "ssh"), { recursive: true });
+      writeFileSync(path.join(cluster.clusterDir, "ssh", `${node}.conf`), "Host node2\n");
+    }
+  }
+  const node2 = () => cluster.nodes[1]!;
+
+  it("reads virsh's words for a domain: running, shut off (virsh destroy, a host reboot), no such domain", async () => {
+    recorded("node2");
+    const ask = async (reply: Reply) => lv(fakeRunner({ [[...V, "domstate", UUID].join(" ")]: reply })).machineState(cluster, node2());
+    expect(await ask({ stdout: "running\n\n" })).toEqual({ state: "running", detail: "virsh: running" });
+    expect(await ask({ stdout: "shut off\n\n" })).toEqual({ state: "stopped", detail: "virsh: shut off" });
+    expect(await ask({ stdout: "paused\n\n" })).toEqual({ state: "stopped", detail: "virsh: paused" });
+    // libvirt's message for a UUID it does not know (virsh domstate, VIR_ERR_NO_DOMAIN).
+    expect(await ask({ exitCode: 1, stderr: `error: failed to get domain '${UUID}'\n` })).toEqual({ state: "missing", detail: "libvirt has no such domain" });
+  });
+
+  it("no Vagrant record is a missing machine, without asking libvirt; a running VM without its ssh config never finished", async () => {
+    const f = fakeRunner();
+    expect(await lv(f).machineState(cluster, node2())).toEqual({ state: "missing", detail: "Vagrant records no VM for it" });
+    expect(f.calls).toEqual([]);
+    recorded("node2", false);
+    const r = await lv(fakeRunner({ [[...V, "domstate", UUID].join(" ")]: { stdout: "running\n" } })).machineState(cluster, node2());
+    expect(r.state).toBe("stopped");
+    expect(r.detail).toMatch(/createMachine never finished/);
+  });
+
+  it("stop: vagrant halt for a running VM, nothing for one already off", async () => {
+    recorded("node2");
+    const on = fakeRunner({ [[...V, "domstate", UUID].join(" ")]: { stdout: "running\n" } });
+    await lv(on).stopMachine(cluster, node2());
+    expect(on.calls.filter((c) => c[0] === "vagrant")).toEqual([["vagrant", "halt", "node2"]]);
+    const off = fakeRunner({ [[...V, "domstate", UUID].join(" ")]: { stdout: "shut off\n" } });
+    await lv(off).stopMachine(cluster, node2());
+    expect(off.calls.filter((c) => c[0] === "vagrant")).toEqual([]);
+  });
+
+  it("the network is present only while libvirt lists it active (net-list --name)", async () => {
+    mkdirSync(cluster.clusterDir, { recursive: true });
+    writeFileSync(path.join(cluster.clusterDir, "network.json"), JSON.stringify({ provider: "libvirt", kind: "libvirt", name: "dvc-net", subnet: cluster.subnet }));
+    const list = (names: string) => lv(fakeRunner({ [[...V, "net-list", "--name"].join(" ")]: { stdout: names } })).networkPresent(cluster);
+    expect(await list("default\ndvc-net\n\n")).toBe(true);
+    expect(await list("default\n\n")).toBe(false);
+  });
+});

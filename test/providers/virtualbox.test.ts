@@ -22,6 +22,7 @@ import {
   parseVboxVms,
   rangeRuleApplies,
   vboxEnv,
+  vboxMachineState,
   virtualboxProvider,
 } from "../../provision/lib/providers/virtualbox.js";
 import { parseCidr } from "../../provision/lib/ipv4.js";
@@ -213,6 +214,15 @@ describe("checks (what preflight enforces and doctor shows)", () => {
 });
 
 describe("the parsers, against recorded VBoxManage output", () => {
+  it("showvminfo --machinereadable as a machine state, as Vagrant's driver reads it: running, or stopped with its disk, or no VM", () => {
+    const state = (f: string, exitCode = 0) => vboxMachineState({ exitCode, stdout: exitCode ? "" : recorded(f), stderr: exitCode ? recorded(f) : "" });
+    expect(state("vbox-7.0-showvminfo-machinereadable-running.txt")).toEqual({ state: "running", detail: "VirtualBox: running" });
+    expect(state("vbox-7.0-showvminfo-machinereadable-poweroff.txt")).toEqual({ state: "stopped", detail: "VirtualBox: poweroff" });
+    expect(state("vbox-7.0-showvminfo-machinereadable-saved.txt")).toEqual({ state: "stopped", detail: "VirtualBox: saved" });
+    expect(state("vbox-7.0-showvminfo-not-found.stderr.txt", 1)).toEqual({ state: "missing", detail: "VirtualBox has no such VM" });
+    expect(vboxMachineState({ exitCode: 0, stdout: 'name="<inaccessible>"\nUUID="x"\n', stderr: "" }).state).toBe("stopped");
+  });
+
   it("list hostonlyifs in English (6.1, 7.0), on Windows and in Russian give the same records", () => {
     const want = [
       { name: "vboxnet0", ip: "192.168.56.1", mask: "255.255.255.0" },
