@@ -1,12 +1,19 @@
 // network: the private network the nodes share (a VirtualBox host-only network, an
 // isolated libvirt network, a bridge in a namespace of its own). Destroy removes what
-// this stage made, and nothing it found there.
+// this stage made, and nothing it found there. Done only when the provider lists it as up.
+import { UserError } from "../lib/errors.js";
 import type { Stage } from "../lib/stage.js";
 
 export const network: Stage = {
   name: "network",
   async apply({ spec, provider, log }) {
     await log.timed("network", `creating private network ${spec.cluster.subnet}`, () => provider.createNetwork(spec.cluster));
+    // Its own outcome, as the plan's observation will see it next time.
+    if (!(await provider.networkPresent(spec.cluster))) {
+      throw new UserError(`the private network ${spec.cluster.subnet} is not there after it was made`, 1, [
+        { path: "network", message: "the provider made it, but does not list it as present and up", fix: "run npm run doctor, then cdktf deploy again" },
+      ]);
+    }
   },
   async destroy({ spec, provider, log }) {
     await log.timed("network", `removing private network ${spec.cluster.subnet}`, () => provider.destroyNetwork(spec.cluster));

@@ -95,7 +95,7 @@ export const SCENARIOS: readonly Scenario[] = [
     id: "concurrent-deploy",
     title: "Two deploys at once",
     done: "a second cdktf deploy on the same project while the first one applies",
-    expected: 'the second is refused with "Error acquiring the state lock"; the first completes; a later plan shows no changes',
+    expected: 'the second is refused with "Error acquiring the state lock"; the first completes; a later synth and plan show no changes',
   },
   {
     id: "unreachable-node",
