@@ -237,9 +237,13 @@ dvc_boot = lambda do |file|
   FileUtils.mkdir_p(dest_dir, mode: 0o711)
   dest = File.join(dest_dir, "dvc-#{Digest::SHA256.file(src).hexdigest[0, 16]}-#{file}")
   unless File.size?(dest) == File.size(src)
-    FileUtils.cp(src, "#{dest}.tmp")
-    File.chmod(0o644, "#{dest}.tmp")
-    File.rename("#{dest}.tmp", dest)
+    # Parallel `vagrant up`s all load this file: each copies to a name of its own, and the
+    # rename (atomic) lets the last one win with the same bytes. A shared ".tmp" made the
+    # first deploy on a new machine fail with ENOENT in two of three VMs.
+    tmp = "#{dest}.#{Process.pid}.tmp"
+    FileUtils.cp(src, tmp)
+    File.chmod(0o644, tmp)
+    File.rename(tmp, dest)
   end
   dest
 end
