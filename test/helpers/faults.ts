@@ -124,9 +124,9 @@ export const SCENARIOS: readonly Scenario[] = [
   {
     id: "half-done-stage",
     title: "Service stage half-done",
-    done: "node2's worker stopped, so a deploy restarts it; its link cut so the stage waits; the deploy killed with SIGKILL 25 s into that stage; the worker it started stopped; the link back",
+    done: "node2's and node3's workers stopped and their links cut, so a deploy restarts both and both stages wait; node3's link back after 21 s (its stage completes, Terraform persists a snapshot); the deploy killed with SIGKILL; the worker it started on node2 stopped; node2's link back",
     expected:
-      "the next cdktf deploy's plan has worker-node2 to apply (Terraform may have recorded the unfinished stage as created: the plan observes the worker is not registered); 3 workers after it",
+      "Terraform's state records worker-node2's unfinished stage as created; the next plan observes node2 is not registered and lists worker-node2 alone; the next deploy applies only it; 3 workers",
   },
   {
     id: "lost-node",
