@@ -77,6 +77,11 @@ const PLATFORMS: readonly Platform[] = [
   },
 ];
 
+/** `list hostonlynets` (VirtualBox 7, macOS) with the cluster's own network, as `hostonlynet add` made it. */
+function hostOnlyNet(name: string): string {
+  return `Name:            ${name}\nGUID:            0e4c1f7a-92b6-4d35-8a1e-6f2d9c3b7a54\n\nState:           Enabled\nNetworkMask:     255.255.255.0\nLowerIP:         192.168.56.0\nUpperIP:         192.168.56.0\nVBoxNetworkName: hostonly-${name}\n\n`;
+}
+
 async function plan(p: Platform) {
   const dir = mkdtempSync(path.join(os.tmpdir(), "dvc-plan-"));
   dirs.push(dir);
@@ -90,8 +95,9 @@ async function plan(p: Platform) {
       ...p.host.commands,
       "vagrant --version": "Vagrant 2.4.3\n",
       [`${p.vbox} --version`]: version,
-      [`${p.vbox} list hostonlyifs`]: p.after ? [p.before, p.before, p.after] : p.before, // preflight, network before and after its create
-      [`${p.vbox} list hostonlynets`]: "",
+      // preflight, the network stage before and after its create, and its check that the network is there
+      [`${p.vbox} list hostonlyifs`]: p.after ? [p.before, p.before, p.after] : p.before,
+      [`${p.vbox} list hostonlynets`]: ["", hostOnlyNet(cluster.id)],
       [`${p.vbox} hostonlyif`]: "",
       [`${p.vbox} hostonlynet add`]: "",
       [`${p.vbox} list vms`]: "",
@@ -129,6 +135,7 @@ describe("the command plan of preflight, network, box and machine-node1 on each 
           [v, "--version"],
           [v, "list", "hostonlynets"],
           [v, "hostonlynet", "add", "--name", cluster.id, "--netmask", "255.255.255.0", "--lower-ip", "192.168.56.0", "--upper-ip", "192.168.56.0"],
+          [v, "list", "hostonlynets"], // the stage's check of its outcome
         ]
       : p.after
         ? [
@@ -137,11 +144,13 @@ describe("the command plan of preflight, network, box and machine-node1 on each 
             [v, "hostonlyif", "create"],
             [v, "list", "hostonlyifs"],
             [v, "hostonlyif", "ipconfig", "vboxnet0", "--ip", "192.168.56.1", "--netmask", "255.255.255.0"],
+            [v, "list", "hostonlyifs"], // the stage's check of its outcome
           ]
         : [
             [v, "--version"],
             [v, "list", "hostonlyifs"],
-          ]; // Windows: the installer's adapter is reused
+            [v, "list", "hostonlyifs"],
+          ]; // Windows: the installer's adapter is reused (and found by the stage's check)
     const box = [["vagrant", "box", "list"]];
     const machine = [[v, "list", "vms"], ["vagrant", "up", "node1", "--provider=virtualbox", "--no-provision"], ["vagrant", "ssh-config", "node1"], ssh, ssh];
     expect(argvs).toEqual([...preflight, ...network, ...box, ...machine]);
