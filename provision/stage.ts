@@ -5,4 +5,4 @@
 import { runCli } from "./lib/errors.js";
 import { runStage } from "./stages/index.js";
 
-await runCli(() => runStage(process.argv[2] ?? "", process.env.DVC_SPEC, process.env.DVC_EXPECT));
+await runCli(() => runStage(process.argv[2] ?? "", process.env.DVC_SPEC, process.env.DVC_EXPECT, undefined, undefined, process.env.DVC_OBSERVED));

@@ -40,14 +40,25 @@ describe("npm run stop", () => {
     expect(stoppedSince(deployed.cluster.clusterDir)).toMatch(/^\d{4}-\d\d-\d\dT/);
   });
 
-  it("a second stop touches nothing that is off", async () => {
+  it("a second stop touches nothing that is off, and keeps the time of the first", async () => {
     const p = provider();
     await stopCluster(deployed, p, memoryLog());
+    const since = stoppedSince(deployed.cluster.clusterDir);
+    await new Promise((r) => setTimeout(r, 5));
     const before = p.journal.length;
     const r = await stopCluster(deployed, p, memoryLog());
     expect(p.journal.slice(before)).toEqual([]);
     expect(r.changed).toEqual([]);
+    expect(stoppedSince(deployed.cluster.clusterDir)).toBe(since);
   });
+});
+
+it("a scheduler that cannot be stopped does not keep the machines on", async () => {
+  const p = new FakeProvider({ existing: names, rules: [{ match: /service stop scheduler/, reply: { exitCode: 255, stderr: "ssh: connect to host node1: Connection timed out" } }] });
+  const log = memoryLog();
+  await stopCluster(deployed, p, log);
+  expect(p.journal.filter((j) => j.includes("stopMachine"))).toHaveLength(3);
+  expect(log.lines.join("\n")).toContain("scheduler not stopped");
 });
 
 describe("npm run start", () => {

@@ -10,6 +10,9 @@ import { bundleIdOf } from "../provision/lib/bundle.js";
 import { resolveCluster, type Cluster } from "../provision/lib/config.js";
 import {
   FIRST_APPLY,
+  forgetApplied,
+  recordApplied,
+  unfinished,
   HEAD_TLS_FILES,
   NODE_TLS_FILES,
   observeCluster,
@@ -102,19 +105,28 @@ describe("which stages a deploy applies again, from what it observed", () => {
     expect(repaired({ ...healthy(), scheduler: { error: "connection refused" } })).toEqual(["scheduler", "worker-node1", "worker-node2", "worker-node3"]);
   });
 
-  it("a node with another bundle, or a half-made venv: its install and the gate", () => {
+  it("a node with another bundle, or a half-made venv: its install, the gate, and the worker that runs on it", () => {
     const f = healthy();
     const other: ClusterFacts = { ...f, nodes: [healthyNode("node1"), { ...healthyNode("node2"), probe: { bundleId: "0123", venv: true, tls: [...NODE_TLS_FILES] } }, healthyNode("node3")] };
     expect([...planRepairs(specs, other)]).toEqual([
       ["install-node2", `node2 has bundle 0123, not ${id}`],
       ["version-gate", "checks the nodes again after the repair of node2"],
+      ["worker-node2", "restarts on the runtime installed again on node2"],
     ]);
     const half: ClusterFacts = { ...f, nodes: [healthyNode("node1"), healthyNode("node2"), { ...healthyNode("node3"), probe: { bundleId: "", venv: false, tls: [...NODE_TLS_FILES] } }] };
-    expect(repaired(half)).toEqual(["install-node3", "version-gate"]);
+    expect(repaired(half)).toEqual(["install-node3", "version-gate", "worker-node3"]);
   });
 
   it("the host's certificates gone: new ones everywhere, so every service restarts with them", () => {
     expect(repaired({ ...healthy(), hostTls: false })).toEqual(["scheduler", "tls", "worker-node1", "worker-node2", "worker-node3"]);
+  });
+
+  it("a node's runtime installed again: its services restart on it (the old venv is removed)", () => {
+    const f = healthy();
+    const other: ClusterFacts = { ...f, nodes: [{ ...healthyNode("node1"), probe: { bundleId: "0123", venv: true, tls: [...HEAD_TLS_FILES] } }, healthyNode("node2"), healthyNode("node3")] };
+    const r = planRepairs(specs, other);
+    expect([...r.keys()].sort()).toEqual(["install-node1", "scheduler", "version-gate", "worker-node1", "worker-node2", "worker-node3"]);
+    expect(r.get("worker-node1")).toBe("restarts on the runtime installed again on node1");
   });
 
   it("a node's certificate gone: copied again, nothing restarted", () => {
@@ -162,6 +174,19 @@ describe("the observed trigger values", () => {
     };
     writeFileSync(path.join(dir, "terraform.tfstate"), JSON.stringify(state));
     expect([...recordedObservations(path.join(dir, "terraform.tfstate"))]).toEqual([["machine-node1", "#2 node1 is stopped"]]);
+  });
+
+  it("a stage Terraform recorded whose apply never finished (no record of that value) is applied again; a finished one is not", () => {
+    const dir = path.join(work, "applied");
+    const spec = specs.get("benchmark")!;
+    const here = { ...spec, cluster: { ...spec.cluster, clusterDir: dir } };
+    const recorded = new Map([["benchmark", "#0 first apply"]]);
+    expect([...unfinished(dir, recorded, specs)]).toEqual([["benchmark", "its last apply (#0) did not finish"]]);
+    recordApplied(here, "#0 first apply");
+    expect(unfinished(dir, recorded, specs).size).toBe(0);
+    expect(unfinished(dir, new Map([["benchmark", "#1 again"]]), specs).size).toBe(1);
+    forgetApplied(here);
+    expect(unfinished(dir, recorded, specs).size).toBe(1);
   });
 
   it("nothing deployed: nothing is asked of the provider", async () => {

@@ -63,7 +63,10 @@ export async function stopCluster(deployed: Deployed, provider: MachineProvider,
     Promise.all(running.map((n) => stopService(t(n), "worker").catch((err: Error) => log.step(n.name, `worker not stopped: ${err.message.split("\n")[0]}`)))),
   );
   if (running.some((n) => n.name === cluster.head.name)) {
-    await log.timed(cluster.head.name, "stopping the scheduler", () => stopService(t(cluster.head), "scheduler"));
+    // Powering off ends it too: a scheduler that cannot be asked must not keep the VMs on.
+    await log
+      .timed(cluster.head.name, "stopping the scheduler", () => stopService(t(cluster.head), "scheduler"))
+      .catch((err: Error) => log.step(cluster.head.name, `scheduler not stopped: ${err.message.split("\n")[0]}`));
   }
   const changed: string[] = [];
   const halt = async (n: NodeSpec) => {
@@ -73,7 +76,8 @@ export async function stopCluster(deployed: Deployed, provider: MachineProvider,
   if (provider.capabilities.parallelMachines) await Promise.all(running.map(halt));
   else for (const n of running) await halt(n);
   mkdirSync(cluster.clusterDir, { recursive: true });
-  writeFileSync(stoppedFile(cluster.clusterDir), `${JSON.stringify({ at: new Date().toISOString() })}\n`);
+  // A second stop keeps the time of the first.
+  if (stoppedSince(cluster.clusterDir) === undefined) writeFileSync(stoppedFile(cluster.clusterDir), `${JSON.stringify({ at: new Date().toISOString() })}\n`);
   return { seconds: (performance.now() - t0) / 1000, changed };
 }
 

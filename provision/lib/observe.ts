@@ -6,7 +6,7 @@
 // whose outcome is gone gets a new value in its converge resource's `observed` trigger,
 // with the reason: `cdktf diff` lists the repairs, `cdktf deploy` makes them, and a
 // healthy cluster keeps the values the state holds (no change).
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { bundleIdOf } from "./bundle.js";
 import type { NodeSpec } from "./config.js";
@@ -63,6 +63,48 @@ export interface ClusterFacts {
   readonly nodes: readonly NodeFacts[];
   /** The scheduler's answer on node 1: the workers it lists; undefined when not asked. */
   readonly scheduler?: { readonly workers?: readonly RegisteredWorker[]; readonly error?: string };
+}
+
+/** Where a converge resource's apply records, once it finished, the `observed` value it ran for. */
+export function appliedDir(clusterDir: string): string {
+  return path.join(clusterDir, "applied");
+}
+
+/** The stage resource name of a spec: machine-node2, scheduler. */
+export function stageResourceName(spec: Pick<StageSpec, "stage" | "node">): string {
+  return spec.node ? `${spec.stage}-${spec.node}` : spec.stage;
+}
+
+/** Records that a stage's apply finished (provision/stages/index.ts, after the stage did its work). */
+export function recordApplied(spec: StageSpec, observed: string): void {
+  mkdirSync(appliedDir(spec.cluster.clusterDir), { recursive: true });
+  writeFileSync(path.join(appliedDir(spec.cluster.clusterDir), stageResourceName(spec)), observed);
+}
+
+/** Forgets it (the stage's destroy). */
+export function forgetApplied(spec: StageSpec): void {
+  rmSync(path.join(appliedDir(spec.cluster.clusterDir), stageResourceName(spec)), { force: true });
+}
+
+/**
+ * The stages whose last apply Terraform recorded but that never finished: their converge
+ * resource is in the state with an `observed` value their apply did not record as done
+ * (Terraform writes a resource into its state before its provisioner runs, and a deploy
+ * killed then leaves it "created"). Any stage: a box, a gate or a benchmark too.
+ */
+export function unfinished(clusterDir: string, recorded: ReadonlyMap<string, string>, specs: ReadonlyMap<string, StageSpec>): Repairs {
+  const out: Repairs = new Map();
+  for (const [name, value] of recorded) {
+    if (!specs.has(name)) continue;
+    let done: string | undefined;
+    try {
+      done = readFileSync(path.join(appliedDir(clusterDir), name), "utf8");
+    } catch {
+      done = undefined;
+    }
+    if (done !== value) out.set(name, `its last apply (${value.split(" ")[0]}) did not finish`);
+  }
+  return out;
 }
 
 /** Stage resource name (as in the state: machine-node2, scheduler) → why it must be applied again. */
@@ -122,6 +164,7 @@ export function planRepairs(specs: ReadonlyMap<string, StageSpec>, facts: Cluste
   if (head && specs.has("scheduler")) {
     if (allServices) set("scheduler", "restarts with the new certificates");
     else if (machineRepaired.has(head.name)) set("scheduler", `its machine ${head.name} is being made or started again`);
+    else if (repairs.has(`install-${head.name}`)) set("scheduler", `restarts on the runtime installed again on ${head.name}`);
     else if (facts.scheduler?.error !== undefined) set("scheduler", `the scheduler does not answer (${facts.scheduler.error})`);
   }
   for (const n of facts.nodes) {
@@ -131,6 +174,7 @@ export function planRepairs(specs: ReadonlyMap<string, StageSpec>, facts: Cluste
     const node = spec.cluster.nodes.find((x) => x.name === n.name);
     if (allServices) set(name, "restarts with the new certificates");
     else if (machineRepaired.has(n.name)) set(name, `its machine ${n.name} is being made or started again`);
+    else if (repairs.has(`install-${n.name}`)) set(name, `restarts on the runtime installed again on ${n.name}`);
     else if (repairs.has("scheduler")) set(name, "joins the scheduler being started again");
     else if (facts.scheduler?.workers && !facts.scheduler.workers.some((w) => w.name === n.name && w.host === node?.ip)) {
       set(name, `the scheduler does not list ${n.name} at ${node?.ip ?? "?"}`);
@@ -148,7 +192,20 @@ function probeScript(t: Transport, scheduler?: { address: string; dashboard: str
     `for f in ${HEAD_TLS_FILES.join(" ")}; do if [ -s ${shq(p.tls)}/"$f" ]; then echo "tls=$f"; fi; done`,
   ];
   if (scheduler) {
-    const argv = [p.python, "-m", "dask_vm_runtime", "wait-workers", "--scheduler", scheduler.address, "--names", "", "--timeout", "5", "--dashboard", scheduler.dashboard];
+    const argv = [
+      p.python,
+      "-m",
+      "dask_vm_runtime",
+      "wait-workers",
+      "--scheduler",
+      scheduler.address,
+      "--names",
+      "",
+      "--timeout",
+      String(Math.ceil(5 * t.slowness)),
+      "--dashboard",
+      scheduler.dashboard,
+    ];
     lines.push(
       `if [ -x ${shq(p.python)} ]; then w=$(${argv.map(shq).join(" ")} 2>&1) && printf 'workers=%s\\n' "$(printf '%s' "$w" | tr -d '\\n')" || printf 'scheduler-error=%s\\n' "$(printf '%s' "$w" | tail -n 1)"; else echo 'scheduler-error=no runtime'; fi`,
     );
@@ -165,7 +222,10 @@ async function probeNode(provider: MachineProvider, cluster: ClusterRef, node: N
   const machine = await provider.machineState(cluster, node);
   if (machine.state !== "running") return { node: { name: node.name, machine }, scheduler: scheduler ? { error: `${node.name} is ${machine.state}` } : undefined };
   const t = provider.transport(cluster, node);
-  const r = await t.run(probeScript(t, scheduler), { nothrow: true, timeoutMs: 30_000 }).catch((err: Error) => ({ exitCode: -1, stdout: "", stderr: err.message }));
+  const ask = () => t.run(probeScript(t, scheduler), { nothrow: true, timeoutMs: 30_000 }).catch((err: Error) => ({ exitCode: -1, stdout: "", stderr: err.message }));
+  // Once more before concluding: one lost ssh connection must not restart a healthy cluster.
+  let r = await ask();
+  if (r.exitCode !== 0 || (scheduler && !r.stdout.includes("workers="))) r = await ask();
   if (r.exitCode !== 0) {
     const why = firstLine(r.stderr) || `exit ${r.exitCode}`;
     return { node: { name: node.name, machine, probeError: why }, scheduler: scheduler ? { error: why } : undefined };
@@ -263,5 +323,6 @@ export async function observeCluster(clusterDir: string, providerFor: (name: Clu
   if (!machine) return { values: recorded, repairs: new Map() };
   const facts = await observeFacts(specs, providerFor(machine.cluster.provider));
   const repairs = planRepairs(specs, facts);
+  for (const [name, why] of unfinished(clusterDir, recorded, specs)) if (!repairs.has(name)) repairs.set(name, why);
   return { values: observedValues(recorded, repairs), repairs, facts };
 }

@@ -2,6 +2,7 @@
 // provisioners) runs. It builds the stage's context from the spec Terraform passes in
 // DVC_SPEC, runs apply or destroy, and says so when the stage is done.
 import { badInput } from "../lib/errors.js";
+import { forgetApplied, recordApplied } from "../lib/observe.js";
 import { realHost, type Host } from "../lib/host.js";
 import { consoleLog, type Log } from "../lib/log.js";
 import { providerFor } from "../lib/providers/index.js";
@@ -47,7 +48,15 @@ function stageContext(spec: StageSpec, host: Host, expect: StageExpectations = {
 }
 
 /** Runs one stage's apply or destroy; a stage that did not do its work throws (the exit code is not 0). */
-export async function runStage(action: string, specJson: string | undefined, expectJson = "", host: Host = realHost(), log: Log = consoleLog): Promise<void> {
+export async function runStage(
+  action: string,
+  specJson: string | undefined,
+  expectJson = "",
+  host: Host = realHost(),
+  log: Log = consoleLog,
+  /** The converge resource's `observed` value (DVC_OBSERVED), recorded once the apply is done. */
+  observed: string | undefined = undefined,
+): Promise<void> {
   if (action !== "apply" && action !== "destroy") {
     throw badInput(`unknown action "${action}"`, [{ path: "argv[2]", message: `"${action}" is not an action`, fix: "use apply or destroy" }]);
   }
@@ -58,7 +67,12 @@ export async function runStage(action: string, specJson: string | undefined, exp
   }
   const stage = STAGE_MODULES[spec.stage];
   const ctx = stageContext(spec, host, expectJson ? parseJson<StageExpectations>(expectJson, "DVC_EXPECT") : {}, log);
-  if (action === "apply") await stage.apply(ctx);
-  else await stage.destroy?.(ctx);
+  if (action === "apply") {
+    await stage.apply(ctx);
+    if (observed !== undefined) recordApplied(spec, observed);
+  } else {
+    await stage.destroy?.(ctx);
+    forgetApplied(spec);
+  }
   log.step(spec.node ? `${spec.stage} ${spec.node}` : spec.stage, `${action} complete`);
 }

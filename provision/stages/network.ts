@@ -1,7 +1,9 @@
 // network: the private network the nodes share (a VirtualBox host-only network, an
 // isolated libvirt network, a bridge in a namespace of its own). Destroy removes what
 // this stage made, and nothing it found there. Done only when the provider lists it as up.
+import { rm } from "node:fs/promises";
 import { UserError } from "../lib/errors.js";
+import { appliedDir } from "../lib/observe.js";
 import type { Stage } from "../lib/stage.js";
 
 export const network: Stage = {
@@ -17,5 +19,8 @@ export const network: Stage = {
   },
   async destroy({ spec, provider, log }) {
     await log.timed("network", `removing private network ${spec.cluster.subnet}`, () => provider.destroyNetwork(spec.cluster));
+    // The cluster is gone with its network: so are the records of finished applies
+    // (lib/observe.ts), those of stages with nothing of their own to undo included.
+    await rm(appliedDir(spec.cluster.clusterDir), { recursive: true, force: true });
   },
 };

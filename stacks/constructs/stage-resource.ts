@@ -104,7 +104,8 @@ export class StageResource extends Construct {
           interpreter: stageInterpreter(nodeBinary),
           command: "apply",
           workingDir: props.spec.cluster.projectDir,
-          environment: { DVC_SPEC: spec, ...(props.expect ? { DVC_EXPECT: stableJson(props.expect) } : {}) },
+          // DVC_OBSERVED: what this apply runs for; the stage records it once done (lib/observe.ts).
+          environment: { DVC_SPEC: spec, DVC_OBSERVED: "${self.triggers.observed}", ...(props.expect ? { DVC_EXPECT: stableJson(props.expect) } : {}) },
         },
       ],
     });

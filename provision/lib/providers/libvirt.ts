@@ -154,6 +154,11 @@ export function libvirtMachineState(r: Pick<ProcessResult, "exitCode" | "stdout"
   return { state: state === "running" || state === "idle" ? "running" : "stopped", detail: `virsh: ${state || "no state"}` };
 }
 
+/** virsh translates its state words ("running", "shut off") with gettext: read them in the C locale. */
+function untranslated(host: Host): NodeJS.ProcessEnv {
+  return { ...host.env, LC_ALL: "C" };
+}
+
 /** argv of virsh on the connection vagrant-libvirt uses. */
 function virsh(host: Host, ...args: string[]): string[] {
   return ["virsh", "--connect", libvirtUri(host), ...args];
@@ -331,12 +336,12 @@ export function libvirtStrategy(options: LibvirtOptions = {}): VagrantStrategy {
     },
 
     async networkPresent(ctx: VagrantContext, cluster: ClusterRef, record: NetworkRecord): Promise<boolean> {
-      const active = await ctx.run(virsh(ctx.host, "net-list", "--name"), cluster, { timeoutMs: 30_000 });
+      const active = await ctx.run(virsh(ctx.host, "net-list", "--name"), cluster, { timeoutMs: 30_000, env: untranslated(ctx.host) });
       return active.exitCode === 0 && lines(active.stdout).includes(record.name);
     },
 
     async machineState(ctx: VagrantContext, cluster: ClusterRef, _node: NodeSpec, id: string): Promise<MachineStatus> {
-      return libvirtMachineState(await ctx.run(virsh(ctx.host, "domstate", id), cluster, { timeoutMs: 30_000 }));
+      return libvirtMachineState(await ctx.run(virsh(ctx.host, "domstate", id), cluster, { timeoutMs: 30_000, env: untranslated(ctx.host) }));
     },
 
     async destroyNetwork(ctx: VagrantContext, cluster: ClusterRef, record: NetworkRecord | undefined): Promise<void> {
