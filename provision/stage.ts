@@ -5,4 +5,5 @@
 import { runCli } from "./lib/errors.js";
 import { runStage } from "./stages/index.js";
 
-await runCli(() => runStage(process.argv[2] ?? "", process.env.DVC_SPEC, process.env.DVC_EXPECT, undefined, undefined, process.env.DVC_OBSERVED));
+const resource = process.env.DVC_RESOURCE;
+await runCli(() => runStage(process.argv[2] ?? "", process.env.DVC_SPEC, process.env.DVC_EXPECT, undefined, undefined, resource ? { resource, observed: process.env.DVC_OBSERVED } : undefined));

@@ -178,14 +178,13 @@ describe("the observed trigger values", () => {
 
   it("a stage Terraform recorded whose apply never finished (no record of that value) is applied again; a finished one is not", () => {
     const dir = path.join(work, "applied");
-    const spec = specs.get("benchmark")!;
-    const here = { ...spec, cluster: { ...spec.cluster, clusterDir: dir } };
-    const recorded = new Map([["benchmark", "#0 first apply"]]);
-    expect([...unfinished(dir, recorded, specs)]).toEqual([["benchmark", "its last apply (#0) did not finish"]]);
-    recordApplied(here, "#0 first apply");
+    // The scheduler's spec names its node (node1), its resource does not: the record goes by resource name.
+    const recorded = new Map([["scheduler", "#0 first apply"]]);
+    expect([...unfinished(dir, recorded, specs)]).toEqual([["scheduler", "its last apply (#0) did not finish"]]);
+    recordApplied(dir, "scheduler", "#0 first apply");
     expect(unfinished(dir, recorded, specs).size).toBe(0);
-    expect(unfinished(dir, new Map([["benchmark", "#1 again"]]), specs).size).toBe(1);
-    forgetApplied(here);
+    expect(unfinished(dir, new Map([["scheduler", "#1 again"]]), specs).size).toBe(1);
+    forgetApplied(dir, "scheduler");
     expect(unfinished(dir, recorded, specs).size).toBe(1);
   });
 

@@ -70,20 +70,15 @@ export function appliedDir(clusterDir: string): string {
   return path.join(clusterDir, "applied");
 }
 
-/** The stage resource name of a spec: machine-node2, scheduler. */
-export function stageResourceName(spec: Pick<StageSpec, "stage" | "node">): string {
-  return spec.node ? `${spec.stage}-${spec.node}` : spec.stage;
-}
-
 /** Records that a stage's apply finished (provision/stages/index.ts, after the stage did its work). */
-export function recordApplied(spec: StageSpec, observed: string): void {
-  mkdirSync(appliedDir(spec.cluster.clusterDir), { recursive: true });
-  writeFileSync(path.join(appliedDir(spec.cluster.clusterDir), stageResourceName(spec)), observed);
+export function recordApplied(clusterDir: string, resource: string, observed: string): void {
+  mkdirSync(appliedDir(clusterDir), { recursive: true });
+  writeFileSync(path.join(appliedDir(clusterDir), resource), observed);
 }
 
 /** Forgets it (the stage's destroy). */
-export function forgetApplied(spec: StageSpec): void {
-  rmSync(path.join(appliedDir(spec.cluster.clusterDir), stageResourceName(spec)), { force: true });
+export function forgetApplied(clusterDir: string, resource: string): void {
+  rmSync(path.join(appliedDir(clusterDir), resource), { force: true });
 }
 
 /**

@@ -54,8 +54,11 @@ export async function runStage(
   expectJson = "",
   host: Host = realHost(),
   log: Log = consoleLog,
-  /** The converge resource's `observed` value (DVC_OBSERVED), recorded once the apply is done. */
-  observed: string | undefined = undefined,
+  /**
+   * The stage's resource name (DVC_RESOURCE: machine-node2, scheduler) and, for an apply,
+   * its converge resource's `observed` value (DVC_OBSERVED), recorded once the apply is done.
+   */
+  record: { readonly resource: string; readonly observed?: string } | undefined = undefined,
 ): Promise<void> {
   if (action !== "apply" && action !== "destroy") {
     throw badInput(`unknown action "${action}"`, [{ path: "argv[2]", message: `"${action}" is not an action`, fix: "use apply or destroy" }]);
@@ -69,10 +72,10 @@ export async function runStage(
   const ctx = stageContext(spec, host, expectJson ? parseJson<StageExpectations>(expectJson, "DVC_EXPECT") : {}, log);
   if (action === "apply") {
     await stage.apply(ctx);
-    if (observed !== undefined) recordApplied(spec, observed);
+    if (record?.observed !== undefined) recordApplied(spec.cluster.clusterDir, record.resource, record.observed);
   } else {
     await stage.destroy?.(ctx);
-    forgetApplied(spec);
+    if (record) forgetApplied(spec.cluster.clusterDir, record.resource);
   }
   log.step(spec.node ? `${spec.stage} ${spec.node}` : spec.stage, `${action} complete`);
 }

@@ -85,7 +85,7 @@ export class StageResource extends Construct {
                 interpreter: stageInterpreter(nodeBinary),
                 command: "destroy",
                 workingDir: "${self.triggers.project_dir}",
-                environment: { DVC_SPEC: "${self.triggers.spec}" },
+                environment: { DVC_SPEC: "${self.triggers.spec}", DVC_RESOURCE: id },
               },
             ],
           }),
@@ -105,7 +105,7 @@ export class StageResource extends Construct {
           command: "apply",
           workingDir: props.spec.cluster.projectDir,
           // DVC_OBSERVED: what this apply runs for; the stage records it once done (lib/observe.ts).
-          environment: { DVC_SPEC: spec, DVC_OBSERVED: "${self.triggers.observed}", ...(props.expect ? { DVC_EXPECT: stableJson(props.expect) } : {}) },
+          environment: { DVC_SPEC: spec, DVC_RESOURCE: id, DVC_OBSERVED: "${self.triggers.observed}", ...(props.expect ? { DVC_EXPECT: stableJson(props.expect) } : {}) },
         },
       ],
     });
