@@ -35,17 +35,25 @@ export function readState(file: string): State | "unreadable" | undefined {
   }
 }
 
+/** The triggers of every null_resource a state file records, by resource name. */
+export function recordedTriggers(file: string): Map<string, Record<string, string>> {
+  const out = new Map<string, Record<string, string>>();
+  const state = readState(file);
+  if (state === undefined || state === "unreadable") return out;
+  for (const r of state.resources ?? []) {
+    const triggers = r.instances?.[0]?.attributes?.triggers;
+    if (r.type === "null_resource" && r.name && triggers) out.set(r.name, triggers);
+  }
+  return out;
+}
+
 /** The stage specs recorded in a state file, by resource name (machine-node2, scheduler...). */
 export function recordedSpecs(file: string): Map<string, StageSpec> {
   const specs = new Map<string, StageSpec>();
-  const state = readState(file);
-  if (state === undefined || state === "unreadable") return specs;
-  for (const r of state.resources ?? []) {
-    if (r.type !== "null_resource" || !r.name) continue;
-    const spec = r.instances?.[0]?.attributes?.triggers?.spec;
-    if (!spec) continue;
+  for (const [name, triggers] of recordedTriggers(file)) {
+    if (!triggers.spec) continue;
     try {
-      specs.set(r.name, JSON.parse(spec) as StageSpec);
+      specs.set(name, JSON.parse(triggers.spec) as StageSpec);
     } catch {
       // a spec we cannot read is no stage of ours
     }

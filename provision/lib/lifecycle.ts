@@ -13,8 +13,7 @@ import { UserError } from "./errors.js";
 import type { Log } from "./log.js";
 import { waitForWorkers } from "./probe.js";
 import type { MachineProvider, MachineStatus } from "./providers/provider.js";
-import { dashboardUrl, nodePaths, schedulerAddress, stopService, type ServiceName } from "./services.js";
-import { shq, type Transport } from "./transport.js";
+import { dashboardUrl, schedulerAddress, startDefinedService, stopService } from "./services.js";
 import { check } from "./verify.js";
 
 /** Written by stop, removed by start and by the scheduler stage: status says "stopped" while it is there. */
@@ -35,10 +34,10 @@ export function clearStopped(clusterDir: string): void {
   rmSync(stoppedFile(clusterDir), { force: true });
 }
 
-/** Starts a service from the definition a stage left on the node; nothing when it runs (the runtime's start is idempotent). */
-async function startDefined(t: Transport, name: ServiceName): Promise<void> {
-  const p = nodePaths(t.root);
-  await t.run(`${shq(p.python)} -m dask_vm_runtime service start ${name} --root ${shq(t.root)} --manager ${t.serviceManager}`, { timeoutMs: 120_000 });
+/** Runs fn on each node, all at once where the provider may handle machines in parallel, else one after another. */
+async function eachMachine(provider: MachineProvider, nodes: readonly NodeSpec[], fn: (n: NodeSpec, i: number) => Promise<void>): Promise<void> {
+  if (provider.capabilities.parallelMachines) await Promise.all(nodes.map(fn));
+  else for (const [i, n] of nodes.entries()) await fn(n, i);
 }
 
 async function states(deployed: Deployed, provider: MachineProvider): Promise<MachineStatus[]> {
@@ -73,8 +72,7 @@ export async function stopCluster(deployed: Deployed, provider: MachineProvider,
     await log.timed(n.name, `powering ${n.name} off`, () => provider.stopMachine(cluster, n));
     if ((await provider.machineState(cluster, n)).state === "stopped") changed.push(n.name);
   };
-  if (provider.capabilities.parallelMachines) await Promise.all(running.map(halt));
-  else for (const n of running) await halt(n);
+  await eachMachine(provider, running, halt);
   mkdirSync(cluster.clusterDir, { recursive: true });
   // A second stop keeps the time of the first.
   if (stoppedSince(cluster.clusterDir) === undefined) writeFileSync(stoppedFile(cluster.clusterDir), `${JSON.stringify({ at: new Date().toISOString() })}\n`);
@@ -100,19 +98,18 @@ export async function startCluster(deployed: Deployed, provider: MachineProvider
     await log.timed(n.name, `powering ${n.name} on (${before[i]!.detail})`, () => provider.createMachine(cluster, n));
     changed.push(n.name);
   };
-  if (provider.capabilities.parallelMachines) await Promise.all(cluster.nodes.map(powerOn));
-  else for (const [i, n] of cluster.nodes.entries()) await powerOn(n, i);
+  await eachMachine(provider, cluster.nodes, powerOn);
 
   const head = provider.transport(cluster, cluster.head);
   const address = schedulerAddress(cluster.head, dask);
   const dashboard = dashboardUrl(cluster.head, dask);
   await log.timed(cluster.head.name, `starting the scheduler at ${address}`, async () => {
-    await startDefined(head, "scheduler");
+    await startDefinedService(head, "scheduler");
     await waitForWorkers(head, address, dask.tls, [], 90, dashboard);
   });
   const names = cluster.nodes.map((n) => n.name);
   await log.timed("start", `starting the workers on ${names.join(", ")}`, async () => {
-    await Promise.all(cluster.nodes.map((n) => startDefined(provider.transport(cluster, n), "worker")));
+    await Promise.all(cluster.nodes.map((n) => startDefinedService(provider.transport(cluster, n), "worker")));
     const workers = await waitForWorkers(head, address, dask.tls, names, 120, dashboard);
     const off = cluster.nodes.filter((n) => !workers.some((w) => w.name === n.name && w.host === n.ip));
     if (off.length) throw new UserError(`workers registered on the wrong address: ${off.map((n) => n.name).join(", ")}`, 1);

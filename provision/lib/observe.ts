@@ -10,8 +10,8 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import path from "node:path";
 import { bundleIdOf } from "./bundle.js";
 import type { NodeSpec } from "./config.js";
-import { readState, recordedSpecs, stateFile } from "./deployed.js";
-import type { RegisteredWorker } from "./probe.js";
+import { recordedSpecs, recordedTriggers, stateFile } from "./deployed.js";
+import { waitWorkersArgv, type RegisteredWorker } from "./probe.js";
 import type { MachineProvider, MachineStatus } from "./providers/provider.js";
 import { dashboardUrl, nodePaths, schedulerAddress } from "./services.js";
 import type { ClusterRef, StageSpec } from "./spec.js";
@@ -187,20 +187,7 @@ function probeScript(t: Transport, scheduler?: { address: string; dashboard: str
     `for f in ${HEAD_TLS_FILES.join(" ")}; do if [ -s ${shq(p.tls)}/"$f" ]; then echo "tls=$f"; fi; done`,
   ];
   if (scheduler) {
-    const argv = [
-      p.python,
-      "-m",
-      "dask_vm_runtime",
-      "wait-workers",
-      "--scheduler",
-      scheduler.address,
-      "--names",
-      "",
-      "--timeout",
-      String(Math.ceil(5 * t.slowness)),
-      "--dashboard",
-      scheduler.dashboard,
-    ];
+    const argv = waitWorkersArgv(t.root, scheduler.address, [], Math.ceil(5 * t.slowness), { dashboard: scheduler.dashboard });
     lines.push(
       `if [ -x ${shq(p.python)} ]; then w=$(${argv.map(shq).join(" ")} 2>&1) && printf 'workers=%s\\n' "$(printf '%s' "$w" | tr -d '\\n')" || printf 'scheduler-error=%s\\n' "$(printf '%s' "$w" | tail -n 1)"; else echo 'scheduler-error=no runtime'; fi`,
     );
@@ -276,12 +263,9 @@ export async function observeFacts(specs: ReadonlyMap<string, StageSpec>, provid
 /** The converge resources' `observed` values the state holds, by stage resource name. */
 export function recordedObservations(file: string): Map<string, string> {
   const out = new Map<string, string>();
-  const state = readState(file);
-  if (state === undefined || state === "unreadable") return out;
-  for (const r of state.resources ?? []) {
-    if (r.type !== "null_resource" || !r.name?.startsWith(CONVERGE_PREFIX)) continue;
-    const value = r.instances?.[0]?.attributes?.triggers?.[OBSERVED_TRIGGER];
-    if (value !== undefined) out.set(r.name.slice(CONVERGE_PREFIX.length), value);
+  for (const [name, triggers] of recordedTriggers(file)) {
+    const value = triggers[OBSERVED_TRIGGER];
+    if (name.startsWith(CONVERGE_PREFIX) && value !== undefined) out.set(name.slice(CONVERGE_PREFIX.length), value);
   }
   return out;
 }

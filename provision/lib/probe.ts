@@ -16,6 +16,17 @@ export interface RegisteredWorker {
 export const PROBE_STARTUP_S = 30;
 
 /**
+ * The node's command that waits until the scheduler lists workers with these names (none:
+ * until it answers) and prints them as JSON: through its dashboard (standard library only)
+ * or a Dask client (with the node's TLS material when tls).
+ */
+export function waitWorkersArgv(root: string, address: string, names: readonly string[], timeoutS: number, how: { dashboard: string } | { tls: boolean }): string[] {
+  const p = nodePaths(root);
+  const via = "dashboard" in how ? ["--dashboard", how.dashboard] : how.tls ? ["--tls-dir", p.tls] : [];
+  return [p.python, "-m", "dask_vm_runtime", "wait-workers", "--scheduler", address, "--names", names.join(","), "--timeout", String(timeoutS), ...via];
+}
+
+/**
  * Waits until the scheduler at address lists workers with every name in names (an empty
  * list waits for the scheduler alone). Both the wait and the probe's own start-up are
  * scaled by the node's slowness. Throws with the last error when the time is up.
@@ -29,7 +40,6 @@ export async function waitForWorkers(
   /** The scheduler's dashboard URL: ask it (standard library only) instead of a Dask client. */
   dashboard?: string,
 ): Promise<RegisteredWorker[]> {
-  const p = nodePaths(head.root);
   const waitS = timeoutS * head.slowness;
   const startupS = PROBE_STARTUP_S * head.slowness;
   const deadline = Date.now() + (waitS + startupS) * 1000;
@@ -37,8 +47,7 @@ export async function waitForWorkers(
   for (let left = waitS + startupS; left > 0; left = (deadline - Date.now()) / 1000) {
     // The node's process waits for the names itself: one start-up, not one per poll.
     const inProcessS = Math.max(1, Math.floor(left - startupS));
-    const how = dashboard ? ["--dashboard", dashboard] : tls ? ["--tls-dir", p.tls] : [];
-    const argv = [p.python, "-m", "dask_vm_runtime", "wait-workers", "--scheduler", address, "--names", names.join(","), "--timeout", String(inProcessS), ...how];
+    const argv = waitWorkersArgv(head.root, address, names, inProcessS, dashboard ? { dashboard } : { tls });
     // head.run scales timeoutMs by the slowness again; the limit is what is left.
     const r = await head.run(argv.map(shq).join(" "), { nothrow: true, timeoutMs: Math.ceil((left * 1000) / head.slowness) });
     if (r.exitCode === 0) return JSON.parse(r.stdout) as RegisteredWorker[];

@@ -120,6 +120,12 @@ export async function startService(t: Transport, name: ServiceName, def: Service
   );
 }
 
+/** Starts a service from the definition a stage left on the node; nothing when it runs (the runtime's start is idempotent). */
+export async function startDefinedService(t: Transport, name: ServiceName): Promise<void> {
+  const p = nodePaths(t.root);
+  await t.run(`${shq(p.python)} -m dask_vm_runtime service start ${name} --root ${shq(t.root)} --manager ${t.serviceManager}`, { timeoutMs: 120_000 });
+}
+
 export async function stopService(t: Transport, name: ServiceName): Promise<void> {
   const p = nodePaths(t.root);
   const py = shq(p.python);
