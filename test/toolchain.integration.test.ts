@@ -5,13 +5,13 @@
 // config, apply, a plan with no change, and destroy. Also the CLI config npm run setup
 // writes for those who want one.
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { $ } from "zx";
 import { realHost } from "../provision/lib/host.js";
-import { REGISTRY_HOSTS, builtNullProvider, cliKind, ensureNullMirror, ensureStackProviders, lockFileText, packageHashV1 } from "../provision/lib/toolchain.js";
+import { REGISTRY_HOSTS, builtNullProvider, cliKind, ensureNullMirror, ensureStackProviders, lockFileText, nullProviderPath, packageHashV1 } from "../provision/lib/toolchain.js";
 import { memoryLog } from "./helpers/fake-cluster.js";
 import { terraformBinary, terraformEnv } from "./helpers/terraform.js";
 
@@ -71,6 +71,14 @@ describe("hashicorp/null where the registry is unreachable", () => {
       expect(existsSync(join(dir, "terraform.d", "plugins", registry, "hashicorp", "null", "2.2.0"))).toBe(true);
       // Once the lock names it, the next synth does nothing (no probe, no copy).
       expect(await ensureStackProviders(dir, host, log)).toBe("present");
+      // An init of an earlier version left .terraform/providers a link into the plugin cache
+      // shared by every project (to another project's mirror, since deleted): replaced by a copy.
+      const platformDir = dirname(nullProviderPath(join(dir, ".terraform", "providers"), registry, host));
+      rmSync(platformDir, { recursive: true, force: true });
+      symlinkSync(join(dir, "elsewhere-deleted"), platformDir);
+      expect(await ensureStackProviders(dir, host, log)).toBe("mirror");
+      expect(lstatSync(platformDir).isDirectory()).toBe(true);
+      expect(await ensureStackProviders(dir, host, log)).toBe("present");
     },
     STEP_TIMEOUT,
   );
@@ -79,8 +87,19 @@ describe("hashicorp/null where the registry is unreachable", () => {
     "terraform init installs it without any network or CLI config, and accepts our h1 hash",
     async () => {
       const before = readFileSync(join(dir, ".terraform.lock.hcl"), "utf8");
-      const res = await run(["init", "-input=false", "-no-color"]);
-      expect(res.exitCode, res.stdout + res.stderr).toBe(0);
+      // As cdktf runs it: TF_PLUGIN_CACHE_DIR set to a cache every project shares.
+      const shared = mkdtempSync(join(tmpdir(), "dvc-toolchain-plugin-cache-"));
+      try {
+        const res = await $({ cwd: dir, env: { ...env, TF_PLUGIN_CACHE_DIR: shared }, quiet: true, nothrow: true, timeout: STEP_TIMEOUT })`${tf} init -input=false -no-color`;
+        expect(res.exitCode, res.stdout + res.stderr).toBe(0);
+        expect(res.stdout).toMatch(/Using previously-installed hashicorp\/null v2\.2\.0/);
+        // Nothing went through the shared cache: the project's copy is its own.
+        expect(readdirSync(shared)).toEqual([]);
+        const platformDir = dirname(nullProviderPath(join(dir, ".terraform", "providers"), REGISTRY_HOSTS[cliKind(env)], realHost()));
+        expect(lstatSync(platformDir).isSymbolicLink()).toBe(false);
+      } finally {
+        rmSync(shared, { recursive: true, force: true });
+      }
       // Terraform checked the package against the lock's hash and left the hash as it was.
       const after = readFileSync(join(dir, ".terraform.lock.hcl"), "utf8");
       const hashOf = (t: string) => /"(h1:[^"]+)"/.exec(t)?.[1];

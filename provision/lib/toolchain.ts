@@ -8,7 +8,7 @@
 // `npm run setup` does the same ahead of time, and can build OpenTofu when the host has
 // neither terraform nor tofu (CI). Everything built lives in the cache, never the repo.
 import { createHash, randomBytes } from "node:crypto";
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fail, ok, warn, type CheckRow } from "./checks.js";
 import { badInput, UserError } from "./errors.js";
@@ -213,19 +213,32 @@ export async function ensureOpenTofu(host: Host, log: Log): Promise<string> {
 }
 
 /**
- * Run by the synth, in the synthesized stack's folder: nothing when Terraform already has
- * the provider there or the user's CLI config says where providers come from, or when
- * the registry answers; otherwise the mirror (built on first use) as the folder's implied
- * local mirror, with a lock file naming it.
+ * Run by the synth, in the synthesized stack's folder: nothing when the user's CLI config
+ * says where providers come from, or when the registry answers; otherwise the build from
+ * the cache (made on first use) as the folder's implied local mirror (terraform.d/plugins),
+ * with a lock file naming it, and installed as a real copy in .terraform/providers.
+ *
+ * That last copy matters: cdktf points TF_PLUGIN_CACHE_DIR at ~/.terraform.d/plugin-cache,
+ * shared by every project of the user, and terraform init "installs" a package from a local
+ * mirror into that cache as a symlink to the mirror of whichever project ran init last, then
+ * links the project's .terraform/providers to the cache. Deleting that other clone (or its
+ * next init) left every other project with "Required plugins are not installed" after an
+ * apply. With a matching copy already in .terraform/providers, init says "Using
+ * previously-installed" and touches neither (also with -upgrade).
  */
 export async function ensureStackProviders(stackDir: string, host: Host, log: Log): Promise<"present" | "user-config" | "registry" | "mirror"> {
   const kind = cliKind(host.env);
   const registry = REGISTRY_HOSTS[kind];
   const lockFile = path.join(stackDir, ".terraform.lock.hcl");
   const lock = host.readText(lockFile) ?? "";
-  if (lock.includes(`"${registry}/hashicorp/null"`) && lock.includes(`"${REGISTRY_HOSTS.terraform}/hashicorp/null"`)) return "present";
-  if (cliConfigInstallsProviders(host)) return "user-config";
-  const binary = builtNullProvider(host);
+  // Both registries' names in one lock: written by this function (Terraform writes one).
+  const ours = lock.includes(`"${registry}/hashicorp/null"`) && lock.includes(`"${REGISTRY_HOSTS.terraform}/hashicorp/null"`);
+  if (!ours && cliConfigInstallsProviders(host)) return "user-config";
+  const mirrored = (name: string) => nullProviderPath(path.join(stackDir, "terraform.d", "plugins"), name, host);
+  const installed = (name: string) => nullProviderPath(path.join(stackDir, ".terraform", "providers"), name, host);
+  if (ours && Object.values(REGISTRY_HOSTS).every((name) => isRealCopy(installed(name), mirrored(name)))) return "present";
+  let binary = builtNullProvider(host);
+  if (!host.exists(binary) && ours && existsSync(mirrored(registry))) binary = mirrored(registry);
   if (!host.exists(binary)) {
     try {
       await host.head(`https://${registry}/.well-known/terraform.json`, REGISTRY_TIMEOUT_MS);
@@ -234,20 +247,36 @@ export async function ensureStackProviders(stackDir: string, host: Host, log: Lo
       log.step("toolchain", `${registry} does not answer (${(err as Error).message}): making hashicorp/null ${NULL_PROVIDER.version} here instead`);
     }
     await ensureNullMirror(host, log);
+    binary = builtNullProvider(host);
   }
   // Under both registries' names, so terraform and tofu find it alike.
-  let dest = "";
   for (const name of Object.values(REGISTRY_HOSTS)) {
-    dest = nullProviderPath(path.join(stackDir, "terraform.d", "plugins"), name, host);
-    mkdirSync(path.dirname(dest), { recursive: true });
-    const tmp = `${dest}.tmp-${randomBytes(4).toString("hex")}`;
-    copyFileSync(binary, tmp);
-    chmodSync(tmp, 0o755);
-    renameSync(tmp, dest);
+    for (const dest of [mirrored(name), installed(name)]) {
+      if (dest === binary || isRealCopy(dest, binary)) continue;
+      // A symlink there (Terraform's link to the shared plugin cache) is replaced by a folder.
+      rmSync(path.dirname(dest), { recursive: true, force: true });
+      mkdirSync(path.dirname(dest), { recursive: true });
+      const tmp = `${dest}.tmp-${randomBytes(4).toString("hex")}`;
+      copyFileSync(binary, tmp);
+      chmodSync(tmp, 0o755);
+      renameSync(tmp, dest);
+    }
   }
-  writeFileSync(lockFile, lockFileText(packageHashV1([{ name: path.basename(dest), data: readFileSync(dest) }])));
+  const dest = mirrored(registry);
+  if (!ours) writeFileSync(lockFile, lockFileText(packageHashV1([{ name: path.basename(dest), data: readFileSync(dest) }])));
   log.step("toolchain", `hashicorp/null ${NULL_PROVIDER.version} from terraform.d/plugins (built from the Go module proxy; ${registry} unreachable)`);
   return "mirror";
+}
+
+/** Whether file is a regular file in a real folder (no symlink on the way from its platform folder) of the same size as source. */
+function isRealCopy(file: string, source: string): boolean {
+  try {
+    const dir = lstatSync(path.dirname(file));
+    const f = lstatSync(file);
+    return dir.isDirectory() && f.isFile() && f.size === statSync(source).size;
+  } catch {
+    return false;
+  }
 }
 
 /** Doctor's row: where Terraform will get hashicorp/null from. */
