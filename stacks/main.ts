@@ -1,17 +1,19 @@
 // The CDK for Terraform app: reads and validates the cluster config (CLUSTER_CONFIG or
 // ./cluster.config.json), hashes the runtime lock and sources, and builds the one stack.
 // Bad config stops here, before Terraform creates anything, with exit code 2. Then it
-// makes sure Terraform can get hashicorp/null (lib/toolchain.ts). When something is
+// makes sure Terraform can get hashicorp/null (lib/toolchain.ts). runtime.packages are
+// locked here when their lock is missing or stale (lib/packages.ts), so a package the
+// nodes cannot install is refused before anything changes. When something is
 // deployed, it first looks at what is really there (lib/observe.ts): the stages whose
 // outcome is gone get a new `observed` trigger, so the plan lists them as repairs.
 import path from "node:path";
 import { App } from "cdktf";
 import { loadCluster } from "../provision/lib/config.js";
-import { runtimeRefOf } from "../provision/lib/cluster-ref.js";
 import { runCli } from "../provision/lib/errors.js";
 import { realHost } from "../provision/lib/host.js";
 import { consoleLog } from "../provision/lib/log.js";
 import { stateFile } from "../provision/lib/deployed.js";
+import { ensureRuntime } from "../provision/lib/packages.js";
 import { observeCluster, recordedObservations, type Observation } from "../provision/lib/observe.js";
 import { PROJECT_DIR } from "../provision/lib/paths.js";
 import { providerFor } from "../provision/lib/providers/index.js";
@@ -21,7 +23,7 @@ import { DaskClusterStack, STACK_NAME } from "./dask-cluster-stack.js";
 await runCli(async () => {
   const host = realHost();
   const cluster = loadCluster({ projectDir: PROJECT_DIR, host });
-  const runtime = runtimeRefOf(cluster);
+  const runtime = await ensureRuntime(cluster, host, consoleLog);
   let seen: Observation;
   try {
     seen = await observeCluster(cluster.clusterDir, (name) => providerFor(name, host));

@@ -106,6 +106,17 @@ def build_parser() -> Parser:
         help="ask the scheduler's dashboard (e.g. http://192.168.56.11:8787) instead of connecting a Dask client: no `import distributed`, which takes minutes of CPU on an emulated VM",
     )
     p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait in all (connection included)")
+
+    p = sub.add_parser(
+        "run-script",
+        help="run a Python script as npm run submit does: connected to the cluster first",
+        formatter_class=Formatter,
+        description="Connects a client through the connection profile ($DASK_CONFIG) and stops (exit 1) when the scheduler\n"
+        "is down or refuses this client's versions; then runs SCRIPT as __main__ with ARGS; the exit code is the script's.",
+    )
+    p.add_argument("script", help="the script, as a path in the submitted folder")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="the script's own arguments")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the first connection")
     return parser
 
 
@@ -154,6 +165,10 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "service":
         return _service(args)
+    if args.command == "run-script":
+        from . import run_script
+
+        return run_script.run(args.script, args.args, args.timeout)
     from . import client
 
     if args.command == "client-versions":

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from .client_check import mismatches
 from .errors import RuntimeCliError, bad_input
 
 if TYPE_CHECKING:
@@ -38,9 +39,42 @@ def security_for(scheduler: str, tls_dir: Path | None) -> Security | None:
     )
 
 
+def _as_diagnostic() -> None:
+    """Marks this process's clients as the runtime's own diagnostic ones (see
+    strict_clients.py): they are let in even when their versions differ, since showing
+    the differences is what they are for."""
+    import warnings
+
+    import distributed.versions as versions
+
+    from .strict_clients import DIAGNOSTIC
+
+    if getattr(versions.get_versions, "dvc_diagnostic", False):
+        return
+    # The differences are this client's report, not a warning to it.
+    warnings.filterwarnings("ignore", category=versions.VersionMismatchWarning)
+    plain = versions.get_versions
+
+    def marked(packages: Any = None) -> dict[str, dict[str, Any]]:
+        out = plain(packages)
+        return {**out, "packages": {**out["packages"], DIAGNOSTIC: "1"}}
+
+    marked.dvc_diagnostic = True  # type: ignore[attr-defined]
+    versions.get_versions = marked  # type: ignore[assignment]
+
+
+def _without_marker(entry: Any) -> Any:
+    from .strict_clients import DIAGNOSTIC
+
+    if not isinstance(entry, Mapping):
+        return entry
+    return {**entry, "packages": {k: v for k, v in entry.get("packages", {}).items() if k != DIAGNOSTIC}}
+
+
 def connect(scheduler: str, tls_dir: Path | None, timeout: float) -> Client:
     from distributed import Client
 
+    _as_diagnostic()
     security = security_for(scheduler, tls_dir)
     try:
         return Client(scheduler, security=security, timeout=timeout, set_as_default=False)
@@ -48,49 +82,6 @@ def connect(scheduler: str, tls_dir: Path | None, timeout: float) -> Client:
         raise RuntimeCliError(
             f"cannot connect to the scheduler at {scheduler} within {timeout:g} s: {err}; check that the scheduler service runs (service status scheduler) and that the address and TLS files are right"
         ) from None
-
-
-def mismatches(versions: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The rule of distributed.versions.error_message, as data: for every package any
-    process reports, collect the client's, every worker's and (for the packages the
-    scheduler matters for) the scheduler's version; more than one distinct value is a
-    mismatch. A process that does not report a package counts as "MISSING"."""
-    from distributed.versions import scheduler_relevant_packages
-
-    def packages_of(entry: Any) -> dict[str, Any] | str:
-        return entry.get("packages", {}) if isinstance(entry, Mapping) else "UNKNOWN"
-
-    client = packages_of(versions.get("client"))
-    scheduler = packages_of(versions.get("scheduler"))
-    workers = {addr: packages_of(v) for addr, v in (versions.get("workers") or {}).items()}
-
-    names: set[str] = set()
-    for entry in (client, scheduler, *workers.values()):
-        if isinstance(entry, dict):
-            names.update(entry)
-
-    def version_in(entry: dict[str, Any] | str, pkg: str) -> Any:
-        return entry.get(pkg, "MISSING") if isinstance(entry, dict) else entry
-
-    found = []
-    for pkg in sorted(names):
-        seen = {version_in(client, pkg)}
-        worker_versions = {addr: version_in(w, pkg) for addr, w in sorted(workers.items())}
-        seen.update(worker_versions.values())
-        scheduler_version = version_in(scheduler, pkg)
-        if pkg in scheduler_relevant_packages:
-            seen.add(scheduler_version)
-        if len(seen) > 1:
-            found.append(
-                {
-                    "package": pkg,
-                    "client": version_in(client, pkg),
-                    "scheduler": scheduler_version,
-                    "scheduler_checked": pkg in scheduler_relevant_packages,
-                    "workers": worker_versions,
-                }
-            )
-    return found
 
 
 def client_versions(scheduler: str, tls_dir: Path | None, timeout: float, packages: list[str]) -> dict[str, Any]:
@@ -102,7 +93,7 @@ def client_versions(scheduler: str, tls_dir: Path | None, timeout: float, packag
         versions = cast("dict[str, Any]", client.get_versions(check=False, packages=packages))
     finally:
         client.close()
-    plain = {"scheduler": versions["scheduler"], "workers": dict(versions["workers"]), "client": versions["client"]}
+    plain = {"scheduler": versions["scheduler"], "workers": dict(versions["workers"]), "client": _without_marker(versions["client"])}
     return {
         "versions": plain,
         "mismatches": mismatches(plain),

@@ -180,7 +180,9 @@ function allowedOf(s: SchemaNode, at: string): string {
   else if (max !== undefined) parts.push(`at most ${max}`);
   if (typeof s.minLength === "number" && s.minLength > 0) parts.push(`at least ${s.minLength} character${s.minLength === 1 ? "" : "s"}`);
   if (typeof s.maxLength === "number") parts.push(`at most ${s.maxLength} characters`);
-  if (typeof s.pattern === "string") parts.push(`matches ${code(s.pattern)}`);
+  // A pattern too long to read is named in prose by the schema's title.
+  if (typeof s.pattern === "string" && typeof s.title === "string") parts.push(s.title);
+  else if (typeof s.pattern === "string") parts.push(`matches ${code(s.pattern)}`);
   if (typeof s.format === "string") parts.push(FORMATS[s.format] ?? `format ${code(s.format)}`);
   if (s.type === "array") {
     const items = (s.items as SchemaNode | undefined) ?? {};

@@ -13,6 +13,7 @@ import { badInput } from "../lib/errors.js";
 import { parseCli } from "../lib/cli.js";
 import { nodeCheck, preflightChecks, terraformCheck } from "../lib/host-checks.js";
 import { realHost, type Host } from "../lib/host.js";
+import { packagesCheck } from "../lib/packages.js";
 import { PROJECT_DIR } from "../lib/paths.js";
 import { providerFor } from "../lib/providers/index.js";
 import { clusterRefOf } from "../lib/spec.js";
@@ -30,10 +31,12 @@ export async function runChecks(cluster: Cluster, o: DoctorOptions, host: Host):
   const { runtime, box } = cluster.config;
   const provider = providerFor(o.provider, host);
   const ref = { ...clusterRefOf(cluster), provider: o.provider };
+  const packages = await packagesCheck(cluster, host);
   return [
     nodeCheck(host),
     await terraformCheck(host),
     await providerSourceCheck(host, o.online),
+    ...(packages ? [packages] : []),
     ...(await preflightChecks(provider, host, ref, { box, python: runtime.python, platform: runtime.platform })),
   ];
 }

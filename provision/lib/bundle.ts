@@ -5,7 +5,7 @@
 // its content (bundle-<id>.tar in the cache). Also the content hashes the stack puts into
 // the triggers at synth time, so a changed lock or runtime re-provisions what it concerns.
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, copyFileSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import path from "node:path";
 import type { Platform } from "./config-schema.js";
 import { badInput, UserError } from "./errors.js";
@@ -68,6 +68,11 @@ export interface ParsedLock {
 
 export function lockPath(projectDir: string, platform: Platform): string {
   return path.join(projectDir, RUNTIME_DIR, `requirements-${platform}.lock`);
+}
+
+/** The lock a runtime installs: the packages lock when it has one, else the runtime's own. */
+export function lockFileOf(runtime: Pick<RuntimeRef, "platform" | "lock">, projectDir: string): string {
+  return runtime.lock ? path.resolve(projectDir, runtime.lock) : lockPath(projectDir, runtime.platform);
 }
 
 /** The uv --python-platform target the locks are resolved for. */
@@ -149,19 +154,24 @@ function sha256File(file: string): string {
   return createHash("sha256").update(readFileSync(file)).digest("hex");
 }
 
-/** The runtime of a checkout for a Python version and platform: those, and its hashes. */
-export function runtimeRef(projectDir: string, python: string, platform: Platform): RuntimeRef {
-  return { python, platform, ...runtimeHashes(projectDir, platform) };
+/**
+ * The runtime of a checkout for a Python version and platform: those, and its hashes; with
+ * packages, the lock that holds them (lib/packages.ts) instead of the runtime's own.
+ */
+export function runtimeRef(projectDir: string, python: string, platform: Platform, withPackages?: { readonly lockFile: string; readonly packages: readonly string[] }): RuntimeRef {
+  if (!withPackages) return { python, platform, ...runtimeHashes(projectDir, platform) };
+  const lock = path.relative(projectDir, withPackages.lockFile).split(path.sep).join("/");
+  return { python, platform, ...runtimeHashes(projectDir, platform, withPackages.lockFile), lock, packages: [...withPackages.packages].sort() };
 }
 
 /**
  * sha256 of the platform's lock, and of the runtime's sources (sorted bundle paths, each
  * with its length and content). Synchronous and cheap: stacks/main.ts calls it at synth.
  */
-export function runtimeHashes(projectDir: string, platform: Platform): { lockSha256: string; sourceSha256: string } {
-  const lock = lockPath(projectDir, platform);
+export function runtimeHashes(projectDir: string, platform: Platform, lock = lockPath(projectDir, platform)): { lockSha256: string; sourceSha256: string } {
   if (!existsSync(lock)) {
-    throw badInput(`there is no runtime lock for ${platform}`, [{ path: path.relative(projectDir, lock), message: "file not found", fix: "create it with: npx tsx provision/lock.ts" }]);
+    const fix = lock === lockPath(projectDir, platform) ? "create it with: npx tsx provision/lock.ts" : "run npx cdktf deploy (or cdktf synth): it locks runtime.packages again";
+    throw badInput(`there is no runtime lock for ${platform}`, [{ path: path.relative(projectDir, lock), message: "file not found", fix }]);
   }
   const source = createHash("sha256");
   for (const f of runtimeSourceFiles(projectDir)) {
@@ -237,6 +247,37 @@ export function wheelhouseDir(cacheDir: string, runtime: RuntimeRef): string {
   return path.join(cacheDir, `wheelhouse-${runtime.lockSha256.slice(0, 16)}-${runtime.platform}`);
 }
 
+/**
+ * Links (or copies) into dir the wheels of entries that a cached wheelhouse of the same
+ * platform already holds with a locked sha256; returns the entries still to download.
+ */
+function reuseCachedWheels(cacheDir: string, platform: Platform, entries: readonly LockEntry[], dir: string): LockEntry[] {
+  const byName = new Map<string, string>();
+  const suffix = `-${platform}`;
+  for (const house of existsSync(cacheDir) ? readdirSync(cacheDir) : []) {
+    if (!house.startsWith("wheelhouse-") || !house.endsWith(suffix)) continue;
+    for (const f of readdirSync(path.join(cacheDir, house))) if (f.endsWith(".whl") && !byName.has(f)) byName.set(f, path.join(cacheDir, house, f));
+  }
+  const missing: LockEntry[] = [];
+  for (const e of entries) {
+    const found = [...byName].find(([f]) => {
+      const t = wheelTags(f);
+      return t && normalizeName(t.name) === e.name && t.version === e.version;
+    });
+    if (!found || !e.hashes.includes(sha256File(found[1]))) {
+      missing.push(e);
+      continue;
+    }
+    const target = path.join(dir, found[0]);
+    try {
+      linkSync(found[1], target);
+    } catch {
+      copyFileSync(found[1], target);
+    }
+  }
+  return missing;
+}
+
 async function ensureWheelhouse(runtime: RuntimeRef, lock: ParsedLock, opts: BuildOptions & { lockFile: string }): Promise<{ dir: string; files: readonly string[] }> {
   const progress = opts.onProgress ?? (() => {});
   const dir = wheelhouseDir(opts.cacheDir, runtime);
@@ -249,12 +290,17 @@ async function ensureWheelhouse(runtime: RuntimeRef, lock: ParsedLock, opts: Bui
   const tmp = `${dir}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
   mkdirSync(tmp, { recursive: true });
   const t0 = performance.now();
-  progress(`downloading ${lock.entries.length} wheels for Python ${runtime.python} on ${runtime.platform}`);
+  // Another lock's wheelhouse may hold most of these wheels already (runtime.packages adds
+  // a few to the runtime's): those are linked, hash-checked, and only the rest downloaded.
+  const missing = reuseCachedWheels(opts.cacheDir, runtime.platform, lock.entries, tmp);
+  const reused = lock.entries.length - missing.length;
+  if (reused) progress(`${reused} of ${lock.entries.length} wheels found in the cache`);
+  if (missing.length) progress(`downloading ${missing.length} wheels for Python ${runtime.python} on ${runtime.platform}`);
   let saved = 0;
   try {
-    await fetchWheels(lock.entries, { python: runtime.python, platform: runtime.platform, platformTags: manylinuxTags(runtime.platform) }, tmp, {
+    await fetchWheels(missing, { python: runtime.python, platform: runtime.platform, platformTags: manylinuxTags(runtime.platform) }, tmp, {
       env: opts.env,
-      onSaved: (f) => progress(`downloaded ${++saved}/${lock.entries.length}: ${f}`),
+      onSaved: (f) => progress(`downloaded ${++saved}/${missing.length}: ${f}`),
     }).catch((err: unknown) => {
       throw err instanceof WheelError ? wheelFailure(err, lockRel, runtime) : err;
     });
@@ -370,9 +416,9 @@ function cachedBundleDamage(tarPath: string): string | undefined {
  */
 export async function buildBundle(runtime: RuntimeRef, opts: BuildOptions): Promise<BundleResult> {
   const progress = opts.onProgress ?? (() => {});
-  const lockFile = lockPath(opts.projectDir, runtime.platform);
+  const lockFile = lockFileOf(runtime, opts.projectDir);
   const lockRel = path.relative(opts.projectDir, lockFile);
-  const now = runtimeHashes(opts.projectDir, runtime.platform);
+  const now = runtimeHashes(opts.projectDir, runtime.platform, lockFile);
   if (now.lockSha256 !== runtime.lockSha256 || now.sourceSha256 !== runtime.sourceSha256) {
     const what = now.lockSha256 !== runtime.lockSha256 ? lockRel : "the runtime package or install.sh";
     throw badInput(`${what} changed after the stack was synthesized`, [

@@ -3,7 +3,7 @@
 // provider on this host, and a node named on the command line.
 import type { Cluster, NodeSpec } from "./config.js";
 import { loadCluster } from "./config.js";
-import { runtimeRef } from "./bundle.js";
+import { runtimeOfCluster } from "./packages.js";
 import { requireDeployed, type Deployed } from "./deployed.js";
 import { badInput } from "./errors.js";
 import { realHost, type Host } from "./host.js";
@@ -12,9 +12,9 @@ import { providerFor } from "./providers/index.js";
 import type { MachineProvider } from "./providers/provider.js";
 import type { ClusterRef, RuntimeRef } from "./spec.js";
 
+/** The runtime of a config as it stands (with runtime.packages, their lock must be current: see lib/packages.ts). */
 export function runtimeRefOf(cluster: Cluster): RuntimeRef {
-  const { python, platform } = cluster.config.runtime;
-  return runtimeRef(cluster.projectDir, python, platform);
+  return runtimeOfCluster(cluster);
 }
 
 export interface OperatorContext {

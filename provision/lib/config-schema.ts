@@ -19,6 +19,14 @@ export type WorkloadName = (typeof WORKLOADS)[number];
 
 const strict = { additionalProperties: false } as const;
 
+/**
+ * One requirement of runtime.packages: a PEP 508 name, optional extras, optional version
+ * clauses. No URL, file path, environment marker or pip option: the nodes install
+ * wheels of one locked Python and platform, offline.
+ */
+export const REQUIREMENT_PATTERN =
+  "^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?( *\\[ *[A-Za-z0-9._-]+( *, *[A-Za-z0-9._-]+)* *\\])?( *(===|==|!=|~=|<=|>=|<|>) *[A-Za-z0-9.*+!_-]+( *, *(===|==|!=|~=|<=|>=|<|>) *[A-Za-z0-9.*+!_-]+)*)? *$";
+
 const NodeOverride = Type.Object(
   {
     name: Type.String({ description: "Which node this override is for, e.g. node2." }),
@@ -79,6 +87,20 @@ export const ClusterConfigSchema = Type.Object(
       {
         python: Type.String({ default: "3.11", pattern: "^3\\.\\d{1,2}$", description: "Python major.minor on every node; the runtime lock is made for it." }),
         platform: StringEnum(PLATFORMS, { default: "x86_64", description: "CPU architecture of the nodes: x86_64, or aarch64 for Apple Silicon hosts." }),
+        packages: Type.Array(
+          Type.String({
+            pattern: REQUIREMENT_PATTERN,
+            title: "a package name, optional [extras], optional version bounds (no URL, path or marker)",
+            description: "A package name with optional extras and version bounds, e.g. pandas>=2 or scikit-learn[examples]==1.7.2 (no URL, path or marker).",
+          }),
+          {
+            default: [],
+            uniqueItems: true,
+            maxItems: 64,
+            description:
+              'Extra Python packages for your own code, e.g. ["pandas>=2", "scikit-learn"]: locked with hashes beside this file (cluster.config.lock, commit it), bundled with the runtime, installed offline on every node and held to the same versions by the version gate.',
+          },
+        ),
       },
       { ...strict, default: {}, description: "The bundled Python runtime." },
     ),

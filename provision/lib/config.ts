@@ -32,6 +32,11 @@ export interface NodeSpec {
 
 export interface Cluster {
   readonly config: ClusterConfig;
+  /**
+   * The config file this cluster was read from (absolute; it need not exist: all defaults).
+   * runtime.packages are locked beside it (lib/packages.ts).
+   */
+  readonly configFile: string;
   /** name plus a short hash of the project folder: unique per checkout on one host. */
   readonly id: string;
   readonly projectDir: string;
@@ -55,6 +60,8 @@ export interface ValidateOptions {
    * and an arm64 box).
    */
   readonly host?: { readonly platform: NodeJS.Platform; readonly arch: string };
+  /** The file the config came from. Default: <projectDir>/cluster.config.json. */
+  readonly configFile?: string;
 }
 
 let compiled: ReturnType<Ajv["compile"]> | undefined;
@@ -239,6 +246,7 @@ export function resolveCluster(raw: unknown, projectDir: string, opts: ValidateO
   const head = nodes[0]!;
   return deepFreeze({
     config,
+    configFile: path.resolve(opts.configFile ?? path.join(absProject, "cluster.config.json")),
     id,
     projectDir: absProject,
     clusterDir: path.join(absProject, ".cluster"),
@@ -294,7 +302,7 @@ export function loadCluster({ projectDir, env = process.env, host = { platform: 
       { path: "CLUSTER_CONFIG", message: `no file at ${file}`, fix: "point CLUSTER_CONFIG at an existing JSON file, or unset it to use cluster.config.json" },
     ]);
   }
-  return resolveCluster(raw, projectDir, { host }, path.relative(projectDir, file) || file);
+  return resolveCluster(raw, projectDir, { host, configFile: file }, path.relative(projectDir, file) || file);
 }
 
 export type { ClusterConfig, ProviderName };

@@ -4,7 +4,7 @@
 // cluster.config.json says today, and say so when the two differ.
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { bundleIdOf, lockPath, runtimeHashes } from "./bundle.js";
+import { bundleIdOf, lockFileOf, runtimeHashes } from "./bundle.js";
 import type { Cluster, ClusterConfig, NodeSpec } from "./config.js";
 import { badInput, UserError } from "./errors.js";
 import { stableJson, type ClusterRef, type RuntimeRef, type StageSpec } from "./spec.js";
@@ -95,9 +95,11 @@ export function differences(deployed: Deployed, cluster: Cluster): string[] {
   if (deployed.dask && stableJson(deployed.dask) !== stableJson(cluster.config.dask)) out.push("dask settings changed");
   if (deployed.runtime) {
     const { platform } = deployed.runtime;
+    const lock = lockFileOf(deployed.runtime, cluster.projectDir);
     if (cluster.config.runtime.python !== deployed.runtime.python || cluster.config.runtime.platform !== platform) out.push("runtime.python or runtime.platform changed");
-    else if (existsSync(lockPath(cluster.projectDir, platform))) {
-      const h = runtimeHashes(cluster.projectDir, platform);
+    else if (stableJson([...cluster.config.runtime.packages].sort()) !== stableJson(deployed.runtime.packages ?? [])) out.push("runtime.packages changed");
+    else if (existsSync(lock)) {
+      const h = runtimeHashes(cluster.projectDir, platform, lock);
       if (h.lockSha256 !== deployed.runtime.lockSha256 || h.sourceSha256 !== deployed.runtime.sourceSha256)
         out.push(`the runtime lock or sources changed (deployed bundle ${bundleIdOf(deployed.runtime)})`);
     }

@@ -22,6 +22,10 @@ export interface ProcessOptions {
   readonly timeoutMs?: number;
   /** Each line of stdout, as it arrives. */
   readonly onLine?: (line: string) => void;
+  /** Each line of stderr, as it arrives (a job whose errors a person watches live). */
+  readonly onErrLine?: (line: string) => void;
+  /** Bytes of inputFile sent so far, as they go (progress of a large copy). */
+  readonly onInputProgress?: (bytes: number) => void;
   /** Copy its stdout and stderr to our stderr as they arrive (long steps: vagrant up). */
   readonly echo?: boolean;
   /** Let it use our terminal (an interactive shell, the demo's cdktf): nothing is captured. */
@@ -60,6 +64,7 @@ export const runProcess: ProcessRunner = (argv, opts = {}) =>
     let stdout = "";
     let stderr = "";
     let pending = "";
+    let pendingErr = "";
     let timedOut = false;
     let settled = false;
     const finish = (r: Omit<ProcessResult, "argv" | "seconds" | "timedOut">) => {
@@ -67,6 +72,7 @@ export const runProcess: ProcessRunner = (argv, opts = {}) =>
       settled = true;
       clearTimeout(timer);
       if (opts.onLine && pending) opts.onLine(pending);
+      if (opts.onErrLine && pendingErr) opts.onErrLine(pendingErr);
       const seconds = (performance.now() - t0) / 1000;
       const result = { ...r, argv, seconds, timedOut, exitCode: timedOut ? 124 : r.exitCode };
       debug(scope, `exit ${result.exitCode} in ${seconds.toFixed(2)} s: ${label}`);
@@ -107,8 +113,15 @@ export const runProcess: ProcessRunner = (argv, opts = {}) =>
       }
     });
     child.stderr!.on("data", (b: Buffer) => {
-      stderr += b.toString();
+      const s = b.toString();
+      stderr += s;
       if (opts.echo) process.stderr.write(b);
+      if (opts.onErrLine) {
+        pendingErr += s;
+        const lines = pendingErr.split("\n");
+        pendingErr = lines.pop() ?? "";
+        for (const l of lines) opts.onErrLine(l);
+      }
     });
     // A program that exits without reading its input closes the pipe first: the write
     // fails with EPIPE, which, unhandled, would end this whole process. Its exit status
@@ -116,6 +129,13 @@ export const runProcess: ProcessRunner = (argv, opts = {}) =>
     child.stdin!.on("error", () => undefined);
     if (opts.inputFile !== undefined) {
       const file = createReadStream(opts.inputFile);
+      if (opts.onInputProgress) {
+        let sent = 0;
+        file.on("data", (chunk) => {
+          sent += chunk.length;
+          opts.onInputProgress?.(sent);
+        });
+      }
       file.on("error", (err) => {
         stderr += `\ncannot read ${opts.inputFile}: ${err.message}`;
         child.kill("SIGKILL");

@@ -24,6 +24,16 @@ export function nodePaths(root: string) {
     tls: `${root}/tls`,
     logs: `${root}/logs`,
     work: `${root}/work`,
+    /** The connection profile (dask.yaml) a Client() on this node reads through DASK_CONFIG. */
+    clientProfile: `${root}/etc/client`,
+    /** What `npm run data -- push` put there: $DVC_DATA. */
+    data: `${root}/data`,
+    /** One folder per `npm run submit` while it runs. */
+    jobs: `${root}/jobs`,
+    /** JupyterLab's own packages (node 1, `npm run notebook`), beside the runtime venv. */
+    notebook: `${root}/notebook`,
+    /** The folder JupyterLab shows (node 1). */
+    notebooks: `${root}/notebooks`,
   };
 }
 
@@ -72,6 +82,10 @@ export function schedulerService(node: NodeSpec, dask: DaskSettings, root: strin
       dask.tls ? "tls" : "tcp",
       "--dashboard-address",
       `${node.ip}:${dask.dashboardPort}`,
+      // A client whose versions differ from the workers' is refused, not only warned
+      // about (cluster-runtime/dask_vm_runtime/strict_clients.py).
+      "--preload",
+      "dask_vm_runtime.strict_clients",
       ...tlsFlags(root, dask),
     ],
     env: baseEnv(root, dask),

@@ -32,6 +32,14 @@ export interface RuntimeRef {
   readonly lockSha256: string;
   /** sha256 of the runtime package and service files (cluster-runtime/, minus the lock) */
   readonly sourceSha256: string;
+  /**
+   * With runtime.packages: the lock of the runtime and those packages (lib/packages.ts),
+   * relative to the project folder, with forward slashes; lockSha256 is its hash. Absent:
+   * the runtime's own cluster-runtime/requirements-<platform>.lock.
+   */
+  readonly lock?: string;
+  /** runtime.packages as configured, sorted; absent when there are none. */
+  readonly packages?: readonly string[];
 }
 
 export interface StageSpec {

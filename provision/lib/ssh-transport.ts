@@ -134,7 +134,7 @@ export class SshTransport implements Transport {
    * into place (a reader never sees half a file, and a file meant to be 0600 never exists
    * with looser rights).
    */
-  async put(localPath: string, remotePath: string, mode?: number): Promise<void> {
+  async put(localPath: string, remotePath: string, mode?: number, onProgress?: (bytes: number) => void): Promise<void> {
     checkRemotePath(remotePath);
     const part = shq(`${remotePath}.part-${process.pid}`);
     // The size check: if the local side dies mid-copy, the far cat sees an early end of
@@ -151,6 +151,7 @@ export class SshTransport implements Transport {
       `chmod ${(mode ?? 0o644).toString(8).padStart(4, "0")} ${part}; mv -f ${part} ${shq(remotePath)}`;
     await runForNode(this.runner, this.node, ["ssh", ...this.sshArgs(), this.node, `bash -c ${shq(script)}`], `put ${localPath} ${this.node}:${remotePath}`, {
       inputFile: localPath,
+      onInputProgress: onProgress,
       timeoutMs: DEFAULT_TIMEOUT_MS * this.slowness,
     });
   }

@@ -10,12 +10,16 @@ export interface RunOptions {
   readonly timeoutMs?: number;
   /** Called with each line of stdout as it arrives (for progress). */
   readonly onLine?: (line: string) => void;
+  /** Called with each line of stderr as it arrives (a job's errors, shown live). */
+  readonly onErrLine?: (line: string) => void;
   /** Resolve with a non-zero exitCode instead of throwing. */
   readonly nothrow?: boolean;
   /** Data for the script's standard input. */
   readonly input?: string;
   /** A local file streamed to the script's standard input (instead of input). */
   readonly inputFile?: string;
+  /** Bytes of inputFile sent so far. */
+  readonly onInputProgress?: (bytes: number) => void;
 }
 
 export interface RunResult {
@@ -43,8 +47,11 @@ export interface Transport {
   readonly slowness: number;
   /** Runs a bash script on the node as the user that owns `root`. */
   run(script: string, opts?: RunOptions): Promise<RunResult>;
-  /** Copies a local file to an absolute path on the node (parents are created). */
-  put(localPath: string, remotePath: string, mode?: number): Promise<void>;
+  /**
+   * Copies a local file to an absolute path on the node (parents are created); onProgress
+   * hears the bytes sent so far, for large files.
+   */
+  put(localPath: string, remotePath: string, mode?: number, onProgress?: (bytes: number) => void): Promise<void>;
   /** Copies an absolute path on the node to a local file. */
   get(remotePath: string, localPath: string): Promise<void>;
   /** argv (and environment) of an interactive shell on the node, for npm run ssh. */
@@ -80,6 +87,8 @@ export async function runForNode(run: ProcessRunner, node: string, argv: readonl
     inputFile: opts.inputFile,
     timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     onLine: opts.onLine,
+    onErrLine: opts.onErrLine,
+    onInputProgress: opts.onInputProgress,
     scope: node,
     label: firstLine(script),
   });

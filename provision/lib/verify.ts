@@ -4,8 +4,9 @@
 // nodes, restarts their services and checks again. Run by the version-gate stage, by
 // `npm run verify-versions`, by the benchmark before it measures, and by status.
 import { readFileSync } from "node:fs";
-import { bundleIdOf, lockPath } from "./bundle.js";
+import { bundleIdOf, lockFileOf } from "./bundle.js";
 import { installOn } from "./install.js";
+import { requirementName } from "./packages.js";
 import { step } from "./log.js";
 import { nodePaths, schedulerAddress, schedulerService, startService, workerService } from "./services.js";
 import type { ClusterRef, RuntimeRef, StageSpec } from "./spec.js";
@@ -44,15 +45,17 @@ export interface VerifyReport {
 }
 
 function lockFor(runtime: RuntimeRef, projectDir: string): Map<string, string> {
-  return lockedVersions(readFileSync(lockPath(projectDir, runtime.platform), "utf8"));
+  return lockedVersions(readFileSync(lockFileOf(runtime, projectDir), "utf8"));
 }
 
-async function serviceVersions(head: Transport, dask: { tls: boolean }, address: string): Promise<ServiceVersions | undefined> {
+/** get_versions() through a client on the head node: distributed's packages, bokeh and runtime.packages. */
+async function serviceVersions(head: Transport, dask: { tls: boolean }, address: string, packages: readonly string[]): Promise<ServiceVersions | undefined> {
   const p = nodePaths(head.root);
   const status = await head.run(`${shq(p.python)} -m dask_vm_runtime service status scheduler --root ${shq(head.root)} --manager ${head.serviceManager}`, { nothrow: true, timeoutMs: 30_000 });
   if (status.exitCode !== 0 || !/"running":\s*true/.test(status.stdout)) return undefined;
   const tls = dask.tls ? ["--tls-dir", p.tls] : [];
-  const r = await head.run([p.python, "-m", "dask_vm_runtime", "client-versions", "--scheduler", address, ...tls].map(shq).join(" "), { timeoutMs: 60_000 });
+  const extra = ["bokeh", ...packages.map(requirementName)].flatMap((n) => ["--package", n]);
+  const r = await head.run([p.python, "-m", "dask_vm_runtime", "client-versions", "--scheduler", address, ...tls, ...extra].map(shq).join(" "), { timeoutMs: 60_000 });
   return (JSON.parse(r.stdout) as { versions: ServiceVersions }).versions;
 }
 
@@ -74,7 +77,7 @@ export async function check(opts: CheckOptions): Promise<VerifyReport> {
   if (opts.services && opts.dask && !unreachable.length) {
     const head = transports.find((t) => t.node === opts.cluster.head.name);
     if (head) {
-      const sv = await serviceVersions(head, opts.dask, schedulerAddress(opts.cluster.head, opts.dask));
+      const sv = await serviceVersions(head, opts.dask, schedulerAddress(opts.cluster.head, opts.dask), opts.runtime.packages ?? []);
       if (sv) serviceRows = compareServices(sv);
     }
   }

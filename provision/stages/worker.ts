@@ -1,5 +1,8 @@
 // worker: a Dask worker (with its nanny) on one node, bound to the node's private IP,
-// with explicit threads and memory limit; done only once the scheduler lists it.
+// with explicit threads and memory limit; done only once the scheduler lists it. It also
+// leaves the node's connection profile (lib/client-profile.ts), so a Client() run there
+// (npm run exec, ssh) finds the cluster.
+import { writeNodeProfile } from "../lib/client-profile.js";
 import { waitForWorkers } from "../lib/probe.js";
 import { dashboardUrl, schedulerAddress, startService, stopService, workerService } from "../lib/services.js";
 import { daskOf, nodeOf } from "../lib/spec.js";
@@ -14,6 +17,7 @@ export const worker: Stage = {
     const head = provider.transport(spec.cluster, spec.cluster.head);
     const address = schedulerAddress(spec.cluster.head, dask);
     await log.timed(node.name, `starting a worker (${node.threads} threads, ${node.memoryLimitMb} MiB) bound to ${node.ip}`, async () => {
+      await writeNodeProfile(t, spec.cluster, node, dask);
       await startService(t, "worker", workerService(node, spec.cluster.head, dask, t.root));
       const workers = await waitForWorkers(head, address, dask.tls, [node.name], 120, dashboardUrl(spec.cluster.head, dask));
       const mine = workers.find((w) => w.name === node.name)!;

@@ -5,7 +5,8 @@
 // Every `ip` command goes through the host's process runner, so the exact command
 // sequence of each step is tested without root (test/providers/local.test.ts).
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { createReadStream, createWriteStream, existsSync } from "node:fs";
+import { pipeline } from "node:stream/promises";
 import { chmod, copyFile, mkdir, rm, writeFile } from "node:fs/promises";
 import net, { type Server } from "node:net";
 import path from "node:path";
@@ -56,9 +57,19 @@ export class LocalTransport implements Transport {
     return runForNode(this.host.run, this.node, argv, script, opts, env);
   }
 
-  async put(localPath: string, remotePath: string, mode?: number): Promise<void> {
+  async put(localPath: string, remotePath: string, mode?: number, onProgress?: (bytes: number) => void): Promise<void> {
     await mkdir(path.dirname(remotePath), { recursive: true });
-    await copyFile(localPath, remotePath);
+    if (onProgress) {
+      let sent = 0;
+      const from = createReadStream(localPath);
+      from.on("data", (chunk) => {
+        sent += chunk.length;
+        onProgress(sent);
+      });
+      await pipeline(from, createWriteStream(remotePath));
+    } else {
+      await copyFile(localPath, remotePath);
+    }
     if (mode !== undefined) await chmod(remotePath, mode);
   }
 
