@@ -117,6 +117,18 @@ def build_parser() -> Parser:
     p.add_argument("script", help="the script, as a path in the submitted folder")
     p.add_argument("args", nargs=argparse.REMAINDER, help="the script's own arguments")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the first connection")
+
+    p = sub.add_parser(
+        "run-notebook",
+        help="run a notebook top to bottom with nbclient (needs the notebook's packages on PYTHONPATH)",
+        formatter_class=Formatter,
+        description="Executes every cell of SOURCE in KERNEL, printing a line per cell; writes the executed notebook to OUT\n"
+        "(also when a cell fails: then exit 1, naming the cell).",
+    )
+    p.add_argument("source", help="the notebook to run")
+    p.add_argument("out", help="where the executed notebook is written")
+    p.add_argument("--kernel", default="dask-cluster", help="kernel spec name")
+    p.add_argument("--timeout", type=float, default=1800.0, help="seconds one cell may take")
     return parser
 
 
@@ -169,6 +181,10 @@ def _run(args: argparse.Namespace) -> int:
         from . import run_script
 
         return run_script.run(args.script, args.args, args.timeout)
+    if args.command == "run-notebook":
+        from . import notebook_run
+
+        return notebook_run.run(args.source, args.out, args.kernel, args.timeout)
     from . import client
 
     if args.command == "client-versions":

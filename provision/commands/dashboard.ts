@@ -4,17 +4,8 @@
 import { parseCli, intFlag } from "../lib/cli.js";
 import { operatorContext } from "../lib/cluster-ref.js";
 import { deployedDask } from "../lib/deployed.js";
-import type { Host } from "../lib/host.js";
+import { openBrowser } from "../lib/browser.js";
 import { dashboardUrl } from "../lib/services.js";
-
-/** Opens a URL with the desktop's opener; nothing where there is no desktop (CI, ssh sessions). */
-function openBrowser(host: Host, url: string): void {
-  const hasDisplay = host.platform !== "linux" || Boolean(host.env.DISPLAY || host.env.WAYLAND_DISPLAY);
-  if (!hasDisplay || host.env.CI) return;
-  // Windows: "start" is a cmd.exe built-in, so explorer.exe opens the URL instead.
-  const argv = host.platform === "darwin" ? ["open", url] : host.platform === "win32" ? ["explorer.exe", url] : ["xdg-open", url];
-  void host.run(argv, { timeoutMs: 10_000 });
-}
 
 const USAGE = `usage: npm run dashboard -- [--forward] [--port N] [--no-open]
   --forward           (local provider) serve the dashboard on 127.0.0.1:PORT until Ctrl-C

@@ -17,13 +17,13 @@
 // find-links variable from the environment. Existing pins are kept unless --upgrade.
 import { copyFileSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { lockPath, parseLock, RUNTIME_DIR, uvTarget } from "../lib/bundle.js";
+import { lockPath, notebookLockPath, parseLock, RUNTIME_DIR, uvTarget } from "../lib/bundle.js";
 import { ClusterConfigSchema, PLATFORMS, type Platform } from "../lib/config-schema.js";
 import { badInput, UserError } from "../lib/errors.js";
 import { parseCli } from "../lib/cli.js";
 import { realHost, type Host } from "../lib/host.js";
 import { PROJECT_DIR } from "../lib/paths.js";
-import { lockHeader, requireUv, uvCause, uvCompile } from "../lib/uv.js";
+import { lockHeader, requireUv, uvCause, uvCompile, type Uv } from "../lib/uv.js";
 
 export interface LockOptions {
   readonly projectDir: string;
@@ -45,24 +45,46 @@ export interface LockResult {
 /** The runtime.python default of the config schema: one place says which Python is the default. */
 export const DEFAULT_PYTHON = (ClusterConfigSchema.properties.runtime.properties.python as unknown as { default: string }).default;
 
+/** What a lock is made from: the runtime's, or JupyterLab's beside it (constrained by the runtime's). */
+interface LockKind {
+  readonly input: string;
+  readonly title: string;
+  readonly out: (projectDir: string, platform: Platform) => string;
+  readonly constraint?: (projectDir: string, platform: Platform) => string;
+}
+
+const KINDS: readonly LockKind[] = [
+  { input: "requirements.in", title: "dask-vm-cluster runtime lock", out: lockPath },
+  { input: "notebook.in", title: "dask-vm-cluster notebook lock (JupyterLab beside the runtime, node 1)", out: notebookLockPath, constraint: lockPath },
+];
+
 export async function main(opts: LockOptions, host: Host = realHost()): Promise<LockResult[]> {
   const progress = opts.onProgress ?? (() => {});
-  const input = path.join(opts.projectDir, RUNTIME_DIR, "requirements.in");
-  if (!existsSync(input)) throw badInput(`${input} is missing`, [{ path: input, message: "no such file", fix: "restore it from git: git checkout -- cluster-runtime/requirements.in" }]);
+  for (const kind of KINDS) {
+    const input = path.join(opts.projectDir, RUNTIME_DIR, kind.input);
+    if (!existsSync(input)) throw badInput(`${input} is missing`, [{ path: input, message: "no such file", fix: `restore it from git: git checkout -- cluster-runtime/${kind.input}` }]);
+  }
   const uv = await requireUv(host, "the runtime's lock");
   const results: LockResult[] = [];
-  for (const platform of opts.platforms) {
+  for (const kind of KINDS) for (const platform of opts.platforms) results.push(await lockOne(opts, host, uv, kind, platform, progress));
+  return results;
+}
+
+async function lockOne(opts: LockOptions, host: Host, uv: Uv, kind: LockKind, platform: Platform, progress: (m: string) => void): Promise<LockResult> {
+  const input = path.join(opts.projectDir, RUNTIME_DIR, kind.input);
+  {
     const t0 = performance.now();
-    const out = lockPath(opts.projectDir, platform);
+    const out = kind.out(opts.projectDir, platform);
     const tmp = `${out}.tmp-${process.pid}`;
     // uv keeps the versions already pinned in its output file (unless --upgrade): start
     // from the current lock so a re-lock changes only what has to change.
     if (existsSync(out)) copyFileSync(out, tmp);
     const command = ["npx", "tsx", "provision/lock.ts", "--python", opts.python, "--platform", platform].join(" ");
-    progress(`locking for Python ${opts.python} on ${platform} (${uvTarget(platform)})`);
+    progress(`locking ${kind.input} for Python ${opts.python} on ${platform} (${uvTarget(platform)})`);
     try {
       const r = await uvCompile(host, uv, {
         inputs: [path.relative(opts.projectDir, input)],
+        constraints: kind.constraint ? [path.relative(opts.projectDir, kind.constraint(opts.projectDir, platform))] : [],
         python: opts.python,
         platform,
         command,
@@ -72,11 +94,11 @@ export async function main(opts: LockOptions, host: Host = realHost()): Promise<
       });
       if (r.exitCode !== 0) {
         throw new UserError(`uv could not lock ${path.relative(opts.projectDir, input)} for Python ${opts.python} on ${platform}`, 1, [
-          { path: "cluster-runtime/requirements.in", message: uvCause(r), fix: "loosen the bounds in requirements.in, or pick another --python" },
+          { path: `cluster-runtime/${kind.input}`, message: uvCause(r), fix: `loosen the bounds in ${kind.input}, or pick another --python` },
         ]);
       }
       const body = readFileSync(tmp, "utf8");
-      const header = lockHeader("dask-vm-cluster runtime lock", "provision/lock.ts", uv, opts.python, platform);
+      const header = lockHeader(kind.title, "provision/lock.ts", uv, opts.python, platform);
       writeFileSync(tmp, header + body);
       const parsed = parseLock(header + body);
       if (parsed.python !== opts.python || parsed.entries.some((e) => e.hashes.length === 0)) {
@@ -85,12 +107,11 @@ export async function main(opts: LockOptions, host: Host = realHost()): Promise<
       renameSync(tmp, out);
       const seconds = (performance.now() - t0) / 1000;
       progress(`${path.relative(opts.projectDir, out)}: ${parsed.entries.length} packages in ${seconds.toFixed(1)} s`);
-      results.push({ platform, file: out, packages: parsed.entries.length, seconds });
+      return { platform, file: out, packages: parsed.entries.length, seconds };
     } finally {
       rmSync(tmp, { force: true });
     }
   }
-  return results;
 }
 
 const USAGE = `usage: npx tsx provision/lock.ts [--python X.Y] [--platform x86_64|aarch64|all] [--upgrade]

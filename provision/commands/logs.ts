@@ -7,10 +7,10 @@ import { intFlag, parseCli } from "../lib/cli.js";
 import { nodePaths } from "../lib/services.js";
 import { shq } from "../lib/transport.js";
 
-const SERVICES = ["scheduler", "worker"] as const;
+const SERVICES = ["scheduler", "worker", "notebook"] as const;
 const USAGE = `usage: npm run logs -- [node] [scheduler|worker] [--follow] [--lines N]
   node        node1..nodeN (default: every node)
-  service     scheduler or worker (default: both)
+  service     scheduler, worker or notebook (JupyterLab, node 1) (default: scheduler and worker)
   --follow    keep printing new lines (one node and service)
   --lines N   how many lines from the end (default: 50)`;
 
@@ -28,14 +28,14 @@ export async function cli(argv: readonly string[]): Promise<number> {
   }
   const nodes = nodeArg ? [nodeByName(cluster, nodeArg)] : cluster.nodes;
   const head = cluster.head.name;
-  const services = serviceArg ? [serviceArg] : SERVICES.filter((s) => s === "worker" || nodes.length > 1 || nodes[0]!.name === head);
+  const services = serviceArg ? [serviceArg] : SERVICES.filter((s) => s === "worker" || (s === "scheduler" && (nodes.length > 1 || nodes[0]!.name === head)));
   if (values.follow && (nodes.length !== 1 || services.length !== 1)) {
     throw badInput("--follow needs one node and one service", [{ path: "--follow", message: "several logs cannot be followed at once", fix: "e.g. npm run logs -- node1 scheduler --follow" }]);
   }
   for (const node of nodes) {
     const t = provider.transport(cluster, node);
     for (const service of services) {
-      if (service === "scheduler" && node.name !== head) continue;
+      if (service !== "worker" && node.name !== head) continue;
       const file = `${nodePaths(t.root).logs}/${service}.log`;
       if (!values.follow) process.stdout.write(`==> ${node.name} ${service} (${file}) <==\n`);
       const r = await t.run(`if [ -f ${shq(file)} ]; then tail -n ${lines} ${values.follow ? "-F" : ""} ${shq(file)}; else echo "(no log yet: the ${service} has not run on ${node.name})"; fi`, {

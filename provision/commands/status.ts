@@ -77,7 +77,8 @@ async function nodeStatus(spec: NodeSpec, t: Transport, machine: MachineStatus):
   } catch (err) {
     return { ...base, state: "down", services: [], error: (err as Error).message.split("\n")[0] };
   }
-  const services = (await Promise.all(["scheduler", "worker"].map((s) => serviceState(t, s)))).filter((s): s is ServiceState => Boolean(s));
+  // JupyterLab runs only while npm run notebook does: listed when it runs, never "down".
+  const services = (await Promise.all(["scheduler", "worker", "notebook"].map((s) => serviceState(t, s)))).filter((s): s is ServiceState => s !== undefined && (s.name !== "notebook" || s.running));
   return { ...base, state: "up", services };
 }
 

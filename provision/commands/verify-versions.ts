@@ -1,5 +1,6 @@
 // `npm run verify-versions`: the version gate (provision/lib/verify.ts), standalone, on
-// the deployed cluster. Exit 0 identical, 1 drift, 2 bad input or an unreachable node.
+// the deployed cluster, and this computer's client venv when npm run connect -- --venv
+// made one. Exit 0 identical, 1 drift, 2 bad input or an unreachable node.
 import { parseCli } from "../lib/cli.js";
 import { operatorContext } from "../lib/cluster-ref.js";
 import { deployedRuntime } from "../lib/deployed.js";
@@ -22,8 +23,9 @@ export async function cli(argv: readonly string[]): Promise<number> {
   });
   if (!parsed) return 0;
   const { values } = parsed;
-  const { deployed, provider } = operatorContext();
+  const { deployed, provider, host } = operatorContext();
   const code = await verify({
+    host,
     cluster: deployed.cluster,
     provider,
     runtime: deployedRuntime(deployed),

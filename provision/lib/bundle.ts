@@ -70,6 +70,11 @@ export function lockPath(projectDir: string, platform: Platform): string {
   return path.join(projectDir, RUNTIME_DIR, `requirements-${platform}.lock`);
 }
 
+/** JupyterLab's lock (`npm run notebook`), made with the runtime's lock as a constraint. */
+export function notebookLockPath(projectDir: string, platform: Platform): string {
+  return path.join(projectDir, RUNTIME_DIR, `notebook-${platform}.lock`);
+}
+
 /** The lock a runtime installs: the packages lock when it has one, else the runtime's own. */
 export function lockFileOf(runtime: Pick<RuntimeRef, "platform" | "lock">, projectDir: string): string {
   return runtime.lock ? path.resolve(projectDir, runtime.lock) : lockPath(projectDir, runtime.platform);
@@ -150,7 +155,7 @@ export function runtimeSourceFiles(projectDir: string): SourceFile[] {
   return files.sort((a, b) => byteOrder(a.rel, b.rel));
 }
 
-function sha256File(file: string): string {
+export function sha256File(file: string): string {
   return createHash("sha256").update(readFileSync(file)).digest("hex");
 }
 
@@ -278,7 +283,7 @@ function reuseCachedWheels(cacheDir: string, platform: Platform, entries: readon
   return missing;
 }
 
-async function ensureWheelhouse(runtime: RuntimeRef, lock: ParsedLock, opts: BuildOptions & { lockFile: string }): Promise<{ dir: string; files: readonly string[] }> {
+export async function ensureWheelhouse(runtime: RuntimeRef, lock: ParsedLock, opts: BuildOptions & { lockFile: string }): Promise<{ dir: string; files: readonly string[] }> {
   const progress = opts.onProgress ?? (() => {});
   const dir = wheelhouseDir(opts.cacheDir, runtime);
   const cached = checkWheelhouse(dir, lock.entries);
@@ -322,7 +327,7 @@ async function ensureWheelhouse(runtime: RuntimeRef, lock: ParsedLock, opts: Bui
 
 // --- tar -----------------------------------------------------------------------------
 
-interface TarEntry {
+export interface TarEntry {
   readonly name: string;
   readonly mode: number;
   /** A file's content, read when written; absent for a folder. */
@@ -334,16 +339,38 @@ function octal(value: number, width: number): string {
   return `${value.toString(8).padStart(width - 1, "0")}\0`;
 }
 
-/** A ustar header block; names over 100 bytes are split into prefix and name at a slash. */
+/** Where ustar puts a name: over 100 bytes, split into prefix and name at a slash; undefined when it does not fit. */
+function ustarName(name: string): { prefix: string; base: string } | undefined {
+  if (Buffer.byteLength(name) <= 100) return { prefix: "", base: name };
+  const cut = name.lastIndexOf("/", name.length - 2);
+  const prefix = name.slice(0, cut);
+  const base = name.slice(cut + 1);
+  if (cut < 0 || Buffer.byteLength(prefix) > 155 || Buffer.byteLength(base) > 100) return undefined;
+  return { prefix, base };
+}
+
+/**
+ * The POSIX (pax) extended header that carries a name ustar cannot hold (a wheel named by
+ * many platform tags), followed by the entry's own header with a shortened name.
+ */
+function paxHeaders(name: string, mode: number, size: number, isDir: boolean): Buffer {
+  const body = (len: number) => `${len} path=${name}\n`;
+  let len = Buffer.byteLength(body(0));
+  while (Buffer.byteLength(body(len)) !== len) len = Buffer.byteLength(body(len));
+  const record = Buffer.from(body(len));
+  const pad = (512 - (record.length % 512)) % 512;
+  const short = `${name.slice(0, 40)}-${createHash("sha256").update(name).digest("hex").slice(0, 16)}`;
+  return Buffer.concat([rawHeader("", "PaxHeader", 0o644, record.length, "x"), record, Buffer.alloc(pad, 0), rawHeader("", short, mode, size, isDir ? "5" : "0")]);
+}
+
+/** A ustar header block; a name too long for ustar goes into a pax header before it. */
 function tarHeader(name: string, mode: number, size: number, isDir: boolean): Buffer {
-  let prefix = "";
-  let base = name;
-  if (Buffer.byteLength(name) > 100) {
-    const cut = name.lastIndexOf("/", name.length - 2);
-    prefix = name.slice(0, cut);
-    base = name.slice(cut + 1);
-    if (cut < 0 || Buffer.byteLength(prefix) > 155 || Buffer.byteLength(base) > 100) throw new Error(`tar: path too long for ustar: ${name}`);
-  }
+  const where = ustarName(name);
+  if (!where) return paxHeaders(name, mode, size, isDir);
+  return rawHeader(where.prefix, where.base, mode, size, isDir ? "5" : "0");
+}
+
+function rawHeader(prefix: string, base: string, mode: number, size: number, type: string): Buffer {
   const h = Buffer.alloc(512, 0);
   h.write(base, 0, 100, "utf8");
   h.write(octal(mode, 8), 100, 8, "ascii");
@@ -352,7 +379,7 @@ function tarHeader(name: string, mode: number, size: number, isDir: boolean): Bu
   h.write(octal(size, 12), 124, 12, "ascii");
   h.write(octal(TAR_MTIME, 12), 136, 12, "ascii");
   h.write("        ", 148, 8, "ascii");
-  h.write(isDir ? "5" : "0", 156, 1, "ascii");
+  h.write(type, 156, 1, "ascii");
   h.write("ustar\0", 257, 6, "ascii");
   h.write("00", 263, 2, "ascii");
   h.write(prefix, 345, 155, "utf8");
@@ -401,7 +428,7 @@ function digestPathOf(tarPath: string): string {
  * shipped to every node and fail there, far from its cause. Checked against the sha256
  * recorded when it was written (about 0.1 s for a 40 MB bundle).
  */
-function cachedBundleDamage(tarPath: string): string | undefined {
+export function cachedBundleDamage(tarPath: string): string | undefined {
   const digestPath = digestPathOf(tarPath);
   if (!existsSync(digestPath)) return `no ${path.basename(digestPath)} recorded with it`;
   const recorded = readFileSync(digestPath, "utf8").split(/\s+/)[0] ?? "";
@@ -473,8 +500,17 @@ export async function buildBundle(runtime: RuntimeRef, opts: BuildOptions): Prom
     ...runtimeSourceFiles(opts.projectDir).map((f) => ({ name: f.rel, mode: f.rel === "install.sh" ? 0o755 : 0o644, source: f.abs })),
     ...wheelhouse.files.map((w) => ({ name: `wheelhouse/${w}`, mode: 0o644, source: path.join(wheelhouse.dir, w) })),
   ];
-  // Written aside and renamed, the tar and then its digest: a tar at the final path is
-  // always complete, and the digest tells one damaged later in the cache (see above).
+  writeCachedTar(tarPath, entries);
+  progress(`bundle ${bundleId} written: ${(statSync(tarPath).size / 1e6).toFixed(1)} MB in ${((performance.now() - t0) / 1000).toFixed(1)} s (${tarPath})`);
+  return { bundleId, tarPath, manifest };
+}
+
+/**
+ * Writes a tar into the cache with its digest beside it, each written aside and renamed:
+ * a tar at the final path is always complete, and the digest tells one damaged later
+ * (cachedBundleDamage).
+ */
+export function writeCachedTar(tarPath: string, entries: readonly TarEntry[]): void {
   const tmp = `${tarPath}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
   const digestTmp = `${digestPathOf(tarPath)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
   try {
@@ -486,6 +522,4 @@ export async function buildBundle(runtime: RuntimeRef, opts: BuildOptions): Prom
     rmSync(tmp, { force: true });
     rmSync(digestTmp, { force: true });
   }
-  progress(`bundle ${bundleId} written: ${(statSync(tarPath).size / 1e6).toFixed(1)} MB in ${((performance.now() - t0) / 1000).toFixed(1)} s (${tarPath})`);
-  return { bundleId, tarPath, manifest };
 }

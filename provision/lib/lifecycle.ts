@@ -64,7 +64,10 @@ export async function stopCluster(deployed: Deployed, provider: MachineProvider,
   if (running.some((n) => n.name === cluster.head.name)) {
     // Powering off ends it too: a scheduler that cannot be asked must not keep the VMs on.
     await log
-      .timed(cluster.head.name, "stopping the scheduler", () => stopService(t(cluster.head), "scheduler"))
+      .timed(cluster.head.name, "stopping the scheduler (and JupyterLab, if it runs)", async () => {
+        await stopService(t(cluster.head), "notebook");
+        await stopService(t(cluster.head), "scheduler");
+      })
       .catch((err: Error) => log.step(cluster.head.name, `scheduler not stopped: ${err.message.split("\n")[0]}`));
   }
   const changed: string[] = [];

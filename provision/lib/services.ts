@@ -11,7 +11,8 @@ export interface ServiceDefinition {
   readonly cwd: string;
 }
 
-export type ServiceName = "scheduler" | "worker";
+/** The Dask services, and JupyterLab on node 1 (`npm run notebook`). */
+export type ServiceName = "scheduler" | "worker" | "notebook";
 type DaskSettings = ClusterConfig["dask"];
 
 /** Where things live under a node's runtime root. */
@@ -127,8 +128,10 @@ export function workerService(node: NodeSpec, head: NodeSpec, dask: DaskSettings
 /** Writes the definition to <root>/etc/<name>.json on the node and (re)starts the service. */
 export async function startService(t: Transport, name: ServiceName, def: ServiceDefinition): Promise<void> {
   const p = nodePaths(t.root);
+  // 0600: a definition may hold a secret in its environment (the notebook's token).
+  const file = shq(`${p.etc}/${name}.json`);
   await t.run(
-    `mkdir -p ${shq(`${p.etc}/dask`)} ${shq(p.logs)} ${shq(p.work)} && cat > ${shq(`${p.etc}/${name}.json`)} && ` +
+    `mkdir -p ${shq(`${p.etc}/dask`)} ${shq(p.logs)} ${shq(p.work)} && (umask 077 && cat > ${file}) && chmod 600 ${file} && ` +
       `${shq(p.python)} -m dask_vm_runtime service restart ${name} --root ${shq(t.root)} --manager ${t.serviceManager}`,
     { input: JSON.stringify(def, null, 2) },
   );
@@ -140,8 +143,9 @@ export async function startDefinedService(t: Transport, name: ServiceName): Prom
   await t.run(`${shq(p.python)} -m dask_vm_runtime service start ${name} --root ${shq(t.root)} --manager ${t.serviceManager}`, { timeoutMs: 120_000 });
 }
 
+/** Stops a service; nothing to do where it was never defined (no runtime, or never started there). */
 export async function stopService(t: Transport, name: ServiceName): Promise<void> {
   const p = nodePaths(t.root);
   const py = shq(p.python);
-  await t.run(`if [ -x ${py} ]; then ${py} -m dask_vm_runtime service stop ${name} --root ${shq(t.root)} --manager ${t.serviceManager}; fi`);
+  await t.run(`if [ -x ${py} ] && [ -f ${shq(`${p.etc}/${name}.json`)} ]; then ${py} -m dask_vm_runtime service stop ${name} --root ${shq(t.root)} --manager ${t.serviceManager}; fi`);
 }

@@ -7,6 +7,8 @@ import { readFileSync } from "node:fs";
 import { bundleIdOf, lockFileOf } from "./bundle.js";
 import { installOn } from "./install.js";
 import { requirementName } from "./packages.js";
+import type { Host } from "./host.js";
+import { collectHostClient, HOST_CLIENT } from "./host-client.js";
 import { step } from "./log.js";
 import { nodePaths, schedulerAddress, schedulerService, startService, workerService } from "./services.js";
 import type { ClusterRef, RuntimeRef, StageSpec } from "./spec.js";
@@ -25,6 +27,8 @@ export interface CheckOptions {
   readonly services: boolean;
   /** Where the scheduler listens, and needed by --fix to restart services; absent in the deploy gate. */
   readonly dask?: ClusterConfig["dask"];
+  /** This computer: its client venv (npm run connect -- --venv), when there is one, is checked too. */
+  readonly host?: Host;
 }
 
 /** What verify (check, print, and --fix) needs. */
@@ -63,7 +67,8 @@ async function serviceVersions(head: Transport, dask: { tls: boolean }, address:
 export async function check(opts: CheckOptions): Promise<VerifyReport> {
   const t0 = performance.now();
   const transports = opts.cluster.nodes.map((n) => opts.provider.transport(opts.cluster, n));
-  const collected = await collectAll(transports);
+  const client = opts.host ? await collectHostClient(opts.host, opts.cluster.clusterDir) : undefined;
+  const collected = [...(await collectAll(transports)), ...(client ? [client] : [])];
   const unreachable = collected.flatMap((c) => ("error" in c ? [{ node: c.node, error: c.error }] : []));
   const reports = collected.flatMap((c) => ("report" in c ? [{ node: c.node, report: c.report }] : []));
   const expected = {
@@ -72,7 +77,7 @@ export async function check(opts: CheckOptions): Promise<VerifyReport> {
     bundleId: bundleIdOf(opts.runtime),
     lock: lockFor(opts.runtime, opts.cluster.projectDir),
   };
-  const rows = compareNodes(reports, expected);
+  const rows = compareNodes(reports, expected, new Set([HOST_CLIENT]));
   let serviceRows: DriftRow[] = [];
   if (opts.services && opts.dask && !unreachable.length) {
     const head = transports.find((t) => t.node === opts.cluster.head.name);
@@ -83,7 +88,7 @@ export async function check(opts: CheckOptions): Promise<VerifyReport> {
   }
   const drift = describeDrift([...rows, ...serviceRows]);
   const verdict = unreachable.length ? "unreachable" : drift.length ? "drift" : "identical";
-  return { verdict, nodes: transports.map((t) => t.node), unreachable, rows, serviceRows, drift, seconds: (performance.now() - t0) / 1000 };
+  return { verdict, nodes: collected.map((c) => c.node), unreachable, rows, serviceRows, drift, seconds: (performance.now() - t0) / 1000 };
 }
 
 function print(report: VerifyReport, opts: VerifyOptions): void {
@@ -105,11 +110,12 @@ function print(report: VerifyReport, opts: VerifyOptions): void {
   if (bundle?.drift && onNodes.size === 1 && !onNodes.has("(missing)")) {
     process.stdout.write(`hint: every node runs bundle ${[...onNodes][0]}, but the lock and runtime sources now make ${bundle.expected}: run cdktf deploy to roll it out\n`);
   }
-  const n = report.nodes.length;
+  const hasClient = report.nodes.includes(HOST_CLIENT);
+  const n = report.nodes.length - (hasClient ? 1 : 0);
   const what = report.rows.filter((r) => r.kind === "package").length;
   const line =
     report.verdict === "identical"
-      ? `identical: ${n} nodes run Python ${report.rows[0]?.found[report.nodes[0]!] ?? "?"}, bundle ${bundleIdOf(opts.runtime)}, ${what} packages as locked${report.serviceRows.length ? "; scheduler, workers and client agree" : ""} (${report.seconds.toFixed(1)} s)`
+      ? `identical: ${n} nodes run Python ${report.rows[0]?.found[report.nodes[0]!] ?? "?"}, bundle ${bundleIdOf(opts.runtime)}, ${what} packages as locked${hasClient ? "; so does the host client (.cluster/client)" : ""}${report.serviceRows.length ? "; scheduler, workers and client agree" : ""} (${report.seconds.toFixed(1)} s)`
       : report.verdict === "drift"
         ? `DRIFT: ${report.drift.length} difference(s) on ${new Set(report.drift.map((d) => d.split(":")[0])).size} of ${n} nodes (${report.seconds.toFixed(1)} s)`
         : `UNREACHABLE: ${report.unreachable.map((u) => u.node).join(", ")} did not answer`;

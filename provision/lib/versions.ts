@@ -78,14 +78,20 @@ function row(item: string, kind: DriftRow["kind"], expected: string, found: Reco
   return { item, kind, expected, found, drift };
 }
 
-/** Compares node reports with the lock and with each other: one row per item. */
-export function compareNodes(reports: ReadonlyArray<{ node: string; report: NodeReport }>, expected: Expected): DriftRow[] {
+/**
+ * Compares node reports with the lock and with each other: one row per item. Clients (a
+ * host client venv) are held to the lock, the bundle and the architecture like nodes, but
+ * to the nodes' Python by major.minor only, and their OS is theirs.
+ */
+export function compareNodes(reports: ReadonlyArray<{ node: string; report: NodeReport }>, expected: Expected, clients: ReadonlySet<string> = new Set()): DriftRow[] {
   const rows: DriftRow[] = [];
-  const by = (f: (r: NodeReport) => string) => Object.fromEntries(reports.map(({ node, report }) => [node, f(report)]));
+  const by = (f: (r: NodeReport) => string, of = reports) => Object.fromEntries(of.map(({ node, report }) => [node, f(report)]));
+  const nodesOnly = reports.filter((r) => !clients.has(r.node));
 
   const pyFull = by((r) => r.python.version_info);
   const pyWrongMinor = Object.values(pyFull).some((v) => !v.startsWith(`${expected.python}.`) && v !== expected.python);
-  rows.push(row("python", "python", `${expected.python}.x (same on every node)`, pyFull, undefined, pyWrongMinor));
+  const nodesDiffer = new Set(Object.values(by((r) => r.python.version_info, nodesOnly))).size > 1;
+  rows.push({ ...row("python", "python", `${expected.python}.x (same on every node)`, pyFull, undefined, pyWrongMinor || nodesDiffer), drift: pyWrongMinor || nodesDiffer });
   rows.push(
     row(
       "bundle",
@@ -102,7 +108,7 @@ export function compareNodes(reports: ReadonlyArray<{ node: string; report: Node
       "os",
       "os",
       "",
-      by((r) => r.os_release.PRETTY_NAME ?? r.os_release.ID ?? "unknown"),
+      by((r) => r.os_release.PRETTY_NAME ?? r.os_release.ID ?? "unknown", nodesOnly),
       undefined,
     ),
   );

@@ -134,12 +134,18 @@ export function copyProgress(label: string, bytesEach: number, nodes: readonly s
 
 /**
  * Sends a packed folder to a node: the tar copied next to remoteDir, unpacked into a new
- * folder that then takes remoteDir's place (nobody sees half of it), the tar removed.
+ * folder that then takes remoteDir's place (nobody sees half of it), the tar removed. With
+ * merge, unpacked into remoteDir instead, keeping what is there and newer.
  */
-export async function sendFolder(t: Transport, packed: Packed, remoteDir: string, onProgress?: (bytes: number) => void): Promise<void> {
+export async function sendFolder(t: Transport, packed: Packed, remoteDir: string, onProgress?: (bytes: number) => void, how: { merge?: boolean } = {}): Promise<void> {
   const incoming = `${remoteDir}.incoming-${process.pid}`;
   const tarPath = `${incoming}.tar`;
   await t.put(packed.tarPath, tarPath, 0o600, onProgress);
+  if (how.merge) {
+    // Into the folder as it is: other files stay, and a file newer there than here too.
+    await t.run(`set -e; mkdir -p ${shq(remoteDir)}; tar -xf ${shq(tarPath)} -C ${shq(remoteDir)} --no-same-owner --keep-newer-files; rm -f ${shq(tarPath)}`, { timeoutMs: 600_000 });
+    return;
+  }
   await t.run(
     `set -e; rm -rf ${shq(incoming)}; mkdir -p ${shq(incoming)}; tar -xf ${shq(tarPath)} -C ${shq(incoming)} --no-same-owner; rm -f ${shq(tarPath)}; ` +
       `rm -rf ${shq(remoteDir)}; mv ${shq(incoming)} ${shq(remoteDir)}`,
@@ -149,9 +155,10 @@ export async function sendFolder(t: Transport, packed: Packed, remoteDir: string
 
 /**
  * Brings a node's folder back into localDir (created; files of the same name replaced,
- * others kept). Returns the files brought back; none when the folder is missing or empty.
+ * others kept; with keepNewer, a file newer here stays). Returns the files in the
+ * node's folder; none when it is missing or empty.
  */
-export async function fetchFolder(t: Transport, remoteDir: string, localDir: string, exclude: readonly string[] = []): Promise<string[]> {
+export async function fetchFolder(t: Transport, remoteDir: string, localDir: string, exclude: readonly string[] = [], how: { keepNewer?: boolean } = {}): Promise<string[]> {
   const remoteTar = `${remoteDir}.outgoing-${process.pid}.tar`;
   const excludes = exclude.map((e) => `--exclude=${shq(e)}`).join(" ");
   const r = await t.run(`if [ -d ${shq(remoteDir)} ] && [ -n "$(ls -A ${shq(remoteDir)})" ]; then tar -cf ${shq(remoteTar)} ${excludes} -C ${shq(remoteDir)} . && echo packed; fi`, {
@@ -164,7 +171,7 @@ export async function fetchFolder(t: Transport, remoteDir: string, localDir: str
     await t.get(remoteTar, local);
     mkdirSync(localDir, { recursive: true });
     const files: string[] = [];
-    await tar.extract({ file: local, cwd: localDir, onReadEntry: (e) => void (e.type === "File" && files.push(e.path.replace(/^\.\//, ""))) });
+    await tar.extract({ file: local, cwd: localDir, newer: how.keepNewer ?? false, onReadEntry: (e) => void (e.type === "File" && files.push(e.path.replace(/^\.\//, ""))) });
     return files.sort();
   } finally {
     rmSync(tmp, { recursive: true, force: true });

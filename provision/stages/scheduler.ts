@@ -24,6 +24,8 @@ export const scheduler: Stage = {
   async destroy({ spec, provider, log }) {
     const node = nodeOf(spec);
     const t = provider.transport(spec.cluster, node);
+    // JupyterLab (npm run notebook) talks to this scheduler: it goes first.
+    await stopService(t, "notebook").catch((err: Error) => log.step(node.name, `JupyterLab already gone (${err.message.split("\n")[0]})`));
     await stopService(t, "scheduler").catch((err: Error) => log.step(node.name, `scheduler already gone (${err.message.split("\n")[0]})`));
   },
 };
