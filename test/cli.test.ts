@@ -11,7 +11,27 @@ import { intFlag, parseCli } from "../provision/lib/cli.js";
 import { UserError } from "../provision/lib/errors.js";
 import { makeCheckout, REPO } from "./helpers/project.js";
 
-const COMMANDS = ["benchmark", "connect", "dashboard", "data", "demo", "docs", "doctor", "exec", "faults-table", "lock", "logs", "notebook", "setup", "ssh", "start", "status", "stop", "submit", "verify-versions"];
+const COMMANDS = [
+  "benchmark",
+  "connect",
+  "dashboard",
+  "data",
+  "demo",
+  "docs",
+  "doctor",
+  "exec",
+  "faults-table",
+  "lock",
+  "logs",
+  "notebook",
+  "setup",
+  "ssh",
+  "start",
+  "status",
+  "stop",
+  "submit",
+  "verify-versions",
+];
 
 describe("parseCli", () => {
   const saved = process.env.DVC_VERBOSE;

@@ -145,9 +145,12 @@ def wait_workers_dashboard(scheduler: str, dashboard: str, want: int | list[str]
     last = "no answer yet"
     seen: list[str] = []
     missing = want if isinstance(want, list) else []
+    # Straight to the private network: a proxy from the environment (HTTP_PROXY) cannot
+    # reach it, and the nodes have no route out anyway.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=max(min(deadline - time.monotonic(), 10.0), 0.5)) as answer:
+            with opener.open(url, timeout=max(min(deadline - time.monotonic(), 10.0), 0.5)) as answer:
                 identity = json.loads(answer.read().decode("utf-8"))
             if identity.get("address") != scheduler:
                 last = f"{url} is the dashboard of {identity.get('address') or 'a scheduler not yet listening'}, not of {scheduler}"

@@ -69,8 +69,12 @@ def run(source: str, out: str, kernel: str, timeout: float) -> int:
         nbformat.write(nb, out)
     if failed:
         bad = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code" and any(o.get("output_type") == "error" for o in c.get("outputs", []))), None)
-        where = f"cell {code_cells.index(bad) + 1} ({_first_line(nb.cells[bad])})" if bad is not None else "a cell"
-        sys.stderr.write(f"{where} failed: {failed}\n")
+        if bad is None:
+            sys.stderr.write(f"a cell failed: {failed}\n")
+            return 1
+        error = next(o for o in nb.cells[bad].outputs if o.get("output_type") == "error")
+        first = (str(error.get("evalue", "")).splitlines() or [""])[0]
+        sys.stderr.write(f"cell {code_cells.index(bad) + 1} ({_first_line(nb.cells[bad])}) failed: {error.get('ename')}: {first}\n")
         return 1
     print(f"all {len(code_cells)} code cells ran in {time.perf_counter() - t0:.1f} s", flush=True)
     return 0

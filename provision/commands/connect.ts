@@ -86,7 +86,9 @@ export async function cli(argv: readonly string[]): Promise<number> {
       servers.push(await provider.forward(cluster, head, port, port));
     } catch (err) {
       for (const s of servers) s.close();
-      throw badInput(`127.0.0.1:${port} is taken on this computer`, [{ path: `127.0.0.1:${port}`, message: (err as Error).message, fix: "stop what listens there (another npm run connect or dashboard?) and run again" }]);
+      throw badInput(`127.0.0.1:${port} is taken on this computer`, [
+        { path: `127.0.0.1:${port}`, message: (err as Error).message, fix: "stop what listens there (another npm run connect or dashboard?) and run again" },
+      ]);
     }
   }
   step("connect", `serving ${schedulerAddress(head, dask)} on 127.0.0.1:${dask.schedulerPort} and the dashboard on 127.0.0.1:${dask.dashboardPort} (${provider.name} provider) until Ctrl-C`);

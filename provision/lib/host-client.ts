@@ -48,7 +48,8 @@ export async function makeHostClient(host: Host, projectDir: string, clusterDir:
     host.run(["bash", script, root, bundle.tarPath, runtime.python, ...(pycache ? [pycache] : [])], { timeoutMs: 900_000, onLine: (l) => log.step("client", l) }),
   );
   if (r.exitCode === 3) throw badInput(`${python} cannot run the cluster's bundle`, [{ path: python, message: tail(r.stderr, 3) }]);
-  if (r.exitCode !== 0) throw new UserError(`the host client could not be made in ${root}`, 1, [{ path: root, message: describeFailure(r), fix: `remove ${root} and run npm run connect -- --venv again` }]);
+  if (r.exitCode !== 0)
+    throw new UserError(`the host client could not be made in ${root}`, 1, [{ path: root, message: describeFailure(r), fix: `remove ${root} and run npm run connect -- --venv again` }]);
   return nodePaths(root).venv;
 }
 

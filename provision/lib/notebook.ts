@@ -163,9 +163,10 @@ export async function waitForNotebook(t: Transport, url: string, token: string, 
 import sys, time, urllib.request
 deadline = time.time() + float(sys.argv[2])
 last = ""
+direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 while time.time() < deadline:
     try:
-        with urllib.request.urlopen(urllib.request.Request(sys.argv[1] + "/api/status", headers={"Authorization": "token " + sys.argv[3]}), timeout=5) as r:
+        with direct.open(urllib.request.Request(sys.argv[1] + "/api/status", headers={"Authorization": "token " + sys.argv[3]}), timeout=5) as r:
             if r.status == 200:
                 sys.exit(0)
     except Exception as e:

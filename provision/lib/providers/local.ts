@@ -50,7 +50,7 @@ export class LocalTransport implements Transport {
   ) {}
 
   run(script: string, opts: RunOptions = {}): Promise<RunResult> {
-    const env = { ...this.host.env, HOME: path.join(this.root, "home"), DVC_ROOT: this.root, DVC_NODE: this.node, ...opts.env };
+    const env = { ...nodeEnvironment(this.host.env), HOME: path.join(this.root, "home"), DVC_ROOT: this.root, DVC_NODE: this.node, ...opts.env };
     // The script on a line of its own: a trailing `&` in it must background its own
     // command, not the whole `cd && script` list (which would hold our pipes open).
     const argv = ["ip", "netns", "exec", this.namespace, "bash", "-c", `mkdir -p "$HOME" && cd "$DVC_ROOT" || exit 1\n${script}`];
@@ -82,6 +82,14 @@ export class LocalTransport implements Transport {
     const env = { HOME: path.join(this.root, "home"), DVC_ROOT: this.root, DVC_NODE: this.node, PS1: `${this.node}:\\w# ` };
     return { argv: ["ip", "netns", "exec", this.namespace, "bash", "--norc", "-c", `cd ${shq(this.root)} && exec bash --norc -i`], env };
   }
+}
+
+/** Proxy settings of the host, which mean nothing inside a node (no route out) and would send its requests to the private network astray. */
+const PROXY_VARIABLES = /^(https?|all|no|ftp)_proxy$/i;
+
+/** The host's environment as a node's processes get it: without the host's proxy settings. */
+export function nodeEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([k]) => !PROXY_VARIABLES.test(k)));
 }
 
 /** Copies bytes between stdin/stdout and host:port; runs with the node's Python inside its namespace. */
