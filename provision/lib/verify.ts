@@ -8,8 +8,9 @@ import { bundleIdOf, lockFileOf } from "./bundle.js";
 import { installOn } from "./install.js";
 import { requirementName } from "./packages.js";
 import type { Host } from "./host.js";
-import { collectHostClient, HOST_CLIENT } from "./host-client.js";
-import { step } from "./log.js";
+import { collectHostClient, HOST_CLIENT, hostClientRoot, hostClientSupport, makeHostClient } from "./host-client.js";
+import { UserError } from "./errors.js";
+import { consoleLog, step } from "./log.js";
 import { nodePaths, schedulerAddress, schedulerService, startService, workerService } from "./services.js";
 import type { ClusterRef, RuntimeRef, StageSpec } from "./spec.js";
 import { shq, type Transport } from "./transport.js";
@@ -112,12 +113,16 @@ function print(report: VerifyReport, opts: VerifyOptions): void {
   }
   const hasClient = report.nodes.includes(HOST_CLIENT);
   const n = report.nodes.length - (hasClient ? 1 : 0);
+  const drifting = new Set(report.drift.map((d) => d.split(":")[0]));
+  const clientDrifts = drifting.delete(HOST_CLIENT);
+  if (clientDrifts) process.stdout.write(`hint: the host client (.cluster/client/runtime) is not the cluster's runtime: npm run verify-versions -- --fix makes it again\n`);
+  const where = [drifting.size ? `${drifting.size} of ${n} nodes` : "", clientDrifts ? "the host client" : ""].filter(Boolean).join(" and ");
   const what = report.rows.filter((r) => r.kind === "package").length;
   const line =
     report.verdict === "identical"
       ? `identical: ${n} nodes run Python ${report.rows[0]?.found[report.nodes[0]!] ?? "?"}, bundle ${bundleIdOf(opts.runtime)}, ${what} packages as locked${hasClient ? "; so does the host client (.cluster/client)" : ""}${report.serviceRows.length ? "; scheduler, workers and client agree" : ""} (${report.seconds.toFixed(1)} s)`
       : report.verdict === "drift"
-        ? `DRIFT: ${report.drift.length} difference(s) on ${new Set(report.drift.map((d) => d.split(":")[0])).size} of ${n} nodes (${report.seconds.toFixed(1)} s)`
+        ? `DRIFT: ${report.drift.length} difference(s) on ${where} (${report.seconds.toFixed(1)} s)`
         : `UNREACHABLE: ${report.unreachable.map((u) => u.node).join(", ")} did not answer`;
   process.stdout.write(`${line}\n`);
 }
@@ -141,14 +146,25 @@ async function fixNodes(opts: VerifyOptions, names: readonly string[]): Promise<
   );
 }
 
+/** Makes the host client again from the cluster's runtime (--fix). */
+async function remakeHostClient(host: Host, opts: VerifyOptions): Promise<void> {
+  const support = await hostClientSupport(host, opts.runtime);
+  if (!support.ok) throw new UserError(`the host client cannot be made again: ${support.why}`, 1, [{ path: hostClientRoot(opts.cluster.clusterDir), message: support.why, fix: `remove ${hostClientRoot(opts.cluster.clusterDir)}` }]);
+  step(HOST_CLIENT, "making it again from the cluster's runtime (--fix)");
+  await makeHostClient(host, opts.cluster.projectDir, opts.cluster.clusterDir, opts.runtime, support.python, consoleLog);
+}
+
 /** Checks (and with fix, repairs then re-checks); prints; returns the exit code. */
 export async function verify(opts: VerifyOptions): Promise<number> {
   let report = await check(opts);
   if (opts.fix && report.verdict === "drift") {
     if (!opts.json) print(report, opts);
     const nodes = driftingNodes(report.rows, opts.cluster.nodes);
-    const targets = nodes.length ? nodes : opts.cluster.nodes.map((n) => n.name);
-    await fixNodes(opts, targets);
+    const clientDrifts = report.drift.some((d) => d.startsWith(`${HOST_CLIENT}:`));
+    // Only the services disagree (a process that loaded other bits before a repair): every node.
+    const targets = nodes.length || clientDrifts ? nodes : opts.cluster.nodes.map((n) => n.name);
+    if (targets.length) await fixNodes(opts, targets);
+    if (clientDrifts && opts.host) await remakeHostClient(opts.host, opts);
     report = await check(opts);
   }
   print(report, opts);
