@@ -185,16 +185,17 @@ describe("the connection profile", () => {
 describe("JupyterLab's service", () => {
   const c = resolveCluster({ provider: "local" }, "/x");
   const t = { node: "node1", root: "/r/node1", slowness: 1, serviceManager: "supervisor" } as unknown as Transport;
-  const def = notebookService(t, c.nodes[0]!, 8888, { prefix: "/r/node1/notebook/current", site: "/r/node1/notebook/current/lib/python3.11/site-packages" }, "s3cret");
+  const def = notebookService(t, c.nodes[0]!, 8888, { prefix: "/r/node1/notebook/current", site: "/r/node1/notebook/current/lib/python3.11/site-packages" });
 
-  it("binds to node 1's private IP (never 0.0.0.0), runs on the runtime's Python with only the cluster's kernel, and keeps the token out of its command line", () => {
+  it("binds to node 1's private IP (never 0.0.0.0), runs on the runtime's Python with only the cluster's kernel, and keeps the token out of its command line and environment", () => {
     expect(def.argv.slice(0, 3)).toEqual(["/r/node1/venv/bin/python", "-m", "jupyterlab"]);
     expect(def.argv).toContain("--ServerApp.ip=192.168.56.11");
     expect(def.argv).toContain("--ServerApp.port=8888");
-    expect(def.argv.join(" ")).not.toMatch(/0\.0\.0\.0|s3cret/);
+    expect(def.argv.join(" ")).not.toMatch(/0\.0\.0\.0|token/i);
+    expect(Object.keys(def.env).join(" ")).not.toMatch(/TOKEN/);
+    expect(def.env.JUPYTER_CONFIG_DIR).toBe("/r/node1/notebook/config");
     expect(def.argv).toContain("--KernelSpecManager.ensure_native_kernel=False");
     expect(def.argv).toContain("--MappingKernelManager.default_kernel_name=dask-cluster");
-    expect(def.env.JUPYTER_TOKEN).toBe("s3cret");
     expect(def.env.PYTHONPATH).toBe("/r/node1/notebook/current/lib/python3.11/site-packages");
     expect(def.env.DASK_CONFIG).toBe("/r/node1/etc/client");
     expect(def.cwd).toBe("/r/node1/notebooks");

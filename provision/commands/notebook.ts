@@ -16,7 +16,7 @@ import { badInput, UserError } from "../lib/errors.js";
 import { intFlag, parseCli } from "../lib/cli.js";
 import { consoleLog, step } from "../lib/log.js";
 import { openBrowser } from "../lib/browser.js";
-import { buildNotebookBundle, installNotebook, KERNEL_NAME, notebookEnv, notebookService, notebookToken, SHIPPED_DIR, waitForNotebook } from "../lib/notebook.js";
+import { buildNotebookBundle, installNotebook, KERNEL_NAME, notebookEnv, notebookService, notebookToken, SHIPPED_DIR, waitForNotebook, writeNotebookToken } from "../lib/notebook.js";
 import { cacheDir, resultsDir } from "../lib/paths.js";
 import { dashboardUrl, nodePaths, startService, stopService } from "../lib/services.js";
 import { shq } from "../lib/transport.js";
@@ -109,7 +109,8 @@ async function interactive(ctx: OperatorContext, port: number, open: boolean): P
     packed.remove();
   }
   const token = notebookToken(cluster.clusterDir);
-  await startService(t, "notebook", notebookService(t, head, port, install, token));
+  await writeNotebookToken(t, token);
+  await startService(t, "notebook", notebookService(t, head, port, install));
   const onNode = `http://${head.ip}:${port}`;
   const servers: Server[] = [];
   const stop = async () => {

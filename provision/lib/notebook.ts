@@ -115,11 +115,12 @@ export function notebookEnv(t: Transport, install: NotebookInstall): Record<stri
 }
 
 /**
- * JupyterLab as a service on node 1: bound to its private IP, a token (from the
- * environment, never on the command line), the notebooks folder as its root, only the
- * "dask-cluster" kernel, nothing fetched from the internet (the nodes have no route out).
+ * JupyterLab as a service on node 1: bound to its private IP, the notebooks folder as its
+ * root, only the "dask-cluster" kernel, nothing fetched from the internet (the nodes have
+ * no route out). Its token is in its config file (writeNotebookToken), never on its
+ * command line or in its environment, which a systemd unit file shows to every user.
  */
-export function notebookService(t: Transport, node: NodeSpec, port: number, install: NotebookInstall, token: string): ServiceDefinition {
+export function notebookService(t: Transport, node: NodeSpec, port: number, install: NotebookInstall): ServiceDefinition {
   const p = nodePaths(t.root);
   return {
     argv: [
@@ -140,9 +141,19 @@ export function notebookService(t: Transport, node: NodeSpec, port: number, inst
       "--LabApp.extension_manager=readonly",
       "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     ],
-    env: { ...notebookEnv(t, install), JUPYTER_TOKEN: token },
+    env: notebookEnv(t, install),
     cwd: p.notebooks,
   };
+}
+
+/** JupyterLab's token, in its config folder (JUPYTER_CONFIG_DIR), readable by its owner only. */
+export async function writeNotebookToken(t: Transport, token: string): Promise<void> {
+  const dir = `${nodePaths(t.root).notebook}/config`;
+  const file = `${dir}/jupyter_server_config.json`;
+  await t.run(`mkdir -p ${shq(dir)} && (umask 077 && cat > ${shq(file)}) && chmod 600 ${shq(file)}`, {
+    input: `${JSON.stringify({ IdentityProvider: { token } })}\n`,
+    timeoutMs: 60_000,
+  });
 }
 
 /** The token of this checkout's notebook, made once (0600 under .cluster/client). */

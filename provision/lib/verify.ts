@@ -149,7 +149,10 @@ async function fixNodes(opts: VerifyOptions, names: readonly string[]): Promise<
 /** Makes the host client again from the cluster's runtime (--fix). */
 async function remakeHostClient(host: Host, opts: VerifyOptions): Promise<void> {
   const support = await hostClientSupport(host, opts.runtime);
-  if (!support.ok) throw new UserError(`the host client cannot be made again: ${support.why}`, 1, [{ path: hostClientRoot(opts.cluster.clusterDir), message: support.why, fix: `remove ${hostClientRoot(opts.cluster.clusterDir)}` }]);
+  if (!support.ok)
+    throw new UserError(`the host client cannot be made again: ${support.why}`, 1, [
+      { path: hostClientRoot(opts.cluster.clusterDir), message: support.why, fix: `remove ${hostClientRoot(opts.cluster.clusterDir)}` },
+    ]);
   step(HOST_CLIENT, "making it again from the cluster's runtime (--fix)");
   await makeHostClient(host, opts.cluster.projectDir, opts.cluster.clusterDir, opts.runtime, support.python, consoleLog);
 }
