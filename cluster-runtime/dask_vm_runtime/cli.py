@@ -122,8 +122,7 @@ def build_parser() -> Parser:
         "run-notebook",
         help="run a notebook top to bottom with nbclient (needs the notebook's packages on PYTHONPATH)",
         formatter_class=Formatter,
-        description="Executes every cell of SOURCE in KERNEL, printing a line per cell; writes the executed notebook to OUT\n"
-        "(also when a cell fails: then exit 1, naming the cell).",
+        description="Executes every cell of SOURCE in KERNEL, printing a line per cell; writes the executed notebook to OUT\n(also when a cell fails: then exit 1, naming the cell).",
     )
     p.add_argument("source", help="the notebook to run")
     p.add_argument("out", help="where the executed notebook is written")

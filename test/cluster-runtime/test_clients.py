@@ -14,7 +14,18 @@ from dask_vm_runtime import charts, client_check, strict_clients
 
 
 def report(**packages: str | None) -> dict:
-    base = {"python": "3.11.7.final.0", "dask": "2026.8.0", "distributed": "2026.8.0", "msgpack": "1.2.4", "cloudpickle": "3.1.2", "tornado": "6.6.1", "toolz": "1.2.0", "numpy": "2.4.6", "pandas": None, "lz4": None}
+    base = {
+        "python": "3.11.7.final.0",
+        "dask": "2026.8.0",
+        "distributed": "2026.8.0",
+        "msgpack": "1.2.4",
+        "cloudpickle": "3.1.2",
+        "tornado": "6.6.1",
+        "toolz": "1.2.0",
+        "numpy": "2.4.6",
+        "pandas": None,
+        "lz4": None,
+    }
     return {"host": {}, "packages": {**base, **packages}}
 
 
