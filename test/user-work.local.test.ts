@@ -424,6 +424,8 @@ sys.exit(3)
     expect(after.hostListeners).toEqual(before.hostListeners);
     const mine = (f: string) => f.startsWith("cluster.config.lock:") || f.startsWith("notebooks/");
     expect(after.files.filter((f) => !mine(f))).toEqual(before.files);
+    // What connect and notebook made on this computer went with the cluster.
+    expect(existsSync(path.join(p.dir, ".cluster", "client"))).toBe(false);
     expect(after.files.filter(mine).map((f) => f.split(":")[0])).toEqual(expect.arrayContaining(["cluster.config.lock", "notebooks/check.ipynb", "notebooks/mine.ipynb"]));
   }, 300_000);
 });

@@ -56,10 +56,13 @@ async function execute(ctx: OperatorContext, file: string, env: Record<string, s
   const { t, install } = await prepare(ctx);
   const name = path.basename(file, ".ipynb");
   const run = `${nodePaths(t.root).notebooks}/.runs/${timestamp()}-${name.replace(/[^A-Za-z0-9._-]/g, "_")}`;
-  await t.put(file, `${run}/${path.basename(file)}`);
+  // On the node under a plain name: a notebook's own may hold spaces or accents, which a
+  // remote shell's paths must not.
+  const input = `${run}/input.ipynb`;
+  await t.put(file, input);
   const out = path.join(resultsDir(ctx.deployed.cluster.projectDir), "notebooks", `${timestamp()}-${path.basename(file)}`);
   step("notebook", `running ${path.basename(file)} on ${t.node} (kernel ${KERNEL_NAME})`);
-  const argv = [nodePaths(t.root).python, "-m", "dask_vm_runtime", "run-notebook", `${run}/${path.basename(file)}`, `${run}/executed.ipynb`, "--kernel", KERNEL_NAME, "--timeout", String(timeoutS)];
+  const argv = [nodePaths(t.root).python, "-m", "dask_vm_runtime", "run-notebook", input, `${run}/executed.ipynb`, "--kernel", KERNEL_NAME, "--timeout", String(timeoutS)];
   try {
     const r = await t.run(`cd ${shq(run)} && ${argv.map(shq).join(" ")}`, {
       env: { ...notebookEnv(t, install), ...env },

@@ -2,6 +2,7 @@
 // isolated libvirt network, a bridge in a namespace of its own). Destroy removes what
 // this stage made, and nothing it found there. Done only when the provider lists it as up.
 import { rm } from "node:fs/promises";
+import { hostProfileDir } from "../lib/client-profile.js";
 import { UserError } from "../lib/errors.js";
 import { appliedDir } from "../lib/observe.js";
 import type { Stage } from "../lib/stage.js";
@@ -22,5 +23,8 @@ export const network: Stage = {
     // The cluster is gone with its network: so are the records of finished applies
     // (lib/observe.ts), those of stages with nothing of their own to undo included.
     await rm(appliedDir(spec.cluster.clusterDir), { recursive: true, force: true });
+    // And what npm run connect and npm run notebook made on this computer for it
+    // (.cluster/client: the connection profile, the client venv, the notebook's token).
+    await rm(hostProfileDir(spec.cluster.clusterDir), { recursive: true, force: true });
   },
 };
