@@ -8,7 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { $ } from "zx";
-import { buildBundle, bundleIdOf, lockPath, parseLock, runtimeHashes, runtimeRef, type BundleResult } from "../provision/lib/bundle.js";
+import { buildBundle, notebookLockPath, bundleIdOf, lockPath, parseLock, runtimeHashes, runtimeRef, type BundleResult } from "../provision/lib/bundle.js";
 import { UserError } from "../provision/lib/errors.js";
 import { cacheDir } from "../provision/lib/paths.js";
 import { pycacheFor, pycachePathOf } from "../provision/lib/pycache.js";
@@ -238,16 +238,23 @@ describe("install.sh", () => {
 });
 
 describe("provision/lock.ts", () => {
-  it("regenerates the committed lock with the same pins and hashes, and its header", async (ctx) => {
+  it("regenerates the committed locks (the runtime's, then JupyterLab's against it) with the same pins and hashes, and their headers", async (ctx) => {
     const uv = await $({ quiet: true, nothrow: true })`uv --version`;
     const uvModule = uv.exitCode === 0 ? uv : await $({ quiet: true, nothrow: true })`python3 -m uv --version`;
     if (uvModule.exitCode !== 0) ctx.skip("uv is not installed here (python3 -m pip install uv); the lock cannot be regenerated");
     const proj = projectCopy();
     const { main } = await import("../provision/commands/lock.js");
     const results = await main({ projectDir: proj, python: "3.11", platforms: ["x86_64"] });
-    expect(results).toMatchObject([{ platform: "x86_64", packages: lock.entries.length }]);
+    const notebook = parseLock(readFileSync(notebookLockPath(REPO, "x86_64"), "utf8"));
+    expect(results).toMatchObject([
+      { platform: "x86_64", packages: lock.entries.length, file: lockPath(proj, "x86_64") },
+      { platform: "x86_64", packages: notebook.entries.length, file: notebookLockPath(proj, "x86_64") },
+    ]);
     const regenerated = parseLock(readFileSync(lockPath(proj, "x86_64"), "utf8"));
     expect(regenerated).toEqual(lock);
     expect(regenerated).toMatchObject({ python: "3.11", platform: "x86_64" });
+    expect(parseLock(readFileSync(notebookLockPath(proj, "x86_64"), "utf8"))).toEqual(notebook);
+    // Every package both locks name is at the runtime's version: the kernel imports the runtime's.
+    for (const e of notebook.entries) if (locked.has(e.name)) expect(e.version, e.name).toBe(locked.get(e.name));
   }, 120_000);
 });
