@@ -86,6 +86,8 @@ interface Timings {
   verifyVersions?: number;
   coldDeployToVerifiedWorkers?: number;
   benchmark?: number;
+  /** npm run data -- push and npm run submit of a small script, together. */
+  submit?: number;
   destroy?: number;
   /** Every VM powered off with virsh destroy, then cdktf deploy: seconds, and the stages the plan listed. */
   deployAfterPowerOff?: { seconds: number; repaired: string[] };
@@ -273,6 +275,31 @@ describe.skipIf(!!skip)("libvirt provider: 3 real VMs, deploy to destroy", () =>
     // Kept for whoever reads the run: the project folder goes at the end.
     writeFileSync(path.join(REPO, "test-output", "vm-libvirt-report.md"), report);
   }, 900_000);
+
+  it("your own work on the VMs: data to every VM, a submitted script with a module of its folder computing on all three, its output back", async () => {
+    const work = path.join(path.dirname(p.dir), "mon travail");
+    mkdirSync(path.join(work, "lib"), { recursive: true });
+    mkdirSync(path.join(work, "input"), { recursive: true });
+    writeFileSync(path.join(work, "input", "numbers.txt"), "1\n2\n3\n");
+    writeFileSync(path.join(work, "lib", "helpers.py"), "def square(x):\n    return x * x\n");
+    writeFileSync(
+      path.join(work, "job.py"),
+      "import socket, sys\nfrom distributed import Client\nfrom dask_vm_runtime import data_dir, output_dir\nfrom lib.helpers import square\n\n" +
+        "def on_node(x):\n    return socket.gethostname(), square(x) + sum(int(v) for v in (data_dir() / 'input' / 'numbers.txt').read_text().split())\n\n" +
+        "client = Client()\nres = client.gather(client.map(on_node, range(30), pure=False))\nprint('hosts', ' '.join(sorted({h for h, _ in res})), 'total', sum(v for _, v in res))\n" +
+        "(output_dir() / 'total.txt').write_text(str(sum(v for _, v in res)))\nsys.exit(4)\n",
+    );
+    const t0 = performance.now();
+    const push = await p.sh(["npm", "run", "--silent", "data", "--", "push", path.join(work, "input")]);
+    expect(push.exitCode, tail(push)).toBe(0);
+    const r = await p.sh(["npm", "run", "--silent", "submit", "--", path.join(work, "job.py")]);
+    timings.submit = Math.round((performance.now() - t0) / 1000);
+    expect(r.exitCode, tail(r)).toBe(4);
+    const total = Array.from({ length: 30 }, (_, x) => x * x + 6).reduce((a, b) => a + b, 0);
+    expect(r.stdout).toContain(`hosts node1 node2 node3 total ${total}`);
+    const job = readdirSync(path.join(p.dir, "results", "submit"))[0]!;
+    expect(readFileSync(path.join(p.dir, "results", "submit", job, "output", "total.txt"), "utf8")).toBe(String(total));
+  }, 1_800_000);
 
   it("every VM powered off under the cluster (virsh destroy): cdktf deploy sees it, starts them and brings back 3 workers on their private IPs", async () => {
     for (const n of NODES) expect(virsh("destroy", `${p.cluster.id}-${n}`).status, `virsh destroy ${n}`).toBe(0);
