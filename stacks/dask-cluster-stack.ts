@@ -55,7 +55,7 @@ export class DaskClusterStack extends TerraformStack {
     const all = ref(cluster.nodes);
     const one = (n: NodeSpec) => ref([n]);
 
-    const preflight = new Preflight(this, "preflight", { cluster: all, box: config.box, runtime });
+    const preflight = new Preflight(this, "preflight", { cluster: all, box: config.box, runtime, dask: config.dask });
     const network = new PrivateNetwork(this, "network", { cluster: ref([]), preflight });
     const box = new Box(this, "box", { cluster: all, box: config.box, network });
 

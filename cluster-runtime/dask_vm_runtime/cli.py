@@ -17,7 +17,7 @@ from . import servicedef, versions
 from .errors import RuntimeCliError, bad_input
 
 PROG = "python -m dask_vm_runtime"
-MANAGERS = ("systemd", "supervisor")
+MANAGERS = ("systemd", "systemd-user", "supervisor")
 ACTIONS = ("start", "stop", "status", "restart", "unit")
 
 
@@ -60,7 +60,8 @@ def build_parser() -> Parser:
         formatter_class=Formatter,
         description=(
             'A service is ROOT/etc/NAME.json = {"argv": [...], "env": {...}, "cwd": "..."}.\n'
-            "systemd: a unit dvc-NAME.service (VMs). supervisor: a daemon that restarts the\n"
+            "systemd: a unit dvc-NAME.service (VMs); systemd-user: the same as the login user's own unit\n"
+            "(systemctl --user). supervisor: a daemon that restarts the\n"
             "process and logs to ROOT/logs/NAME.log (network namespaces, no systemd).\n"
             "start/stop are idempotent; each action prints the status as JSON\n"
             "({name, running, pid, child_pid, since, restarts}); `unit` prints the systemd unit."
@@ -156,16 +157,20 @@ def _service(args: argparse.Namespace) -> int:
     if args.action == "unit":
         from . import systemd
 
-        _, text = systemd.unit_for(root, name)
+        _, text = systemd.unit_for(root, name, systemd.USER if args.manager == "systemd-user" else systemd.SYSTEM)
         sys.stdout.write(text)
         return 0
     if args.manager is None:
         raise bad_input(f"service {args.action} needs --manager ({' or '.join(MANAGERS)})")
     from . import supervisor, systemd
 
-    manager = systemd if args.manager == "systemd" else supervisor
-    actions = {"start": manager.start, "stop": manager.stop, "status": manager.status, "restart": manager.restart}
-    _print_json(actions[args.action](root, name))
+    if args.manager == "supervisor":
+        actions = {"start": supervisor.start, "stop": supervisor.stop, "status": supervisor.status, "restart": supervisor.restart}
+        _print_json(actions[args.action](root, name))
+        return 0
+    mode = systemd.USER if args.manager == "systemd-user" else systemd.SYSTEM
+    units = {"start": systemd.start, "stop": systemd.stop, "status": systemd.status, "restart": systemd.restart}
+    _print_json(units[args.action](root, name, mode))
     return 0
 
 

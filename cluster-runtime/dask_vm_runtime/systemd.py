@@ -1,6 +1,9 @@
-"""Services as systemd units (the VM providers): dvc-NAME.service in /etc/systemd/system,
-rendered from ROOT/etc/NAME.json by a pure function, written and driven with systemctl
-(through `sudo -n` when not root: Vagrant boxes give their user passwordless sudo)."""
+"""Services as systemd units: dvc-NAME.service rendered from ROOT/etc/NAME.json by a pure
+function, written and driven with systemctl. Two modes: the system's manager (the VM
+providers; units in /etc/systemd/system, through `sudo -n` when not root: Vagrant boxes
+give their user passwordless sudo), and the user's own (provider ssh on machines where the
+login user has no root: units in ~/.config/systemd/user, `systemctl --user`, which
+outlive the login only where the user lingers)."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import shlex
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +22,34 @@ from .errors import RuntimeCliError, bad_input
 from .servicedef import ServiceDef, ServicePaths
 
 UNIT_DIR = Path("/etc/systemd/system")
+
+
+@dataclass(frozen=True)
+class Mode:
+    """Which systemd: the system's (root, or sudo) or the login user's own (--user)."""
+
+    user: bool
+
+    @property
+    def unit_dir(self) -> Path:
+        if not self.user:
+            return UNIT_DIR
+        config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+        return Path(config) / "systemd" / "user"
+
+    def systemctl(self, *args: str) -> list[str]:
+        return ["systemctl", "--user", *args] if self.user else ["systemctl", *args]
+
+    def privileged(self, argv: Sequence[str]) -> list[str]:
+        return list(argv) if self.user else _privileged(argv)
+
+    @property
+    def manager(self) -> str:
+        return "systemd-user" if self.user else "systemd"
+
+
+SYSTEM = Mode(user=False)
+USER = Mode(user=True)
 SHOW_PROPERTIES = ("LoadState", "ActiveState", "SubState", "MainPID", "NRestarts", "ActiveEnterTimestamp")
 
 
@@ -48,9 +80,10 @@ def _environment_line(key: str, value: str) -> str:
     return f'Environment="{escaped}"'
 
 
-def render_unit(spec: ServiceDef, *, user: str, group: str, env: Mapping[str, str], log_path: str, definition_path: str) -> str:
+def render_unit(spec: ServiceDef, *, user: str, group: str, env: Mapping[str, str], log_path: str, definition_path: str, user_mode: bool = False) -> str:
     """The unit file text for a service. Pure: same inputs, same bytes (env sorted), so a
-    start can tell whether the unit on disk is current."""
+    start can tell whether the unit on disk is current. A user unit runs as its user by
+    itself (no User=, Group=) and is wanted by the user's default.target."""
     if not os.path.isabs(spec.argv[0]):
         raise bad_input(f"{spec.name}: argv[0] {spec.argv[0]!r} must be an absolute path for systemd; resolve it before rendering")
     lines = [
@@ -66,8 +99,7 @@ def render_unit(spec: ServiceDef, *, user: str, group: str, env: Mapping[str, st
         "[Service]",
         # exec: `systemctl start` fails when the program cannot be executed at all.
         "Type=exec",
-        f"User={user}",
-        f"Group={group}",
+        *([] if user_mode else [f"User={user}", f"Group={group}"]),
         f"WorkingDirectory={_escape_specifiers(spec.cwd)}",
         *(_environment_line(k, env[k]) for k in sorted(env)),
         "ExecStart=" + " ".join(_quote_word(w) for w in spec.argv),
@@ -81,17 +113,24 @@ def render_unit(spec: ServiceDef, *, user: str, group: str, env: Mapping[str, st
         "StandardError=inherit",
         "",
         "[Install]",
-        "WantedBy=multi-user.target",
+        "WantedBy=default.target" if user_mode else "WantedBy=multi-user.target",
         "",
     ]
     return "\n".join(lines)
 
 
-def _require_systemd() -> None:
-    """sd_booted(): systemd runs as init only if this folder exists. Checked before any
-    file is written, so a wrong --manager changes nothing."""
+def _require_systemd(mode: Mode = SYSTEM) -> None:
+    """sd_booted(): systemd runs as init only if this folder exists; and for user units, the
+    user's manager must answer. Checked before any file is written, so a wrong --manager
+    changes nothing."""
     if not os.path.isdir("/run/systemd/system"):
         raise RuntimeCliError("systemd is not running on this machine (no /run/systemd/system): use --manager supervisor here")
+    if mode.user:
+        # A login over ssh without a PAM session has no XDG_RUNTIME_DIR; the user's manager
+        # listens in /run/user/<uid> all the same while it runs.
+        os.environ.setdefault("XDG_RUNTIME_DIR", f"/run/user/{os.getuid()}")
+        if _run(mode.systemctl("show-environment"), check=False).returncode != 0:
+            raise RuntimeCliError("this user's systemd (systemctl --user) does not answer: enable lingering (loginctl enable-linger) or use --manager supervisor")
 
 
 def _privileged(argv: Sequence[str]) -> list[str]:
@@ -110,7 +149,7 @@ def _run(argv: Sequence[str], *, input_text: str | None = None, check: bool = Tr
     return done
 
 
-def unit_for(root: Path, name: str) -> tuple[Path, str]:
+def unit_for(root: Path, name: str, mode: Mode = SYSTEM) -> tuple[Path, str]:
     spec = servicedef.load(root, name)
     owner = servicedef.owner_of(root)
     env = servicedef.service_environment(spec, owner)
@@ -129,59 +168,63 @@ def unit_for(root: Path, name: str) -> tuple[Path, str]:
         env=env,
         log_path=str(paths.log),
         definition_path=str(paths.definition),
+        user_mode=mode.user,
     )
-    return UNIT_DIR / unit_name(name), text
+    return mode.unit_dir / unit_name(name), text
 
 
-def _is_enabled(name: str) -> bool:
-    return _run(["systemctl", "is-enabled", "--quiet", unit_name(name)], check=False).returncode == 0
+def _is_enabled(name: str, mode: Mode = SYSTEM) -> bool:
+    return _run(mode.systemctl("is-enabled", "--quiet", unit_name(name)), check=False).returncode == 0
 
 
-def _apply(root: Path, name: str, *, restart: bool) -> None:
+def _apply(root: Path, name: str, *, restart: bool, mode: Mode = SYSTEM) -> None:
     """Writes the unit when it differs from the one on disk, enables it, and starts (or
     restarts) it, in one privileged shell. One `systemctl daemon-reload` at most, and only
     when the unit file or its links changed: `systemctl enable` alone reloads the manager
     too, and every reload costs seconds (40 s on a VM under qemu emulation, measured), as
     does every sudo."""
-    _require_systemd()
-    unit_path, text = unit_for(root, name)
+    _require_systemd(mode)
+    unit_path, text = unit_for(root, name, mode)
     try:
         current: str | None = unit_path.read_text(encoding="utf-8")
     except FileNotFoundError:
         current = None
     unit = unit_name(name)
     written = current != text
-    enabled = _is_enabled(name)
+    enabled = _is_enabled(name, mode)
+    ctl = " ".join(mode.systemctl())
     steps: list[str] = []
     if written:
+        steps.append(f"mkdir -p {shlex.quote(str(unit_path.parent))}")
         steps.append(f"cat > {shlex.quote(str(unit_path))}")
     if not enabled:
-        steps.append(f"systemctl enable --no-reload {unit}")
+        steps.append(f"{ctl} enable --no-reload {unit}")
     if written or not enabled:
-        steps.append("systemctl daemon-reload")
+        steps.append(f"{ctl} daemon-reload")
     # A running unit whose definition changed must restart to take it.
-    steps.append(f"systemctl {'restart' if restart or (written and current is not None) else 'start'} {unit}")
-    _run(_privileged(["sh", "-ec", "; ".join(steps)]), input_text=text if written else "")
+    steps.append(f"{ctl} {'restart' if restart or (written and current is not None) else 'start'} {unit}")
+    _run(mode.privileged(["sh", "-ec", "; ".join(steps)]), input_text=text if written else "")
 
 
-def start(root: Path, name: str) -> dict[str, Any]:
-    _apply(root, name, restart=False)
-    return status(root, name)
+def start(root: Path, name: str, mode: Mode = SYSTEM) -> dict[str, Any]:
+    _apply(root, name, restart=False, mode=mode)
+    return status(root, name, mode)
 
 
-def restart(root: Path, name: str) -> dict[str, Any]:
-    _apply(root, name, restart=True)
-    return status(root, name)
+def restart(root: Path, name: str, mode: Mode = SYSTEM) -> dict[str, Any]:
+    _apply(root, name, restart=True, mode=mode)
+    return status(root, name, mode)
 
 
-def stop(root: Path, name: str) -> dict[str, Any]:
-    _require_systemd()
-    unit_path = UNIT_DIR / unit_name(name)
+def stop(root: Path, name: str, mode: Mode = SYSTEM) -> dict[str, Any]:
+    _require_systemd(mode)
+    unit_path = mode.unit_dir / unit_name(name)
     if unit_path.exists():
         unit = unit_name(name)
+        ctl = " ".join(mode.systemctl())
         # --no-reload: the one reload after the unit file is gone is enough.
-        _run(_privileged(["sh", "-ec", f"systemctl disable --no-reload --now {unit}; rm -f {shlex.quote(str(unit_path))}; systemctl daemon-reload; systemctl reset-failed {unit} || true"]))
-    return status(root, name)
+        _run(mode.privileged(["sh", "-ec", f"{ctl} disable --no-reload --now {unit}; rm -f {shlex.quote(str(unit_path))}; {ctl} daemon-reload; {ctl} reset-failed {unit} || true"]))
+    return status(root, name, mode)
 
 
 def parse_show(text: str) -> dict[str, str]:
@@ -189,7 +232,7 @@ def parse_show(text: str) -> dict[str, str]:
     return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
 
 
-def status_from_show(name: str, props: Mapping[str, str]) -> dict[str, Any]:
+def status_from_show(name: str, props: Mapping[str, str], manager: str = "systemd") -> dict[str, Any]:
     running = props.get("ActiveState") == "active"
     main_pid = int(props.get("MainPID") or 0) or None
     since_raw = props.get("ActiveEnterTimestamp", "")
@@ -201,7 +244,7 @@ def status_from_show(name: str, props: Mapping[str, str]) -> dict[str, Any]:
     restarts = props.get("NRestarts", "")
     return {
         "name": name,
-        "manager": "systemd",
+        "manager": manager,
         "running": running,
         "pid": main_pid if running else None,
         "child_pid": main_pid if running else None,
@@ -211,10 +254,10 @@ def status_from_show(name: str, props: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-def status(root: Path, name: str) -> dict[str, Any]:
-    _require_systemd()
-    argv = ["systemctl", "show", unit_name(name), "--timestamp=unix", *(f"--property={p}" for p in SHOW_PROPERTIES)]
+def status(root: Path, name: str, mode: Mode = SYSTEM) -> dict[str, Any]:
+    _require_systemd(mode)
+    argv = mode.systemctl("show", unit_name(name), "--timestamp=unix", *(f"--property={p}" for p in SHOW_PROPERTIES))
     done = _run(argv)
-    result = status_from_show(name, parse_show(done.stdout))
+    result = status_from_show(name, parse_show(done.stdout), mode.manager)
     result["log"] = str(ServicePaths(root, name).log)
     return result

@@ -37,7 +37,7 @@ export async function runChecks(cluster: Cluster, o: DoctorOptions, host: Host):
     await terraformCheck(host),
     await providerSourceCheck(host, o.online),
     ...(packages ? [packages] : []),
-    ...(await preflightChecks(provider, host, ref, { box, python: runtime.python, platform: runtime.platform })),
+    ...(await preflightChecks(provider, host, ref, { box, python: runtime.python, platform: runtime.platform, dask: cluster.config.dask })),
   ];
 }
 

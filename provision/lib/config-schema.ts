@@ -8,7 +8,7 @@ function StringEnum<T extends string>(values: readonly T[], options: SchemaOptio
   return Type.Unsafe<T>({ type: "string", enum: [...values], ...options });
 }
 
-export const PROVIDERS = ["virtualbox", "libvirt", "local"] as const;
+export const PROVIDERS = ["virtualbox", "libvirt", "local", "ssh"] as const;
 export type ProviderName = (typeof PROVIDERS)[number];
 
 export const PLATFORMS = ["x86_64", "aarch64"] as const;
@@ -37,6 +37,30 @@ const NodeOverride = Type.Object(
   { ...strict, description: "Settings for one node that differ from the defaults in nodes." },
 );
 
+/** Service managers a node of provider ssh may run its services with (see ssh.serviceManager). */
+export const SSH_SERVICE_MANAGERS = ["auto", "systemd-user", "supervisor", "systemd"] as const;
+
+const SshHost = Type.Object(
+  {
+    address: Type.String({
+      minLength: 1,
+      pattern: "^[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?$",
+      description: "How this computer reaches the host: an IPv4 address or a DNS name.",
+    }),
+    user: Type.String({ pattern: "^[a-z_][a-z0-9_.-]{0,31}$", description: "The user that logs in and runs the runtime there (no root needed)." }),
+    port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: "ssh port (default: 22)." })),
+    identityFile: Type.Optional(Type.String({ minLength: 1, description: "Private key for this host, relative to this file or absolute (default: ssh's own keys and agent)." })),
+    bind: Type.Optional(
+      Type.String({
+        format: "ipv4",
+        description: "The host's own IPv4 address Dask binds to and the other hosts reach (default: address, when it is an IPv4 address); give it when the host has several.",
+      }),
+    ),
+    root: Type.Optional(Type.String({ pattern: "^/", description: "Absolute folder of the runtime on this host (default: /home/<user>/.dask-vm-cluster/<cluster name>, /root/... for root)." })),
+  },
+  { ...strict, description: "One machine of provider ssh: node K is the K-th host." },
+);
+
 export const ClusterConfigSchema = Type.Object(
   {
     $schema: Type.Optional(Type.String({ description: "Path or URL of this schema, for editor help." })),
@@ -47,7 +71,8 @@ export const ClusterConfigSchema = Type.Object(
     }),
     provider: StringEnum(PROVIDERS, {
       default: "virtualbox",
-      description: "Where nodes run: virtualbox (Vagrant + VirtualBox VMs), libvirt (Vagrant + vagrant-libvirt VMs) or local (network namespaces on this Linux host, needs root).",
+      description:
+        "Where nodes run: virtualbox (Vagrant + VirtualBox VMs), libvirt (Vagrant + vagrant-libvirt VMs), local (network namespaces on this Linux host, needs root) or ssh (machines you already have, listed in ssh.hosts).",
     }),
     nodes: Type.Object(
       {
@@ -58,6 +83,22 @@ export const ClusterConfigSchema = Type.Object(
         overrides: Type.Array(NodeOverride, { default: [], description: "Per-node settings that differ from the defaults above." }),
       },
       { ...strict, default: {}, description: "The nodes of the cluster." },
+    ),
+    ssh: Type.Object(
+      {
+        hosts: Type.Array(SshHost, { default: [], maxItems: 64, description: "The machines, in order: node1 is the first (it runs the scheduler)." }),
+        knownHosts: Type.String({
+          default: "",
+          description: "known_hosts file holding the hosts' keys, relative to this file or absolute (default: ~/.ssh/known_hosts); keys are checked, never added.",
+        }),
+        serviceManager: StringEnum(SSH_SERVICE_MANAGERS, {
+          default: "auto",
+          description:
+            "How services run on the hosts: systemd-user (the user's own systemd, with lingering), supervisor (the runtime's, as the user), systemd (system units, needs sudo: true), or auto (systemd-user where it can outlive the login, else supervisor).",
+        }),
+        sudo: Type.Boolean({ default: false, description: "Whether the runtime may use sudo -n on the hosts (only for serviceManager systemd)." }),
+      },
+      { ...strict, default: {}, description: "Machines you already have (provider ssh): reached with ssh, nothing created or destroyed at the machine level." },
     ),
     box: Type.Object(
       {
@@ -139,3 +180,4 @@ export const ClusterConfigSchema = Type.Object(
 
 export type ClusterConfig = Static<typeof ClusterConfigSchema>;
 export type NodeOverrideConfig = Static<typeof NodeOverride>;
+export type SshHostConfig = Static<typeof SshHost>;

@@ -5,6 +5,7 @@
 // provider's checks, run by preflight and doctor.
 import { createHash } from "node:crypto";
 import { readFileSync, existsSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { Ajv, type ErrorObject } from "ajv";
 import addFormatsModule from "ajv-formats";
@@ -28,6 +29,23 @@ export interface NodeSpec {
   readonly threads: number;
   /** Dask worker memory limit in MiB. */
   readonly memoryLimitMb: number;
+  /** Provider ssh: how to reach this machine and where the runtime goes on it. */
+  readonly ssh?: NodeSsh;
+}
+
+/** A machine of provider ssh, resolved: absolute paths, defaults filled in. */
+export interface NodeSsh {
+  readonly address: string;
+  readonly user: string;
+  readonly port: number;
+  /** Absolute path of the private key; absent: ssh's own keys and agent. */
+  readonly identityFile?: string;
+  /** Absolute path of the known_hosts file the host's key must be in. */
+  readonly knownHosts: string;
+  /** Absolute folder of the runtime on the host. */
+  readonly root: string;
+  readonly serviceManager: ClusterConfig["ssh"]["serviceManager"];
+  readonly sudo: boolean;
 }
 
 export interface Cluster {
@@ -123,10 +141,68 @@ function describeAjvError(e: ErrorObject): Problem {
   }
 }
 
+/** A path of the config: ~ is the home folder, a relative path is relative to the config file's folder. */
+function configPath(p: string, configFile: string): string {
+  if (p === "~" || p.startsWith("~/")) return path.join(os.homedir(), p.slice(1));
+  return path.resolve(path.dirname(configFile), p);
+}
+
+/** Provider ssh: one node per host, its address to bind to and how to reach it. */
+function resolveSshHosts(config: ClusterConfig, raw: unknown, configFile: string, id: string, problems: Problem[]): Array<NodeSsh & { bind: string }> {
+  const { hosts } = config.ssh;
+  if (config.provider !== "ssh") {
+    if (hosts.length) problems.push({ path: "/ssh/hosts", message: `ssh.hosts is for provider "ssh", and provider is "${config.provider}"`, fix: 'set "provider": "ssh", or remove ssh.hosts' });
+    return [];
+  }
+  if (!hosts.length) {
+    problems.push({ path: "/ssh/hosts", message: 'provider "ssh" needs the machines to use', fix: 'list them: "ssh": {"hosts": [{"address": "10.0.0.21", "user": "lea"}, ...]}' });
+    return [];
+  }
+  const given = (raw as { nodes?: { count?: unknown } } | null)?.nodes?.count;
+  if (given !== undefined && given !== hosts.length) {
+    problems.push({ path: "/nodes/count", message: `${String(given)} nodes, but ssh.hosts lists ${hosts.length}`, fix: "remove nodes.count: with provider ssh there is one node per host" });
+  }
+  config.nodes.overrides.forEach((o, i) => {
+    if (o.ip)
+      problems.push({ path: `/nodes/overrides/${i}/ip`, message: "with provider ssh a node's address is its host's", fix: `set ssh.hosts[].bind instead, and remove nodes.overrides[${i}].ip` });
+  });
+  if (config.ssh.sudo === false && config.ssh.serviceManager === "systemd") {
+    problems.push({
+      path: "/ssh/serviceManager",
+      message: "system systemd units need root on the hosts",
+      fix: 'set "sudo": true (the users may sudo without a password), or use "auto", "systemd-user" or "supervisor"',
+    });
+  }
+  const knownHosts = configPath(config.ssh.knownHosts || "~/.ssh/known_hosts", configFile);
+  return hosts.map((h, i) => {
+    const at = `/ssh/hosts/${i}`;
+    const bind = h.bind ?? (/^\d{1,3}(\.\d{1,3}){3}$/.test(h.address) ? h.address : undefined);
+    if (!bind)
+      problems.push({
+        path: `${at}/bind`,
+        message: `${h.address} is a name, and Dask binds to an address`,
+        fix: `give bind: the host's IPv4 address the other hosts reach (\`ip -4 addr\` on ${h.address})`,
+      });
+    const home = h.user === "root" ? "/root" : `/home/${h.user}`;
+    return {
+      address: h.address,
+      user: h.user,
+      port: h.port ?? 22,
+      ...(h.identityFile ? { identityFile: configPath(h.identityFile, configFile) } : {}),
+      knownHosts,
+      root: h.root ?? `${home}/.dask-vm-cluster/${id}`,
+      serviceManager: config.ssh.serviceManager,
+      sudo: config.ssh.sudo,
+      bind: bind ?? h.address,
+    };
+  });
+}
+
 /** Derives node IPs, threads and memory, and checks the rules JSON Schema cannot express. */
-function resolveNodes(config: ClusterConfig, subnet: Cidr, problems: Problem[]): NodeSpec[] {
+function resolveNodes(config: ClusterConfig, subnet: Cidr, problems: Problem[], ssh: ReadonlyArray<NodeSsh & { bind: string }> = []): NodeSpec[] {
   const { nodes, dask } = config;
-  const names = Array.from({ length: nodes.count }, (_, i) => `${nodes.namePrefix}${i + 1}`);
+  const count = config.provider === "ssh" ? ssh.length : nodes.count;
+  const names = Array.from({ length: count }, (_, i) => `${nodes.namePrefix}${i + 1}`);
   const seenOverride = new Set<string>();
   nodes.overrides.forEach((o, i) => {
     if (!names.includes(o.name)) {
@@ -143,10 +219,13 @@ function resolveNodes(config: ClusterConfig, subnet: Cidr, problems: Problem[]):
   names.forEach((name, i) => {
     const oi = nodes.overrides.findIndex((o) => o.name === name);
     const o = oi >= 0 ? nodes.overrides[oi] : undefined;
-    const ipPath = o?.ip ? `/nodes/overrides/${oi}/ip` : "/network/firstHost";
-    const ip = o?.ip ?? intToIp(subnet.network + config.network.firstHost + i);
+    const host = ssh[i];
+    const ipPath = host ? `/ssh/hosts/${i}/bind` : o?.ip ? `/nodes/overrides/${oi}/ip` : "/network/firstHost";
+    const ip = host?.bind ?? o?.ip ?? intToIp(subnet.network + config.network.firstHost + i);
     const n = ipToInt(ip);
-    if (!cidrContains(subnet, n)) {
+    if (host) {
+      // The machines' own addresses: no subnet of ours to fit in.
+    } else if (!cidrContains(subnet, n)) {
       problems.push({
         path: ipPath,
         message: `${name} would get ${ip}, outside ${subnet.text}`,
@@ -185,7 +264,8 @@ function resolveNodes(config: ClusterConfig, subnet: Cidr, problems: Problem[]):
       });
       memoryLimitMb = MIN_WORKER_MEMORY_MB;
     }
-    result.push({ name, index: i + 1, ip, cpus, memoryMb, threads: dask.threadsPerWorker || cpus, memoryLimitMb });
+    const sshSpec = host ? (({ bind: _bind, ...rest }) => rest)(host) : undefined;
+    result.push({ name, index: i + 1, ip, cpus, memoryMb, threads: dask.threadsPerWorker || cpus, memoryLimitMb, ...(sshSpec ? { ssh: sshSpec } : {}) });
   });
   return result;
 }
@@ -237,16 +317,18 @@ export function resolveCluster(raw: unknown, projectDir: string, opts: ValidateO
     problems.push({ path: "/network/subnet", message: `${config.network.subnet} has host bits set`, fix: `write the network address: ${intToIp(subnet.network)}/${subnet.prefix}` });
   }
   checkPorts(config, problems);
-  const nodes = resolveNodes(config, subnet, problems);
-  if (problems.length) throw badInput(`${source} is not valid`, problems);
-
   const absProject = path.resolve(projectDir);
   const id = `${config.name}-${createHash("sha256").update(absProject).digest("hex").slice(0, 6)}`;
+  const configFile = path.resolve(opts.configFile ?? path.join(absProject, "cluster.config.json"));
+  const ssh = resolveSshHosts(config, raw, configFile, id, problems);
+  const nodes = resolveNodes(config, subnet, problems, ssh);
+  if (problems.length) throw badInput(`${source} is not valid`, problems);
+
   const scheme = config.dask.tls ? "tls" : "tcp";
   const head = nodes[0]!;
   return deepFreeze({
     config,
-    configFile: path.resolve(opts.configFile ?? path.join(absProject, "cluster.config.json")),
+    configFile,
     id,
     projectDir: absProject,
     clusterDir: path.join(absProject, ".cluster"),

@@ -1,7 +1,8 @@
 // The checks that are not a provider's: Node, the Terraform CLI, the provider mirror
 // (doctor only: without them no deploy starts at all), and memory and disk for the nodes,
 // which the preflight stage and doctor both run next to the provider's own checks
-// (preflightChecks): one list, so doctor and a deploy cannot disagree.
+// (preflightChecks): one list, so doctor and a deploy cannot disagree. Machines elsewhere
+// (provider ssh) have their memory and disk checked by the provider instead.
 import path from "node:path";
 import { fail, ok, warn, type CheckRow } from "./checks.js";
 import type { NodeSpec } from "./config.js";
@@ -120,10 +121,7 @@ export function diskCheck(host: Host, projectDir: string, nodes: readonly NodeSp
 export async function preflightChecks(provider: MachineProvider, host: Host, cluster: ClusterRef, needs: HostNeeds): Promise<CheckRow[]> {
   const vms = provider.capabilities.reservesResources;
   const cliConfig = cliConfigCheck(host);
-  return [
-    ...(await provider.checks(cluster, needs)),
-    memoryCheck(host, cluster.nodes, vms),
-    diskCheck(host, cluster.projectDir, cluster.nodes, vms ? DISK_PER_NODE_GIB : 1),
-    ...(cliConfig ? [cliConfig] : []),
-  ];
+  // Machines elsewhere (ssh) take nothing of this computer's memory or disk: the provider checks theirs.
+  const here = provider.capabilities.nodesOnThisHost ? [memoryCheck(host, cluster.nodes, vms), diskCheck(host, cluster.projectDir, cluster.nodes, vms ? DISK_PER_NODE_GIB : 1)] : [];
+  return [...(await provider.checks(cluster, needs)), ...here, ...(cliConfig ? [cliConfig] : [])];
 }

@@ -5,7 +5,7 @@
 // callers (providers, transports, doctor, bundle, demo) decide what each one means.
 // Tests replace the runner with the scripted one in test/helpers/fake-host.ts.
 import { spawn } from "node:child_process";
-import { createReadStream, existsSync } from "node:fs";
+import { createReadStream, createWriteStream, existsSync } from "node:fs";
 import path from "node:path";
 import { debug } from "./log.js";
 
@@ -18,6 +18,8 @@ export interface ProcessOptions {
   readonly input?: string;
   /** A file streamed to its standard input instead of input. */
   readonly inputFile?: string;
+  /** A file its standard output is written to, as it comes, instead of being kept (bytes, not text). */
+  readonly outputFile?: string;
   /** Kill it (SIGKILL) after this long; the result then has timedOut. Default: no limit. */
   readonly timeoutMs?: number;
   /** Each line of stdout, as it arrives. */
@@ -99,19 +101,33 @@ export const runProcess: ProcessRunner = (argv, opts = {}) =>
       const missing = err.code === "ENOENT" || (err.code === "EACCES" && bare && !onPath(argv[0]!, opts.env ?? process.env));
       finish({ stdout, stderr: `${stderr}${missing ? `${argv[0]}: command not found` : err.message}`, exitCode: missing ? 127 : 126, missing });
     });
-    child.on("close", (code, signal) => finish({ stdout, stderr, exitCode: code ?? 128 + (SIGNALS[signal as NodeJS.Signals] ?? 0), missing: false }));
+    // With outputFile, the result waits until the file holds every byte the program wrote.
+    let written: Promise<void> = Promise.resolve();
+    child.on("close", (code, signal) => void written.then(() => finish({ stdout, stderr, exitCode: code ?? 128 + (SIGNALS[signal as NodeJS.Signals] ?? 0), missing: false })));
     if (opts.inherit) return;
-    child.stdout!.on("data", (b: Buffer) => {
-      const s = b.toString();
-      stdout += s;
-      if (opts.echo) process.stderr.write(b);
-      if (opts.onLine) {
-        pending += s;
-        const lines = pending.split("\n");
-        pending = lines.pop() ?? "";
-        for (const l of lines) opts.onLine(l);
-      }
-    });
+    if (opts.outputFile !== undefined) {
+      const out = createWriteStream(opts.outputFile);
+      written = new Promise((resolve) => {
+        out.on("close", resolve);
+        out.on("error", (err) => {
+          stderr += `\ncannot write ${opts.outputFile}: ${err.message}`;
+          child.kill("SIGKILL");
+          resolve();
+        });
+      });
+      child.stdout!.pipe(out);
+    } else
+      child.stdout!.on("data", (b: Buffer) => {
+        const s = b.toString();
+        stdout += s;
+        if (opts.echo) process.stderr.write(b);
+        if (opts.onLine) {
+          pending += s;
+          const lines = pending.split("\n");
+          pending = lines.pop() ?? "";
+          for (const l of lines) opts.onLine(l);
+        }
+      });
     child.stderr!.on("data", (b: Buffer) => {
       const s = b.toString();
       stderr += s;

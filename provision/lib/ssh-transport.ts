@@ -1,6 +1,7 @@
-// The Transport of the Vagrant providers: ssh with the config file that
-// `vagrant ssh-config <node>` wrote, so stages reach a VM the way `vagrant ssh` does
-// (forwarded port on VirtualBox, management address on libvirt, the box's key).
+// The Transport of the Vagrant providers and of provider ssh: ssh with a config file, the
+// one `vagrant ssh-config <node>` wrote, so stages reach a VM the way `vagrant ssh` does
+// (forwarded port on VirtualBox, management address on libvirt, the box's key), or the one
+// provider ssh writes from cluster.config.json (the user's host, key and known_hosts).
 // Scripts travel on ssh's standard input to `bash -s`: no remote quoting of the script,
 // and the environment goes in front of it as `export` lines. ssh is the system's own
 // (OpenSSH on Linux and macOS, Win32-OpenSSH on Windows), run through the host's one
@@ -8,12 +9,12 @@
 import { lstatSync, mkdirSync, statSync } from "node:fs";
 import path from "node:path";
 import type { ProcessRunner } from "./process.js";
-import { DEFAULT_TIMEOUT_MS, exportLines, runForNode, shq, type RunOptions, type RunResult, type ServiceManager, type Transport } from "./transport.js";
+import { DEFAULT_TIMEOUT_MS, exportLines, NodeCommandError, runForNode, shq, type RunOptions, type RunResult, type ServiceManager, type Transport } from "./transport.js";
 
 /** Where the runtime lives on every VM; created (owned by the login user) by createMachine. */
 export const VM_ROOT = "/opt/dask-vm-cluster";
 
-// scp (legacy protocol) hands remote paths to the remote shell: accept only plain ones.
+// Remote paths travel inside the remote shell's command line: accept only plain ones.
 const SAFE_REMOTE_PATH = /^\/[A-Za-z0-9._/@+=,-]*$/;
 
 function checkRemotePath(p: string): void {
@@ -85,16 +86,15 @@ export function withConnectionSharing(sshConfig: string, controlDir: string | un
 }
 
 export class SshTransport implements Transport {
-  readonly root = VM_ROOT;
-  readonly serviceManager: ServiceManager = "systemd";
-
   /**
    * @param node the Host name inside the config file (the Vagrant machine name).
    * @param configFile the file `vagrant ssh-config <node>` wrote.
-   * @param runner the host's process runner (ssh and scp go through it).
+   * @param runner the host's process runner (every ssh goes through it).
    * @param slowness see Transport.slowness (4 for VMs under qemu emulation).
    * @param noSharing turn connection sharing off on the command line too (Windows: its
    *   OpenSSH fails on ControlMaster, and a user's own ~/.ssh/config could ask for it).
+   * @param root the runtime's folder on the node (VMs: VM_ROOT; provider ssh: the host's).
+   * @param serviceManager who runs the services there (VMs: systemd).
    */
   constructor(
     readonly node: string,
@@ -102,6 +102,8 @@ export class SshTransport implements Transport {
     private readonly runner: ProcessRunner,
     readonly slowness = 1,
     private readonly noSharing = false,
+    readonly root: string = VM_ROOT,
+    readonly serviceManager: ServiceManager = "systemd",
   ) {}
 
   /** Where connections are not shared (Windows' OpenSSH has no ControlMaster): say so to ssh, whatever a user's config holds. */
@@ -162,10 +164,24 @@ export class SshTransport implements Transport {
     await runForNode(this.runner, this.node, ["ssh", ...this.sshArgs(), "-O", "exit", this.node], "ssh -O exit", { nothrow: true, timeoutMs: 10_000 });
   }
 
+  /**
+   * The file's bytes on ssh's standard output, straight into the local file (no scp: its
+   * SFTP mode needs a server with the sftp subsystem, which lean hosts leave out), then
+   * its size compared with the remote one, so a copy cut short is an error.
+   */
   async get(remotePath: string, localPath: string): Promise<void> {
     checkRemotePath(remotePath);
     mkdirSync(path.dirname(localPath), { recursive: true });
-    const copy = `scp ${this.node}:${remotePath} ${localPath}`;
-    await runForNode(this.runner, this.node, ["scp", ...this.sshArgs(), "-q", `${this.node}:${remotePath}`, localPath], copy, { timeoutMs: DEFAULT_TIMEOUT_MS * this.slowness });
+    const ssh = ["ssh", ...this.sshArgs(), this.node];
+    const size = await runForNode(this.runner, this.node, [...ssh, `stat -c %s ${shq(remotePath)}`], `stat ${this.node}:${remotePath}`, { timeoutMs: 60_000 * this.slowness });
+    const r = await this.runner([...ssh, `cat ${shq(remotePath)}`], {
+      outputFile: localPath,
+      timeoutMs: DEFAULT_TIMEOUT_MS * this.slowness,
+      scope: this.node,
+      label: `get ${this.node}:${remotePath}`,
+    });
+    if (r.exitCode !== 0) throw new NodeCommandError(this.node, `cat ${remotePath}`, { stdout: "", stderr: r.stderr, exitCode: r.exitCode });
+    const got = statSync(localPath).size;
+    if (String(got) !== size.stdout.trim()) throw new Error(`copy of ${this.node}:${remotePath} incomplete: ${got} of ${size.stdout.trim()} bytes`);
   }
 }

@@ -31,13 +31,14 @@ export interface RunResult {
 /** How long run() lets a command take unless told otherwise. */
 export const DEFAULT_TIMEOUT_MS = 600_000;
 
-export type ServiceManager = "systemd" | "supervisor";
+/** systemd units (VMs), the login user's own systemd (provider ssh), or the runtime's supervisor. */
+export type ServiceManager = "systemd" | "systemd-user" | "supervisor";
 
 export interface Transport {
   readonly node: string;
   /** Absolute folder on the node that holds the runtime (venv, bundle, tls, etc, logs). */
   readonly root: string;
-  /** systemd units on VMs; the runtime's own supervisor in a namespace. */
+  /** systemd units on VMs; the runtime's own supervisor in a namespace; on provider ssh, what the host allows. */
   readonly serviceManager: ServiceManager;
   /**
    * How many times slower than real hardware the node runs a command: 1, or about 4 for a

@@ -44,3 +44,15 @@ def test_status_from_show():
     assert status["since"].startswith("2023-11-14T22:13:20")
     down = systemd.status_from_show("worker", systemd.parse_show("ActiveState=failed\nSubState=failed\nMainPID=0\n"))
     assert down["running"] is False and down["pid"] is None and down["state"] == "failed/failed"
+
+
+def test_a_user_unit_runs_as_its_user_and_is_wanted_by_the_users_default_target():
+    spec = ServiceDef(name="worker", argv=("/home/lea/.dask-vm-cluster/c/venv/bin/dask", "worker"), env={"A": "1"}, cwd="/home/lea/.dask-vm-cluster/c")
+    text = systemd.render_unit(spec, user="lea", group="lea", env=spec.env, log_path="/l.log", definition_path="/d.json", user_mode=True)
+    assert "User=" not in text and "Group=" not in text
+    assert "WantedBy=default.target" in text
+    assert "Restart=always" in text
+    assert systemd.USER.systemctl("start", "dvc-worker.service") == ["systemctl", "--user", "start", "dvc-worker.service"]
+    assert systemd.USER.privileged(["sh", "-c", "x"]) == ["sh", "-c", "x"]
+    assert str(systemd.USER.unit_dir).endswith("/systemd/user")
+    assert systemd.SYSTEM.unit_dir == systemd.UNIT_DIR

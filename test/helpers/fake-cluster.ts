@@ -107,7 +107,7 @@ export class FakeProvider implements MachineProvider {
   readonly transports = new Map<string, FakeTransport>();
 
   constructor(private readonly o: FakeProviderOptions = {}) {
-    this.capabilities = { parallelMachines: true, hostReachesNodes: true, reservesResources: true, ...o.capabilities };
+    this.capabilities = { parallelMachines: true, hostReachesNodes: true, reservesResources: true, nodesOnThisHost: true, ...o.capabilities };
     for (const n of o.existing ?? []) this.machines.add(n);
   }
 

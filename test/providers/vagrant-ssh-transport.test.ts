@@ -1,7 +1,7 @@
-// SshTransport: the exact ssh/scp command lines, and (through stand-ins for ssh and scp
-// that do what they do on the far side: join the command words and hand them to a shell,
-// copy host:path) that scripts, environment values and stdin arrive intact. A real sshd
-// on a VM is exercised by the VM lifecycle runs, not here.
+// SshTransport: the exact ssh command lines, and (through a stand-in for ssh that does
+// what it does on the far side: join the command words and hand them to a shell) that
+// scripts, environment values, stdin and files arrive intact. A real sshd is exercised by
+// provider ssh's suite (test/ssh.local.test.ts) and the VM lifecycle runs.
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -25,18 +25,10 @@ done
 shift
 exec sh -c "$*"
 `;
-// scp: drop the options, strip "host:" from either side, copy.
-const FAKE_SCP = `#!/bin/sh
-while [ $# -gt 2 ]; do shift; done
-exec cp "\${1#node1:}" "\${2#node1:}"
-`;
 
 beforeAll(() => {
   dir = mkdtempSync(path.join(os.tmpdir(), "dvc-ssh-"));
-  for (const [name, text] of [
-    ["ssh", FAKE_SSH],
-    ["scp", FAKE_SCP],
-  ] as const) {
+  for (const [name, text] of [["ssh", FAKE_SSH]] as const) {
     writeFileSync(path.join(dir, name), text);
     chmodSync(path.join(dir, name), 0o755);
   }
@@ -75,12 +67,21 @@ describe("command lines", () => {
     expect(calls[0]!.opts.inputFile).toBe(path.join(dir, "w.whl"));
   });
 
-  it("fetches with scp -F", async () => {
-    const { rec, calls } = recorder();
-    await new SshTransport("node1", "/c.conf", rec).get("/opt/dask-vm-cluster/logs/a.log", path.join(os.tmpdir(), "dvc-get-test", "a.log"));
+  it("fetches with ssh and cat into the file (no scp: its SFTP mode needs a server's sftp subsystem), after asking the size", async () => {
+    const calls: { argv: string[]; opts: ProcessOptions }[] = [];
+    const local = path.join(os.tmpdir(), "dvc-get-test", "a.log");
+    const rec: ProcessRunner = async (argv, opts = {}) => {
+      calls.push({ argv: [...argv], opts });
+      if (opts.outputFile) writeFileSync(opts.outputFile, "12345");
+      return { argv, stdout: argv.at(-1)!.startsWith("stat") ? "5\n" : "", stderr: "", exitCode: 0, missing: false, timedOut: false, seconds: 0 };
+    };
+    await new SshTransport("node1", "/c.conf", rec).get("/opt/dask-vm-cluster/logs/a.log", local);
+    const ssh = ["ssh", "-F", "/c.conf", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "node1"];
     expect(calls.map((c) => c.argv)).toEqual([
-      ["scp", "-F", "/c.conf", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-q", "node1:/opt/dask-vm-cluster/logs/a.log", path.join(os.tmpdir(), "dvc-get-test", "a.log")],
+      [...ssh, "stat -c %s /opt/dask-vm-cluster/logs/a.log"],
+      [...ssh, "cat /opt/dask-vm-cluster/logs/a.log"],
     ]);
+    expect(calls[1]!.opts.outputFile).toBe(local);
     rmSync(path.join(os.tmpdir(), "dvc-get-test"), { recursive: true, force: true });
   });
 
@@ -155,7 +156,7 @@ describe("through a shell on the far side", () => {
     expect(existsSync(path.join(dir, "remote", "short.bin"))).toBe(false);
   });
 
-  it("copies a file there and back, with its mode", async () => {
+  it("copies a file there and back, with its mode, and refuses a copy back cut short", async () => {
     const t = new SshTransport("node1", "/dev/null", exec);
     const src = path.join(dir, "src.bin");
     writeFileSync(src, Buffer.from([0, 1, 2, 255]));
@@ -165,5 +166,7 @@ describe("through a shell on the far side", () => {
     const back = path.join(dir, "back", "f.bin");
     await t.get(remote, back);
     expect([...readFileSync(back)]).toEqual([0, 1, 2, 255]);
+    const cut = new SshTransport("node1", "/dev/null", (argv, opts) => exec(argv.at(-1)!.startsWith("cat") ? [...argv.slice(0, -1), `head -c 2 ${shq(remote)}`] : argv, opts));
+    await expect(cut.get(remote, back)).rejects.toThrow(/incomplete: 2 of 4 bytes/);
   });
 });

@@ -1,9 +1,10 @@
-// Picks the machine layer for a provider name: the one place that knows all three.
+// Picks the machine layer for a provider name: the one place that knows them all.
 import type { ProviderName } from "../config-schema.js";
 import type { Host } from "../host.js";
 import { LIBVIRT_CAPABILITIES, libvirtProvider } from "./libvirt.js";
 import { LOCAL_CAPABILITIES, LocalProvider } from "./local.js";
 import type { MachineProvider, ProviderCapabilities } from "./provider.js";
+import { SSH_CAPABILITIES, SshProvider } from "./ssh.js";
 import { VIRTUALBOX_CAPABILITIES, virtualboxProvider } from "./virtualbox.js";
 
 /** What each provider can do, for the stack (which orders stages by it) without a host. */
@@ -11,6 +12,7 @@ export const CAPABILITIES: Readonly<Record<ProviderName, ProviderCapabilities>> 
   local: LOCAL_CAPABILITIES,
   virtualbox: VIRTUALBOX_CAPABILITIES,
   libvirt: LIBVIRT_CAPABILITIES,
+  ssh: SSH_CAPABILITIES,
 };
 
 export function providerFor(name: ProviderName, host: Host): MachineProvider {
@@ -21,5 +23,7 @@ export function providerFor(name: ProviderName, host: Host): MachineProvider {
       return virtualboxProvider(host);
     case "libvirt":
       return libvirtProvider(host);
+    case "ssh":
+      return new SshProvider(host);
   }
 }

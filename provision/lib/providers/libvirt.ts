@@ -180,7 +180,7 @@ function envDriver(host: Host): LibvirtDriver | undefined {
 }
 
 /** vagrant-libvirt's machines come up in parallel once the box stage has uploaded the image. */
-export const LIBVIRT_CAPABILITIES: ProviderCapabilities = { parallelMachines: true, hostReachesNodes: true, reservesResources: true };
+export const LIBVIRT_CAPABILITIES: ProviderCapabilities = { parallelMachines: true, hostReachesNodes: true, reservesResources: true, nodesOnThisHost: true };
 
 export function libvirtStrategy(options: LibvirtOptions = {}): VagrantStrategy {
   const management: ManagementNetwork = options.managementNetwork ?? "none";

@@ -111,7 +111,7 @@ while True:
 `;
 
 /** Namespaces are made in parallel, share the host's memory and disk, and are not reachable from it. */
-export const LOCAL_CAPABILITIES: ProviderCapabilities = { parallelMachines: true, hostReachesNodes: false, reservesResources: false };
+export const LOCAL_CAPABILITIES: ProviderCapabilities = { parallelMachines: true, hostReachesNodes: false, reservesResources: false, nodesOnThisHost: true };
 
 export class LocalProvider implements MachineProvider {
   readonly name = "local" as const;

@@ -1,4 +1,4 @@
-// The machine layer: the only code that differs between virtualbox, libvirt and local.
+// The machine layer: the only code that differs between virtualbox, libvirt, local and ssh.
 // Everything above it (bundle, install, gate, TLS, services, benchmark) talks to nodes
 // through the Transport a provider hands out, and asks a provider what it can do
 // (capabilities) instead of which one it is.
@@ -17,6 +17,8 @@ export interface HostNeeds {
   readonly python: string;
   /** runtime.platform: the nodes' CPU architecture. */
   readonly platform: ClusterConfig["runtime"]["platform"];
+  /** The Dask settings (ports a node's services take), where the checks look at the nodes themselves (ssh). */
+  readonly dask?: ClusterConfig["dask"];
 }
 
 export interface ProviderCapabilities {
@@ -29,6 +31,8 @@ export interface ProviderCapabilities {
   readonly hostReachesNodes: boolean;
   /** Whether each node takes its memory and a disk of its own (VMs), or shares the host's (namespaces). */
   readonly reservesResources: boolean;
+  /** Whether the nodes run on this computer (VMs, namespaces), so its memory and disk are theirs; not for machines elsewhere (ssh). */
+  readonly nodesOnThisHost: boolean;
   /**
    * Config values this provider needs by default on some hosts, for the keys the user left
    * unset (e.g. VirtualBox on an Apple Silicon Mac runs only arm64 guests).

@@ -400,6 +400,7 @@ export const VIRTUALBOX_CAPABILITIES: ProviderCapabilities = {
   parallelMachines: false,
   hostReachesNodes: true,
   reservesResources: true,
+  nodesOnThisHost: true,
   // VirtualBox 7.1 on Apple Silicon runs only arm64 guests: an aarch64 runtime and an arm64 box.
   defaultsOn: (host) => (host.platform === "darwin" && host.arch === "arm64" ? { runtime: { platform: "aarch64" }, box: { name: ARM64_BOX } } : undefined),
 };
