@@ -161,7 +161,7 @@ describe("the configuration reference", () => {
 
   it("shows type, default, allowed values and description taken from the schema", () => {
     expect(reference).toContain("| `nodes.count` | integer | `3` | 1 to 16 | Number of nodes, named &lt;namePrefix&gt;1..&lt;namePrefix&gt;N.");
-    expect(reference).toContain('| `provider` | string | `"virtualbox"` | one of `"virtualbox"`, `"libvirt"`, `"local"` |');
+    expect(reference).toContain('| `provider` | string | `"virtualbox"` | one of `"virtualbox"`, `"libvirt"`, `"local"`, `"ssh"` |');
     expect(reference).toContain("| `nodes.overrides[].name` | string | required |");
     expect(reference).toContain("| `nodes.overrides[].ip` | string | — | an IPv4 address |");
     expect(reference).toContain('each one of `"inc-sleep"`, `"map-reduce"`, `"placement"`, `"svd"`; at least 1 item; no repeats');
@@ -170,7 +170,9 @@ describe("the configuration reference", () => {
 
   it("keeps every table row on one line with five cells", () => {
     const rows = reference.split("\n").filter((l) => l.startsWith("| `"));
-    expect(rows.length).toBe(fieldPaths(ClusterConfigSchema as unknown as Record<string, unknown>).filter((p) => !["nodes", "box", "network", "runtime", "dask", "benchmark"].includes(p)).length);
+    expect(rows.length).toBe(
+      fieldPaths(ClusterConfigSchema as unknown as Record<string, unknown>).filter((p) => !["nodes", "ssh", "box", "network", "runtime", "dask", "benchmark"].includes(p)).length,
+    );
     for (const row of rows) expect(row.replace(/\\\|/g, "").split("|").length, row).toBe(7);
   });
 });
