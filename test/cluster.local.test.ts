@@ -10,7 +10,7 @@ import path from "node:path";
 import { $ } from "zx";
 import { XMLValidator } from "fast-xml-parser";
 import { makeProject, tail, REPO, type TestProject } from "./helpers/project.js";
-import { residue, type Residue } from "./helpers/residue.js";
+import { expectNothingLeft, residue, type Residue } from "./helpers/residue.js";
 import { listeners, py, transports } from "./helpers/cluster.js";
 import { nodeNamespace } from "../provision/lib/providers/local.js";
 import { nodePaths } from "../provision/lib/services.js";
@@ -453,10 +453,7 @@ out({"addrs": sorted(c.scheduler_info()["workers"]), "counts": counts, "schedule
         p.cluster.id,
         p.cluster.nodes.map((n) => n.ip),
       );
-      expect(after.namespaces).toEqual([]);
-      expect(after.processes).toEqual([]);
-      expect(after.hostListeners).toEqual(before.hostListeners);
-      expect(after.files).toEqual(before.files);
+      expectNothingLeft(after, before);
       expect(existsSync(path.join(p.dir, ".cluster", "tls"))).toBe(false);
       const nodesDir = path.join(p.dir, ".cluster", "nodes");
       expect(existsSync(nodesDir) ? readdirSync(nodesDir) : []).toEqual([]);

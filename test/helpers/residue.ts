@@ -3,6 +3,7 @@
 // in the project outside .cluster/, results/ and the synth output.
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
+import { expect } from "vitest";
 import { $ } from "zx";
 
 export interface Residue {
@@ -51,4 +52,16 @@ export async function residue(projectDir: string, clusterId: string, nodeIps: re
     .sort();
   const procs = processesMentioning(path.join(projectDir, ".cluster")).filter((p) => !p.includes("vitest"));
   return { namespaces: ns.sort(), processes: procs, hostListeners: listeners, files: listFiles(projectDir) };
+}
+
+/**
+ * What a destroy must leave: no namespace or process of the cluster, the host's listening
+ * sockets and the project's files as they were before it was deployed (but for the
+ * user's own files, `kept`), each difference named by expect's diff.
+ */
+export function expectNothingLeft(after: Residue, before: Residue, kept: (file: string) => boolean = () => false): void {
+  expect(after.namespaces).toEqual([]);
+  expect(after.processes).toEqual([]);
+  expect(after.hostListeners).toEqual(before.hostListeners);
+  expect(after.files.filter((f) => !kept(f))).toEqual(before.files);
 }

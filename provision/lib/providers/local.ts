@@ -4,11 +4,10 @@
 // Each node has its own root folder under .cluster/nodes/<node>: separate installs.
 // Every `ip` command goes through the host's process runner, so the exact command
 // sequence of each step is tested without root (test/providers/local.test.ts).
-import { spawn } from "node:child_process";
 import { createReadStream, createWriteStream, existsSync } from "node:fs";
 import { pipeline } from "node:stream/promises";
 import { chmod, copyFile, mkdir, rm, writeFile } from "node:fs/promises";
-import net, { type Server } from "node:net";
+import type { Server } from "node:net";
 import path from "node:path";
 import { fail, ok, type CheckRow } from "../checks.js";
 import type { NodeSpec } from "../config.js";
@@ -17,6 +16,7 @@ import type { Host } from "../host.js";
 import { parseCidr } from "../ipv4.js";
 import { describeFailure, type ProcessResult } from "../process.js";
 import { PYTHON_PROBE, pythonProbeOutcome } from "../python-probe.js";
+import { relayServer } from "../relay.js";
 import { nodePaths } from "../services.js";
 import type { ClusterRef } from "../spec.js";
 import { runForNode, shq, type RunOptions, type RunResult, type Transport } from "../transport.js";
@@ -263,24 +263,7 @@ export class LocalProvider implements MachineProvider {
    */
   forward(cluster: ClusterRef, node: NodeSpec, targetPort: number, localPort: number): Promise<Server> {
     const python = nodePaths(nodeRoot(cluster, node.name)).python;
-    const ns = nodeNamespace(cluster, node.name);
-    const server = net.createServer((socket) => {
-      // A byte stream both ways for as long as the connection lasts: not a program run to
-      // its end, so not the process runner's business.
-      const relay = spawn("ip", ["netns", "exec", ns, python, "-c", RELAY, node.ip, String(targetPort)], { stdio: ["pipe", "pipe", "ignore"] });
-      socket.pipe(relay.stdin);
-      relay.stdout.pipe(socket);
-      socket.on("error", () => {
-        socket.destroy();
-        relay.kill();
-      });
-      socket.on("close", () => relay.kill());
-      relay.on("exit", () => socket.end());
-    });
-    return new Promise((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(localPort, "127.0.0.1", () => resolve(server));
-    });
+    return relayServer(localPort, ["ip", "netns", "exec", nodeNamespace(cluster, node.name), python, "-c", RELAY, node.ip, String(targetPort)]);
   }
 }
 

@@ -8,14 +8,14 @@
 // systemd --user where it outlives the login (lingering), the runtime's supervisor
 // elsewhere, system units only with sudo. Host keys are checked against known_hosts and
 // never accepted blindly (StrictHostKeyChecking yes).
-import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import net, { type Server } from "node:net";
+import type { Server } from "node:net";
 import path from "node:path";
 import { fail, ok, warn, type CheckRow } from "../checks.js";
 import type { ClusterConfig, NodeSpec, NodeSsh } from "../config.js";
 import { UserError } from "../errors.js";
 import type { Host } from "../host.js";
+import { relayServer } from "../relay.js";
 import type { ClusterRef } from "../spec.js";
 import { SshTransport, sshControlDir, withConnectionSharing } from "../ssh-transport.js";
 import { shq, type RunResult, type ServiceManager, type Transport } from "../transport.js";
@@ -546,21 +546,6 @@ export class SshProvider implements MachineProvider {
 
   /** Serves node:targetPort on 127.0.0.1:localPort through ssh (-W: a stream to that address from the host itself). */
   forward(cluster: ClusterRef, node: NodeSpec, targetPort: number, localPort: number): Promise<Server> {
-    const file = this.configFile(cluster, node);
-    const server = net.createServer((socket) => {
-      const relay = spawn("ssh", ["-F", file, "-W", `${node.ip}:${targetPort}`, node.name], { stdio: ["pipe", "pipe", "ignore"], windowsHide: true });
-      socket.pipe(relay.stdin);
-      relay.stdout.pipe(socket);
-      socket.on("error", () => {
-        socket.destroy();
-        relay.kill();
-      });
-      socket.on("close", () => relay.kill());
-      relay.on("exit", () => socket.end());
-    });
-    return new Promise((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(localPort, "127.0.0.1", () => resolve(server));
-    });
+    return relayServer(localPort, ["ssh", "-F", this.configFile(cluster, node), "-W", `${node.ip}:${targetPort}`, node.name]);
   }
 }
