@@ -54,6 +54,9 @@ export interface ProcessResult {
 /** Runs argv and resolves with its outcome; never rejects for a failing program. */
 export type ProcessRunner = (argv: readonly string[], opts?: ProcessOptions) => Promise<ProcessResult>;
 
+/** The longest delay a timer can wait; a longer timeout means none. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 const SIGNALS: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
 
 /** The real runner. */
@@ -86,8 +89,10 @@ export const runProcess: ProcessRunner = (argv, opts = {}) =>
       stdio: opts.inherit ? "inherit" : ["pipe", "pipe", "pipe"],
       windowsHide: true,
     });
+    // setTimeout takes at most 2^31 - 1 ms (24.8 days) and fires at once for more: a
+    // week-long job scaled for an emulated VM would be killed at its start.
     const timer =
-      opts.timeoutMs === undefined
+      opts.timeoutMs === undefined || opts.timeoutMs >= MAX_TIMER_MS
         ? undefined
         : setTimeout(() => {
             timedOut = true;

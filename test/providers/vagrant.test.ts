@@ -382,6 +382,9 @@ describe("runProcess (the one real runner)", () => {
     const slow = await runProcess([process.execPath, "-e", "setTimeout(() => {}, 10000)"], { timeoutMs: 300 });
     expect([slow.exitCode, slow.timedOut, slow.missing]).toEqual([124, true, false]);
     expect(slow.seconds).toBeLessThan(5);
+    // Longer than a timer can wait (a week-long job on an emulated VM: 7 days × 4): no limit, not an instant kill.
+    const long = await runProcess([process.execPath, "-e", "setTimeout(() => {}, 300)"], { timeoutMs: 7 * 24 * 3_600_000 * 4 });
+    expect([long.exitCode, long.timedOut]).toEqual([0, false]);
   });
 
   it("a program found nowhere is missing even when a PATH folder cannot be searched; one that is there but not executable is not", async () => {
