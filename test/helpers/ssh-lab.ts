@@ -4,7 +4,7 @@
 // users' authorized_keys and the hosts' keys in a known_hosts file of the test's. What a
 // host holds (the user's files, processes and listening sockets) can be read before and
 // after, to show a destroy leaves it as it was. Needs root (namespaces, useradd).
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { $ } from "zx";
 
@@ -27,7 +27,7 @@ export interface SshLab {
   readonly key: string;
   readonly knownHosts: string;
   readonly hosts: readonly LabHost[];
-  /** A host as it is now: its user's files (with sizes), processes, and the sockets listening in its namespace. */
+  /** A host as it is now: its user's files (with sizes), programs (not sshd's login processes), and the sockets listening in its namespace. */
   snapshot(h: LabHost): Promise<HostState>;
   /** A new host key for a host (its sshd restarted): known_hosts now holds a stale key; returns the new known_hosts line. */
   rekey(h: LabHost): Promise<string>;
@@ -99,6 +99,8 @@ async function hostKey(h: LabHost): Promise<string> {
 /** count hosts at 192.168.77.11.., users dvclab1.. (a prefix of the caller's, so parallel runs cannot meet). */
 export async function makeSshLab(count = 3, userPrefix = "dvclab"): Promise<SshLab> {
   const dir = mkdtempSync("/tmp/dvc-sshlab-");
+  // The hosts' users run programs from here (another Python); the client's key stays 0600.
+  chmodSync(dir, 0o755);
   const key = path.join(dir, "id_ed25519");
   await $({ quiet: true })`ssh-keygen -q -t ed25519 -N ${""} -C dvc-lab-client -f ${key}`;
   const pub = readFileSync(`${key}.pub`, "utf8");
@@ -163,7 +165,12 @@ export async function makeSshLab(count = 3, userPrefix = "dvclab"): Promise<SshL
       const ss = await $({ quiet: true, nothrow: true })`ip netns exec ${h.ns} ss -Hltn`;
       return {
         files: listFiles(h.home),
-        processes: ps.stdout.trim().split("\n").filter(Boolean),
+        // The ssh server's own processes for a login (and those just ending) are the
+        // transport, not something the cluster left: only the user's programs count.
+        processes: ps.stdout
+          .trim()
+          .split("\n")
+          .filter((l) => l && !/\bsshd\b/.test(l)),
         listeners: ss.stdout
           .trim()
           .split("\n")

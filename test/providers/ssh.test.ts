@@ -160,24 +160,24 @@ describe("preflight's rows from a host's probe (recorded on a Debian 12 host, th
   });
 
   it("refuses another patch level than the other hosts', and another minor behind python3.11", () => {
-    expect(row(edit("python", "3.11.7"), "python")).toMatchObject({ status: "fail", found: "python3.11 is 3.11.7, the other hosts run 3.11.2" });
-    expect(row(edit("python", "3.12.1"), "python", "3.12.1")).toMatchObject({ status: "fail", found: "python3.11 there runs Python 3.12.1" });
-    expect(row(`${probe.replace(/^python=.*$/m, "python=missing")}\npythons=python3=3.9.2 `, "python")).toMatchObject({ status: "fail", found: "no python3.11 (found: python3=3.9.2)" });
+    expect(row(edit("python", "3.11.7"), "python")).toMatchObject({ status: "fail", found: "node1: python3.11 is 3.11.7, the other hosts run 3.11.2" });
+    expect(row(edit("python", "3.12.1"), "python", "3.12.1")).toMatchObject({ status: "fail", found: "node1: python3.11 there runs Python 3.12.1" });
+    expect(row(`${probe.replace(/^python=.*$/m, "python=missing")}\npythons=python3=3.9.2 `, "python")).toMatchObject({ status: "fail", found: "node1: no python3.11 (found: python3=3.9.2)" });
     expect(row(edit("venv", "no"), "python")).toMatchObject({ status: "fail", fix: "install it there: sudo apt-get install python3.11-venv" });
   });
 
   it("refuses a bind address the host lacks, ports another program holds, a clock a day behind, a small disk, someone else's folder", () => {
     expect(row(edit("addrs", "127.0.0.1 10.1.1.1"), "bind")).toMatchObject({
       status: "fail",
-      found: "192.168.77.11 is not an address of this host (it has 127.0.0.1, 10.1.1.1)",
+      found: "node1: 192.168.77.11 is not an address of this host (it has 127.0.0.1, 10.1.1.1)",
       path: "/ssh/hosts/0/bind",
     });
     expect(row(`${probe}port=8786:other:/usr/bin/python3 -m http.server 8786\nport=8788:ours:/home/dvcman1/.dask-vm-cluster/x/venv/bin/dask worker`, "ports")).toMatchObject({
       status: "fail",
-      found: "8786 in use by /usr/bin/python3 -m http.server 8786",
+      found: "node1: 8786 in use by /usr/bin/python3 -m http.server 8786",
     });
-    expect(row(probe, "clock", undefined, now + 2 * 86_400_000)).toMatchObject({ status: "fail", found: "172800 s behind this computer" });
-    expect(row(probe, "clock", undefined, now - 120_000)).toMatchObject({ status: "warn", found: "120 s ahead of this computer" });
+    expect(row(probe, "clock", undefined, now + 2 * 86_400_000)).toMatchObject({ status: "fail", found: "node1: 172800 s behind this computer" });
+    expect(row(probe, "clock", undefined, now - 120_000)).toMatchObject({ status: "warn", found: "node1: 120 s ahead of this computer" });
     expect(row(edit("free", String(200 * 1024 ** 2)), "disk")).toMatchObject({ status: "fail" });
     expect(row(edit("root", "foreign"), "root")).toMatchObject({ status: "fail", found: expect.stringMatching(/exists and is not a runtime folder of this project/) });
     expect(row(edit("root", "ours:other-123456"), "root")).toMatchObject({ status: "fail", found: expect.stringMatching(/belongs to cluster other-123456/) });
@@ -226,7 +226,8 @@ describe("preflight through the provider", () => {
     expect(rows.filter((r) => r.status !== "ok")).toEqual([]);
     const probe = host.calls.find((x) => x.argv[0] === "ssh" && x.argv[1] === "-F")!;
     const conf = sshPaths(c).config("node1");
-    expect(probe.argv).toEqual(["ssh", "-F", conf, "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "node1", "bash", "-s"]);
+    // A login of its own (no shared connection): a key refused since would not show on one.
+    expect(probe.argv).toEqual(["ssh", "-F", conf, "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "ControlMaster=no", "-o", "ControlPath=none", "node1", "bash", "-s"]);
     expect(probe.input).toMatch(/^export DVC_PY=python3\.11\nexport DVC_ROOT=\/home\/dvcman1\/\.dask-vm-cluster\/.*\nexport DVC_PORTS='8786 8787 8788 8789 8790'\nexport DVC_SUDO=no\n/);
     expect(readFileSync(conf, "utf8")).toMatch(/StrictHostKeyChecking yes/);
   });

@@ -239,6 +239,11 @@ const GIB = 1024 ** 3;
 
 /** The check rows of one host from its probe. */
 export function hostRows(p: Probed, cluster: ClusterRef, needs: HostNeeds, majorityPython: string | undefined): CheckRow[] {
+  // A failure is reported at its config field: its text starts with the node it is about.
+  return rowsOf(p, cluster, needs, majorityPython).map((r) => (r.status === "ok" ? r : { ...r, found: `${p.node.name}: ${r.found}` }));
+}
+
+function rowsOf(p: Probed, cluster: ClusterRef, needs: HostNeeds, majorityPython: string | undefined): CheckRow[] {
   const { node } = p;
   const s = settingsOf(node);
   const at = `/ssh/hosts/${node.index - 1}`;
@@ -417,13 +422,18 @@ export class SshProvider implements MachineProvider {
     }
   }
 
-  private sshTransport(cluster: ClusterRef, node: NodeSpec, manager?: ServiceManager): SshTransport {
-    return new SshTransport(node.name, this.configFile(cluster, node), this.host.run, 1, this.host.platform === "win32", settingsOf(node).root, manager ?? this.managerOf(cluster, node));
+  private sshTransport(cluster: ClusterRef, node: NodeSpec, manager?: ServiceManager, fresh = false): SshTransport {
+    const noSharing = fresh || this.host.platform === "win32";
+    return new SshTransport(node.name, this.configFile(cluster, node), this.host.run, 1, noSharing, settingsOf(node).root, manager ?? this.managerOf(cluster, node));
   }
 
-  private async probe(cluster: ClusterRef, node: NodeSpec, needs: Pick<HostNeeds, "python" | "dask">): Promise<Probed> {
+  /**
+   * The probe. In preflight (fresh) it logs in anew: a shared connection opened earlier
+   * would still work for a host that now refuses the key or shows another host key.
+   */
+  private async probe(cluster: ClusterRef, node: NodeSpec, needs: Pick<HostNeeds, "python" | "dask">, fresh = false): Promise<Probed> {
     const s = settingsOf(node);
-    const t = this.sshTransport(cluster, node, "supervisor");
+    const t = this.sshTransport(cluster, node, "supervisor", fresh);
     const ports = needs.dask ? nodePorts(node, cluster.head, needs.dask) : [];
     const before = Date.now();
     const result = await t.run(PROBE, { nothrow: true, timeoutMs: 60_000, env: { DVC_PY: `python${needs.python}`, DVC_ROOT: s.root, DVC_PORTS: ports.join(" "), DVC_SUDO: s.sudo ? "yes" : "no" } });
@@ -460,7 +470,7 @@ export class SshProvider implements MachineProvider {
       );
       return rows;
     }
-    const probed = await Promise.all(cluster.nodes.map((n) => this.probe(cluster, n, needs)));
+    const probed = await Promise.all(cluster.nodes.map((n) => this.probe(cluster, n, needs, true)));
     const pythons = probed.map((p) => (p.result?.exitCode === 0 ? parseProbe(p.result.stdout).single.python : undefined));
     const majority = majorityOf(pythons);
     for (const p of probed) rows.push(...hostRows(p, cluster, needs, majority));
@@ -525,6 +535,9 @@ export class SshProvider implements MachineProvider {
    */
   async destroyMachine(cluster: ClusterRef, node: NodeSpec): Promise<void> {
     const s = settingsOf(node);
+    // The machine stage never ran there (a deploy stopped by preflight, say): nothing of
+    // ours on the host, and no reason to reach it.
+    if (!existsSync(sshPaths(cluster).facts(node.name))) return;
     const t = this.sshTransport(cluster, node);
     const parent = path.posix.dirname(s.root);
     const r = await t.run(
