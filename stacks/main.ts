@@ -6,10 +6,11 @@
 // nodes cannot install is refused before anything changes. When something is
 // deployed, it first looks at what is really there (lib/observe.ts): the stages whose
 // outcome is gone get a new `observed` trigger, so the plan lists them as repairs.
+import { existsSync } from "node:fs";
 import path from "node:path";
 import { App } from "cdktf";
 import { loadCluster } from "../provision/lib/config.js";
-import { runCli } from "../provision/lib/errors.js";
+import { runCli, UserError } from "../provision/lib/errors.js";
 import { realHost } from "../provision/lib/host.js";
 import { consoleLog } from "../provision/lib/log.js";
 import { stateFile } from "../provision/lib/deployed.js";
@@ -23,7 +24,23 @@ import { DaskClusterStack, STACK_NAME } from "./dask-cluster-stack.js";
 await runCli(async () => {
   const host = realHost();
   const cluster = loadCluster({ projectDir: PROJECT_DIR, host });
-  const runtime = await ensureRuntime(cluster, host, consoleLog);
+  let runtime: Awaited<ReturnType<typeof ensureRuntime>>;
+  try {
+    runtime = await ensureRuntime(cluster, host, consoleLog);
+  } catch (err) {
+    // Every cdktf verb synthesizes first, destroy too: say how to get out of a cluster
+    // whose config now names packages that cannot be locked here.
+    if (err instanceof UserError && existsSync(stateFile(cluster.clusterDir)))
+      throw new UserError(err.message, err.exitCode, [
+        ...err.problems,
+        {
+          path: "/runtime/packages",
+          message: "cdktf destroy reads the config too",
+          fix: "to destroy the deployed cluster meanwhile, undo the change to runtime.packages (its lock from the last deploy is still current)",
+        },
+      ]);
+    throw err;
+  }
   let seen: Observation;
   try {
     seen = await observeCluster(cluster.clusterDir, (name) => providerFor(name, host));

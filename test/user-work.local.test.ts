@@ -357,7 +357,7 @@ sys.exit(3)
   it("a Python on this computer: npm run connect -- --venv makes a client of the cluster's lock, Client() connects through 127.0.0.1, verify-versions checks it", async () => {
     const started = await startUntil(p, ["provision/connect.ts", "--venv"], /\[connect\] serving /);
     try {
-      expect(started.out()).toMatch(/export DASK_CONFIG=".*\/\.cluster\/client"/);
+      expect(started.out()).toMatch(/export DASK_CONFIG='.*\/\.cluster\/client'/);
       const python = path.join(p.dir, ".cluster", "client", "runtime", "venv", "bin", "python");
       const r = await $({
         quiet: true,

@@ -60,7 +60,8 @@ def build_parser() -> Parser:
         formatter_class=Formatter,
         description=(
             'A service is ROOT/etc/NAME.json = {"argv": [...], "env": {...}, "cwd": "..."}.\n'
-            "systemd: a unit dvc-NAME.service (VMs); systemd-user: the same as the login user's own unit\n"
+            "systemd: a unit dvc-NAME.service (VMs; outside /opt/dask-vm-cluster, dvc-NAME-HASH.service,\n"
+            "HASH from ROOT); systemd-user: the same as the login user's own unit\n"
             "(systemctl --user). supervisor: a daemon that restarts the\n"
             "process and logs to ROOT/logs/NAME.log (network namespaces, no systemd).\n"
             "start/stop are idempotent; each action prints the status as JSON\n"

@@ -61,6 +61,21 @@ def module_names(folder: Path, script: Path) -> list[str]:
     return names
 
 
+def installed_names() -> frozenset[str]:
+    """Top-level names the cluster's Python already has: the standard library and what its
+    venv installed (dask, numpy, this runtime...)."""
+    from importlib.metadata import packages_distributions
+
+    return frozenset(sys.stdlib_module_names) | frozenset(packages_distributions()) | {"dask_vm_runtime"}
+
+
+def shippable(names: list[str], taken: frozenset[str]) -> tuple[list[str], list[str]]:
+    """The names that can go to the scheduler and the workers, and those that cannot: a
+    folder's random.py or dask/ shipped there would replace the module the scheduler itself
+    runs on, for every job."""
+    return [n for n in names if n not in taken], [n for n in names if n in taken]
+
+
 def pack_modules(folder: Path, names: list[str], out: Path) -> None:
     """The modules as a zip Python imports from; a folder without __init__.py gets one
     (zipimport knows no namespace packages)."""
@@ -131,7 +146,12 @@ def _uninstall_on_scheduler(zip_name: str, names: list[str], dask_scheduler: Any
 
 def ship_modules(client: Any, folder: Path, script: Path) -> Callable[[], None]:
     """Sends the folder's modules to the scheduler and the workers; returns what takes them back."""
-    names = module_names(folder, script)
+    names, clashing = shippable(module_names(folder, script), installed_names())
+    if clashing:
+        sys.stderr.write(
+            f"[submit] warning: not sent to the scheduler and workers, their names are the cluster's own modules: {', '.join(clashing)}. "
+            "Tasks that need them there would get the cluster's; rename them (e.g. my_random.py) to send them.\n"
+        )
     if not names:
         return lambda: None
     job = folder.parent.name

@@ -8,6 +8,7 @@ outlive the login only where the user lingers)."""
 from __future__ import annotations
 
 import grp
+import hashlib
 import os
 import shlex
 import shutil
@@ -53,8 +54,17 @@ USER = Mode(user=True)
 SHOW_PROPERTIES = ("LoadState", "ActiveState", "SubState", "MainPID", "NRestarts", "ActiveEnterTimestamp")
 
 
-def unit_name(name: str) -> str:
-    return f"dvc-{name}.service"
+VM_ROOT = Path("/opt/dask-vm-cluster")
+
+
+def unit_name(name: str, root: Path = VM_ROOT) -> str:
+    """dvc-NAME.service on a VM (one cluster per machine, its runtime in VM_ROOT). Anywhere
+    else (provider ssh: a lab PC two students share, two clusters on one account) the name
+    carries a hash of the runtime's folder, so one cluster's units never replace another's."""
+    if Path(root) == VM_ROOT:
+        return f"dvc-{name}.service"
+    tag = hashlib.sha256(str(Path(root)).encode()).hexdigest()[:8]
+    return f"dvc-{name}-{tag}.service"
 
 
 def _escape_specifiers(value: str) -> str:
@@ -170,11 +180,11 @@ def unit_for(root: Path, name: str, mode: Mode = SYSTEM) -> tuple[Path, str]:
         definition_path=str(paths.definition),
         user_mode=mode.user,
     )
-    return mode.unit_dir / unit_name(name), text
+    return mode.unit_dir / unit_name(name, root), text
 
 
-def _is_enabled(name: str, mode: Mode = SYSTEM) -> bool:
-    return _run(mode.systemctl("is-enabled", "--quiet", unit_name(name)), check=False).returncode == 0
+def _is_enabled(unit: str, mode: Mode = SYSTEM) -> bool:
+    return _run(mode.systemctl("is-enabled", "--quiet", unit), check=False).returncode == 0
 
 
 def _apply(root: Path, name: str, *, restart: bool, mode: Mode = SYSTEM) -> None:
@@ -189,9 +199,9 @@ def _apply(root: Path, name: str, *, restart: bool, mode: Mode = SYSTEM) -> None
         current: str | None = unit_path.read_text(encoding="utf-8")
     except FileNotFoundError:
         current = None
-    unit = unit_name(name)
+    unit = unit_name(name, root)
     written = current != text
-    enabled = _is_enabled(name, mode)
+    enabled = _is_enabled(unit, mode)
     ctl = " ".join(mode.systemctl())
     steps: list[str] = []
     if written:
@@ -218,9 +228,9 @@ def restart(root: Path, name: str, mode: Mode = SYSTEM) -> dict[str, Any]:
 
 def stop(root: Path, name: str, mode: Mode = SYSTEM) -> dict[str, Any]:
     _require_systemd(mode)
-    unit_path = mode.unit_dir / unit_name(name)
+    unit = unit_name(name, root)
+    unit_path = mode.unit_dir / unit
     if unit_path.exists():
-        unit = unit_name(name)
         ctl = " ".join(mode.systemctl())
         # --no-reload: the one reload after the unit file is gone is enough.
         _run(mode.privileged(["sh", "-ec", f"{ctl} disable --no-reload --now {unit}; rm -f {shlex.quote(str(unit_path))}; {ctl} daemon-reload; {ctl} reset-failed {unit} || true"]))
@@ -256,7 +266,7 @@ def status_from_show(name: str, props: Mapping[str, str], manager: str = "system
 
 def status(root: Path, name: str, mode: Mode = SYSTEM) -> dict[str, Any]:
     _require_systemd(mode)
-    argv = mode.systemctl("show", unit_name(name), "--timestamp=unix", *(f"--property={p}" for p in SHOW_PROPERTIES))
+    argv = mode.systemctl("show", unit_name(name, root), "--timestamp=unix", *(f"--property={p}" for p in SHOW_PROPERTIES))
     done = _run(argv)
     result = status_from_show(name, parse_show(done.stdout), mode.manager)
     result["log"] = str(ServicePaths(root, name).log)

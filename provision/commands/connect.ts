@@ -21,6 +21,7 @@ import { hostClientRoot, hostClientSupport, makeHostClient } from "../lib/host-c
 import { consoleLog, step } from "../lib/log.js";
 import { dashboardUrl, nodePaths, schedulerAddress } from "../lib/services.js";
 import { tlsFiles } from "../lib/tls.js";
+import { shq } from "../lib/transport.js";
 
 const USAGE = `usage: npm run connect -- [--venv]
   writes .cluster/client/dask.yaml, the connection profile: with DASK_CONFIG set to that
@@ -65,14 +66,15 @@ export async function cli(argv: readonly string[]): Promise<number> {
   const dir = await writeHostProfile(cluster.clusterDir, { scheduler, ...(files ? { tls: files } : {}), dashboard }, `cluster ${cluster.id}, from this computer`);
   const venv = path.join(nodePaths(hostClientRoot(cluster.clusterDir)).venv, host.platform === "win32" ? "Scripts" : "bin");
   const hasVenv = existsSync(venv);
-  const exportLine = host.platform === "win32" ? `$env:DASK_CONFIG = "${dir}"` : `export DASK_CONFIG=${JSON.stringify(dir)}`;
+  // Quoted for the user's shell: a folder may hold spaces, $ or quotes.
+  const exportLine = host.platform === "win32" ? `$env:DASK_CONFIG = '${dir.replace(/'/g, "''")}'` : `export DASK_CONFIG=${shq(dir)}`;
   process.stdout.write(
     [
       `connection profile: ${path.join(hostProfileDir(cluster.clusterDir), "dask.yaml")}`,
       `  scheduler ${scheduler}${files ? ", mutual TLS with .cluster/tls/client.pem" : ""}; dashboard ${dashboard}`,
       "use it:",
       `  ${exportLine}`,
-      `  ${hasVenv ? `${JSON.stringify(path.join(venv, "python"))} -c` : "python -c"} "from distributed import Client; print(Client())"`,
+      `  ${hasVenv ? `${host.platform === "win32" ? `& '${path.join(venv, "python")}'` : shq(path.join(venv, "python"))} -c` : "python -c"} "from distributed import Client; print(Client())"`,
       hasVenv
         ? `  (${path.dirname(venv)}: the cluster's lock, checked by npm run verify-versions)`
         : "  (a Python whose Dask packages differ from the workers' is refused, naming them: npm run connect -- --venv makes one that matches, where this computer can)",

@@ -10,7 +10,7 @@
 import path from "node:path";
 import { nodeByName, operatorContext } from "../lib/cluster-ref.js";
 import type { NodeSpec } from "../lib/config.js";
-import { badInput } from "../lib/errors.js";
+import { badInput, UserError } from "../lib/errors.js";
 import { parseCli } from "../lib/cli.js";
 import { step } from "../lib/log.js";
 import { resultsDir } from "../lib/paths.js";
@@ -89,7 +89,7 @@ export async function cli(argv: readonly string[], cwd = process.env.INIT_CWD ??
         nodes.map((n) => n.name),
         (l) => process.stdout.write(`${l}\n`),
       );
-      await Promise.all(
+      const outcomes = await Promise.allSettled(
         nodes.map(async (node) => {
           const t = provider.transport(cluster, node);
           const to = `${nodePaths(t.root).data}/${name}`;
@@ -98,6 +98,14 @@ export async function cli(argv: readonly string[], cwd = process.env.INIT_CWD ??
           step("data", `${node.name}: ${to} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
         }),
       );
+      const failed = outcomes.flatMap((o, k) => (o.status === "rejected" ? [{ node: nodes[k]!.name, why: (o.reason as Error).message.split("\n")[0] ?? "" }] : []));
+      if (failed.length) {
+        throw new UserError(
+          `data/${name} did not reach ${failed.map((f) => f.node).join(", ")}`,
+          1,
+          failed.map((f) => ({ path: f.node, message: f.why, fix: `npm run status shows whether ${f.node} is up; push again once it is (the others have it)` })),
+        );
+      }
     } finally {
       packed.remove();
     }

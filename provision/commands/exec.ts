@@ -2,7 +2,8 @@
 // runs there: in the node's runtime folder, with the runtime venv first on PATH (`python`
 // is the cluster's), the connection profile ($DASK_CONFIG: Client() connects) and
 // $DVC_DATA. Output streams as it comes, prefixed by the node when there are several;
-// the exit code is the command's (the highest of them with `all`).
+// the exit code is the command's (the highest of them with `all`; 255 for a node that
+// could not be reached, the others' output and codes kept).
 import { userEnv, venvPathLine, writeNodeProfile } from "../lib/client-profile.js";
 import { nodeByName, operatorContext } from "../lib/cluster-ref.js";
 import { deployedDask } from "../lib/deployed.js";
@@ -28,7 +29,8 @@ export async function cli(argv: readonly string[]): Promise<number> {
   const dask = deployedDask(deployed);
   const nodes = target === "all" ? deployed.cluster.nodes : [nodeByName(deployed.cluster, target)];
   const prefix = (node: string, l: string) => (nodes.length > 1 ? `[${node}] ${l}` : l);
-  const codes = await Promise.all(
+  // Every node's outcome, even when one cannot be reached: its error, and the others' codes.
+  const outcomes = await Promise.allSettled(
     nodes.map(async (node) => {
       const t = provider.transport(deployed.cluster, node);
       await writeNodeProfile(t, deployed.cluster, node, dask);
@@ -43,5 +45,10 @@ export async function cli(argv: readonly string[]): Promise<number> {
       return r.exitCode;
     }),
   );
+  const codes = outcomes.map((o, i) => {
+    if (o.status === "fulfilled") return o.value;
+    process.stderr.write(`${prefix(nodes[i]!.name, `not run: ${(o.reason as Error).message.split("\n")[0]}`)}\n`);
+    return 255;
+  });
   return Math.max(...codes);
 }

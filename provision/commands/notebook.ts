@@ -16,8 +16,9 @@ import { badInput, UserError } from "../lib/errors.js";
 import { intFlag, parseCli } from "../lib/cli.js";
 import { consoleLog, step } from "../lib/log.js";
 import { openBrowser } from "../lib/browser.js";
+import { portFree } from "../lib/relay.js";
 import { buildNotebookBundle, installNotebook, KERNEL_NAME, notebookEnv, notebookService, notebookToken, SHIPPED_DIR, waitForNotebook, writeNotebookToken } from "../lib/notebook.js";
-import { cacheDir, resultsDir } from "../lib/paths.js";
+import { cacheDir, forUser, resultsDir } from "../lib/paths.js";
 import { dashboardUrl, nodePaths, startService, stopService } from "../lib/services.js";
 import { shq } from "../lib/transport.js";
 import { fetchFolder, packFolder, sendFolder } from "../lib/workspace.js";
@@ -33,7 +34,8 @@ const USAGE = `usage: npm run notebook -- [--port N] [--no-open]
                     goes to results/notebooks/
   --env KEY=VALUE   environment of that run's kernel, repeatable (e.g. DVC_NOTEBOOK_SIZE=small)
   --timeout S       seconds one cell may take with --execute (default: 1800)
-exit: 0 done; 1 a cell failed (--execute) or JupyterLab did not start; 2 bad arguments`;
+exit: 0 done; 1 a cell failed (--execute) or JupyterLab did not start; 2 bad arguments;
+      130 Ctrl-C before JupyterLab answered (it is stopped, your notebooks brought back)`;
 
 function timestamp(d = new Date()): string {
   return d.toISOString().replace(/[:]/g, "-").replace(/\..+$/, "Z");
@@ -75,7 +77,7 @@ async function execute(ctx: OperatorContext, file: string, env: Record<string, s
     if (executed.stdout.includes("yes")) {
       mkdirSync(path.dirname(out), { recursive: true });
       await t.get(`${run}/executed.ipynb`, out);
-      step("notebook", `executed notebook: ${path.relative(process.cwd(), out) || out}`);
+      step("notebook", `executed notebook: ${forUser(out)}`);
     }
     return r.exitCode;
   } finally {
@@ -93,11 +95,39 @@ function userNotebooks(projectDir: string): string {
   return dir;
 }
 
+/** Resolves at the first Ctrl-C or SIGTERM; from then on those signals no longer end the process, so what was started is stopped and the notebooks come back. */
+function untilInterrupted(): { ended: Promise<void>; interrupted: () => boolean; release: () => void } {
+  let hit = false;
+  let done: () => void = () => undefined;
+  const ended = new Promise<void>((resolve) => {
+    done = resolve;
+  });
+  const on = () => {
+    hit = true;
+    done();
+  };
+  process.on("SIGINT", on);
+  process.on("SIGTERM", on);
+  return {
+    ended,
+    interrupted: () => hit,
+    release: () => {
+      process.off("SIGINT", on);
+      process.off("SIGTERM", on);
+    },
+  };
+}
+
 async function interactive(ctx: OperatorContext, port: number, open: boolean): Promise<number> {
   const { deployed, provider, host } = ctx;
   const cluster = deployed.cluster;
   const dask = deployedDask(deployed);
   const forwarded = !provider.capabilities.hostReachesNodes && !!provider.forward;
+  // Said before minutes of installing, not after.
+  if (forwarded && !(await portFree(port)))
+    throw badInput(`--port ${port}: 127.0.0.1:${port} is taken on this computer`, [
+      { path: "--port", message: "another program (another JupyterLab?) listens there", fix: `choose another, e.g. --port ${port === 8888 ? 8889 : 8888}` },
+    ]);
   const dashboardLocal = `http://127.0.0.1:${dask.dashboardPort}/status`;
   const { t, install, head } = await prepare(ctx, forwarded ? dashboardLocal : `${dashboardUrl(cluster.head, dask)}/status`);
   const local = userNotebooks(cluster.projectDir);
@@ -113,48 +143,60 @@ async function interactive(ctx: OperatorContext, port: number, open: boolean): P
   }
   const token = notebookToken(cluster.clusterDir);
   await writeNotebookToken(t, token);
-  await startService(t, "notebook", notebookService(t, head, port, install));
-  const onNode = `http://${head.ip}:${port}`;
+  const signals = untilInterrupted();
   const servers: Server[] = [];
+  // JupyterLab stopped first (its last saves written), then the folder brought back; each
+  // tried even when the other fails, and a failure said.
   const stop = async () => {
     for (const s of servers) s.close();
+    const stopped = await stopService(t, "notebook").then(
+      () => undefined,
+      (err: Error) => err,
+    );
     const files = await fetchFolder(t, remote, local, skip, { keepNewer: true });
-    await stopService(t, "notebook");
     step("notebook", `stopped; ${files.length} file${files.length === 1 ? "" : "s"} of ${remote} in ${local}`);
+    if (stopped) throw stopped;
   };
   try {
-    await waitForNotebook(t, onNode, token);
-    let base = onNode;
-    let dashboard = `${dashboardUrl(cluster.head, dask)}/status`;
-    if (forwarded && provider.forward) {
-      servers.push(await provider.forward(cluster, head, port, port));
-      base = `http://127.0.0.1:${port}`;
-      try {
-        servers.push(await provider.forward(cluster, head, dask.dashboardPort, dask.dashboardPort));
-        dashboard = dashboardLocal;
-      } catch (err) {
-        host.warn(`the dashboard stays inside the cluster: 127.0.0.1:${dask.dashboardPort} is taken (${(err as Error).message}); npm run dashboard -- --forward --port N serves it elsewhere`);
+    await startService(t, "notebook", notebookService(t, head, port, install));
+    let ready = false;
+    const onNode = `http://${head.ip}:${port}`;
+    try {
+      await Promise.race([waitForNotebook(t, onNode, token), signals.ended]);
+      let base = onNode;
+      let dashboard = `${dashboardUrl(cluster.head, dask)}/status`;
+      if (!signals.interrupted() && forwarded && provider.forward) {
+        servers.push(await provider.forward(cluster, head, port, port));
+        base = `http://127.0.0.1:${port}`;
+        try {
+          servers.push(await provider.forward(cluster, head, dask.dashboardPort, dask.dashboardPort));
+          dashboard = dashboardLocal;
+        } catch (err) {
+          host.warn(`the dashboard stays inside the cluster: 127.0.0.1:${dask.dashboardPort} is taken (${(err as Error).message}); npm run dashboard -- --forward --port N serves it elsewhere`);
+        }
       }
+      ready = !signals.interrupted();
+      if (ready) {
+        const url = `${base}/lab?token=${token}`;
+        process.stdout.write(
+          `JupyterLab: ${url}\nDask dashboard: ${dashboard}\nkernel "${KERNEL_NAME}": the cluster's Python; Client() connects. Ctrl-C ends it and brings your notebooks back to ${forUser(local)}/\n`,
+        );
+        if (open) openBrowser(host, url);
+      }
+    } catch (err) {
+      await stop().catch((e: Error) => host.warn(`stopping JupyterLab: ${e.message.split("\n")[0]}`));
+      throw new UserError(`JupyterLab did not start on ${head.name}: ${(err as Error).message.split("\n")[0]}`, 1, [
+        { path: head.name, message: "see its log", fix: `npm run logs -- ${head.name} notebook` },
+      ]);
     }
-    const url = `${base}/lab?token=${token}`;
-    process.stdout.write(
-      `JupyterLab: ${url}\nDask dashboard: ${dashboard}\nkernel "${KERNEL_NAME}": the cluster's Python; Client() connects. Ctrl-C ends it and brings your notebooks back to ${path.relative(process.cwd(), local) || local}/\n`,
-    );
-    if (open) openBrowser(host, url);
-  } catch (err) {
-    await stop().catch(() => undefined);
-    throw new UserError(`JupyterLab did not start on ${head.name}: ${(err as Error).message.split("\n")[0]}`, 1, [
-      { path: head.name, message: "see its log", fix: `npm run logs -- ${head.name} notebook` },
-    ]);
+    await signals.ended;
+    process.stdout.write("\n");
+    await stop();
+    // Interrupted before JupyterLab answered: not a session that ran.
+    return ready ? 0 : 130;
+  } finally {
+    signals.release();
   }
-  await new Promise<void>((resolve) => {
-    const done = () => resolve();
-    process.once("SIGINT", done);
-    process.once("SIGTERM", done);
-  });
-  process.stdout.write("\n");
-  await stop();
-  return 0;
 }
 
 export async function cli(argv: readonly string[], cwd = process.env.INIT_CWD ?? process.cwd()): Promise<number> {

@@ -14,7 +14,7 @@ import { deployedDask } from "../lib/deployed.js";
 import { badInput } from "../lib/errors.js";
 import { parseCli } from "../lib/cli.js";
 import { step } from "../lib/log.js";
-import { resultsDir } from "../lib/paths.js";
+import { forUser, resultsDir } from "../lib/paths.js";
 import { nodePaths } from "../lib/services.js";
 import { shq } from "../lib/transport.js";
 import { copyProgress, fetchFolder, formatBytes, packFolder, parseSize, sendFolder } from "../lib/workspace.js";
@@ -27,7 +27,7 @@ const USAGE = `usage: npm run submit -- [--node NODE] [--max-size SIZE] [--keep]
                   folder lists what to leave out, as .gitignore does
   --keep          keep the job's folder on the node (default: removed once its output is back)
 exit: the script's own exit code; 1 when the cluster cannot run it (down, or versions refused);
-2 for bad arguments`;
+2 for bad arguments; 130 after Ctrl-C (the job is stopped on the node, its output brought back)`;
 
 function timestamp(d = new Date()): string {
   return d.toISOString().replace(/[:]/g, "-").replace(/\..+$/, "Z");
@@ -74,7 +74,27 @@ export async function cli(argv: readonly string[], cwd = process.env.INIT_CWD ??
   writeFileSync(log, "");
 
   let exitCode = 1;
+  let interrupted = false;
+  let stopping: Promise<unknown> = Promise.resolve();
+  let keep = parsed.values.keep ?? false;
   const t0 = performance.now();
+  // Ctrl-C reaches this command and the local end of the connection, not always the job on
+  // the node (an ssh session's far end may run on): the job's own pid is stopped there too,
+  // then its output is brought back as on any other exit.
+  const pidFile = `${jobDir}/job.pid`;
+  const onSignal = () => {
+    if (interrupted) return;
+    interrupted = true;
+    step("submit", `interrupted: stopping the job on ${node.name}`);
+    stopping = t
+      .run(`p=$(cat ${shq(pidFile)} 2>/dev/null) && kill -INT "$p" 2>/dev/null && for i in $(seq 20); do kill -0 "$p" 2>/dev/null || exit 0; sleep 0.5; done; kill -KILL "$p" 2>/dev/null; true`, {
+        nothrow: true,
+        timeoutMs: 60_000,
+      })
+      .catch(() => undefined);
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
   try {
     step("submit", `${node.name}: copying ${packed.files.length} file${packed.files.length === 1 ? "" : "s"} (${formatBytes(packed.bytes)}) from ${folder}`);
     await sendFolder(t, packed, `${jobDir}/src`, copyProgress("[submit] copied", packed.bytes, [node.name], (l) => process.stderr.write(`${l}\n`))[node.name]);
@@ -82,7 +102,7 @@ export async function cli(argv: readonly string[], cwd = process.env.INIT_CWD ??
     step("submit", `${node.name}: python ${[rel, ...args].join(" ")}`);
     const env = userEnv(t, { DVC_OUTPUT: `${jobDir}/output` });
     const command = [p.python, "-m", "dask_vm_runtime", "run-script", "--", rel, ...args].map(shq).join(" ");
-    const r = await t.run(`${venvPathLine(t)}mkdir -p ${shq(`${jobDir}/output`)} && cd ${shq(`${jobDir}/src`)} && ${command}`, {
+    const r = await t.run(`${venvPathLine(t)}mkdir -p ${shq(`${jobDir}/output`)} && cd ${shq(`${jobDir}/src`)} && echo $$ > ${shq(pidFile)} && exec ${command}`, {
       env,
       nothrow: true,
       timeoutMs: 7 * 24 * 3_600_000,
@@ -95,17 +115,24 @@ export async function cli(argv: readonly string[], cwd = process.env.INIT_CWD ??
         appendFileSync(log, `${l}\n`);
       },
     });
-    exitCode = r.exitCode;
+    await stopping;
+    exitCode = interrupted ? 130 : r.exitCode;
+    if (r.exitCode === 255 && !interrupted) {
+      // ssh's own code: the connection ended, which does not mean the job did.
+      keep = true;
+      process.stderr.write(
+        `[submit] the connection to ${node.name} ended (exit 255): the job may still be running there. Its folder is kept: ${jobDir} (npm run ssh -- ${node.name} to look; its output is in output/)\n`,
+      );
+    }
     const files = await fetchFolder(t, `${jobDir}/output`, path.join(out, "output"));
     const seconds = (performance.now() - t0) / 1000;
     writeFileSync(path.join(out, "job.json"), `${JSON.stringify({ script, args, node: node.name, exitCode, seconds: Number(seconds.toFixed(1)), output: files }, null, 2)}\n`);
-    step(
-      "submit",
-      `exit ${exitCode} after ${seconds.toFixed(1)} s; ${files.length ? `${files.length} output file${files.length === 1 ? "" : "s"} in` : "log in"} ${path.relative(process.cwd(), out) || out}`,
-    );
+    step("submit", `exit ${exitCode} after ${seconds.toFixed(1)} s; ${files.length ? `${files.length} output file${files.length === 1 ? "" : "s"} in` : "log in"} ${forUser(out)}`);
   } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
     packed.remove();
-    if (!parsed.values.keep) await t.run(`rm -rf ${shq(jobDir)}`, { nothrow: true, timeoutMs: 120_000 });
+    if (!keep) await t.run(`rm -rf ${shq(jobDir)}`, { nothrow: true, timeoutMs: 120_000 });
   }
   return exitCode;
 }

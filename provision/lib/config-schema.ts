@@ -56,7 +56,13 @@ const SshHost = Type.Object(
         description: "The host's own IPv4 address Dask binds to and the other hosts reach (default: address, when it is an IPv4 address); give it when the host has several.",
       }),
     ),
-    root: Type.Optional(Type.String({ pattern: "^/", description: "Absolute folder of the runtime on this host (default: /home/<user>/.dask-vm-cluster/<cluster name>, /root/... for root)." })),
+    root: Type.Optional(
+      Type.String({
+        pattern: "^(/(?!\\.\\.?(/|$))[A-Za-z0-9._@+=,-]+)+$",
+        title: "an absolute folder of letters, digits and ._@+=,- (no space, no .. part)",
+        description: "Absolute folder of the runtime on this host (default: /home/<user>/.dask-vm-cluster/<cluster name>, /root/... for root).",
+      }),
+    ),
   },
   { ...strict, description: "One machine of provider ssh: node K is the K-th host." },
 );

@@ -171,13 +171,13 @@ export function notebookToken(clusterDir: string): string {
 /** Waits on node 1 until JupyterLab answers its API with the token (the runtime's Python, standard library). */
 export async function waitForNotebook(t: Transport, url: string, token: string, timeoutS = 90): Promise<void> {
   const code = `
-import sys, time, urllib.request
+import os, sys, time, urllib.request
 deadline = time.time() + float(sys.argv[2])
 last = ""
 direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 while time.time() < deadline:
     try:
-        with direct.open(urllib.request.Request(sys.argv[1] + "/api/status", headers={"Authorization": "token " + sys.argv[3]}), timeout=5) as r:
+        with direct.open(urllib.request.Request(sys.argv[1] + "/api/status", headers={"Authorization": "token " + os.environ["DVC_NOTEBOOK_TOKEN"]}), timeout=5) as r:
             if r.status == 200:
                 sys.exit(0)
     except Exception as e:
@@ -186,7 +186,8 @@ while time.time() < deadline:
 sys.exit("JupyterLab did not answer at " + sys.argv[1] + ": " + last)
 `;
   const waitS = timeoutS * t.slowness;
-  await t.run([nodePaths(t.root).python, "-c", code, url, String(waitS), token].map(shq).join(" "), { timeoutMs: (waitS + 30) * 1000 });
+  // The token in the environment, not the command line: another user of the node sees argv.
+  await t.run([nodePaths(t.root).python, "-c", code, url, String(waitS)].map(shq).join(" "), { env: { DVC_NOTEBOOK_TOKEN: token }, timeoutMs: (waitS + 30) * 1000 });
 }
 
 export type { Platform };

@@ -152,6 +152,11 @@ export async function ensurePackagesLock(cluster: Cluster, host: Host, log: Log)
       output: tmp,
       cwd: cluster.projectDir,
     });
+    if (r.timedOut || r.missing) {
+      throw new UserError("runtime.packages could not be locked: uv did not finish", 1, [
+        { path: "uv", message: uvCause(r), fix: "check the connection to the package index (a slow index or proxy?), then deploy again" },
+      ]);
+    }
     if (r.exitCode !== 0) {
       const { network, problems } = refusal(uvCause(r), packages, python, platform);
       if (network) throw new UserError(`runtime.packages could not be locked: the package index did not answer`, 1, problems);

@@ -18,3 +18,13 @@ export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
 export function resultsDir(projectDir: string): string {
   return path.join(projectDir, "results");
 }
+
+/**
+ * A path as the user can use it from the folder they ran the command in (npm runs scripts
+ * in the project folder and says where the user was in INIT_CWD); absolute when that is
+ * clearer than a walk up.
+ */
+export function forUser(p: string, env: NodeJS.ProcessEnv = process.env): string {
+  const rel = path.relative(env.INIT_CWD ?? process.cwd(), p);
+  return !rel || rel.startsWith(`..${path.sep}..`) || path.isAbsolute(rel) ? p : rel;
+}

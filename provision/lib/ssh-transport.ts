@@ -6,7 +6,7 @@
 // and the environment goes in front of it as `export` lines. ssh is the system's own
 // (OpenSSH on Linux and macOS, Win32-OpenSSH on Windows), run through the host's one
 // process runner.
-import { lstatSync, mkdirSync, statSync } from "node:fs";
+import { lstatSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
 import type { ProcessRunner } from "./process.js";
 import { DEFAULT_TIMEOUT_MS, exportLines, NodeCommandError, runForNode, shq, type RunOptions, type RunResult, type ServiceManager, type Transport } from "./transport.js";
@@ -174,14 +174,16 @@ export class SshTransport implements Transport {
     mkdirSync(path.dirname(localPath), { recursive: true });
     const ssh = ["ssh", ...this.sshArgs(), this.node];
     const size = await runForNode(this.runner, this.node, [...ssh, `stat -c %s ${shq(remotePath)}`], `stat ${this.node}:${remotePath}`, { timeoutMs: 60_000 * this.slowness });
-    const r = await this.runner([...ssh, `cat ${shq(remotePath)}`], {
-      outputFile: localPath,
-      timeoutMs: DEFAULT_TIMEOUT_MS * this.slowness,
-      scope: this.node,
-      label: `get ${this.node}:${remotePath}`,
-    });
-    if (r.exitCode !== 0) throw new NodeCommandError(this.node, `cat ${remotePath}`, { stdout: "", stderr: r.stderr, exitCode: r.exitCode });
-    const got = statSync(localPath).size;
-    if (String(got) !== size.stdout.trim()) throw new Error(`copy of ${this.node}:${remotePath} incomplete: ${got} of ${size.stdout.trim()} bytes`);
+    // Written aside and renamed once whole: a copy cut short never stands as the file.
+    const part = `${localPath}.part-${process.pid}`;
+    try {
+      const r = await this.runner([...ssh, `cat ${shq(remotePath)}`], { outputFile: part, timeoutMs: DEFAULT_TIMEOUT_MS * this.slowness, scope: this.node, label: `get ${this.node}:${remotePath}` });
+      if (r.exitCode !== 0) throw new NodeCommandError(this.node, `cat ${remotePath}`, { stdout: "", stderr: r.stderr, exitCode: r.exitCode });
+      const got = statSync(part).size;
+      if (String(got) !== size.stdout.trim()) throw new Error(`copy of ${this.node}:${remotePath} incomplete: ${got} of ${size.stdout.trim()} bytes`);
+      renameSync(part, localPath);
+    } finally {
+      rmSync(part, { force: true });
+    }
   }
 }

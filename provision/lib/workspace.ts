@@ -161,12 +161,15 @@ export async function sendFolder(t: Transport, packed: Packed, remoteDir: string
 export async function fetchFolder(t: Transport, remoteDir: string, localDir: string, exclude: readonly string[] = [], how: { keepNewer?: boolean } = {}): Promise<string[]> {
   const remoteTar = `${remoteDir}.outgoing-${process.pid}.tar`;
   const excludes = exclude.map((e) => `--exclude=${shq(e)}`).join(" ");
-  const r = await t.run(`if [ -d ${shq(remoteDir)} ] && [ -n "$(ls -A ${shq(remoteDir)})" ]; then tar -cf ${shq(remoteTar)} ${excludes} -C ${shq(remoteDir)} . && echo packed; fi`, {
-    timeoutMs: 600_000,
-  });
-  if (!r.stdout.includes("packed")) return [];
   const tmp = mkdtempSync(path.join(os.tmpdir(), "dvc-fetch-"));
   try {
+    // GNU tar exits 1 when a file changed while it was read (a notebook autosaving): the
+    // archive is still whole, with that file as it was at one moment. 2 and up are errors.
+    const r = await t.run(
+      `if [ -d ${shq(remoteDir)} ] && [ -n "$(ls -A ${shq(remoteDir)})" ]; then rc=0; tar -cf ${shq(remoteTar)} ${excludes} -C ${shq(remoteDir)} . || rc=$?; [ "$rc" -le 1 ] || exit "$rc"; echo packed; fi`,
+      { timeoutMs: 600_000 },
+    );
+    if (!r.stdout.includes("packed")) return [];
     const local = path.join(tmp, "folder.tar");
     await t.get(remoteTar, local);
     mkdirSync(localDir, { recursive: true });

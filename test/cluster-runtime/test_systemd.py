@@ -1,6 +1,8 @@
 """The systemd unit of a service, rendered purely: quoting of argv and environment the way
 systemd.syntax reads them, and the status read back from `systemctl show`."""
 
+from pathlib import Path
+
 import pytest
 
 from dask_vm_runtime import systemd
@@ -56,3 +58,13 @@ def test_a_user_unit_runs_as_its_user_and_is_wanted_by_the_users_default_target(
     assert systemd.USER.privileged(["sh", "-c", "x"]) == ["sh", "-c", "x"]
     assert str(systemd.USER.unit_dir).endswith("/systemd/user")
     assert systemd.SYSTEM.unit_dir == systemd.UNIT_DIR
+
+
+def test_unit_names_are_plain_on_a_vm_and_per_folder_elsewhere() -> None:
+    assert systemd.unit_name("worker") == "dvc-worker.service"
+    assert systemd.unit_name("worker", Path("/opt/dask-vm-cluster")) == "dvc-worker.service"
+    a = systemd.unit_name("worker", Path("/home/ana/dvc-a"))
+    b = systemd.unit_name("worker", Path("/home/ana/dvc-b"))
+    assert a != b
+    assert a.startswith("dvc-worker-") and a.endswith(".service")
+    assert systemd.unit_name("worker", Path("/home/ana/dvc-a/")) == a

@@ -508,6 +508,17 @@ export class SshProvider implements MachineProvider {
       throw new UserError(`${node.name} (${s.user}@${s.address}) cannot be reached`, 1, [{ path: node.name, message: why.found, fix: why.fix }]);
     }
     const facts = parseProbe(probed.result.stdout).single;
+    // Never take over a folder that is not this cluster's (preflight says so too; a repair
+    // found by the plan's observation makes machines without a new preflight).
+    if (facts.root === "foreign" || (facts.root?.startsWith("ours:") && facts.root !== `ours:${cluster.id}`)) {
+      throw new UserError(`${node.name}: ${s.root} on ${s.address} is not this cluster's runtime folder`, 2, [
+        {
+          path: `/ssh/hosts/${node.index - 1}/root`,
+          message: facts.root === "foreign" ? "it exists and holds something else" : `it belongs to cluster ${facts.root.slice(5)}`,
+          fix: `set ssh.hosts[${node.index - 1}].root to a new folder; this one is left alone`,
+        },
+      ]);
+    }
     const manager = serviceManagerFor(s.serviceManager, facts) ?? "supervisor";
     const t = this.sshTransport(cluster, node, manager);
     const marker = JSON.stringify({ cluster: cluster.id, node: node.name, project: cluster.projectDir });
@@ -529,9 +540,11 @@ export class SshProvider implements MachineProvider {
   }
 
   /**
-   * Removes what the deploy made there: the runtime folder (venv, certificates, logs,
-   * service definitions), and its parent when the deploy made that too and left it empty;
-   * then the shared ssh connection and this computer's files for the node.
+   * Removes what the deploy made there: its services, stopped whatever stage stopped them
+   * before (the runtime's own stop, then any process still running from the folder), the
+   * runtime folder (venv, certificates, logs, service definitions), and its parent when the
+   * deploy made that too and left it empty; then the shared ssh connection and this
+   * computer's files for the node.
    */
   async destroyMachine(cluster: ClusterRef, node: NodeSpec): Promise<void> {
     const s = settingsOf(node);
@@ -540,10 +553,19 @@ export class SshProvider implements MachineProvider {
     if (!existsSync(sshPaths(cluster).facts(node.name))) return;
     const t = this.sshTransport(cluster, node);
     const parent = path.posix.dirname(s.root);
-    const r = await t.run(
-      `if [ -f ${shq(`${s.root}/${MARKER}`)} ]; then rm -rf ${shq(s.root)}; fi; ${path.posix.basename(parent) === ".dask-vm-cluster" ? `rmdir ${shq(parent)} 2>/dev/null; true` : "true"}`,
-      { nothrow: true, timeoutMs: 300_000 },
-    );
+    const root = shq(s.root);
+    const py = shq(`${s.root}/venv/bin/python`);
+    const script = [
+      `if [ -f ${shq(`${s.root}/${MARKER}`)} ]; then`,
+      // Each service's own stop (a systemd --user unit is disabled and removed there).
+      `  if [ -x ${py} ]; then for svc in notebook worker scheduler; do [ -f ${root}/etc/$svc.json ] && ${py} -m dask_vm_runtime service stop $svc --root ${root} --manager ${t.serviceManager} >/dev/null 2>&1; done; fi`,
+      // Then whatever still runs from the folder (a job whose submit was cut off).
+      `  pkill -TERM -u "$(id -u)" -f ${root} 2>/dev/null; sleep 1; pkill -KILL -u "$(id -u)" -f ${root} 2>/dev/null`,
+      `  rm -rf ${root}`,
+      "fi",
+      path.posix.basename(parent) === ".dask-vm-cluster" ? `rmdir ${shq(parent)} 2>/dev/null; true` : "true",
+    ].join("\n");
+    const r = await t.run(script, { nothrow: true, timeoutMs: 300_000 });
     if (r.exitCode === 255) {
       throw new UserError(`${node.name} (${s.user}@${s.address}) cannot be reached to remove the runtime`, 1, [
         { path: node.name, message: sshFailure(node, r.stderr).found, fix: `bring it back and run cdktf destroy again, or remove ${s.root} there by hand` },
