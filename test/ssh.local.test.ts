@@ -9,9 +9,11 @@
 import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { $ } from "zx";
 import { stateFile } from "../provision/lib/deployed.js";
 import { sshControlDir } from "../provision/lib/ssh-transport.js";
 import { makeProject, REPO, tail, type TestProject } from "./helpers/project.js";
+import { interrupt, startUntil } from "./helpers/long-running.js";
 import { labUnavailable, makeSshLab, type HostState, type SshLab } from "./helpers/ssh-lab.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: results.json, walked freely in assertions
@@ -156,6 +158,17 @@ describe.runIf(!why)("provider ssh on three machines of their own", () => {
     const r = await npm("submit", [job]);
     expect(r.exitCode, tail(r)).toBe(0);
     expect(r.stdout).toContain("workers 3");
+  }, 300_000);
+
+  it("Ctrl-C on npm run submit stops the job on the host, where the ssh session's far end would have run on (exit 130, its output back)", async () => {
+    const job = path.join(path.dirname(p.dir), "long_job.py");
+    writeFileSync(job, "import time\nfrom dask_vm_runtime import output_dir\n(output_dir() / 'partial.txt').write_text('half\\n')\nprint('started', flush=True)\ntime.sleep(600)\n");
+    const started = await startUntil(p, ["provision/submit.ts", job], /^started$/m, 180_000);
+    expect(await interrupt(started.child), started.out()).toBe(130);
+    const left = await $({ nothrow: true, quiet: true })`pgrep -u ${lab.hosts[0]!.user} -f ${"[l]ong_job.py"}`;
+    expect(left.stdout.trim(), "the job still runs on the host").toBe("");
+    const run = readdirSync(path.join(p.dir, "results", "submit")).find((j) => j.endsWith("-long_job"))!;
+    expect(readFileSync(path.join(p.dir, "results", "submit", run, "output", "partial.txt"), "utf8")).toBe("half\n");
   }, 300_000);
 
   it("cdktf destroy leaves each host exactly as it was: its user's files, processes, listening sockets; and no ssh connection of ours", async () => {

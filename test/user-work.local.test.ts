@@ -5,7 +5,6 @@
 // Chromium through the forwarded address; a client with another distributed refused by
 // name (submit and kernel); a Python on this host connected through the profile; a second
 // deploy that asks no package index; destroy, and only the user's files left. Needs root.
-import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import http from "node:http";
@@ -21,43 +20,13 @@ import { shq, type Transport } from "../provision/lib/transport.js";
 import { listeners, transports } from "./helpers/cluster.js";
 import { makeProject, REPO, tail, type TestProject } from "./helpers/project.js";
 import { expectNothingLeft, residue, type Residue } from "./helpers/residue.js";
+import { interrupt, startUntil } from "./helpers/long-running.js";
 import { rootOrSkip } from "./helpers/root.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: an executed notebook, walked freely in assertions
 type Any = any;
 const isRoot = rootOrSkip("user-work.local", "the local provider needs root to create network namespaces");
 const measured: Record<string, unknown> = {};
-
-/** Runs a long-lived command (notebook, connect) until a line matches; returns the process and its output so far. */
-async function startUntil(p: TestProject, args: string[], ready: RegExp, timeoutMs = 240_000): Promise<{ child: ChildProcess; out: () => string }> {
-  const child = spawn("node_modules/.bin/tsx", args, { cwd: p.link, stdio: ["ignore", "pipe", "pipe"], detached: true, env: { ...process.env, CI: "true" } });
-  let seen = "";
-  child.stdout!.on("data", (b: Buffer) => (seen += b.toString()));
-  child.stderr!.on("data", (b: Buffer) => (seen += b.toString()));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no line matching ${ready} in ${timeoutMs / 1000} s:\n${seen}`)), timeoutMs);
-    const check = () => {
-      if (ready.test(seen)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout!.on("data", check);
-    child.stderr!.on("data", check);
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${args.join(" ")} exited ${code} before it was ready:\n${seen}`));
-    });
-  });
-  return { child, out: () => seen };
-}
-
-/** Sends SIGINT to a started command's group (as Ctrl-C does) and waits for it to end. */
-async function interrupt(child: ChildProcess): Promise<number | null> {
-  const ended = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  process.kill(-child.pid!, "SIGINT");
-  return ended;
-}
 
 describe.runIf(isRoot)("your own work on a local cluster", () => {
   let p: TestProject;
@@ -168,6 +137,29 @@ sys.exit(3)
     writeFileSync(path.join(work, ".dvcignore"), "big.bin\n");
     expect(readdirSync(path.join(p.dir, "results", "submit"))).toHaveLength(1);
   });
+
+  it("npm run submit: Ctrl-C stops the job on the node and brings back what it wrote (exit 130); a module named like the cluster's own stays behind", async () => {
+    const folder = path.join(path.dirname(p.dir), "interrompu");
+    mkdirSync(folder, { recursive: true });
+    writeFileSync(path.join(folder, "random.py"), "raise SystemExit('the folder random.py reached the scheduler')\n");
+    writeFileSync(
+      path.join(folder, "long_job.py"),
+      "import time\nfrom dask_vm_runtime import output_dir\n(output_dir() / 'partial.txt').write_text('half\\n')\nprint('started', flush=True)\ntime.sleep(600)\n",
+    );
+    const started = await startUntil(p, ["provision/submit.ts", path.join(folder, "long_job.py")], /^started$/m, 120_000);
+    expect(started.out()).toMatch(/not sent to the scheduler and workers, their names are the cluster's own modules: random/);
+    const code = await interrupt(started.child);
+    expect(code, started.out()).toBe(130);
+    const left = await nodes[0]!.run("pgrep -f '[l]ong_job.py' || true");
+    expect(left.stdout.trim()).toBe("");
+    const job = readdirSync(path.join(p.dir, "results", "submit")).find((j) => j.endsWith("-long_job"))!;
+    expect(readFileSync(path.join(p.dir, "results", "submit", job, "output", "partial.txt"), "utf8")).toBe("half\n");
+    expect(JSON.parse(readFileSync(path.join(p.dir, "results", "submit", job, "job.json"), "utf8"))).toMatchObject({ exitCode: 130 });
+    expect(readdirSync(nodePaths(nodes[0]!.root).jobs)).toEqual([]);
+    // The scheduler still imports the standard library's random (a task that uses it runs).
+    const ok = await npm("exec", ["node1", `python -c "from distributed import Client; c = Client(); print(c.run_on_scheduler(lambda: __import__('random').__file__))"`]);
+    expect(ok.stdout, tail(ok)).toMatch(/lib\/python3\.\d+\/random\.py/);
+  }, 180_000);
 
   it("npm run exec: one command on a node or on all, in the runtime venv, with its exit code", async () => {
     const one = await npm("exec", ["node2", "exit 7"]);

@@ -21,6 +21,7 @@ modules of the same names an earlier job loaded there are forgotten first.
 from __future__ import annotations
 
 import importlib
+import os
 import runpy
 import sys
 import zipfile
@@ -181,10 +182,15 @@ def run(script: str, args: list[str], timeout: float) -> int:
     folder = path.resolve().parent
     try:
         take_back = ship_modules(client, folder, path)
-        sys.argv = [str(path), *args]
+        # Started from the job's folder, not the script's: `python -m` puts its working
+        # folder first on sys.path, where a random.py of the user's would have replaced the
+        # standard library's for Dask itself. The script gets its folder now, as `python
+        # job.py` run there would.
+        os.chdir(folder)
+        sys.argv = [path.name, *args]
         sys.path.insert(0, str(folder))
         try:
-            runpy.run_path(str(path), run_name="__main__")
+            runpy.run_path(str(folder / path.name), run_name="__main__")
         except SystemExit as done:
             code = done.code
             if code is None:

@@ -101,8 +101,8 @@ export async function cli(argv: readonly string[], cwd = process.env.INIT_CWD ??
     await writeNodeProfile(t, deployed.cluster, node, dask);
     step("submit", `${node.name}: python ${[rel, ...args].join(" ")}`);
     const env = userEnv(t, { DVC_OUTPUT: `${jobDir}/output` });
-    const command = [p.python, "-m", "dask_vm_runtime", "run-script", "--", rel, ...args].map(shq).join(" ");
-    const r = await t.run(`${venvPathLine(t)}mkdir -p ${shq(`${jobDir}/output`)} && cd ${shq(`${jobDir}/src`)} && echo $$ > ${shq(pidFile)} && exec ${command}`, {
+    const command = [p.python, "-m", "dask_vm_runtime", "run-script", "--", `src/${rel}`, ...args].map(shq).join(" ");
+    const r = await t.run(`${venvPathLine(t)}mkdir -p ${shq(`${jobDir}/output`)} && cd ${shq(jobDir)} && echo $$ > ${shq(pidFile)} && exec ${command}`, {
       env,
       nothrow: true,
       timeoutMs: 7 * 24 * 3_600_000,
