@@ -34,18 +34,21 @@ const NODES = ["node1", "node2", "node3"] as const;
 const SUBNET = "192.168.60.0/24";
 const IPS = ["192.168.60.11", "192.168.60.12", "192.168.60.13"];
 
-function why(): string | undefined {
+// Asynchronous, as everything slow here: on a new machine the host setup installs Debian
+// packages for minutes, and a worker blocked that long makes vitest's own RPC time out
+// ("Timeout calling onTaskUpdate") although every test passes.
+async function why(): Promise<string | undefined> {
   if (process.platform !== "linux") return `libvirt with qemu needs Linux (this is ${process.platform})`;
   if (process.getuid?.() !== 0) return "this suite needs root (it starts libvirtd, builds the box with debootstrap, and defines networks)";
-  const setup = spawnSync("bash", [path.join(REPO, "provision", "setup-libvirt-host.sh")], { encoding: "utf8" });
-  if (setup.status === 3) return (setup.stderr.trim().split("\n").pop() ?? "").replace(/^cannot run libvirt: /, "libvirt cannot run here: ");
-  if (setup.status !== 0) throw new Error(`provision/setup-libvirt-host.sh failed (exit ${setup.status}):\n${setup.stderr}`);
-  const caps = spawnSync("virsh", ["--connect", "qemu:///system", "domcapabilities", "--virttype", "qemu"], { encoding: "utf8" });
-  if (caps.status !== 0) return `qemu cannot run under libvirt here: ${(caps.stderr || caps.stdout).trim().split("\n").pop()}`;
+  const setup = await runProcess(["bash", path.join(REPO, "provision", "setup-libvirt-host.sh")], { echo: true, timeoutMs: 1_800_000 });
+  if (setup.exitCode === 3) return (setup.stderr.trim().split("\n").pop() ?? "").replace(/^cannot run libvirt: /, "libvirt cannot run here: ");
+  if (setup.exitCode !== 0) throw new Error(`provision/setup-libvirt-host.sh failed (exit ${setup.exitCode}):\n${setup.stderr}`);
+  const caps = await runProcess(["virsh", "--connect", "qemu:///system", "domcapabilities", "--virttype", "qemu"]);
+  if (caps.exitCode !== 0) return `qemu cannot run under libvirt here: ${(caps.stderr || caps.stdout).trim().split("\n").pop()}`;
   return undefined;
 }
 
-const skip = why();
+const skip = await why();
 if (skip) console.log(`vm.libvirt: skipped: ${skip}`);
 
 const virsh = (...args: string[]) => spawnSync("virsh", ["--connect", "qemu:///system", ...args], { encoding: "utf8" });

@@ -81,7 +81,10 @@ describe("command lines", () => {
       [...ssh, "stat -c %s /opt/dask-vm-cluster/logs/a.log"],
       [...ssh, "cat /opt/dask-vm-cluster/logs/a.log"],
     ]);
-    expect(calls[1]!.opts.outputFile).toBe(local);
+    // Written aside under a temporary name, then renamed once its size matches.
+    expect(calls[1]!.opts.outputFile).toBe(`${local}.part-${process.pid}`);
+    expect(readFileSync(local, "utf8")).toBe("12345");
+    expect(existsSync(`${local}.part-${process.pid}`)).toBe(false);
     rmSync(path.join(os.tmpdir(), "dvc-get-test"), { recursive: true, force: true });
   });
 
