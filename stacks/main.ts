@@ -23,6 +23,9 @@ import { DaskClusterStack, STACK_NAME } from "./dask-cluster-stack.js";
 
 await runCli(async () => {
   const host = realHost();
+  // The stage runner compiled while this synth runs (provision/launch.mjs), so the stages
+  // Terraform starts together find it ready.
+  const stageRunner = host.run([process.execPath, path.join(PROJECT_DIR, "provision", "launch.mjs"), "--prepare", "provision/stage.ts"], { cwd: PROJECT_DIR });
   const cluster = loadCluster({ projectDir: PROJECT_DIR, host });
   let runtime: Awaited<ReturnType<typeof ensureRuntime>>;
   try {
@@ -53,6 +56,8 @@ await runCli(async () => {
   const app = new App();
   new DaskClusterStack(app, STACK_NAME, { cluster, runtime, nodeBinary: process.execPath, observed: seen.values });
   app.synth();
+  const prepared = await stageRunner;
+  if (prepared.exitCode !== 0 || prepared.stderr.trim()) host.warn(`preparing the stage runner: ${prepared.stderr.trim() || `exit ${prepared.exitCode}`}`);
   // Where the registry is unreachable, hashicorp/null from the cache, before terraform init.
   await ensureStackProviders(path.join(app.outdir, "stacks", STACK_NAME), host, consoleLog);
 });

@@ -12,6 +12,7 @@ import { UserError } from "../provision/lib/errors.js";
 import { makeCheckout, REPO } from "./helpers/project.js";
 
 const COMMANDS = [
+  "bench-deploy",
   "benchmark",
   "connect",
   "dashboard",

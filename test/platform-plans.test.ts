@@ -122,7 +122,7 @@ describe("the command plan of preflight, network, box and machine-node1 on each 
   it.each(PLATFORMS)("$name", async (p) => {
     const { starts, argvs, cluster } = await plan(p);
     // How Terraform starts each stage: no cmd /C, no sh shim; the project path is working_dir, never parsed.
-    for (const s of starts) expect(s).toEqual([p.node, "--import", "tsx", "provision/stage.ts", "apply"]);
+    for (const s of starts) expect(s).toEqual([p.node, "provision/launch.mjs", "provision/stage.ts", "apply"]);
     const conf = path.join(cluster.clusterDir, "ssh", "node1.conf");
     const noMux = p.host.platform === "win32" ? ["-o", "ControlMaster=no", "-o", "ControlPath=none"] : [];
     const ssh = ["ssh", "-F", conf, "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", ...noMux, "node1", "bash", "-s"];

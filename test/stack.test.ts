@@ -117,7 +117,7 @@ describe("dask-cluster stack", () => {
         name,
       ).toEqual(["apply"]);
       for (const e of [...execs, ...all[`converge-${name}`]!.provisioner!.map((p) => p["local-exec"])]) {
-        expect(e.interpreter).toEqual([NODE, "--import", "tsx", "provision/stage.ts"]);
+        expect(e.interpreter).toEqual([NODE, "provision/launch.mjs", "provision/stage.ts"]);
       }
       for (const e of execs) {
         expect(e.command).toBe("destroy");

@@ -70,7 +70,7 @@ function progressView() {
   };
 }
 
-function timestamp(d = new Date()): string {
+export function timestamp(d = new Date()): string {
   return d.toISOString().replace(/[:]/g, "-").replace(/\..+$/, "Z");
 }
 

@@ -5,10 +5,21 @@ import { existsSync } from "node:fs";
 import { webcrypto } from "node:crypto";
 import { mkdir, writeFile, chmod } from "node:fs/promises";
 import path from "node:path";
-import * as x509 from "@peculiar/x509";
+import type * as X509 from "@peculiar/x509";
 import type { NodeSpec } from "./config.js";
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+let x509Module: Promise<typeof X509> | undefined;
+/**
+ * @peculiar/x509, loaded the first time a certificate is made: most processes that import
+ * this module only need the file names, and the library costs 0.15 s to load.
+ */
+function x509Lib(): Promise<typeof X509> {
+  x509Module ??= import("@peculiar/x509").then((m) => {
+    m.cryptoProvider.set(webcrypto as unknown as Crypto);
+    return m;
+  });
+  return x509Module;
+}
 
 const ALG = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
 const DAY = 86_400_000;
@@ -19,6 +30,7 @@ export interface Pem {
 }
 
 async function keyPem(key: CryptoKey): Promise<string> {
+  const x509 = await x509Lib();
   const der = await webcrypto.subtle.exportKey("pkcs8", key as unknown as Parameters<typeof webcrypto.subtle.exportKey>[1]);
   return x509.PemConverter.encode(der, "PRIVATE KEY");
 }
@@ -30,6 +42,7 @@ function serial(): string {
 }
 
 export async function createCa(commonName: string, days = 825): Promise<Pem & { keys: CryptoKeyPair }> {
+  const x509 = await x509Lib();
   const keys = (await webcrypto.subtle.generateKey(ALG, true, ["sign", "verify"])) as unknown as CryptoKeyPair;
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
@@ -48,6 +61,7 @@ export async function createCa(commonName: string, days = 825): Promise<Pem & { 
 }
 
 export async function issue(ca: { cert: string; keys: CryptoKeyPair }, commonName: string, ips: readonly string[], days = 825): Promise<Pem> {
+  const x509 = await x509Lib();
   const keys = (await webcrypto.subtle.generateKey(ALG, true, ["sign", "verify"])) as unknown as CryptoKeyPair;
   const caCert = new x509.X509Certificate(ca.cert);
   const cert = await x509.X509CertificateGenerator.create({

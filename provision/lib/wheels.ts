@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import path from "node:path";
-import { EnvHttpProxyAgent, fetch as undiciFetch } from "undici";
+import type { fetch as undiciFetch } from "undici";
 import type { Platform } from "./config-schema.js";
 import type { LockEntry } from "./bundle.js";
 import { networkErrorText } from "./host.js";
@@ -125,11 +125,14 @@ function normalizeVersion(v: string): string {
 export async function fetchWheels(entries: readonly LockEntry[], target: WheelTarget, dir: string, opts: FetchOptions = {}): Promise<string[]> {
   const env = opts.env ?? process.env;
   const index = opts.index ?? env.PIP_INDEX_URL ?? DEFAULT_INDEX;
+  // Loaded here, not at the top: every stage process imports this module for its names,
+  // and only the bundle stage downloads.
+  const { EnvHttpProxyAgent, fetch: fetchWithProxy } = await import("undici");
   const dispatcher = new EnvHttpProxyAgent();
   const get = async (url: string, accept: string) => {
     let res: Awaited<ReturnType<typeof undiciFetch>>;
     try {
-      res = await undiciFetch(url, { headers: { Accept: accept, "User-Agent": "dask-vm-cluster" }, dispatcher, signal: AbortSignal.timeout(180_000) });
+      res = await fetchWithProxy(url, { headers: { Accept: accept, "User-Agent": "dask-vm-cluster" }, dispatcher, signal: AbortSignal.timeout(180_000) });
     } catch (err) {
       throw new WheelError("unreachable", url, `cannot reach ${new URL(url).host} (${networkErrorText(err)})`);
     }

@@ -3,16 +3,17 @@
 // symlink to the checkout's; everything else is copied as cdktf and the stages read it.
 // The copy lives where students clone: under a folder whose name has a space and a
 // non-ASCII letter, and every command is run through a symlink to it.
-import { cpSync, mkdirSync, mkdtempSync, realpathSync, symlinkSync, writeFileSync, rmSync, existsSync } from "node:fs";
+import { mkdtempSync, realpathSync, symlinkSync, writeFileSync, rmSync, existsSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { $, type ProcessOutput } from "zx";
+import { CHECKOUT_FILES, copyCheckout } from "../../provision/lib/checkout-copy.js";
 import { resolveCluster, type Cluster } from "../../provision/lib/config.js";
 import { cdktfEnv } from "./terraform.js";
 
 export const REPO = path.resolve(import.meta.dirname, "..", "..");
 // What a clone has (git ls-files), less what no command reads.
-const COPIED = ["package.json", "cdktf.json", "tsconfig.json", "README.md", "stacks", "provision", "cluster-runtime", "test"];
+const COPIED = [...CHECKOUT_FILES, "README.md", "test"];
 
 export interface TestProject {
   /** The checkout itself: <tmp>/Cours Dask é/checkout, as node and the stages see it. */
@@ -34,9 +35,7 @@ export const SPACED_FOLDER = "Cours Dask é";
 export function makeCheckout(prefix = "dvc-e2e-"): { top: string; dir: string; link: string } {
   const top = realpathSync(mkdtempSync(path.join(os.tmpdir(), prefix)));
   const dir = path.join(top, SPACED_FOLDER, "checkout");
-  mkdirSync(dir, { recursive: true });
-  for (const f of COPIED) cpSync(path.join(REPO, f), path.join(dir, f), { recursive: true, filter: (src) => !src.includes("__pycache__") && !src.includes("test-output") });
-  symlinkSync(path.join(REPO, "node_modules"), path.join(dir, "node_modules"));
+  copyCheckout(REPO, dir, COPIED);
   const link = path.join(top, "lien");
   symlinkSync(dir, link);
   return { top, dir, link };
