@@ -81,8 +81,8 @@ export class DaskClusterStack extends TerraformStack {
     const installs = cluster.nodes.map((node, i) => new Install(this, `install-${node.name}`, { cluster: one(node), node: node.name, runtime, machine: machines[i]!, bundle }));
     const gate = new VersionGate(this, "version-gate", { cluster: all, runtime, installs });
     const tls = new TlsMaterial(this, "tls", { cluster: all, dask: config.dask, machines });
-    const scheduler = new Scheduler(this, "scheduler", { cluster: one(cluster.nodes[0]!), dask: config.dask, gate, tls });
-    const workers = cluster.nodes.map((node) => new Worker(this, `worker-${node.name}`, { cluster: one(node), node: node.name, dask: config.dask, scheduler }));
+    const scheduler = new Scheduler(this, "scheduler", { cluster: one(cluster.nodes[0]!), dask: config.dask, gate, tls, install: installs[0]! });
+    const workers = cluster.nodes.map((node, i) => new Worker(this, `worker-${node.name}`, { cluster: one(node), node: node.name, dask: config.dask, scheduler, install: installs[i]!, gate }));
     if (config.benchmark.onDeploy) {
       new Benchmark(this, "benchmark", { cluster: all, benchmark: config.benchmark, dask: config.dask, workers });
     }

@@ -54,10 +54,11 @@ describe("doctor on scripted hosts", () => {
       ["virtualization", "ok"],
       ["memory", "ok"],
       ["disk", "ok"],
+      ["cache", "ok"],
     ]);
     expect(rowOf(rows, "virtualbox").found).toBe("7.0.14r161095");
     expect(rowOf(rows, "disk").found).toBe("100.0 GiB free at /home/u/dvc (need 3 nodes × 3 GiB = 9.0 GiB)");
-    expect(verdictLine("virtualbox", rows)).toBe("ready for virtualbox: all 14 checks ok");
+    expect(verdictLine("virtualbox", rows)).toBe("ready for virtualbox: all 15 checks ok");
   });
 
   it("missing VirtualBox is a failed row, not a crash, and the other checks still run", async () => {
@@ -112,7 +113,7 @@ describe("doctor on scripted hosts", () => {
   it("the local provider as a normal user fails the root check with how to run it, and asks no VM tool", async () => {
     const h = host({ uid: 1000 });
     const rows = await run(h, { provider: "local" });
-    expect(rows.map((r) => r.check)).toEqual(["node", "terraform", "terraform providers", "root", "iproute2", "python3.11", "memory", "disk"]);
+    expect(rows.map((r) => r.check)).toEqual(["node", "terraform", "terraform providers", "root", "iproute2", "python3.11", "memory", "disk", "cache"]);
     expect(rowOf(rows, "root").fix).toContain("sudo -E");
     expect(h.argvs().some((a) => a[0] === "vagrant" || a[0] === "VBoxManage")).toBe(false);
     expect(rowOf(await run(host({ uid: 0 }), { provider: "local" }), "root")).toMatchObject({ status: "ok", found: "uid 0" });

@@ -35,12 +35,12 @@ afterAll(() => {
   for (const dir of outdirs) rmSync(dir, { recursive: true, force: true });
 });
 
-function synth(config: object, observed?: ReadonlyMap<string, string>): Tf {
+function synth(config: object, observed?: ReadonlyMap<string, string>, runtimeRef = runtime): Tf {
   const cluster = resolveCluster(config, "/tmp/dvc-project");
   const outdir = mkdtempSync(path.join(os.tmpdir(), "dvc-stack-test-"));
   outdirs.push(outdir);
   const app = Testing.app({ outdir });
-  const stack = new DaskClusterStack(app as App, "dask-cluster", { cluster, runtime, nodeBinary: NODE, observed });
+  const stack = new DaskClusterStack(app as App, "dask-cluster", { cluster, runtime: runtimeRef, nodeBinary: NODE, observed });
   return JSON.parse(Testing.synth(stack)) as Tf;
 }
 
@@ -69,7 +69,7 @@ describe("dask-cluster stack", () => {
   it("applies each stage from its converge resource, with the stage's spec, after the converge resources it builds on", () => {
     const c = all["converge-worker-node2"]!;
     expect(c.triggers).toEqual({ worker_id: "${null_resource.worker-node2.id}", observed: "#0 first apply" });
-    expect(c.depends_on).toEqual(["null_resource.worker-node2", "null_resource.converge-scheduler"]);
+    expect(c.depends_on).toEqual(["null_resource.worker-node2", "null_resource.converge-version-gate", "null_resource.converge-scheduler", "null_resource.converge-install-node2"]);
     const exec = c.provisioner![0]!["local-exec"];
     expect(exec.environment.DVC_SPEC).toBe("${null_resource.worker-node2.triggers.spec}");
     expect(exec.working_dir).toBe("/tmp/dvc-project");
@@ -139,6 +139,31 @@ describe("dask-cluster stack", () => {
       for (const s of ["machine", "install", "worker"]) expect(four[`${s}-${n}`]!.triggers, `${s}-${n}`).toEqual(res[`${s}-${n}`]!.triggers);
     }
     expect(four["machine-node4"]).toBeDefined();
+  });
+
+  /** What Terraform replaces when the config changes: resources whose triggers differ, then whatever names a replaced one's id. */
+  function replaced(before: typeof res, after: typeof res): string[] {
+    const out = new Set(Object.keys(after).filter((n) => !n.startsWith("converge-") && before[n] && JSON.stringify(before[n]!.triggers) !== JSON.stringify(after[n]!.triggers)));
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const [n, r] of Object.entries(after)) {
+        if (out.has(n) || n.startsWith("converge-")) continue;
+        if (Object.values(r.triggers).some((v) => [...out].some((x) => v === `\${null_resource.${x}.id}`))) {
+          out.add(n);
+          grew = true;
+        }
+      }
+    }
+    return [...out].sort();
+  }
+
+  it("resizing one node re-makes that node's machine, install and worker, and re-runs the checks: never the certificates, the scheduler or another node's worker", () => {
+    const resized = synth({ provider: "local", nodes: { overrides: [{ name: "node3", cpus: 2 }] } }).resource.null_resource;
+    // (The benchmark, the deploy's last stage, runs again too: it reports on the cluster as it now is.)
+    expect(replaced(res, resized)).toEqual(["benchmark", "box", "install-node3", "machine-node3", "preflight", "version-gate", "worker-node3"]);
+    // A new runtime bundle restarts every service, through each node's install.
+    const rebuilt = synth({ provider: "local" }, undefined, { ...runtime, lockSha256: "f".repeat(64) }).resource.null_resource;
+    expect(replaced(res, rebuilt)).toEqual(expect.arrayContaining(["scheduler", "worker-node1", "worker-node2", "worker-node3", "version-gate"]));
   });
 
   it("chains VirtualBox machines (no parallel creation) but not local ones", () => {

@@ -24,6 +24,8 @@ import { residue, type Residue } from "./helpers/residue.js";
 import { cdktfEnv } from "./helpers/terraform.js";
 import { clusterRefOf } from "../provision/lib/spec.js";
 import { runProcess } from "../provision/lib/process.js";
+import { readStageTimes } from "../provision/lib/stage-times.js";
+import { stageGroups } from "../provision/lib/deploy-bench-results.js";
 import { cacheDir } from "../provision/lib/paths.js";
 import { realHost } from "../provision/lib/host.js";
 import { waitForWorkers } from "../provision/lib/probe.js";
@@ -101,19 +103,40 @@ interface Timings {
   vmCpuModel?: string;
   remained?: Record<string, string[]>;
   host?: { cpus: number; loadAtStart: number[]; loadAtEnd?: number[] };
+  /** Per cdktf command (cold deploy, deploy after power-off, destroy): each stage's processes, load and work summed, and when (lib/deploy-bench-results.ts). */
+  stages?: Record<string, { stage: string; processes: number; load: number; work: number; from: number; to: number }[]>;
   when?: string;
 }
 const timings: Timings = {};
 
-/** cdktf deploy/destroy with each output line timestamped (seconds since start). */
-function cdktfTimed(p: TestProject, verb: "deploy" | "destroy"): Promise<{ code: number; lines: { t: number; line: string }[]; seconds: number }> {
+/** Each stage of a cdktf command, grouped by stage (every node's together), from the times its processes recorded. */
+function stageBreakdown(label: string, file: string, t0: number): void {
+  const stages = readStageTimes(file).map((s) => ({
+    resource: s.resource,
+    action: s.action as "apply" | "destroy",
+    start: (s.processStart - t0) / 1000,
+    load: (s.began - s.processStart) / 1000,
+    work: (s.ended - s.began) / 1000,
+    ok: s.ok,
+  }));
+  const round = (x: number) => Math.round(x * 10) / 10;
+  timings.stages ??= {};
+  timings.stages[label] = stageGroups({ seconds: 0, firstStage: null, stages }).map((g) => ({ ...g, load: round(g.load), work: round(g.work), from: round(g.from), to: round(g.to) }));
+  rmSync(file, { force: true });
+}
+
+/** cdktf deploy/destroy with each output line timestamped (seconds since start); its stages' times under `label`. */
+function cdktfTimed(p: TestProject, verb: "deploy" | "destroy", label: string = verb): Promise<{ code: number; lines: { t: number; line: string }[]; seconds: number }> {
   return new Promise((resolve) => {
     const t0 = performance.now();
+    const wall0 = Date.now();
+    const stageFile = path.join(REPO, "test-output", `vm-stage-times-${label}.jsonl`);
     const lines: { t: number; line: string }[] = [];
     // The whole output, as it comes, for whoever watches or debugs the run.
     const logFile = path.join(REPO, "test-output", "vm-libvirt-cdktf.log");
     mkdirSync(path.dirname(logFile), { recursive: true });
-    const env = cdktfEnv();
+    rmSync(stageFile, { force: true });
+    const env = cdktfEnv({ DVC_STAGE_TIMES: stageFile });
     const child = spawn("node_modules/.bin/cdktf", [verb, "--auto-approve"], { cwd: p.dir, env, stdio: ["ignore", "pipe", "pipe"] });
     let buf = "";
     const take = (b: Buffer) => {
@@ -130,6 +153,7 @@ function cdktfTimed(p: TestProject, verb: "deploy" | "destroy"): Promise<{ code:
     child.stderr.on("data", take);
     child.on("close", (code) => {
       if (buf) lines.push({ t: (performance.now() - t0) / 1000, line: buf });
+      stageBreakdown(label, stageFile, wall0);
       resolve({ code: code ?? 1, lines, seconds: (performance.now() - t0) / 1000 });
     });
   });
@@ -218,7 +242,7 @@ describe.skipIf(!!skip)("libvirt provider: 3 real VMs, deploy to destroy", () =>
   }, 900_000);
 
   it("cdktf deploy creates 3 VMs on the isolated network, installs, gates, starts the services and runs the benchmark", async () => {
-    const d = await cdktfTimed(p, "deploy");
+    const d = await cdktfTimed(p, "deploy", "coldDeploy");
     timings.coldDeploy = Math.round(d.seconds);
     const log = d.lines.map((l) => l.line).join("\n");
     expect(d.code, lastLines(d.lines)).toBe(0);
@@ -306,7 +330,7 @@ describe.skipIf(!!skip)("libvirt provider: 3 real VMs, deploy to destroy", () =>
 
   it("every VM powered off under the cluster (virsh destroy): cdktf deploy sees it, starts them and brings back 3 workers on their private IPs", async () => {
     for (const n of NODES) expect(virsh("destroy", `${p.cluster.id}-${n}`).status, `virsh destroy ${n}`).toBe(0);
-    const d = await cdktfTimed(p, "deploy");
+    const d = await cdktfTimed(p, "deploy", "deployAfterPowerOff");
     const log = d.lines.map((l) => stripVTControlCharacters(l.line)).join("\n");
     expect(d.code, lastLines(d.lines)).toBe(0);
     const repaired = [...log.matchAll(/\[observed\] ([\w-]+) will be applied again: (.*)/g)].map((m) => m[1]!).sort();
@@ -339,7 +363,7 @@ describe.skipIf(!!skip)("libvirt provider: 3 real VMs, deploy to destroy", () =>
   }, 1_800_000);
 
   it("cdktf destroy leaves no domain, network, volume, Vagrant machine or qemu process behind", async () => {
-    const d = await cdktfTimed(p, "destroy");
+    const d = await cdktfTimed(p, "destroy", "destroy");
     timings.destroy = Math.round(d.seconds);
     expect(d.code, lastLines(d.lines)).toBe(0);
     const boxVolume = (v: string) => v.includes(boxName.replace("/", "-VAGRANTSLASH-"));

@@ -6,6 +6,7 @@
 // cannot disagree. Read-only: version commands and files, and, only with --online, one
 // HEAD request to the Terraform registry.
 // Exit 0 when nothing fails, 1 when something does, 2 on bad arguments or a bad config.
+import { cacheCheck } from "../lib/cache.js";
 import { PROVIDERS, type ProviderName } from "../lib/config-schema.js";
 import { loadCluster, type Cluster } from "../lib/config.js";
 import { verdictOf, type CheckRow, type Status } from "../lib/checks.js";
@@ -14,7 +15,7 @@ import { parseCli } from "../lib/cli.js";
 import { nodeCheck, preflightChecks, terraformCheck } from "../lib/host-checks.js";
 import { realHost, type Host } from "../lib/host.js";
 import { packagesCheck } from "../lib/packages.js";
-import { PROJECT_DIR } from "../lib/paths.js";
+import { cacheDir, PROJECT_DIR } from "../lib/paths.js";
 import { providerFor } from "../lib/providers/index.js";
 import { clusterRefOf } from "../lib/spec.js";
 import { providerSourceCheck } from "../lib/toolchain.js";
@@ -38,6 +39,7 @@ export async function runChecks(cluster: Cluster, o: DoctorOptions, host: Host):
     await providerSourceCheck(host, o.online),
     ...(packages ? [packages] : []),
     ...(await preflightChecks(provider, host, ref, { box, python: runtime.python, platform: runtime.platform, dask: cluster.config.dask })),
+    cacheCheck(cacheDir(host.env)),
   ];
 }
 

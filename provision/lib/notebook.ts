@@ -3,6 +3,7 @@
 // runtime venv by cluster-runtime/install-notebook.sh; a service "notebook" bound to node
 // 1's private IP with a token (never 0.0.0.0), whose kernel "dask-cluster" is the runtime
 // venv's Python with the connection profile, so Client() connects and matches the workers.
+import { markUsed } from "./cache.js";
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -53,7 +54,10 @@ export async function buildNotebookBundle(
   const key: RuntimeRef = { python: runtime.python, platform: runtime.platform, lockSha256: sha256File(lockFile), sourceSha256: sha256File(script) };
   const bundleId = bundleIdOf(key);
   const tarPath = path.join(opts.cacheDir, `notebook-${bundleId}.tar`);
-  if (existsSync(tarPath) && !cachedBundleDamage(tarPath)) return { bundleId, tarPath, packages: extras.length };
+  if (existsSync(tarPath) && !cachedBundleDamage(tarPath)) {
+    markUsed(tarPath, `${tarPath}.sha256`);
+    return { bundleId, tarPath, packages: extras.length };
+  }
   mkdirSync(opts.cacheDir, { recursive: true });
   const progress = (m: string) => opts.log.step("notebook", m);
   const wheelhouse = await ensureWheelhouse(key, { ...lock, entries: extras }, { projectDir, cacheDir: opts.cacheDir, env: opts.env, onProgress: progress, lockFile });

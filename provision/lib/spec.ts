@@ -83,6 +83,16 @@ export function boxOf(spec: StageSpec): ClusterConfig["box"] {
   return spec.box ?? { name: "", version: "", url: "" };
 }
 
+/**
+ * A node as a stage that must not change with the node's size sees it: its identity (name,
+ * address, how to reach it) with cpus, memory, threads and memory limit left out (0). The
+ * TLS material's spec: resizing a node must not make new certificates, which would restart
+ * every service of the cluster.
+ */
+export function sizeless(n: NodeSpec): NodeSpec {
+  return { ...n, cpus: 0, memoryMb: 0, threads: 0, memoryLimitMb: 0 };
+}
+
 /** The ClusterRef of a loaded config, with the nodes a stage concerns (all of them by default). */
 export function clusterRefOf(cluster: Cluster, nodes: readonly NodeSpec[] = cluster.nodes): ClusterRef {
   return {

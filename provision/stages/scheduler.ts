@@ -5,6 +5,7 @@ import { waitForWorkers } from "../lib/probe.js";
 import { dashboardUrl, schedulerAddress, schedulerService, startService, stopService } from "../lib/services.js";
 import { daskOf, nodeOf } from "../lib/spec.js";
 import type { Stage } from "../lib/stage.js";
+import { copyTlsTo } from "./tls.js";
 
 export const scheduler: Stage = {
   name: "scheduler",
@@ -14,6 +15,7 @@ export const scheduler: Stage = {
     const t = provider.transport(spec.cluster, node);
     const address = schedulerAddress(node, dask);
     await log.timed(node.name, `starting the scheduler at ${address}`, async () => {
+      if (dask.tls) await copyTlsTo(t, spec.cluster.clusterDir, node, true);
       await startService(t, "scheduler", schedulerService(node, dask, t.root));
       await waitForWorkers(t, address, dask.tls, [], 90, dashboardUrl(node, dask));
     });

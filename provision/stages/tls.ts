@@ -7,10 +7,32 @@ import { nodePaths } from "../lib/services.js";
 import { daskOf } from "../lib/spec.js";
 import type { Stage } from "../lib/stage.js";
 import { ensureClusterTls, tlsFiles } from "../lib/tls.js";
-import { shq } from "../lib/transport.js";
+import { shq, type Transport } from "../lib/transport.js";
+import type { NodeSpec } from "../lib/config.js";
 
 function hostTlsDir(clusterDir: string): string {
   return path.join(clusterDir, "tls");
+}
+
+/**
+ * Copies a node's certificate and key and the CA (and the client's, to node 1, where clients
+ * run) from the host's material. The tls stage does it for every node; the scheduler and
+ * worker stages again for their own node, so a node re-made alone (resized, repaired) gets
+ * its certificates without the material, and with it every service, being made anew.
+ */
+export async function copyTlsTo(t: Transport, clusterDir: string, node: NodeSpec, head: boolean): Promise<void> {
+  const dir = hostTlsDir(clusterDir);
+  const remote = nodePaths(t.root).tls;
+  const own = tlsFiles(dir, node.name);
+  await t.put(tlsFiles(dir, "ca").cert, `${remote}/ca.pem`, 0o600);
+  await t.put(own.cert, `${remote}/node.pem`, 0o600);
+  await t.put(own.key, `${remote}/node-key.pem`, 0o600);
+  if (head) {
+    const client = tlsFiles(dir, "client");
+    await t.put(client.cert, `${remote}/client.pem`, 0o600);
+    await t.put(client.key, `${remote}/client-key.pem`, 0o600);
+  }
+  await t.run(`chmod 700 ${shq(remote)}`);
 }
 
 export const tls: Stage = {
@@ -25,23 +47,7 @@ export const tls: Stage = {
     }
     const made = await log.timed("tls", `a CA and certificates for ${spec.cluster.nodes.length} nodes and a client`, () => ensureClusterTls(dir, spec.cluster.id, spec.cluster.nodes));
     log.step("tls", made.length ? `made ${made.length} files in ${dir}` : `kept the material in ${dir} (complete): copying it again`);
-    const ca = tlsFiles(dir, "ca").cert;
-    const client = tlsFiles(dir, "client");
-    await Promise.all(
-      spec.cluster.nodes.map(async (node) => {
-        const t = provider.transport(spec.cluster, node);
-        const remote = nodePaths(t.root).tls;
-        const own = tlsFiles(dir, node.name);
-        await t.put(ca, `${remote}/ca.pem`, 0o600);
-        await t.put(own.cert, `${remote}/node.pem`, 0o600);
-        await t.put(own.key, `${remote}/node-key.pem`, 0o600);
-        if (node.name === spec.cluster.head.name) {
-          await t.put(client.cert, `${remote}/client.pem`, 0o600);
-          await t.put(client.key, `${remote}/client-key.pem`, 0o600);
-        }
-        await t.run(`chmod 700 ${shq(remote)}`);
-      }),
-    );
+    await Promise.all(spec.cluster.nodes.map((node) => copyTlsTo(provider.transport(spec.cluster, node), spec.cluster.clusterDir, node, node.name === spec.cluster.head.name)));
   },
   async destroy({ spec, provider }) {
     await Promise.all(

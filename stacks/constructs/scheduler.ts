@@ -6,6 +6,7 @@ import type { ClusterRef } from "../../provision/lib/spec.js";
 import { StageResource } from "./stage-resource.js";
 import type { TlsMaterial } from "./tls-material.js";
 import type { VersionGate } from "./version-gate.js";
+import type { Install } from "./install.js";
 
 export interface SchedulerProps {
   /** The cluster; its first node runs the scheduler. */
@@ -16,6 +17,8 @@ export interface SchedulerProps {
   readonly gate: VersionGate;
   /** The certificates the scheduler serves with. */
   readonly tls: TlsMaterial;
+  /** Node 1's runtime: a new install (a new bundle, node 1 re-made) restarts the scheduler. */
+  readonly install: Install;
 }
 
 export class Scheduler extends StageResource {
@@ -23,7 +26,10 @@ export class Scheduler extends StageResource {
     const head = props.cluster.nodes[0]!.name;
     super(scope, id, {
       spec: { stage: "scheduler", cluster: props.cluster, node: head, dask: props.dask },
-      upstream: { gate: props.gate, tls: props.tls },
+      // The gate only orders: it is re-checked (replaced) whenever any node's install is, and
+      // that must not restart the scheduler, nor through it every worker.
+      after: [props.gate],
+      upstream: { tls: props.tls, install: props.install },
     });
   }
 }

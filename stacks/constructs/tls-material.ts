@@ -3,7 +3,7 @@
 // enter Terraform state: triggers hold only names and addresses.
 import type { Construct } from "constructs";
 import type { ClusterConfig } from "../../provision/lib/config.js";
-import type { ClusterRef } from "../../provision/lib/spec.js";
+import { sizeless, type ClusterRef } from "../../provision/lib/spec.js";
 import { StageResource } from "./stage-resource.js";
 import type { Machine } from "./machine.js";
 
@@ -12,15 +12,17 @@ export interface TlsMaterialProps {
   readonly cluster: ClusterRef;
   /** dask.tls decides whether there is anything to make. */
   readonly dask: ClusterConfig["dask"];
-  /** Every node; a new node needs its material copied again. */
+  /** Every node: the material is copied once they exist (only ordered: a node re-made alone gets its copy from its worker stage). */
   readonly machines: readonly Machine[];
 }
 
 export class TlsMaterial extends StageResource {
   constructor(scope: Construct, id: string, props: TlsMaterialProps) {
     super(scope, id, {
-      spec: { stage: "tls", cluster: props.cluster, dask: props.dask },
-      upstream: Object.fromEntries(props.machines.map((m, k) => [`machine_${k + 1}`, m])),
+      // The nodes' identity, not their size: resizing one must not make a new CA (and with
+      // it restart the scheduler and every worker).
+      spec: { stage: "tls", cluster: { ...props.cluster, head: sizeless(props.cluster.head), nodes: props.cluster.nodes.map(sizeless) }, dask: props.dask },
+      after: props.machines,
     });
   }
 }

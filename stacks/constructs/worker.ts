@@ -5,6 +5,8 @@ import type { ClusterConfig } from "../../provision/lib/config.js";
 import type { ClusterRef } from "../../provision/lib/spec.js";
 import { StageResource } from "./stage-resource.js";
 import type { Scheduler } from "./scheduler.js";
+import type { Install } from "./install.js";
+import type { VersionGate } from "./version-gate.js";
 
 export interface WorkerProps {
   /** The cluster the node belongs to. */
@@ -15,13 +17,18 @@ export interface WorkerProps {
   readonly dask: ClusterConfig["dask"];
   /** The scheduler to join; a new scheduler means new workers. */
   readonly scheduler: Scheduler;
+  /** This node's runtime: a new install (a new bundle, the node re-made) restarts its worker, and no other. */
+  readonly install: Install;
+  /** The version gate, which re-checks the nodes after any install: only ordered. */
+  readonly gate: VersionGate;
 }
 
 export class Worker extends StageResource {
   constructor(scope: Construct, id: string, props: WorkerProps) {
     super(scope, id, {
       spec: { stage: "worker", cluster: props.cluster, node: props.node, dask: props.dask },
-      upstream: { scheduler: props.scheduler },
+      after: [props.gate],
+      upstream: { scheduler: props.scheduler, install: props.install },
     });
   }
 }
