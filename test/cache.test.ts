@@ -53,6 +53,7 @@ describe("the host cache", () => {
     bundle("aaaaaaaaaaaaaaaa", 1);
     wheelhouse("wheelhouse-0123456789abcdef-x86_64", 1);
     file("toolchain/null/terraform-provider-null", 2000, 5);
+    file("test-venv-787d07154bca36b2-aafce59f/bin/python", 10, 5);
     const items = cacheItems(dir);
     expect(items.find((i) => i.kind === "bundle")).toMatchObject({
       key: "aaaaaaaaaaaaaaaa",
@@ -61,7 +62,7 @@ describe("the host cache", () => {
     });
     expect(items.find((i) => i.kind === "wheelhouse")?.bytes).toBe(500);
     expect(items.find((i) => i.kind === "toolchain")?.bytes).toBe(2000);
-    expect(cacheSummary(dir).text).toBe(`${dir}: 0.0 MB (1 runtime bundle 0.0 MB, 1 wheelhouse 0.0 MB, 1 toolchain 0.0 MB)`);
+    expect(cacheSummary(dir).text).toBe(`${dir}: 0.0 MB (1 runtime bundle 0.0 MB, 1 wheelhouse 0.0 MB, 1 toolchain 0.0 MB, 1 test venv 0.0 MB)`);
   });
 
   it("keeps the 3 most recently used bundles and those a deployed cluster uses; removes the rest, never the toolchain or unknown files", () => {

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, uti
 import path from "node:path";
 import { type CheckRow, ok, warn } from "./checks.js";
 
-export type CacheKind = "bundle" | "notebook" | "wheelhouse" | "toolchain" | "other";
+export type CacheKind = "bundle" | "notebook" | "wheelhouse" | "toolchain" | "boxes" | "test-venv" | "other";
 
 export interface CacheItem {
   /** What it is, and its key: a bundle id, a wheelhouse's name. */
@@ -50,6 +50,9 @@ function classify(name: string): { kind: CacheKind; key: string } {
   if (m) return { kind: "notebook", key: m[1]! };
   if (name.startsWith("wheelhouse-")) return { kind: "wheelhouse", key: name };
   if (name === "toolchain") return { kind: "toolchain", key: name };
+  // provision/build-test-box.sh's boxes, and the venvs test/run-python.ts makes for ruff and pytest.
+  if (name === "boxes") return { kind: "boxes", key: name };
+  if (name.startsWith("test-venv-")) return { kind: "test-venv", key: name };
   return { kind: "other", key: name };
 }
 
@@ -157,9 +160,15 @@ export function cacheSummary(dir: string): { bytes: number; text: string } {
     const n = items.filter((i) => i.kind === kind);
     return n.length ? `${n.length} ${one}${n.length === 1 ? "" : "s"} ${mb(n.reduce((s, i) => s + i.bytes, 0))}` : "";
   };
-  const parts = [count("bundle", "runtime bundle"), count("wheelhouse", "wheelhouse"), count("notebook", "notebook bundle"), count("toolchain", "toolchain"), count("other", "other item")].filter(
-    Boolean,
-  );
+  const parts = [
+    count("bundle", "runtime bundle"),
+    count("wheelhouse", "wheelhouse"),
+    count("notebook", "notebook bundle"),
+    count("toolchain", "toolchain"),
+    count("boxes", "VM box folder"),
+    count("test-venv", "test venv"),
+    count("other", "other item"),
+  ].filter(Boolean);
   return { bytes, text: `${dir}: ${mb(bytes)}${parts.length ? ` (${parts.join(", ")})` : " (empty)"}` };
 }
 
