@@ -15,7 +15,7 @@ export const scheduler: Stage = {
     const t = provider.transport(spec.cluster, node);
     const address = schedulerAddress(node, dask);
     await log.timed(node.name, `starting the scheduler at ${address}`, async () => {
-      if (dask.tls) await copyTlsTo(t, spec.cluster.clusterDir, node, true);
+      if (dask.tls) await copyTlsTo(t, spec.cluster.clusterDir, node, true, { onlyIfChanged: true });
       await startService(t, "scheduler", schedulerService(node, dask, t.root));
       await waitForWorkers(t, address, dask.tls, [], 90, dashboardUrl(node, dask));
     });

@@ -2,6 +2,8 @@
 // host into .cluster/tls (0600, never in Terraform's state) and copied to each node; the
 // client certificate only to node 1, where clients run. Destroy removes it everywhere.
 import path from "node:path";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { nodePaths } from "../lib/services.js";
 import { daskOf } from "../lib/spec.js";
@@ -20,10 +22,24 @@ function hostTlsDir(clusterDir: string): string {
  * worker stages again for their own node, so a node re-made alone (resized, repaired) gets
  * its certificates without the material, and with it every service, being made anew.
  */
-export async function copyTlsTo(t: Transport, clusterDir: string, node: NodeSpec, head: boolean): Promise<void> {
+export async function copyTlsTo(t: Transport, clusterDir: string, node: NodeSpec, head: boolean, opts: { onlyIfChanged?: boolean } = {}): Promise<void> {
   const dir = hostTlsDir(clusterDir);
   const remote = nodePaths(t.root).tls;
   const own = tlsFiles(dir, node.name);
+  if (opts.onlyIfChanged) {
+    // No material on this computer: the tls stage (before this one) makes it; the service
+    // then starts with what the node has, and fails loudly if that is nothing.
+    if (!existsSync(tlsFiles(dir, "ca").cert)) return;
+    // One round trip when the node already has this material (the usual case: the tls
+    // stage copied it): on a VM under emulation each copy is an ssh command of a second or more.
+    const want = [tlsFiles(dir, "ca").cert, own.cert, own.key].map((f) => createHash("sha256").update(readFileSync(f)).digest("hex"));
+    const have = await t.run(`cd ${shq(remote)} 2>/dev/null && sha256sum ca.pem node.pem node-key.pem${head ? " client.pem client-key.pem" : ""} 2>/dev/null`, { nothrow: true, timeoutMs: 60_000 });
+    const sums = have.stdout
+      .trim()
+      .split("\n")
+      .map((l) => l.split(/\s+/)[0]);
+    if (sums.length === (head ? 5 : 3) && want.every((w, k) => sums[k] === w)) return;
+  }
   await t.put(tlsFiles(dir, "ca").cert, `${remote}/ca.pem`, 0o600);
   await t.put(own.cert, `${remote}/node.pem`, 0o600);
   await t.put(own.key, `${remote}/node-key.pem`, 0o600);

@@ -18,7 +18,7 @@ export const worker: Stage = {
     const head = provider.transport(spec.cluster, spec.cluster.head);
     const address = schedulerAddress(spec.cluster.head, dask);
     await log.timed(node.name, `starting a worker (${node.threads} threads, ${node.memoryLimitMb} MiB) bound to ${node.ip}`, async () => {
-      if (dask.tls) await copyTlsTo(t, spec.cluster.clusterDir, node, node.name === spec.cluster.head.name);
+      if (dask.tls) await copyTlsTo(t, spec.cluster.clusterDir, node, node.name === spec.cluster.head.name, { onlyIfChanged: true });
       await writeNodeProfile(t, spec.cluster, node, dask);
       await startService(t, "worker", workerService(node, spec.cluster.head, dask, t.root));
       const workers = await waitForWorkers(head, address, dask.tls, [node.name], 120, dashboardUrl(spec.cluster.head, dask));
