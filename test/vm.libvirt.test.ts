@@ -25,7 +25,7 @@ import { cdktfEnv } from "./helpers/terraform.js";
 import { clusterRefOf } from "../provision/lib/spec.js";
 import { runProcess } from "../provision/lib/process.js";
 import { readStageTimes } from "../provision/lib/stage-times.js";
-import { stageGroups } from "../provision/lib/deploy-bench-results.js";
+import { stageGroups, stageRunsOf } from "../provision/lib/deploy-bench-results.js";
 import { cacheDir } from "../provision/lib/paths.js";
 import { realHost } from "../provision/lib/host.js";
 import { waitForWorkers } from "../provision/lib/probe.js";
@@ -111,14 +111,7 @@ const timings: Timings = {};
 
 /** Each stage of a cdktf command, grouped by stage (every node's together), from the times its processes recorded. */
 function stageBreakdown(label: string, file: string, t0: number): void {
-  const stages = readStageTimes(file).map((s) => ({
-    resource: s.resource,
-    action: s.action as "apply" | "destroy",
-    start: (s.processStart - t0) / 1000,
-    load: (s.began - s.processStart) / 1000,
-    work: (s.ended - s.began) / 1000,
-    ok: s.ok,
-  }));
+  const stages = stageRunsOf(readStageTimes(file), t0);
   const round = (x: number) => Math.round(x * 10) / 10;
   timings.stages ??= {};
   timings.stages[label] = stageGroups({ seconds: 0, firstStage: null, stages }).map((g) => ({ ...g, load: round(g.load), work: round(g.work), from: round(g.from), to: round(g.to) }));

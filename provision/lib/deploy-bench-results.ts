@@ -6,6 +6,7 @@ import { Type, type Static } from "@sinclair/typebox";
 import { Ajv, type ValidateFunction } from "ajv";
 import type { TopLevelSpec } from "vega-lite";
 import { UserError } from "./errors.js";
+import type { StageTime } from "./stage-times.js";
 
 export const DEPLOY_BENCH_SCHEMA_VERSION = 1;
 
@@ -154,6 +155,18 @@ export function evaluateDeployGoals(r: DeployBenchResults): DeployGoal[] {
 }
 
 // --- where the time goes ------------------------------------------------------------
+
+/** The stage records of one command (lib/stage-times.ts) on its clock: seconds from t0, its start in epoch ms. */
+export function stageRunsOf(times: readonly StageTime[], t0: number): StageTiming[] {
+  return times.map((s) => ({
+    resource: s.resource,
+    action: s.action === "destroy" ? ("destroy" as const) : ("apply" as const),
+    start: Math.max(0, (s.processStart - t0) / 1000),
+    load: Math.max(0, (s.began - s.processStart) / 1000),
+    work: Math.max(0, (s.ended - s.began) / 1000),
+    ok: s.ok,
+  }));
+}
 
 export interface StageGroup {
   /** The stage without its node: machine, install, worker, scheduler. */

@@ -22,6 +22,7 @@ import {
   deployTimeSpec,
   evaluateDeployGoals,
   renderDeployMarkdown,
+  stageRunsOf,
   validateDeployBench,
   type VerbTiming,
 } from "./deploy-bench-results.js";
@@ -106,14 +107,7 @@ export async function runDeployBench(opts: DeployBenchOptions): Promise<string> 
     writeFileSync(logFile, `${r.stdout}\n${r.stderr}`);
     deployed = what === "deploy" || r.exitCode !== 0;
     if (r.exitCode !== 0) throw new Error(`cdktf ${what} (${label}) failed with exit ${r.exitCode}: see ${logFile}`);
-    const stages = readStageTimes(times).map((s) => ({
-      resource: s.resource,
-      action: s.action === "destroy" ? ("destroy" as const) : ("apply" as const),
-      start: Math.max(0, (s.processStart - t0) / 1000),
-      load: Math.max(0, (s.began - s.processStart) / 1000),
-      work: Math.max(0, (s.ended - s.began) / 1000),
-      ok: s.ok,
-    }));
+    const stages = stageRunsOf(readStageTimes(times), t0);
     log.step("bench:deploy", `${label}: ${seconds.toFixed(1)} s (${stages.length} stage processes)`);
     return { seconds, firstStage: stages.length ? Math.min(...stages.map((s) => s.start)) : null, stages };
   };
