@@ -17,6 +17,10 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { requireSupportedNode } from "./node-support.mjs";
+
+// An unsupported Node gets one line with the fix, before anything is compiled or loaded.
+requireSupportedNode();
 
 const PROJECT = fileURLToPath(new URL("..", import.meta.url));
 const OUT_DIR = path.join(PROJECT, "cdktf.out", ".compiled");

@@ -1,5 +1,6 @@
 // Errors a user can act on. A UserError carries the exit code (2 for bad input, 1 for a
 // failed check) and is printed by runCli without a stack trace.
+import { requireSupportedNode } from "../node-support.mjs";
 
 export interface Problem {
   /** Where: a config field path (/nodes/count), a CLI flag, a node name or a file. */
@@ -49,6 +50,9 @@ function isProcessOutput(err: unknown): err is { exitCode: number; stderr: strin
 }
 
 export async function runCli(main: () => unknown): Promise<void> {
+  // An unsupported Node gets one line with the fix (npm runs the verbs with whatever Node
+  // is on PATH, whatever package.json's engines say).
+  requireSupportedNode();
   try {
     // A command returns its exit code, or nothing for 0.
     const code = await main();

@@ -1,0 +1,11 @@
+// Types of provision/node-support.mjs (plain JavaScript: launch.mjs imports it before
+// anything is compiled).
+export interface NodeLine {
+  readonly major: number;
+  readonly min: string;
+}
+export const SUPPORTED_NODE_LINES: readonly NodeLine[];
+export const RECOMMENDED_NODE_LINE: number;
+export function enginesRange(): string;
+export function nodeSupportProblem(version: string): string | undefined;
+export function requireSupportedNode(version?: string, env?: NodeJS.ProcessEnv): void;
