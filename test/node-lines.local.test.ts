@@ -39,7 +39,11 @@ describe.runIf(isRoot).each(Object.entries(NODE_RELEASES))("Node %s (%s) from a 
     if (env && existsSync(path.join(dir, ".cluster", "terraform.tfstate"))) {
       await $({ cwd: dir, nothrow: true, quiet: true, env: { ...env, CLUSTER_CONFIG: demoConfig } })`node_modules/.bin/cdktf destroy --auto-approve`;
     }
-    console.log(`node-lines: Node v${version}: ${Object.entries(seconds).map(([k, s]) => `${k} ${s.toFixed(1)} s`).join(", ")}`);
+    console.log(
+      `node-lines: Node v${version}: ${Object.entries(seconds)
+        .map(([k, s]) => `${k} ${s.toFixed(1)} s`)
+        .join(", ")}`,
+    );
   });
 
   it(`npm install${skipScripts ? " --ignore-scripts" : ""} installs cdktf with a pseudo-terminal that loads`, async () => {
@@ -50,7 +54,11 @@ describe.runIf(isRoot).each(Object.entries(NODE_RELEASES))("Node %s (%s) from a 
     expect(v.stdout.trim()).toBe(`v${version}`);
     const install = await run("npm install", ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error", ...(skipScripts ? ["--ignore-scripts"] : [])]);
     expect(install.exitCode, install.stderr).toBe(0);
-    const pty = await run("pty", ["node", "-e", 'require("@cdktf/node-pty-prebuilt-multiarch").spawn("node", ["-e", "process.stdout.write(\\"pty ok\\")"], {}).onData((d) => process.stdout.write(d))']);
+    const pty = await run("pty", [
+      "node",
+      "-e",
+      'require("@cdktf/node-pty-prebuilt-multiarch").spawn("node", ["-e", "process.stdout.write(\\"pty ok\\")"], {}).onData((d) => process.stdout.write(d))',
+    ]);
     expect(pty.stdout, pty.stderr).toContain("pty ok");
   });
 

@@ -148,7 +148,11 @@ describe("cdktf's pseudo-terminal on every platform × Node line (read from pack
     }
   }
 
-  it("the binary installed here is N-API: it imports napi_* and no V8 symbol (so no Node ABI version is baked in)", () => {
+  // ELF symbols, read with binutils' nm: on the Windows and macOS runners of the GitHub
+  // workflow the inventory above is the check.
+  const elf = process.platform === "linux";
+  if (!elf) console.log(`node-support: the N-API symbol check skipped: it reads ELF with nm, and this is ${process.platform}`);
+  it.runIf(elf)("the binary installed here is N-API: it imports napi_* and no V8 symbol (so no Node ABI version is baked in)", () => {
     const file = path.join(PROJECT_DIR, `node_modules/@lydell/node-pty-${process.platform}-${process.arch}/pty.node`);
     expect(existsSync(file), file).toBe(true);
     const symbols = execFileSync("nm", ["-D", "--undefined-only", file], { encoding: "utf8" });
