@@ -5,11 +5,12 @@
 // deploy, the benchmark at reduced size, the operator commands; then cdktf destroy and
 // nothing left. Needs root (namespaces).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { existsSync, mkdirSync, readFileSync, writeFileSync, readdirSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
 import { $ } from "zx";
 import { XMLValidator } from "fast-xml-parser";
 import { makeProject, tail, REPO, type TestProject } from "./helpers/project.js";
+import { writeTestOutput } from "./helpers/test-output.js";
 import { expectNothingLeft, residue, type Residue } from "./helpers/residue.js";
 import { listeners, py, transports } from "./helpers/cluster.js";
 import { nodeNamespace } from "../provision/lib/providers/local.js";
@@ -51,8 +52,7 @@ describe.runIf(isRoot)("a deployed local cluster", () => {
   afterAll(async () => {
     if (!p) return;
     if (existsSync(path.join(p.dir, ".cluster", "terraform.tfstate"))) await p.cdktf("destroy");
-    mkdirSync(path.join(REPO, "test-output"), { recursive: true });
-    writeFileSync(path.join(REPO, "test-output", "cluster-local-timings.json"), JSON.stringify(timings, null, 2));
+    writeTestOutput("cluster-local-timings.json", timings);
     console.log("cluster.local timings (s):", JSON.stringify(timings));
     p.remove();
   });
@@ -177,7 +177,7 @@ out(res)`,
         const node2 = nodes[1]!;
         const tlsArgs = "--tls-ca-file tls/ca.pem --tls-cert tls/node.pem --tls-key tls/node-key.pem";
         await node1.run(
-          `nohup ${shq(nodePaths(node1.root).dask)} scheduler --protocol tls --port 0 --dashboard-address 127.0.0.1:0 ${tlsArgs} --scheduler-file home/naive-scheduler.json > home/naive-scheduler.log 2>&1 < /dev/null &`,
+          `nohup ${shq(nodePaths(node1.root).python)} -m dask scheduler --protocol tls --port 0 --dashboard-address 127.0.0.1:0 ${tlsArgs} --scheduler-file home/naive-scheduler.json > home/naive-scheduler.log 2>&1 < /dev/null &`,
         );
         try {
           const advertised = await py<string>(

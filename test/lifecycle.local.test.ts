@@ -5,7 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { makeProject, tail, REPO, type TestProject } from "./helpers/project.js";
+import { makeProject, tail, type TestProject } from "./helpers/project.js";
+import { writeTestOutput } from "./helpers/test-output.js";
 import { residue, type Residue } from "./helpers/residue.js";
 import { terraformBinary } from "./helpers/terraform.js";
 import { realHost } from "../provision/lib/host.js";
@@ -36,8 +37,7 @@ describe.runIf(isRoot)("local provider lifecycle", () => {
     if (!p) return;
     // Whatever happened above, leave the host clean.
     if (existsSync(path.join(p.dir, ".cluster", "terraform.tfstate"))) await p.cdktf("destroy");
-    mkdirSync(path.join(REPO, "test-output"), { recursive: true });
-    writeFileSync(path.join(REPO, "test-output", "lifecycle-local-timings.json"), JSON.stringify(timings, null, 2));
+    writeTestOutput("lifecycle-local-timings.json", timings);
     console.log("lifecycle timings (s):", JSON.stringify(timings));
     p.remove();
   });

@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { $ } from "zx";
 import { stateFile } from "../provision/lib/deployed.js";
 import { sshControlDir } from "../provision/lib/ssh-transport.js";
-import { makeProject, REPO, tail, type TestProject } from "./helpers/project.js";
+import { makeProject, tail, type TestProject } from "./helpers/project.js";
+import { writeTestOutput } from "./helpers/test-output.js";
 import { interrupt, startUntil } from "./helpers/long-running.js";
 import { labUnavailable, makeSshLab, type HostState, type SshLab } from "./helpers/ssh-lab.js";
 
@@ -65,11 +66,15 @@ describe.runIf(!why)("provider ssh on three machines of their own", () => {
   }, 120_000);
 
   afterAll(async () => {
-    if (p && existsSync(stateFile(path.join(p.dir, ".cluster")))) await p.cdktf("destroy");
-    writeFileSync(path.join(REPO, "test-output", "ssh-local-timings.json"), `${JSON.stringify(timings, null, 2)}\n`);
-    console.log("ssh.local timings (s):", JSON.stringify(timings));
-    p?.remove();
-    await lab?.remove();
+    // The hosts go whatever else fails here: a suite that fails leaves nothing behind.
+    try {
+      if (p && existsSync(stateFile(path.join(p.dir, ".cluster")))) await p.cdktf("destroy");
+      writeTestOutput("ssh-local-timings.json", timings);
+      console.log("ssh.local timings (s):", JSON.stringify(timings));
+    } finally {
+      p?.remove();
+      await lab?.remove();
+    }
   });
 
   const write = (c: object) => writeFileSync(path.join(p.dir, "cluster.config.json"), JSON.stringify(c, null, 2));

@@ -19,6 +19,7 @@ import { nodePaths } from "../provision/lib/services.js";
 import { shq, type Transport } from "../provision/lib/transport.js";
 import { listeners, transports } from "./helpers/cluster.js";
 import { makeProject, REPO, tail, type TestProject } from "./helpers/project.js";
+import { writeTestOutput } from "./helpers/test-output.js";
 import { expectNothingLeft, residue, type Residue } from "./helpers/residue.js";
 import { interrupt, startUntil } from "./helpers/long-running.js";
 import { rootOrSkip } from "./helpers/root.js";
@@ -56,8 +57,7 @@ describe.runIf(isRoot)("your own work on a local cluster", () => {
   afterAll(async () => {
     if (!p) return;
     if (existsSync(path.join(p.dir, ".cluster", "terraform.tfstate"))) await p.cdktf("destroy");
-    mkdirSync(path.join(REPO, "test-output"), { recursive: true });
-    writeFileSync(path.join(REPO, "test-output", "user-work-local.json"), `${JSON.stringify(measured, null, 2)}\n`);
+    writeTestOutput("user-work-local.json", measured);
     console.log("user-work.local measured:", JSON.stringify(measured));
     p.remove();
   });
