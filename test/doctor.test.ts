@@ -52,13 +52,18 @@ describe("doctor on scripted hosts", () => {
       ["host-only adapter", "ok"],
       ["subnet free", "ok"],
       ["virtualization", "ok"],
+      ["disk for VMs", "ok"],
+      ["disk for boxes", "ok"],
       ["memory", "ok"],
       ["disk", "ok"],
       ["cache", "ok"],
     ]);
     expect(rowOf(rows, "virtualbox").found).toBe("7.0.14r161095");
-    expect(rowOf(rows, "disk").found).toBe("100.0 GiB free at /home/u/dvc (need 3 nodes × 3 GiB = 9.0 GiB)");
-    expect(verdictLine("virtualbox", rows)).toBe("ready for virtualbox: all 15 checks ok");
+    // The VMs' disks are measured where VirtualBox puts them (disk for VMs); the project folder holds logs and bundles.
+    expect(rowOf(rows, "disk").found).toBe("100.0 GiB free at /home/u/dvc (need 3 nodes × 1 GiB = 3.0 GiB)");
+    expect(rowOf(rows, "disk for VMs").found).toBe("100.0 GiB free at /home/u/VirtualBox VMs (need 3 nodes × 3 GiB + 2 GiB for the box's master VM = 11.0 GiB, VirtualBox's default machine folder)");
+    expect(rowOf(rows, "disk for boxes").found).toBe("100.0 GiB free at /home/u/.vagrant.d (need 2.0 GiB for the box, Vagrant's home)");
+    expect(verdictLine("virtualbox", rows)).toBe("ready for virtualbox: all 17 checks ok");
   });
 
   it("missing VirtualBox is a failed row, not a crash, and the other checks still run", async () => {
@@ -167,8 +172,14 @@ describe("doctor on scripted hosts", () => {
 
   it("disk and memory: VMs that do not fit fail; local namespaces only warn", async () => {
     const rows = await run(host({ totalGiB: 6, freeGiB: 5, freeDiskGiB: 4 }));
-    expect(rowOf(rows, "disk")).toMatchObject({ status: "fail", fix: "free 5.0 GiB there, or lower nodes.count" });
-    expect(rowOf(rows, "memory")).toMatchObject({ status: "fail", found: "6.0 GiB total, 5.0 GiB available (need 6.0 GiB for 3 nodes + 2.0 GiB for the host)" });
+    expect(rowOf(rows, "disk for VMs")).toMatchObject({ status: "fail" });
+    expect(rowOf(rows, "disk for VMs").fix).toMatch(/^free 7\.0 GiB there, or move VirtualBox's machine folder/);
+    expect(rowOf(rows, "disk").status).toBe("ok");
+    // 3 × 2048 MiB (the config's) and the least the host needs (1 GiB) exceed 6 GiB.
+    expect(rowOf(rows, "memory")).toMatchObject({
+      status: "fail",
+      found: "6.0 GiB total, 5.0 GiB available (free memory); need 6.0 GiB for 3 nodes + at least 1.0 GiB for the host",
+    });
     expect(rowOf(await run(host({ uid: 0, totalGiB: 6, freeGiB: 5 }), { provider: "local" }), "memory").status).toBe("warn");
   });
 

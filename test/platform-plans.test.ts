@@ -42,8 +42,14 @@ const PLATFORMS: readonly Platform[] = [
       platform: "win32",
       arch: "x64",
       uid: undefined,
-      env: { VBOX_MSI_INSTALL_PATH: "C:\\Program Files\\Oracle\\VirtualBox\\", USERPROFILE: "C:\\Users\\Léa Martin" },
-      commands: { "route print -4": "" },
+      // A non-ASCII profile, with VAGRANT_HOME on an ASCII path as doctor tells such a user to set (Vagrant cannot use the profile's).
+      env: { VBOX_MSI_INSTALL_PATH: "C:\\Program Files\\Oracle\\VirtualBox\\", USERPROFILE: "C:\\Users\\Léa Martin", VAGRANT_HOME: "C:\\vagrant-home" },
+      commands: {
+        "route print -4": "",
+        "ssh -V": { stderr: recorded("openssh-for-windows-8.1-version.stderr.txt") },
+        "powershell.exe -NoProfile -NonInteractive -Command": "False\r\n",
+        [`${WIN_EXE} list systemproperties`]: recorded("vbox-7.0-win-list-systemproperties.txt"),
+      },
     },
     node: "C:\\Program Files\\nodejs\\node.exe",
     vbox: WIN_EXE,
@@ -97,7 +103,8 @@ async function plan(p: Platform) {
       [`${p.vbox} --version`]: version,
       // preflight, the network stage before and after its create, and its check that the network is there
       [`${p.vbox} list hostonlyifs`]: p.after ? [p.before, p.before, p.after] : p.before,
-      [`${p.vbox} list hostonlynets`]: ["", hostOnlyNet(cluster.id)],
+      // preflight, the network stage, and its check that the network is there
+      [`${p.vbox} list hostonlynets`]: ["", "", hostOnlyNet(cluster.id)],
       [`${p.vbox} hostonlyif`]: "",
       [`${p.vbox} hostonlynet add`]: "",
       [`${p.vbox} list vms`]: "",
@@ -129,7 +136,18 @@ describe("the command plan of preflight, network, box and machine-node1 on each 
     const routes = { win32: ["route", "print", "-4"], darwin: ["netstat", "-rn", "-f", "inet"], linux: ["ip", "-j", "route"] }[p.host.platform as "win32" | "darwin" | "linux"];
     const v = p.vbox;
     const macNets = p.host.platform === "darwin";
-    const preflight = [["vagrant", "--version"], [v, "--version"], ...(macNets ? [] : [[v, "list", "hostonlyifs"]]), routes, ...(macNets ? [["sysctl", "-n", "kern.hv_support"]] : [])];
+    const win = p.host.platform === "win32";
+    const hypervisor = ["powershell.exe", "-NoProfile", "-NonInteractive", "-Command", "(Get-CimInstance -ClassName Win32_ComputerSystem).HypervisorPresent"];
+    const preflight = [
+      ["vagrant", "--version"],
+      [v, "--version"],
+      [v, "list", macNets ? "hostonlynets" : "hostonlyifs"],
+      routes,
+      ...(macNets ? [["sysctl", "-n", "kern.hv_support"]] : []),
+      [v, "list", "systemproperties"], // where VirtualBox puts VMs, for the disk check
+      ...(win ? [["ssh", "-V"], hypervisor] : []),
+      ...(macNets ? [["vm_stat"]] : []), // available memory as macOS counts it
+    ];
     const network = macNets
       ? [
           [v, "--version"],

@@ -85,7 +85,13 @@ export const ClusterConfigSchema = Type.Object(
         count: Type.Integer({ default: 3, minimum: 1, maximum: 16, description: "Number of nodes, named <namePrefix>1..<namePrefix>N. Node 1 runs the scheduler; every node runs a worker." }),
         namePrefix: Type.String({ default: "node", pattern: "^[a-z][a-z0-9]{0,7}$", description: "Prefix of node names." }),
         cpus: Type.Integer({ default: 1, minimum: 1, maximum: 64, description: "vCPUs per node." }),
-        memoryMb: Type.Integer({ default: 2048, minimum: 256, maximum: 262144, description: "Memory per node in MiB." }),
+        memoryMb: Type.Integer({
+          default: 2048,
+          minimum: 256,
+          maximum: 262144,
+          description:
+            "Memory per node in MiB. Default: by this computer's total memory, for nodes on it (under 5 GiB 768, under 13 GiB 1024, under 28 GiB 2048, else 4096), so a default fits the host and stays the same from deploy to deploy; 2048 for provider ssh.",
+        }),
         overrides: Type.Array(NodeOverride, { default: [], description: "Per-node settings that differ from the defaults above." }),
       },
       { ...strict, default: {}, description: "The nodes of the cluster." },

@@ -12,6 +12,7 @@ import addFormatsModule from "ajv-formats";
 import { closest } from "fastest-levenshtein";
 import { ClusterConfigSchema, type ClusterConfig, type ProviderName } from "./config-schema.js";
 import { badInput, type Problem } from "./errors.js";
+import { defaultNodeMemoryMb } from "./host-memory.js";
 import { parseCidr, ipToInt, intToIp, cidrContains, type Cidr } from "./ipv4.js";
 import { CAPABILITIES } from "./providers/index.js";
 
@@ -77,7 +78,7 @@ export interface ValidateOptions {
    * (ProviderCapabilities.defaultsOn; on an Apple Silicon Mac, VirtualBox's are aarch64
    * and an arm64 box).
    */
-  readonly host?: { readonly platform: NodeJS.Platform; readonly arch: string };
+  readonly host?: { readonly platform: NodeJS.Platform; readonly arch: string; readonly totalMemBytes?: number };
   /** The file the config came from. Default: <projectDir>/cluster.config.json. */
   readonly configFile?: string;
 }
@@ -297,6 +298,14 @@ export function resolveCluster(raw: unknown, projectDir: string, opts: ValidateO
     if (defaults.runtime && given.runtime?.platform === undefined) given.runtime = { ...given.runtime, ...defaults.runtime };
     if (defaults.box && given.box?.name === undefined) given.box = { ...given.box, ...defaults.box };
   }
+  // The nodes' memory by this host's total memory (lib/host-memory.ts), for nodes on this
+  // host; machines elsewhere (ssh) keep the schema's default.
+  const caps = Object.hasOwn(CAPABILITIES, provider) ? CAPABILITIES[provider as ProviderName] : undefined;
+  const nodesGiven = (input as { nodes?: unknown }).nodes;
+  if (opts.host?.totalMemBytes && caps?.nodesOnThisHost && (nodesGiven === undefined || (typeof nodesGiven === "object" && nodesGiven !== null && !Array.isArray(nodesGiven)))) {
+    const given = input as { nodes?: { memoryMb?: unknown } };
+    if (given.nodes?.memoryMb === undefined) given.nodes = { ...given.nodes, memoryMb: defaultNodeMemoryMb(opts.host.totalMemBytes) };
+  }
   const validate = validator();
   if (!validate(input)) {
     const problems = (validate.errors ?? []).map(describeAjvError);
@@ -360,7 +369,7 @@ function deepFreeze<T>(value: T): T {
 export interface LoadOptions {
   readonly projectDir: string;
   readonly env?: NodeJS.ProcessEnv;
-  /** The host's platform and architecture, for the defaults that depend on them. Default: this process's. */
+  /** The host's platform, architecture and total memory, for the defaults that depend on them. Default: this process's. */
   readonly host?: ValidateOptions["host"];
 }
 
@@ -368,7 +377,7 @@ export interface LoadOptions {
  * For CLIs and stacks/main.ts only: reads the config named by CLUSTER_CONFIG, or
  * <project>/cluster.config.json if present, or uses all defaults.
  */
-export function loadCluster({ projectDir, env = process.env, host = { platform: process.platform, arch: process.arch } }: LoadOptions): Cluster {
+export function loadCluster({ projectDir, env = process.env, host = { platform: process.platform, arch: process.arch, totalMemBytes: os.totalmem() } }: LoadOptions): Cluster {
   const explicit = env.CLUSTER_CONFIG;
   const file = explicit ? path.resolve(projectDir, explicit) : path.join(projectDir, "cluster.config.json");
   let raw: unknown = {};

@@ -7,6 +7,7 @@ import path from "node:path";
 import { fail, ok, warn, type CheckRow } from "./checks.js";
 import type { NodeSpec } from "./config.js";
 import type { Host } from "./host.js";
+import { availableMemory, defaultNodeMemoryMb } from "./host-memory.js";
 import { describeFailure, type ProcessResult } from "./process.js";
 import type { HostNeeds, MachineProvider } from "./providers/provider.js";
 import type { ClusterRef } from "./spec.js";
@@ -18,8 +19,14 @@ export const MIN_NODE = [20, 18, 1] as const;
 export const MIN_TERRAFORM = [1, 5, 0] as const;
 /** Disk each VM's linked clone, logs and runtime bundle may take. */
 export const DISK_PER_NODE_GIB = 3;
-/** Memory the host keeps for itself next to the VMs. */
-export const HOST_RESERVE_MB = 2048;
+/**
+ * The least memory the host needs beside the VMs (its OS, VirtualBox's own processes, Node
+ * and Terraform): below it the VMs cannot run. The default sizes leave it more
+ * (lib/host-memory.ts NODE_MEMORY_STEPS).
+ */
+export const HOST_MIN_MB = 1024;
+/** Disk the project folder needs per node (logs, bundles) when the VM disks go elsewhere. */
+export const PROJECT_DISK_PER_NODE_GIB = 1;
 
 const GIB = 1024 ** 3;
 const MIB = 1024 ** 2;
@@ -87,31 +94,54 @@ export function cliConfigCheck(host: Host): CheckRow | undefined {
   return warn("terraform cli config", `TF_CLI_CONFIG_FILE=${file} names no file`, "unset TF_CLI_CONFIG_FILE, or point it at your Terraform CLI config file");
 }
 
-/** Memory for the nodes: VMs reserve theirs; namespaces only set the workers' limits. */
-export function memoryCheck(host: Host, nodes: readonly NodeSpec[], reserves: boolean): CheckRow {
+/**
+ * Memory for the nodes: VMs reserve theirs; namespaces only set the workers' limits. It
+ * refuses only what cannot run (the nodes and the least the host needs exceed its total
+ * memory) and warns when the memory is there but taken now (available, as the OS counts
+ * it: lib/host-memory.ts), which closing programs fixes.
+ */
+export async function memoryCheck(host: Host, nodes: readonly NodeSpec[], reserves: boolean): Promise<CheckRow> {
   const nodesMb = nodes.reduce((s, n) => s + n.memoryMb, 0);
-  const needBytes = (nodesMb + HOST_RESERVE_MB) * MIB;
-  const found = `${gib(host.totalMemBytes)} total, ${gib(host.freeMemBytes)} available (need ${gib(nodesMb * MIB)} for ${nodes.length} nodes + ${gib(HOST_RESERVE_MB * MIB)} for the host)`;
-  const lower = "lower nodes.memoryMb or nodes.count in cluster.config.json";
+  const nodesBytes = nodesMb * MIB;
+  const available = await availableMemory(host);
+  const found = `${gib(host.totalMemBytes)} total, ${gib(available.bytes)} available (${available.source}); need ${gib(nodesBytes)} for ${nodes.length} nodes + at least ${gib(HOST_MIN_MB * MIB)} for the host`;
+  const lower = `lower nodes.memoryMb (this host's default: ${defaultNodeMemoryMb(host.totalMemBytes)}) or nodes.count in cluster.config.json`;
+  const cannot = host.totalMemBytes < nodesBytes + HOST_MIN_MB * MIB;
   if (!reserves) {
-    if (host.totalMemBytes < needBytes)
-      return warn("memory", found, `the workers' memory limits add up to more than this host has, so they would be killed before they spill: ${lower}`, "/nodes/memoryMb");
+    if (cannot) return warn("memory", found, `the workers' memory limits add up to more than this host has, so they would be killed before they spill: ${lower}`, "/nodes/memoryMb");
     return ok("memory", found);
   }
-  if (host.totalMemBytes < needBytes) return fail("memory", found, `the VMs do not fit in this host's memory: ${lower}`, "/nodes/memoryMb");
-  if (host.freeMemBytes < needBytes) return warn("memory", found, `close programs to free ${gib(needBytes - host.freeMemBytes)}, or ${lower}`, "/nodes/memoryMb");
+  if (cannot) return fail("memory", found, `the VMs cannot run in this host's memory: ${lower}`, "/nodes/memoryMb");
+  if (available.bytes < nodesBytes)
+    return warn("memory", found, `the host would swap: close programs to free ${gib(nodesBytes - available.bytes)} (VMs of this cluster that already run hold theirs), or ${lower}`, "/nodes/memoryMb");
   return ok("memory", found);
 }
 
-/** Disk for the VMs' clones, logs and bundles, on the file system of the project folder. */
+/**
+ * Bytes free on the file system that holds path, or will hold it: a folder that does not
+ * exist yet (VAGRANT_HOME before the first box) is measured at its nearest existing parent.
+ */
+export function freeDiskNear(host: Host, p: string): { readonly bytes: number; readonly at: string } | undefined {
+  const paths = host.platform === "win32" ? path.win32 : path.posix;
+  for (let at = p; ; at = paths.dirname(at)) {
+    const bytes = host.freeDiskBytes(at);
+    if (bytes !== undefined) return { bytes, at };
+    if (paths.dirname(at) === at) return undefined;
+  }
+}
+
+/** One disk row: need bytes free where something goes; what says what goes there. */
+export function diskRow(host: Host, check: string, where: string, needBytes: number, need: string, lowerFix: string): CheckRow {
+  const free = freeDiskNear(host, where);
+  if (free === undefined) return warn(check, `could not ask how much is free at ${where}`, `make sure ${gib(needBytes)} are free there`);
+  const found = `${gib(free.bytes)} free at ${where} (need ${need})`;
+  if (free.bytes >= needBytes) return ok(check, found);
+  return fail(check, found, `free ${gib(needBytes - free.bytes)} there, or ${lowerFix}`);
+}
+
+/** Disk for the nodes' logs and bundles (and, unless the provider measures where its VM disks go, their disks), on the file system of the project folder. */
 export function diskCheck(host: Host, projectDir: string, nodes: readonly NodeSpec[], perNodeGib = DISK_PER_NODE_GIB): CheckRow {
-  const free = host.freeDiskBytes(projectDir);
-  const needBytes = nodes.length * perNodeGib * GIB;
-  const need = `${nodes.length} nodes × ${perNodeGib} GiB = ${gib(needBytes)}`;
-  if (free === undefined) return warn("disk", `could not ask how much is free at ${projectDir}`, `make sure ${gib(needBytes)} are free there`);
-  const found = `${gib(free)} free at ${projectDir} (need ${need})`;
-  if (free >= needBytes) return ok("disk", found);
-  return fail("disk", found, `free ${gib(needBytes - free)} there, or lower nodes.count`);
+  return diskRow(host, "disk", projectDir, nodes.length * perNodeGib * GIB, `${nodes.length} nodes × ${perNodeGib} GiB = ${gib(nodes.length * perNodeGib * GIB)}`, "lower nodes.count");
 }
 
 /**
@@ -122,6 +152,8 @@ export async function preflightChecks(provider: MachineProvider, host: Host, clu
   const vms = provider.capabilities.reservesResources;
   const cliConfig = cliConfigCheck(host);
   // Machines elsewhere (ssh) take nothing of this computer's memory or disk: the provider checks theirs.
-  const here = provider.capabilities.nodesOnThisHost ? [memoryCheck(host, cluster.nodes, vms), diskCheck(host, cluster.projectDir, cluster.nodes, vms ? DISK_PER_NODE_GIB : 1)] : [];
-  return [...(await provider.checks(cluster, needs)), ...here, ...(cliConfig ? [cliConfig] : [])];
+  const perNode = provider.capabilities.measuresOwnDisks || !vms ? PROJECT_DISK_PER_NODE_GIB : DISK_PER_NODE_GIB;
+  const own = await provider.checks(cluster, needs);
+  const here = provider.capabilities.nodesOnThisHost ? [await memoryCheck(host, cluster.nodes, vms), diskCheck(host, cluster.projectDir, cluster.nodes, perNode)] : [];
+  return [...own, ...here, ...(cliConfig ? [cliConfig] : [])];
 }

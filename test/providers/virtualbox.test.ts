@@ -72,6 +72,7 @@ describe("checks (what preflight enforces and doctor shows)", () => {
       ["VBoxManage", "--version"],
       ["VBoxManage", "list", "hostonlyifs"],
       ["ip", "-j", "route"],
+      ["VBoxManage", "list", "systemproperties"], // where the VMs go, for the disk row
     ]);
   });
 

@@ -34,6 +34,12 @@ export interface ProviderCapabilities {
   /** Whether the nodes run on this computer (VMs, namespaces), so its memory and disk are theirs; not for machines elsewhere (ssh). */
   readonly nodesOnThisHost: boolean;
   /**
+   * Whether the provider's own checks measure the disk where its VM disks and boxes go
+   * (VirtualBox's machine folder, Vagrant's home), so the project folder needs only room
+   * for logs and bundles.
+   */
+  readonly measuresOwnDisks?: boolean;
+  /**
    * Config values this provider needs by default on some hosts, for the keys the user left
    * unset (e.g. VirtualBox on an Apple Silicon Mac runs only arm64 guests).
    */

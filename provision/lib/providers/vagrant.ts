@@ -13,7 +13,7 @@ import { UserError, badInput } from "../errors.js";
 import type { Host } from "../host.js";
 import { parseCidr, type Cidr } from "../ipv4.js";
 import { describeFailure, tail, type ProcessOptions, type ProcessResult } from "../process.js";
-import { clashingRoutes, freeSubnet, hostRoutes } from "../routes.js";
+import { clashingRoutes, freeSubnet, hostRoutes, type HostRoute } from "../routes.js";
 import type { ClusterRef } from "../spec.js";
 import { SshTransport, VM_ROOT, sshControlDir, withConnectionSharing } from "../ssh-transport.js";
 import { NodeCommandError, type Transport } from "../transport.js";
@@ -247,13 +247,15 @@ async function vagrantCheck(ctx: VagrantContext, cluster: ClusterRef, provider: 
  * the nodes would leave through it. ownDevices are the cluster's own interface names (or,
  * on Windows, its host address): their routes are no clash.
  */
-export async function routeCheck(host: Host, cluster: ClusterRef, ownDevices: readonly string[]): Promise<CheckRow> {
+export async function routeCheck(host: Host, cluster: ClusterRef, ownDevices: readonly string[], ownRoute?: (r: HostRoute) => boolean): Promise<CheckRow> {
   const name = "subnet free";
   const subnet = clusterSubnet(cluster);
   const table = await hostRoutes(host);
   if ("error" in table) return warn(name, `could not list host routes (${table.error})`, `make sure no network of this host uses ${subnet.text}`, "/network/subnet");
-  const clashes = clashingRoutes(table.routes, subnet, ownDevices);
-  if (!clashes.length) return ok(name, `no host route overlaps ${subnet.text}${ownDevices.length ? ` (besides this cluster's ${ownDevices.join(", ")})` : ""}`);
+  const mine = ownRoute ? table.routes.filter(ownRoute) : [];
+  const own = [...ownDevices, ...mine.map((r) => r.dev).filter((d) => !ownDevices.includes(d))];
+  const clashes = clashingRoutes(table.routes, subnet, own);
+  if (!clashes.length) return ok(name, `no host route overlaps ${subnet.text}${own.length ? ` (besides this cluster's ${own.join(", ")})` : ""}`);
   const suggestion = freeSubnet(table.routes);
   return fail(
     name,

@@ -49,6 +49,7 @@ import { badInput, UserError } from "../errors.js";
 import type { Host } from "../host.js";
 import { cidrContains, cidrWithin, hostAddress, ipToInt, isIpv4, netmaskOf, parseCidr, type Cidr } from "../ipv4.js";
 import { describeFailure, tail, type ProcessOptions, type ProcessResult } from "../process.js";
+import type { HostRoute } from "../routes.js";
 import type { ClusterRef } from "../spec.js";
 import { atLeast, compareVersions, parseVersion, versionText } from "../version-number.js";
 import type { BoxConfig, HostNeeds, MachineStatus, ProviderCapabilities } from "./provider.js";
@@ -65,6 +66,7 @@ import {
   type VagrantContext,
   type VagrantStrategy,
 } from "./vagrant.js";
+import { defaultMachineFolder, hypervisorCheck, parseMachineFolder, profilePathCheck, sshClientCheck, vboxDiskRows } from "./virtualbox-host-checks.js";
 
 export const MIN_VIRTUALBOX = [6, 1, 0] as const;
 /** VirtualBox's first release for Apple Silicon hosts. */
@@ -310,6 +312,22 @@ export function subnetAllowedCheck(host: Host, subnet: Cidr, version: readonly n
   );
 }
 
+/**
+ * macOS, VirtualBox >= 7: a route that is the cluster's own host-only network. VirtualBox
+ * makes its host-only networks with Apple's vmnet, which shows each as a bridgeNNN
+ * interface (bridge100, bridge101, ...) with the network's route, and `list hostonlynets`
+ * names no interface. So a route on a bridge interface is VirtualBox's when it is exactly
+ * the subnet of a host-only network VirtualBox lists there: the one this cluster recorded,
+ * or one the network stage reuses (its range inside the subnet, the same mask). Another
+ * vmnet user (UTM, Docker Desktop) on that very subnet would clash with VirtualBox itself.
+ */
+export function hostOnlyNetRoute(nets: readonly HostOnlyNet[], subnet: Cidr, recorded: NetworkRecord | undefined): ((r: HostRoute) => boolean) | undefined {
+  const mask = netmaskOf(subnet.prefix);
+  const ours = nets.some((n) => (recorded?.provider === "virtualbox" && recorded.name === n.name) || (n.lowerIp && cidrContains(subnet, ipToInt(n.lowerIp)) && n.mask === mask));
+  if (!ours) return undefined;
+  return (r) => /^bridge\d+$/.test(r.dev) && r.dst.text === subnet.text;
+}
+
 /** Host-only adapters on the subnet: one carrying the host's .1 with the cluster's mask can be reused; any other is in the way. */
 export function adaptersOnSubnet(ifs: readonly HostOnlyIf[], subnet: Cidr): { reusable?: HostOnlyIf; inTheWay: HostOnlyIf[] } {
   const hostIp = hostAddress(subnet);
@@ -401,6 +419,8 @@ export const VIRTUALBOX_CAPABILITIES: ProviderCapabilities = {
   hostReachesNodes: true,
   reservesResources: true,
   nodesOnThisHost: true,
+  // Its checks measure the machine folder and Vagrant's home (virtualbox-host-checks.ts).
+  measuresOwnDisks: true,
   // VirtualBox 7.1 on Apple Silicon runs only arm64 guests: an aarch64 runtime and an arm64 box.
   defaultsOn: (host) => (host.platform === "darwin" && host.arch === "arm64" ? { runtime: { platform: "aarch64" }, box: { name: ARM64_BOX } } : undefined),
 };
@@ -422,6 +442,11 @@ export function virtualboxStrategy(): VagrantStrategy {
       const own: string[] = [];
       if (facts.network?.provider === "virtualbox") own.push(...[facts.network.device ?? facts.network.name, facts.network.hostIp ?? ""].filter(Boolean));
       const macNets = host.platform === "darwin" && !!v.version && v.version[0]! >= 7;
+      let ownRoute: ((r: HostRoute) => boolean) | undefined;
+      if (macNets && !v.driverMissing) {
+        const list = await vbox(ctx, cluster, ["list", "hostonlynets"]);
+        if (list.exitCode === 0) ownRoute = hostOnlyNetRoute(parseHostOnlyNets(list.stdout), subnet, facts.network);
+      }
       if (v.version && !v.driverMissing && !macNets) {
         const list = await vbox(ctx, cluster, ["list", "hostonlyifs"]);
         if (list.exitCode === 0) {
@@ -437,7 +462,14 @@ export function virtualboxStrategy(): VagrantStrategy {
           } else rows.push(ok("host-only adapter", `none on ${subnet.text} yet: the network stage creates one`));
         } else rows.push(warn("host-only adapter", describeFailure(list), "check that VirtualBox works (on Linux: `sudo /sbin/vboxconfig` loads its kernel modules)"));
       }
-      rows.push(await routeCheck(host, cluster, own), await virtualizationCheck(host, true));
+      rows.push(await routeCheck(host, cluster, own, ownRoute), await virtualizationCheck(host, true));
+      let machineFolder = defaultMachineFolder(host);
+      if (v.version && !v.driverMissing) {
+        const props = await vbox(ctx, cluster, ["list", "systemproperties"], { timeoutMs: 30_000 });
+        machineFolder = (props.exitCode === 0 ? parseMachineFolder(props.stdout) : undefined) ?? machineFolder;
+      }
+      rows.push(...vboxDiskRows(host, cluster, machineFolder));
+      if (host.platform === "win32") rows.push(profilePathCheck(host), await sshClientCheck(host), await hypervisorCheck(host, cluster, machineFolder));
       if (host.platform === "linux" && (host.exists("/sys/module/kvm_intel") || host.exists("/sys/module/kvm_amd"))) {
         rows.push(
           warn(
