@@ -23,7 +23,7 @@ import { badInput, UserError } from "../lib/errors.js";
 import { parseCli } from "../lib/cli.js";
 import { realHost, type Host } from "../lib/host.js";
 import { PROJECT_DIR } from "../lib/paths.js";
-import { lockHeader, requireUv, uvCause, uvCompile, type Uv } from "../lib/uv.js";
+import { ensureUv, lockHeader, uvCause, uvCompile, type Uv } from "../lib/uv.js";
 
 export interface LockOptions {
   readonly projectDir: string;
@@ -64,7 +64,7 @@ export async function main(opts: LockOptions, host: Host = realHost()): Promise<
     const input = path.join(opts.projectDir, RUNTIME_DIR, kind.input);
     if (!existsSync(input)) throw badInput(`${input} is missing`, [{ path: input, message: "no such file", fix: `restore it from git: git checkout -- cluster-runtime/${kind.input}` }]);
   }
-  const uv = await requireUv(host, "the runtime's lock");
+  const uv = await ensureUv(host, { step: (scope, m) => progress(`[${scope}] ${m}`), timed: (_s, _w, fn) => fn() });
   const results: LockResult[] = [];
   for (const kind of KINDS) for (const platform of opts.platforms) results.push(await lockOne(opts, host, uv, kind, platform, progress));
   return results;

@@ -12,12 +12,12 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, 
 import path from "node:path";
 import { lockPath, parseLock, runtimeRef, RUNTIME_DIR } from "./bundle.js";
 import type { Cluster } from "./config.js";
-import { fail, ok, type CheckRow } from "./checks.js";
+import { ok, type CheckRow } from "./checks.js";
 import { badInput, UserError, type Problem } from "./errors.js";
 import type { Host } from "./host.js";
 import type { Log } from "./log.js";
 import type { RuntimeRef } from "./spec.js";
-import { installUvHint, lockHeader, probeUv, requireUv, uvCause, uvCompile } from "./uv.js";
+import { ensureUv, lockHeader, uvCause, uvCompile, uvStatus } from "./uv.js";
 import { normalizeName } from "./wheels.js";
 
 /** The lock of a config's packages: beside it, .json replaced by .lock. */
@@ -129,7 +129,7 @@ export async function ensurePackagesLock(cluster: Cluster, host: Host, log: Log)
   }
   const { python, platform, packages } = cluster.config.runtime;
   log.step("packages", `locking ${packages.join(", ")} with the runtime for Python ${python} on ${platform} (${status.why})`);
-  const uv = await requireUv(host, `${rel} (the lock of runtime.packages)`);
+  const uv = await ensureUv(host, log);
   const inputs = inputsOf(cluster);
   // uv names its inputs in the lock's "# via" comments: a stable path in the project.
   const scratch = path.join(cluster.clusterDir, "packages");
@@ -211,7 +211,8 @@ export function runtimeOfCluster(cluster: Cluster, lockFile?: string): RuntimeRe
 
 /**
  * Doctor's row for runtime.packages: nothing without them; ok when their lock is current
- * (no uv, no network needed); when it must be made, whether uv is there to make it.
+ * (no uv, no network needed); when it must be made, which uv will make it (the pinned one,
+ * fetched by the deploy when this computer has none: nothing to install by hand).
  */
 export async function packagesCheck(cluster: Cluster, host: Host): Promise<CheckRow | undefined> {
   const status = packagesLockStatus(cluster);
@@ -219,7 +220,5 @@ export async function packagesCheck(cluster: Cluster, host: Host): Promise<Check
   const rel = path.relative(cluster.projectDir, status.file);
   const n = cluster.config.runtime.packages.length;
   if (status.state === "current") return ok("packages", `${rel} is current (${n} package${n === 1 ? "" : "s"}): a deploy needs neither uv nor the package index for them`);
-  const uv = await probeUv(host);
-  if (uv) return ok("packages", `${rel} will be made by the next deploy (${status.why}) with ${uv.version}, from the package index`);
-  return fail("packages", `${rel} must be made (${status.why}) and uv is not installed`, `install uv: ${installUvHint(host.platform)}`, "/runtime/packages");
+  return ok("packages", `${rel} will be made by the next deploy (${status.why}) from the package index with ${await uvStatus(host)}`);
 }
