@@ -54,6 +54,32 @@ const SCENARIOS: readonly Scenario[] = [
   { name: "too little disk", host: { freeDiskGiB: 1 } },
   { name: "a Windows laptop", host: { platform: "win32", uid: undefined, commands: { "route print -4": "" } } },
   { name: "an Apple Silicon Mac", host: { platform: "darwin", arch: "arm64", commands: { "netstat -rn -f inet": "", "sysctl -n kern.hv_support": "1\n" } } },
+  {
+    name: "a Windows laptop with a non-ASCII profile and Windows' hypervisor on",
+    host: {
+      platform: "win32",
+      uid: undefined,
+      env: { HOME: "C:\\Users\\Zoë", USERPROFILE: "C:\\Users\\Zoë", DVC_CACHE_DIR: "/nonexistent" },
+      commands: {
+        "route print -4": "",
+        "ssh -V": { stderr: recorded("openssh-for-windows-8.1-version.stderr.txt") },
+        "powershell.exe -NoProfile -NonInteractive -Command": "True\r\n",
+      },
+    },
+  },
+  {
+    name: "an Intel Mac after a VirtualBox 7 deploy (its host-only network on bridge100)",
+    host: {
+      platform: "darwin",
+      commands: {
+        "VBoxManage list hostonlynets": recorded("vbox-7.0-macos-list-hostonlynets.txt"),
+        "netstat -rn -f inet": recorded("macos-netstat-rn-vbox7-hostonlynet.txt"),
+        "sysctl -n kern.hv_support": "1\n",
+        vm_stat: recorded("macos-intel-32g-vm_stat.txt"),
+      },
+    },
+  },
+  { name: "an 8 GB laptop (7.7 GiB) with its default sizes", host: { totalGiB: 7.7, freeGiB: 3.5 }, config: { nodes: { memoryMb: 1024 } } },
 ];
 
 const PROVIDERS: readonly ProviderName[] = ["virtualbox", "libvirt", "local"];

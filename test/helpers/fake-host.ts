@@ -40,7 +40,8 @@ export interface FakeHostOptions {
   readonly registry?: "up" | "down";
   readonly totalGiB?: number;
   readonly freeGiB?: number;
-  readonly freeDiskGiB?: number;
+  /** Free disk everywhere, or by folder: the longest folder a path starts with wins (100 GiB elsewhere). */
+  readonly freeDiskGiB?: number | Readonly<Record<string, number>>;
   /** Called after each program, e.g. to do what `vagrant destroy` does to Vagrant's records. */
   readonly effect?: (argv: readonly string[]) => void;
 }
@@ -107,7 +108,14 @@ export function fakeHost(o: FakeHostOptions = {}): FakeHost {
     exists: (f) => f in files || f in dirs,
     mtimeSeconds: (f) => (f in files ? 1_700_000_000 : undefined),
     listDir: (d) => [...(dirs[d] ?? [])],
-    freeDiskBytes: () => (o.freeDiskGiB ?? 100) * GIB,
+    freeDiskBytes: (p) => {
+      const d = o.freeDiskGiB;
+      if (typeof d !== "object") return (d ?? 100) * GIB;
+      const key = Object.keys(d)
+        .filter((k) => p === k || p.startsWith(k))
+        .sort((a, b) => b.length - a.length)[0];
+      return (key === undefined ? 100 : d[key]!) * GIB;
+    },
     kvmUsable: () => o.kvm ?? false,
     async head(url) {
       heads.push(url);

@@ -106,7 +106,7 @@ export async function sshClientCheck(host: Host): Promise<CheckRow> {
 
 /** The lines of a VBox.log that say VirtualBox ran on Hyper-V's API (NEM). */
 export function nemLines(log: string): string[] {
-  return log.split(/\r?\n/).filter((l) => /NEM: NEMR3Init: Snail execution mode is active|NEM: .*Hyper-V/.test(l));
+  return log.split(/\r?\n/).filter((l) => /NEM: NEMR3Init: Snail execution mode is active|HMR3Init: Attempting fall back to NEM/.test(l));
 }
 
 const HYPERV_FIX =
