@@ -100,11 +100,14 @@ export function cliConfigCheck(host: Host): CheckRow | undefined {
  * memory) and warns when the memory is there but taken now (available, as the OS counts
  * it: lib/host-memory.ts), which closing programs fixes.
  */
-export async function memoryCheck(host: Host, nodes: readonly NodeSpec[], reserves: boolean): Promise<CheckRow> {
+export async function memoryCheck(host: Host, nodes: readonly NodeSpec[], reserves: boolean, running: readonly string[] = []): Promise<CheckRow> {
   const nodesMb = nodes.reduce((s, n) => s + n.memoryMb, 0);
   const nodesBytes = nodesMb * MIB;
+  // VMs of this cluster that already run (a redeploy) hold their memory: it is not missing.
+  const heldBytes = nodes.filter((n) => running.includes(n.name)).reduce((s, n) => s + n.memoryMb, 0) * MIB;
   const available = await availableMemory(host);
-  const found = `${gib(host.totalMemBytes)} total, ${gib(available.bytes)} available (${available.source}); need ${gib(nodesBytes)} for ${nodes.length} nodes + at least ${gib(HOST_MIN_MB * MIB)} for the host`;
+  const held = heldBytes ? `, of which ${running.length} running nodes hold ${gib(heldBytes)}` : "";
+  const found = `${gib(host.totalMemBytes)} total, ${gib(available.bytes)} available (${available.source}); need ${gib(nodesBytes)} for ${nodes.length} nodes${held} + at least ${gib(HOST_MIN_MB * MIB)} for the host`;
   const lower = `lower nodes.memoryMb (this host's default: ${defaultNodeMemoryMb(host.totalMemBytes)}) or nodes.count in cluster.config.json`;
   const cannot = host.totalMemBytes < nodesBytes + HOST_MIN_MB * MIB;
   if (!reserves) {
@@ -112,8 +115,8 @@ export async function memoryCheck(host: Host, nodes: readonly NodeSpec[], reserv
     return ok("memory", found);
   }
   if (cannot) return fail("memory", found, `the VMs cannot run in this host's memory: ${lower}`, "/nodes/memoryMb");
-  if (available.bytes < nodesBytes)
-    return warn("memory", found, `the host would swap: close programs to free ${gib(nodesBytes - available.bytes)} (VMs of this cluster that already run hold theirs), or ${lower}`, "/nodes/memoryMb");
+  if (available.bytes < nodesBytes - heldBytes)
+    return warn("memory", found, `the host would swap: close programs to free ${gib(nodesBytes - heldBytes - available.bytes)}, or ${lower}`, "/nodes/memoryMb");
   return ok("memory", found);
 }
 
@@ -154,6 +157,12 @@ export async function preflightChecks(provider: MachineProvider, host: Host, clu
   // Machines elsewhere (ssh) take nothing of this computer's memory or disk: the provider checks theirs.
   const perNode = provider.capabilities.measuresOwnDisks || !vms ? PROJECT_DISK_PER_NODE_GIB : DISK_PER_NODE_GIB;
   const own = await provider.checks(cluster, needs);
-  const here = provider.capabilities.nodesOnThisHost ? [await memoryCheck(host, cluster.nodes, vms), diskCheck(host, cluster.projectDir, cluster.nodes, perNode)] : [];
+  let here: CheckRow[] = [];
+  if (provider.capabilities.nodesOnThisHost) {
+    // A VM the provider records as running is this cluster's, already holding its memory.
+    const states = vms ? await Promise.all(cluster.nodes.map((n) => provider.machineState(cluster, n).catch(() => undefined))) : [];
+    const running = cluster.nodes.filter((_, i) => states[i]?.state === "running").map((n) => n.name);
+    here = [await memoryCheck(host, cluster.nodes, vms, running), diskCheck(host, cluster.projectDir, cluster.nodes, perNode)];
+  }
   return [...own, ...here, ...(cliConfig ? [cliConfig] : [])];
 }
