@@ -100,11 +100,11 @@ openssl x509 -req -in "$tls/node.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CA
 export DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION=True
 tlsargs=(--tls-ca-file "$tls/ca.pem" --tls-cert "$tls/node.pem" --tls-key "$tls/node.key")
 head=$SUBNET.11
-ip netns exec "$TAG-n1" setsid "$WORK/n1/venv/bin/dask" scheduler --host "$head" --port $PORT --protocol tls \
+ip netns exec "$TAG-n1" setsid "$WORK/n1/venv/bin/python" -m dask scheduler --host "$head" --port $PORT --protocol tls \
   --dashboard-address "$head:8787" "${tlsargs[@]}" >"$WORK/scheduler.log" 2>&1 </dev/null &
 for i in $(seq "$N"); do
   ip="$SUBNET.$((10 + i))"
-  ip netns exec "$TAG-n$i" setsid "$WORK/n$i/venv/bin/dask" worker "tls://$head:$PORT" --name "node$i" --host "$ip" \
+  ip netns exec "$TAG-n$i" setsid "$WORK/n$i/venv/bin/python" -m dask worker "tls://$head:$PORT" --name "node$i" --host "$ip" \
     --protocol tls --nthreads 1 --memory-limit 1536MiB --local-directory "$WORK/n$i/work" "${tlsargs[@]}" \
     >"$WORK/worker$i.log" 2>&1 </dev/null &
 done

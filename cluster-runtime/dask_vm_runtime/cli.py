@@ -18,7 +18,7 @@ from .errors import RuntimeCliError, bad_input
 
 PROG = "python -m dask_vm_runtime"
 MANAGERS = ("systemd", "systemd-user", "supervisor")
-ACTIONS = ("start", "stop", "status", "restart", "unit")
+ACTIONS = ("start", "stop", "status", "restart", "check", "unit")
 
 
 class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -65,7 +65,10 @@ def build_parser() -> Parser:
             "(systemctl --user). supervisor: a daemon that restarts the\n"
             "process and logs to ROOT/logs/NAME.log (network namespaces, no systemd).\n"
             "start/stop are idempotent; each action prints the status as JSON\n"
-            "({name, running, pid, child_pid, since, restarts}); `unit` prints the systemd unit."
+            "({name, running, pid, child_pid, since, restarts}); `unit` prints the systemd unit.\n"
+            '`check` adds whether the process ended since the last (re)start ("ended", null while\n'
+            'it never did) and then the last lines of its log ("log_tail"): a stage that waits\n'
+            "for a service asks it, to report one that dies as it starts at once."
         ),
     )
     p.add_argument("action", choices=ACTIONS, help="what to do")
@@ -165,13 +168,18 @@ def _service(args: argparse.Namespace) -> int:
         raise bad_input(f"service {args.action} needs --manager ({' or '.join(MANAGERS)})")
     from . import supervisor, systemd
 
+    action = "status" if args.action == "check" else args.action
     if args.manager == "supervisor":
         actions = {"start": supervisor.start, "stop": supervisor.stop, "status": supervisor.status, "restart": supervisor.restart}
-        _print_json(actions[args.action](root, name))
-        return 0
-    mode = systemd.USER if args.manager == "systemd-user" else systemd.SYSTEM
-    units = {"start": systemd.start, "stop": systemd.stop, "status": systemd.status, "restart": systemd.restart}
-    _print_json(units[args.action](root, name, mode))
+        result = actions[action](root, name)
+    else:
+        mode = systemd.USER if args.manager == "systemd-user" else systemd.SYSTEM
+        units = {"start": systemd.start, "stop": systemd.stop, "status": systemd.status, "restart": systemd.restart}
+        result = units[action](root, name, mode)
+    if args.action == "check":
+        result["ended"] = servicedef.ended_since_start(result)
+        result["log_tail"] = servicedef.log_tail(servicedef.ServicePaths(root, name).log) if result["ended"] else []
+    _print_json(result)
     return 0
 
 

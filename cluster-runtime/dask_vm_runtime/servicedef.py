@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from .errors import bad_input
 
@@ -120,6 +121,45 @@ def service_environment(spec: ServiceDef, owner: pwd.struct_passwd) -> dict[str,
     }
     base.update(spec.env)
     return base
+
+
+# How many lines of its log a failed start shows: enough for a traceback's last frames
+# and the supervisor's "process ended with exit code N" lines.
+LOG_TAIL_LINES = 20
+
+
+def ended_since_start(status: dict[str, Any]) -> str | None:
+    """How the service's process ended since the service was last (re)started, from a
+    status of either manager; None while it has never ended. `restart` resets both
+    managers' counters (a new supervisor; systemd's NRestarts on an explicit start), so
+    any ending seen right after it is the new process dying, not an old one."""
+    restarts = status.get("restarts") or 0
+    last = status.get("last_exit")
+    state = str(status.get("state") or "")
+    if not last and not restarts and not state.startswith("failed/") and state != "activating/auto-restart":
+        return None
+    how = "it ended"
+    if isinstance(last, dict) and isinstance(last.get("code"), int):
+        code = last["code"]
+        how = f"it ended with signal {-code}" if code < 0 else f"it ended with exit code {code}"
+        if isinstance(last.get("uptime_s"), int | float):
+            how += f" after {last['uptime_s']:.1f} s"
+    if restarts:
+        how += f"; restarted {restarts} time{'s' if restarts != 1 else ''} since"
+    return how
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> list[str]:
+    """The last lines of a log (read from its end: a log may be large), as text."""
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 64 * 1024))
+            data = f.read()
+    except OSError:
+        return []
+    return data.decode("utf-8", errors="replace").splitlines()[-lines:]
 
 
 def iso_utc(timestamp: float) -> str:

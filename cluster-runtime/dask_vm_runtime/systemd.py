@@ -51,7 +51,9 @@ class Mode:
 
 SYSTEM = Mode(user=False)
 USER = Mode(user=True)
-SHOW_PROPERTIES = ("LoadState", "ActiveState", "SubState", "MainPID", "NRestarts", "ActiveEnterTimestamp")
+SHOW_PROPERTIES = ("LoadState", "ActiveState", "SubState", "MainPID", "NRestarts", "ActiveEnterTimestamp", "ExecMainCode", "ExecMainStatus")
+# ExecMainCode is a siginfo si_code: the main process exited (1) or was killed (2, 3).
+CLD_EXITED = "1"
 
 
 VM_ROOT = Path("/opt/dask-vm-cluster")
@@ -252,6 +254,11 @@ def status_from_show(name: str, props: Mapping[str, str], manager: str = "system
     elif since_raw:
         since = since_raw
     restarts = props.get("NRestarts", "")
+    # The main process's last ending, as the supervisor records it: a code, negative for a signal.
+    code, status = props.get("ExecMainCode", "0"), props.get("ExecMainStatus", "")
+    last_exit = None
+    if code not in ("", "0") and status.lstrip("-").isdigit():
+        last_exit = {"code": int(status) if code == CLD_EXITED else -int(status)}
     return {
         "name": name,
         "manager": manager,
@@ -261,6 +268,7 @@ def status_from_show(name: str, props: Mapping[str, str], manager: str = "system
         "since": since if running else None,
         "restarts": int(restarts) if restarts.isdigit() else 0,
         "state": f"{props.get('ActiveState', 'unknown')}/{props.get('SubState', 'unknown')}",
+        "last_exit": last_exit,
     }
 
 

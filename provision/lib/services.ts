@@ -3,6 +3,7 @@
 // the NAT address 10.0.2.15 that VirtualBox gives every VM). The runtime's `service`
 // command runs these definitions under systemd (VMs) or its supervisor (local).
 import type { ClusterConfig, NodeSpec } from "./config.js";
+import { UserError } from "./errors.js";
 import { shq, type Transport } from "./transport.js";
 
 export interface ServiceDefinition {
@@ -20,7 +21,6 @@ export function nodePaths(root: string) {
   return {
     venv: `${root}/venv`,
     python: `${root}/venv/bin/python`,
-    dask: `${root}/venv/bin/dask`,
     etc: `${root}/etc`,
     tls: `${root}/tls`,
     logs: `${root}/logs`,
@@ -70,11 +70,20 @@ function baseEnv(root: string, dask: DaskSettings): Record<string, string> {
   };
 }
 
+/**
+ * How a service runs a Dask command: the venv's Python with `-m dask`, the module behind
+ * the `dask` console script. Never the console script itself: where the venv's path is
+ * long or holds a space, pip writes it as an sh trampoline that re-expands the path, so a
+ * checkout under "TP $HOME" or a folder with a backtick runs the wrong program (exit 127).
+ */
+export function daskCommand(root: string, command: "scheduler" | "worker"): string[] {
+  return [nodePaths(root).python, "-m", "dask", command];
+}
+
 export function schedulerService(node: NodeSpec, dask: DaskSettings, root: string): ServiceDefinition {
   return {
     argv: [
-      nodePaths(root).dask,
-      "scheduler",
+      ...daskCommand(root, "scheduler"),
       "--host",
       node.ip,
       "--port",
@@ -97,8 +106,7 @@ export function schedulerService(node: NodeSpec, dask: DaskSettings, root: strin
 export function workerService(node: NodeSpec, head: NodeSpec, dask: DaskSettings, root: string): ServiceDefinition {
   return {
     argv: [
-      nodePaths(root).dask,
-      "worker",
+      ...daskCommand(root, "worker"),
       schedulerAddress(head, dask),
       "--name",
       node.name,
@@ -148,4 +156,41 @@ export async function stopService(t: Transport, name: ServiceName): Promise<void
   const p = nodePaths(t.root);
   const py = shq(p.python);
   await t.run(`if [ -x ${py} ] && [ -f ${shq(`${p.etc}/${name}.json`)} ]; then ${py} -m dask_vm_runtime service stop ${name} --root ${shq(t.root)} --manager ${t.serviceManager}; fi`);
+}
+
+/** What `service check` prints: the status, and how the process ended since the last (re)start. */
+export interface ServiceCheck {
+  readonly running: boolean;
+  readonly restarts: number;
+  /** null while the process has not ended since the service was (re)started. */
+  readonly ended: string | null;
+  readonly log: string;
+  /** The log's last lines when it ended, else empty. */
+  readonly log_tail: readonly string[];
+}
+
+/** Asks the node's runtime whether a service's process ended since it was (re)started. */
+export async function checkService(t: Transport, name: ServiceName): Promise<ServiceCheck> {
+  const p = nodePaths(t.root);
+  const r = await t.run(`${shq(p.python)} -m dask_vm_runtime service check ${name} --root ${shq(t.root)} --manager ${t.serviceManager}`, { timeoutMs: 60_000 });
+  return JSON.parse(r.stdout) as ServiceCheck;
+}
+
+/**
+ * The error for a service whose process ended as it started (undefined while it has not):
+ * what ended and how, its log's last lines, and what to do. A stage reports it at once
+ * instead of waiting out its readiness timeout while the manager restarts it every few seconds.
+ */
+export function earlyDeathError(node: string, name: ServiceName, check: ServiceCheck, root: string): UserError | undefined {
+  if (!check.ended) return undefined;
+  const notFound = /exit code 127\b/.test(check.ended) ? " (exit code 127: a program it runs was not found)" : "";
+  const lines = check.log_tail.length ? check.log_tail.map((l) => `\n      | ${l}`).join("") : " (empty)";
+  return new UserError(`the ${name} on ${node} stopped as it started: ${check.ended}${notFound}`, 1, [
+    { path: `${node}:${check.log}`, message: `the log's last lines:${lines}` },
+    {
+      path: `${node}:${nodePaths(root).etc}/${name}.json`,
+      message: `the ${name}'s command and environment`,
+      fix: `correct what the log names (a bad option or setting, a port already in use, a missing file), then run the deploy again; the whole log: npm run logs -- ${node} ${name}`,
+    },
+  ]);
 }

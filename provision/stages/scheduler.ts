@@ -1,5 +1,6 @@
 // scheduler: the Dask scheduler on node 1, bound to its private IP, and a wait until it
-// answers (through its dashboard) before the stage counts as done.
+// answers (through its dashboard) before the stage counts as done; a scheduler whose process
+// ends as it starts fails the stage within seconds, with its log's last lines.
 import { clearStopped } from "../lib/lifecycle.js";
 import { waitForWorkers } from "../lib/probe.js";
 import { dashboardUrl, schedulerAddress, schedulerService, startService, stopService } from "../lib/services.js";
@@ -17,7 +18,7 @@ export const scheduler: Stage = {
     await log.timed(node.name, `starting the scheduler at ${address}`, async () => {
       if (dask.tls) await copyTlsTo(t, spec.cluster.clusterDir, node, true, { onlyIfChanged: true });
       await startService(t, "scheduler", schedulerService(node, dask, t.root));
-      await waitForWorkers(t, address, dask.tls, [], 90, dashboardUrl(node, dask));
+      await waitForWorkers(t, address, dask.tls, [], 90, dashboardUrl(node, dask), { t, name: "scheduler" });
     });
     // A deploy while the cluster was stopped (npm run stop) has started it again.
     clearStopped(spec.cluster.clusterDir);

@@ -1,5 +1,6 @@
 // worker: a Dask worker (with its nanny) on one node, bound to the node's private IP,
-// with explicit threads and memory limit; done only once the scheduler lists it. It also
+// with explicit threads and memory limit; done only once the scheduler lists it (a worker
+// whose process ends as it starts fails the stage within seconds, with its log). It also
 // leaves the node's connection profile (lib/client-profile.ts), so a Client() run there
 // (npm run exec, ssh) finds the cluster.
 import { writeNodeProfile } from "../lib/client-profile.js";
@@ -21,7 +22,7 @@ export const worker: Stage = {
       if (dask.tls) await copyTlsTo(t, spec.cluster.clusterDir, node, node.name === spec.cluster.head.name, { onlyIfChanged: true });
       await writeNodeProfile(t, spec.cluster, node, dask);
       await startService(t, "worker", workerService(node, spec.cluster.head, dask, t.root));
-      const workers = await waitForWorkers(head, address, dask.tls, [node.name], 120, dashboardUrl(spec.cluster.head, dask));
+      const workers = await waitForWorkers(head, address, dask.tls, [node.name], 120, dashboardUrl(spec.cluster.head, dask), { t, name: "worker" });
       const mine = workers.find((w) => w.name === node.name)!;
       log.step(node.name, `registered with the scheduler as ${mine.address}`);
     });
