@@ -114,7 +114,7 @@ describe("every stage against a fake provider and transport", () => {
     expect(r.log.lines.some((l) => l.includes(`bundle ${bundleIdOf(runtime())} cached`))).toBe(true);
   });
 
-  it("install: copies bundle, byte-code and install.sh, runs install.sh with the node's root, Python and both tars", async () => {
+  it("install: copies bundle and byte-code, runs the bundle's own install.sh (LF whatever the checkout holds) with the node's root, Python and both tars", async () => {
     const r = run("install-node2");
     await r.done;
     const id = bundleIdOf(runtime());
@@ -122,8 +122,7 @@ describe("every stage against a fake provider and transport", () => {
       `node2 run [ "$(cat /opt/dask-vm-cluster/bundle-id 2>/dev/null)" = ${id} ] && [ -f /opt/dask-vm-cluster/venv/.dvc-complete ]`,
       `node2 put /opt/dask-vm-cluster/incoming/bundle-${id}.tar`,
       `node2 put /opt/dask-vm-cluster/incoming/pycache-${id}.tar`,
-      "node2 put /opt/dask-vm-cluster/incoming/install.sh",
-      `node2 run bash /opt/dask-vm-cluster/incoming/install.sh /opt/dask-vm-cluster /opt/dask-vm-cluster/incoming/bundle-${id}.tar 3.11 /opt/dask-vm-cluster/incoming/pycache-${id}.tar && rm -f /opt/dask-vm-cluster/incoming/bundle-${id}.tar /opt/dask-vm-cluster/incoming/pycache-${id}.tar`,
+      `node2 run tar -xOf /opt/dask-vm-cluster/incoming/bundle-${id}.tar install.sh > /opt/dask-vm-cluster/incoming/install.sh && bash /opt/dask-vm-cluster/incoming/install.sh /opt/dask-vm-cluster /opt/dask-vm-cluster/incoming/bundle-${id}.tar 3.11 /opt/dask-vm-cluster/incoming/pycache-${id}.tar && rm -f /opt/dask-vm-cluster/incoming/bundle-${id}.tar /opt/dask-vm-cluster/incoming/pycache-${id}.tar`,
     ]);
   });
 
@@ -140,7 +139,7 @@ describe("every stage against a fake provider and transport", () => {
     await r.done;
     expect(p.journal[0]).toBe("provider createMachine node2");
     expect(r.log.lines[0]).toContain("machine node2 is missing (fake: not made) although Terraform recorded it");
-    expect(p.journal.some((j) => j.startsWith("node2 run bash /opt/dask-vm-cluster/incoming/install.sh"))).toBe(true);
+    expect(p.journal.some((j) => j.includes("&& bash /opt/dask-vm-cluster/incoming/install.sh"))).toBe(true);
   });
 
   it("install: a node whose Python cannot run the bundle (install.sh exit 3) is bad input naming /runtime/python", async () => {
@@ -188,6 +187,69 @@ describe("every stage against a fake provider and transport", () => {
     const w = run("worker-node3");
     await w.done;
     expect(w.log.lines).toContain("[node3] registered with the scheduler as tls://192.168.56.13:8788");
+  });
+
+  it("scheduler: a scheduler whose process ends as it starts fails the stage at once with its log's last lines, not after the wait", async () => {
+    // What `service check` printed on a local node whose checkout was under "TP $HOME"
+    // (the console script's trampoline expanded it), as the supervisor logged it.
+    const check = {
+      name: "scheduler",
+      manager: "systemd",
+      running: true,
+      restarts: 2,
+      last_exit: { pid: 4242, code: 127, at: "2026-12-04T23:40:03Z", uptime_s: 0.004 },
+      log: "/opt/dask-vm-cluster/logs/scheduler.log",
+      ended: "it ended with exit code 127 after 0.0 s; restarted 2 times since",
+      log_tail: [
+        "2026-12-04T23:40:02Z dvc-supervisor[4200] scheduler: started pid 4242: '/tmp/TP /root/x/venv/bin/dask' scheduler",
+        "/tmp/TP $HOME/x/venv/bin/dask: 2: exec: /tmp/TP /root/x/venv/bin/python: not found",
+        "2026-12-04T23:40:03Z dvc-supervisor[4200] scheduler: process ended with exit code 127 after 0.0 s",
+      ],
+    };
+    const checks: string[] = [];
+    const p = new FakeProvider({
+      rules: [
+        { match: /wait-workers/, reply: { exitCode: 1, stderr: "cannot reach the scheduler through its dashboard within 2 s" } },
+        {
+          match: /service check scheduler/,
+          reply: (s) => {
+            checks.push(s);
+            return { stdout: JSON.stringify(check) };
+          },
+        },
+      ],
+    });
+    const t0 = performance.now();
+    const err = (await run("scheduler", { provider: p }).done.catch((e: unknown) => e)) as UserError;
+    expect(performance.now() - t0).toBeLessThan(5_000);
+    expect(checks).toHaveLength(1);
+    expect(err.exitCode).toBe(1);
+    const text = err.render();
+    expect(text).toContain("the scheduler on node1 stopped as it started: it ended with exit code 127 after 0.0 s; restarted 2 times since (exit code 127: a program it runs was not found)");
+    expect(text).toContain("| /tmp/TP $HOME/x/venv/bin/dask: 2: exec: /tmp/TP /root/x/venv/bin/python: not found");
+    expect(text).toContain("npm run logs -- node1 scheduler");
+  });
+
+  it("worker: a worker still starting (its process alive) is waited for, its node asked between two slices of the wait", async () => {
+    let waits = 0;
+    const p = new FakeProvider({
+      rules: [
+        {
+          match: /wait-workers/,
+          reply: () =>
+            ++waits < 3
+              ? { exitCode: 1, stderr: "timed out" }
+              : { stdout: JSON.stringify([{ name: "node3", address: "tls://192.168.56.13:8788", host: "192.168.56.13", nthreads: 1, memory_limit: 1 }]) },
+        },
+        { match: /service check worker/, reply: { stdout: JSON.stringify({ running: true, restarts: 0, ended: null, log: "/x", log_tail: [] }) } },
+      ],
+    });
+    const w = run("worker-node3", { provider: p });
+    await w.done;
+    expect(waits).toBe(3);
+    expect(p.transports.get("node3")!.scripts.filter((x) => /service check worker --root \/opt\/dask-vm-cluster --manager systemd/.test(x))).toHaveLength(2);
+    // Each slice is short: the node's wait is told to give up after WATCH_SLICE_S.
+    expect(p.transports.get("node1")!.scripts.find((x) => x.includes("wait-workers"))).toMatch(/--timeout 2 /);
   });
 
   it("benchmark: runs the suite from node 1 and writes the report from what node 1 sends back", async () => {

@@ -1,7 +1,8 @@
 // The runtime bundle, built once on the host and copied to every node: the wheelhouse of
 // the platform's lock (downloaded by the host itself, no Python needed, checked against
 // the lock's hashes: lib/wheels.ts), the lock,
-// the dask_vm_runtime package, install.sh and a manifest, in one reproducible tar named by
+// the dask_vm_runtime package, install.sh and a manifest (text with LF line endings,
+// whatever the checkout holds: lib/line-endings.ts), in one reproducible tar named by
 // its content (bundle-<id>.tar in the cache). Also the content hashes the stack puts into
 // the triggers at synth time, so a changed lock or runtime re-provisions what it concerns.
 import { createHash, randomBytes } from "node:crypto";
@@ -9,6 +10,7 @@ import { closeSync, copyFileSync, existsSync, linkSync, mkdirSync, openSync, rea
 import path from "node:path";
 import type { Platform } from "./config-schema.js";
 import { badInput, UserError } from "./errors.js";
+import { readLf, sha256Lf } from "./line-endings.js";
 import type { RuntimeRef } from "./spec.js";
 import { WheelError, fetchWheels, normalizeName, wheelTags } from "./wheels.js";
 
@@ -171,7 +173,9 @@ export function runtimeRef(projectDir: string, python: string, platform: Platfor
 
 /**
  * sha256 of the platform's lock, and of the runtime's sources (sorted bundle paths, each
- * with its length and content). Synchronous and cheap: stacks/main.ts calls it at synth.
+ * with its length and content), as they go into the bundle: with LF line endings, so a
+ * CRLF checkout (Git for Windows) and an LF one of the same commit make the same bundle.
+ * Synchronous and cheap: stacks/main.ts calls it at synth.
  */
 export function runtimeHashes(projectDir: string, platform: Platform, lock = lockPath(projectDir, platform)): { lockSha256: string; sourceSha256: string } {
   if (!existsSync(lock)) {
@@ -180,11 +184,11 @@ export function runtimeHashes(projectDir: string, platform: Platform, lock = loc
   }
   const source = createHash("sha256");
   for (const f of runtimeSourceFiles(projectDir)) {
-    const data = readFileSync(f.abs);
+    const data = readLf(f.abs);
     source.update(`${f.rel}\0${data.length}\0`);
     source.update(data);
   }
-  return { lockSha256: sha256File(lock), sourceSha256: source.digest("hex") };
+  return { lockSha256: sha256Lf(lock), sourceSha256: source.digest("hex") };
 }
 
 /** The content address of a bundle: lock, sources, Python and platform, 16 hex digits. */
@@ -333,6 +337,8 @@ export interface TarEntry {
   /** A file's content, read when written; absent for a folder. */
   readonly source?: string;
   readonly data?: Buffer;
+  /** source is a checkout's text file: written with LF line endings whatever the checkout holds. Default: false (bytes as they are). */
+  readonly text?: boolean;
 }
 
 function octal(value: number, width: number): string {
@@ -401,7 +407,7 @@ function writeTar(file: string, files: readonly TarEntry[]): void {
   try {
     for (const e of all) {
       const isDir = e.source === undefined && e.data === undefined;
-      const data = isDir ? Buffer.alloc(0) : (e.data ?? readFileSync(e.source!));
+      const data = isDir ? Buffer.alloc(0) : (e.data ?? (e.text ? readLf(e.source!) : readFileSync(e.source!)));
       writeSync(fd, tarHeader(e.name, e.mode, data.length, isDir));
       if (data.length) {
         writeSync(fd, data);
@@ -496,8 +502,8 @@ export async function buildBundle(runtime: RuntimeRef, opts: BuildOptions): Prom
   const t0 = performance.now();
   const entries: TarEntry[] = [
     { name: "manifest.json", mode: 0o644, data: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`) },
-    { name: "requirements.lock", mode: 0o644, source: lockFile },
-    ...runtimeSourceFiles(opts.projectDir).map((f) => ({ name: f.rel, mode: f.rel === "install.sh" ? 0o755 : 0o644, source: f.abs })),
+    { name: "requirements.lock", mode: 0o644, source: lockFile, text: true },
+    ...runtimeSourceFiles(opts.projectDir).map((f) => ({ name: f.rel, mode: f.rel === "install.sh" ? 0o755 : 0o644, source: f.abs, text: true })),
     ...wheelhouse.files.map((w) => ({ name: `wheelhouse/${w}`, mode: 0o644, source: path.join(wheelhouse.dir, w) })),
   ];
   writeCachedTar(tarPath, entries);

@@ -1,7 +1,6 @@
 // Installing the runtime bundle on a node: build (or find) the bundle on the host, copy it
-// and install.sh to the node, install offline into <root>/venv. Used by the install stage
+// to the node, install offline into <root>/venv with the install.sh it holds. Used by the install stage
 // and by verify-versions --fix.
-import path from "node:path";
 import { buildBundle, bundleIdOf } from "./bundle.js";
 import { pycacheFor } from "./pycache.js";
 import { badInput } from "./errors.js";
@@ -31,7 +30,7 @@ export async function hasBundle(t: Transport, bundleId: string): Promise<boolean
   return r.exitCode === 0;
 }
 
-/** Copies the bundle and install.sh to a node and installs offline into <root>/venv. */
+/** Copies the bundle to a node and installs offline into <root>/venv with the bundle's install.sh. */
 export async function installOn(t: Transport, spec: StageSpec, opts: InstallOptions = {}): Promise<void> {
   const log = opts.log ?? consoleLog;
   if (!opts.force && (await hasBundle(t, bundleIdOf(runtimeOf(spec))))) {
@@ -47,11 +46,13 @@ export async function installOn(t: Transport, spec: StageSpec, opts: InstallOpti
   const remoteScript = `${incoming}/install.sh`;
   await t.put(tarPath, remoteTar);
   if (pycachePath) await t.put(pycachePath, remotePycache);
-  await t.put(path.join(spec.cluster.projectDir, "cluster-runtime", "install.sh"), remoteScript, 0o755);
   const force = opts.force ? `rm -f ${shq(`${t.root}/bundle-id`)} && ` : "";
   const args = [t.root, remoteTar, runtimeOf(spec).python, ...(pycachePath ? [remotePycache] : [])].map(shq).join(" ");
   try {
-    await t.run(`${force}bash ${shq(remoteScript)} ${args} && rm -f ${shq(remoteTar)} ${shq(remotePycache)}`, {
+    // install.sh comes out of the bundle, where it has LF line endings whatever the
+    // checkout holds (a Git for Windows clone has CRLF): never the checkout's own copy.
+    const extract = `tar -xOf ${shq(remoteTar)} install.sh > ${shq(remoteScript)}`;
+    await t.run(`${force}${extract} && bash ${shq(remoteScript)} ${args} && rm -f ${shq(remoteTar)} ${shq(remotePycache)}`, {
       timeoutMs: 900_000,
       onLine: (l) => log.step(t.node, l),
     });

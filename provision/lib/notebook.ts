@@ -7,10 +7,11 @@ import { markUsed } from "./cache.js";
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { bundleIdOf, cachedBundleDamage, ensureWheelhouse, lockPath, notebookLockPath, parseLock, RUNTIME_DIR, sha256File, writeCachedTar, type TarEntry } from "./bundle.js";
+import { bundleIdOf, cachedBundleDamage, ensureWheelhouse, lockPath, notebookLockPath, parseLock, RUNTIME_DIR, writeCachedTar, type TarEntry } from "./bundle.js";
 import type { Platform } from "./config-schema.js";
 import type { NodeSpec } from "./config.js";
 import { badInput } from "./errors.js";
+import { sha256Lf } from "./line-endings.js";
 import type { Log } from "./log.js";
 import { nodePaths, type ServiceDefinition } from "./services.js";
 import type { RuntimeRef } from "./spec.js";
@@ -50,8 +51,9 @@ export async function buildNotebookBundle(
   const own = new Set(parseLock(readFileSync(lockPath(projectDir, runtime.platform), "utf8")).entries.map((e) => e.name));
   const extras = lock.entries.filter((e) => !own.has(e.name));
   const script = path.join(projectDir, RUNTIME_DIR, INSTALL_SCRIPT);
-  // A runtime-shaped key, so the wheelhouse and the id follow the same rules as the runtime's.
-  const key: RuntimeRef = { python: runtime.python, platform: runtime.platform, lockSha256: sha256File(lockFile), sourceSha256: sha256File(script) };
+  // A runtime-shaped key, so the wheelhouse and the id follow the same rules as the runtime's
+  // (LF text: a CRLF checkout makes the same bundle, and the node gets a script bash runs).
+  const key: RuntimeRef = { python: runtime.python, platform: runtime.platform, lockSha256: sha256Lf(lockFile), sourceSha256: sha256Lf(script) };
   const bundleId = bundleIdOf(key);
   const tarPath = path.join(opts.cacheDir, `notebook-${bundleId}.tar`);
   if (existsSync(tarPath) && !cachedBundleDamage(tarPath)) {
@@ -64,8 +66,8 @@ export async function buildNotebookBundle(
   const manifest = { bundleId, kind: "notebook", lockSha256: key.lockSha256, python: runtime.python, platform: runtime.platform };
   const entries: TarEntry[] = [
     { name: "manifest.json", mode: 0o644, data: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`) },
-    { name: "notebook.lock", mode: 0o644, source: lockFile },
-    { name: INSTALL_SCRIPT, mode: 0o755, source: script },
+    { name: "notebook.lock", mode: 0o644, source: lockFile, text: true },
+    { name: INSTALL_SCRIPT, mode: 0o755, source: script, text: true },
     ...wheelhouse.files.map((w) => ({ name: `wheelhouse/${w}`, mode: 0o644, source: path.join(wheelhouse.dir, w) })),
   ];
   writeCachedTar(tarPath, entries);

@@ -10,6 +10,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { RUNTIME_DIR, TAR_MTIME, type BundleResult } from "./bundle.js";
+import { readLf } from "./line-endings.js";
 import { findOnPath, runProcess, tail } from "./process.js";
 
 export interface PycacheOptions {
@@ -72,7 +73,11 @@ export async function pycacheFor(bundle: BundleResult, opts: PycacheOptions): Pr
     // install.sh runs pythonX.Y from PATH: put the chosen interpreter's folder first.
     const interpreter = hostPython.includes("/") ? hostPython : (findOnPath(hostPython, env) ?? hostPython);
     const installEnv = { ...env, PATH: `${path.dirname(interpreter)}${path.delimiter}${env.PATH ?? ""}` };
-    const install = await runProcess(["bash", path.join(opts.projectDir, RUNTIME_DIR, "install.sh"), scratch, bundle.tarPath, py], { env: installEnv });
+    // The script with LF line endings, as the nodes get it from the bundle (a Git for
+    // Windows checkout holds CRLF, which bash cannot run).
+    const script = path.join(scratch, "install.sh");
+    writeFileSync(script, readLf(path.join(opts.projectDir, RUNTIME_DIR, "install.sh")));
+    const install = await runProcess(["bash", script, scratch, bundle.tarPath, py], { env: installEnv });
     if (install.exitCode !== 0) throw new Error(`install.sh: ${tail(install.stderr || install.stdout, 2).replace(/\n/g, " ")}`);
     const recompile = await runProcess([path.join(scratch, "venv", "bin", "python"), "-c", RECOMPILE], { env });
     if (recompile.exitCode !== 0) throw new Error(`recompiling: ${tail(recompile.stderr, 2).replace(/\n/g, " ")}`);

@@ -1,6 +1,7 @@
 // How every stage after machine creation talks to a node: run a shell script there, copy
 // a file there or back. `ip netns exec` for the local provider, ssh with the config that
 // `vagrant ssh-config` wrote for the Vagrant providers. Stages never know which.
+import { crlfSymptom, lineEndingError } from "./line-endings.js";
 import { describeFailure, tail, type ProcessRunner } from "./process.js";
 
 export interface RunOptions {
@@ -94,7 +95,12 @@ export async function runForNode(run: ProcessRunner, node: string, argv: readonl
     label: firstLine(script),
   });
   const result = { stdout: r.stdout, stderr: r.missing ? describeFailure(r) : r.stderr, exitCode: r.exitCode };
-  if (result.exitCode !== 0 && !opts.nothrow) throw new NodeCommandError(node, script, result);
+  if (result.exitCode !== 0 && !opts.nothrow) {
+    // A script read with CRLF line endings fails with a cryptic bash message: say why.
+    const crlf = crlfSymptom(result.stderr);
+    if (crlf) throw lineEndingError(node, result.exitCode, crlf);
+    throw new NodeCommandError(node, script, result);
+  }
   return result;
 }
 
