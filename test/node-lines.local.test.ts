@@ -4,7 +4,8 @@
 // synth`, then `npm run demo` (deploy, verify, benchmark, destroy on the local provider).
 // Node comes from the npm registry (test/helpers/node-lines.ts). Needs root (namespaces)
 // and the npm registry. Each line prints one summary line, quoted in the closing notes.
-import { existsSync, mkdtempSync, realpathSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, realpathSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -19,7 +20,10 @@ import { cdktfEnv } from "./helpers/terraform.js";
 const isRoot = rootOrSkip("node-lines.local", "the demo's local provider needs root to create network namespaces");
 const top = realpathSync(mkdtempSync(path.join(os.tmpdir(), "dvc-node-lines-")));
 
-afterAll(() => rmSync(top, { recursive: true, force: true }));
+// Asynchronously: three clones' node_modules take long enough to remove that a synchronous
+// rm blocks the test worker past vitest's fixed 60 s RPC timeout ("Timeout calling
+// onTaskUpdate", vitest-dev/vitest#6479), failing a run whose tests all passed.
+afterAll(() => rm(top, { recursive: true, force: true }));
 
 describe.runIf(isRoot).each(Object.entries(NODE_RELEASES))("Node %s (%s) from a fresh clone", (major, version) => {
   const dir = path.join(top, SPACED_FOLDER, `node ${major}`);
