@@ -166,6 +166,8 @@ describe("python -m dask_vm_runtime.bench on a 3-worker TLS loopback cluster", (
       out,
       "--timeout",
       "120",
+      "--host-cpus",
+      String(os.availableParallelism()),
     ]);
     if (run.exitCode !== 0) throw new Error(`bench exited ${run.exitCode}:\n${tail(run.stderr)}`);
     results = validateResults(JSON.parse(readFileSync(out, "utf8")));
@@ -199,7 +201,7 @@ describe("python -m dask_vm_runtime.bench on a 3-worker TLS loopback cluster", (
       expect(h.dask).toBe(results.client.dask);
     }
     expect(results.scheduler.address).toBe(address);
-    expect(results.config).toMatchObject({ size: "small", repeats: 1, seed: 7, nodeCounts: [1, 2, 3], tlsDir: path.join(work, "tls") });
+    expect(results.config).toMatchObject({ size: "small", repeats: 1, seed: 7, nodeCounts: [1, 2, 3], tlsDir: path.join(work, "tls"), hostCpus: os.availableParallelism() });
   });
 
   it("inc-sleep: right totals, runs restricted to the first k nodes, and all 3 workers share the 8 tasks", () => {
@@ -322,5 +324,11 @@ describe("the ratings-file SVD and bad input", () => {
     expect(r.events[0]).toMatchObject({ event: "error", exitCode: 2 });
     expect(r.stderr).toContain("unknown nope; allowed: inc-sleep, map-reduce, placement, svd");
     expect(existsSync(path.join(work, "never.json"))).toBe(false);
+  }, 60_000);
+
+  it("rejects --host-cpus 0 with exit code 2", async () => {
+    const r = await bench(["--scheduler", address, "--nodes", nodesJson, "--host-cpus", "0", "--out", path.join(work, "never.json")], 60_000);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain("--host-cpus 0: must be 1 or more");
   }, 60_000);
 });

@@ -4,6 +4,7 @@
 // them against the JSON Schema and writes results/<timestamp>/ (results.json, report.md,
 // SVG charts).
 import { mkdir, readFile, rm } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import cliProgress from "cli-progress";
 import type { ClusterConfig } from "./config.js";
@@ -121,6 +122,8 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<string> {
     counts.join(","),
     "--out",
     remoteOut,
+    // Nodes on this computer share its CPUs: the report bounds speed-up goals by them.
+    ...(provider.capabilities.nodesOnThisHost ? ["--host-cpus", String(os.availableParallelism())] : []),
   ];
   if (opts.svdMatrix) {
     const remote = `${head.root}/incoming/${path.basename(opts.svdMatrix)}`;

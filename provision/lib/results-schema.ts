@@ -281,6 +281,15 @@ export const ResultsSchema = Type.Object(
         svdOversamples: Type.Integer({ minimum: 0 }),
         svdMemoryFactor: Type.Number({ exclusiveMinimum: 0 }),
         timeout: Type.Number({ exclusiveMinimum: 0 }),
+        hostCpus: Type.Optional(
+          Nullable(
+            Type.Integer({
+              minimum: 1,
+              description:
+                "CPUs of the one computer every node runs on (namespaces, or VMs on it), which bound what the nodes can use together; null when the nodes are machines of their own. Absent in runs before it was recorded.",
+            }),
+          ),
+        ),
       },
       { ...strict, description: "Every parameter of the run." },
     ),

@@ -59,6 +59,12 @@ def build_parser() -> Parser:
     p.add_argument("--svd-oversamples", type=int, default=10, help="oversamples of svd_compressed")
     p.add_argument("--svd-memory-factor", type=float, default=3.2, help="full size: the generated matrix is at least this many times the smallest worker memory limit")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the scheduler and for every node's workers")
+    p.add_argument(
+        "--host-cpus",
+        type=int,
+        default=None,
+        help="CPUs of the one computer all nodes run on (namespaces or VMs on it), recorded so the report bounds speed-up goals by the cores the nodes share; default: none (nodes on machines of their own)",
+    )
     return p
 
 
@@ -99,6 +105,8 @@ def check_args(args: argparse.Namespace) -> tuple[list[str], list[cluster.Node],
         raise bad_input(f"--svd-matrix {args.svd_matrix} is not a file; pass a MovieLens ratings.csv")
     if args.timeout <= 0:
         raise bad_input(f"--timeout {args.timeout}: must be > 0")
+    if args.host_cpus is not None and args.host_cpus < 1:
+        raise bad_input(f"--host-cpus {args.host_cpus}: must be 1 or more")
     return workloads, nodes, counts
 
 
@@ -144,6 +152,7 @@ def config_report(args: argparse.Namespace, workloads: list[str], nodes: list[cl
         "svdOversamples": args.svd_oversamples,
         "svdMemoryFactor": args.svd_memory_factor,
         "timeout": args.timeout,
+        "hostCpus": args.host_cpus,
     }
 
 
