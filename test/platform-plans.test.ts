@@ -37,11 +37,13 @@ const vboxnet0 = `${recorded("vbox-7.0-list-hostonlyifs.txt").split("\n\n")[0]!}
 
 const PLATFORMS: readonly Platform[] = [
   {
-    name: "Windows 11, VirtualBox 7.1 (the installer's adapter on 192.168.56.1/24)",
+    name: "Windows 11 on an 8 GB laptop (7.6 GiB usable), VirtualBox 7.1 (the installer's adapter on 192.168.56.1/24)",
     host: {
       platform: "win32",
       arch: "x64",
       uid: undefined,
+      totalGiB: 7.6,
+      freeGiB: 4.1,
       // A non-ASCII profile, with VAGRANT_HOME on an ASCII path as doctor tells such a user to set (Vagrant cannot use the profile's).
       env: { VBOX_MSI_INSTALL_PATH: "C:\\Program Files\\Oracle\\VirtualBox\\", USERPROFILE: "C:\\Users\\Léa Martin", VAGRANT_HOME: "C:\\vagrant-home" },
       commands: {
@@ -91,7 +93,9 @@ function hostOnlyNet(name: string): string {
 async function plan(p: Platform) {
   const dir = mkdtempSync(path.join(os.tmpdir(), "dvc-plan-"));
   dirs.push(dir);
-  const cluster = resolveCluster({}, path.join(dir, "Cours Dask é"), { host: { platform: p.host.platform!, arch: p.host.arch! } });
+  // As stacks/main.ts loads it: the defaults of this host (its platform, architecture and total memory).
+  const totalMemBytes = (p.host.totalGiB ?? 16) * 1024 ** 3;
+  const cluster = resolveCluster({}, path.join(dir, "Cours Dask é"), { host: { platform: p.host.platform!, arch: p.host.arch!, totalMemBytes } });
   const specs = stackSpecs(cluster, { python: "3.11", platform: cluster.config.runtime.platform, lockSha256: "a".repeat(64), sourceSha256: "b".repeat(64) }, p.node);
   const version = p.host.arch === "arm64" || p.host.platform === "win32" ? "7.1.6r167084\n" : recorded("vbox-7.0-version.txt");
   const host = fakeHost({
@@ -172,6 +176,9 @@ describe("the command plan of preflight, network, box and machine-node1 on each 
     const box = [["vagrant", "box", "list"]];
     const machine = [[v, "list", "vms"], ["vagrant", "up", "node1", "--provider=virtualbox", "--no-provision"], ["vagrant", "ssh-config", "node1"], ssh, ssh];
     expect(argvs).toEqual([...preflight, ...network, ...box, ...machine]);
+    // The VMs Vagrant makes have this host's default size: 1 GiB each on the 8 GB laptop, which preflight let through.
+    const machines = JSON.parse(readFileSync(path.join(cluster.clusterDir, "machines.json"), "utf8")) as { nodes: { memoryMb: number }[] };
+    expect(machines.nodes.map((n) => n.memoryMb)).toEqual(Array(3).fill(p.host.totalGiB === 7.6 ? 1024 : 2048));
     const sshConfig = readFileSync(conf, "utf8");
     if (p.host.platform === "win32") expect(sshConfig).not.toContain("ControlMaster");
     else expect(sshConfig).toContain(`ControlPath ${fakeSocketDir()}/dvc-ssh-${uid}/%C`);
