@@ -1,13 +1,20 @@
 // `npm run demo`: the whole journey on the local provider, for a newcomer with no
 // hypervisor: deploy 3 namespace nodes through the same stack (cdktf deploy), verify
-// versions, benchmark, print where the report is, destroy (unless --keep).
-import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
+// versions, benchmark, print the goals and where the report is, destroy (unless --keep).
+// What a student reads is a line per stage and the report; Terraform's full output (its
+// plan with every stage's spec, every stage's progress) goes to .cluster/logs/, named at
+// the start and at the end. A failing stage's own error is printed with the log's path.
+import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { timestamp } from "../lib/benchmark.js";
 import { badInput, UserError } from "../lib/errors.js";
 import { intFlag, parseCli } from "../lib/cli.js";
 import { readState, stateFile } from "../lib/deployed.js";
+import { DeployProgress, type DeployVerb } from "../lib/deploy-progress.js";
 import { step } from "../lib/log.js";
-import { PROJECT_DIR, resultsDir } from "../lib/paths.js";
+import { forUser, PROJECT_DIR, resultsDir } from "../lib/paths.js";
+import { renderTable } from "../lib/report.js";
+import { validateResults } from "../lib/results-schema.js";
 import { terraformEnvironment } from "../lib/terraform.js";
 import { runProcess } from "../lib/process.js";
 
@@ -39,33 +46,61 @@ export async function main(opts: DemoOptions): Promise<number> {
   mkdirSync(path.dirname(configFile), { recursive: true });
   writeFileSync(configFile, JSON.stringify({ provider: "local", nodes: { count: opts.nodes }, benchmark: { onDeploy: true, size: opts.size } }, null, 2));
   const env = { ...terraformEnvironment(), CLUSTER_CONFIG: configFile };
+  const logFile = path.join(clusterDir, "logs", `demo-${timestamp()}.log`);
+  mkdirSync(path.dirname(logFile), { recursive: true });
+  writeFileSync(logFile, `# npm run demo: the full output of cdktf and Terraform (${new Date().toISOString()})\n`);
+  const shownLog = forUser(logFile);
   const times: Record<string, number> = {};
   const startedAt = Date.now();
-  const timed = async (name: string, shown: string, argv: string[]) => {
-    step("demo", `$ ${shown}`);
-    const r = await runProcess(argv, { cwd: PROJECT_DIR, env, inherit: true });
-    times[name] = r.seconds;
-    if (r.missing)
-      throw new UserError(`the demo could not start ${argv[1] ?? argv[0]}: ${r.stderr.trim()}`, 2, [
-        { path: argv[1] ?? argv[0]!, message: "not found", fix: "run npm install in the project folder first" },
-      ]);
+  const notFound = (argv: string[], stderr: string) =>
+    new UserError(`the demo could not start ${argv[1] ?? argv[0]}: ${stderr.trim()}`, 2, [{ path: argv[1] ?? argv[0]!, message: "not found", fix: "run npm install in the project folder first" }]);
+
+  /** cdktf deploy or destroy: its output into the log, a line per stage on the screen; on failure, the failing stage's error. */
+  const cdktf = async (verb: DeployVerb): Promise<number> => {
+    appendFileSync(logFile, `\n# $ cdktf ${verb} --auto-approve\n`);
+    const progress = new DeployProgress(verb, (line) => step(verb, line));
+    const toLog = (line: string) => {
+      appendFileSync(logFile, `${line}\n`);
+      progress.line(line);
+    };
+    const argv = [...CDKTF, verb, "--auto-approve"];
+    const r = await runProcess(argv, { cwd: PROJECT_DIR, env, onLine: toLog, onErrLine: toLog });
+    times[verb] = r.seconds;
+    if (r.missing) throw notFound(argv, r.stderr);
+    if (r.exitCode === 0) {
+      step(verb, `done in ${r.seconds.toFixed(0)} s (${progress.finished().length} stages)`);
+    } else {
+      step(verb, `FAILED after ${r.seconds.toFixed(0)} s (cdktf ${verb} exited with ${r.exitCode})`);
+      for (const line of progress.failure()) step(verb, line);
+      step(verb, `Terraform's full output: ${shownLog}`);
+    }
     return r.exitCode;
   };
 
-  let code = await timed("deploy", "cdktf deploy --auto-approve", [...CDKTF, "deploy", "--auto-approve"]);
-  if (code === 0) code = await timed("verify-versions", "npm run verify-versions", [...NODE_TS, path.join(PROJECT_DIR, "provision", "verify-versions.ts")]);
-  const latest = path.join(resultsDir(PROJECT_DIR), "latest", "report.md");
+  step("demo", `deploying ${opts.nodes} namespace nodes with cdktf deploy; Terraform's full output goes to ${shownLog}`);
+  let code = await cdktf("deploy");
+  if (code === 0) {
+    const argv = [...NODE_TS, path.join(PROJECT_DIR, "provision", "verify-versions.ts")];
+    const r = await runProcess(argv, { cwd: PROJECT_DIR, env, inherit: true });
+    times["verify-versions"] = r.seconds;
+    if (r.missing) throw notFound(argv, r.stderr);
+    code = r.exitCode;
+  }
+  const latest = path.join(resultsDir(PROJECT_DIR), "latest");
   if (code === 0) {
     // The deploy's last stage writes the report: one older than this demo means it did not run.
-    if (!existsSync(latest) || statSync(latest).mtimeMs < startedAt) {
-      step("demo", `no benchmark report was written by this deploy (${latest})`);
+    const report = path.join(latest, "report.md");
+    if (!existsSync(report) || statSync(report).mtimeMs < startedAt) {
+      step("demo", `no benchmark report was written by this deploy (${report})`);
       code = 1;
     } else {
-      step("demo", `benchmark report: ${path.relative(process.cwd(), latest)}`);
+      process.stdout.write(`\n${renderTable(validateResults(JSON.parse(readFileSync(path.join(latest, "results.json"), "utf8"))))}\n\n`);
+      step("demo", `benchmark report: ${path.relative(process.cwd(), report)}`);
     }
   }
   if (!opts.keep) {
-    const d = await timed("destroy", "cdktf destroy --auto-approve", [...CDKTF, "destroy", "--auto-approve"]);
+    step("demo", "removing the cluster with cdktf destroy");
+    const d = await cdktf("destroy");
     if (code === 0) code = d;
   } else {
     step("demo", `cluster kept: CLUSTER_CONFIG=${path.relative(PROJECT_DIR, configFile)} npx cdktf destroy --auto-approve removes it`);
@@ -74,9 +109,9 @@ export async function main(opts: DemoOptions): Promise<number> {
     "demo",
     `times: ${Object.entries(times)
       .map(([k, v]) => `${k} ${v.toFixed(0)} s`)
-      .join(", ")}`,
+      .join(", ")}; Terraform's full output: ${shownLog}`,
   );
-  if (code !== 0) throw new UserError(`the demo stopped: a step exited with ${code} (its output is above)`, 1);
+  if (code !== 0) throw new UserError(`the demo stopped: a step exited with ${code} (what failed is above; everything Terraform printed is in ${shownLog})`, 1);
   return 0;
 }
 
