@@ -8,7 +8,7 @@ import type { CheckRow } from "../provision/lib/checks.js";
 import { resolveCluster } from "../provision/lib/config.js";
 import { fakeHost, type FakeHostOptions, type Script } from "./helpers/fake-host.js";
 
-/** A Linux x86_64 host with VT-x, Node 20, Terraform 1.9, Vagrant 2.4.1 and VirtualBox 7.0, unless told otherwise. */
+/** A Linux x86_64 host with VT-x, Node 26, Terraform 1.9, Vagrant 2.4.1 and VirtualBox 7.0, unless told otherwise. */
 function host(o: FakeHostOptions = {}) {
   const commands: Record<string, Script> = {
     "terraform version -json": JSON.stringify({ terraform_version: "1.9.8" }),
@@ -184,6 +184,14 @@ describe("doctor on scripted hosts", () => {
     expect(rowOf(await run(host({ uid: 0, totalGiB: 6, freeGiB: 5 }), { provider: "local" }), "memory").status).toBe("warn");
   });
 
+  it("the node row follows the supported lines: Node 20 (end of life) fails with the LTS to install, 22.11 with the update", async () => {
+    const rows20 = await run(host({ nodeVersion: "20.20.2" }));
+    expect(rowOf(rows20, "node")).toMatchObject({ status: "fail", found: "v20.20.2: is not supported (it is past its end of life); supported lines: 22, 24, 26" });
+    expect(rowOf(rows20, "node").fix).toMatch(/^install Node\.js 26 LTS/);
+    expect(rowOf(await run(host({ nodeVersion: "22.11.0" })), "node").fix).toMatch(/^update Node\.js 22/);
+    expect(rowOf(await run(host({ nodeVersion: "24.22.3" })), "node")).toMatchObject({ status: "ok", found: "v24.22.3" });
+  });
+
   it("a program that times out is a row too", async () => {
     const row = rowOf(await run(host({ commands: { "vagrant --version": { timedOut: true, exitCode: 124 } } })), "vagrant");
     expect(row).toMatchObject({ status: "fail", found: "`vagrant --version` did not finish in time" });
@@ -191,14 +199,14 @@ describe("doctor on scripted hosts", () => {
 
   it("renders an aligned table with what to do under each problem", () => {
     const rows: CheckRow[] = [
-      { check: "node", status: "ok", found: "v20.17.0", fix: "" },
+      { check: "node", status: "ok", found: "v26.12.1", fix: "" },
       { check: "subnet free", status: "fail", found: "overlaps x", fix: "pick another" },
     ];
     expect(renderTable(rows)).toBe(
       [
         "check        status  found / what to do",
         "-----------  ------  ------------------",
-        "node         ok      v20.17.0",
+        "node         ok      v26.12.1",
         "subnet free  fail    overlaps x",
         "                     → pick another",
       ].join("\n"),

@@ -12,10 +12,9 @@ import { describeFailure, type ProcessResult } from "./process.js";
 import type { HostNeeds, MachineProvider } from "./providers/provider.js";
 import type { ClusterRef } from "./spec.js";
 import { builtTofu, cliKind } from "./toolchain.js";
+import { nodeSupportProblem } from "../node-support.mjs";
 import { atLeast, parseVersion, versionText } from "./version-number.js";
 
-/** `node --import` (how Terraform starts every stage) needs Node 20.6; undici 7 (the wheel downloads), 20.18.1. */
-export const MIN_NODE = [20, 18, 1] as const;
 export const MIN_TERRAFORM = [1, 5, 0] as const;
 /** Disk each VM's linked clone, logs and runtime bundle may take. */
 export const DISK_PER_NODE_GIB = 3;
@@ -32,14 +31,12 @@ const GIB = 1024 ** 3;
 const MIB = 1024 ** 2;
 const gib = (bytes: number) => `${(bytes / GIB).toFixed(1)} GiB`;
 
+/** The supported Node lines (provision/node-support.mjs, which every verb checks first). */
 export function nodeCheck(host: Host): CheckRow {
-  const v = parseVersion(host.nodeVersion);
-  if (v && atLeast(v, MIN_NODE)) return ok("node", `v${host.nodeVersion}`);
-  return fail(
-    "node",
-    `v${host.nodeVersion}`,
-    `install Node.js ${versionText(MIN_NODE)} or newer (e.g. \`nvm install 20\`, or https://nodejs.org): Terraform starts every stage with \`node --import tsx\``,
-  );
+  const problem = nodeSupportProblem(`v${host.nodeVersion}`);
+  if (!problem) return ok("node", `v${host.nodeVersion}`);
+  const [why, fix] = problem.split(/: (?=install Node|update Node)/);
+  return fail("node", `v${host.nodeVersion}: ${why.replace(/^Node\.js v[\d.]+ /, "")}`, fix ?? problem);
 }
 
 /** `terraform version -json` (or its text form) -> the version; undefined when it did not run. */

@@ -20,6 +20,8 @@ export interface Call {
 }
 
 export interface FakeHostOptions {
+  /** process.versions.node of the host (default: 26.12.1, the current LTS). */
+  readonly nodeVersion?: string;
   readonly platform?: NodeJS.Platform;
   readonly arch?: string;
   readonly env?: NodeJS.ProcessEnv;
@@ -88,7 +90,7 @@ export function fakeHost(o: FakeHostOptions = {}): FakeHost {
     env: o.env ?? { HOME: "/home/u", PATH: "/usr/bin" },
     uid: "uid" in o ? o.uid : 1000,
     socketDir: o.socketDir ?? fakeSocketDir(),
-    nodeVersion: "20.20.2",
+    nodeVersion: o.nodeVersion ?? "26.12.1",
     totalMemBytes: (o.totalGiB ?? 16) * GIB,
     freeMemBytes: (o.freeGiB ?? 12) * GIB,
     async run(argv, opts = {}) {
