@@ -149,8 +149,14 @@ def ended_since_start(status: dict[str, Any]) -> str | None:
     return how
 
 
+# The line the supervisor writes first in a run (supervisor.py): what precedes it in the
+# log is an earlier run's, which a report of this run's failure leaves out.
+RUN_START_MARK = ": supervisor started (pid "
+
+
 def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> list[str]:
-    """The last lines of a log (read from its end: a log may be large), as text."""
+    """The last lines of a log (read from its end: a log may be large), as text, from the
+    current supervisor run's first line at most (systemd's runs have no such mark)."""
     try:
         with path.open("rb") as f:
             f.seek(0, os.SEEK_END)
@@ -159,7 +165,9 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> list[str]:
             data = f.read()
     except OSError:
         return []
-    return data.decode("utf-8", errors="replace").splitlines()[-lines:]
+    text = data.decode("utf-8", errors="replace").splitlines()[-lines:]
+    starts = [i for i, line in enumerate(text) if RUN_START_MARK in line]
+    return text[starts[-1] :] if starts else text
 
 
 def iso_utc(timestamp: float) -> str:

@@ -43,6 +43,13 @@ def test_log_tail_reads_the_last_lines(tmp_path: Path):
     log.write_text("".join(f"line {i}\n" for i in range(5000)), encoding="utf-8")
     assert log_tail(log, 3) == ["line 4997", "line 4998", "line 4999"]
     assert log_tail(tmp_path / "missing.log") == []
+    # A supervisor's log holds its earlier runs: the tail starts at the current run.
+    log.write_text(
+        "t dvc-supervisor[1] scheduler: supervisor started (pid 1)\nold run\nt dvc-supervisor[1] scheduler: stopped\n"
+        "t dvc-supervisor[2] scheduler: supervisor started (pid 2)\nError: No such option\n",
+        encoding="utf-8",
+    )
+    assert log_tail(log) == ["t dvc-supervisor[2] scheduler: supervisor started (pid 2)", "Error: No such option"]
 
 
 def _service(action: str, root: Path, name: str) -> dict:
