@@ -1,7 +1,7 @@
 // Line endings of what goes to a node (provision/lib/line-endings.ts) and of the bundle
 // (provision/lib/bundle.ts): a CRLF checkout, as Git for Windows makes it, ships LF and the
 // same bundle id as an LF one; a script that a node still cannot run for it says why.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -77,11 +77,11 @@ describe("the runtime bundle of a CRLF checkout", () => {
 });
 
 describe("a script a node cannot run for its CRLF line endings", () => {
-  // bash's and env's own words, recorded on Debian 12 (bash 5.2, coreutils 9.1).
+  // bash's and env's own words, recorded on this Linux host (bash 5, coreutils' quotes).
   const recorded = {
     set: "/opt/dask-vm-cluster/incoming/install.sh: line 16: set: pipefail\r: invalid option name",
     command: "/opt/dask-vm-cluster/incoming/install.sh: line 2: $'\\r': command not found",
-    env: "/usr/bin/env: 'bash\r': No such file or directory",
+    env: "/usr/bin/env: ‘bash\\r’: No such file or directory",
     interpreter: "bash: ./install.sh: /bin/bash^M: bad interpreter: No such file or directory",
   };
 
@@ -100,7 +100,22 @@ describe("a script a node cannot run for its CRLF line endings", () => {
     expect(text).toContain("a script sent to node3 has Windows line endings (CRLF), which bash on the node cannot run");
     expect(text).toContain("node3: it stopped with exit code 2: /opt/dask-vm-cluster/incoming/install.sh: line 16: set: pipefail\\r: invalid option name");
     expect(text).toContain("git config --global core.autocrlf input");
-    expect(lineEndingError("node1", 127, recorded.env).render()).toContain("'bash\\r': No such file or directory");
+    expect(lineEndingError("node1", 127, recorded.env).render()).toContain("‘bash\\r’: No such file or directory");
+  });
+
+  it.runIf(process.platform !== "win32")("is recognized in what this host's bash and env really say about a CRLF script", () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "dvc-crlf-sh-"));
+    try {
+      const script = path.join(dir, "install.sh");
+      writeFileSync(script, "#!/usr/bin/env bash\r\n\r\nset -euo pipefail\r\necho done\r\n", { mode: 0o755 });
+      for (const argv of [["bash", script], [script]]) {
+        const r = spawnSync(argv[0]!, argv.slice(1), { encoding: "utf8" });
+        expect(r.status, argv.join(" ")).not.toBe(0);
+        expect(crlfSymptom(r.stderr), r.stderr).toBeDefined();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("other failures stay a NodeCommandError with the command's stderr", async () => {

@@ -31,12 +31,13 @@ export function sha256Lf(file: string): string {
 /**
  * The line of a failed script's stderr that shows it was read with CRLF line endings, or
  * undefined. bash and env name the word they could not use, and that word ends in the CR:
- * `set: pipefail\r: invalid option name`, `$'\r': command not found`, `/usr/bin/env:
- * 'bash\r': No such file or directory`, `bad interpreter: /bin/bash^M`. A CR that starts
- * a progress line (pip, curl) is followed by text, never by a quote or a colon.
+ * `set: pipefail\r: invalid option name` (the CR itself), `$'\r': command not found` and
+ * `/usr/bin/env: ‘bash\r’: No such file or directory` (written as backslash-r), `bad
+ * interpreter: /bin/bash^M`. A CR that starts a progress line (pip, curl) is followed by
+ * text, never by a quote or a colon.
  */
 export function crlfSymptom(stderr: string): string | undefined {
-  return stderr.split("\n").find((line) => /\r[:'"]|\$'[^']*\\r'|\^M(?:[:'"]|\s*$)/.test(line));
+  return stderr.split("\n").find((line) => /\r[:'"’]|\\r['"’]|\^M(?:[:'"’]|\s*$)/.test(line));
 }
 
 /** The error for a script a node could not run because of its CRLF line endings: what, why, how to fix. */
