@@ -51,6 +51,20 @@ describe("DeployProgress", () => {
     expect(p.failure()).toEqual([]);
   });
 
+  it("reads the lines as cdktf prints them with CI set, each resource followed by its construct path", () => {
+    const { p, shown } = feed("deploy", [
+      "              null_resource.install-node1 (install-node1/resource): Creating...",
+      "              null_resource.install-node1 (install-node1/resource): Creation complete after 0s [id=1367033186907726928]",
+      "dask-cluster  null_resource.converge-install-node1 (install-node1/converge): Creating...",
+      "dask-cluster  null_resource.converge-install-node1 (install-node1/converge) (local-exec): error: the bundle is damaged",
+      2000,
+      "dask-cluster  null_resource.converge-machine-node1 (machine-node1/converge): Creating...",
+      "dask-cluster  null_resource.converge-machine-node1 (machine-node1/converge): Creation complete after 2s [id=3104734542282768629]",
+    ]);
+    expect(shown).toEqual(["+0:00 install-node1: started", "+0:02 machine-node1: started", "+0:02 machine-node1: done in 0.0 s"]);
+    expect(p.failure()).toEqual(["install-node1 failed:", "  error: the bundle is damaged"]);
+  });
+
   it("on destroy, follows the stages' own resources, whose destroy provisioners remove them", () => {
     const { shown } = feed("destroy", [
       "dask-cluster  null_resource.converge-worker-node1: Destroying... [id=8036583338885788838]",

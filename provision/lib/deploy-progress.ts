@@ -11,8 +11,12 @@ export type DeployVerb = "deploy" | "destroy";
 /** Colours and cursor moves of the CLI's output. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: ESC starts every sequence it strips
 const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g;
-/** "<stack>  null_resource.<name>[ (local-exec)]: <text>", the stack name only on some lines. */
-const RESOURCE_LINE = /null_resource\.([A-Za-z0-9_-]+)( \(local-exec\))?: (.*)$/;
+/**
+ * "<stack>  null_resource.<name>[ (<construct path>)][ (local-exec)]: <text>": the stack
+ * name only on some lines, the construct path (install-node1/converge) where cdktf adds it
+ * (with CI set, as in GitHub Actions).
+ */
+const RESOURCE_LINE = /null_resource\.([A-Za-z0-9_-]+)(?: \((?!local-exec\))[^)]*\))?( \(local-exec\))?: (.*)$/;
 const STARTED = { deploy: /^(Creating|Modifying)\.\.\./, destroy: /^Destroying\.\.\./ } as const;
 const DONE = { deploy: /^(Creation|Modifications) complete after/, destroy: /^Destruction complete after/ } as const;
 /** Lines of a stage's output that say nothing to a reader of its error. */
