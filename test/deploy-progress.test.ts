@@ -40,7 +40,7 @@ describe("DeployProgress", () => {
       "dask-cluster  null_resource.converge-preflight: Creation complete after 0s [id=5546085285591670645]",
       2000,
       "dask-cluster  null_resource.converge-bundle: Creating...",
-      74_000,
+      12_000,
       "dask-cluster  null_resource.converge-bundle: Still creating... [10s elapsed]",
       75_500,
       "dask-cluster  null_resource.converge-bundle: Creation complete after 11s [id=1290739329970901199]",
@@ -63,6 +63,15 @@ describe("DeployProgress", () => {
     ]);
     expect(shown).toEqual(["+0:00 install-node1: started", "+0:02 machine-node1: started", "+0:02 machine-node1: done in 0.0 s"]);
     expect(p.failure()).toEqual(["install-node1 failed:", "  error: the bundle is damaged"]);
+  });
+
+  it("says once a minute that a long stage is still running, from Terraform's every-10-seconds lines", () => {
+    const lines: (string | number)[] = ["dask-cluster  null_resource.converge-benchmark: Creating..."];
+    for (let t = 10; t <= 150; t += 10)
+      lines.push(t * 1000, `dask-cluster  null_resource.converge-benchmark: Still creating... [${Math.floor(t / 60) ? `${Math.floor(t / 60)}m` : ""}${t % 60}s elapsed]`);
+    lines.push(155_000, "dask-cluster  null_resource.converge-benchmark: Creation complete after 2m35s [id=7]");
+    const { shown } = feed("deploy", lines);
+    expect(shown).toEqual(["+0:00 benchmark: started", "+1:00 benchmark: still running (1 min)", "+2:00 benchmark: still running (2 min)", "+2:35 benchmark: done in 155.0 s"]);
   });
 
   it("on destroy, follows the stages' own resources, whose destroy provisioners remove them", () => {

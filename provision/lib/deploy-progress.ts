@@ -1,5 +1,6 @@
 // What a person reads of a `cdktf deploy` or `cdktf destroy`: one line when a stage
-// starts and one when it is done, with the time, instead of Terraform's whole plan (every
+// starts and one when it is done, with the time (and one a minute while a long stage
+// runs), instead of Terraform's whole plan (every
 // stage's spec: about 2,000 lines for three nodes) and every stage's progress. Fed the
 // CLI's output line by line; the full output goes to a log file beside it (the demo's).
 // A stage is its `converge-<stage>` resource on deploy (the one that applies it) and its
@@ -19,12 +20,18 @@ const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g;
 const RESOURCE_LINE = /null_resource\.([A-Za-z0-9_-]+)(?: \((?!local-exec\))[^)]*\))?( \(local-exec\))?: (.*)$/;
 const STARTED = { deploy: /^(Creating|Modifying)\.\.\./, destroy: /^Destroying\.\.\./ } as const;
 const DONE = { deploy: /^(Creation|Modifications) complete after/, destroy: /^Destruction complete after/ } as const;
+/** Terraform's every-10-seconds line while a resource is still being made or removed. */
+const STILL = /^Still (creating|modifying|destroying)\.\.\./;
+/** A long stage (the full benchmark: minutes) says it is still running this often. */
+const NOTICE_MS = 60_000;
 /** Lines of a stage's output that say nothing to a reader of its error. */
 const NOISE = /^Executing: \[|^\s*$/;
 
 interface StageRun {
   readonly started: number;
   done?: number;
+  /** When the last "still running" line was shown. */
+  noticed?: number;
   /** Its own output (what provision/stage.ts printed), last lines only. */
   readonly output: string[];
 }
@@ -81,6 +88,12 @@ export class DeployProgress {
     if (STARTED[this.verb].test(rest) && !this.stages.has(own)) {
       this.stages.set(own, { started: at, output: [] });
       this.emit(`${this.clock(at)} ${own}: started`);
+    } else if (STILL.test(rest)) {
+      const run = this.stages.get(own);
+      if (run && run.done === undefined && at - (run.noticed ?? run.started) >= NOTICE_MS) {
+        run.noticed = at;
+        this.emit(`${this.clock(at)} ${own}: still running (${Math.floor((at - run.started) / 60_000)} min)`);
+      }
     } else if (DONE[this.verb].test(rest)) {
       const run = this.stages.get(own) ?? { started: at, output: [] };
       run.done = at;
