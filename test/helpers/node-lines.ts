@@ -17,7 +17,11 @@ export async function nodeBinDir(version: string, arch: "x64" | "arm64" = "x64")
   if (!existsSync(path.join(bin, "node"))) {
     mkdirSync(prefix, { recursive: true });
     // From the cache folder, not a checkout: its .npmrc (engine-strict) is not this install's.
-    await $({ cwd: prefix, quiet: true })`npm install --no-save --no-audit --no-fund --loglevel=error --prefix ${prefix} ${`${pkg}@${version}`}`;
+    // Another machine's build (arm64 here, run under qemu-user): npm 11 refuses a package
+    // named on its command line whose cpu is not this machine's (EBADPLATFORM), --cpu or not;
+    // --force installs it, in this folder of its own.
+    const platform = arch === process.arch ? [] : ["--force"];
+    await $({ cwd: prefix, quiet: true })`npm install --no-save --no-audit --no-fund --loglevel=error ${platform} --prefix ${prefix} ${`${pkg}@${version}`}`;
   }
   return bin;
 }
