@@ -35,8 +35,9 @@ const AARCH64_MAGIC = "\\x7fELF\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x0
 const AARCH64_MASK = "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff";
 const EM_AARCH64 = 183;
 
-const top = realpathSync(mkdtempSync(path.join(os.tmpdir(), "dvc-node-arm64-")));
-const binfmtScript = path.join(top, "binfmt-aarch64.sh");
+// Made in beforeAll, not on import: `vitest list` leaves no folder behind.
+let top = "";
+let binfmtScript = "";
 let qemu = "";
 const summary: { node: string; arch: string; npm: string; seconds: Record<string, number>; pty: string; esbuild: string; ok: boolean }[] = [];
 
@@ -72,6 +73,8 @@ beforeAll(() => {
   qemu = findQemu() ?? "";
   const missing = [...(qemu ? [] : ["qemu-aarch64"]), ...NEEDED_LIBS.filter((l) => !existsSync(path.join(SYSROOT, "lib", l))).map((l) => path.join(SYSROOT, "lib", l))];
   if (missing.length) throw new Error(`node-arm64.qemu needs ${missing.join(", ")}: ${APT}`);
+  top = realpathSync(mkdtempSync(path.join(os.tmpdir(), "dvc-node-arm64-")));
+  binfmtScript = path.join(top, "binfmt-aarch64.sh");
   // Run as `unshare --user --map-root-user --mount sh binfmt-aarch64.sh <argv...>`.
   writeFileSync(
     binfmtScript,
@@ -92,7 +95,7 @@ beforeAll(() => {
 });
 
 afterAll(() => {
-  rmSync(top, { recursive: true, force: true });
+  if (top) rmSync(top, { recursive: true, force: true });
   if (summary.length) {
     writeTestOutput("node-arm64.json", {
       what: "git clone, npm install --cpu=arm64 --os=linux, pty spawn, cdktf synth, all by the official linux-arm64 Node under qemu-user",
@@ -104,7 +107,7 @@ afterAll(() => {
 });
 
 describe.each(Object.entries(NODE_RELEASES))("linux-arm64, Node %s (%s) under qemu-user", (major, version) => {
-  const dir = path.join(top, SPACED_FOLDER, `node ${major}`);
+  let dir = "";
   const seconds: Record<string, number> = {};
   const line = { node: version, arch: "", npm: "", seconds, pty: "", esbuild: "", ok: false };
   let env: NodeJS.ProcessEnv;
@@ -125,6 +128,7 @@ describe.each(Object.entries(NODE_RELEASES))("linux-arm64, Node %s (%s) under qe
   });
 
   it("npm, run by the arm64 Node, installs the linux-arm64 packages (pseudo-terminal, esbuild)", { timeout: 2_400_000 }, async () => {
+    dir = path.join(top, SPACED_FOLDER, `node ${major}`);
     const bin = await nodeBinDir(version, "arm64");
     expect(elfMachine(path.join(bin, "node"))).toBe(EM_AARCH64);
     env = withNode(bin, studentShell(cdktfEnv({ QEMU_LD_PREFIX: SYSROOT, CHECKPOINT_DISABLE: "1" })));
