@@ -21,7 +21,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { $ } from "zx";
-import { NODE_RELEASES, nodeBinDir, withNode } from "./helpers/node-lines.js";
+import { NODE_RELEASES, nodeBinDir, studentShell, withNode } from "./helpers/node-lines.js";
 import { REPO, SPACED_FOLDER } from "./helpers/project.js";
 import { cdktfEnv } from "./helpers/terraform.js";
 import { writeTestOutput } from "./helpers/test-output.js";
@@ -46,15 +46,6 @@ function findQemu(): string | undefined {
     for (const dir of (process.env.PATH ?? "").split(path.delimiter)) if (dir && existsSync(path.join(dir, name))) return path.join(dir, name);
   }
   return undefined;
-}
-
-/**
- * The environment less what `npm test` (or npx) put in it: npm reads npm_config_* from the
- * environment as its own settings, so the npm under test would take the outer npm's user
- * agent, prefix, nodedir and the rest. A student's shell has none of them.
- */
-function studentShell(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(env).filter(([k]) => !/^npm_/i.test(k) && k !== "NODE" && k !== "INIT_CWD"));
 }
 
 /** The ELF machine of a file (183: aarch64, 62: x86-64), or undefined for anything else. */

@@ -11,7 +11,7 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { $ } from "zx";
 import { resolveCluster } from "../provision/lib/config.js";
-import { NODE_RELEASES, nodeBinDir, withNode } from "./helpers/node-lines.js";
+import { NODE_RELEASES, nodeBinDir, studentShell, withNode } from "./helpers/node-lines.js";
 import { REPO, SPACED_FOLDER } from "./helpers/project.js";
 import { residue } from "./helpers/residue.js";
 import { rootOrSkip } from "./helpers/root.js";
@@ -51,13 +51,15 @@ describe.runIf(isRoot).each(Object.entries(NODE_RELEASES))("Node %s (%s) from a 
   });
 
   it(`npm install${skipScripts ? " --ignore-scripts" : ""} installs cdktf with a pseudo-terminal that loads`, async () => {
-    env = withNode(await nodeBinDir(version), cdktfEnv());
+    env = withNode(await nodeBinDir(version), studentShell(cdktfEnv()));
     const clone = await $({ quiet: true, nothrow: true })`git clone --quiet ${REPO} ${dir}`;
     expect(clone.exitCode, clone.stderr).toBe(0);
     const v = await run("node", ["node", "--version"]);
     expect(v.stdout.trim()).toBe(`v${version}`);
     const install = await run("npm install", ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error", ...(skipScripts ? ["--ignore-scripts"] : [])]);
     expect(install.exitCode, install.stderr).toBe(0);
+    // A student's clone stays clean: npm install rewrites no tracked file (package-lock.json).
+    expect((await run("git status", ["git", "status", "--porcelain"])).stdout).toBe("");
     const pty = await run("pty", [
       "node",
       "-e",

@@ -30,3 +30,12 @@ export async function nodeBinDir(version: string, arch: "x64" | "arm64" = "x64")
 export function withNode(bin: string, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return { ...env, PATH: `${bin}${path.delimiter}${env.PATH ?? ""}` };
 }
+
+/**
+ * The environment less what `npm test` (or npx) put in it: npm reads npm_config_* from the
+ * environment as its own settings, so the npm under test would take the outer npm's user
+ * agent, prefix, nodedir and the rest. A student's shell has none of them.
+ */
+export function studentShell(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([k]) => !/^npm_/i.test(k) && k !== "NODE" && k !== "INIT_CWD"));
+}
