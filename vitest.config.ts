@@ -7,7 +7,7 @@
 //   npm run test:unit   the fast tier only (vitest --mode unit), files in parallel
 //   npm run test:vm     the real-VM suite (vitest --mode vm; 20+ min under emulation)
 //   npm run test:tofu   the lifecycle suite with the OpenTofu npm run setup -- --with-tofu built
-//   npm run test:arm64  linux-arm64 x Node 22/24/26 under qemu-user (vitest --mode arm64; ~25 min)
+//   npm run test:arm64  linux-arm64 x Node 22/24/26 under qemu-user (vitest --mode arm64; about 7 min warm)
 // The tier is vitest's --mode, not an environment variable: npm runs scripts with cmd.exe
 // on Windows, where `X=1 cmd` does not set X.
 import { existsSync } from "node:fs";
