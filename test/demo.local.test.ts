@@ -16,6 +16,23 @@ import { rootOrSkip } from "./helpers/root.js";
 
 const isRoot = rootOrSkip("demo.local", "the local provider needs root to create network namespaces");
 
+type Checkout = ReturnType<typeof makeCheckout>;
+
+/** `npm run demo` in the checkout, as a student types it: its output and exit code. */
+async function runDemo(checkout: Checkout): Promise<{ out: string; code: number | null }> {
+  const r = await $({ cwd: checkout.link, nothrow: true, quiet: true, env: cdktfEnv(), timeout: 1_200_000 })`npm run demo`;
+  return { out: `${r.stdout}\n${r.stderr}`, code: r.exitCode };
+}
+
+/** Whatever happened, leave nothing: the demo's own config names the cluster to destroy. */
+async function removeDemo(checkout: Checkout): Promise<void> {
+  if (existsSync(path.join(checkout.dir, ".cluster", "terraform.tfstate"))) {
+    const env = cdktfEnv({ CLUSTER_CONFIG: path.join(checkout.dir, ".cluster", "demo", "cluster.config.json") });
+    await $({ cwd: checkout.link, nothrow: true, quiet: true, env })`node_modules/.bin/cdktf destroy --auto-approve`;
+  }
+  rmSync(checkout.top, { recursive: true, force: true });
+}
+
 /** The log the demo names as it starts. */
 function logOf(out: string): string {
   const m = /^\[demo\] deploying \d+ namespace nodes with cdktf deploy; Terraform's full output goes to (\S+)$/m.exec(out);
@@ -34,19 +51,10 @@ describe.runIf(isRoot)('npm run demo from a checkout at "Cours Dask é", through
 
   beforeAll(async () => {
     before = await residue(checkout.dir, cluster.id, ips);
-    const r = await $({ cwd: checkout.link, nothrow: true, quiet: true, env: cdktfEnv(), timeout: 1_200_000 })`npm run demo`;
-    out = `${r.stdout}\n${r.stderr}`;
-    code = r.exitCode;
+    ({ out, code } = await runDemo(checkout));
   });
 
-  afterAll(async () => {
-    // Whatever happened, leave nothing: the demo's own config names the cluster.
-    if (existsSync(path.join(checkout.dir, ".cluster", "terraform.tfstate"))) {
-      const env = cdktfEnv({ CLUSTER_CONFIG: path.join(checkout.dir, ".cluster", "demo", "cluster.config.json") });
-      await $({ cwd: checkout.link, nothrow: true, quiet: true, env })`node_modules/.bin/cdktf destroy --auto-approve`;
-    }
-    rmSync(checkout.top, { recursive: true, force: true });
-  });
+  afterAll(() => removeDemo(checkout));
 
   it("exits 0 after registering 3 workers, each on its own private IP (as its log records)", () => {
     expect(code, out.slice(-3000)).toBe(0);
@@ -122,18 +130,10 @@ describe.runIf(isRoot)("npm run demo when a stage fails", () => {
     // on a disk that refuses it, after preflight, network and box have run.
     mkdirSync(path.join(checkout.dir, ".cluster"), { recursive: true });
     writeFileSync(path.join(checkout.dir, ".cluster", "nodes"), "not a folder\n");
-    const r = await $({ cwd: checkout.link, nothrow: true, quiet: true, env: cdktfEnv(), timeout: 1_200_000 })`npm run demo`;
-    out = `${r.stdout}\n${r.stderr}`;
-    code = r.exitCode;
+    ({ out, code } = await runDemo(checkout));
   });
 
-  afterAll(async () => {
-    if (existsSync(path.join(checkout.dir, ".cluster", "terraform.tfstate"))) {
-      const env = cdktfEnv({ CLUSTER_CONFIG: path.join(checkout.dir, ".cluster", "demo", "cluster.config.json") });
-      await $({ cwd: checkout.link, nothrow: true, quiet: true, env })`node_modules/.bin/cdktf destroy --auto-approve`;
-    }
-    rmSync(checkout.top, { recursive: true, force: true });
-  });
+  afterAll(() => removeDemo(checkout));
 
   it("exits 1 and shows the failing stage's own error, then the log with Terraform's full output", () => {
     expect(code, out).toBe(1);
