@@ -28,9 +28,12 @@ describe("service definitions", () => {
 describe("earlyDeathError", () => {
   // As `service check` prints it (cluster-runtime/dask_vm_runtime/cli.py), recorded from
   // the supervisor on a local node.
+  // Its second ending: restarted once, ended again, waiting for the next restart.
   const died: ServiceCheck = {
     running: true,
     restarts: 1,
+    child_pid: null,
+    last_exit: { code: 2, uptime_s: 1.4 },
     ended: "it ended with exit code 2 after 1.4 s; restarted 1 time since",
     log: `${ROOT}/logs/scheduler.log`,
     log_tail: [
@@ -44,6 +47,24 @@ describe("earlyDeathError", () => {
 
   it("is undefined while the process has not ended since the service was (re)started", () => {
     expect(earlyDeathError("node1", "scheduler", { ...died, restarts: 0, ended: null, log_tail: [] }, ROOT)).toBeUndefined();
+  });
+
+  it("lets the manager restart a process that ended once, or that ran long enough to have met a passing fault", () => {
+    // Ended once, restarted, running again: the restart may be all it needed.
+    expect(earlyDeathError("node1", "scheduler", { ...died, child_pid: 4242 }, ROOT)).toBeUndefined();
+    // Ended once, not yet restarted.
+    expect(earlyDeathError("node1", "scheduler", { ...died, restarts: 0 }, ROOT)).toBeUndefined();
+    // Twice, each after 10.9 s: a nanny's 10 s connect timeout while its scheduler restarted
+    // (the faults suite's half-done worker stage, beside a scheduler kill).
+    expect(earlyDeathError("node2", "worker", { ...died, last_exit: { code: 1, uptime_s: 10.9 } }, ROOT)).toBeUndefined();
+    // On an emulated VM (slowness 4) a 10.9 s run is still a start that failed at once.
+    expect(earlyDeathError("node2", "worker", { ...died, last_exit: { code: 1, uptime_s: 10.9 } }, ROOT, 4)).toBeDefined();
+  });
+
+  it("under systemd, which does not say how long the process ran, waits for a third ending", () => {
+    const systemd: ServiceCheck = { ...died, running: false, last_exit: { code: 2 } };
+    expect(earlyDeathError("node1", "scheduler", { ...systemd, restarts: 1 }, ROOT)).toBeUndefined();
+    expect(earlyDeathError("node1", "scheduler", { ...systemd, restarts: 2 }, ROOT)?.message).toMatch(/^the scheduler on node1 stopped as it started/);
   });
 
   it("says which service ended how, shows its log's last lines, and what to do", () => {

@@ -71,7 +71,7 @@ export async function waitForWorkers(
     if (watch) {
       // A check that cannot answer (the node busy, an older runtime) must not end the wait.
       const check = await checkService(watch.t, watch.name).catch(() => undefined);
-      const died = check && earlyDeathError(watch.t.node, watch.name, check, watch.t.root);
+      const died = check && earlyDeathError(watch.t.node, watch.name, check, watch.t.root, watch.t.slowness);
       if (died) throw died;
       continue;
     }

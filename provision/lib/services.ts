@@ -162,6 +162,10 @@ export async function stopService(t: Transport, name: ServiceName): Promise<void
 export interface ServiceCheck {
   readonly running: boolean;
   readonly restarts: number;
+  /** The service's process now (null between an ending and the manager's restart). */
+  readonly child_pid?: number | null;
+  /** Its last ending: the exit code (negative: a signal) and, from the supervisor, how long it ran. */
+  readonly last_exit?: { readonly code: number; readonly uptime_s?: number } | null;
   /** null while the process has not ended since the service was (re)started. */
   readonly ended: string | null;
   readonly log: string;
@@ -176,13 +180,28 @@ export async function checkService(t: Transport, name: ServiceName): Promise<Ser
   return JSON.parse(r.stdout) as ServiceCheck;
 }
 
+/** A process that ends sooner than this after it starts (× the node's slowness) never got to serve. */
+export const QUICK_EXIT_S = 5;
+/**
+ * Endings since the (re)start, each quick, that make a start one that cannot succeed; one
+ * more where the manager does not say how long the process ran (systemd).
+ */
+export const EARLY_ENDINGS = 2;
+
 /**
  * The error for a service whose process ended as it started (undefined while it has not):
  * what ended and how, its log's last lines, and what to do. A stage reports it at once
  * instead of waiting out its readiness timeout while the manager restarts it every few seconds.
  */
-export function earlyDeathError(node: string, name: ServiceName, check: ServiceCheck, root: string): UserError | undefined {
+export function earlyDeathError(node: string, name: ServiceName, check: ServiceCheck, root: string, slowness = 1): UserError | undefined {
   if (!check.ended) return undefined;
+  // One ending may be passing (a scheduler restarting beside it: the nanny gives up after
+  // its 10 s connect timeout; a port its predecessor still held), and the manager restarts
+  // it: only a start that failed again, quickly, cannot succeed by waiting.
+  const endings = check.restarts + (check.child_pid == null ? 1 : 0);
+  const ran = check.last_exit?.uptime_s;
+  const cannotStart = ran === undefined ? endings > EARLY_ENDINGS : endings >= EARLY_ENDINGS && ran < QUICK_EXIT_S * slowness;
+  if (!cannotStart) return undefined;
   const notFound = /exit code 127\b/.test(check.ended) ? " (exit code 127: a program it runs was not found)" : "";
   const lines = check.log_tail.length ? check.log_tail.map((l) => `\n      | ${l}`).join("") : " (empty)";
   return new UserError(`the ${name} on ${node} stopped as it started: ${check.ended}${notFound}`, 1, [
