@@ -6,6 +6,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
 import { enginesRange, nodeSupportProblem, SUPPORTED_NODE_LINES } from "../provision/node-support.mjs";
 import { PROJECT_DIR } from "../provision/lib/paths.js";
@@ -109,7 +110,7 @@ describe("supported Node.js lines", () => {
       try {
         execFileSync(
           process.execPath,
-          ["--input-type=module", "-e", `import("${path.join(PROJECT_DIR, "provision/node-support.mjs").replace(/\\/g, "/")}").then((m) => m.requireSupportedNode("v20.20.2", {}))`],
+          ["--input-type=module", "-e", `import(${JSON.stringify(pathToFileURL(path.join(PROJECT_DIR, "provision", "node-support.mjs")).href)}).then((m) => m.requireSupportedNode("v20.20.2", {}))`],
           { encoding: "utf8", stdio: "pipe" },
         );
         return { status: 0, stderr: "" };

@@ -29,6 +29,10 @@ type Tf = {
   terraform: { required_providers: { null: { version: string; source: string } }; backend: { local: { path: string } } };
 };
 
+// A project folder as the stack sees it (never created): resolveCluster makes it absolute,
+// <drive>:\tmp\dvc-project on Windows.
+const PROJECT = path.resolve("/tmp/dvc-project");
+
 // Testing.app() makes a temp outdir of its own and never removes it: give it ours.
 const outdirs: string[] = [];
 afterAll(() => {
@@ -36,7 +40,7 @@ afterAll(() => {
 });
 
 function synth(config: object, observed?: ReadonlyMap<string, string>, runtimeRef = runtime): Tf {
-  const cluster = resolveCluster(config, "/tmp/dvc-project");
+  const cluster = resolveCluster(config, PROJECT);
   const outdir = mkdtempSync(path.join(os.tmpdir(), "dvc-stack-test-"));
   outdirs.push(outdir);
   const app = Testing.app({ outdir });
@@ -72,7 +76,7 @@ describe("dask-cluster stack", () => {
     expect(c.depends_on).toEqual(["null_resource.worker-node2", "null_resource.converge-version-gate", "null_resource.converge-scheduler", "null_resource.converge-install-node2"]);
     const exec = c.provisioner![0]!["local-exec"];
     expect(exec.environment.DVC_SPEC).toBe("${null_resource.worker-node2.triggers.spec}");
-    expect(exec.working_dir).toBe("/tmp/dvc-project");
+    expect(exec.working_dir).toBe(PROJECT);
     expect(all["converge-machine-node2"]!.provisioner![0]!["local-exec"].environment.DVC_EXPECT).toBe('{"python":"3.11"}');
     // Each apply records, under its stage's resource name, the value it ran for (lib/observe.ts).
     for (const name of STAGE_NAMES) {
@@ -181,14 +185,14 @@ describe("dask-cluster stack", () => {
 
   it("accepts the offline null provider build and keeps state in .cluster", () => {
     expect(tf.terraform.required_providers.null).toEqual({ source: "hashicorp/null", version: NULL_PROVIDER_CONSTRAINT });
-    expect(tf.terraform.backend.local.path).toBe("/tmp/dvc-project/.cluster/terraform.tfstate");
+    expect(tf.terraform.backend.local.path).toBe(path.join(PROJECT, ".cluster", "terraform.tfstate"));
   });
 
   it("outputs the scheduler address, dashboard URL, node IPs and results folder", () => {
     expect(tf.output.scheduler_address!.value).toBe("tls://192.168.56.11:8786");
     expect(tf.output.dashboard_url!.value).toBe("http://192.168.56.11:8787/status");
     expect(tf.output.node_ips!.value).toEqual({ node1: "192.168.56.11", node2: "192.168.56.12", node3: "192.168.56.13" });
-    expect(tf.output.results_dir!.value).toBe("/tmp/dvc-project/results/latest");
+    expect(tf.output.results_dir!.value).toBe(path.join(PROJECT, "results", "latest"));
   });
 
   it("leaves the benchmark out when benchmark.onDeploy is false", () => {

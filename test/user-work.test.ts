@@ -91,7 +91,9 @@ describe("folders for the nodes", () => {
   writeFileSync(path.join(dir, ".git", "HEAD"), "ref\n");
   writeFileSync(path.join(dir, "__pycache__", "job.cpython-311.pyc"), "x");
   writeFileSync(path.join(dir, "notes.tmp"), "x");
-  symlinkSync("/etc", path.join(dir, "outside"));
+  // A link to a folder outside: a junction on Windows, where a symlink needs a privilege.
+  if (process.platform === "win32") symlinkSync(os.homedir(), path.join(dir, "outside"), "junction");
+  else symlinkSync("/etc", path.join(dir, "outside"));
 
   it("sends what .dvcignore allows, never tool state or caches, and keeps links as links", () => {
     expect(listFolder(dir).map((f) => f.rel)).toEqual(["data/raw/huge.bin", "data/small.csv", "job.py", "notes.tmp", "outside"]);
@@ -206,6 +208,7 @@ describe("JupyterLab's service", () => {
     const a = notebookToken(dir);
     expect(a).toMatch(/^[0-9a-f]{48}$/);
     expect(notebookToken(dir)).toBe(a);
-    expect((statSync(path.join(dir, "client", "notebook-token")).mode & 0o777).toString(8)).toBe("600");
+    if (process.platform === "win32") console.log(`user-work: the notebook token's mode 600 not checked: Windows has no such mode, on ${process.platform}`);
+    else expect((statSync(path.join(dir, "client", "notebook-token")).mode & 0o777).toString(8)).toBe("600");
   });
 });

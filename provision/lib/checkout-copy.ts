@@ -11,5 +11,6 @@ export const CHECKOUT_FILES = ["package.json", "cdktf.json", "tsconfig.json", "s
 export function copyCheckout(from: string, to: string, files: readonly string[] = CHECKOUT_FILES): void {
   mkdirSync(to, { recursive: true });
   for (const f of files) cpSync(path.join(from, f), path.join(to, f), { recursive: true, filter: (src) => !src.includes("__pycache__") && !src.includes("test-output") });
-  symlinkSync(path.join(from, "node_modules"), path.join(to, "node_modules"));
+  // A junction on Windows, where a directory symlink needs a privilege or developer mode.
+  symlinkSync(path.join(from, "node_modules"), path.join(to, "node_modules"), process.platform === "win32" ? "junction" : "dir");
 }

@@ -37,7 +37,8 @@ export function makeCheckout(prefix = "dvc-e2e-"): { top: string; dir: string; l
   const dir = path.join(top, SPACED_FOLDER, "checkout");
   copyCheckout(REPO, dir, COPIED);
   const link = path.join(top, "lien");
-  symlinkSync(dir, link);
+  // A junction on Windows: a directory symlink needs a privilege (or developer mode) there.
+  symlinkSync(dir, link, process.platform === "win32" ? "junction" : "dir");
   return { top, dir, link };
 }
 

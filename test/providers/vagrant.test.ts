@@ -17,6 +17,11 @@ import { libvirtProvider } from "../../provision/lib/providers/libvirt.js";
 import { controlPathFits, sshControlDir, withConnectionSharing } from "../../provision/lib/ssh-transport.js";
 import { fakeHost, type FakeHostOptions, type Script } from "../helpers/fake-host.js";
 
+// What needs this computer to be POSIX: a uid, file modes, a program found by its shebang
+// on PATH, a symlink made without privilege.
+const posix = process.platform !== "win32";
+if (!posix) console.log(`vagrant: the ssh config's 0600 and control folder, PATH search and the refused control folders skipped: they need a uid, file modes and symlinks, on ${process.platform}`);
+
 /** A host where every program succeeds unless scripted; ssh calls kept apart from the rest. */
 function fakeRunner(replies: Record<string, Script> = {}, over: FakeHostOptions = {}) {
   const host = fakeHost({ unscripted: "ok", env: { PATH: "/usr/bin", HOME: "/home/test" }, kvm: true, uid: process.getuid?.(), ...over, commands: replies });
@@ -144,7 +149,7 @@ describe("box add arguments", () => {
 });
 
 describe("createMachine", () => {
-  it("brings one VM up without provisioning, saves its ssh config 0600, then prepares the runtime root and checks the private IP over ssh", async () => {
+  it.runIf(posix)("brings one VM up without provisioning, saves its ssh config 0600, then prepares the runtime root and checks the private IP over ssh", async () => {
     const conf = "Host node1\n  HostName 127.0.0.1\n  User vagrant\n  Port 2222\n";
     const f = fakeRunner({ "vagrant ssh-config node1": { stdout: conf } });
     await virtualboxProvider(f.host).createMachine(cluster, node1());
@@ -387,7 +392,7 @@ describe("runProcess (the one real runner)", () => {
     expect([long.exitCode, long.timedOut]).toEqual([0, false]);
   });
 
-  it("a program found nowhere is missing even when a PATH folder cannot be searched; one that is there but not executable is not", async () => {
+  it.runIf(posix)("a program found nowhere is missing even when a PATH folder cannot be searched; one that is there but not executable is not", async () => {
     const closed = path.join(dir, "closed");
     const bin = path.join(dir, "bin");
     mkdirSync(closed, { mode: 0o000 });
@@ -447,7 +452,7 @@ describe("ssh connection sharing", () => {
     ]);
   });
 
-  it("refuses a control folder someone else made in /tmp (a symlink, or not ours)", () => {
+  it.runIf(posix)("refuses a control folder someone else made in /tmp (a symlink, or not ours)", () => {
     const base = mkdtempSync(path.join(os.tmpdir(), "dvc-ctl-"));
     try {
       const uid = process.getuid!();
