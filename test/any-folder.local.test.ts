@@ -20,6 +20,7 @@ import { waitForWorkers } from "../provision/lib/probe.js";
 import { LocalProvider } from "../provision/lib/providers/local.js";
 import { dashboardUrl, schedulerAddress, schedulerService, startService } from "../provision/lib/services.js";
 import { clusterRefOf } from "../provision/lib/spec.js";
+import { checkOutWithCrlf } from "./helpers/crlf.js";
 import { REPO, tail } from "./helpers/project.js";
 import { expectNothingLeft, residue, type Residue } from "./helpers/residue.js";
 import { rootOrSkip } from "./helpers/root.js";
@@ -48,15 +49,7 @@ async function cloneAt(folder: string, crlf: boolean): Promise<Clone> {
   const dir = path.join(top, folder, "checkout");
   mkdirSync(path.dirname(dir), { recursive: true });
   await $({ quiet: true })`git -c core.autocrlf=true clone -q ${REPO} ${dir}`;
-  if (crlf) {
-    // Git for Windows keeps core.autocrlf=true in its system config; `git -c` set it for the clone only.
-    await $({ quiet: true, cwd: dir })`git config core.autocrlf true`;
-    writeFileSync(path.join(dir, ".git", "info", "attributes"), "* text=auto -eol\n");
-    await $({ quiet: true, cwd: dir })`git ls-files -z`.then((files) => {
-      for (const f of files.stdout.split("\0").filter(Boolean)) rmSync(path.join(dir, f));
-    });
-    await $({ quiet: true, cwd: dir })`git checkout -- .`;
-  }
+  if (crlf) await checkOutWithCrlf(dir);
   symlinkSync(path.join(REPO, "node_modules"), path.join(dir, "node_modules"));
   writeFileSync(path.join(dir, "cluster.config.json"), JSON.stringify(CONFIG, null, 2));
   const link = path.join(top, "lien");

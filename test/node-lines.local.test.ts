@@ -2,15 +2,18 @@
 // a folder whose path has a space and a non-ASCII letter, `npm install` (on Node 22 with
 // install scripts skipped, as npm 11 may do: "not yet covered by allowScripts"), `npx cdktf
 // synth`, then `npm run demo` (deploy, verify, benchmark, destroy on the local provider).
+// And the same on the current LTS from a clone whose text files are CRLF, as Git for
+// Windows checked this repository out before its .gitattributes (test/helpers/crlf.ts).
 // Node comes from the npm registry (test/helpers/node-lines.ts). Needs root (namespaces)
 // and the npm registry. Each line prints one summary line, quoted in the closing notes.
-import { existsSync, mkdtempSync, realpathSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, realpathSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { $ } from "zx";
 import { resolveCluster } from "../provision/lib/config.js";
+import { checkOutWithCrlf } from "./helpers/crlf.js";
 import { NODE_RELEASES, nodeBinDir, studentShell, withNode } from "./helpers/node-lines.js";
 import { REPO, SPACED_FOLDER } from "./helpers/project.js";
 import { residue } from "./helpers/residue.js";
@@ -25,8 +28,14 @@ const top = realpathSync(mkdtempSync(path.join(os.tmpdir(), "dvc-node-lines-")))
 // onTaskUpdate", vitest-dev/vitest#6479), failing a run whose tests all passed.
 afterAll(() => rm(top, { recursive: true, force: true }));
 
-describe.runIf(isRoot).each(Object.entries(NODE_RELEASES))("Node %s (%s) from a fresh clone", (major, version) => {
-  const dir = path.join(top, SPACED_FOLDER, `node ${major}`);
+/** Each supported line from an LF clone, and the current LTS from a CRLF one (Git for Windows' before .gitattributes). */
+const CASES = [
+  ...Object.entries(NODE_RELEASES).map(([major, version]) => ({ title: `Node ${major} (${version}) from a fresh clone`, folder: `node ${major}`, major, version, crlf: false })),
+  { title: `Node 26 (${NODE_RELEASES[26]}) from a fresh clone with CRLF line endings`, folder: "node 26 crlf", major: "26", version: NODE_RELEASES[26]!, crlf: true },
+];
+
+describe.runIf(isRoot).each(CASES)("$title", ({ folder, major, version, crlf }) => {
+  const dir = path.join(top, SPACED_FOLDER, folder);
   const skipScripts = major === "22";
   const seconds: Record<string, number> = {};
   let env: NodeJS.ProcessEnv;
@@ -44,7 +53,7 @@ describe.runIf(isRoot).each(Object.entries(NODE_RELEASES))("Node %s (%s) from a 
       await $({ cwd: dir, nothrow: true, quiet: true, env: { ...env, CLUSTER_CONFIG: demoConfig } })`node_modules/.bin/cdktf destroy --auto-approve`;
     }
     console.log(
-      `node-lines: Node v${version}: ${Object.entries(seconds)
+      `node-lines: Node v${version}${crlf ? " (CRLF clone)" : ""}: ${Object.entries(seconds)
         .map(([k, s]) => `${k} ${s.toFixed(1)} s`)
         .join(", ")}`,
     );
@@ -54,6 +63,10 @@ describe.runIf(isRoot).each(Object.entries(NODE_RELEASES))("Node %s (%s) from a 
     env = withNode(await nodeBinDir(version), studentShell(cdktfEnv()));
     const clone = await $({ quiet: true, nothrow: true })`git clone --quiet ${REPO} ${dir}`;
     expect(clone.exitCode, clone.stderr).toBe(0);
+    if (crlf) {
+      await checkOutWithCrlf(dir);
+      expect(readFileSync(path.join(dir, "cluster-runtime", "install.sh"), "utf8")).toContain("set -euo pipefail\r\n");
+    }
     const v = await run("node", ["node", "--version"]);
     expect(v.stdout.trim()).toBe(`v${version}`);
     const install = await run("npm install", ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error", ...(skipScripts ? ["--ignore-scripts"] : [])]);
