@@ -27,10 +27,10 @@ export function enginesRange() {
 const parts = (v) => v.replace(/^v/, "").split(".").map((p) => Number.parseInt(p, 10) || 0);
 
 /**
- * Why this Node version cannot run the project, in one line with the fix, or undefined
- * when it can. `version` as process.version prints it ("v26.12.1").
+ * What is wrong with this Node version and how to fix it, or undefined when it can run the
+ * project. `version` as process.version prints it ("v26.12.1").
  */
-export function nodeSupportProblem(version) {
+export function nodeSupportIssue(version) {
   const [major, minor, patch] = parts(version);
   const line = SUPPORTED_NODE_LINES.find((l) => l.major === major);
   const lines = SUPPORTED_NODE_LINES.map((l) => l.major).join(", ");
@@ -42,13 +42,19 @@ export function nodeSupportProblem(version) {
         : major % 2 === 1
           ? "odd Node lines are never LTS"
           : "this project has not been tried on it yet";
-    return `Node.js ${version} is not supported (${why}); supported lines: ${lines}: ${fix}`;
+    return { problem: `is not supported (${why}); supported lines: ${lines}`, fix };
   }
   const [a, b, c] = parts(line.min);
   if (major === a && (minor < b || (minor === b && patch < c))) {
-    return `Node.js ${version} is too old within its line: ${line.major} needs ${line.min} or newer: update Node.js ${line.major}, or ${fix}`;
+    return { problem: `is too old within its line: ${line.major} needs ${line.min} or newer`, fix: `update Node.js ${line.major}, or ${fix}` };
   }
   return undefined;
+}
+
+/** The same in one line, with the fix, or undefined when this Node can run the project. */
+export function nodeSupportProblem(version) {
+  const issue = nodeSupportIssue(version);
+  return issue && `Node.js ${version} ${issue.problem}: ${issue.fix}`;
 }
 
 /** Exits with the one line when this Node is unsupported; DVC_ANY_NODE=1 lets it run anyway. */

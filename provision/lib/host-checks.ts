@@ -12,7 +12,7 @@ import { describeFailure, type ProcessResult } from "./process.js";
 import type { HostNeeds, MachineProvider } from "./providers/provider.js";
 import type { ClusterRef } from "./spec.js";
 import { builtTofu, cliKind } from "./toolchain.js";
-import { nodeSupportProblem } from "../node-support.mjs";
+import { nodeSupportIssue } from "../node-support.mjs";
 import { atLeast, parseVersion, versionText } from "./version-number.js";
 
 export const MIN_TERRAFORM = [1, 5, 0] as const;
@@ -33,10 +33,9 @@ const gib = (bytes: number) => `${(bytes / GIB).toFixed(1)} GiB`;
 
 /** The supported Node lines (provision/node-support.mjs, which every verb checks first). */
 export function nodeCheck(host: Host): CheckRow {
-  const problem = nodeSupportProblem(`v${host.nodeVersion}`);
-  if (!problem) return ok("node", `v${host.nodeVersion}`);
-  const [why, fix] = problem.split(/: (?=install Node|update Node)/);
-  return fail("node", `v${host.nodeVersion}: ${why.replace(/^Node\.js v[\d.]+ /, "")}`, fix ?? problem);
+  const issue = nodeSupportIssue(`v${host.nodeVersion}`);
+  if (!issue) return ok("node", `v${host.nodeVersion}`);
+  return fail("node", `v${host.nodeVersion}: ${issue.problem}`, issue.fix);
 }
 
 /** `terraform version -json` (or its text form) -> the version; undefined when it did not run. */
