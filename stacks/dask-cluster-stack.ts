@@ -4,7 +4,7 @@ import type { Construct } from "constructs";
 import { LocalBackend, TerraformOutput, TerraformStack } from "cdktf";
 import { provider } from "@cdktf/provider-null";
 import path from "node:path";
-import type { Cluster, NodeSpec } from "../provision/lib/config.js";
+
 import { clusterRefOf, type ClusterRef, type RuntimeRef } from "../provision/lib/spec.js";
 import { CAPABILITIES } from "../provision/lib/providers/index.js";
 import { NODE_BINARY_CONTEXT, OBSERVED_CONTEXT } from "./constructs/stage-resource.js";
@@ -19,6 +19,7 @@ import { TlsMaterial } from "./constructs/tls-material.js";
 import { Scheduler } from "./constructs/scheduler.js";
 import { Worker } from "./constructs/worker.js";
 import { Benchmark } from "./constructs/benchmark.js";
+import type { Cluster, NodeSpec } from "../provision/lib/model.js";
 
 export const STACK_NAME = "dask-cluster";
 

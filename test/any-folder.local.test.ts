@@ -13,7 +13,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { $, type ProcessOutput } from "zx";
 import { bundleIdOf, runtimeRef } from "../provision/lib/bundle.js";
-import { resolveCluster, type Cluster } from "../provision/lib/config.js";
+import { resolveCluster } from "../provision/lib/config.js";
 import { UserError } from "../provision/lib/errors.js";
 import { realHost } from "../provision/lib/host.js";
 import { waitForWorkers } from "../provision/lib/probe.js";
@@ -26,6 +26,7 @@ import { expectNothingLeft, residue, type Residue } from "./helpers/residue.js";
 import { rootOrSkip } from "./helpers/root.js";
 import { cdktfEnv } from "./helpers/terraform.js";
 import { writeTestOutput } from "./helpers/test-output.js";
+import type { Cluster } from "../provision/lib/model.js";
 
 const isRoot = rootOrSkip("any-folder.local", "the local provider needs root to create network namespaces");
 

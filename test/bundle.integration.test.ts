@@ -8,11 +8,12 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { $ } from "zx";
-import { buildBundle, notebookLockPath, bundleIdOf, lockPath, parseLock, runtimeHashes, runtimeRef, type BundleResult } from "../provision/lib/bundle.js";
+import { buildBundle, notebookLockPath, bundleIdOf, lockPath, runtimeHashes, runtimeRef, type BundleResult } from "../provision/lib/bundle.js";
 import { UserError } from "../provision/lib/errors.js";
 import { cacheDir } from "../provision/lib/paths.js";
 import { pycacheFor, pycachePathOf } from "../provision/lib/pycache.js";
 import type { RuntimeRef } from "../provision/lib/spec.js";
+import { parseLock } from "../provision/lib/lock.js";
 
 const REPO = path.resolve(import.meta.dirname, "..");
 const SHARED_CACHE = cacheDir();

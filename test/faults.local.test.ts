@@ -33,7 +33,7 @@ import {
   workerProcessOf,
 } from "./helpers/faults.js";
 import { checkReadme } from "../provision/commands/faults-table.js";
-import { bundleIdOf, lockPath, parseLock, wheelhouseDir } from "../provision/lib/bundle.js";
+import { bundleIdOf, lockPath, wheelhouseDir } from "../provision/lib/bundle.js";
 import { runtimeRefOf } from "../provision/lib/cluster-ref.js";
 import { cacheDir } from "../provision/lib/paths.js";
 import { recordedObservations } from "../provision/lib/observe.js";
@@ -42,6 +42,7 @@ import { stopService } from "../provision/lib/services.js";
 import { networkNamespace, nodeNamespace } from "../provision/lib/providers/local.js";
 import { shq, type Transport } from "../provision/lib/transport.js";
 import { rootOrSkip } from "./helpers/root.js";
+import { parseLock } from "../provision/lib/lock.js";
 
 const isRoot = rootOrSkip("faults.local", "the local provider needs root to create network namespaces");
 

@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bundleIdOf } from "../provision/lib/bundle.js";
-import { resolveCluster, type Cluster } from "../provision/lib/config.js";
+import { resolveCluster } from "../provision/lib/config.js";
 import {
   FIRST_APPLY,
   forgetApplied,
@@ -26,6 +26,7 @@ import {
 import type { StageSpec } from "../provision/lib/spec.js";
 import { FakeProvider } from "./helpers/fake-cluster.js";
 import { repoRuntime, stackSpecs } from "./helpers/stack-specs.js";
+import type { Cluster } from "../provision/lib/model.js";
 
 let work: string;
 let cluster: Cluster;

@@ -8,8 +8,9 @@ import os from "node:os";
 import path from "node:path";
 import { $ } from "zx";
 import { afterAll, describe, expect, it } from "vitest";
-import { parseLock } from "../provision/lib/bundle.js";
+
 import { makeCheckout } from "./helpers/project.js";
+import { parseLock } from "../provision/lib/lock.js";
 
 const checkout = makeCheckout("dvc-packages-");
 afterAll(() => rmSync(checkout.top, { recursive: true, force: true }));

@@ -8,8 +8,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bundleIdOf, lockPath, parseLock } from "../provision/lib/bundle.js";
-import { resolveCluster, type Cluster } from "../provision/lib/config.js";
+import { bundleIdOf, lockPath } from "../provision/lib/bundle.js";
+import { resolveCluster } from "../provision/lib/config.js";
 import type { UserError } from "../provision/lib/errors.js";
 import { pycachePathOf } from "../provision/lib/pycache.js";
 import { STAGE_MODULES, runStage } from "../provision/stages/index.js";
@@ -17,6 +17,8 @@ import { FakeProvider, memoryLog, versionsReply, type NodeScript } from "./helpe
 import { fakeHost } from "./helpers/fake-host.js";
 import { makeCheckout, REPO } from "./helpers/project.js";
 import { repoRuntime, stackSpecs, type StackSpecs } from "./helpers/stack-specs.js";
+import { parseLock } from "../provision/lib/lock.js";
+import type { Cluster } from "../provision/lib/model.js";
 
 let work: string;
 let checkout: ReturnType<typeof makeCheckout>;

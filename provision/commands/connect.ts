@@ -19,9 +19,10 @@ import { badInput, UserError } from "../lib/errors.js";
 import { parseCli } from "../lib/cli.js";
 import { hostClientRoot, hostClientSupport, makeHostClient } from "../lib/host-client.js";
 import { consoleLog, step } from "../lib/log.js";
-import { dashboardUrl, nodePaths, schedulerAddress } from "../lib/services.js";
+import { dashboardUrl, schedulerAddress } from "../lib/services.js";
 import { tlsFiles } from "../lib/tls.js";
 import { shq } from "../lib/transport.js";
+import { nodePaths } from "../lib/node-paths.js";
 
 const USAGE = `usage: npm run connect -- [--venv]
   writes .cluster/client/dask.yaml, the connection profile: with DASK_CONFIG set to that

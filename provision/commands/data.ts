@@ -9,15 +9,17 @@
 //   list          what each node holds there.
 import path from "node:path";
 import { nodeByName, operatorContext } from "../lib/cluster-ref.js";
-import type { NodeSpec } from "../lib/config.js";
+
 import { badInput, UserError } from "../lib/errors.js";
 import { parseCli } from "../lib/cli.js";
 import { step } from "../lib/log.js";
 import { resultsDir } from "../lib/paths.js";
-import { nodePaths } from "../lib/services.js";
+
 import type { ClusterRef } from "../lib/spec.js";
 import { shq } from "../lib/transport.js";
 import { copyProgress, fetchFolder, formatBytes, packFolder, parseSize, sendFolder } from "../lib/workspace.js";
+import type { NodeSpec } from "../lib/model.js";
+import { nodePaths } from "../lib/node-paths.js";
 
 const USAGE = `usage: npm run data -- push <folder> [--name NAME] [--nodes all|node1,node2] [--max-size SIZE]
        npm run data -- pull <name> [--nodes node1|all]

@@ -8,17 +8,19 @@
 // Exit 0 when nothing fails, 1 when something does, 2 on bad arguments or a bad config.
 import { cacheCheck } from "../lib/cache.js";
 import { PROVIDERS, type ProviderName } from "../lib/config-schema.js";
-import { loadCluster, type Cluster } from "../lib/config.js";
+import { loadCluster } from "../lib/config.js";
 import { verdictOf, type CheckRow, type Status } from "../lib/checks.js";
 import { badInput } from "../lib/errors.js";
 import { parseCli } from "../lib/cli.js";
-import { nodeCheck, preflightChecks, terraformCheck } from "../lib/host-checks.js";
+import { nodeCheck, terraformCheck } from "../lib/host-checks.js";
 import { realHost, type Host } from "../lib/host.js";
 import { packagesCheck } from "../lib/packages.js";
 import { cacheDir, PROJECT_DIR } from "../lib/paths.js";
 import { providerFor } from "../lib/providers/index.js";
 import { clusterRefOf } from "../lib/spec.js";
 import { providerSourceCheck } from "../lib/toolchain.js";
+import type { Cluster } from "../lib/model.js";
+import { preflightChecks } from "../lib/providers/preflight-checks.js";
 
 export interface DoctorOptions {
   /** The provider whose checks run. */

@@ -4,8 +4,9 @@
 import { nodeByName, operatorContext } from "../lib/cluster-ref.js";
 import { badInput } from "../lib/errors.js";
 import { intFlag, parseCli } from "../lib/cli.js";
-import { nodePaths } from "../lib/services.js";
+
 import { shq } from "../lib/transport.js";
+import { nodePaths } from "../lib/node-paths.js";
 
 const SERVICES = ["scheduler", "worker", "notebook"] as const;
 const USAGE = `usage: npm run logs -- [node] [scheduler|worker] [--follow] [--lines N]

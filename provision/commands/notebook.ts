@@ -19,9 +19,10 @@ import { openBrowser } from "../lib/browser.js";
 import { portFree } from "../lib/relay.js";
 import { buildNotebookBundle, installNotebook, KERNEL_NAME, notebookEnv, notebookService, notebookToken, SHIPPED_DIR, waitForNotebook, writeNotebookToken } from "../lib/notebook.js";
 import { cacheDir, forUser, resultsDir } from "../lib/paths.js";
-import { dashboardUrl, nodePaths, startService, stopService } from "../lib/services.js";
+import { dashboardUrl, startService, stopService } from "../lib/services.js";
 import { shq } from "../lib/transport.js";
 import { fetchFolder, packFolder, sendFolder } from "../lib/workspace.js";
+import { nodePaths } from "../lib/node-paths.js";
 
 const USAGE = `usage: npm run notebook -- [--port N] [--no-open]
        npm run notebook -- --execute NOTEBOOK.ipynb [--env KEY=VALUE]...

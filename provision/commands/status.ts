@@ -5,18 +5,21 @@
 import { existsSync, readFileSync, realpathSync } from "node:fs";
 import path from "node:path";
 import { parseCli } from "../lib/cli.js";
-import { loadCluster, type Cluster } from "../lib/config.js";
+import { loadCluster } from "../lib/config.js";
 import { differences, readDeployed, stateFile, type Deployed } from "../lib/deployed.js";
 import { realHost } from "../lib/host.js";
 import { PROJECT_DIR, resultsDir } from "../lib/paths.js";
 import { providerFor } from "../lib/providers/index.js";
 import { stoppedSince } from "../lib/lifecycle.js";
 import type { MachineProvider, MachineStatus } from "../lib/providers/provider.js";
-import type { NodeSpec } from "../lib/config.js";
+
 import { waitForWorkers, type RegisteredWorker } from "../lib/probe.js";
-import { dashboardUrl, nodePaths, schedulerAddress } from "../lib/services.js";
+import { dashboardUrl, schedulerAddress } from "../lib/services.js";
 import { check } from "../lib/verify.js";
 import { shq, type Transport } from "../lib/transport.js";
+import type { Cluster } from "../lib/model.js";
+import type { NodeSpec } from "../lib/model.js";
+import { nodePaths } from "../lib/node-paths.js";
 
 export interface ServiceState {
   readonly name: string;

@@ -15,9 +15,10 @@ import { badInput } from "../lib/errors.js";
 import { parseCli } from "../lib/cli.js";
 import { step } from "../lib/log.js";
 import { forUser, resultsDir } from "../lib/paths.js";
-import { nodePaths } from "../lib/services.js";
+
 import { shq } from "../lib/transport.js";
 import { copyProgress, fetchFolder, formatBytes, packFolder, parseSize, sendFolder } from "../lib/workspace.js";
+import { nodePaths } from "../lib/node-paths.js";
 
 const USAGE = `usage: npm run submit -- [--node NODE] [--max-size SIZE] [--keep] <script.py> [args...]
   script.py       your Python script; its folder is copied to the node and it runs there

@@ -7,18 +7,20 @@ import { mkdir, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import cliProgress from "cli-progress";
-import type { ClusterConfig } from "./config.js";
+
 import { badInput, UserError } from "./errors.js";
 import { step } from "./log.js";
 import { resultsDir } from "./paths.js";
 import { waitForWorkers } from "./probe.js";
 import type { MachineProvider } from "./providers/provider.js";
-import { dashboardUrl, nodePaths, schedulerAddress } from "./services.js";
+import { dashboardUrl, schedulerAddress } from "./services.js";
 import type { ClusterRef, RuntimeRef } from "./spec.js";
 import { shq } from "./transport.js";
 import { renderTable, updateLatest, writeReport } from "./report.js";
 import { validateResults, type Results } from "./results-schema.js";
 import { verify } from "./verify.js";
+import type { ClusterConfig } from "./config-schema.js";
+import { nodePaths } from "./node-paths.js";
 
 export interface BenchmarkOptions {
   readonly cluster: ClusterRef;

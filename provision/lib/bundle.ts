@@ -12,7 +12,8 @@ import type { Platform } from "./config-schema.js";
 import { badInput, UserError } from "./errors.js";
 import { readLf, sha256Lf } from "./line-endings.js";
 import type { RuntimeRef } from "./spec.js";
-import { WheelError, fetchWheels, normalizeName, wheelTags } from "./wheels.js";
+import { WheelError, fetchWheels, wheelTags } from "./wheels.js";
+import { normalizeName, parseLock, type LockEntry, type ParsedLock } from "./lock.js";
 
 /**
  * The oldest glibc the nodes may have: wheels are locked and downloaded for
@@ -53,21 +54,6 @@ export interface BuildOptions {
   readonly env?: NodeJS.ProcessEnv;
 }
 
-export interface LockEntry {
-  /** PEP 503 normalised name, as in the lock. */
-  readonly name: string;
-  readonly version: string;
-  readonly hashes: readonly string[];
-}
-
-export interface ParsedLock {
-  /** major.minor from the "# python-version:" header line, if present. */
-  readonly python?: string;
-  /** From the "# platform:" header line, if present. */
-  readonly platform?: string;
-  readonly entries: readonly LockEntry[];
-}
-
 export function lockPath(projectDir: string, platform: Platform): string {
   return path.join(projectDir, RUNTIME_DIR, `requirements-${platform}.lock`);
 }
@@ -103,29 +89,6 @@ export function manylinuxTags(platform: Platform): string[] {
 /** The command that regenerates the runtime's lock for a Python version. */
 function relockCommand(python: string): string {
   return `npx tsx provision/lock.ts --python ${python}`;
-}
-
-/** Reads a hashed pip requirements lock: header fields, and name==version with its hashes. */
-export function parseLock(text: string): ParsedLock {
-  let python: string | undefined;
-  let platform: string | undefined;
-  const entries: LockEntry[] = [];
-  const logical = text.replace(/\\\r?\n/g, " ").split(/\r?\n/);
-  for (const raw of logical) {
-    const line = raw.trim();
-    const header = /^#\s*(python-version|platform):\s*(\S+)/.exec(line);
-    if (header) {
-      if (header[1] === "python-version") python ??= header[2];
-      else platform ??= header[2];
-      continue;
-    }
-    if (!line || line.startsWith("#")) continue;
-    const m = /^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?\s*==\s*([^\s;]+)/.exec(line);
-    if (!m) continue;
-    const hashes = [...line.matchAll(/--hash=sha256:([0-9a-f]{64})/g)].map((h) => h[1]!);
-    entries.push({ name: normalizeName(m[1]!), version: m[2]!, hashes });
-  }
-  return { python, platform, entries };
 }
 
 interface SourceFile {

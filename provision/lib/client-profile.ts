@@ -6,10 +6,13 @@
 // names the key files, which stay 0600 where the TLS stage put them.
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import type { ClusterConfig, NodeSpec } from "./config.js";
-import { dashboardUrl, nodePaths, schedulerAddress } from "./services.js";
+
+import { dashboardUrl, schedulerAddress } from "./services.js";
 import type { ClusterRef } from "./spec.js";
 import { shq, type Transport } from "./transport.js";
+import type { ClusterConfig } from "./config-schema.js";
+import type { NodeSpec } from "./model.js";
+import { nodePaths } from "./node-paths.js";
 
 export interface Profile {
   /** tls://ip:port or tcp://ip:port */

@@ -1,7 +1,7 @@
 // For CLIs: the ClusterRef and RuntimeRef of a loaded config, and what the operator
 // commands act on: the cluster deployed from this checkout (Terraform's state), its
 // provider on this host, and a node named on the command line.
-import type { Cluster, NodeSpec } from "./config.js";
+
 import { loadCluster } from "./config.js";
 import { runtimeOfCluster } from "./packages.js";
 import { requireDeployed, type Deployed } from "./deployed.js";
@@ -11,6 +11,7 @@ import { PROJECT_DIR } from "./paths.js";
 import { providerFor } from "./providers/index.js";
 import type { MachineProvider } from "./providers/provider.js";
 import type { ClusterRef, RuntimeRef } from "./spec.js";
+import type { Cluster, NodeSpec } from "./model.js";
 
 /** The runtime of a config as it stands (with runtime.packages, their lock must be current: see lib/packages.ts). */
 export function runtimeRefOf(cluster: Cluster): RuntimeRef {

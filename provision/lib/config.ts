@@ -14,59 +14,11 @@ import { ClusterConfigSchema, type ClusterConfig, type ProviderName } from "./co
 import { badInput, type Problem } from "./errors.js";
 import { defaultNodeMemoryMb } from "./host-memory.js";
 import { parseCidr, ipToInt, intToIp, cidrContains, type Cidr } from "./ipv4.js";
+import type { Cluster, NodeSpec, NodeSsh } from "./model.js";
 import { CAPABILITIES } from "./providers/index.js";
+import { resolveSshHosts } from "./providers/ssh-config.js";
 
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
-
-export interface NodeSpec {
-  /** node1..nodeN */
-  readonly name: string;
-  /** 1-based position; node 1 runs the scheduler. */
-  readonly index: number;
-  readonly ip: string;
-  readonly cpus: number;
-  readonly memoryMb: number;
-  /** Dask worker threads on this node. */
-  readonly threads: number;
-  /** Dask worker memory limit in MiB. */
-  readonly memoryLimitMb: number;
-  /** Provider ssh: how to reach this machine and where the runtime goes on it. */
-  readonly ssh?: NodeSsh;
-}
-
-/** A machine of provider ssh, resolved: absolute paths, defaults filled in. */
-export interface NodeSsh {
-  readonly address: string;
-  readonly user: string;
-  readonly port: number;
-  /** Absolute path of the private key; absent: ssh's own keys and agent. */
-  readonly identityFile?: string;
-  /** Absolute path of the known_hosts file the host's key must be in. */
-  readonly knownHosts: string;
-  /** Absolute folder of the runtime on the host. */
-  readonly root: string;
-  readonly serviceManager: ClusterConfig["ssh"]["serviceManager"];
-  readonly sudo: boolean;
-}
-
-export interface Cluster {
-  readonly config: ClusterConfig;
-  /**
-   * The config file this cluster was read from (absolute; it need not exist: all defaults).
-   * runtime.packages are locked beside it (lib/packages.ts).
-   */
-  readonly configFile: string;
-  /** name plus a short hash of the project folder: unique per checkout on one host. */
-  readonly id: string;
-  readonly projectDir: string;
-  /** <project>/.cluster: generated files, keys, logs, local node roots, state. */
-  readonly clusterDir: string;
-  readonly nodes: readonly NodeSpec[];
-  readonly subnet: Cidr;
-  /** tls://ip:port or tcp://ip:port on node 1. */
-  readonly schedulerAddress: string;
-  readonly dashboardUrl: string;
-}
 
 /** The OS's share of a node's memory when dask.memoryLimitMb is 0. */
 export const OS_RESERVE_MB = 512;
@@ -140,63 +92,6 @@ function describeAjvError(e: ErrorObject): Problem {
     default:
       return { path: at, message: e.message ?? e.keyword, fix: String(schemaAt(e.instancePath)?.description ?? "") };
   }
-}
-
-/** A path of the config: ~ is the home folder, a relative path is relative to the config file's folder. */
-function configPath(p: string, configFile: string): string {
-  if (p === "~" || p.startsWith("~/")) return path.join(os.homedir(), p.slice(1));
-  return path.resolve(path.dirname(configFile), p);
-}
-
-/** Provider ssh: one node per host, its address to bind to and how to reach it. */
-function resolveSshHosts(config: ClusterConfig, raw: unknown, configFile: string, id: string, problems: Problem[]): Array<NodeSsh & { bind: string }> {
-  const { hosts } = config.ssh;
-  if (config.provider !== "ssh") {
-    if (hosts.length) problems.push({ path: "/ssh/hosts", message: `ssh.hosts is for provider "ssh", and provider is "${config.provider}"`, fix: 'set "provider": "ssh", or remove ssh.hosts' });
-    return [];
-  }
-  if (!hosts.length) {
-    problems.push({ path: "/ssh/hosts", message: 'provider "ssh" needs the machines to use', fix: 'list them: "ssh": {"hosts": [{"address": "10.0.0.21", "user": "lea"}, ...]}' });
-    return [];
-  }
-  const given = (raw as { nodes?: { count?: unknown } } | null)?.nodes?.count;
-  if (given !== undefined && given !== hosts.length) {
-    problems.push({ path: "/nodes/count", message: `${String(given)} nodes, but ssh.hosts lists ${hosts.length}`, fix: "remove nodes.count: with provider ssh there is one node per host" });
-  }
-  config.nodes.overrides.forEach((o, i) => {
-    if (o.ip)
-      problems.push({ path: `/nodes/overrides/${i}/ip`, message: "with provider ssh a node's address is its host's", fix: `set ssh.hosts[].bind instead, and remove nodes.overrides[${i}].ip` });
-  });
-  if (config.ssh.sudo === false && config.ssh.serviceManager === "systemd") {
-    problems.push({
-      path: "/ssh/serviceManager",
-      message: "system systemd units need root on the hosts",
-      fix: 'set "sudo": true (the users may sudo without a password), or use "auto", "systemd-user" or "supervisor"',
-    });
-  }
-  const knownHosts = configPath(config.ssh.knownHosts || "~/.ssh/known_hosts", configFile);
-  return hosts.map((h, i) => {
-    const at = `/ssh/hosts/${i}`;
-    const bind = h.bind ?? (/^\d{1,3}(\.\d{1,3}){3}$/.test(h.address) ? h.address : undefined);
-    if (!bind)
-      problems.push({
-        path: `${at}/bind`,
-        message: `${h.address} is a name, and Dask binds to an address`,
-        fix: `give bind: the host's IPv4 address the other hosts reach (\`ip -4 addr\` on ${h.address})`,
-      });
-    const home = h.user === "root" ? "/root" : `/home/${h.user}`;
-    return {
-      address: h.address,
-      user: h.user,
-      port: h.port ?? 22,
-      ...(h.identityFile ? { identityFile: configPath(h.identityFile, configFile) } : {}),
-      knownHosts,
-      root: h.root ?? `${home}/.dask-vm-cluster/${id}`,
-      serviceManager: config.ssh.serviceManager,
-      sudo: config.ssh.sudo,
-      bind: bind ?? h.address,
-    };
-  });
 }
 
 /** Derives node IPs, threads and memory, and checks the rules JSON Schema cannot express. */
@@ -395,5 +290,3 @@ export function loadCluster({ projectDir, env = process.env, host = { platform: 
   }
   return resolveCluster(raw, projectDir, { host, configFile: file }, path.relative(projectDir, file) || file);
 }
-
-export type { ClusterConfig, ProviderName };

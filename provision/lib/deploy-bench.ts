@@ -13,7 +13,7 @@ import { timestamp } from "./benchmark.js";
 import { bundleIdOf } from "./bundle.js";
 import { renderSvg } from "./charts.js";
 import { copyCheckout } from "./checkout-copy.js";
-import { resolveCluster, type Cluster } from "./config.js";
+import { resolveCluster } from "./config.js";
 import {
   type BaselineTiming,
   type DeployBenchResults,
@@ -35,6 +35,7 @@ import { pycachePathOf } from "./pycache.js";
 import { updateLatest } from "./report.js";
 import { readStageTimes } from "./stage-times.js";
 import { terraformCli, terraformEnvironment } from "./terraform.js";
+import type { Cluster } from "./model.js";
 
 export const DEFAULT_NODE_COUNTS = [1, 3, 4, 8, 16] as const;
 

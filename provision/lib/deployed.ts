@@ -5,9 +5,11 @@
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { bundleIdOf, lockFileOf, runtimeHashes } from "./bundle.js";
-import type { Cluster, ClusterConfig, NodeSpec } from "./config.js";
+
 import { badInput, UserError } from "./errors.js";
 import { stableJson, type ClusterRef, type RuntimeRef, type StageSpec } from "./spec.js";
+import type { Cluster, NodeSpec } from "./model.js";
+import type { ClusterConfig } from "./config-schema.js";
 
 export interface Deployed {
   readonly cluster: ClusterRef;

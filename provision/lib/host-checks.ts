@@ -5,15 +5,14 @@
 // (provider ssh) have their memory and disk checked by the provider instead.
 import path from "node:path";
 import { fail, ok, warn, type CheckRow } from "./checks.js";
-import type { NodeSpec } from "./config.js";
+
 import type { Host } from "./host.js";
 import { availableMemory, defaultNodeMemoryMb } from "./host-memory.js";
 import { describeFailure, type ProcessResult } from "./process.js";
-import type { HostNeeds, MachineProvider } from "./providers/provider.js";
-import type { ClusterRef } from "./spec.js";
 import { builtTofu, cliKind } from "./toolchain.js";
 import { nodeSupportIssue } from "../node-support.mjs";
 import { atLeast, parseVersion, versionText } from "./version-number.js";
+import type { NodeSpec } from "./model.js";
 
 export const MIN_TERRAFORM = [1, 5, 0] as const;
 /** Disk each VM's linked clone, logs and runtime bundle may take. */
@@ -141,24 +140,4 @@ export function diskRow(host: Host, check: string, where: string, needBytes: num
 /** Disk for the nodes' logs and bundles (and, unless the provider measures where its VM disks go, their disks), on the file system of the project folder. */
 export function diskCheck(host: Host, projectDir: string, nodes: readonly NodeSpec[], perNodeGib = DISK_PER_NODE_GIB): CheckRow {
   return diskRow(host, "disk", projectDir, nodes.length * perNodeGib * GIB, `${nodes.length} nodes × ${perNodeGib} GiB = ${gib(nodes.length * perNodeGib * GIB)}`, "lower nodes.count");
-}
-
-/**
- * Everything the preflight stage enforces and doctor shows for a provider: its own checks,
- * then memory and disk for the nodes.
- */
-export async function preflightChecks(provider: MachineProvider, host: Host, cluster: ClusterRef, needs: HostNeeds): Promise<CheckRow[]> {
-  const vms = provider.capabilities.reservesResources;
-  const cliConfig = cliConfigCheck(host);
-  // Machines elsewhere (ssh) take nothing of this computer's memory or disk: the provider checks theirs.
-  const perNode = provider.capabilities.measuresOwnDisks || !vms ? PROJECT_DISK_PER_NODE_GIB : DISK_PER_NODE_GIB;
-  const own = await provider.checks(cluster, needs);
-  let here: CheckRow[] = [];
-  if (provider.capabilities.nodesOnThisHost) {
-    // A VM the provider records as running is this cluster's, already holding its memory.
-    const states = vms ? await Promise.all(cluster.nodes.map((n) => provider.machineState(cluster, n).catch(() => undefined))) : [];
-    const running = cluster.nodes.filter((_, i) => states[i]?.state === "running").map((n) => n.name);
-    here = [await memoryCheck(host, cluster.nodes, vms, running), diskCheck(host, cluster.projectDir, cluster.nodes, perNode)];
-  }
-  return [...own, ...here, ...(cliConfig ? [cliConfig] : [])];
 }

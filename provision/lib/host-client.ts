@@ -12,9 +12,10 @@ import { cacheDir } from "./paths.js";
 import { pycacheFor } from "./pycache.js";
 import { describeFailure, tail } from "./process.js";
 import { PYTHON_PROBE, pythonProbeOutcome } from "./python-probe.js";
-import { nodePaths } from "./services.js";
+
 import type { RuntimeRef } from "./spec.js";
 import type { Collected, NodeReport } from "./versions.js";
+import { nodePaths } from "./node-paths.js";
 
 /** The column verify-versions shows the host client in. */
 export const HOST_CLIENT = "host client";

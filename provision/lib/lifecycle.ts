@@ -7,7 +7,7 @@
 // observes a healthy cluster and plans no change; a deploy while stopped starts it too.
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import type { NodeSpec } from "./config.js";
+
 import { deployedDask, deployedRuntime, type Deployed } from "./deployed.js";
 import { UserError } from "./errors.js";
 import type { Log } from "./log.js";
@@ -15,6 +15,7 @@ import { waitForWorkers } from "./probe.js";
 import type { MachineProvider, MachineStatus } from "./providers/provider.js";
 import { dashboardUrl, schedulerAddress, startDefinedService, stopService } from "./services.js";
 import { check } from "./verify.js";
+import type { NodeSpec } from "./model.js";
 
 /** Written by stop, removed by start and by the scheduler stage: status says "stopped" while it is there. */
 export function stoppedFile(clusterDir: string): string {

@@ -7,15 +7,18 @@ import { markUsed } from "./cache.js";
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { bundleIdOf, cachedBundleDamage, ensureWheelhouse, lockPath, notebookLockPath, parseLock, RUNTIME_DIR, writeCachedTar, type TarEntry } from "./bundle.js";
+import { bundleIdOf, cachedBundleDamage, ensureWheelhouse, lockPath, notebookLockPath, RUNTIME_DIR, writeCachedTar, type TarEntry } from "./bundle.js";
 import type { Platform } from "./config-schema.js";
-import type { NodeSpec } from "./config.js";
+
 import { badInput } from "./errors.js";
 import { sha256Lf } from "./line-endings.js";
 import type { Log } from "./log.js";
-import { nodePaths, type ServiceDefinition } from "./services.js";
+import type { ServiceDefinition } from "./services.js";
 import type { RuntimeRef } from "./spec.js";
 import { shq, type Transport } from "./transport.js";
+import { parseLock } from "./lock.js";
+import type { NodeSpec } from "./model.js";
+import { nodePaths } from "./node-paths.js";
 
 export const KERNEL_NAME = "dask-cluster";
 export const INSTALL_SCRIPT = "install-notebook.sh";

@@ -9,14 +9,16 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { bundleIdOf } from "./bundle.js";
-import type { NodeSpec } from "./config.js";
+
 import { recordedSpecs, recordedTriggers, stateFile } from "./deployed.js";
 import { waitWorkersArgv, type RegisteredWorker } from "./probe.js";
 import type { MachineProvider, MachineStatus } from "./providers/provider.js";
-import { dashboardUrl, nodePaths, schedulerAddress } from "./services.js";
+import { dashboardUrl, schedulerAddress } from "./services.js";
 import type { ClusterRef, StageSpec } from "./spec.js";
 import { clusterTlsFiles } from "./tls.js";
 import { shq, type Transport } from "./transport.js";
+import type { NodeSpec } from "./model.js";
+import { nodePaths } from "./node-paths.js";
 
 /**
  * The prefix of the resource that applies a stage (stacks/constructs/stage-resource.ts):

@@ -10,15 +10,16 @@
 import { createHash } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { lockPath, parseLock, runtimeRef, RUNTIME_DIR } from "./bundle.js";
-import type { Cluster } from "./config.js";
+import { lockPath, runtimeRef, RUNTIME_DIR } from "./bundle.js";
+
 import { ok, type CheckRow } from "./checks.js";
 import { badInput, UserError, type Problem } from "./errors.js";
 import type { Host } from "./host.js";
 import type { Log } from "./log.js";
 import type { RuntimeRef } from "./spec.js";
 import { ensureUv, lockHeader, uvCause, uvCompile, uvStatus } from "./uv.js";
-import { normalizeName } from "./wheels.js";
+import { parseLock, normalizeName } from "./lock.js";
+import type { Cluster } from "./model.js";
 
 /** The lock of a config's packages: beside it, .json replaced by .lock. */
 export function packagesLockFile(configFile: string): string {

@@ -1,8 +1,9 @@
 // Readiness probes run on node 1 with the runtime's Python: is the scheduler up, which
 // workers has it registered. One process waits on the node; through the dashboard it does
 // not even import distributed (20 s and more of CPU on an emulated VM). Never waits forever.
-import { checkService, earlyDeathError, nodePaths, type ServiceName } from "./services.js";
+import { checkService, earlyDeathError, type ServiceName } from "./services.js";
 import { shq, type Transport } from "./transport.js";
+import { nodePaths } from "./node-paths.js";
 
 export interface RegisteredWorker {
   readonly address: string;

@@ -2,9 +2,12 @@
 // worker on a node, every listener bound to the node's private IP (never 0.0.0.0, never
 // the NAT address 10.0.2.15 that VirtualBox gives every VM). The runtime's `service`
 // command runs these definitions under systemd (VMs) or its supervisor (local).
-import type { ClusterConfig, NodeSpec } from "./config.js";
+
 import { UserError } from "./errors.js";
 import { shq, type Transport } from "./transport.js";
+import type { ClusterConfig } from "./config-schema.js";
+import type { NodeSpec } from "./model.js";
+import { nodePaths } from "./node-paths.js";
 
 export interface ServiceDefinition {
   readonly argv: readonly string[];
@@ -15,28 +18,6 @@ export interface ServiceDefinition {
 /** The Dask services, and JupyterLab on node 1 (`npm run notebook`). */
 export type ServiceName = "scheduler" | "worker" | "notebook";
 type DaskSettings = ClusterConfig["dask"];
-
-/** Where things live under a node's runtime root. */
-export function nodePaths(root: string) {
-  return {
-    venv: `${root}/venv`,
-    python: `${root}/venv/bin/python`,
-    etc: `${root}/etc`,
-    tls: `${root}/tls`,
-    logs: `${root}/logs`,
-    work: `${root}/work`,
-    /** The connection profile (dask.yaml) a Client() on this node reads through DASK_CONFIG. */
-    clientProfile: `${root}/etc/client`,
-    /** What `npm run data -- push` put there: $DVC_DATA. */
-    data: `${root}/data`,
-    /** One folder per `npm run submit` while it runs. */
-    jobs: `${root}/jobs`,
-    /** JupyterLab's own packages (node 1, `npm run notebook`), beside the runtime venv. */
-    notebook: `${root}/notebook`,
-    /** The folder JupyterLab shows (node 1). */
-    notebooks: `${root}/notebooks`,
-  };
-}
 
 export function schedulerAddress(head: NodeSpec, dask: DaskSettings): string {
   return `${dask.tls ? "tls" : "tcp"}://${head.ip}:${dask.schedulerPort}`;

@@ -2,8 +2,9 @@
 // triggers (so a change of input re-provisions exactly the stages it concerns, and the
 // destroy-time provisioner has everything it needs from self.triggers), and
 // provision/stage.ts parses it back. Only stable values: no timestamps, no random ids.
-import type { Cluster, ClusterConfig, NodeSpec } from "./config.js";
-import type { ProviderName } from "./config-schema.js";
+
+import type { ProviderName, ClusterConfig } from "./config-schema.js";
+import type { Cluster, NodeSpec } from "./model.js";
 
 export const STAGES = ["preflight", "network", "box", "machine", "bundle", "install", "version-gate", "tls", "scheduler", "worker", "benchmark"] as const;
 export type StageName = (typeof STAGES)[number];

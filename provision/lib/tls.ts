@@ -6,7 +6,7 @@ import { webcrypto } from "node:crypto";
 import { mkdir, writeFile, chmod } from "node:fs/promises";
 import path from "node:path";
 import type * as X509 from "@peculiar/x509";
-import type { NodeSpec } from "./config.js";
+import type { NodeSpec } from "./model.js";
 
 let x509Module: Promise<typeof X509> | undefined;
 /**

@@ -11,12 +11,14 @@ import type { Host } from "./host.js";
 import { collectHostClient, HOST_CLIENT, hostClientRoot, hostClientSupport, makeHostClient } from "./host-client.js";
 import { UserError } from "./errors.js";
 import { consoleLog, step } from "./log.js";
-import { nodePaths, schedulerAddress, schedulerService, startService, workerService } from "./services.js";
+import { schedulerAddress, schedulerService, startService, workerService } from "./services.js";
 import type { ClusterRef, RuntimeRef, StageSpec } from "./spec.js";
 import { shq, type Transport } from "./transport.js";
 import { collectAll, compareNodes, compareServices, describeDrift, driftingNodes, lockedVersions, renderTable, type DriftRow, type ServiceVersions } from "./versions.js";
-import type { ClusterConfig } from "./config.js";
+
 import type { MachineProvider } from "./providers/provider.js";
+import { nodePaths } from "./node-paths.js";
+import type { ClusterConfig } from "./config-schema.js";
 
 /** What one check needs. */
 export interface CheckOptions {

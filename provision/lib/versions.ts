@@ -2,11 +2,11 @@
 // the runtime venv, bundle id, OS, architecture), compare it with the lock and across
 // nodes, and, when the services run, with what the scheduler, workers and client report
 // through client.get_versions(). Pure comparison functions; collection goes through Transports.
-import { parseLock } from "./bundle.js";
-import { normalizeName } from "./wheels.js";
-import type { NodeSpec } from "./config.js";
-import { nodePaths } from "./services.js";
+
 import { shq, type Transport } from "./transport.js";
+import { parseLock, normalizeName } from "./lock.js";
+import type { NodeSpec } from "./model.js";
+import { nodePaths } from "./node-paths.js";
 
 export interface NodeReport {
   readonly python: { readonly version: string; readonly version_info: string };

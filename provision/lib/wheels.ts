@@ -9,8 +9,9 @@ import { writeFileSync } from "node:fs";
 import path from "node:path";
 import type { fetch as undiciFetch } from "undici";
 import type { Platform } from "./config-schema.js";
-import type { LockEntry } from "./bundle.js";
+
 import { networkErrorText } from "./host.js";
+import { normalizeName, type LockEntry } from "./lock.js";
 
 export const DEFAULT_INDEX = "https://pypi.org/simple/";
 
@@ -38,11 +39,6 @@ export class WheelError extends Error {
   ) {
     super(message);
   }
-}
-
-/** A distribution's name as PEP 503 compares them: lower case, runs of -_. as one -. */
-export function normalizeName(name: string): string {
-  return name.toLowerCase().replace(/[-_.]+/g, "-");
 }
 
 /**

@@ -2,9 +2,10 @@
 // anything is created. The very checks `npm run doctor` shows (lib/host-checks.ts): a
 // failed one stops the deploy with exit 2, naming every failure and its fix.
 import { enforce } from "../lib/checks.js";
-import { preflightChecks } from "../lib/host-checks.js";
+
 import type { Stage } from "../lib/stage.js";
 import { boxOf, runtimeOf } from "../lib/spec.js";
+import { preflightChecks } from "../lib/providers/preflight-checks.js";
 
 export const preflight: Stage = {
   name: "preflight",

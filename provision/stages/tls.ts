@@ -5,12 +5,13 @@ import path from "node:path";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
-import { nodePaths } from "../lib/services.js";
+
 import { daskOf } from "../lib/spec.js";
 import type { Stage } from "../lib/stage.js";
 import { ensureClusterTls, tlsFiles } from "../lib/tls.js";
 import { shq, type Transport } from "../lib/transport.js";
-import type { NodeSpec } from "../lib/config.js";
+import { nodePaths } from "../lib/node-paths.js";
+import type { NodeSpec } from "../lib/model.js";
 
 function hostTlsDir(clusterDir: string): string {
   return path.join(clusterDir, "tls");

@@ -1,10 +1,11 @@
 // The final stage: the benchmark suite, run by a client on node 1, results copied back to
 // results/<timestamp>/. Its destroy keeps the results: they are the user's.
 import type { Construct } from "constructs";
-import type { ClusterConfig } from "../../provision/lib/config.js";
+
 import type { ClusterRef } from "../../provision/lib/spec.js";
 import { StageResource } from "./stage-resource.js";
 import type { Worker } from "./worker.js";
+import type { ClusterConfig } from "../../provision/lib/config-schema.js";
 
 export interface BenchmarkProps {
   /** The cluster to measure. */

@@ -1,10 +1,11 @@
 // The base image, made available once before any machine (VirtualBox box imports race
 // when machines are created in parallel), and the machine list the Vagrantfile reads.
 import type { Construct } from "constructs";
-import type { ClusterConfig } from "../../provision/lib/config.js";
+
 import type { ClusterRef } from "../../provision/lib/spec.js";
 import { StageResource } from "./stage-resource.js";
 import type { PrivateNetwork } from "./private-network.js";
+import type { ClusterConfig } from "../../provision/lib/config-schema.js";
 
 export interface BoxProps {
   /** The cluster whose machines use the box. */

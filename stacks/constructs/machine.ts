@@ -3,9 +3,10 @@
 import type { Construct } from "constructs";
 import type { ClusterRef } from "../../provision/lib/spec.js";
 import { StageResource } from "./stage-resource.js";
-import type { ClusterConfig } from "../../provision/lib/config.js";
+
 import type { Box } from "./box.js";
 import type { PrivateNetwork } from "./private-network.js";
+import type { ClusterConfig } from "../../provision/lib/config-schema.js";
 
 export interface MachineProps {
   /** The cluster the node belongs to. */

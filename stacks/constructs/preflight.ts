@@ -3,9 +3,10 @@
 // allowed ranges; for provider ssh, every host (reached, Python, bind address, ports,
 // clock, disk). Its destroy does nothing.
 import type { Construct } from "constructs";
-import type { ClusterConfig } from "../../provision/lib/config.js";
+
 import type { ClusterRef, RuntimeRef } from "../../provision/lib/spec.js";
 import { StageResource } from "./stage-resource.js";
+import type { ClusterConfig } from "../../provision/lib/config-schema.js";
 
 export interface PreflightProps {
   /** The cluster being checked. */

@@ -1,12 +1,13 @@
 // The Dask scheduler on node 1, bound to its private IP (never 0.0.0.0, never the NAT
 // address), dashboard on the same IP; a systemd unit on VMs, a supervised process locally.
 import type { Construct } from "constructs";
-import type { ClusterConfig } from "../../provision/lib/config.js";
+
 import type { ClusterRef } from "../../provision/lib/spec.js";
 import { StageResource } from "./stage-resource.js";
 import type { TlsMaterial } from "./tls-material.js";
 import type { VersionGate } from "./version-gate.js";
 import type { Install } from "./install.js";
+import type { ClusterConfig } from "../../provision/lib/config-schema.js";
 
 export interface SchedulerProps {
   /** The cluster; its first node runs the scheduler. */

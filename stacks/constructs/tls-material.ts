@@ -2,10 +2,11 @@
 // for clients, generated into .cluster/tls (0600) and copied to the nodes. Keys never
 // enter Terraform state: triggers hold only names and addresses.
 import type { Construct } from "constructs";
-import type { ClusterConfig } from "../../provision/lib/config.js";
+
 import { sizeless, type ClusterRef } from "../../provision/lib/spec.js";
 import { StageResource } from "./stage-resource.js";
 import type { Machine } from "./machine.js";
+import type { ClusterConfig } from "../../provision/lib/config-schema.js";
 
 export interface TlsMaterialProps {
   /** The cluster whose nodes get certificates. */

@@ -1,12 +1,13 @@
 // A Dask worker (with its nanny) on one node, bound to the node's private IP and pointed
 // at the scheduler's private address, with explicit threads and memory limit.
 import type { Construct } from "constructs";
-import type { ClusterConfig } from "../../provision/lib/config.js";
+
 import type { ClusterRef } from "../../provision/lib/spec.js";
 import { StageResource } from "./stage-resource.js";
 import type { Scheduler } from "./scheduler.js";
 import type { Install } from "./install.js";
 import type { VersionGate } from "./version-gate.js";
+import type { ClusterConfig } from "../../provision/lib/config-schema.js";
 
 export interface WorkerProps {
   /** The cluster the node belongs to. */

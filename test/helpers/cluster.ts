@@ -1,12 +1,14 @@
 // For tests against a deployed local cluster: transports, Python run with the node's
 // runtime (a client on node 1 with the cluster's client certificate), socket tables.
 import { $ } from "zx";
-import type { Cluster } from "../../provision/lib/config.js";
+
 import { clusterRefOf } from "../../provision/lib/spec.js";
 import { realHost } from "../../provision/lib/host.js";
 import { LocalProvider, nodeNamespace } from "../../provision/lib/providers/local.js";
-import { nodePaths } from "../../provision/lib/services.js";
+
 import { shq, type Transport } from "../../provision/lib/transport.js";
+import type { Cluster } from "../../provision/lib/model.js";
+import { nodePaths } from "../../provision/lib/node-paths.js";
 
 export function transports(cluster: Cluster): Transport[] {
   const ref = clusterRefOf(cluster);

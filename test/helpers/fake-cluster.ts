@@ -3,15 +3,17 @@
 // scheduler lists its workers), so every stage runs in the fast tier without root, VMs or
 // Dask. Scripts a stage sends to a node are answered by the first matching rule.
 import { readFileSync } from "node:fs";
-import { bundleIdOf, lockPath, parseLock } from "../../provision/lib/bundle.js";
+import { bundleIdOf, lockPath } from "../../provision/lib/bundle.js";
 import type { CheckRow } from "../../provision/lib/checks.js";
-import type { NodeSpec } from "../../provision/lib/config.js";
+
 import type { Log } from "../../provision/lib/log.js";
-import type { HostNeeds, MachineProvider, MachineStatus, ProviderCapabilities } from "../../provision/lib/providers/provider.js";
+import type { MachineProvider, MachineStatus, ProviderCapabilities } from "../../provision/lib/providers/provider.js";
 import type { ClusterRef, RuntimeRef } from "../../provision/lib/spec.js";
 import { NodeCommandError, type RunOptions, type RunResult, type Transport } from "../../provision/lib/transport.js";
 import { REPO } from "./project.js";
 import { repoRuntime } from "./stack-specs.js";
+import { parseLock } from "../../provision/lib/lock.js";
+import type { NodeSpec, HostNeeds } from "../../provision/lib/model.js";
 
 export interface NodeScript {
   /** Matched against the script sent. */

@@ -7,10 +7,12 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { normalizeName } from "../../provision/lib/wheels.js";
-import { nodePaths, type ServiceName } from "../../provision/lib/services.js";
+
+import type { ServiceName } from "../../provision/lib/services.js";
 import { shq, type RunResult, type Transport } from "../../provision/lib/transport.js";
 import { CLIENT_PRELUDE } from "./cluster.js";
+import { normalizeName } from "../../provision/lib/lock.js";
+import { nodePaths } from "../../provision/lib/node-paths.js";
 
 export type ScenarioId =
   | "worker-loss"

@@ -8,8 +8,9 @@ import os from "node:os";
 import path from "node:path";
 import { $, type ProcessOutput } from "zx";
 import { CHECKOUT_FILES, copyCheckout } from "../../provision/lib/checkout-copy.js";
-import { resolveCluster, type Cluster } from "../../provision/lib/config.js";
+import { resolveCluster } from "../../provision/lib/config.js";
 import { cdktfEnv } from "./terraform.js";
+import type { Cluster } from "../../provision/lib/model.js";
 
 export const REPO = path.resolve(import.meta.dirname, "..", "..");
 // What a clone has (git ls-files), less what no command reads.

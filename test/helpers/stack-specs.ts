@@ -6,12 +6,13 @@ import os from "node:os";
 import path from "node:path";
 import { type App, Testing } from "cdktf";
 import { runtimeRef } from "../../provision/lib/bundle.js";
-import type { Cluster } from "../../provision/lib/config.js";
+
 import { CONVERGE_PREFIX } from "../../provision/lib/observe.js";
 import type { RuntimeRef, StageSpec } from "../../provision/lib/spec.js";
 import type { StageExpectations } from "../../provision/lib/stage.js";
 import { DaskClusterStack } from "../../stacks/dask-cluster-stack.js";
 import { REPO } from "./project.js";
+import type { Cluster } from "../../provision/lib/model.js";
 
 export type StackSpecs = Map<string, { spec: StageSpec; expect: StageExpectations; interpreter: string[] }>;
 

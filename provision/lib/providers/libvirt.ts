@@ -24,7 +24,7 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { UserError } from "../errors.js";
 import type { ClusterRef } from "../spec.js";
-import type { NodeSpec } from "../config.js";
+
 import { fail, ok, warn, type CheckRow } from "../checks.js";
 import type { Host } from "../host.js";
 import { hostAddress, netmaskOf, type Cidr } from "../ipv4.js";
@@ -43,7 +43,8 @@ import {
   type VagrantContext,
   type VagrantStrategy,
 } from "./vagrant.js";
-import type { BoxConfig, HostNeeds, MachineStatus, ProviderCapabilities } from "./provider.js";
+import type { MachineStatus, ProviderCapabilities } from "./provider.js";
+import type { NodeSpec, BoxConfig, HostNeeds } from "../model.js";
 
 export type LibvirtDriver = "kvm" | "qemu";
 export type ManagementNetwork = "none" | "default";

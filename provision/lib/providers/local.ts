@@ -10,17 +10,19 @@ import { chmod, copyFile, mkdir, rm, writeFile } from "node:fs/promises";
 import type { Server } from "node:net";
 import path from "node:path";
 import { fail, ok, type CheckRow } from "../checks.js";
-import type { NodeSpec } from "../config.js";
+
 import { UserError } from "../errors.js";
 import type { Host } from "../host.js";
 import { parseCidr } from "../ipv4.js";
 import { describeFailure, type ProcessResult } from "../process.js";
 import { PYTHON_PROBE, pythonProbeOutcome } from "../python-probe.js";
 import { relayServer } from "../relay.js";
-import { nodePaths } from "../services.js";
+
 import type { ClusterRef } from "../spec.js";
 import { runForNode, shq, type RunOptions, type RunResult, type Transport } from "../transport.js";
-import type { HostNeeds, MachineProvider, MachineStatus, ProviderCapabilities } from "./provider.js";
+import type { MachineProvider, MachineStatus, ProviderCapabilities } from "./provider.js";
+import type { NodeSpec, HostNeeds } from "../model.js";
+import { nodePaths } from "../node-paths.js";
 
 const BRIDGE = "br0";
 /** The node's interface on the private network, as eth1 is on a Vagrant VM. */

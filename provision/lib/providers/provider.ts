@@ -4,22 +4,11 @@
 // (capabilities) instead of which one it is.
 import type { Server } from "node:net";
 import type { CheckRow } from "../checks.js";
-import type { ClusterConfig, NodeSpec, ProviderName } from "../config.js";
+
 import type { ClusterRef } from "../spec.js";
 import type { Transport } from "../transport.js";
-
-export type BoxConfig = ClusterConfig["box"];
-
-/** What the cluster needs of the host and its nodes, for the checks. */
-export interface HostNeeds {
-  readonly box: BoxConfig;
-  /** runtime.python, major.minor. */
-  readonly python: string;
-  /** runtime.platform: the nodes' CPU architecture. */
-  readonly platform: ClusterConfig["runtime"]["platform"];
-  /** The Dask settings (ports a node's services take), where the checks look at the nodes themselves (ssh). */
-  readonly dask?: ClusterConfig["dask"];
-}
+import type { ProviderName } from "../config-schema.js";
+import type { BoxConfig, HostNeeds, NodeSpec } from "../model.js";
 
 export interface ProviderCapabilities {
   /**

@@ -12,14 +12,16 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import type { Server } from "node:net";
 import path from "node:path";
 import { fail, ok, warn, type CheckRow } from "../checks.js";
-import type { ClusterConfig, NodeSpec, NodeSsh } from "../config.js";
+
 import { UserError } from "../errors.js";
 import type { Host } from "../host.js";
 import { relayServer } from "../relay.js";
 import type { ClusterRef } from "../spec.js";
 import { SshTransport, sshControlDir, withConnectionSharing } from "../ssh-transport.js";
 import { shq, type RunResult, type ServiceManager, type Transport } from "../transport.js";
-import type { HostNeeds, MachineProvider, MachineStatus, ProviderCapabilities } from "./provider.js";
+import type { MachineProvider, MachineStatus, ProviderCapabilities } from "./provider.js";
+import type { ClusterConfig } from "../config-schema.js";
+import type { NodeSpec, NodeSsh, HostNeeds } from "../model.js";
 
 /** Other people's machines: made in parallel, reached over ssh (forwarded, as their addresses may be private), sharing nothing of this host. */
 export const SSH_CAPABILITIES: ProviderCapabilities = { parallelMachines: true, hostReachesNodes: false, reservesResources: false, nodesOnThisHost: false };

@@ -8,7 +8,7 @@ import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fail, ok, warn, type CheckRow } from "../checks.js";
-import type { NodeSpec } from "../config.js";
+
 import { UserError, badInput } from "../errors.js";
 import type { Host } from "../host.js";
 import { parseCidr, type Cidr } from "../ipv4.js";
@@ -18,7 +18,8 @@ import type { ClusterRef } from "../spec.js";
 import { SshTransport, VM_ROOT, sshControlDir, withConnectionSharing } from "../ssh-transport.js";
 import { NodeCommandError, type Transport } from "../transport.js";
 import { atLeast, compareVersions, parseVersion, versionParts, versionText } from "../version-number.js";
-import type { BoxConfig, HostNeeds, MachineProvider, MachineStatus, ProviderCapabilities } from "./provider.js";
+import type { MachineProvider, MachineStatus, ProviderCapabilities } from "./provider.js";
+import type { NodeSpec, BoxConfig, HostNeeds } from "../model.js";
 
 export type VagrantProviderName = "virtualbox" | "libvirt";
 

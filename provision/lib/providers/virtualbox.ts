@@ -44,7 +44,7 @@
 //   has no arm64 build.
 import path from "node:path";
 import { fail, ok, warn, type CheckRow } from "../checks.js";
-import type { NodeSpec } from "../config.js";
+
 import { badInput, UserError } from "../errors.js";
 import type { Host } from "../host.js";
 import { cidrContains, cidrWithin, hostAddress, ipToInt, isIpv4, netmaskOf, parseCidr, type Cidr } from "../ipv4.js";
@@ -52,7 +52,7 @@ import { describeFailure, tail, type ProcessOptions, type ProcessResult } from "
 import type { HostRoute } from "../routes.js";
 import type { ClusterRef } from "../spec.js";
 import { atLeast, compareVersions, parseVersion, versionText } from "../version-number.js";
-import type { BoxConfig, HostNeeds, MachineStatus, ProviderCapabilities } from "./provider.js";
+import type { MachineStatus, ProviderCapabilities } from "./provider.js";
 import {
   VagrantProvider,
   vagrantBoxDir,
@@ -67,6 +67,7 @@ import {
   type VagrantStrategy,
 } from "./vagrant.js";
 import { defaultMachineFolder, hypervisorCheck, parseMachineFolder, profilePathCheck, sshClientCheck, vboxDiskRows } from "./virtualbox-host-checks.js";
+import type { NodeSpec, BoxConfig, HostNeeds } from "../model.js";
 
 export const MIN_VIRTUALBOX = [6, 1, 0] as const;
 /** VirtualBox's first release for Apple Silicon hosts. */
