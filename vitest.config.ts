@@ -12,7 +12,7 @@
 // on Windows, where `X=1 cmd` does not set X.
 import { existsSync } from "node:fs";
 import { defineConfig, configDefaults } from "vitest/config";
-import { builtTofu } from "./provision/lib/toolchain.js";
+import { builtTofu } from "./provision/host/toolchain.js";
 
 const vm = "test/vm.libvirt.test.ts";
 const arm64 = "test/node-arm64.qemu.test.ts";

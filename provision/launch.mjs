@@ -17,7 +17,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { requireSupportedNode } from "./node-support.mjs";
+import { requireSupportedNode } from "./core/node-support.mjs";
 
 // An unsupported Node gets one line with the fix, before anything is compiled or loaded.
 requireSupportedNode();

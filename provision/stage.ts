@@ -5,8 +5,8 @@
 // With DVC_STAGE_TIMES set (npm run bench:deploy sets it), it appends one JSON line to that
 // file: which stage, when its process started, when its work began and ended, and whether
 // it succeeded (lib/stage-times.ts).
-import { runCli } from "./lib/errors.js";
-import { recordStageTime } from "./lib/stage-times.js";
+import { runCli } from "./core/errors.js";
+import { recordStageTime } from "./bench/stage-times.js";
 import { runStage } from "./stages/index.js";
 
 const resource = process.env.DVC_RESOURCE;

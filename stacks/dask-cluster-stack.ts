@@ -5,8 +5,8 @@ import { LocalBackend, TerraformOutput, TerraformStack } from "cdktf";
 import { provider } from "@cdktf/provider-null";
 import path from "node:path";
 
-import { clusterRefOf, type ClusterRef, type RuntimeRef } from "../provision/lib/spec.js";
-import { CAPABILITIES } from "../provision/lib/providers/index.js";
+import { clusterRefOf, type ClusterRef, type RuntimeRef } from "../provision/core/stage-spec.js";
+import { CAPABILITIES } from "../provision/machines/registry.js";
 import { NODE_BINARY_CONTEXT, OBSERVED_CONTEXT } from "./constructs/stage-resource.js";
 import { Preflight } from "./constructs/preflight.js";
 import { PrivateNetwork } from "./constructs/private-network.js";
@@ -19,14 +19,14 @@ import { TlsMaterial } from "./constructs/tls-material.js";
 import { Scheduler } from "./constructs/scheduler.js";
 import { Worker } from "./constructs/worker.js";
 import { Benchmark } from "./constructs/benchmark.js";
-import type { Cluster, NodeSpec } from "../provision/lib/model.js";
+import type { Cluster, NodeSpec } from "../provision/core/model.js";
 
 export const STACK_NAME = "dask-cluster";
 
 // hashicorp/null versions this stack works with (provision/lib/toolchain.ts): we use only
 // null_resource with triggers, the same in 2.x and 3.x, and the build from the Go module
 // proxy where the registry is unreachable is 2.2.0.
-import { NULL_PROVIDER_CONSTRAINT } from "../provision/lib/toolchain.js";
+import { NULL_PROVIDER_CONSTRAINT } from "../provision/host/toolchain.js";
 
 export interface DaskClusterStackProps {
   /** The validated, frozen cluster from cluster.config.json. */

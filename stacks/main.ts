@@ -9,16 +9,16 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { App } from "cdktf";
-import { loadCluster } from "../provision/lib/config.js";
-import { runCli, UserError } from "../provision/lib/errors.js";
-import { realHost } from "../provision/lib/host.js";
-import { consoleLog } from "../provision/lib/log.js";
-import { stateFile } from "../provision/lib/deployed.js";
-import { ensureRuntime } from "../provision/lib/packages.js";
-import { observeCluster, recordedObservations, type Observation } from "../provision/lib/observe.js";
-import { PROJECT_DIR } from "../provision/lib/paths.js";
-import { providerFor } from "../provision/lib/providers/index.js";
-import { ensureStackProviders } from "../provision/lib/toolchain.js";
+import { loadCluster } from "../provision/config/resolve.js";
+import { runCli, UserError } from "../provision/core/errors.js";
+import { realHost } from "../provision/host/host.js";
+import { consoleLog } from "../provision/core/log.js";
+import { stateFile } from "../provision/state/deployed.js";
+import { ensureRuntime } from "../provision/runtime/packages.js";
+import { observeCluster, recordedObservations, type Observation } from "../provision/state/observe.js";
+import { PROJECT_DIR } from "../provision/host/paths.js";
+import { providerFor } from "../provision/machines/registry.js";
+import { ensureStackProviders } from "../provision/host/toolchain.js";
 import { DaskClusterStack, STACK_NAME } from "./dask-cluster-stack.js";
 
 await runCli(async () => {

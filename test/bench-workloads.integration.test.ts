@@ -13,8 +13,8 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { $ } from "zx";
-import { parseBenchEvent, validateResults, type BenchEvent, type Results } from "../provision/lib/results-schema.js";
-import { createCa, issue, tlsFiles } from "../provision/lib/tls.js";
+import { parseBenchEvent, validateResults, type BenchEvent, type Results } from "../provision/bench/results-schema.js";
+import { createCa, issue, tlsFiles } from "../provision/services/tls.js";
 
 const REPO = path.resolve(import.meta.dirname, "..");
 const RUNTIME = path.join(REPO, "cluster-runtime");

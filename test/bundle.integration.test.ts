@@ -8,12 +8,12 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { $ } from "zx";
-import { buildBundle, notebookLockPath, bundleIdOf, lockPath, runtimeHashes, runtimeRef, type BundleResult } from "../provision/lib/bundle.js";
-import { UserError } from "../provision/lib/errors.js";
-import { cacheDir } from "../provision/lib/paths.js";
-import { pycacheFor, pycachePathOf } from "../provision/lib/pycache.js";
-import type { RuntimeRef } from "../provision/lib/spec.js";
-import { parseLock } from "../provision/lib/lock.js";
+import { buildBundle, notebookLockPath, bundleIdOf, lockPath, runtimeHashes, runtimeRef, type BundleResult } from "../provision/runtime/bundle.js";
+import { UserError } from "../provision/core/errors.js";
+import { cacheDir } from "../provision/host/paths.js";
+import { pycacheFor, pycachePathOf } from "../provision/runtime/pycache.js";
+import type { RuntimeRef } from "../provision/core/stage-spec.js";
+import { parseLock } from "../provision/runtime/lock.js";
 
 const REPO = path.resolve(import.meta.dirname, "..");
 const SHARED_CACHE = cacheDir();

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, truncateSync, 
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { cacheCheck, cacheItems, cacheSummary, pruneCache, recordClusterUse } from "../provision/lib/cache.js";
+import { cacheCheck, cacheItems, cacheSummary, pruneCache, recordClusterUse } from "../provision/runtime/cache.js";
 
 let dir: string;
 let clusters: string;

@@ -4,10 +4,10 @@
 // "not ready" exactly when preflight refuses (exit 2), and for the same checks.
 import { describe, expect, it } from "vitest";
 import { runChecks } from "../provision/commands/doctor.js";
-import { verdictOf } from "../provision/lib/checks.js";
-import { resolveCluster } from "../provision/lib/config.js";
-import type { ProviderName } from "../provision/lib/config-schema.js";
-import { UserError } from "../provision/lib/errors.js";
+import { verdictOf } from "../provision/core/check-rows.js";
+import { resolveCluster } from "../provision/config/resolve.js";
+import type { ProviderName } from "../provision/core/config-schema.js";
+import { UserError } from "../provision/core/errors.js";
 import { runStage } from "../provision/stages/index.js";
 import { memoryLog } from "./helpers/fake-cluster.js";
 import { fakeHost, recorded, type FakeHostOptions, type Script } from "./helpers/fake-host.js";

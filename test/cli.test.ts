@@ -7,8 +7,8 @@ import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
 import { $ } from "zx";
 import { existsSync, readdirSync, rmSync } from "node:fs";
 import path from "node:path";
-import { intFlag, parseCli } from "../provision/lib/cli.js";
-import { UserError } from "../provision/lib/errors.js";
+import { intFlag, parseCli } from "../provision/core/cli-args.js";
+import { UserError } from "../provision/core/errors.js";
 import { makeCheckout, REPO } from "./helpers/project.js";
 
 const COMMANDS = [

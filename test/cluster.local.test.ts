@@ -13,14 +13,14 @@ import { makeProject, tail, REPO, type TestProject } from "./helpers/project.js"
 import { writeTestOutput } from "./helpers/test-output.js";
 import { expectNothingLeft, residue, type Residue } from "./helpers/residue.js";
 import { listeners, py, transports } from "./helpers/cluster.js";
-import { nodeNamespace } from "../provision/lib/providers/local.js";
+import { nodeNamespace } from "../provision/machines/local/provider.js";
 
-import { createCa, issue } from "../provision/lib/tls.js";
-import { shq, type Transport } from "../provision/lib/transport.js";
-import { cacheDir } from "../provision/lib/paths.js";
+import { createCa, issue } from "../provision/services/tls.js";
+import { shq, type Transport } from "../provision/machines/transport.js";
+import { cacheDir } from "../provision/host/paths.js";
 import { terraformBinary } from "./helpers/terraform.js";
 import { rootOrSkip } from "./helpers/root.js";
-import { nodePaths } from "../provision/lib/node-paths.js";
+import { nodePaths } from "../provision/core/node-paths.js";
 
 /** results.json and status --json, read field by field (their schemas are tested elsewhere). */
 // biome-ignore lint/suspicious/noExplicitAny: a parsed JSON document, walked freely in assertions

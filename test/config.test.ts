@@ -6,9 +6,9 @@ import { mkdtempSync, readdirSync, readFileSync, existsSync, rmSync } from "node
 import os from "node:os";
 import path from "node:path";
 import { $ } from "zx";
-import { loadCluster, resolveCluster } from "../provision/lib/config.js";
-import { ARM64_BOX } from "../provision/lib/providers/virtualbox.js";
-import { UserError } from "../provision/lib/errors.js";
+import { loadCluster, resolveCluster } from "../provision/config/resolve.js";
+import { ARM64_BOX } from "../provision/machines/virtualbox/provider.js";
+import { UserError } from "../provision/core/errors.js";
 
 const root = path.resolve(import.meta.dirname, "..");
 const corpus = path.join(import.meta.dirname, "fixtures", "invalid-configs");

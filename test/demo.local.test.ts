@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { $ } from "zx";
-import { resolveCluster } from "../provision/lib/config.js";
+import { resolveCluster } from "../provision/config/resolve.js";
 import { makeCheckout } from "./helpers/project.js";
 import { residue, type Residue } from "./helpers/residue.js";
 import { cdktfEnv } from "./helpers/terraform.js";

@@ -8,7 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { $ } from "zx";
-import { validateDeployBench } from "../provision/lib/deploy-bench-results.js";
+import { validateDeployBench } from "../provision/bench/deploy-results.js";
 import { makeCheckout } from "./helpers/project.js";
 import { cdktfEnv } from "./helpers/terraform.js";
 

@@ -6,9 +6,9 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { XMLValidator } from "fast-xml-parser";
 import { describe, expect, it } from "vitest";
-import { renderSvg } from "../provision/lib/charts.js";
-import { type DeployBenchResults, deployTimeSpec, evaluateDeployGoals, renderDeployMarkdown, stageGroups, validateDeployBench } from "../provision/lib/deploy-bench-results.js";
-import { UserError } from "../provision/lib/errors.js";
+import { renderSvg } from "../provision/bench/charts.js";
+import { type DeployBenchResults, deployTimeSpec, evaluateDeployGoals, renderDeployMarkdown, stageGroups, validateDeployBench } from "../provision/bench/deploy-results.js";
+import { UserError } from "../provision/core/errors.js";
 
 const DIR = path.join(import.meta.dirname, "fixtures", "deploy-bench");
 const raw = () => JSON.parse(readFileSync(path.join(DIR, "results.json"), "utf8")) as DeployBenchResults;

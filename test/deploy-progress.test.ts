@@ -4,7 +4,7 @@
 // only (converge-<stage> on deploy, <stage> on destroy), and after a failure the failing
 // stage's own error lines, or Terraform's when no stage says more.
 import { describe, expect, it } from "vitest";
-import { DeployProgress, type DeployVerb } from "../provision/lib/deploy-progress.js";
+import { DeployProgress, type DeployVerb } from "../provision/stages/deploy-progress.js";
 
 const ESC = String.fromCharCode(27);
 

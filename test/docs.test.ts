@@ -10,8 +10,8 @@ import { Ajv } from "ajv";
 import addFormatsModule from "ajv-formats";
 import { $ } from "zx";
 import { END_MARKER, README_FILE, SCHEMA_FILE, START_MARKER, cli, main, publishedSchema, renderConfigReference, renderSchemaJson } from "../provision/commands/docs.js";
-import { resolveCluster } from "../provision/lib/config.js";
-import { ClusterConfigSchema } from "../provision/lib/config-schema.js";
+import { resolveCluster } from "../provision/config/resolve.js";
+import { ClusterConfigSchema } from "../provision/core/config-schema.js";
 
 // Scratch project folders, removed at the end.
 const scratches: string[] = [];

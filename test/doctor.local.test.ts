@@ -6,9 +6,9 @@ import os from "node:os";
 import path from "node:path";
 import { $ } from "zx";
 import { runChecks } from "../provision/commands/doctor.js";
-import { verdictOf, type CheckRow } from "../provision/lib/checks.js";
-import { resolveCluster } from "../provision/lib/config.js";
-import { realHost } from "../provision/lib/host.js";
+import { verdictOf, type CheckRow } from "../provision/core/check-rows.js";
+import { resolveCluster } from "../provision/config/resolve.js";
+import { realHost } from "../provision/host/host.js";
 import { rootOrSkip } from "./helpers/root.js";
 
 const root = path.resolve(import.meta.dirname, "..");

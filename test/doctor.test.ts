@@ -4,8 +4,8 @@
 // test/doctor.local.test.ts; that doctor and preflight agree, test/checks-parity.test.ts.
 import { describe, expect, it } from "vitest";
 import { renderTable, runChecks, verdictLine } from "../provision/commands/doctor.js";
-import type { CheckRow } from "../provision/lib/checks.js";
-import { resolveCluster } from "../provision/lib/config.js";
+import type { CheckRow } from "../provision/core/check-rows.js";
+import { resolveCluster } from "../provision/config/resolve.js";
 import { fakeHost, type FakeHostOptions, type Script } from "./helpers/fake-host.js";
 
 /** A Linux x86_64 host with VT-x, Node 26, Terraform 1.9, Vagrant 2.4.1 and VirtualBox 7.0, unless told otherwise. */

@@ -33,16 +33,16 @@ import {
   workerProcessOf,
 } from "./helpers/faults.js";
 import { checkReadme } from "../provision/commands/faults-table.js";
-import { bundleIdOf, lockPath, wheelhouseDir } from "../provision/lib/bundle.js";
-import { runtimeRefOf } from "../provision/lib/cluster-ref.js";
-import { cacheDir } from "../provision/lib/paths.js";
-import { recordedObservations } from "../provision/lib/observe.js";
-import { waitForWorkers } from "../provision/lib/probe.js";
-import { stopService } from "../provision/lib/services.js";
-import { networkNamespace, nodeNamespace } from "../provision/lib/providers/local.js";
-import { shq, type Transport } from "../provision/lib/transport.js";
+import { bundleIdOf, lockPath, wheelhouseDir } from "../provision/runtime/bundle.js";
+import { runtimeRefOf } from "../provision/state/cluster-ref.js";
+import { cacheDir } from "../provision/host/paths.js";
+import { recordedObservations } from "../provision/state/observe.js";
+import { waitForWorkers } from "../provision/services/probe.js";
+import { stopService } from "../provision/services/definitions.js";
+import { networkNamespace, nodeNamespace } from "../provision/machines/local/provider.js";
+import { shq, type Transport } from "../provision/machines/transport.js";
 import { rootOrSkip } from "./helpers/root.js";
-import { parseLock } from "../provision/lib/lock.js";
+import { parseLock } from "../provision/runtime/lock.js";
 
 const isRoot = rootOrSkip("faults.local", "the local provider needs root to create network namespaces");
 

@@ -6,9 +6,9 @@
 // are injected, in the same formats.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { memoryCheck } from "../provision/lib/host-checks.js";
-import { availableMemory, defaultNodeMemoryMb, NODE_MEMORY_STEPS, parseMeminfoAvailable, parseVmStatAvailable } from "../provision/lib/host-memory.js";
-import { OS_RESERVE_MB, resolveCluster } from "../provision/lib/config.js";
+import { memoryCheck } from "../provision/host/checks.js";
+import { availableMemory, defaultNodeMemoryMb, NODE_MEMORY_STEPS, parseMeminfoAvailable, parseVmStatAvailable } from "../provision/host/memory.js";
+import { OS_RESERVE_MB, resolveCluster } from "../provision/config/resolve.js";
 import { fakeHost, recorded, type FakeHostOptions } from "./helpers/fake-host.js";
 
 const GIB = 1024 ** 3;

@@ -9,10 +9,10 @@ import { makeProject, tail, type TestProject } from "./helpers/project.js";
 import { writeTestOutput } from "./helpers/test-output.js";
 import { residue, type Residue } from "./helpers/residue.js";
 import { terraformBinary } from "./helpers/terraform.js";
-import { realHost } from "../provision/lib/host.js";
-import { LocalProvider } from "../provision/lib/providers/local.js";
-import { clusterRefOf } from "../provision/lib/spec.js";
-import { waitForWorkers } from "../provision/lib/probe.js";
+import { realHost } from "../provision/host/host.js";
+import { LocalProvider } from "../provision/machines/local/provider.js";
+import { clusterRefOf } from "../provision/core/stage-spec.js";
+import { waitForWorkers } from "../provision/services/probe.js";
 import { rootOrSkip } from "./helpers/root.js";
 
 const isRoot = rootOrSkip("lifecycle.local", "the local provider needs root to create network namespaces");

@@ -4,11 +4,11 @@
 // The real thing runs on namespaces in test/faults.local.test.ts and on VMs in test:vm.
 import { rmSync } from "node:fs";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { resolveCluster } from "../provision/lib/config.js";
-import type { Deployed } from "../provision/lib/deployed.js";
-import type { UserError } from "../provision/lib/errors.js";
-import { startCluster, stopCluster, stoppedSince } from "../provision/lib/lifecycle.js";
-import { clusterRefOf } from "../provision/lib/spec.js";
+import { resolveCluster } from "../provision/config/resolve.js";
+import type { Deployed } from "../provision/state/deployed.js";
+import type { UserError } from "../provision/core/errors.js";
+import { startCluster, stopCluster, stoppedSince } from "../provision/state/lifecycle.js";
+import { clusterRefOf } from "../provision/core/stage-spec.js";
 import { FakeProvider, memoryLog, versionsReply } from "./helpers/fake-cluster.js";
 import { makeCheckout } from "./helpers/project.js";
 import { repoRuntime } from "./helpers/stack-specs.js";

@@ -6,12 +6,12 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bundleIdOf, runtimeHashes, runtimeRef, writeCachedTar } from "../provision/lib/bundle.js";
-import { UserError } from "../provision/lib/errors.js";
-import { crlfSymptom, lineEndingError, toLf } from "../provision/lib/line-endings.js";
-import type { ProcessRunner } from "../provision/lib/process.js";
-import { runForNode } from "../provision/lib/transport.js";
-import { copyCheckout } from "../provision/lib/checkout-copy.js";
+import { bundleIdOf, runtimeHashes, runtimeRef, writeCachedTar } from "../provision/runtime/bundle.js";
+import { UserError } from "../provision/core/errors.js";
+import { crlfSymptom, lineEndingError, toLf } from "../provision/core/line-endings.js";
+import type { ProcessRunner } from "../provision/host/process.js";
+import { runForNode } from "../provision/machines/transport.js";
+import { copyCheckout } from "../provision/host/checkout-copy.js";
 import { REPO } from "./helpers/project.js";
 
 /** Every text file under dir rewritten with CRLF, as core.autocrlf=true checks it out. */

@@ -12,7 +12,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { $ } from "zx";
-import { resolveCluster } from "../provision/lib/config.js";
+import { resolveCluster } from "../provision/config/resolve.js";
 import { checkOutWithCrlf } from "./helpers/crlf.js";
 import { NODE_RELEASES, nodeBinDir, studentShell, withNode } from "./helpers/node-lines.js";
 import { REPO, SPACED_FOLDER } from "./helpers/project.js";

@@ -8,8 +8,8 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
-import { enginesRange, nodeSupportProblem, SUPPORTED_NODE_LINES } from "../provision/node-support.mjs";
-import { PROJECT_DIR } from "../provision/lib/paths.js";
+import { enginesRange, nodeSupportProblem, SUPPORTED_NODE_LINES } from "../provision/core/node-support.mjs";
+import { PROJECT_DIR } from "../provision/host/paths.js";
 
 const pkg = JSON.parse(readFileSync(path.join(PROJECT_DIR, "package.json"), "utf8"));
 const lock = JSON.parse(readFileSync(path.join(PROJECT_DIR, "package-lock.json"), "utf8")) as Lock;

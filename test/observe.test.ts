@@ -6,8 +6,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bundleIdOf } from "../provision/lib/bundle.js";
-import { resolveCluster } from "../provision/lib/config.js";
+import { bundleIdOf } from "../provision/runtime/bundle.js";
+import { resolveCluster } from "../provision/config/resolve.js";
 import {
   FIRST_APPLY,
   forgetApplied,
@@ -22,11 +22,11 @@ import {
   recordedObservations,
   type ClusterFacts,
   type NodeFacts,
-} from "../provision/lib/observe.js";
-import type { StageSpec } from "../provision/lib/spec.js";
+} from "../provision/state/observe.js";
+import type { StageSpec } from "../provision/core/stage-spec.js";
 import { FakeProvider } from "./helpers/fake-cluster.js";
 import { repoRuntime, stackSpecs } from "./helpers/stack-specs.js";
-import type { Cluster } from "../provision/lib/model.js";
+import type { Cluster } from "../provision/core/model.js";
 
 let work: string;
 let cluster: Cluster;

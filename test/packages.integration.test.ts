@@ -10,7 +10,7 @@ import { $ } from "zx";
 import { afterAll, describe, expect, it } from "vitest";
 
 import { makeCheckout } from "./helpers/project.js";
-import { parseLock } from "../provision/lib/lock.js";
+import { parseLock } from "../provision/runtime/lock.js";
 
 const checkout = makeCheckout("dvc-packages-");
 afterAll(() => rmSync(checkout.top, { recursive: true, force: true }));

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { resolveCluster } from "../provision/lib/config.js";
+import { resolveCluster } from "../provision/config/resolve.js";
 import { runStage } from "../provision/stages/index.js";
 import { memoryLog } from "./helpers/fake-cluster.js";
 import { fakeHost, fakeSocketDir, recorded, type FakeHostOptions } from "./helpers/fake-host.js";

@@ -8,10 +8,10 @@ import os from "node:os";
 import path from "node:path";
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { renderSvg } from "../provision/lib/charts.js";
-import { UserError } from "../provision/lib/errors.js";
-import { evaluateGoals, renderTable, updateLatest, writeReport } from "../provision/lib/report.js";
-import { validateResults, type Results } from "../provision/lib/results-schema.js";
+import { renderSvg } from "../provision/bench/charts.js";
+import { UserError } from "../provision/core/errors.js";
+import { evaluateGoals, renderTable, updateLatest, writeReport } from "../provision/bench/report.js";
+import { validateResults, type Results } from "../provision/bench/results-schema.js";
 
 const FIXTURE = path.join(import.meta.dirname, "fixtures", "bench-results-small.json");
 const raw = (): Record<string, unknown> => JSON.parse(readFileSync(FIXTURE, "utf8")) as Record<string, unknown>;
@@ -271,7 +271,7 @@ describe("the README's sample run (test/fixtures/bench-results-full)", () => {
   });
 
   it("--render refuses a folder without results.json with exit 2, writing nothing", async () => {
-    const { render } = await import("../provision/lib/benchmark.js");
+    const { render } = await import("../provision/bench/run.js");
     const empty = mkdtempSync(path.join(tmp, "empty-"));
     await expect(render(empty)).rejects.toMatchObject({ exitCode: 2 });
     expect(readdirSync(empty)).toEqual([]);

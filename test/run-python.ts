@@ -8,10 +8,10 @@
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import path from "node:path";
-import { buildBundle, lockPath, runtimeRef, wheelhouseDir } from "../provision/lib/bundle.js";
-import { runCli, UserError } from "../provision/lib/errors.js";
-import { PROJECT_DIR, cacheDir } from "../provision/lib/paths.js";
-import { runProcess } from "../provision/lib/process.js";
+import { buildBundle, lockPath, runtimeRef, wheelhouseDir } from "../provision/runtime/bundle.js";
+import { runCli, UserError } from "../provision/core/errors.js";
+import { PROJECT_DIR, cacheDir } from "../provision/host/paths.js";
+import { runProcess } from "../provision/host/process.js";
 
 const PYTHON = "3.11";
 const TOOLS = ["pytest==9.2.0", "ruff==0.17.6"];

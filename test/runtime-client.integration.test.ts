@@ -8,9 +8,9 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { $ } from "zx";
-import { buildBundle, lockPath, runtimeRef } from "../provision/lib/bundle.js";
-import { cacheDir } from "../provision/lib/paths.js";
-import { parseLock } from "../provision/lib/lock.js";
+import { buildBundle, lockPath, runtimeRef } from "../provision/runtime/bundle.js";
+import { cacheDir } from "../provision/host/paths.js";
+import { parseLock } from "../provision/runtime/lock.js";
 
 const REPO = path.resolve(import.meta.dirname, "..");
 const SERVICES = ["scheduler", "worker1", "worker2"] as const;

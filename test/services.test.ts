@@ -1,9 +1,9 @@
 // The Dask services as data (provision/lib/services.ts): what a node runs, and how a
 // service that dies as it starts is reported. Fast tier: no node, no Dask.
 import { describe, expect, it } from "vitest";
-import { resolveCluster } from "../provision/lib/config.js";
-import { earlyDeathError, schedulerService, workerService, type ServiceCheck } from "../provision/lib/services.js";
-import { nodePaths } from "../provision/lib/node-paths.js";
+import { resolveCluster } from "../provision/config/resolve.js";
+import { earlyDeathError, schedulerService, workerService, type ServiceCheck } from "../provision/services/definitions.js";
+import { nodePaths } from "../provision/core/node-paths.js";
 
 // A runtime root as the local provider makes it under a checkout whose folder name holds
 // what a shell would expand: pip writes the venv's console scripts as sh trampolines there.

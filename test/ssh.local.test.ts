@@ -10,8 +10,8 @@ import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { $ } from "zx";
-import { stateFile } from "../provision/lib/deployed.js";
-import { sshControlDir } from "../provision/lib/ssh-transport.js";
+import { stateFile } from "../provision/state/deployed.js";
+import { sshControlDir } from "../provision/machines/ssh-transport.js";
 import { makeProject, tail, type TestProject } from "./helpers/project.js";
 import { writeTestOutput } from "./helpers/test-output.js";
 import { interrupt, startUntil } from "./helpers/long-running.js";

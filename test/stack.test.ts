@@ -7,8 +7,8 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { type App, Testing } from "cdktf";
-import { resolveCluster } from "../provision/lib/config.js";
-import { NULL_PROVIDER_CONSTRAINT } from "../provision/lib/toolchain.js";
+import { resolveCluster } from "../provision/config/resolve.js";
+import { NULL_PROVIDER_CONSTRAINT } from "../provision/host/toolchain.js";
 import { DaskClusterStack } from "../stacks/dask-cluster-stack.js";
 
 const NODE = "/opt/node 20/bin/node";

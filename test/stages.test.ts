@@ -8,17 +8,17 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bundleIdOf, lockPath } from "../provision/lib/bundle.js";
-import { resolveCluster } from "../provision/lib/config.js";
-import type { UserError } from "../provision/lib/errors.js";
-import { pycachePathOf } from "../provision/lib/pycache.js";
+import { bundleIdOf, lockPath } from "../provision/runtime/bundle.js";
+import { resolveCluster } from "../provision/config/resolve.js";
+import type { UserError } from "../provision/core/errors.js";
+import { pycachePathOf } from "../provision/runtime/pycache.js";
 import { STAGE_MODULES, runStage } from "../provision/stages/index.js";
 import { FakeProvider, memoryLog, versionsReply, type NodeScript } from "./helpers/fake-cluster.js";
 import { fakeHost } from "./helpers/fake-host.js";
 import { makeCheckout, REPO } from "./helpers/project.js";
 import { repoRuntime, stackSpecs, type StackSpecs } from "./helpers/stack-specs.js";
-import { parseLock } from "../provision/lib/lock.js";
-import type { Cluster } from "../provision/lib/model.js";
+import { parseLock } from "../provision/runtime/lock.js";
+import type { Cluster } from "../provision/core/model.js";
 
 let work: string;
 let checkout: ReturnType<typeof makeCheckout>;

@@ -10,8 +10,8 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { $ } from "zx";
-import { realHost } from "../provision/lib/host.js";
-import { REGISTRY_HOSTS, builtNullProvider, cliKind, ensureNullMirror, ensureStackProviders, lockFileText, nullProviderPath, packageHashV1 } from "../provision/lib/toolchain.js";
+import { realHost } from "../provision/host/host.js";
+import { REGISTRY_HOSTS, builtNullProvider, cliKind, ensureNullMirror, ensureStackProviders, lockFileText, nullProviderPath, packageHashV1 } from "../provision/host/toolchain.js";
 import { memoryLog } from "./helpers/fake-cluster.js";
 import { terraformBinary, terraformEnv } from "./helpers/terraform.js";
 

@@ -12,19 +12,19 @@ import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { $ } from "zx";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bundleIdOf, runtimeRef } from "../provision/lib/bundle.js";
-import { runtimeRefOf } from "../provision/lib/cluster-ref.js";
-import { cacheDir } from "../provision/lib/paths.js";
+import { bundleIdOf, runtimeRef } from "../provision/runtime/bundle.js";
+import { runtimeRefOf } from "../provision/state/cluster-ref.js";
+import { cacheDir } from "../provision/host/paths.js";
 
-import { shq, type Transport } from "../provision/lib/transport.js";
+import { shq, type Transport } from "../provision/machines/transport.js";
 import { listeners, transports } from "./helpers/cluster.js";
 import { makeProject, REPO, tail, type TestProject } from "./helpers/project.js";
 import { writeTestOutput } from "./helpers/test-output.js";
 import { expectNothingLeft, residue, type Residue } from "./helpers/residue.js";
 import { interrupt, startUntil } from "./helpers/long-running.js";
 import { rootOrSkip } from "./helpers/root.js";
-import { parseLock } from "../provision/lib/lock.js";
-import { nodePaths } from "../provision/lib/node-paths.js";
+import { parseLock } from "../provision/runtime/lock.js";
+import { nodePaths } from "../provision/core/node-paths.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: an executed notebook, walked freely in assertions
 type Any = any;

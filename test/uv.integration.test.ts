@@ -4,9 +4,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, expect, it } from "vitest";
-import { realHost } from "../provision/lib/host.js";
-import type { Log } from "../provision/lib/log.js";
-import { cachedUvPath, ensureUv, UV_PIN } from "../provision/lib/uv.js";
+import { realHost } from "../provision/host/host.js";
+import type { Log } from "../provision/core/log.js";
+import { cachedUvPath, ensureUv, UV_PIN } from "../provision/runtime/uv.js";
 
 const cache = mkdtempSync(path.join(os.tmpdir(), "dvc-uv-pypi-"));
 afterAll(() => rmSync(cache, { recursive: true, force: true }));

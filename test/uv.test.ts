@@ -10,11 +10,11 @@ import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { UserError } from "../provision/lib/errors.js";
-import { realHost, type Host } from "../provision/lib/host.js";
-import type { Log } from "../provision/lib/log.js";
-import { cachedUvPath, checkUvWheel, ensureUv, UV_PIN, uvBinaryOf, uvWheelFor, type UvPin } from "../provision/lib/uv.js";
-import { wheelTags } from "../provision/lib/wheels.js";
+import { UserError } from "../provision/core/errors.js";
+import { realHost, type Host } from "../provision/host/host.js";
+import type { Log } from "../provision/core/log.js";
+import { cachedUvPath, checkUvWheel, ensureUv, UV_PIN, uvBinaryOf, uvWheelFor, type UvPin } from "../provision/runtime/uv.js";
+import { wheelTags } from "../provision/runtime/wheels.js";
 import { zipOf } from "./helpers/zip.js";
 
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");

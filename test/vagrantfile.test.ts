@@ -9,12 +9,12 @@ import { chmodSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync 
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { resolveCluster } from "../provision/lib/config.js";
-import { clusterRefOf, type ClusterRef } from "../provision/lib/spec.js";
+import { resolveCluster } from "../provision/config/resolve.js";
+import { clusterRefOf, type ClusterRef } from "../provision/core/stage-spec.js";
 import { fakeHost } from "./helpers/fake-host.js";
-import { virtualboxProvider } from "../provision/lib/providers/virtualbox.js";
-import { libvirtProvider, type LibvirtOptions } from "../provision/lib/providers/libvirt.js";
-import { MIN_VAGRANT } from "../provision/lib/providers/vagrant.js";
+import { virtualboxProvider } from "../provision/machines/virtualbox/provider.js";
+import { libvirtProvider, type LibvirtOptions } from "../provision/machines/libvirt/provider.js";
+import { MIN_VAGRANT } from "../provision/machines/vagrant/provider.js";
 
 const REPO = path.resolve(import.meta.dirname, "..");
 const VAGRANTFILE_DIR = path.join(REPO, "provision");

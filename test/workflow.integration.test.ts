@@ -8,7 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { $ } from "zx";
-import { cacheDir, PROJECT_DIR } from "../provision/lib/paths.js";
+import { cacheDir, PROJECT_DIR } from "../provision/host/paths.js";
 
 const ACTIONLINT = "v1.7.12";
 const WORKFLOW = path.join(PROJECT_DIR, ".github", "workflows", "ci.yml");

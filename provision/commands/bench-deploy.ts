@@ -2,13 +2,13 @@
 // against the by-hand baseline (provision/lib/deploy-bench.ts), or with --render draws an
 // earlier run's report and chart again.
 import path from "node:path";
-import { parseCli } from "../lib/cli.js";
-import { DEFAULT_NODE_COUNTS, deploySummary, renderDeployBench, runDeployBench } from "../lib/deploy-bench.js";
-import { validateDeployBench } from "../lib/deploy-bench-results.js";
-import { badInput } from "../lib/errors.js";
-import { realHost } from "../lib/host.js";
-import { consoleLog } from "../lib/log.js";
-import { PROJECT_DIR, resultsDir } from "../lib/paths.js";
+import { parseCli } from "../core/cli-args.js";
+import { DEFAULT_NODE_COUNTS, deploySummary, renderDeployBench, runDeployBench } from "../bench/deploy-run.js";
+import { validateDeployBench } from "../bench/deploy-results.js";
+import { badInput } from "../core/errors.js";
+import { realHost } from "../host/host.js";
+import { consoleLog } from "../core/log.js";
+import { PROJECT_DIR, resultsDir } from "../host/paths.js";
 import { readFileSync } from "node:fs";
 
 const USAGE = `usage: npm run bench:deploy -- [options]

@@ -2,12 +2,12 @@
 // cluster (provision/lib/benchmark.ts), or with --render draws an earlier run again.
 import { existsSync } from "node:fs";
 import path from "node:path";
-import { render, runBenchmark } from "../lib/benchmark.js";
-import { intFlag, parseCli } from "../lib/cli.js";
-import { WORKLOADS, type WorkloadName } from "../lib/config-schema.js";
-import { operatorContext } from "../lib/cluster-ref.js";
-import { deployedDask } from "../lib/deployed.js";
-import { badInput } from "../lib/errors.js";
+import { render, runBenchmark } from "../bench/run.js";
+import { intFlag, parseCli } from "../core/cli-args.js";
+import { WORKLOADS, type WorkloadName } from "../core/config-schema.js";
+import { operatorContext } from "../state/cluster-ref.js";
+import { deployedDask } from "../state/deployed.js";
+import { badInput } from "../core/errors.js";
 
 const USAGE = `usage: npm run benchmark -- [options]
   --workloads a,b     which of ${WORKLOADS.join(", ")} (default: benchmark.workloads from the config, all)

@@ -12,17 +12,17 @@
 import { existsSync } from "node:fs";
 import type { Server } from "node:net";
 import path from "node:path";
-import { hostProfileDir, writeHostProfile } from "../lib/client-profile.js";
-import { operatorContext } from "../lib/cluster-ref.js";
-import { deployedDask, deployedRuntime } from "../lib/deployed.js";
-import { badInput, UserError } from "../lib/errors.js";
-import { parseCli } from "../lib/cli.js";
-import { hostClientRoot, hostClientSupport, makeHostClient } from "../lib/host-client.js";
-import { consoleLog, step } from "../lib/log.js";
-import { dashboardUrl, schedulerAddress } from "../lib/services.js";
-import { tlsFiles } from "../lib/tls.js";
-import { shq } from "../lib/transport.js";
-import { nodePaths } from "../lib/node-paths.js";
+import { hostProfileDir, writeHostProfile } from "../services/client-profile.js";
+import { operatorContext } from "../state/cluster-ref.js";
+import { deployedDask, deployedRuntime } from "../state/deployed.js";
+import { badInput, UserError } from "../core/errors.js";
+import { parseCli } from "../core/cli-args.js";
+import { hostClientRoot, hostClientSupport, makeHostClient } from "../services/client-venv.js";
+import { consoleLog, step } from "../core/log.js";
+import { dashboardUrl, schedulerAddress } from "../services/definitions.js";
+import { tlsFiles } from "../services/tls.js";
+import { shq } from "../machines/transport.js";
+import { nodePaths } from "../core/node-paths.js";
 
 const USAGE = `usage: npm run connect -- [--venv]
   writes .cluster/client/dask.yaml, the connection profile: with DASK_CONFIG set to that

@@ -1,11 +1,11 @@
 // `npm run dashboard`: prints the scheduler dashboard's URL and opens it where a browser
 // exists. Where this host cannot reach the nodes (the local provider's namespaces),
 // --forward serves it on 127.0.0.1:<port> through the provider's relay.
-import { parseCli, intFlag } from "../lib/cli.js";
-import { operatorContext } from "../lib/cluster-ref.js";
-import { deployedDask } from "../lib/deployed.js";
-import { openBrowser } from "../lib/browser.js";
-import { dashboardUrl } from "../lib/services.js";
+import { parseCli, intFlag } from "../core/cli-args.js";
+import { operatorContext } from "../state/cluster-ref.js";
+import { deployedDask } from "../state/deployed.js";
+import { openBrowser } from "../host/browser.js";
+import { dashboardUrl } from "../services/definitions.js";
 
 const USAGE = `usage: npm run dashboard -- [--forward] [--port N] [--no-open]
   --forward           (local provider) serve the dashboard on 127.0.0.1:PORT until Ctrl-C

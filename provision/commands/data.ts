@@ -8,18 +8,18 @@
 //                 --nodes all, one folder each) into results/data/.
 //   list          what each node holds there.
 import path from "node:path";
-import { nodeByName, operatorContext } from "../lib/cluster-ref.js";
+import { nodeByName, operatorContext } from "../state/cluster-ref.js";
 
-import { badInput, UserError } from "../lib/errors.js";
-import { parseCli } from "../lib/cli.js";
-import { step } from "../lib/log.js";
-import { resultsDir } from "../lib/paths.js";
+import { badInput, UserError } from "../core/errors.js";
+import { parseCli } from "../core/cli-args.js";
+import { step } from "../core/log.js";
+import { resultsDir } from "../host/paths.js";
 
-import type { ClusterRef } from "../lib/spec.js";
-import { shq } from "../lib/transport.js";
-import { copyProgress, fetchFolder, formatBytes, packFolder, parseSize, sendFolder } from "../lib/workspace.js";
-import type { NodeSpec } from "../lib/model.js";
-import { nodePaths } from "../lib/node-paths.js";
+import type { ClusterRef } from "../core/stage-spec.js";
+import { shq } from "../machines/transport.js";
+import { copyProgress, fetchFolder, formatBytes, packFolder, parseSize, sendFolder } from "../services/workspace.js";
+import type { NodeSpec } from "../core/model.js";
+import { nodePaths } from "../core/node-paths.js";
 
 const USAGE = `usage: npm run data -- push <folder> [--name NAME] [--nodes all|node1,node2] [--max-size SIZE]
        npm run data -- pull <name> [--nodes node1|all]

@@ -6,17 +6,17 @@
 // the start and at the end. A failing stage's own error is printed with the log's path.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { timestamp } from "../lib/benchmark.js";
-import { badInput, UserError } from "../lib/errors.js";
-import { intFlag, parseCli } from "../lib/cli.js";
-import { readState, stateFile } from "../lib/deployed.js";
-import { DeployProgress, type DeployVerb } from "../lib/deploy-progress.js";
-import { step } from "../lib/log.js";
-import { forUser, PROJECT_DIR, resultsDir } from "../lib/paths.js";
-import { renderTable } from "../lib/report.js";
-import { validateResults } from "../lib/results-schema.js";
-import { terraformEnvironment } from "../lib/terraform.js";
-import { runProcess } from "../lib/process.js";
+import { timestamp } from "../bench/run.js";
+import { badInput, UserError } from "../core/errors.js";
+import { intFlag, parseCli } from "../core/cli-args.js";
+import { readState, stateFile } from "../state/deployed.js";
+import { DeployProgress, type DeployVerb } from "../stages/deploy-progress.js";
+import { step } from "../core/log.js";
+import { forUser, PROJECT_DIR, resultsDir } from "../host/paths.js";
+import { renderTable } from "../bench/report.js";
+import { validateResults } from "../bench/results-schema.js";
+import { terraformEnvironment } from "../host/terraform.js";
+import { runProcess } from "../host/process.js";
 
 /** The programs the demo runs, each as a user would but without npx or a shell: node itself. */
 const CDKTF = [process.execPath, path.join(PROJECT_DIR, "node_modules", "cdktf-cli", "bundle", "bin", "cdktf")];

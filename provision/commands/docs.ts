@@ -5,10 +5,10 @@
 // naming each stale file, so CI fails when the schema changes without a regeneration.
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { ClusterConfigSchema } from "../lib/config-schema.js";
-import { UserError } from "../lib/errors.js";
-import { parseCli } from "../lib/cli.js";
-import { PROJECT_DIR } from "../lib/paths.js";
+import { ClusterConfigSchema } from "../core/config-schema.js";
+import { UserError } from "../core/errors.js";
+import { parseCli } from "../core/cli-args.js";
+import { PROJECT_DIR } from "../host/paths.js";
 
 /** Where the generated files live, relative to the project folder. */
 export const SCHEMA_FILE = "stacks/cluster.config.schema.json";

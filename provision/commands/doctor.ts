@@ -6,21 +6,21 @@
 // cannot disagree. Read-only: version commands and files, and, only with --online, one
 // HEAD request to the Terraform registry.
 // Exit 0 when nothing fails, 1 when something does, 2 on bad arguments or a bad config.
-import { cacheCheck } from "../lib/cache.js";
-import { PROVIDERS, type ProviderName } from "../lib/config-schema.js";
-import { loadCluster } from "../lib/config.js";
-import { verdictOf, type CheckRow, type Status } from "../lib/checks.js";
-import { badInput } from "../lib/errors.js";
-import { parseCli } from "../lib/cli.js";
-import { nodeCheck, terraformCheck } from "../lib/host-checks.js";
-import { realHost, type Host } from "../lib/host.js";
-import { packagesCheck } from "../lib/packages.js";
-import { cacheDir, PROJECT_DIR } from "../lib/paths.js";
-import { providerFor } from "../lib/providers/index.js";
-import { clusterRefOf } from "../lib/spec.js";
-import { providerSourceCheck } from "../lib/toolchain.js";
-import type { Cluster } from "../lib/model.js";
-import { preflightChecks } from "../lib/providers/preflight-checks.js";
+import { cacheCheck } from "../runtime/cache.js";
+import { PROVIDERS, type ProviderName } from "../core/config-schema.js";
+import { loadCluster } from "../config/resolve.js";
+import { verdictOf, type CheckRow, type Status } from "../core/check-rows.js";
+import { badInput } from "../core/errors.js";
+import { parseCli } from "../core/cli-args.js";
+import { nodeCheck, terraformCheck } from "../host/checks.js";
+import { realHost, type Host } from "../host/host.js";
+import { packagesCheck } from "../runtime/packages.js";
+import { cacheDir, PROJECT_DIR } from "../host/paths.js";
+import { providerFor } from "../machines/registry.js";
+import { clusterRefOf } from "../core/stage-spec.js";
+import { providerSourceCheck } from "../host/toolchain.js";
+import type { Cluster } from "../core/model.js";
+import { preflightChecks } from "../machines/preflight-checks.js";
 
 export interface DoctorOptions {
   /** The provider whose checks run. */

@@ -4,12 +4,12 @@
 // $DVC_DATA. Output streams as it comes, prefixed by the node when there are several;
 // the exit code is the command's (the highest of them with `all`; 255 for a node that
 // could not be reached, the others' output and codes kept).
-import { userEnv, venvPathLine, writeNodeProfile } from "../lib/client-profile.js";
-import { nodeByName, operatorContext } from "../lib/cluster-ref.js";
-import { deployedDask } from "../lib/deployed.js";
-import { badInput } from "../lib/errors.js";
-import { parseCli } from "../lib/cli.js";
-import { shq } from "../lib/transport.js";
+import { userEnv, venvPathLine, writeNodeProfile } from "../services/client-profile.js";
+import { nodeByName, operatorContext } from "../state/cluster-ref.js";
+import { deployedDask } from "../state/deployed.js";
+import { badInput } from "../core/errors.js";
+import { parseCli } from "../core/cli-args.js";
+import { shq } from "../machines/transport.js";
 
 const USAGE = `usage: npm run exec -- <node|all> <command...>
   node        node1..nodeN, or all (every node, at once)

@@ -7,9 +7,9 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { FAULTS_JSON, SCENARIOS, type FaultsRun, type Outcome, type Scenario } from "../../test/helpers/faults.js";
-import { badInput } from "../lib/errors.js";
-import { parseCli } from "../lib/cli.js";
-import { PROJECT_DIR } from "../lib/paths.js";
+import { badInput } from "../core/errors.js";
+import { parseCli } from "../core/cli-args.js";
+import { PROJECT_DIR } from "../host/paths.js";
 
 export const README_FILE = "README.md";
 export const START_MARKER = "<!-- faults-table:start -->";

@@ -1,10 +1,10 @@
 // `npm run stop` and `npm run start` (lib/lifecycle.ts): pause the deployed cluster to get
 // the laptop's memory back, and bring it back verified. Both refuse with exit 2 and the fix
 // when nothing is deployed; both are idempotent.
-import { parseCli } from "../lib/cli.js";
-import { operatorContext } from "../lib/cluster-ref.js";
-import { startCluster, stopCluster } from "../lib/lifecycle.js";
-import { consoleLog } from "../lib/log.js";
+import { parseCli } from "../core/cli-args.js";
+import { operatorContext } from "../state/cluster-ref.js";
+import { startCluster, stopCluster } from "../state/lifecycle.js";
+import { consoleLog } from "../core/log.js";
 
 const STOP_USAGE = `usage: npm run stop
   stops the Dask services and powers the machines off (vagrant halt; for the local

@@ -17,14 +17,14 @@
 // find-links variable from the environment. Existing pins are kept unless --upgrade.
 import { copyFileSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { lockPath, notebookLockPath, RUNTIME_DIR, uvTarget } from "../lib/bundle.js";
-import { ClusterConfigSchema, PLATFORMS, type Platform } from "../lib/config-schema.js";
-import { badInput, UserError } from "../lib/errors.js";
-import { parseCli } from "../lib/cli.js";
-import { realHost, type Host } from "../lib/host.js";
-import { PROJECT_DIR } from "../lib/paths.js";
-import { ensureUv, lockHeader, uvCause, uvCompile, type Uv } from "../lib/uv.js";
-import { parseLock } from "../lib/lock.js";
+import { lockPath, notebookLockPath, RUNTIME_DIR, uvTarget } from "../runtime/bundle.js";
+import { ClusterConfigSchema, PLATFORMS, type Platform } from "../core/config-schema.js";
+import { badInput, UserError } from "../core/errors.js";
+import { parseCli } from "../core/cli-args.js";
+import { realHost, type Host } from "../host/host.js";
+import { PROJECT_DIR } from "../host/paths.js";
+import { ensureUv, lockHeader, uvCause, uvCompile, type Uv } from "../runtime/uv.js";
+import { parseLock } from "../runtime/lock.js";
 
 export interface LockOptions {
   readonly projectDir: string;

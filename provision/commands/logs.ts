@@ -1,12 +1,12 @@
 // `npm run logs -- [node] [scheduler|worker] [--follow] [--lines N]`: a service's log
 // from a node (the same file under systemd and the local supervisor). Without a node,
 // the last lines of every service on every node.
-import { nodeByName, operatorContext } from "../lib/cluster-ref.js";
-import { badInput } from "../lib/errors.js";
-import { intFlag, parseCli } from "../lib/cli.js";
+import { nodeByName, operatorContext } from "../state/cluster-ref.js";
+import { badInput } from "../core/errors.js";
+import { intFlag, parseCli } from "../core/cli-args.js";
 
-import { shq } from "../lib/transport.js";
-import { nodePaths } from "../lib/node-paths.js";
+import { shq } from "../machines/transport.js";
+import { nodePaths } from "../core/node-paths.js";
 
 const SERVICES = ["scheduler", "worker", "notebook"] as const;
 const USAGE = `usage: npm run logs -- [node] [scheduler|worker] [--follow] [--lines N]

@@ -9,20 +9,20 @@
 import { cpSync, existsSync, mkdirSync, readdirSync } from "node:fs";
 import type { Server } from "node:net";
 import path from "node:path";
-import { writeNodeProfile } from "../lib/client-profile.js";
-import { operatorContext, type OperatorContext } from "../lib/cluster-ref.js";
-import { deployedDask, deployedRuntime } from "../lib/deployed.js";
-import { badInput, UserError } from "../lib/errors.js";
-import { intFlag, parseCli } from "../lib/cli.js";
-import { consoleLog, step } from "../lib/log.js";
-import { openBrowser } from "../lib/browser.js";
-import { portFree } from "../lib/relay.js";
-import { buildNotebookBundle, installNotebook, KERNEL_NAME, notebookEnv, notebookService, notebookToken, SHIPPED_DIR, waitForNotebook, writeNotebookToken } from "../lib/notebook.js";
-import { cacheDir, forUser, resultsDir } from "../lib/paths.js";
-import { dashboardUrl, startService, stopService } from "../lib/services.js";
-import { shq } from "../lib/transport.js";
-import { fetchFolder, packFolder, sendFolder } from "../lib/workspace.js";
-import { nodePaths } from "../lib/node-paths.js";
+import { writeNodeProfile } from "../services/client-profile.js";
+import { operatorContext, type OperatorContext } from "../state/cluster-ref.js";
+import { deployedDask, deployedRuntime } from "../state/deployed.js";
+import { badInput, UserError } from "../core/errors.js";
+import { intFlag, parseCli } from "../core/cli-args.js";
+import { consoleLog, step } from "../core/log.js";
+import { openBrowser } from "../host/browser.js";
+import { portFree } from "../machines/relay.js";
+import { buildNotebookBundle, installNotebook, KERNEL_NAME, notebookEnv, notebookService, notebookToken, SHIPPED_DIR, waitForNotebook, writeNotebookToken } from "../services/notebook.js";
+import { cacheDir, forUser, resultsDir } from "../host/paths.js";
+import { dashboardUrl, startService, stopService } from "../services/definitions.js";
+import { shq } from "../machines/transport.js";
+import { fetchFolder, packFolder, sendFolder } from "../services/workspace.js";
+import { nodePaths } from "../core/node-paths.js";
 
 const USAGE = `usage: npm run notebook -- [--port N] [--no-open]
        npm run notebook -- --execute NOTEBOOK.ipynb [--env KEY=VALUE]...

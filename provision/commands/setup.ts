@@ -4,11 +4,11 @@
 // OpenTofu built the same way (CI machines). Nothing goes into the repository.
 import { symlinkSync, rmSync } from "node:fs";
 import path from "node:path";
-import { parseCli } from "../lib/cli.js";
-import { terraformCheck } from "../lib/host-checks.js";
-import { realHost } from "../lib/host.js";
-import { consoleLog } from "../lib/log.js";
-import { ensureNullMirror, ensureOpenTofu } from "../lib/toolchain.js";
+import { parseCli } from "../core/cli-args.js";
+import { terraformCheck } from "../host/checks.js";
+import { realHost } from "../host/host.js";
+import { consoleLog } from "../core/log.js";
+import { ensureNullMirror, ensureOpenTofu } from "../host/toolchain.js";
 
 const USAGE = `usage: npm run setup [-- [--with-tofu] [--install] [--print-env]]
   --with-tofu   build OpenTofu even when terraform or tofu is on PATH (default: only when neither is)

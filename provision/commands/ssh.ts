@@ -1,10 +1,10 @@
 // `npm run ssh -- node2`: a shell on a node: ssh with the config vagrant ssh-config
 // wrote (VM providers), a shell inside the node's network namespace (local), in the
 // runtime folder. With a command after --, runs it there instead.
-import { nodeByName, operatorContext } from "../lib/cluster-ref.js";
-import { badInput } from "../lib/errors.js";
-import { parseCli } from "../lib/cli.js";
-import { runProcess } from "../lib/process.js";
+import { nodeByName, operatorContext } from "../state/cluster-ref.js";
+import { badInput } from "../core/errors.js";
+import { parseCli } from "../core/cli-args.js";
+import { runProcess } from "../host/process.js";
 
 const USAGE = `usage: npm run ssh -- [--verbose] <node> [command...]
   node                node1..nodeN: a shell there (ssh for VMs, the namespace for local)

@@ -4,22 +4,22 @@
 // Exit 0 when everything is up, 1 when something is down, 2 on bad input.
 import { existsSync, readFileSync, realpathSync } from "node:fs";
 import path from "node:path";
-import { parseCli } from "../lib/cli.js";
-import { loadCluster } from "../lib/config.js";
-import { differences, readDeployed, stateFile, type Deployed } from "../lib/deployed.js";
-import { realHost } from "../lib/host.js";
-import { PROJECT_DIR, resultsDir } from "../lib/paths.js";
-import { providerFor } from "../lib/providers/index.js";
-import { stoppedSince } from "../lib/lifecycle.js";
-import type { MachineProvider, MachineStatus } from "../lib/providers/provider.js";
+import { parseCli } from "../core/cli-args.js";
+import { loadCluster } from "../config/resolve.js";
+import { differences, readDeployed, stateFile, type Deployed } from "../state/deployed.js";
+import { realHost } from "../host/host.js";
+import { PROJECT_DIR, resultsDir } from "../host/paths.js";
+import { providerFor } from "../machines/registry.js";
+import { stoppedSince } from "../state/lifecycle.js";
+import type { MachineProvider, MachineStatus } from "../machines/provider.js";
 
-import { waitForWorkers, type RegisteredWorker } from "../lib/probe.js";
-import { dashboardUrl, schedulerAddress } from "../lib/services.js";
-import { check } from "../lib/verify.js";
-import { shq, type Transport } from "../lib/transport.js";
-import type { Cluster } from "../lib/model.js";
-import type { NodeSpec } from "../lib/model.js";
-import { nodePaths } from "../lib/node-paths.js";
+import { waitForWorkers, type RegisteredWorker } from "../services/probe.js";
+import { dashboardUrl, schedulerAddress } from "../services/definitions.js";
+import { check } from "../services/version-gate/gate.js";
+import { shq, type Transport } from "../machines/transport.js";
+import type { Cluster } from "../core/model.js";
+import type { NodeSpec } from "../core/model.js";
+import { nodePaths } from "../core/node-paths.js";
 
 export interface ServiceState {
   readonly name: string;

@@ -8,17 +8,17 @@
 // client because its versions differ from the workers', stops the job (exit 1) with why.
 import { mkdirSync, writeFileSync, appendFileSync } from "node:fs";
 import path from "node:path";
-import { userEnv, venvPathLine, writeNodeProfile } from "../lib/client-profile.js";
-import { nodeByName, operatorContext } from "../lib/cluster-ref.js";
-import { deployedDask } from "../lib/deployed.js";
-import { badInput } from "../lib/errors.js";
-import { parseCli } from "../lib/cli.js";
-import { step } from "../lib/log.js";
-import { forUser, resultsDir } from "../lib/paths.js";
+import { userEnv, venvPathLine, writeNodeProfile } from "../services/client-profile.js";
+import { nodeByName, operatorContext } from "../state/cluster-ref.js";
+import { deployedDask } from "../state/deployed.js";
+import { badInput } from "../core/errors.js";
+import { parseCli } from "../core/cli-args.js";
+import { step } from "../core/log.js";
+import { forUser, resultsDir } from "../host/paths.js";
 
-import { shq } from "../lib/transport.js";
-import { copyProgress, fetchFolder, formatBytes, packFolder, parseSize, sendFolder } from "../lib/workspace.js";
-import { nodePaths } from "../lib/node-paths.js";
+import { shq } from "../machines/transport.js";
+import { copyProgress, fetchFolder, formatBytes, packFolder, parseSize, sendFolder } from "../services/workspace.js";
+import { nodePaths } from "../core/node-paths.js";
 
 const USAGE = `usage: npm run submit -- [--node NODE] [--max-size SIZE] [--keep] <script.py> [args...]
   script.py       your Python script; its folder is copied to the node and it runs there

@@ -1,11 +1,11 @@
 // `npm run verify-versions`: the version gate (provision/lib/verify.ts), standalone, on
 // the deployed cluster, and this computer's client venv when npm run connect -- --venv
 // made one. Exit 0 identical, 1 drift, 2 bad input or an unreachable node.
-import { parseCli } from "../lib/cli.js";
-import { operatorContext } from "../lib/cluster-ref.js";
-import { deployedRuntime } from "../lib/deployed.js";
-import { UserError } from "../lib/errors.js";
-import { verify } from "../lib/verify.js";
+import { parseCli } from "../core/cli-args.js";
+import { operatorContext } from "../state/cluster-ref.js";
+import { deployedRuntime } from "../state/deployed.js";
+import { UserError } from "../core/errors.js";
+import { verify } from "../services/version-gate/gate.js";
 
 const USAGE = `usage: npm run verify-versions -- [--json] [--all] [--fix] [--no-services]
   --json         machine-readable report on stdout

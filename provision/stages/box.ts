@@ -1,7 +1,7 @@
 // box: the base image, once, before any machine (box add, and the libvirt pool upload
 // parallel machine stages must not race for), and the machine list the Vagrantfile reads.
-import type { Stage } from "../lib/stage.js";
-import { boxOf } from "../lib/spec.js";
+import type { Stage } from "./stage-types.js";
+import { boxOf } from "../core/stage-spec.js";
 
 export const box: Stage = {
   name: "box",

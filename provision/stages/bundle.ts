@@ -4,12 +4,12 @@
 // the bundle and marks it used; then the cache is pruned to what deployed clusters use
 // and the few most recent builds (lib/cache.ts).
 import path from "node:path";
-import { wheelhouseDir } from "../lib/bundle.js";
-import { markUsed, mb, pruneCache, recordClusterUse } from "../lib/cache.js";
-import { bundleFor } from "../lib/install.js";
-import { cacheDir } from "../lib/paths.js";
-import { runtimeOf } from "../lib/spec.js";
-import type { Stage } from "../lib/stage.js";
+import { wheelhouseDir } from "../runtime/bundle.js";
+import { markUsed, mb, pruneCache, recordClusterUse } from "../runtime/cache.js";
+import { bundleFor } from "../runtime/install.js";
+import { cacheDir } from "../host/paths.js";
+import { runtimeOf } from "../core/stage-spec.js";
+import type { Stage } from "./stage-types.js";
 
 export const bundle: Stage = {
   name: "bundle",

@@ -1,13 +1,13 @@
 // Every stage by name, one module each, and runStage: what provision/stage.ts (Terraform's
 // provisioners) runs. It builds the stage's context from the spec Terraform passes in
 // DVC_SPEC, runs apply or destroy, and says so when the stage is done.
-import { badInput } from "../lib/errors.js";
-import { forgetApplied, recordApplied } from "../lib/observe.js";
-import { realHost, type Host } from "../lib/host.js";
-import { consoleLog, type Log } from "../lib/log.js";
-import { providerFor } from "../lib/providers/index.js";
-import { STAGES, type StageName, type StageSpec } from "../lib/spec.js";
-import type { Stage, StageContext, StageExpectations } from "../lib/stage.js";
+import { badInput } from "../core/errors.js";
+import { forgetApplied, recordApplied } from "../state/observe.js";
+import { realHost, type Host } from "../host/host.js";
+import { consoleLog, type Log } from "../core/log.js";
+import { providerFor } from "../machines/registry.js";
+import { STAGES, type StageName, type StageSpec } from "../core/stage-spec.js";
+import type { Stage, StageContext, StageExpectations } from "./stage-types.js";
 import { benchmark } from "./benchmark.js";
 import { box } from "./box.js";
 import { bundle } from "./bundle.js";

@@ -1,9 +1,9 @@
 // install: the bundle on one node, offline, into a venv (--no-index --require-hashes).
 // No destroy of its own: the next install swaps the venv atomically and removes the old
 // one, and the machine's destroy removes everything on the node.
-import { installOn } from "../lib/install.js";
-import { nodeOf } from "../lib/spec.js";
-import type { Stage } from "../lib/stage.js";
+import { installOn } from "../runtime/install.js";
+import { nodeOf } from "../core/stage-spec.js";
+import type { Stage } from "./stage-types.js";
 
 export const install: Stage = {
   name: "install",

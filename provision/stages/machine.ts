@@ -2,12 +2,12 @@
 // can run the runtime: the box's pythonX.Y with its venv module. Where machines are made
 // one after another (VirtualBox), a box without that Python stops the deploy at node 1,
 // before node 2 and 3 cost their minutes. Destroy removes the node and all on it.
-import { badInput } from "../lib/errors.js";
-import { tail } from "../lib/process.js";
-import { PYTHON_PROBE, pythonProbeOutcome } from "../lib/python-probe.js";
-import { boxOf, nodeOf } from "../lib/spec.js";
-import type { Stage } from "../lib/stage.js";
-import { shq, type Transport } from "../lib/transport.js";
+import { badInput } from "../core/errors.js";
+import { tail } from "../host/process.js";
+import { PYTHON_PROBE, pythonProbeOutcome } from "../core/python-probe.js";
+import { boxOf, nodeOf } from "../core/stage-spec.js";
+import type { Stage } from "./stage-types.js";
+import { shq, type Transport } from "../machines/transport.js";
 
 /** The node's pythonX.Y and its venv module (lib/python-probe.ts). */
 async function nodePythonOf(t: Transport, python: string): Promise<{ version?: string; problem?: string }> {

@@ -2,10 +2,10 @@
 // isolated libvirt network, a bridge in a namespace of its own). Destroy removes what
 // this stage made, and nothing it found there. Done only when the provider lists it as up.
 import { rm } from "node:fs/promises";
-import { hostProfileDir } from "../lib/client-profile.js";
-import { UserError } from "../lib/errors.js";
-import { appliedDir } from "../lib/observe.js";
-import type { Stage } from "../lib/stage.js";
+import { hostProfileDir } from "../services/client-profile.js";
+import { UserError } from "../core/errors.js";
+import { appliedDir } from "../state/observe.js";
+import type { Stage } from "./stage-types.js";
 
 export const network: Stage = {
   name: "network",

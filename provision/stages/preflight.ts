@@ -1,11 +1,11 @@
 // preflight: the host checks of the provider, and memory and disk for the nodes, before
 // anything is created. The very checks `npm run doctor` shows (lib/host-checks.ts): a
 // failed one stops the deploy with exit 2, naming every failure and its fix.
-import { enforce } from "../lib/checks.js";
+import { enforce } from "../core/check-rows.js";
 
-import type { Stage } from "../lib/stage.js";
-import { boxOf, runtimeOf } from "../lib/spec.js";
-import { preflightChecks } from "../lib/providers/preflight-checks.js";
+import type { Stage } from "./stage-types.js";
+import { boxOf, runtimeOf } from "../core/stage-spec.js";
+import { preflightChecks } from "../machines/preflight-checks.js";
 
 export const preflight: Stage = {
   name: "preflight",

@@ -1,11 +1,11 @@
 // scheduler: the Dask scheduler on node 1, bound to its private IP, and a wait until it
 // answers (through its dashboard) before the stage counts as done; a scheduler whose process
 // ends as it starts fails the stage within seconds, with its log's last lines.
-import { clearStopped } from "../lib/lifecycle.js";
-import { waitForWorkers } from "../lib/probe.js";
-import { dashboardUrl, schedulerAddress, schedulerService, startService, stopService } from "../lib/services.js";
-import { daskOf, nodeOf } from "../lib/spec.js";
-import type { Stage } from "../lib/stage.js";
+import { clearStopped } from "../state/lifecycle.js";
+import { waitForWorkers } from "../services/probe.js";
+import { dashboardUrl, schedulerAddress, schedulerService, startService, stopService } from "../services/definitions.js";
+import { daskOf, nodeOf } from "../core/stage-spec.js";
+import type { Stage } from "./stage-types.js";
 import { copyTlsTo } from "./tls.js";
 
 export const scheduler: Stage = {

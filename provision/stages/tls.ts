@@ -6,12 +6,12 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 
-import { daskOf } from "../lib/spec.js";
-import type { Stage } from "../lib/stage.js";
-import { ensureClusterTls, tlsFiles } from "../lib/tls.js";
-import { shq, type Transport } from "../lib/transport.js";
-import { nodePaths } from "../lib/node-paths.js";
-import type { NodeSpec } from "../lib/model.js";
+import { daskOf } from "../core/stage-spec.js";
+import type { Stage } from "./stage-types.js";
+import { ensureClusterTls, tlsFiles } from "../services/tls.js";
+import { shq, type Transport } from "../machines/transport.js";
+import { nodePaths } from "../core/node-paths.js";
+import type { NodeSpec } from "../core/model.js";
 
 function hostTlsDir(clusterDir: string): string {
   return path.join(clusterDir, "tls");

@@ -1,10 +1,10 @@
 // version-gate: every node's Python, packages, bundle, OS and architecture compared with
 // the lock and with each other (lib/verify.ts); drift stops the deploy before any
 // service starts.
-import { UserError } from "../lib/errors.js";
-import { runtimeOf } from "../lib/spec.js";
-import type { Stage } from "../lib/stage.js";
-import { verify } from "../lib/verify.js";
+import { UserError } from "../core/errors.js";
+import { runtimeOf } from "../core/stage-spec.js";
+import type { Stage } from "./stage-types.js";
+import { verify } from "../services/version-gate/gate.js";
 
 export const versionGate: Stage = {
   name: "version-gate",

@@ -3,11 +3,11 @@
 // whose process ends as it starts fails the stage within seconds, with its log). It also
 // leaves the node's connection profile (lib/client-profile.ts), so a Client() run there
 // (npm run exec, ssh) finds the cluster.
-import { writeNodeProfile } from "../lib/client-profile.js";
-import { waitForWorkers } from "../lib/probe.js";
-import { dashboardUrl, schedulerAddress, startService, stopService, workerService } from "../lib/services.js";
-import { daskOf, nodeOf } from "../lib/spec.js";
-import type { Stage } from "../lib/stage.js";
+import { writeNodeProfile } from "../services/client-profile.js";
+import { waitForWorkers } from "../services/probe.js";
+import { dashboardUrl, schedulerAddress, startService, stopService, workerService } from "../services/definitions.js";
+import { daskOf, nodeOf } from "../core/stage-spec.js";
+import type { Stage } from "./stage-types.js";
 import { copyTlsTo } from "./tls.js";
 
 export const worker: Stage = {

@@ -2,10 +2,10 @@
 // results/<timestamp>/. Its destroy keeps the results: they are the user's.
 import type { Construct } from "constructs";
 
-import type { ClusterRef } from "../../provision/lib/spec.js";
+import type { ClusterRef } from "../../provision/core/stage-spec.js";
 import { StageResource } from "./stage-resource.js";
 import type { Worker } from "./worker.js";
-import type { ClusterConfig } from "../../provision/lib/config-schema.js";
+import type { ClusterConfig } from "../../provision/core/config-schema.js";
 
 export interface BenchmarkProps {
   /** The cluster to measure. */

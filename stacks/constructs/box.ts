@@ -2,10 +2,10 @@
 // when machines are created in parallel), and the machine list the Vagrantfile reads.
 import type { Construct } from "constructs";
 
-import type { ClusterRef } from "../../provision/lib/spec.js";
+import type { ClusterRef } from "../../provision/core/stage-spec.js";
 import { StageResource } from "./stage-resource.js";
 import type { PrivateNetwork } from "./private-network.js";
-import type { ClusterConfig } from "../../provision/lib/config-schema.js";
+import type { ClusterConfig } from "../../provision/core/config-schema.js";
 
 export interface BoxProps {
   /** The cluster whose machines use the box. */

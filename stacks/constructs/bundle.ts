@@ -1,7 +1,7 @@
 // The runtime bundle, built once on the host: a wheelhouse for the target Python and
 // platform, the runtime package and service files, content-addressed by the lock's hash.
 import type { Construct } from "constructs";
-import type { ClusterRef, RuntimeRef } from "../../provision/lib/spec.js";
+import type { ClusterRef, RuntimeRef } from "../../provision/core/stage-spec.js";
 import { StageResource } from "./stage-resource.js";
 import type { Preflight } from "./preflight.js";
 

@@ -3,7 +3,7 @@
 // replaces the venv atomically and removes the old one, and the machine's destroy
 // removes everything on the node.
 import type { Construct } from "constructs";
-import type { ClusterRef, RuntimeRef } from "../../provision/lib/spec.js";
+import type { ClusterRef, RuntimeRef } from "../../provision/core/stage-spec.js";
 import { StageResource } from "./stage-resource.js";
 import type { Bundle } from "./bundle.js";
 import type { Machine } from "./machine.js";

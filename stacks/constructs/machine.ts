@@ -1,12 +1,12 @@
 // One node: a VM (vagrant up) or, for the local provider, a network namespace with its
 // private address and its own root folder. Destroy removes the node and all on it.
 import type { Construct } from "constructs";
-import type { ClusterRef } from "../../provision/lib/spec.js";
+import type { ClusterRef } from "../../provision/core/stage-spec.js";
 import { StageResource } from "./stage-resource.js";
 
 import type { Box } from "./box.js";
 import type { PrivateNetwork } from "./private-network.js";
-import type { ClusterConfig } from "../../provision/lib/config-schema.js";
+import type { ClusterConfig } from "../../provision/core/config-schema.js";
 
 export interface MachineProps {
   /** The cluster the node belongs to. */

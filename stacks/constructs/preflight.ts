@@ -4,9 +4,9 @@
 // clock, disk). Its destroy does nothing.
 import type { Construct } from "constructs";
 
-import type { ClusterRef, RuntimeRef } from "../../provision/lib/spec.js";
+import type { ClusterRef, RuntimeRef } from "../../provision/core/stage-spec.js";
 import { StageResource } from "./stage-resource.js";
-import type { ClusterConfig } from "../../provision/lib/config-schema.js";
+import type { ClusterConfig } from "../../provision/core/config-schema.js";
 
 export interface PreflightProps {
   /** The cluster being checked. */

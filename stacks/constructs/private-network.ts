@@ -1,7 +1,7 @@
 // The private network the nodes share: a VirtualBox host-only network, an isolated
 // libvirt network, or (local) a bridge in a namespace of its own. Destroy removes it.
 import type { Construct } from "constructs";
-import type { ClusterRef } from "../../provision/lib/spec.js";
+import type { ClusterRef } from "../../provision/core/stage-spec.js";
 import { StageResource } from "./stage-resource.js";
 import type { Preflight } from "./preflight.js";
 

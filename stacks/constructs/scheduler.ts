@@ -2,12 +2,12 @@
 // address), dashboard on the same IP; a systemd unit on VMs, a supervised process locally.
 import type { Construct } from "constructs";
 
-import type { ClusterRef } from "../../provision/lib/spec.js";
+import type { ClusterRef } from "../../provision/core/stage-spec.js";
 import { StageResource } from "./stage-resource.js";
 import type { TlsMaterial } from "./tls-material.js";
 import type { VersionGate } from "./version-gate.js";
 import type { Install } from "./install.js";
-import type { ClusterConfig } from "../../provision/lib/config-schema.js";
+import type { ClusterConfig } from "../../provision/core/config-schema.js";
 
 export interface SchedulerProps {
   /** The cluster; its first node runs the scheduler. */

@@ -14,9 +14,9 @@
 import { Construct } from "constructs";
 import { Token } from "cdktf";
 import { resource } from "@cdktf/provider-null";
-import { CONVERGE_PREFIX, FIRST_APPLY, OBSERVED_TRIGGER } from "../../provision/lib/observe.js";
-import { stableJson, type StageSpec } from "../../provision/lib/spec.js";
-import type { StageExpectations } from "../../provision/lib/stage.js";
+import { CONVERGE_PREFIX, FIRST_APPLY, OBSERVED_TRIGGER } from "../../provision/state/observe.js";
+import { stableJson, type StageSpec } from "../../provision/core/stage-spec.js";
+import type { StageExpectations } from "../../provision/stages/stage-types.js";
 
 export interface StageResourceProps {
   /** Everything the stage script needs, serialised into triggers.spec. */

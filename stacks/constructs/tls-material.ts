@@ -3,10 +3,10 @@
 // enter Terraform state: triggers hold only names and addresses.
 import type { Construct } from "constructs";
 
-import { sizeless, type ClusterRef } from "../../provision/lib/spec.js";
+import { sizeless, type ClusterRef } from "../../provision/core/stage-spec.js";
 import { StageResource } from "./stage-resource.js";
 import type { Machine } from "./machine.js";
-import type { ClusterConfig } from "../../provision/lib/config-schema.js";
+import type { ClusterConfig } from "../../provision/core/config-schema.js";
 
 export interface TlsMaterialProps {
   /** The cluster whose nodes get certificates. */

@@ -1,7 +1,7 @@
 // The version gate: every node must have the same Python, distributions and bundle as
 // the lock says, or the deploy stops here, before any service starts.
 import type { Construct } from "constructs";
-import type { ClusterRef, RuntimeRef } from "../../provision/lib/spec.js";
+import type { ClusterRef, RuntimeRef } from "../../provision/core/stage-spec.js";
 import { StageResource } from "./stage-resource.js";
 import type { Install } from "./install.js";
 

@@ -2,12 +2,12 @@
 // at the scheduler's private address, with explicit threads and memory limit.
 import type { Construct } from "constructs";
 
-import type { ClusterRef } from "../../provision/lib/spec.js";
+import type { ClusterRef } from "../../provision/core/stage-spec.js";
 import { StageResource } from "./stage-resource.js";
 import type { Scheduler } from "./scheduler.js";
 import type { Install } from "./install.js";
 import type { VersionGate } from "./version-gate.js";
-import type { ClusterConfig } from "../../provision/lib/config-schema.js";
+import type { ClusterConfig } from "../../provision/core/config-schema.js";
 
 export interface WorkerProps {
   /** The cluster the node belongs to. */

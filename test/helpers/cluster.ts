@@ -2,13 +2,13 @@
 // runtime (a client on node 1 with the cluster's client certificate), socket tables.
 import { $ } from "zx";
 
-import { clusterRefOf } from "../../provision/lib/spec.js";
-import { realHost } from "../../provision/lib/host.js";
-import { LocalProvider, nodeNamespace } from "../../provision/lib/providers/local.js";
+import { clusterRefOf } from "../../provision/core/stage-spec.js";
+import { realHost } from "../../provision/host/host.js";
+import { LocalProvider, nodeNamespace } from "../../provision/machines/local/provider.js";
 
-import { shq, type Transport } from "../../provision/lib/transport.js";
-import type { Cluster } from "../../provision/lib/model.js";
-import { nodePaths } from "../../provision/lib/node-paths.js";
+import { shq, type Transport } from "../../provision/machines/transport.js";
+import type { Cluster } from "../../provision/core/model.js";
+import { nodePaths } from "../../provision/core/node-paths.js";
 
 export function transports(cluster: Cluster): Transport[] {
   const ref = clusterRefOf(cluster);

@@ -3,17 +3,17 @@
 // scheduler lists its workers), so every stage runs in the fast tier without root, VMs or
 // Dask. Scripts a stage sends to a node are answered by the first matching rule.
 import { readFileSync } from "node:fs";
-import { bundleIdOf, lockPath } from "../../provision/lib/bundle.js";
-import type { CheckRow } from "../../provision/lib/checks.js";
+import { bundleIdOf, lockPath } from "../../provision/runtime/bundle.js";
+import type { CheckRow } from "../../provision/core/check-rows.js";
 
-import type { Log } from "../../provision/lib/log.js";
-import type { MachineProvider, MachineStatus, ProviderCapabilities } from "../../provision/lib/providers/provider.js";
-import type { ClusterRef, RuntimeRef } from "../../provision/lib/spec.js";
-import { NodeCommandError, type RunOptions, type RunResult, type Transport } from "../../provision/lib/transport.js";
+import type { Log } from "../../provision/core/log.js";
+import type { MachineProvider, MachineStatus, ProviderCapabilities } from "../../provision/machines/provider.js";
+import type { ClusterRef, RuntimeRef } from "../../provision/core/stage-spec.js";
+import { NodeCommandError, type RunOptions, type RunResult, type Transport } from "../../provision/machines/transport.js";
 import { REPO } from "./project.js";
 import { repoRuntime } from "./stack-specs.js";
-import { parseLock } from "../../provision/lib/lock.js";
-import type { NodeSpec, HostNeeds } from "../../provision/lib/model.js";
+import { parseLock } from "../../provision/runtime/lock.js";
+import type { NodeSpec, HostNeeds } from "../../provision/core/model.js";
 
 export interface NodeScript {
   /** Matched against the script sent. */

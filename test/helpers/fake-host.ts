@@ -5,8 +5,8 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { inject } from "vitest";
-import type { Host } from "../../provision/lib/host.js";
-import type { ProcessOptions, ProcessResult } from "../../provision/lib/process.js";
+import type { Host } from "../../provision/host/host.js";
+import type { ProcessOptions, ProcessResult } from "../../provision/host/process.js";
 
 /** What a scripted program answers: its stdout, or a partial result; a function sees the argv. */
 export type Reply = string | Partial<Pick<ProcessResult, "stdout" | "stderr" | "exitCode" | "missing" | "timedOut">>;

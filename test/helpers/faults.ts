@@ -8,11 +8,11 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, 
 import os from "node:os";
 import path from "node:path";
 
-import type { ServiceName } from "../../provision/lib/services.js";
-import { shq, type RunResult, type Transport } from "../../provision/lib/transport.js";
+import type { ServiceName } from "../../provision/services/definitions.js";
+import { shq, type RunResult, type Transport } from "../../provision/machines/transport.js";
 import { CLIENT_PRELUDE } from "./cluster.js";
-import { normalizeName } from "../../provision/lib/lock.js";
-import { nodePaths } from "../../provision/lib/node-paths.js";
+import { normalizeName } from "../../provision/runtime/lock.js";
+import { nodePaths } from "../../provision/core/node-paths.js";
 
 export type ScenarioId =
   | "worker-loss"

@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import { $ } from "zx";
-import { cacheDir } from "../../provision/lib/paths.js";
+import { cacheDir } from "../../provision/host/paths.js";
 
 /** The release of each supported line the matrix runs: the newest one of December 2026. */
 export const NODE_RELEASES: Readonly<Record<number, string>> = { 22: "22.23.5", 24: "24.22.3", 26: "26.12.1" };

@@ -7,10 +7,10 @@ import { mkdtempSync, realpathSync, symlinkSync, writeFileSync, rmSync, existsSy
 import os from "node:os";
 import path from "node:path";
 import { $, type ProcessOutput } from "zx";
-import { CHECKOUT_FILES, copyCheckout } from "../../provision/lib/checkout-copy.js";
-import { resolveCluster } from "../../provision/lib/config.js";
+import { CHECKOUT_FILES, copyCheckout } from "../../provision/host/checkout-copy.js";
+import { resolveCluster } from "../../provision/config/resolve.js";
 import { cdktfEnv } from "./terraform.js";
-import type { Cluster } from "../../provision/lib/model.js";
+import type { Cluster } from "../../provision/core/model.js";
 
 export const REPO = path.resolve(import.meta.dirname, "..", "..");
 // What a clone has (git ls-files), less what no command reads.

@@ -5,14 +5,14 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { type App, Testing } from "cdktf";
-import { runtimeRef } from "../../provision/lib/bundle.js";
+import { runtimeRef } from "../../provision/runtime/bundle.js";
 
-import { CONVERGE_PREFIX } from "../../provision/lib/observe.js";
-import type { RuntimeRef, StageSpec } from "../../provision/lib/spec.js";
-import type { StageExpectations } from "../../provision/lib/stage.js";
+import { CONVERGE_PREFIX } from "../../provision/state/observe.js";
+import type { RuntimeRef, StageSpec } from "../../provision/core/stage-spec.js";
+import type { StageExpectations } from "../../provision/stages/stage-types.js";
 import { DaskClusterStack } from "../../stacks/dask-cluster-stack.js";
 import { REPO } from "./project.js";
-import type { Cluster } from "../../provision/lib/model.js";
+import type { Cluster } from "../../provision/core/model.js";
 
 export type StackSpecs = Map<string, { spec: StageSpec; expect: StageExpectations; interpreter: string[] }>;
 

@@ -1,6 +1,6 @@
 // The Terraform environment of the tests: the project's own (provision/lib/terraform.ts),
 // so a test runs cdktf exactly as a user's shell would, first-use provider build included.
-import { terraformCli, terraformEnvironment } from "../../provision/lib/terraform.js";
+import { terraformCli, terraformEnvironment } from "../../provision/host/terraform.js";
 
 export function terraformEnv(): NodeJS.ProcessEnv {
   return terraformEnvironment();

@@ -6,10 +6,10 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { resolveCluster } from "../../provision/lib/config.js";
-import type { UserError } from "../../provision/lib/errors.js";
-import { LocalProvider, networkNamespace, nodeNamespace } from "../../provision/lib/providers/local.js";
-import { clusterRefOf, type ClusterRef } from "../../provision/lib/spec.js";
+import { resolveCluster } from "../../provision/config/resolve.js";
+import type { UserError } from "../../provision/core/errors.js";
+import { LocalProvider, networkNamespace, nodeNamespace } from "../../provision/machines/local/provider.js";
+import { clusterRefOf, type ClusterRef } from "../../provision/core/stage-spec.js";
 import { fakeHost, type Script } from "../helpers/fake-host.js";
 
 let dir: string;

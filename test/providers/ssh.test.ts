@@ -7,12 +7,12 @@ import os from "node:os";
 import path from "node:path";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
-import { resolveCluster } from "../../provision/lib/config.js";
-import { UserError } from "../../provision/lib/errors.js";
-import { hostRows, majorityOf, serviceManagerFor, sshConfigText, sshFailure, SshProvider, sshPaths } from "../../provision/lib/providers/ssh.js";
-import { clusterRefOf } from "../../provision/lib/spec.js";
+import { resolveCluster } from "../../provision/config/resolve.js";
+import { UserError } from "../../provision/core/errors.js";
+import { hostRows, majorityOf, serviceManagerFor, sshConfigText, sshFailure, SshProvider, sshPaths } from "../../provision/machines/ssh/provider.js";
+import { clusterRefOf } from "../../provision/core/stage-spec.js";
 import { fakeHost, recorded } from "../helpers/fake-host.js";
-import type { Cluster } from "../../provision/lib/model.js";
+import type { Cluster } from "../../provision/core/model.js";
 
 const scratch = mkdtempSync(path.join(os.tmpdir(), "dvc-sshprov-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));

@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { BOOTSTRAP_SCRIPT } from "../../provision/lib/providers/vagrant.js";
+import { BOOTSTRAP_SCRIPT } from "../../provision/machines/vagrant/provider.js";
 import { rootOrSkip } from "../helpers/root.js";
 
 const isRoot = rootOrSkip("vagrant-bootstrap.local", "the bootstrap runs in a UTS and mount namespace of its own (unshare), which needs root");

@@ -6,9 +6,9 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runProcess, type ProcessOptions, type ProcessRunner } from "../../provision/lib/process.js";
-import { SshTransport, withConnectionSharing } from "../../provision/lib/ssh-transport.js";
-import { NodeCommandError, exportLines, shq } from "../../provision/lib/transport.js";
+import { runProcess, type ProcessOptions, type ProcessRunner } from "../../provision/host/process.js";
+import { SshTransport, withConnectionSharing } from "../../provision/machines/ssh-transport.js";
+import { NodeCommandError, exportLines, shq } from "../../provision/machines/transport.js";
 
 let dir: string;
 let exec: ProcessRunner;

@@ -6,15 +6,15 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, st
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { resolveCluster } from "../../provision/lib/config.js";
-import { clusterRefOf, type ClusterRef } from "../../provision/lib/spec.js";
-import { UserError } from "../../provision/lib/errors.js";
-import { runProcess } from "../../provision/lib/process.js";
-import { parseIpRouteJson, parseNetstatRoutes, parseRoutePrint } from "../../provision/lib/routes.js";
-import { boxAddArgs, parseBoxList, satisfiesConstraint, vagrantEnv } from "../../provision/lib/providers/vagrant.js";
-import { virtualboxProvider } from "../../provision/lib/providers/virtualbox.js";
-import { libvirtProvider } from "../../provision/lib/providers/libvirt.js";
-import { controlPathFits, sshControlDir, withConnectionSharing } from "../../provision/lib/ssh-transport.js";
+import { resolveCluster } from "../../provision/config/resolve.js";
+import { clusterRefOf, type ClusterRef } from "../../provision/core/stage-spec.js";
+import { UserError } from "../../provision/core/errors.js";
+import { runProcess } from "../../provision/host/process.js";
+import { parseIpRouteJson, parseNetstatRoutes, parseRoutePrint } from "../../provision/host/routes.js";
+import { boxAddArgs, parseBoxList, satisfiesConstraint, vagrantEnv } from "../../provision/machines/vagrant/provider.js";
+import { virtualboxProvider } from "../../provision/machines/virtualbox/provider.js";
+import { libvirtProvider } from "../../provision/machines/libvirt/provider.js";
+import { controlPathFits, sshControlDir, withConnectionSharing } from "../../provision/machines/ssh-transport.js";
 import { fakeHost, type FakeHostOptions, type Script } from "../helpers/fake-host.js";
 
 // What needs this computer to be POSIX: a uid, file modes, a program found by its shebang

@@ -8,12 +8,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { CheckRow } from "../../provision/lib/checks.js";
-import { resolveCluster } from "../../provision/lib/config.js";
-import { parseNetstatRoutes } from "../../provision/lib/routes.js";
-import { nemLines, parseMachineFolder } from "../../provision/lib/providers/virtualbox-host-checks.js";
-import { virtualboxProvider } from "../../provision/lib/providers/virtualbox.js";
-import { clusterRefOf, type ClusterRef } from "../../provision/lib/spec.js";
+import type { CheckRow } from "../../provision/core/check-rows.js";
+import { resolveCluster } from "../../provision/config/resolve.js";
+import { parseNetstatRoutes } from "../../provision/host/routes.js";
+import { nemLines, parseMachineFolder } from "../../provision/machines/virtualbox/host-checks.js";
+import { virtualboxProvider } from "../../provision/machines/virtualbox/provider.js";
+import { clusterRefOf, type ClusterRef } from "../../provision/core/stage-spec.js";
 import { fakeHost, recorded, type FakeHostOptions, type Script } from "../helpers/fake-host.js";
 
 let dir: string;

@@ -8,9 +8,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { CheckRow } from "../../provision/lib/checks.js";
-import { resolveCluster } from "../../provision/lib/config.js";
-import type { UserError } from "../../provision/lib/errors.js";
+import type { CheckRow } from "../../provision/core/check-rows.js";
+import { resolveCluster } from "../../provision/config/resolve.js";
+import type { UserError } from "../../provision/core/errors.js";
 import {
   adaptersOnSubnet,
   masterIds,
@@ -24,9 +24,9 @@ import {
   vboxEnv,
   vboxMachineState,
   virtualboxProvider,
-} from "../../provision/lib/providers/virtualbox.js";
-import { parseCidr } from "../../provision/lib/ipv4.js";
-import { clusterRefOf, type ClusterRef } from "../../provision/lib/spec.js";
+} from "../../provision/machines/virtualbox/provider.js";
+import { parseCidr } from "../../provision/core/ipv4.js";
+import { clusterRefOf, type ClusterRef } from "../../provision/core/stage-spec.js";
 import { fakeHost, recorded, type FakeHostOptions, type Script } from "../helpers/fake-host.js";
 
 let dir: string;
