@@ -4,7 +4,7 @@
 // reached through, and exits 0 only when the stage did its work.
 // With DVC_STAGE_TIMES set (npm run bench:deploy sets it), it appends one JSON line to that
 // file: which stage, when its process started, when its work began and ended, and whether
-// it succeeded (lib/stage-times.ts).
+// it succeeded (bench/stage-times.ts).
 import { runCli } from "./core/errors.js";
 import { recordStageTime } from "./bench/stage-times.js";
 import { runStage } from "./stages/index.js";

@@ -23,7 +23,7 @@ import type { Cluster, NodeSpec } from "../provision/core/model.js";
 
 export const STACK_NAME = "dask-cluster";
 
-// hashicorp/null versions this stack works with (provision/lib/toolchain.ts): we use only
+// hashicorp/null versions this stack works with (provision/host/toolchain.ts): we use only
 // null_resource with triggers, the same in 2.x and 3.x, and the build from the Go module
 // proxy where the registry is unreachable is 2.2.0.
 import { NULL_PROVIDER_CONSTRAINT } from "../provision/host/toolchain.js";
@@ -35,7 +35,7 @@ export interface DaskClusterStackProps {
   readonly runtime: RuntimeRef;
   /** Absolute path of the node binary Terraform starts every stage with (the synth's own, from stacks/main.ts). */
   readonly nodeBinary: string;
-  /** What the plan observed, by stage resource name (lib/observe.ts): the converge resources' `observed` triggers. Default: every stage's first apply. */
+  /** What the plan observed, by stage resource name (state/observe.ts): the converge resources' `observed` triggers. Default: every stage's first apply. */
   readonly observed?: ReadonlyMap<string, string>;
 }
 

@@ -1,10 +1,10 @@
 // The CDK for Terraform app: reads and validates the cluster config (CLUSTER_CONFIG or
 // ./cluster.config.json), hashes the runtime lock and sources, and builds the one stack.
 // Bad config stops here, before Terraform creates anything, with exit code 2. Then it
-// makes sure Terraform can get hashicorp/null (lib/toolchain.ts). runtime.packages are
-// locked here when their lock is missing or stale (lib/packages.ts), so a package the
+// makes sure Terraform can get hashicorp/null (host/toolchain.ts). runtime.packages are
+// locked here when their lock is missing or stale (runtime/packages.ts), so a package the
 // nodes cannot install is refused before anything changes. When something is
-// deployed, it first looks at what is really there (lib/observe.ts): the stages whose
+// deployed, it first looks at what is really there (state/observe.ts): the stages whose
 // outcome is gone get a new `observed` trigger, so the plan lists them as repairs.
 import { existsSync } from "node:fs";
 import path from "node:path";

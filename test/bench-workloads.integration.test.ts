@@ -1,5 +1,5 @@
 // The benchmark workloads for real: a scheduler and three one-thread workers (node1..3)
-// on 127.0.0.1 with mutual TLS (certificates from provision/lib/tls.ts), then
+// on 127.0.0.1 with mutual TLS (certificates from provision/services/tls.ts), then
 // `python -m dask_vm_runtime.bench --size small` with every workload, its JSON-lines
 // stdout, and the results file checked against the schema and against the arithmetic
 // (totals, SVD error, who ran the inc tasks). Also the ratings-file SVD path and bad input.

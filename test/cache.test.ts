@@ -1,4 +1,4 @@
-// The host cache kept in bounds (provision/lib/cache.ts): what deployed clusters use and the
+// The host cache kept in bounds (provision/runtime/cache.ts): what deployed clusters use and the
 // most recently used bundles stay, the rest goes; the toolchain and unknown files are never
 // touched; doctor's row says how big it is. On real folders and files in a scratch cache.
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, truncateSync, utimesSync, writeFileSync } from "node:fs";

@@ -1,4 +1,4 @@
-// The argument parser every `npm run` command shares (provision/lib/cli.ts), and each
+// The argument parser every `npm run` command shares (provision/core/cli-args.ts), and each
 // command's --help through the real entry point, in a checkout whose path has a space and
 // a non-ASCII letter, reached through a symlink (where a guard comparing import.meta.url
 // with argv[1] once made every command print nothing and exit 0): --verbose and --help

@@ -1,4 +1,4 @@
-// The deploy benchmark's results (provision/lib/deploy-bench-results.ts) on the committed
+// The deploy benchmark's results (provision/bench/deploy-results.ts) on the committed
 // real run (test/fixtures/deploy-bench/): it matches its schema, its report.md is exactly
 // what this version renders from it (the README quotes it), goals are judged as stated,
 // the chart is valid SVG drawn offline; a broken file is refused with each error's path.

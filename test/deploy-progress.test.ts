@@ -1,4 +1,4 @@
-// What the demo shows of cdktf's output (lib/deploy-progress.ts), fed lines as cdktf
+// What the demo shows of cdktf's output (stages/deploy-progress.ts), fed lines as cdktf
 // prints them without a terminal (the stack name on some lines, colours, status lines in
 // between): a line per stage as it starts and as it is done, the stage's own resource
 // only (converge-<stage> on deploy, <stage> on destroy), and after a failure the failing

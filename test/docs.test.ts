@@ -1,5 +1,5 @@
 // The generated documentation of cluster.config.json (provision/docs.ts): the committed
-// JSON Schema and README reference match the schema in provision/lib/config-schema.ts,
+// JSON Schema and README reference match the schema in provision/core/config-schema.ts,
 // the published schema accepts what the config loader accepts and refuses unknown keys,
 // every field is documented, and `npm run docs -- --check` fails on a stale file.
 import { afterAll, describe, expect, it, vi } from "vitest";
@@ -26,7 +26,7 @@ afterAll(() => {
 
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
 const root = path.resolve(import.meta.dirname, "..");
-const REGENERATE = "edit provision/lib/config-schema.ts only, then run `npm run docs` and commit both generated files";
+const REGENERATE = "edit provision/core/config-schema.ts only, then run `npm run docs` and commit both generated files";
 
 function readmeSection(readme: string): string {
   const start = readme.indexOf(START_MARKER);
@@ -66,12 +66,12 @@ function editorValidator() {
 describe("generated files are up to date", () => {
   it(`${SCHEMA_FILE} matches the schema`, () => {
     const committed = readFileSync(path.join(root, SCHEMA_FILE), "utf8");
-    expect(committed === renderSchemaJson(), `${SCHEMA_FILE} is out of sync with provision/lib/config-schema.ts: ${REGENERATE}`).toBe(true);
+    expect(committed === renderSchemaJson(), `${SCHEMA_FILE} is out of sync with provision/core/config-schema.ts: ${REGENERATE}`).toBe(true);
   });
 
   it(`the configuration reference in ${README_FILE} matches the schema`, () => {
     const section = readmeSection(readFileSync(path.join(root, README_FILE), "utf8"));
-    expect(section === renderConfigReference(), `the configuration reference in ${README_FILE} is out of sync with provision/lib/config-schema.ts: ${REGENERATE}`).toBe(true);
+    expect(section === renderConfigReference(), `the configuration reference in ${README_FILE} is out of sync with provision/core/config-schema.ts: ${REGENERATE}`).toBe(true);
   });
 
   it("npm run docs -- --check passes here, and fails naming each stale file", async () => {
@@ -192,8 +192,8 @@ describe("the README's map of the code", () => {
 
   it("names every stage, every provider and the command folder", () => {
     for (const f of readdirSync(path.join(root, "provision", "stages")).filter((x) => x !== "index.ts")) expect(named, `provision/stages/${f}`).toContain(`provision/stages/${f}`);
-    for (const f of readdirSync(path.join(root, "provision", "lib", "providers"))) {
-      expect(section, `provision/lib/providers/${f}`).toContain(`provision/lib/providers/${f}`);
+    for (const f of readdirSync(path.join(root, "provision", "machines"), { recursive: true, encoding: "utf8" }).filter((x) => x.endsWith(".ts"))) {
+      expect(section, `provision/machines/${f}`).toContain(`provision/machines/${f}`);
     }
     expect(named).toContain("provision/commands/");
   });

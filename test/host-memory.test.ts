@@ -1,4 +1,4 @@
-// The nodes' default memory and the memory check (provision/lib/host-memory.ts,
+// The nodes' default memory and the memory check (provision/host/memory.ts,
 // host-checks.ts memoryCheck) on laptops of 8, 16 and 32 GB under Windows, macOS and Linux,
 // as each OS reports itself: Linux /proc/meminfo, macOS vm_stat (and hw.memsize, which
 // os.totalmem() reads), Windows GlobalMemoryStatusEx (os.totalmem/os.freemem). Recorded
@@ -150,7 +150,7 @@ describe("memory on 8, 16 and 32 GB laptops", () => {
       .exec(py)?.[1]
       ?.split(",")
       .map((x) => Number(x.trim()));
-    expect(listed, "edit DEFAULT_NODE_MB in test/cluster-runtime/test_svd_sizes.py to the steps of provision/lib/host-memory.ts").toEqual(NODE_MEMORY_STEPS.map((s) => s.memoryMb));
+    expect(listed, "edit DEFAULT_NODE_MB in test/cluster-runtime/test_svd_sizes.py to the steps of provision/host/memory.ts").toEqual(NODE_MEMORY_STEPS.map((s) => s.memoryMb));
   });
 
   it("machines elsewhere (provider ssh) keep the schema's 2048 MiB whatever this computer has; a memoryMb written in the config always wins", () => {

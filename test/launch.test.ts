@@ -18,7 +18,7 @@ beforeAll(() => {
   // An entry that says where it runs from and what it was given.
   writeFileSync(
     path.join(checkout.dir, "provision", "where.ts"),
-    'import { PROJECT_DIR } from "./lib/paths.js";\nconsole.log(JSON.stringify({ project: PROJECT_DIR, argv: process.argv.slice(2) }));\n',
+    'import { PROJECT_DIR } from "./host/paths.js";\nconsole.log(JSON.stringify({ project: PROJECT_DIR, argv: process.argv.slice(2) }));\n',
   );
 });
 afterAll(() => {
@@ -32,7 +32,7 @@ describe("provision/launch.mjs", () => {
     expect(JSON.parse(r.stdout)).toEqual({ project: checkout.dir, argv: ["apply", "a b"] });
     const m = manifest("provision-where");
     expect(m.output).toMatch(/^provision-where-[A-Z0-9]+\.mjs$/);
-    expect(Object.keys(m.inputs)).toEqual(["provision/lib/paths.ts", "provision/where.ts"]);
+    expect(Object.keys(m.inputs)).toEqual(["provision/host/paths.ts", "provision/where.ts"]);
     expect(readdirSync(compiled())).toContain(m.output);
   });
 
@@ -41,8 +41,8 @@ describe("provision/launch.mjs", () => {
     const at = statSync(path.join(compiled(), "provision-where.json")).mtimeMs;
     expect((await launch("provision/where.ts")).exitCode).toBe(0);
     expect(statSync(path.join(compiled(), "provision-where.json")).mtimeMs).toBe(at);
-    appendFileSync(path.join(checkout.dir, "provision", "lib", "paths.ts"), '\nexport const LAUNCH_TEST = "changed";\n');
-    appendFileSync(path.join(checkout.dir, "provision", "where.ts"), 'import { LAUNCH_TEST } from "./lib/paths.js";\nconsole.error(LAUNCH_TEST);\n');
+    appendFileSync(path.join(checkout.dir, "provision", "host", "paths.ts"), '\nexport const LAUNCH_TEST = "changed";\n');
+    appendFileSync(path.join(checkout.dir, "provision", "where.ts"), 'import { LAUNCH_TEST } from "./host/paths.js";\nconsole.error(LAUNCH_TEST);\n');
     const r = await launch("provision/where.ts");
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stderr.trim()).toBe("changed");

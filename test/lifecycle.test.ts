@@ -1,4 +1,4 @@
-// npm run stop and start (provision/lib/lifecycle.ts) against the shared fake provider:
+// npm run stop and start (provision/state/lifecycle.ts) against the shared fake provider:
 // what each asks of the machines and the services, in which order, that both are
 // idempotent, and that start refuses a machine that is gone before touching anything.
 // The real thing runs on namespaces in test/faults.local.test.ts and on VMs in test:vm.

@@ -1,5 +1,5 @@
-// Line endings of what goes to a node (provision/lib/line-endings.ts) and of the bundle
-// (provision/lib/bundle.ts): a CRLF checkout, as Git for Windows makes it, ships LF and the
+// Line endings of what goes to a node (provision/core/line-endings.ts) and of the bundle
+// (provision/runtime/bundle.ts): a CRLF checkout, as Git for Windows makes it, ships LF and the
 // same bundle id as an LF one; a script that a node still cannot run for it says why.
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";

@@ -1,5 +1,5 @@
 // The Node.js support matrix, from what npm really installs: package.json's engines agree
-// with provision/node-support.mjs; an unsupported Node gets one line with the fix; and, read
+// with provision/core/node-support.mjs; an unsupported Node gets one line with the fix; and, read
 // from package-lock.json (which lists every platform's optional packages, not only this
 // machine's), the pseudo-terminal module cdktf's CLI loads has a binary for every platform
 // × Node line the README claims, with no install script and no compiler.
@@ -78,7 +78,7 @@ function binaryFor(l: Lock, moduleName: string, os: string, cpu: string): { ok: 
 }
 
 describe("supported Node.js lines", () => {
-  it("package.json's engines is the range provision/node-support.mjs makes (edit the list there, then engines)", () => {
+  it("package.json's engines is the range provision/core/node-support.mjs makes (edit the list there, then engines)", () => {
     expect(pkg.engines.node).toBe(enginesRange());
     expect(SUPPORTED_NODE_LINES.map((l) => l.major)).toEqual([22, 24, 26]);
   });
@@ -110,7 +110,11 @@ describe("supported Node.js lines", () => {
       try {
         execFileSync(
           process.execPath,
-          ["--input-type=module", "-e", `import(${JSON.stringify(pathToFileURL(path.join(PROJECT_DIR, "provision", "node-support.mjs")).href)}).then((m) => m.requireSupportedNode("v20.20.2", {}))`],
+          [
+            "--input-type=module",
+            "-e",
+            `import(${JSON.stringify(pathToFileURL(path.join(PROJECT_DIR, "provision", "core", "node-support.mjs")).href)}).then((m) => m.requireSupportedNode("v20.20.2", {}))`,
+          ],
           { encoding: "utf8", stdio: "pipe" },
         );
         return { status: 0, stderr: "" };

@@ -1,4 +1,4 @@
-// What the plan observes (provision/lib/observe.ts): from what the provider and the nodes
+// What the plan observes (provision/state/observe.ts): from what the provider and the nodes
 // show, exactly the stages whose outcome is gone are applied again, each with its reason,
 // and a healthy cluster keeps the values Terraform's state holds (no change). The facts
 // are gathered through the shared fake provider; the rules on top of them are pure.

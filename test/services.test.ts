@@ -1,4 +1,4 @@
-// The Dask services as data (provision/lib/services.ts): what a node runs, and how a
+// The Dask services as data (provision/services/definitions.ts): what a node runs, and how a
 // service that dies as it starts is reported. Fast tier: no node, no Dask.
 import { describe, expect, it } from "vitest";
 import { resolveCluster } from "../provision/config/resolve.js";

@@ -78,7 +78,7 @@ describe("dask-cluster stack", () => {
     expect(exec.environment.DVC_SPEC).toBe("${null_resource.worker-node2.triggers.spec}");
     expect(exec.working_dir).toBe(PROJECT);
     expect(all["converge-machine-node2"]!.provisioner![0]!["local-exec"].environment.DVC_EXPECT).toBe('{"python":"3.11"}');
-    // Each apply records, under its stage's resource name, the value it ran for (lib/observe.ts).
+    // Each apply records, under its stage's resource name, the value it ran for (state/observe.ts).
     for (const name of STAGE_NAMES) {
       const env = all[`converge-${name}`]!.provisioner![0]!["local-exec"].environment;
       expect([env.DVC_RESOURCE, env.DVC_OBSERVED], name).toEqual([name, "${self.triggers.observed}"]);

@@ -1,4 +1,4 @@
-// Terraform without its registry (provision/lib/toolchain.ts), for real: a plain Terraform
+// Terraform without its registry (provision/host/toolchain.ts), for real: a plain Terraform
 // JSON config with one null_resource, its folder given hashicorp/null the way the synth
 // does it (the implied local mirror terraform.d/plugins and a lock file with our h1 hash),
 // then the real terraform/tofu init with every network request failing and no CLI

@@ -1,4 +1,4 @@
-// uv comes pinned and hash-checked, with nothing to install by hand (lib/uv.ts): the wheel
+// uv comes pinned and hash-checked, with nothing to install by hand (runtime/uv.ts): the wheel
 // chosen for each computer, a wheel whose bytes are not the pinned ones refused before
 // anything of it runs, and the whole fetch (index page, download, check, unpack, run)
 // against a loopback package index serving a small stand-in wheel whose uv is a script.
@@ -61,7 +61,7 @@ describe("the uv pin", () => {
     }
     expect(err).toBeInstanceOf(UserError);
     expect(err!.message).toBe("the uv wheel from https://mirror.example/simple/ is not the pinned one: refused, nothing of it was run");
-    expect(err!.problems[0]!.message).toContain(`sha256 ${sha(Buffer.from("something else"))}, but provision/lib/uv.ts pins ${wheel.sha256}`);
+    expect(err!.problems[0]!.message).toContain(`sha256 ${sha(Buffer.from("something else"))}, but provision/runtime/uv.ts pins ${wheel.sha256}`);
   });
 
   it("takes the binary out of a wheel (uv-<version>.data/scripts/uv, uv.exe on Windows)", () => {
@@ -134,7 +134,7 @@ describe.runIf(posix)("ensureUv against a loopback package index", () => {
     const err = await ensureUv(h, log, { pin: pinWith(pinned), index }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UserError);
     expect((err as UserError).message).toMatch(/^the index's uv wheel is not the pinned one: refused, nothing of it was run/);
-    expect((err as UserError).problems[0]!.message).toContain(`sha256 ${pinned}, pinned in provision/lib/uv.ts`);
+    expect((err as UserError).problems[0]!.message).toContain(`sha256 ${pinned}, pinned in provision/runtime/uv.ts`);
     expect(existsSync(cachedUvPath(h, pinWith(pinned)))).toBe(false);
     expect(readdirSync(path.join(cache, "toolchain"))).toEqual([]);
   });

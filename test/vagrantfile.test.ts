@@ -1,5 +1,5 @@
 // The real `vagrant validate` (Debian's vagrant and vagrant-libvirt) on
-// provision/Vagrantfile, fed machine lists written by the provider code itself, so the
+// provision/machines/vagrant/Vagrantfile, fed machine lists written by the provider code itself, so the
 // Ruby and TypeScript sides cannot drift apart. VirtualBox cannot run here: Vagrant only
 // needs `VBoxManage --version` to load its VirtualBox provider and validate the
 // virtualbox block, so a stand-in answering that one question goes first on PATH.
@@ -17,7 +17,7 @@ import { libvirtProvider, type LibvirtOptions } from "../provision/machines/libv
 import { MIN_VAGRANT } from "../provision/machines/vagrant/provider.js";
 
 const REPO = path.resolve(import.meta.dirname, "..");
-const VAGRANTFILE_DIR = path.join(REPO, "provision");
+const VAGRANTFILE_DIR = path.join(REPO, "provision", "machines", "vagrant");
 
 const probe = spawnSync("vagrant", ["--version"], { encoding: "utf8", env: { ...process.env, VAGRANT_CHECKPOINT_DISABLE: "1" } });
 const hasVagrant = !probe.error && probe.status === 0;
@@ -83,7 +83,7 @@ function mutatedVagrantfile(name: string, from: string, to: string): string {
   return d;
 }
 
-describe.skipIf(!hasVagrant)("provision/Vagrantfile under the real vagrant validate", () => {
+describe.skipIf(!hasVagrant)("provision/machines/vagrant/Vagrantfile under the real vagrant validate", () => {
   it("validates the virtualbox machine list", () => {
     const r = validate(machineList("vbox", "virtualbox"), "virtualbox");
     expect(r.out).toContain("Vagrantfile validated successfully.");
@@ -145,15 +145,15 @@ describe.skipIf(!hasVagrant)("provision/Vagrantfile under the real vagrant valid
     expect(r.out).toContain("It is written by the box stage of `npx cdktf deploy`");
   });
 
-  it("looks for ../.cluster/machines.json next to the Vagrantfile when DVC_MACHINES is unset", () => {
-    const d = mutatedVagrantfile(path.join("checkout", "provision"), "# -*- mode: ruby -*-", "# -*- mode: ruby -*-");
+  it("looks for the project's .cluster/machines.json, three folders above the Vagrantfile, when DVC_MACHINES is unset", () => {
+    const d = mutatedVagrantfile(path.join("checkout", "provision", "machines", "vagrant"), "# -*- mode: ruby -*-", "# -*- mode: ruby -*-");
     const r = validate(undefined, "virtualbox", d);
     expect(r.status).not.toBe(0);
     expect(r.out).toContain(`the machine list ${path.join(tmp, "checkout", ".cluster", "machines.json")} does not exist`);
   });
 });
 
-describe("provision/Vagrantfile and the providers agree", () => {
+describe("provision/machines/vagrant/Vagrantfile and the providers agree", () => {
   it("Vagrant.require_version is MIN_VAGRANT, the version the providers' checks ask for", () => {
     const text = readFileSync(path.join(VAGRANTFILE_DIR, "Vagrantfile"), "utf8");
     const required = /^Vagrant\.require_version ">= ([\d.]+)"/m.exec(text)?.[1];

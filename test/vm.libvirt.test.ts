@@ -1,6 +1,6 @@
 // The full lifecycle on real VMs: 3 Debian 12 VMs created by Vagrant + vagrant-libvirt
 // (qemu emulation where hardware KVM is missing) through the real stack. cdktf deploy
-// (box from provision/build-test-box.sh's cache, benchmark at small size), npm run
+// (box from provision/machines/libvirt/build-test-box.sh's cache, benchmark at small size), npm run
 // verify-versions, each worker registered on its VM's private IP, npm run benchmark at
 // small size with placement work on all three VMs, every VM powered off (virsh destroy)
 // and cdktf deploy bringing the cluster back, npm run stop and start, cdktf destroy, and
@@ -42,9 +42,9 @@ const IPS = ["192.168.60.11", "192.168.60.12", "192.168.60.13"];
 async function why(): Promise<string | undefined> {
   if (process.platform !== "linux") return `libvirt with qemu needs Linux (this is ${process.platform})`;
   if (process.getuid?.() !== 0) return "this suite needs root (it starts libvirtd, builds the box with debootstrap, and defines networks)";
-  const setup = await runProcess(["bash", path.join(REPO, "provision", "setup-libvirt-host.sh")], { echo: true, timeoutMs: 1_800_000 });
+  const setup = await runProcess(["bash", path.join(REPO, "provision", "machines", "libvirt", "setup-libvirt-host.sh")], { echo: true, timeoutMs: 1_800_000 });
   if (setup.exitCode === 3) return (setup.stderr.trim().split("\n").pop() ?? "").replace(/^cannot run libvirt: /, "libvirt cannot run here: ");
-  if (setup.exitCode !== 0) throw new Error(`provision/setup-libvirt-host.sh failed (exit ${setup.exitCode}):\n${setup.stderr}`);
+  if (setup.exitCode !== 0) throw new Error(`provision/machines/libvirt/setup-libvirt-host.sh failed (exit ${setup.exitCode}):\n${setup.stderr}`);
   const caps = await runProcess(["virsh", "--connect", "qemu:///system", "domcapabilities", "--virttype", "qemu"]);
   if (caps.exitCode !== 0) return `qemu cannot run under libvirt here: ${(caps.stderr || caps.stdout).trim().split("\n").pop()}`;
   return undefined;
@@ -103,7 +103,7 @@ interface Timings {
   vmCpuModel?: string;
   remained?: Record<string, string[]>;
   host?: { cpus: number; loadAtStart: number[]; loadAtEnd?: number[] };
-  /** Per cdktf command (cold deploy, deploy after power-off, destroy): each stage's processes, load and work summed, and when (lib/deploy-bench-results.ts). */
+  /** Per cdktf command (cold deploy, deploy after power-off, destroy): each stage's processes, load and work summed, and when (bench/deploy-results.ts). */
   stages?: Record<string, { stage: string; processes: number; load: number; work: number; from: number; to: number }[]>;
   when?: string;
 }
@@ -169,14 +169,14 @@ describe.skipIf(!!skip)("libvirt provider: 3 real VMs, deploy to destroy", () =>
     timings.host = { cpus: os.cpus().length, loadAtStart: os.loadavg().map((x) => Math.round(x * 100) / 100) };
     // The box: built here from Debian packages (cached outside the repo by its recipe hash).
     const t0 = performance.now();
-    // The same cache folder as everything else (provision/lib/paths.ts), and the build run
+    // The same cache folder as everything else (provision/host/paths.ts), and the build run
     // without blocking this process: a blocked event loop for minutes makes vitest's own
     // RPC time out ("Timeout calling onTaskUpdate") although every test passes.
     const env = { ...process.env, DVC_CACHE_DIR: cacheDir() };
-    const script = path.join(REPO, "provision", "build-test-box.sh");
+    const script = path.join(REPO, "provision", "machines", "libvirt", "build-test-box.sh");
     const cachedBefore = (await runProcess(["bash", script, "--print"], { env })).exitCode === 0;
     const build = await runProcess(["bash", script], { env, timeoutMs: 1_800_000, echo: true });
-    if (build.exitCode !== 0) throw new Error(`provision/build-test-box.sh failed with exit ${build.exitCode}`);
+    if (build.exitCode !== 0) throw new Error(`provision/machines/libvirt/build-test-box.sh failed with exit ${build.exitCode}`);
     const box = build.stdout.trim().split("\n").pop()!;
     const facts = JSON.parse(readFileSync(box.replace(/\.box$/, ".json"), "utf8")) as { recipeHash: string; seconds: { total: number }; builtAt: string; sizeMiB: number };
     timings.boxBuild = cachedBefore

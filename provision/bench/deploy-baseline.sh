@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# provision/deploy-baseline.sh — the deploy benchmark's by-hand baseline: what a person
+# provision/bench/deploy-baseline.sh — the deploy benchmark's by-hand baseline: what a person
 # who knows Linux and Dask would type to get the local provider's cluster, with none of
 # this project's machinery (no Terraform, no stages, no checks, no supervisor).
 #

@@ -1,4 +1,4 @@
-// The deploy benchmark's results (npm run bench:deploy, lib/deploy-bench.ts): a TypeBox
+// The deploy benchmark's results (npm run bench:deploy, bench/deploy-run.ts): a TypeBox
 // schema that is real JSON Schema, its validation with every error's path, the goals of
 // the deploy-speed work judged against a run, the markdown report and the chart (time
 // against nodes, ours and the by-hand baseline).
@@ -56,7 +56,7 @@ const Baseline = Type.Object(
     total: Seconds("All of the above: the by-hand cold deploy."),
     teardown: Seconds("Processes stopped, namespaces and files removed."),
   },
-  { ...strict, description: "provision/deploy-baseline.sh: the same cluster by hand." },
+  { ...strict, description: "provision/bench/deploy-baseline.sh: the same cluster by hand." },
 );
 
 const Run = Type.Object(
@@ -156,7 +156,7 @@ export function evaluateDeployGoals(r: DeployBenchResults): DeployGoal[] {
 
 // --- where the time goes ------------------------------------------------------------
 
-/** The stage records of one command (lib/stage-times.ts) on its clock: seconds from t0, its start in epoch ms. */
+/** The stage records of one command (bench/stage-times.ts) on its clock: seconds from t0, its start in epoch ms. */
 export function stageRunsOf(times: readonly StageTime[], t0: number): StageTiming[] {
   return times.map((s) => ({
     resource: s.resource,
@@ -222,7 +222,7 @@ export function renderDeployMarkdown(r: DeployBenchResults): string {
     "",
     `${r.startedAt} → ${r.finishedAt}; provider local; ${r.host.cpus} CPUs (${r.host.cpuModel}), ${r.host.memoryGiB} GiB; ${r.host.platform}, node ${r.host.node}, ${r.host.terraform}; runtime bundle ${r.bundleId}.`,
     "",
-    "Ours: `cdktf deploy` from nothing with the runtime bundle cached (to every worker registered on its private IP, versions gated, TLS on), again with no change, after one node's `cpus` changed, then `cdktf destroy` (checked to leave no namespace or process). By hand: provision/deploy-baseline.sh, the same namespaces, venvs from the same wheelhouse and the same TLS scheduler and workers, without our machinery.",
+    "Ours: `cdktf deploy` from nothing with the runtime bundle cached (to every worker registered on its private IP, versions gated, TLS on), again with no change, after one node's `cpus` changed, then `cdktf destroy` (checked to leave no namespace or process). By hand: provision/bench/deploy-baseline.sh, the same namespaces, venvs from the same wheelhouse and the same TLS scheduler and workers, without our machinery.",
     "",
     `| nodes | cold deploy | by hand | ratio | no-op deploy | one-node change | destroy | by-hand teardown |${cold ? " nothing cached |" : ""}`,
     `|---:|---:|---:|---:|---:|---:|---:|---:|${cold ? "---:|" : ""}`,
@@ -279,7 +279,7 @@ export function deployTimeSpec(r: DeployBenchResults): TopLevelSpec {
   const domain = Object.values(series);
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    title: { text: "Deploy time against nodes (local provider)", subtitle: `${r.host.cpus} CPUs; ours is cdktf deploy/destroy, by hand is provision/deploy-baseline.sh` },
+    title: { text: "Deploy time against nodes (local provider)", subtitle: `${r.host.cpus} CPUs; ours is cdktf deploy/destroy, by hand is provision/bench/deploy-baseline.sh` },
     width: 420,
     height: 260,
     data: { values: rows },

@@ -1,10 +1,10 @@
 // npm run bench:deploy: how long a deploy takes, and where the time goes, for 1..16 nodes
-// on the local provider, against a by-hand baseline (provision/deploy-baseline.sh) made in
+// on the local provider, against a by-hand baseline (provision/bench/deploy-baseline.sh) made in
 // the same run. Each node count: `cdktf deploy` from nothing (runtime bundle cached), a
 // no-op deploy, a one-node change (the last node's cpus), `cdktf destroy`, checked to
-// leave nothing; every stage process times itself (DVC_STAGE_TIMES, lib/stage-times.ts).
+// leave nothing; every stage process times itself (DVC_STAGE_TIMES, bench/stage-times.ts).
 // It all happens in a scratch copy of this checkout, so its cluster is never the user's.
-// Results: <out>/<UTC time>/results.json (schema: lib/deploy-bench-results.ts), report.md
+// Results: <out>/<UTC time>/results.json (schema: bench/deploy-results.ts), report.md
 // and deploy-time.svg, and <out>/latest.
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -154,8 +154,8 @@ export async function runDeployBench(opts: DeployBenchOptions): Promise<string> 
       if (left.length) throw new Error(`cdktf destroy of ${n} nodes left ${left.join("; ")}`);
       rmSync(path.join(checkout, ".cluster"), { recursive: true, force: true });
 
-      log.step("bench:deploy", `${n} nodes by hand (provision/deploy-baseline.sh)…`);
-      const b = await host.run(["bash", path.join(PROJECT_DIR, "provision", "deploy-baseline.sh"), String(n), unpacked, runtime.python, path.join(top, "baseline")], {
+      log.step("bench:deploy", `${n} nodes by hand (provision/bench/deploy-baseline.sh)…`);
+      const b = await host.run(["bash", path.join(PROJECT_DIR, "provision", "bench", "deploy-baseline.sh"), String(n), unpacked, runtime.python, path.join(top, "baseline")], {
         timeoutMs: 900_000,
       });
       writeFileSync(path.join(logs, `${n}-nodes-by-hand.log`), `${b.stdout}\n${b.stderr}`);

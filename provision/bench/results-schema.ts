@@ -322,11 +322,15 @@ function describe(e: ErrorObject): Problem {
   const at = e.instancePath || "/";
   if (e.keyword === "additionalProperties") {
     const extra = String((e.params as { additionalProperty: string }).additionalProperty);
-    return { path: `${e.instancePath}/${extra}`, message: "is not part of the results schema", fix: "the bench and provision/lib/results-schema.ts are out of sync: update the schema with the bench" };
+    return {
+      path: `${e.instancePath}/${extra}`,
+      message: "is not part of the results schema",
+      fix: "the bench and provision/bench/results-schema.ts are out of sync: update the schema with the bench",
+    };
   }
   if (e.keyword === "required") {
     const missing = String((e.params as { missingProperty: string }).missingProperty);
-    return { path: `${e.instancePath}/${missing}`, message: "is missing", fix: "the bench and provision/lib/results-schema.ts are out of sync, or the run was cut short" };
+    return { path: `${e.instancePath}/${missing}`, message: "is missing", fix: "the bench and provision/bench/results-schema.ts are out of sync, or the run was cut short" };
   }
   return { path: at, message: e.message ?? e.keyword };
 }

@@ -1,6 +1,6 @@
 // How long each stage took, as its own process saw it: written by provision/stage.ts when
 // DVC_STAGE_TIMES names a file (one JSON line per stage run, appended), read by the deploy
-// benchmark (lib/deploy-bench.ts). Nothing is written otherwise.
+// benchmark (bench/deploy-run.ts). Nothing is written otherwise.
 import { appendFileSync, existsSync, readFileSync } from "node:fs";
 
 export interface StageTime {

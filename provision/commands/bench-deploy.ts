@@ -1,5 +1,5 @@
 // `npm run bench:deploy`: parses the options, then measures deploys on the local provider
-// against the by-hand baseline (provision/lib/deploy-bench.ts), or with --render draws an
+// against the by-hand baseline (provision/bench/deploy-run.ts), or with --render draws an
 // earlier run's report and chart again.
 import path from "node:path";
 import { parseCli } from "../core/cli-args.js";
@@ -13,7 +13,7 @@ import { readFileSync } from "node:fs";
 
 const USAGE = `usage: npm run bench:deploy -- [options]
 Deploys and destroys clusters of the local provider (Linux, root) in a scratch copy of this
-checkout, never your own cluster, and the same clusters by hand (provision/deploy-baseline.sh).
+checkout, never your own cluster, and the same clusters by hand (provision/bench/deploy-baseline.sh).
   --nodes 1,3,4     node counts, each 1 to 16 (default: ${DEFAULT_NODE_COUNTS.join(",")}; about 12 min on 2 CPUs)
   --cold            also a deploy with nothing cached (wheels downloaded, bundle and
                     byte-code built) at the first node count (default: bundle cached only)

@@ -1,5 +1,5 @@
 // `npm run benchmark`: parses the options, then runs the benchmark on the deployed
-// cluster (provision/lib/benchmark.ts), or with --render draws an earlier run again.
+// cluster (provision/bench/run.ts), or with --render draws an earlier run again.
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { render, runBenchmark } from "../bench/run.js";

@@ -2,7 +2,7 @@
 // One row per check (ok, warn or fail, what was found, what to do) and a verdict, before
 // a deploy finds out the slow way. Node, the Terraform CLI and where hashicorp/null comes
 // from are doctor's own rows; everything else is exactly what the preflight stage runs
-// (lib/host-checks.ts preflightChecks: the provider's checks, memory, disk), so the two
+// (host/checks.ts preflightChecks: the provider's checks, memory, disk), so the two
 // cannot disagree. Read-only: version commands and files, and, only with --online, one
 // HEAD request to the Terraform registry.
 // Exit 0 when nothing fails, 1 when something does, 2 on bad arguments or a bad config.

@@ -1,4 +1,4 @@
-// `npm run stop` and `npm run start` (lib/lifecycle.ts): pause the deployed cluster to get
+// `npm run stop` and `npm run start` (state/lifecycle.ts): pause the deployed cluster to get
 // the laptop's memory back, and bring it back verified. Both refuse with exit 2 and the fix
 // when nothing is deployed; both are idempotent.
 import { parseCli } from "../core/cli-args.js";

@@ -3,7 +3,7 @@
 // `uv pip compile --generate-hashes`, for one target Python and each node platform.
 //
 // Why one lock per platform rather than one --universal lock: the host fetches the bundle's
-// wheels for the nodes' platform (lib/wheels.ts), and environment markers would have to be
+// wheels for the nodes' platform (runtime/wheels.ts), and environment markers would have to be
 // evaluated for the target, not the host that fetches. A universal lock carries markers
 // wherever the resolution differs by machine or OS (platform_machine == 'aarch64' ...),
 // which an x86_64 host could read wrongly for aarch64 nodes. A lock resolved for one

@@ -1,4 +1,4 @@
-// `npm run verify-versions`: the version gate (provision/lib/verify.ts), standalone, on
+// `npm run verify-versions`: the version gate (provision/services/version-gate/gate.ts), standalone, on
 // the deployed cluster, and this computer's client venv when npm run connect -- --venv
 // made one. Exit 0 identical, 1 drift, 2 bad input or an unreachable node.
 import { parseCli } from "../core/cli-args.js";

@@ -193,7 +193,7 @@ export function resolveCluster(raw: unknown, projectDir: string, opts: ValidateO
     if (defaults.runtime && given.runtime?.platform === undefined) given.runtime = { ...given.runtime, ...defaults.runtime };
     if (defaults.box && given.box?.name === undefined) given.box = { ...given.box, ...defaults.box };
   }
-  // The nodes' memory by this host's total memory (lib/host-memory.ts), for nodes on this
+  // The nodes' memory by this host's total memory (host/memory.ts), for nodes on this
   // host; machines elsewhere (ssh) keep the schema's default.
   const caps = Object.hasOwn(CAPABILITIES, provider) ? CAPABILITIES[provider as ProviderName] : undefined;
   const nodesGiven = (input as { nodes?: unknown }).nodes;

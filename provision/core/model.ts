@@ -39,7 +39,7 @@ export interface Cluster {
   readonly config: ClusterConfig;
   /**
    * The config file this cluster was read from (absolute; it need not exist: all defaults).
-   * runtime.packages are locked beside it (lib/packages.ts).
+   * runtime.packages are locked beside it (runtime/packages.ts).
    */
   readonly configFile: string;
   /** name plus a short hash of the project folder: unique per checkout on one host. */

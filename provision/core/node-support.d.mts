@@ -1,4 +1,4 @@
-// Types of provision/node-support.mjs (plain JavaScript: launch.mjs imports it before
+// Types of provision/core/node-support.mjs (plain JavaScript: launch.mjs imports it before
 // anything is compiled).
 export interface NodeLine {
   readonly major: number;

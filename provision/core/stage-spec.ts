@@ -34,7 +34,7 @@ export interface RuntimeRef {
   /** sha256 of the runtime package and service files (cluster-runtime/, minus the lock) */
   readonly sourceSha256: string;
   /**
-   * With runtime.packages: the lock of the runtime and those packages (lib/packages.ts),
+   * With runtime.packages: the lock of the runtime and those packages (runtime/packages.ts),
    * relative to the project folder, with forward slashes; lockSha256 is its hash. Absent:
    * the runtime's own cluster-runtime/requirements-<platform>.lock.
    */

@@ -20,7 +20,7 @@ export const DISK_PER_NODE_GIB = 3;
 /**
  * The least memory the host needs beside the VMs (its OS, VirtualBox's own processes, Node
  * and Terraform): below it the VMs cannot run. The default sizes leave it more
- * (lib/host-memory.ts NODE_MEMORY_STEPS).
+ * (host/memory.ts NODE_MEMORY_STEPS).
  */
 export const HOST_MIN_MB = 1024;
 /** Disk the project folder needs per node (logs, bundles) when the VM disks go elsewhere. */
@@ -30,7 +30,7 @@ const GIB = 1024 ** 3;
 const MIB = 1024 ** 2;
 const gib = (bytes: number) => `${(bytes / GIB).toFixed(1)} GiB`;
 
-/** The supported Node lines (provision/node-support.mjs, which every verb checks first). */
+/** The supported Node lines (provision/core/node-support.mjs, which every verb checks first). */
 export function nodeCheck(host: Host): CheckRow {
   const issue = nodeSupportIssue(`v${host.nodeVersion}`);
   if (!issue) return ok("node", `v${host.nodeVersion}`);
@@ -93,7 +93,7 @@ export function cliConfigCheck(host: Host): CheckRow | undefined {
  * Memory for the nodes: VMs reserve theirs; namespaces only set the workers' limits. It
  * refuses only what cannot run (the nodes and the least the host needs exceed its total
  * memory) and warns when the memory is there but taken now (available, as the OS counts
- * it: lib/host-memory.ts), which closing programs fixes.
+ * it: host/memory.ts), which closing programs fixes.
  */
 export async function memoryCheck(host: Host, nodes: readonly NodeSpec[], reserves: boolean, running: readonly string[] = []): Promise<CheckRow> {
   const nodesMb = nodes.reduce((s, n) => s + n.memoryMb, 0);

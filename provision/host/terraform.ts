@@ -1,7 +1,7 @@
 // The one environment every script, test and CLI runs cdktf and terraform with: no
 // checkpoint calls, and, where the host has only the OpenTofu that `npm run setup` built,
 // that tofu on PATH and named for cdktf. Where hashicorp/null comes from is the synth's
-// business (lib/toolchain.ts ensureStackProviders), so no CLI config is needed here.
+// business (host/toolchain.ts ensureStackProviders), so no CLI config is needed here.
 // A TF_CLI_CONFIG_FILE naming no file is dropped: both CLIs ignore it anyway, but OpenTofu
 // then prints "There are some problems with the CLI configuration" on stdout, ahead of the
 // JSON that cdktf parses from `tofu output -json` ("Unexpected token 'W'").

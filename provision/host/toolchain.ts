@@ -179,7 +179,7 @@ export async function ensureNullMirror(host: Host, log: Log): Promise<{ mirror: 
   const include = Object.values(REGISTRY_HOSTS)
     .map((h) => `"${h}/hashicorp/null"`)
     .join(", ");
-  const text = `# Written by provision/lib/toolchain.ts; do not edit (npm run setup writes it again).\ndisable_checkpoint = true\n\nprovider_installation {\n  filesystem_mirror {\n    path    = ${JSON.stringify(mirror)}\n    include = [${include}]\n  }\n  direct {\n    exclude = [${include}]\n  }\n}\n`;
+  const text = `# Written by provision/host/toolchain.ts; do not edit (npm run setup writes it again).\ndisable_checkpoint = true\n\nprovider_installation {\n  filesystem_mirror {\n    path    = ${JSON.stringify(mirror)}\n    include = [${include}]\n  }\n  direct {\n    exclude = [${include}]\n  }\n}\n`;
   writeFileSync(`${rc}.tmp`, text);
   renameSync(`${rc}.tmp`, rc);
   return { mirror, rc };

@@ -76,7 +76,7 @@ export interface MachineProvider {
   networkPresent(cluster: ClusterRef): Promise<boolean>;
   /**
    * Whether the node createMachine made is there and running (never changes anything).
-   * What the deploy observes at plan time (lib/observe.ts) and status shows. Terraform can
+   * What the deploy observes at plan time (state/observe.ts) and status shows. Terraform can
    * also record a machine stage as created while its provisioner is still running (a state
    * snapshot taken mid-apply): the stages after it ask this before they rely on it.
    */

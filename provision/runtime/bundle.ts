@@ -1,8 +1,8 @@
 // The runtime bundle, built once on the host and copied to every node: the wheelhouse of
 // the platform's lock (downloaded by the host itself, no Python needed, checked against
-// the lock's hashes: lib/wheels.ts), the lock,
+// the lock's hashes: runtime/wheels.ts), the lock,
 // the dask_vm_runtime package, install.sh and a manifest (text with LF line endings,
-// whatever the checkout holds: lib/line-endings.ts), in one reproducible tar named by
+// whatever the checkout holds: core/line-endings.ts), in one reproducible tar named by
 // its content (bundle-<id>.tar in the cache). Also the content hashes the stack puts into
 // the triggers at synth time, so a changed lock or runtime re-provisions what it concerns.
 import { createHash, randomBytes } from "node:crypto";
@@ -74,7 +74,7 @@ export function uvTarget(platform: Platform): string {
 }
 
 /**
- * The platform tags a node accepts, newest first (lib/wheels.ts ranks wheels by them):
+ * The platform tags a node accepts, newest first (runtime/wheels.ts ranks wheels by them):
  * every manylinux_2_X from the lock's glibc down, with the legacy aliases
  * manylinux2014/2010/1 that older wheels carry.
  */
@@ -126,7 +126,7 @@ export function sha256File(file: string): string {
 
 /**
  * The runtime of a checkout for a Python version and platform: those, and its hashes; with
- * packages, the lock that holds them (lib/packages.ts) instead of the runtime's own.
+ * packages, the lock that holds them (runtime/packages.ts) instead of the runtime's own.
  */
 export function runtimeRef(projectDir: string, python: string, platform: Platform, withPackages?: { readonly lockFile: string; readonly packages: readonly string[] }): RuntimeRef {
   if (!withPackages) return { python, platform, ...runtimeHashes(projectDir, platform) };

@@ -50,7 +50,7 @@ function classify(name: string): { kind: CacheKind; key: string } {
   if (m) return { kind: "notebook", key: m[1]! };
   if (name.startsWith("wheelhouse-")) return { kind: "wheelhouse", key: name };
   if (name === "toolchain") return { kind: "toolchain", key: name };
-  // provision/build-test-box.sh's boxes, and the venvs test/run-python.ts makes for ruff and pytest.
+  // provision/machines/libvirt/build-test-box.sh's boxes, and the venvs test/run-python.ts makes for ruff and pytest.
   if (name === "boxes") return { kind: "boxes", key: name };
   if (name.startsWith("test-venv-")) return { kind: "test-venv", key: name };
   return { kind: "other", key: name };

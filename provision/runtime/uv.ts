@@ -1,6 +1,6 @@
 // uv, the locking tool, for both locks the project makes: the runtime's own
 // (provision/lock.ts, by maintainers) and the lock of a user's runtime.packages
-// (lib/packages.ts, at synth). Nobody installs it by hand: like the runtime's wheels, it
+// (runtime/packages.ts, at synth). Nobody installs it by hand: like the runtime's wheels, it
 // comes pinned and hash-checked. A uv on PATH (or `python3 -m uv`) at exactly the pinned
 // version is used as it is; otherwise the project fetches the pinned uv wheel for this
 // computer from the package index into its cache (toolchain/uv-<version>-<os>-<arch>),
@@ -102,7 +102,7 @@ export function checkUvWheel(data: Buffer, wheel: UvWheel, source: string): void
   throw new UserError(`the uv wheel from ${source} is not the pinned one: refused, nothing of it was run`, 1, [
     {
       path: wheel.file,
-      message: `sha256 ${got}, but provision/lib/uv.ts pins ${wheel.sha256}`,
+      message: `sha256 ${got}, but provision/runtime/uv.ts pins ${wheel.sha256}`,
       fix: "the download was damaged or the index (PIP_INDEX_URL) serves another build: deploy again, or point PIP_INDEX_URL at PyPI",
     },
   ]);
@@ -187,7 +187,7 @@ async function fetchUv(host: Host, log: Log, pin: UvPin, index: string | undefin
           : `the index (PIP_INDEX_URL) must serve PyPI's uv wheels: point it at PyPI, or put uv ${pin.version} on PATH`;
       const what = err.kind === "hash-mismatch" ? "the index's uv wheel is not the pinned one: refused, nothing of it was run" : "uv could not be fetched";
       throw new UserError(`${what} (uv ${pin.version} is needed to lock runtime.packages)`, 1, [
-        { path: wheel.file, message: err.kind === "hash-mismatch" ? `${err.message} (sha256 ${wheel.sha256}, pinned in provision/lib/uv.ts)` : err.message, fix },
+        { path: wheel.file, message: err.kind === "hash-mismatch" ? `${err.message} (sha256 ${wheel.sha256}, pinned in provision/runtime/uv.ts)` : err.message, fix },
       ]);
     }
     const bytes = readFileSync(path.join(work, wheel.file));

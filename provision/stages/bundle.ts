@@ -2,7 +2,7 @@
 // built once on the host, content-addressed in the cache. Its destroy keeps it: the
 // cache is shared by every checkout and cluster. Each apply records that this cluster uses
 // the bundle and marks it used; then the cache is pruned to what deployed clusters use
-// and the few most recent builds (lib/cache.ts).
+// and the few most recent builds (runtime/cache.ts).
 import path from "node:path";
 import { wheelhouseDir } from "../runtime/bundle.js";
 import { markUsed, mb, pruneCache, recordClusterUse } from "../runtime/cache.js";

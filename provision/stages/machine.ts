@@ -9,7 +9,7 @@ import { boxOf, nodeOf } from "../core/stage-spec.js";
 import type { Stage } from "./stage-types.js";
 import { shq, type Transport } from "../machines/transport.js";
 
-/** The node's pythonX.Y and its venv module (lib/python-probe.ts). */
+/** The node's pythonX.Y and its venv module (core/python-probe.ts). */
 async function nodePythonOf(t: Transport, python: string): Promise<{ version?: string; problem?: string }> {
   const bin = `python${python}`;
   const r = await t.run(`PATH="$PATH:/usr/local/bin"; ${shq(bin)} -c ${shq(PYTHON_PROBE)}`, { nothrow: true, timeoutMs: 120_000 });

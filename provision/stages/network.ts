@@ -21,7 +21,7 @@ export const network: Stage = {
   async destroy({ spec, provider, log }) {
     await log.timed("network", `removing private network ${spec.cluster.subnet}`, () => provider.destroyNetwork(spec.cluster));
     // The cluster is gone with its network: so are the records of finished applies
-    // (lib/observe.ts), those of stages with nothing of their own to undo included.
+    // (state/observe.ts), those of stages with nothing of their own to undo included.
     await rm(appliedDir(spec.cluster.clusterDir), { recursive: true, force: true });
     // And what npm run connect and npm run notebook made on this computer for it
     // (.cluster/client: the connection profile, the client venv, the notebook's token).

@@ -1,5 +1,5 @@
 // preflight: the host checks of the provider, and memory and disk for the nodes, before
-// anything is created. The very checks `npm run doctor` shows (lib/host-checks.ts): a
+// anything is created. The very checks `npm run doctor` shows (host/checks.ts): a
 // failed one stops the deploy with exit 2, naming every failure and its fix.
 import { enforce } from "../core/check-rows.js";
 

@@ -1,5 +1,5 @@
 // version-gate: every node's Python, packages, bundle, OS and architecture compared with
-// the lock and with each other (lib/verify.ts); drift stops the deploy before any
+// the lock and with each other (services/version-gate/gate.ts); drift stops the deploy before any
 // service starts.
 import { UserError } from "../core/errors.js";
 import { runtimeOf } from "../core/stage-spec.js";

@@ -1,7 +1,7 @@
 // worker: a Dask worker (with its nanny) on one node, bound to the node's private IP,
 // with explicit threads and memory limit; done only once the scheduler lists it (a worker
 // whose process ends as it starts fails the stage within seconds, with its log). It also
-// leaves the node's connection profile (lib/client-profile.ts), so a Client() run there
+// leaves the node's connection profile (services/client-profile.ts), so a Client() run there
 // (npm run exec, ssh) finds the cluster.
 import { writeNodeProfile } from "../services/client-profile.js";
 import { waitForWorkers } from "../services/probe.js";

@@ -13,7 +13,7 @@ import type { MachineProvider } from "../machines/provider.js";
 import type { ClusterRef, RuntimeRef } from "../core/stage-spec.js";
 import type { Cluster, NodeSpec } from "../core/model.js";
 
-/** The runtime of a config as it stands (with runtime.packages, their lock must be current: see lib/packages.ts). */
+/** The runtime of a config as it stands (with runtime.packages, their lock must be current: see runtime/packages.ts). */
 export function runtimeRefOf(cluster: Cluster): RuntimeRef {
   return runtimeOfCluster(cluster);
 }

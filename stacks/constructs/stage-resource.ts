@@ -4,7 +4,7 @@
 //   through the ids, what builds on it). Its destroy-time local-exec runs
 //   provision/stage.ts destroy (when the stage has something to undo) from self.triggers.
 // - `converge-<stage>` does the stage: its local-exec runs provision/stage.ts apply with
-//   that spec. Its `observed` trigger is what the plan saw (lib/observe.ts): a stage whose
+//   that spec. Its `observed` trigger is what the plan saw (state/observe.ts): a stage whose
 //   outcome is gone (a VM powered off, a namespace lost with a reboot, a killed service, a
 //   stage a killed deploy left half-done) gets a new value with the reason, so the plan
 //   lists it as a replacement and the apply runs the stage again, without destroying
@@ -50,7 +50,7 @@ export function stageInterpreter(nodeBinary: string): string[] {
 
 /** Construct context key of the node binary the stages run with (set by the stack). */
 export const NODE_BINARY_CONTEXT = "dask-vm-cluster:nodeBinary";
-/** Construct context key of the `observed` values (lib/observe.ts), by stage resource name. */
+/** Construct context key of the `observed` values (state/observe.ts), by stage resource name. */
 export const OBSERVED_CONTEXT = "dask-vm-cluster:observed";
 
 export class StageResource extends Construct {
@@ -106,7 +106,7 @@ export class StageResource extends Construct {
           interpreter: stageInterpreter(nodeBinary),
           command: "apply",
           workingDir: props.spec.cluster.projectDir,
-          // DVC_OBSERVED: what this apply runs for; the stage records it once done (lib/observe.ts).
+          // DVC_OBSERVED: what this apply runs for; the stage records it once done (state/observe.ts).
           environment: { DVC_SPEC: spec, DVC_RESOURCE: id, DVC_OBSERVED: "${self.triggers.observed}", ...(props.expect ? { DVC_EXPECT: stableJson(props.expect) } : {}) },
         },
       ],

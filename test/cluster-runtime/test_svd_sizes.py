@@ -1,5 +1,5 @@
 """The full-size SVD matrix stays larger than a worker's memory at every default node size
-(provision/lib/host-memory.ts NODE_MEMORY_STEPS: 768, 1024, 2048, 4096 MiB; a worker gets
+(provision/host/memory.ts NODE_MEMORY_STEPS: 768, 1024, 2048, 4096 MiB; a worker gets
 the node's memory minus 512 MiB, config.ts OS_RESERVE_MB), so on an 8 GB laptop the
 benchmark still measures out-of-core work, not a matrix one worker holds."""
 

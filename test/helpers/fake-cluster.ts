@@ -73,7 +73,7 @@ export function versionsReply(runtime: RuntimeRef = repoRuntime()): NodeScript {
   return { match: /dask_vm_runtime versions/, reply: { stdout: JSON.stringify(report) } };
 }
 
-/** A new node has no runtime: the install stage's check for it (lib/install.ts hasBundle) fails. */
+/** A new node has no runtime: the install stage's check for it (runtime/install.ts hasBundle) fails. */
 export const NO_BUNDLE_YET: NodeScript = { match: /\.dvc-complete/, reply: { exitCode: 1 } };
 
 /** What a scheduler answers to wait-workers: every asked name registered on its node's IP. */

@@ -1,5 +1,5 @@
 // The one stand-in for a host the tests cannot be (a Windows laptop, a Mac, a Linux box
-// with VirtualBox): the Host interface of provision/lib/host.ts with scripted programs,
+// with VirtualBox): the Host interface of provision/host/host.ts with scripted programs,
 // files and facts, recording every program it is asked to run (argv, cwd, env, input).
 // As ray's MockProcessRunner, it lives once, here; every test that needs a host uses it.
 import { readFileSync } from "node:fs";

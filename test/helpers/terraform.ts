@@ -1,4 +1,4 @@
-// The Terraform environment of the tests: the project's own (provision/lib/terraform.ts),
+// The Terraform environment of the tests: the project's own (provision/host/terraform.ts),
 // so a test runs cdktf exactly as a user's shell would, first-use provider build included.
 import { terraformCli, terraformEnvironment } from "../../provision/host/terraform.js";
 

@@ -53,11 +53,11 @@ const BOX = { name: "debian/bookworm64", version: "", url: "" };
 const node1 = () => cluster.nodes[0]!;
 
 describe("vagrant environment", () => {
-  it("points Vagrant at provision/Vagrantfile, the cluster's dotfile folder and machine list, without colour or checkpoint calls", () => {
+  it("points Vagrant at provision/machines/vagrant/Vagrantfile, the cluster's dotfile folder and machine list, without colour or checkpoint calls", () => {
     const env = vagrantEnv(cluster, { PATH: "/bin" });
     expect(env).toEqual({
       PATH: "/bin",
-      VAGRANT_CWD: path.join(dir, "provision"),
+      VAGRANT_CWD: path.join(dir, "provision", "machines", "vagrant"),
       VAGRANT_DOTFILE_PATH: path.join(dir, ".cluster", "vagrant"),
       DVC_MACHINES: path.join(dir, ".cluster", "machines.json"),
       VAGRANT_NO_COLOR: "1",
@@ -75,7 +75,7 @@ describe("prepareBox", () => {
       ["vagrant", "box", "list"],
       ["vagrant", "box", "add", "debian/bookworm64", "--provider", "virtualbox"],
     ]);
-    expect(f.calls.every((c) => c.cwd === path.join(dir, "provision") && c.env?.DVC_MACHINES === path.join(dir, ".cluster", "machines.json"))).toBe(true);
+    expect(f.calls.every((c) => c.cwd === path.join(dir, "provision", "machines", "vagrant") && c.env?.DVC_MACHINES === path.join(dir, ".cluster", "machines.json"))).toBe(true);
     const list = JSON.parse(readFileSync(path.join(dir, ".cluster", "machines.json"), "utf8"));
     expect(list).toEqual({
       clusterId: cluster.id,

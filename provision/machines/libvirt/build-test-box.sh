@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# provision/build-test-box.sh — a Debian 12 Vagrant box for the libvirt provider, built
+# provision/machines/libvirt/build-test-box.sh — a Debian 12 Vagrant box for the libvirt provider, built
 # here from Debian packages only (debootstrap; no Vagrant Cloud, no image download).
 #
 # What is in it: Debian 12 (bookworm) with systemd, openssh-server, sudo, dbus, iproute2,
@@ -28,12 +28,12 @@
 #   "provider": "libvirt", "box": {"name": "dvc/debian12", "url": "<that path>"}
 #
 # Usage:
-#   provision/build-test-box.sh            build if not cached; print the .box path
-#   provision/build-test-box.sh --force    rebuild even if cached
-#   provision/build-test-box.sh --print    print the path it would have; exit 1 if not built
+#   provision/machines/libvirt/build-test-box.sh            build if not cached; print the .box path
+#   provision/machines/libvirt/build-test-box.sh --force    rebuild even if cached
+#   provision/machines/libvirt/build-test-box.sh --print    print the path it would have; exit 1 if not built
 # Environment: DVC_DEBIAN_MIRROR (default http://deb.debian.org/debian), DVC_CACHE_DIR.
 # CPU-heavy (debootstrap, initramfs): on a shared machine run it under
-#   flock /tmp/dvc-heavy.lock provision/build-test-box.sh
+#   flock /tmp/dvc-heavy.lock provision/machines/libvirt/build-test-box.sh
 # Needs root (debootstrap, chroot), debootstrap, e2fsprogs (mkfs.ext4 -d), qemu-utils,
 # ssh-keygen (openssh-client).
 # Exit codes: 0 built or cached; 1 the build failed; 2 bad arguments; 3 missing tools/root.
@@ -56,7 +56,7 @@ need() { printf 'build-test-box.sh: %s\n' "$*" >&2; exit 3; }
 SUITE=bookworm
 MIRROR="${DVC_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 DISK_GB=8
-# The cache folder by the rule of provision/lib/paths.ts cacheDir(); npm run test:vm passes
+# The cache folder by the rule of provision/host/paths.ts cacheDir(); npm run test:vm passes
 # DVC_CACHE_DIR from there, so both always agree.
 CACHE="${DVC_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/dask-vm-cluster}/boxes"
 HASH=$(sha256sum "$0" | cut -c1-12)
@@ -77,7 +77,7 @@ fi
 [ "$(id -u)" = 0 ] || need "needs root (debootstrap and chroot); run it with sudo"
 [ "$(uname -m)" = x86_64 ] || need "builds an x86_64 (amd64) box only; this host is $(uname -m)"
 for t in debootstrap mkfs.ext4 qemu-img chroot tar; do
-  command -v "$t" >/dev/null || need "$t is missing: sudo apt-get install debootstrap e2fsprogs qemu-utils (or run provision/setup-libvirt-host.sh)"
+  command -v "$t" >/dev/null || need "$t is missing: sudo apt-get install debootstrap e2fsprogs qemu-utils (or run provision/machines/libvirt/setup-libvirt-host.sh)"
 done
 mkfs_usage=$(mkfs.ext4 2>&1 || true)
 grep -q -- '-d ' <<<"$mkfs_usage" || need "this mkfs.ext4 has no -d (populate from a folder): e2fsprogs >= 1.43 is needed"
@@ -211,7 +211,7 @@ cat > "$PKG/metadata.json" <<EOF
 {"provider": "libvirt", "format": "qcow2", "virtual_size": $DISK_GB}
 EOF
 cat > "$PKG/Vagrantfile" <<'EOF'
-# Box Vagrantfile of dvc/debian12 (provision/build-test-box.sh): direct kernel boot.
+# Box Vagrantfile of dvc/debian12 (provision/machines/libvirt/build-test-box.sh): direct kernel boot.
 require "digest"
 require "fileutils"
 

@@ -399,7 +399,7 @@ export function libvirtStrategy(options: LibvirtOptions = {}): VagrantStrategy {
         version = `0_${mtime}`;
       }
       const volume = boxVolumeName(box.name, version);
-      const fix = `check the pool: \`virsh --connect ${libvirtUri(host)} pool-info ${STORAGE_POOL}\` (provision/setup-libvirt-host.sh defines it); a half-uploaded volume is removed with virsh vol-delete --pool ${STORAGE_POOL} ${volume}`;
+      const fix = `check the pool: \`virsh --connect ${libvirtUri(host)} pool-info ${STORAGE_POOL}\` (provision/machines/libvirt/setup-libvirt-host.sh defines it); a half-uploaded volume is removed with virsh vol-delete --pool ${STORAGE_POOL} ${volume}`;
       const info = await ctx.run(virsh(host, "vol-info", "--pool", STORAGE_POOL, volume), cluster);
       if (info.exitCode === 0) return;
       const capacity = String(meta.virtual_size * 1024 ** 3);

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# provision/setup-libvirt-host.sh — make this Linux host able to run the libvirt provider.
+# provision/machines/libvirt/setup-libvirt-host.sh — make this Linux host able to run the libvirt provider.
 #
 # Idempotent; run as root. Needs no systemd: where systemd is not PID 1 (containers, CI
 # sandboxes) it starts dbus-daemon, virtlogd and libvirtd by hand.
 #   * Debian packages: libvirt-daemon-system, libvirt-clients, qemu-system-x86 (or -arm),
 #     qemu-utils, dnsmasq-base, dbus, vagrant, vagrant-libvirt, and (for
-#     provision/build-test-box.sh) debootstrap, e2fsprogs.
+#     provision/machines/libvirt/build-test-box.sh) debootstrap, e2fsprogs.
 #   * daemons: dbus-daemon --system, virtlogd, libvirtd (systemctl where systemd runs).
 #   * /dev/kvm readable and writable by libvirt's qemu user (group kvm, mode 0660):
 #     otherwise libvirt's capability cache never matches /dev/kvm and libvirt re-probes
@@ -16,9 +16,9 @@
 #     this script: the cluster's VMs use only isolated networks.
 #
 # Usage:
-#   provision/setup-libvirt-host.sh            install what is missing and start the daemons
-#   provision/setup-libvirt-host.sh --check    change nothing; exit 0 when the host is ready
-#   provision/setup-libvirt-host.sh --no-apt   do not install packages (fail if any is missing)
+#   provision/machines/libvirt/setup-libvirt-host.sh            install what is missing and start the daemons
+#   provision/machines/libvirt/setup-libvirt-host.sh --check    change nothing; exit 0 when the host is ready
+#   provision/machines/libvirt/setup-libvirt-host.sh --no-apt   do not install packages (fail if any is missing)
 #
 # Exit codes: 0 ready; 2 bad arguments; 3 this host cannot run libvirt/qemu at all (not
 # Linux, not root, packages cannot be installed, the daemon does not start): the reason is
@@ -54,7 +54,7 @@ for p in "${PACKAGES[@]}"; do
   [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
-  if [ "$CHECK" = 1 ]; then cannot "packages missing: ${missing[*]} (run provision/setup-libvirt-host.sh without --check)"; fi
+  if [ "$CHECK" = 1 ]; then cannot "packages missing: ${missing[*]} (run provision/machines/libvirt/setup-libvirt-host.sh without --check)"; fi
   if [ "$APT" = 0 ]; then cannot "packages missing and --no-apt given: ${missing[*]}"; fi
   command -v apt-get >/dev/null || cannot "packages missing (${missing[*]}) and this is not a Debian-like system (no apt-get): install libvirt, qemu, vagrant and vagrant-libvirt yourself"
   say "installing ${missing[*]}"

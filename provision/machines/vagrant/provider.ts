@@ -1,5 +1,5 @@
 // The machine layer shared by the virtualbox and libvirt providers: Vagrant creates and
-// destroys the VMs from provision/Vagrantfile and the machine list written here; a small
+// destroys the VMs from provision/machines/vagrant/Vagrantfile and the machine list written here; a small
 // per-provider strategy (virtualbox.ts, libvirt.ts) adds its host checks and the private
 // network. Every program runs through the host's one process runner as an argv array
 // (no shell), so tests assert the exact sequence of commands each step runs.
@@ -48,7 +48,7 @@ export interface NetworkRecord {
 /** Files of one cluster's Vagrant layer, all under <clusterDir>. */
 export function vagrantPaths(cluster: Pick<ClusterRef, "projectDir" | "clusterDir">) {
   return {
-    vagrantCwd: path.join(cluster.projectDir, "provision"),
+    vagrantCwd: path.join(cluster.projectDir, "provision", "machines", "vagrant"),
     machines: path.join(cluster.clusterDir, "machines.json"),
     network: path.join(cluster.clusterDir, "network.json"),
     dotfile: path.join(cluster.clusterDir, "vagrant"),
@@ -215,14 +215,14 @@ export interface VagrantStrategy {
 }
 
 /**
- * The hypervisor's name for a node's VM: "<clusterId>-<node>", as provision/Vagrantfile
+ * The hypervisor's name for a node's VM: "<clusterId>-<node>", as provision/machines/vagrant/Vagrantfile
  * names it (vb.name for VirtualBox; libvirt.default_prefix + the machine for libvirt).
  */
 export function vmName(cluster: ClusterRef, node: NodeSpec): string {
   return `${cluster.id}-${node.name}`;
 }
 
-/** The machine list provision/Vagrantfile reads. */
+/** The machine list provision/machines/vagrant/Vagrantfile reads. */
 export interface MachineList {
   readonly clusterId: string;
   readonly provider: VagrantProviderName;
@@ -239,7 +239,10 @@ async function vagrantCheck(ctx: VagrantContext, cluster: ClusterRef, provider: 
   const install = `the ${provider} provider creates its VMs with Vagrant ${versionText(MIN_VAGRANT)} or newer: install it (https://developer.hashicorp.com/vagrant/install; Debian/Ubuntu: sudo apt-get install vagrant), or use "provider": "local" in cluster.config.json`;
   if (!version) return { row: fail("vagrant", r.missing ? "not found" : describeFailure(r), install) };
   if (!atLeast(version, MIN_VAGRANT))
-    return { row: fail("vagrant", versionText(version), `Vagrant ${versionText(version)} is older than ${versionText(MIN_VAGRANT)}, which provision/Vagrantfile requires: upgrade it`), version };
+    return {
+      row: fail("vagrant", versionText(version), `Vagrant ${versionText(version)} is older than ${versionText(MIN_VAGRANT)}, which provision/machines/vagrant/Vagrantfile requires: upgrade it`),
+      version,
+    };
   return { row: ok("vagrant", versionText(version)), version };
 }
 
@@ -358,7 +361,7 @@ export class VagrantProvider implements MachineProvider {
     await rm(vagrantPaths(cluster).network, { force: true });
   }
 
-  /** The machine list for this cluster: what provision/Vagrantfile turns into VMs. */
+  /** The machine list for this cluster: what provision/machines/vagrant/Vagrantfile turns into VMs. */
   machineList(cluster: ClusterRef, box: BoxConfig, network: NetworkRecord): MachineList {
     const subnet = clusterSubnet(cluster);
     return {
@@ -499,7 +502,7 @@ export class VagrantProvider implements MachineProvider {
       await this.ctx.mustVagrant(
         ["destroy", "-f", node.name],
         cluster,
-        `run \`vagrant destroy -f ${node.name}\` from provision/ with VAGRANT_DOTFILE_PATH=${paths.dotfile} DVC_MACHINES=${paths.machines} to see the full error`,
+        `run \`vagrant destroy -f ${node.name}\` from provision/machines/vagrant/ with VAGRANT_DOTFILE_PATH=${paths.dotfile} DVC_MACHINES=${paths.machines} to see the full error`,
         { echo: true },
       );
     } else {
