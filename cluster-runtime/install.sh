@@ -40,7 +40,7 @@ pythons_found() {
 PYBIN="python$PY"
 have=$("$PYBIN" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null) || have=""
 if [[ $have != "$PY" ]]; then
-  die 3 "this node has no working $PYBIN, which the runtime bundle was locked for (found: $(pythons_found)). Fix: install Python $PY on the node (Debian/Ubuntu: sudo apt-get install $PYBIN ${PYBIN}-venv), or set runtime.python in cluster.config.json to a version the node has and re-lock with: npx tsx provision/lock.ts --python X.Y"
+  die 3 "this node has no working $PYBIN, which the runtime bundle was locked for (found: $(pythons_found)). Fix: install Python $PY on the node (Debian/Ubuntu: sudo apt-get install $PYBIN ${PYBIN}-venv), or set runtime.python in cluster.config.json to a version the node has and re-lock with: npm run lock -- --python X.Y"
 fi
 
 manifest=$(tar -xOf "$TAR" manifest.json 2>/dev/null) || die 2 "$TAR is not a runtime bundle (no manifest.json inside): rebuild it on the host"
@@ -50,7 +50,7 @@ m = json.loads(sys.stdin.read())
 print(m["bundleId"], m["python"], m["platform"])' <<<"$manifest") || die 2 "the manifest.json of $TAR is not readable: rebuild the bundle on the host"
 [[ $BUNDLE_ID =~ ^[0-9a-f]{16}$ ]] || die 2 "the manifest of $TAR has a malformed bundleId '$BUNDLE_ID'"
 if [[ $BUNDLE_PY != "$PY" ]]; then
-  die 3 "the bundle was built for Python $BUNDLE_PY but Python $PY was asked for: set runtime.python in cluster.config.json, re-lock with npx tsx provision/lock.ts --python $PY and deploy again"
+  die 3 "the bundle was built for Python $BUNDLE_PY but Python $PY was asked for: set runtime.python in cluster.config.json, re-lock with npm run lock -- --python $PY and deploy again"
 fi
 MACHINE=$(uname -m)
 if [[ $MACHINE == arm64 ]]; then MACHINE=aarch64; fi

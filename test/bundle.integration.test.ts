@@ -233,12 +233,12 @@ describe("install.sh", () => {
     expect(r.stderr).toMatch(/no working python3\.9/);
     expect(r.stderr).toMatch(/found: .*python3\.11 = 3\.11\./);
     expect(r.stderr).toMatch(/apt-get install python3\.9 python3\.9-venv/);
-    expect(r.stderr).toMatch(/npx tsx provision\/lock\.ts --python X\.Y/);
+    expect(r.stderr).toMatch(/npm run lock -- --python X\.Y/);
     expect(existsSync(path.join(root, "venv"))).toBe(false);
   });
 });
 
-describe("provision/lock.ts", () => {
+describe("npm run lock (provision/commands/lock.ts)", () => {
   it("regenerates the committed locks (the runtime's, then JupyterLab's against it) with the same pins and hashes, and their headers (uv fetched when missing)", async () => {
     const proj = projectCopy();
     const { main } = await import("../provision/commands/lock.js");

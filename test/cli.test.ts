@@ -5,7 +5,7 @@
 // are everywhere, an unknown flag is exit 2 with the usage.
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
 import { $ } from "zx";
-import { existsSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { intFlag, parseCli } from "../provision/core/cli-args.js";
 import { UserError } from "../provision/core/errors.js";
@@ -84,16 +84,23 @@ describe('every command, through its real entry point in a checkout at "Cours Da
   const checkout = makeCheckout("dvc-cli-");
   afterAll(() => rmSync(checkout.top, { recursive: true, force: true }));
 
-  it("lists every entry point of provision/ here", () => {
-    const entries = readdirSync(path.join(REPO, "provision"))
-      .filter((f) => f.endsWith(".ts"))
-      .map((f) => f.replace(/\.ts$/, ""));
-    expect(entries.sort()).toEqual([...COMMANDS, "stage"].sort());
+  it("runs every npm verb through the one dispatcher, which knows exactly those verbs; stage.ts, launch.mjs and cli.ts are the only files directly in provision/", () => {
+    const pkg = JSON.parse(readFileSync(path.join(REPO, "package.json"), "utf8")) as { scripts: Record<string, string> };
+    const dispatched = Object.values(pkg.scripts)
+      .map((s) => /^tsx provision\/cli\.ts ([a-z-]+)$/.exec(s)?.[1])
+      .filter((v): v is string => v !== undefined);
+    expect(dispatched.sort()).toEqual([...COMMANDS].sort());
+    // Importing cli.ts would run it (with vitest's argv): its table is read from the source.
+    const table = [...readFileSync(path.join(REPO, "provision", "cli.ts"), "utf8").matchAll(/^\s+"?([a-z-]+)"?: \(\) => import\("\.\/commands\/([a-z-]+)\.js"\)/gm)];
+    expect(table.map((m) => m[1]).sort()).toEqual([...COMMANDS].sort());
+    for (const m of table) expect(m[2], `the verb ${m[1]} lives in provision/commands/${m[1]}.ts`).toBe(m[1]);
+    const files = readdirSync(path.join(REPO, "provision"), { withFileTypes: true }).filter((d) => d.isFile());
+    expect(files.map((d) => d.name).sort()).toEqual(["cli.ts", "launch.mjs", "stage.ts"]);
   });
 
   it.each(COMMANDS)("%s: --help exits 0 listing --verbose; --no-such-flag exits 2 naming it", async (name) => {
     // As npm runs it (tsx), and as Terraform runs the stages (node --import tsx), relative to the link.
-    const script = path.join("provision", `${name}.ts`);
+    const script = [path.join("provision", "cli.ts"), name];
     for (const launcher of [["node_modules/.bin/tsx"], [process.execPath, "--import", "tsx"]]) {
       const help = await $({ cwd: checkout.link, nothrow: true, quiet: true })`${launcher} ${script} --help`;
       expect(help.exitCode, help.stderr).toBe(0);
@@ -106,8 +113,19 @@ describe('every command, through its real entry point in a checkout at "Cours Da
     }
   });
 
+  it("an unknown or missing command: exit 2, the nearest verb and every verb as the fix, no stack trace", async () => {
+    const typo = await $({ cwd: checkout.link, nothrow: true, quiet: true })`node_modules/.bin/tsx provision/cli.ts verify-version`;
+    expect(typo.exitCode).toBe(2);
+    expect(typo.stderr).toMatch(/unknown command "verify-version"/);
+    expect(typo.stderr).toMatch(/did you mean "verify-versions"\? one of: bench-deploy, benchmark, .*verify-versions/);
+    expect(typo.stderr).not.toMatch(/\n\s+at /);
+    const none = await $({ cwd: checkout.link, nothrow: true, quiet: true })`node_modules/.bin/tsx provision/cli.ts`;
+    expect(none.exitCode).toBe(2);
+    expect(none.stderr).toMatch(/no command given/);
+  });
+
   it.each(["stop", "start"])("%s with nothing deployed: exit 2 with the fix, and nothing written", async (name) => {
-    const r = await $({ cwd: checkout.link, nothrow: true, quiet: true })`node_modules/.bin/tsx ${path.join("provision", `${name}.ts`)}`;
+    const r = await $({ cwd: checkout.link, nothrow: true, quiet: true })`node_modules/.bin/tsx ${path.join("provision", "cli.ts")} ${name}`;
     expect(r.exitCode, r.stderr).toBe(2);
     expect(r.stderr).toMatch(/nothing is deployed from this checkout/);
     expect(r.stderr).toMatch(/fix: deploy first: npx cdktf deploy/);

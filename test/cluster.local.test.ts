@@ -378,7 +378,11 @@ out({"addrs": sorted(c.scheduler_info()["workers"]), "counts": counts, "schedule
       const { spawn } = await import("node:child_process");
       const { chromium } = await import("playwright-core");
       const port = 18000 + Math.floor(Math.random() * 1000);
-      const fwd = spawn("node_modules/.bin/tsx", ["provision/dashboard.ts", "--forward", "--port", String(port), "--no-open"], { cwd: p.dir, stdio: ["ignore", "pipe", "pipe"], detached: true });
+      const fwd = spawn("node_modules/.bin/tsx", ["provision/cli.ts", "dashboard", "--forward", "--port", String(port), "--no-open"], {
+        cwd: p.dir,
+        stdio: ["ignore", "pipe", "pipe"],
+        detached: true,
+      });
       try {
         await new Promise<void>((resolve, reject) => {
           let seen = "";

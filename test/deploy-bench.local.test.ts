@@ -20,7 +20,7 @@ const namespaces = async () => (await $({ nothrow: true, quiet: true })`ip netns
 
 describe.skipIf(!!why)("npm run bench:deploy, one node, for real", () => {
   const checkout = makeCheckout("dvc-bench-");
-  const run = (...args: string[]) => $({ cwd: checkout.link, nothrow: true, quiet: true, env: cdktfEnv(), timeout: 900_000 })`node_modules/.bin/tsx provision/bench-deploy.ts ${args}`;
+  const run = (...args: string[]) => $({ cwd: checkout.link, nothrow: true, quiet: true, env: cdktfEnv(), timeout: 900_000 })`node_modules/.bin/tsx provision/cli.ts bench-deploy ${args}`;
   const before = scratch();
   afterAll(() => rmSync(checkout.top, { recursive: true, force: true }));
 

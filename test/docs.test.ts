@@ -75,7 +75,7 @@ describe("generated files are up to date", () => {
   });
 
   it("npm run docs -- --check passes here, and fails naming each stale file", async () => {
-    const ok = await $({ cwd: root, nothrow: true, quiet: true })`node_modules/.bin/tsx provision/docs.ts --check`;
+    const ok = await $({ cwd: root, nothrow: true, quiet: true })`node_modules/.bin/tsx provision/cli.ts docs --check`;
     expect(ok.exitCode, ok.stderr).toBe(0);
 
     const dir = scratch();

@@ -3,7 +3,7 @@
 // cached bundle, on one deployed cluster; then, on throwaway projects of their own, a
 // deploy killed half-way, two deploys at once, a node that vanished, three deploy/destroy
 // cycles and a lock edited by hand. Every scenario asserts what must happen and records
-// what it saw in test-output/faults.json (`npx tsx provision/faults-table.ts` puts that
+// what it saw in test-output/faults.json (`npm run faults-table` puts that
 // into the README). The scenarios are listed in test/helpers/faults.ts. Needs root.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { appendFileSync, cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, statSync, truncateSync, writeFileSync } from "node:fs";
@@ -72,9 +72,9 @@ async function hostLinks(): Promise<string[]> {
 }
 
 describe("the README's table of faults", () => {
-  it("lists exactly the suite's scenarios, in order (npx tsx provision/faults-table.ts --check)", () => {
+  it("lists exactly the suite's scenarios, in order (npm run faults-table -- --check)", () => {
     const problems = checkReadme(readFileSync(path.join(REPO, "README.md"), "utf8"), SCENARIOS);
-    expect(problems, "run the suite, then npx tsx provision/faults-table.ts, and commit README.md").toEqual([]);
+    expect(problems, "run the suite, then npm run faults-table, and commit README.md").toEqual([]);
   });
 });
 
@@ -402,7 +402,7 @@ out({"event": "done", "added": [t for t, a in events if a == "add-worker"], "rem
       it("scheduler loss: the benchmark stops at once naming the cause; the supervisor and the workers recover; a re-run succeeds", async () => {
         await log.record("scheduler-loss", async (f) => {
           const was = await serviceStatus(head, "scheduler");
-          const run = spawnGroup(["node_modules/.bin/tsx", "provision/benchmark.ts", "--workloads", "inc-sleep", "--size", "small"], {
+          const run = spawnGroup(["node_modules/.bin/tsx", "provision/cli.ts", "benchmark", "--workloads", "inc-sleep", "--size", "small"], {
             cwd: p.dir,
             env: cdktfEnv(),
           });
@@ -600,7 +600,7 @@ function startDeployScenarios(): Record<DeployScenario, Promise<unknown>> {
             await $({ quiet: true })`kill -KILL ${pids}`;
             await $({ quiet: true })`ip netns del ${ns}`;
             f.processesKilled = pids.length;
-            const r = await q!.sh(["node_modules/.bin/tsx", "provision/verify-versions.ts"]);
+            const r = await q!.sh(["node_modules/.bin/tsx", "provision/cli.ts", "verify-versions"]);
             f.verifyExitCode = r.exitCode ?? -1;
             expect(r.exitCode, tail(r)).toBe(2);
             expect(r.stdout).toMatch(/^unreachable: node3: /m);

@@ -168,7 +168,7 @@ describe.runIf(!why)("provider ssh on three machines of their own", () => {
   it("Ctrl-C on npm run submit stops the job on the host, where the ssh session's far end would have run on (exit 130, its output back)", async () => {
     const job = path.join(path.dirname(p.dir), "long_job.py");
     writeFileSync(job, "import time\nfrom dask_vm_runtime import output_dir\n(output_dir() / 'partial.txt').write_text('half\\n')\nprint('started', flush=True)\ntime.sleep(600)\n");
-    const started = await startUntil(p, ["provision/submit.ts", job], /^started$/m, 180_000);
+    const started = await startUntil(p, ["provision/cli.ts", "submit", job], /^started$/m, 180_000);
     expect(await interrupt(started.child), started.out()).toBe(130);
     const left = await $({ nothrow: true, quiet: true })`pgrep -u ${lab.hosts[0]!.user} -f ${"[l]ong_job.py"}`;
     expect(left.stdout.trim(), "the job still runs on the host").toBe("");

@@ -148,7 +148,7 @@ sys.exit(3)
       path.join(folder, "long_job.py"),
       "import time\nfrom dask_vm_runtime import output_dir\n(output_dir() / 'partial.txt').write_text('half\\n')\nprint('started', flush=True)\ntime.sleep(600)\n",
     );
-    const started = await startUntil(p, ["provision/submit.ts", path.join(folder, "long_job.py")], /^started$/m, 120_000);
+    const started = await startUntil(p, ["provision/cli.ts", "submit", path.join(folder, "long_job.py")], /^started$/m, 120_000);
     expect(started.out()).toMatch(/not sent to the scheduler and workers, their names are the cluster's own modules: random/);
     const code = await interrupt(started.child);
     expect(code, started.out()).toBe(130);
@@ -251,7 +251,7 @@ sys.exit(3)
         nbformat_minor: 5,
       }),
     );
-    const started = await startUntil(p, ["provision/notebook.ts", "--no-open", "--port", String(port)], /JupyterLab: http:\/\/127\.0\.0\.1:\d+\/lab\?token=[0-9a-f]+/);
+    const started = await startUntil(p, ["provision/cli.ts", "notebook", "--no-open", "--port", String(port)], /JupyterLab: http:\/\/127\.0\.0\.1:\d+\/lab\?token=[0-9a-f]+/);
     try {
       const url = /JupyterLab: (\S+)/.exec(started.out())![1]!;
       const token = new URL(url).searchParams.get("token")!;
@@ -349,7 +349,7 @@ sys.exit(3)
   }, 600_000);
 
   it("a Python on this computer: npm run connect -- --venv makes a client of the cluster's lock, Client() connects through 127.0.0.1, verify-versions checks it", async () => {
-    const started = await startUntil(p, ["provision/connect.ts", "--venv"], /\[connect\] serving /);
+    const started = await startUntil(p, ["provision/cli.ts", "connect", "--venv"], /\[connect\] serving /);
     try {
       expect(started.out()).toMatch(/export DASK_CONFIG='.*\/\.cluster\/client'/);
       const python = path.join(p.dir, ".cluster", "client", "runtime", "venv", "bin", "python");

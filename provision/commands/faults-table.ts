@@ -1,4 +1,4 @@
-// `npx tsx provision/faults-table.ts [--check]`: the README's "What was tried and what
+// `npm run faults-table [--check]`: the README's "What was tried and what
 // survived" table, between the faults-table markers, rendered from test-output/faults.json
 // (written by test/faults.local.test.ts, which runs the faults for real on the local
 // provider). `--check` writes nothing and exits 1 when the README's scenarios are not the
@@ -14,7 +14,7 @@ import { PROJECT_DIR } from "../host/paths.js";
 export const README_FILE = "README.md";
 export const START_MARKER = "<!-- faults-table:start -->";
 export const END_MARKER = "<!-- faults-table:end -->";
-const HOW = "run `npx vitest run test/faults.local.test.ts` as root, then `npx tsx provision/faults-table.ts`, and commit README.md";
+const HOW = "run `npx vitest run test/faults.local.test.ts` as root, then `npm run faults-table`, and commit README.md";
 
 /** A table cell: one line, pipes escaped. */
 function cell(text: string): string {
@@ -65,7 +65,7 @@ export function spliceReadme(readme: string, section: string): string {
       {
         path: README_FILE,
         message: `${START_MARKER} and ${END_MARKER} are missing or out of order`,
-        fix: 'put them, in that order, under "## What was tried and what survived", then run npx tsx provision/faults-table.ts',
+        fix: 'put them, in that order, under "## What was tried and what survived", then run npm run faults-table',
       },
     ]);
   }
@@ -120,7 +120,7 @@ export function main(opts: FaultsTableOptions): { problems: string[]; written: b
   return { problems: [], written: true };
 }
 
-const USAGE = `usage: npx tsx provision/faults-table.ts [--check]
+const USAGE = `usage: npm run faults-table [--check]
   (no flag)  render ${FAULTS_JSON} into ${README_FILE} between the faults-table markers
   --check    write nothing; exit 1 when the README's scenarios differ from the suite's
 exit: 0 written or in sync, 1 out of sync (--check), 2 bad arguments or no ${FAULTS_JSON}`;

@@ -1,4 +1,4 @@
-// `npx tsx provision/lock.ts [--python 3.11] [--platform x86_64|aarch64|all] [--upgrade]`:
+// `npm run lock [--python 3.11] [--platform x86_64|aarch64|all] [--upgrade]`:
 // regenerates cluster-runtime/requirements-<platform>.lock from requirements.in with
 // `uv pip compile --generate-hashes`, for one target Python and each node platform.
 //
@@ -80,7 +80,7 @@ async function lockOne(opts: LockOptions, host: Host, uv: Uv, kind: LockKind, pl
     // uv keeps the versions already pinned in its output file (unless --upgrade): start
     // from the current lock so a re-lock changes only what has to change.
     if (existsSync(out)) copyFileSync(out, tmp);
-    const command = ["npx", "tsx", "provision/lock.ts", "--python", opts.python, "--platform", platform].join(" ");
+    const command = ["npm", "run", "lock", "--", "--python", opts.python, "--platform", platform].join(" ");
     progress(`locking ${kind.input} for Python ${opts.python} on ${platform} (${uvTarget(platform)})`);
     try {
       const r = await uvCompile(host, uv, {
@@ -99,7 +99,7 @@ async function lockOne(opts: LockOptions, host: Host, uv: Uv, kind: LockKind, pl
         ]);
       }
       const body = readFileSync(tmp, "utf8");
-      const header = lockHeader(kind.title, "provision/lock.ts", uv, opts.python, platform);
+      const header = lockHeader(kind.title, "npm run lock", uv, opts.python, platform);
       writeFileSync(tmp, header + body);
       const parsed = parseLock(header + body);
       if (parsed.python !== opts.python || parsed.entries.some((e) => e.hashes.length === 0)) {
@@ -115,7 +115,7 @@ async function lockOne(opts: LockOptions, host: Host, uv: Uv, kind: LockKind, pl
   }
 }
 
-const USAGE = `usage: npx tsx provision/lock.ts [--python X.Y] [--platform x86_64|aarch64|all] [--upgrade]
+const USAGE = `usage: npm run lock [--python X.Y] [--platform x86_64|aarch64|all] [--upgrade]
   --python    target Python on the nodes (default: ${DEFAULT_PYTHON}, runtime.python's default)
   --platform  which lock to regenerate (default: all = ${PLATFORMS.join(", ")})
   --upgrade   move every pin to the newest version requirements.in allows (default: keep pins)`;

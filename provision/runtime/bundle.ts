@@ -88,7 +88,7 @@ export function manylinuxTags(platform: Platform): string[] {
 
 /** The command that regenerates the runtime's lock for a Python version. */
 function relockCommand(python: string): string {
-  return `npx tsx provision/lock.ts --python ${python}`;
+  return `npm run lock -- --python ${python}`;
 }
 
 interface SourceFile {
@@ -142,7 +142,7 @@ export function runtimeRef(projectDir: string, python: string, platform: Platfor
  */
 export function runtimeHashes(projectDir: string, platform: Platform, lock = lockPath(projectDir, platform)): { lockSha256: string; sourceSha256: string } {
   if (!existsSync(lock)) {
-    const fix = lock === lockPath(projectDir, platform) ? "create it with: npx tsx provision/lock.ts" : "run npx cdktf deploy (or cdktf synth): it locks runtime.packages again";
+    const fix = lock === lockPath(projectDir, platform) ? "create it with: npm run lock" : "run npx cdktf deploy (or cdktf synth): it locks runtime.packages again";
     throw badInput(`there is no runtime lock for ${platform}`, [{ path: path.relative(projectDir, lock), message: "file not found", fix }]);
   }
   const source = createHash("sha256");

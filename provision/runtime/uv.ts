@@ -1,5 +1,5 @@
 // uv, the locking tool, for both locks the project makes: the runtime's own
-// (provision/lock.ts, by maintainers) and the lock of a user's runtime.packages
+// (npm run lock, by maintainers) and the lock of a user's runtime.packages
 // (runtime/packages.ts, at synth). Nobody installs it by hand: like the runtime's wheels, it
 // comes pinned and hash-checked. A uv on PATH (or `python3 -m uv`) at exactly the pinned
 // version is used as it is; otherwise the project fetches the pinned uv wheel for this

@@ -44,11 +44,11 @@ export async function buildNotebookBundle(
 ): Promise<NotebookBundle> {
   const lockFile = notebookLockPath(projectDir, runtime.platform);
   const lockRel = path.relative(projectDir, lockFile);
-  if (!existsSync(lockFile)) throw badInput(`${lockRel} is missing`, [{ path: lockRel, message: "no such file", fix: "restore it from git, or make it: npx tsx provision/lock.ts" }]);
+  if (!existsSync(lockFile)) throw badInput(`${lockRel} is missing`, [{ path: lockRel, message: "no such file", fix: "restore it from git, or make it: npm run lock" }]);
   const lock = parseLock(readFileSync(lockFile, "utf8"));
   if (lock.python !== runtime.python || lock.platform !== runtime.platform) {
     throw badInput(`${lockRel} is for Python ${lock.python ?? "?"} on ${lock.platform ?? "?"}, the cluster runs ${runtime.python} on ${runtime.platform}`, [
-      { path: lockRel, message: "the notebook lock and the runtime must agree", fix: `re-lock: npx tsx provision/lock.ts --python ${runtime.python}` },
+      { path: lockRel, message: "the notebook lock and the runtime must agree", fix: `re-lock: npm run lock -- --python ${runtime.python}` },
     ]);
   }
   const own = new Set(parseLock(readFileSync(lockPath(projectDir, runtime.platform), "utf8")).entries.map((e) => e.name));

@@ -32,7 +32,7 @@ export const machine: Stage = {
         {
           path: "/box/name",
           message: `${box} has no Python ${expect.python} with its venv module`,
-          fix: `use a box that has it (the README's table of boxes), or set runtime.python to the Python the box has and re-lock (npx tsx provision/lock.ts --python X.Y); then npx cdktf deploy`,
+          fix: `use a box that has it (the README's table of boxes), or set runtime.python to the Python the box has and re-lock (npm run lock -- --python X.Y); then npx cdktf deploy`,
         },
       ]);
     }

@@ -1,6 +1,6 @@
 // The fault scenarios of test/faults.local.test.ts as data (what is done to the cluster,
 // what must happen), the record of what a run observed (test-output/faults.json, which
-// provision/faults-table.ts renders into the README), and the tools the scenarios share:
+// provision/commands/faults-table.ts renders into the README), and the tools the scenarios share:
 // a service's processes on a node, Python streamed from a node, a command in its own
 // process group, and a package index reachable only on loopback.
 import { spawn, type ChildProcess } from "node:child_process";

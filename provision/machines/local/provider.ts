@@ -276,7 +276,7 @@ export class LocalProvider implements MachineProvider {
 export async function hostPythonCheck(host: Host, python: string): Promise<CheckRow> {
   const bin = `python${python}`;
   const r = await host.run([bin, "-c", PYTHON_PROBE], { timeoutMs: 15_000 });
-  const install = `install Python ${python} with its venv module (Debian/Ubuntu: sudo apt-get install ${bin} ${bin}-venv; or pyenv install ${python}), or set runtime.python to a Python this host has and re-lock (npx tsx provision/lock.ts --python X.Y)`;
+  const install = `install Python ${python} with its venv module (Debian/Ubuntu: sudo apt-get install ${bin} ${bin}-venv; or pyenv install ${python}), or set runtime.python to a Python this host has and re-lock (npm run lock -- --python X.Y)`;
   const found = pythonProbeOutcome(r);
   if ("version" in found) return ok(bin, found.version);
   if (found.problem === "no-venv") return fail(bin, `${bin} has no venv module`, `sudo apt-get install ${bin}-venv`, "/runtime/python");

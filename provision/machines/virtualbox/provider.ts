@@ -404,7 +404,7 @@ function boxCheck(needs: HostNeeds): CheckRow {
     return fail(
       "box",
       `${needs.box.name} ships Python ${known.python}, the runtime is locked for ${needs.python}`,
-      `set "runtime": {"python": "${known.python}"} (and re-lock: npx tsx provision/lock.ts --python ${known.python}), or pick a box with Python ${needs.python}`,
+      `set "runtime": {"python": "${known.python}"} (and re-lock: npm run lock -- --python ${known.python}), or pick a box with Python ${needs.python}`,
       "/runtime/python",
     );
   }
