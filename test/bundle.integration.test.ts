@@ -64,7 +64,7 @@ describe("buildBundle", () => {
       "requirements.lock",
       "install.sh",
       "runtime/dask_vm_runtime/__main__.py",
-      "runtime/dask_vm_runtime/supervisor.py",
+      "runtime/dask_vm_runtime/services/supervisor.py",
       `wheelhouse/dask-${locked.get("dask")}-py3-none-any.whl`,
     ]) {
       expect(names).toContain(n);
@@ -113,7 +113,7 @@ describe("buildBundle", () => {
     const err = await buildBundle(other, { projectDir: REPO, cacheDir: tempDir("dvc-bundle-cache-") }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UserError);
     expect((err as UserError).exitCode).toBe(2);
-    expect((err as UserError).render()).toMatch(/locked for Python 3\.11, but runtime\.python is 3\.12[\s\S]*npx tsx provision\/lock\.ts --python 3\.12/);
+    expect((err as UserError).render()).toMatch(/locked for Python 3\.11, but runtime\.python is 3\.12[\s\S]*npm run lock -- --python 3\.12/);
   });
 
   it("refuses a lock edited by hand: its hashes do not match the files on the index", async () => {
@@ -122,7 +122,7 @@ describe("buildBundle", () => {
     writeFileSync(lockPath(proj, "x86_64"), ["# python-version: 3.11", "# platform: x86_64", `toolz==${toolz.version} \\`, `    --hash=sha256:${"0".repeat(64)}`, ""].join("\n"));
     const err = await buildBundle(runtimeOf(proj), { projectDir: proj, cacheDir: tempDir("dvc-bundle-cache-") }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UserError);
-    expect((err as UserError).render()).toMatch(/does not match the files on the package index[\s\S]*edited by hand[\s\S]*npx tsx provision\/lock\.ts --python 3\.11/);
+    expect((err as UserError).render()).toMatch(/does not match the files on the package index[\s\S]*edited by hand[\s\S]*npm run lock -- --python 3\.11/);
   }, 120_000);
 
   it("refuses cluster-runtime files that changed after synth", async () => {

@@ -700,7 +700,7 @@ function startDeployScenarios(): Record<DeployScenario, Promise<unknown>> {
             expect(r.exitCode, both(r)).toBe(2);
             expect(r.stderr).toMatch(/cluster-runtime\/requirements-x86_64\.lock does not match the files on the package index/);
             expect(r.stderr).toMatch(/toolz==[\d.]+/);
-            expect(r.stderr).toMatch(/edited by hand[\s\S]*regenerate it, never edit it: npx tsx provision\/lock\.ts --python 3\.11/);
+            expect(r.stderr).toMatch(/edited by hand[\s\S]*regenerate it, never edit it: npm run lock -- --python 3\.11/);
             expect(readdirSync(cache).filter((e) => e.startsWith("bundle-"))).toEqual([]);
             const said = r.stderr
               .split("\n")

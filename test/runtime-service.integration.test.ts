@@ -229,8 +229,8 @@ describe("systemd unit", () => {
 
   it("is a pure function: same definition, same text; a changed env changes it", async () => {
     const code = [
-      "from dask_vm_runtime.servicedef import ServiceDef",
-      "from dask_vm_runtime.systemd import render_unit",
+      "from dask_vm_runtime.services.definition import ServiceDef",
+      "from dask_vm_runtime.services.systemd import render_unit",
       "spec = lambda env: ServiceDef(name='worker', argv=('/r/venv/bin/dask', 'worker'), env=env, cwd='/r')",
       "kw = dict(user='vagrant', group='vagrant', log_path='/r/logs/worker.log', definition_path='/r/etc/worker.json')",
       "a = render_unit(spec({'B': '2', 'A': '1'}), env={'B': '2', 'A': '1'}, **kw)",
@@ -260,7 +260,7 @@ describe("systemd unit", () => {
     const code = [
       "import json, sys",
       "from pathlib import Path",
-      "import dask_vm_runtime.systemd as sd",
+      "import dask_vm_runtime.services.systemd as sd",
       "sd._require_systemd = lambda *a: None",
       "sd.UNIT_DIR = Path(sys.argv[1])",
       "sd.status = lambda *a: {}",

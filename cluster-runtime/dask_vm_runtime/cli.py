@@ -13,8 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import servicedef, versions
+from . import versions
 from .errors import RuntimeCliError, bad_input
+from .services import definition as servicedef
 
 PROG = "python -m dask_vm_runtime"
 MANAGERS = ("systemd", "systemd-user", "supervisor")
@@ -159,14 +160,14 @@ def _service(args: argparse.Namespace) -> int:
     name = servicedef.check_name(args.name)
     root = _require_root(args.root)
     if args.action == "unit":
-        from . import systemd
+        from .services import systemd
 
         _, text = systemd.unit_for(root, name, systemd.USER if args.manager == "systemd-user" else systemd.SYSTEM)
         sys.stdout.write(text)
         return 0
     if args.manager is None:
         raise bad_input(f"service {args.action} needs --manager ({' or '.join(MANAGERS)})")
-    from . import supervisor, systemd
+    from .services import supervisor, systemd
 
     action = "status" if args.action == "check" else args.action
     if args.manager == "supervisor":

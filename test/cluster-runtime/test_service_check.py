@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 import dask_vm_runtime
-from dask_vm_runtime import systemd
-from dask_vm_runtime.servicedef import ServicePaths, ended_since_start, log_tail
+from dask_vm_runtime.services import systemd
+from dask_vm_runtime.services.definition import ServicePaths, ended_since_start, log_tail
 
 
 def test_a_service_that_never_ended_has_nothing_to_report():

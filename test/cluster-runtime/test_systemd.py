@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from dask_vm_runtime import systemd
 from dask_vm_runtime.errors import RuntimeCliError
-from dask_vm_runtime.servicedef import ServiceDef
+from dask_vm_runtime.services import systemd
+from dask_vm_runtime.services.definition import ServiceDef
 
 SPEC = ServiceDef(name="worker", argv=("/opt/dvc/venv/bin/dask", "worker", "tls://192.168.56.11:8786", "--name", "node 2"), env={"B": 'say "hi" 100%', "A": "$HOME"}, cwd="/opt/dvc")
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import bad_input
+from ..errors import bad_input
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 ALLOWED_KEYS = ("argv", "env", "cwd")

@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import servicedef
-from .errors import RuntimeCliError
-from .servicedef import ServiceDef, ServicePaths
+from ..errors import RuntimeCliError
+from . import definition as servicedef
+from .definition import ServiceDef, ServicePaths
 
 BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 5.0

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import servicedef
-from .errors import RuntimeCliError, bad_input
-from .servicedef import ServiceDef, ServicePaths
+from ..errors import RuntimeCliError, bad_input
+from . import definition as servicedef
+from .definition import ServiceDef, ServicePaths
 
 UNIT_DIR = Path("/etc/systemd/system")
 
