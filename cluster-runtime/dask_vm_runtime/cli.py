@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 from . import versions
 from .errors import RuntimeCliError, bad_input
-from .services import definition as servicedef
+from .services import definition
 
 PROG = "python -m dask_vm_runtime"
 MANAGERS = ("systemd", "systemd-user", "supervisor")
@@ -153,11 +153,11 @@ def _print_json(value: Any) -> None:
 def _require_root(root: Path | None) -> Path:
     if root is None:
         raise bad_input("--root is required outside the runtime venv: pass the node's runtime folder")
-    return servicedef.check_root(root)
+    return definition.check_root(root)
 
 
 def _service(args: argparse.Namespace) -> int:
-    name = servicedef.check_name(args.name)
+    name = definition.check_name(args.name)
     root = _require_root(args.root)
     if args.action == "unit":
         from .services import systemd
@@ -178,8 +178,8 @@ def _service(args: argparse.Namespace) -> int:
         units = {"start": systemd.start, "stop": systemd.stop, "status": systemd.status, "restart": systemd.restart}
         result = units[action](root, name, mode)
     if args.action == "check":
-        result["ended"] = servicedef.ended_since_start(result)
-        result["log_tail"] = servicedef.log_tail(servicedef.ServicePaths(root, name).log) if result["ended"] else []
+        result["ended"] = definition.ended_since_start(result)
+        result["log_tail"] = definition.log_tail(definition.ServicePaths(root, name).log) if result["ended"] else []
     _print_json(result)
     return 0
 

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RuntimeCliError
-from . import definition as servicedef
+from . import definition
 from .definition import ServiceDef, ServicePaths
 
 BACKOFF_FIRST_S = 1.0
@@ -205,7 +205,7 @@ class SpawnError(Exception):
 
 
 def _now_iso() -> str:
-    return servicedef.iso_utc(time.time())
+    return definition.iso_utc(time.time())
 
 
 def spawn(argv: tuple[str, ...], env: dict[str, str], cwd: str, log_fd: int) -> int:
@@ -461,8 +461,8 @@ def status(root: Path, name: str) -> dict[str, Any]:
 
 
 def start(root: Path, name: str) -> dict[str, Any]:
-    spec = servicedef.load(root, name)
-    env = servicedef.service_environment(spec, pwd.getpwuid(os.geteuid()))
+    spec = definition.load(root, name)
+    env = definition.service_environment(spec, pwd.getpwuid(os.geteuid()))
     paths = ServicePaths(root, name)
     _ensure_dirs(paths)
     with _control_lock(paths):

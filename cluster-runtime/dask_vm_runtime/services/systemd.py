@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RuntimeCliError, bad_input
-from . import definition as servicedef
+from . import definition
 from .definition import ServiceDef, ServicePaths
 
 UNIT_DIR = Path("/etc/systemd/system")
@@ -162,9 +162,9 @@ def _run(argv: Sequence[str], *, input_text: str | None = None, check: bool = Tr
 
 
 def unit_for(root: Path, name: str, mode: Mode = SYSTEM) -> tuple[Path, str]:
-    spec = servicedef.load(root, name)
-    owner = servicedef.owner_of(root)
-    env = servicedef.service_environment(spec, owner)
+    spec = definition.load(root, name)
+    owner = definition.owner_of(root)
+    env = definition.service_environment(spec, owner)
     program = spec.argv[0]
     if not os.path.isabs(program):
         found = shutil.which(program, path=env["PATH"])
@@ -250,7 +250,7 @@ def status_from_show(name: str, props: Mapping[str, str], manager: str = "system
     since_raw = props.get("ActiveEnterTimestamp", "")
     since: str | None = None
     if since_raw.startswith("@") and since_raw[1:].isdigit():
-        since = servicedef.iso_utc(int(since_raw[1:]))
+        since = definition.iso_utc(int(since_raw[1:]))
     elif since_raw:
         since = since_raw
     restarts = props.get("NRestarts", "")
