@@ -21,12 +21,25 @@ const heavy = ["test/**/*.local.test.ts", "test/**/*.integration.test.ts", "test
 export default defineConfig(({ mode }) => {
   const tier = mode === "unit" || mode === "vm" || mode === "tofu" || mode === "arm64" ? mode : "all";
   const tofu = builtTofu(process.env);
-  if (tier === "tofu" && !existsSync(tofu)) throw new Error(`${tofu} is missing: build it first with npm run setup -- --with-tofu`);
+  if (tier === "tofu" && !existsSync(tofu))
+    throw new Error(`${tofu} is missing: build it first with npm run setup -- --with-tofu`);
   return {
     test: {
-      include: tier === "vm" ? [vm] : tier === "arm64" ? [arm64] : tier === "tofu" ? ["test/lifecycle.local.test.ts"] : ["test/**/*.test.ts"],
+      include:
+        tier === "vm"
+          ? [vm]
+          : tier === "arm64"
+            ? [arm64]
+            : tier === "tofu"
+              ? ["test/lifecycle.local.test.ts"]
+              : ["test/**/*.test.ts"],
       env: tier === "tofu" ? { TERRAFORM_BINARY_NAME: tofu } : {},
-      exclude: tier === "unit" ? [...configDefaults.exclude, ...heavy, arm64] : tier === "vm" || tier === "arm64" ? [...configDefaults.exclude] : [...configDefaults.exclude, vm, arm64],
+      exclude:
+        tier === "unit"
+          ? [...configDefaults.exclude, ...heavy, arm64]
+          : tier === "vm" || tier === "arm64"
+            ? [...configDefaults.exclude]
+            : [...configDefaults.exclude, vm, arm64],
       globalSetup: ["test/helpers/global-setup.ts"],
       testTimeout: 300_000,
       hookTimeout: 600_000,

@@ -12,5 +12,21 @@ import { runStage } from "./stages/index.js";
 const resource = process.env.DVC_RESOURCE;
 const action = process.argv[2] ?? "";
 const began = Date.now();
-await runCli(() => runStage(action, process.env.DVC_SPEC, process.env.DVC_EXPECT, undefined, undefined, resource ? { resource, observed: process.env.DVC_OBSERVED } : undefined));
-recordStageTime(process.env, { resource: resource ?? "", action, processStart: performance.timeOrigin, began, ended: Date.now(), ok: process.exitCode === 0 });
+await runCli(() =>
+  runStage(
+    action,
+    process.env.DVC_SPEC,
+    process.env.DVC_EXPECT,
+    undefined,
+    undefined,
+    resource ? { resource, observed: process.env.DVC_OBSERVED } : undefined,
+  ),
+);
+recordStageTime(process.env, {
+  resource: resource ?? "",
+  action,
+  processStart: performance.timeOrigin,
+  began,
+  ended: Date.now(),
+  ok: process.exitCode === 0,
+});

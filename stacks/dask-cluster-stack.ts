@@ -35,7 +35,10 @@ export interface DaskClusterStackProps {
   readonly runtime: RuntimeRef;
   /** Absolute path of the node binary Terraform starts every stage with (the synth's own, from stacks/main.ts). */
   readonly nodeBinary: string;
-  /** What the plan observed, by stage resource name (state/observe.ts): the converge resources' `observed` triggers. Default: every stage's first apply. */
+  /**
+   * What the plan observed, by stage resource name (state/observe.ts): the converge resources' `observed` triggers.
+   * Default: every stage's first apply.
+   */
   readonly observed?: ReadonlyMap<string, string>;
 }
 
@@ -79,21 +82,56 @@ export class DaskClusterStack extends TerraformStack {
     }
 
     const bundle = new Bundle(this, "bundle", { cluster: ref([]), runtime, preflight });
-    const installs = cluster.nodes.map((node, i) => new Install(this, `install-${node.name}`, { cluster: one(node), node: node.name, runtime, machine: machines[i]!, bundle }));
+    const installs = cluster.nodes.map(
+      (node, i) =>
+        new Install(this, `install-${node.name}`, {
+          cluster: one(node),
+          node: node.name,
+          runtime,
+          machine: machines[i]!,
+          bundle,
+        }),
+    );
     const gate = new VersionGate(this, "version-gate", { cluster: all, runtime, installs });
     const tls = new TlsMaterial(this, "tls", { cluster: all, dask: config.dask, machines });
-    const scheduler = new Scheduler(this, "scheduler", { cluster: one(cluster.nodes[0]!), dask: config.dask, gate, tls, install: installs[0]! });
-    const workers = cluster.nodes.map((node, i) => new Worker(this, `worker-${node.name}`, { cluster: one(node), node: node.name, dask: config.dask, scheduler, install: installs[i]!, gate }));
+    const scheduler = new Scheduler(this, "scheduler", {
+      cluster: one(cluster.nodes[0]!),
+      dask: config.dask,
+      gate,
+      tls,
+      install: installs[0]!,
+    });
+    const workers = cluster.nodes.map(
+      (node, i) =>
+        new Worker(this, `worker-${node.name}`, {
+          cluster: one(node),
+          node: node.name,
+          dask: config.dask,
+          scheduler,
+          install: installs[i]!,
+          gate,
+        }),
+    );
     if (config.benchmark.onDeploy) {
       new Benchmark(this, "benchmark", { cluster: all, benchmark: config.benchmark, dask: config.dask, workers });
     }
 
     new TerraformOutput(this, "scheduler_address", {
       value: cluster.schedulerAddress,
-      description: "Connect a dask.distributed Client here (with the client certificate in .cluster/tls when TLS is on).",
+      description:
+        "Connect a dask.distributed Client here (with the client certificate in .cluster/tls when TLS is on).",
     });
-    new TerraformOutput(this, "dashboard_url", { value: cluster.dashboardUrl, description: "The scheduler's dashboard." });
-    new TerraformOutput(this, "node_ips", { value: Object.fromEntries(cluster.nodes.map((n) => [n.name, n.ip])), description: "Private IP of every node." });
-    new TerraformOutput(this, "results_dir", { value: path.join(cluster.projectDir, "results", "latest"), description: "The newest benchmark results." });
+    new TerraformOutput(this, "dashboard_url", {
+      value: cluster.dashboardUrl,
+      description: "The scheduler's dashboard.",
+    });
+    new TerraformOutput(this, "node_ips", {
+      value: Object.fromEntries(cluster.nodes.map((n) => [n.name, n.ip])),
+      description: "Private IP of every node.",
+    });
+    new TerraformOutput(this, "results_dir", {
+      value: path.join(cluster.projectDir, "results", "latest"),
+      description: "The newest benchmark results.",
+    });
   }
 }

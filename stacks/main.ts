@@ -25,7 +25,10 @@ await runCli(async () => {
   const host = realHost();
   // The stage runner compiled while this synth runs (provision/launch.mjs), so the stages
   // Terraform starts together find it ready.
-  const stageRunner = host.run([process.execPath, path.join(PROJECT_DIR, "provision", "launch.mjs"), "--prepare", "provision/stage.ts"], { cwd: PROJECT_DIR });
+  const stageRunner = host.run(
+    [process.execPath, path.join(PROJECT_DIR, "provision", "launch.mjs"), "--prepare", "provision/stage.ts"],
+    { cwd: PROJECT_DIR },
+  );
   const cluster = loadCluster({ projectDir: PROJECT_DIR, host });
   let runtime: Awaited<ReturnType<typeof ensureRuntime>>;
   try {
@@ -49,7 +52,9 @@ await runCli(async () => {
     seen = await observeCluster(cluster.clusterDir, (name) => providerFor(name, host));
   } catch (err) {
     // Looking is read-only and best effort: without it the plan is what the state says.
-    host.warn(`could not observe the deployed cluster (${(err as Error).message.split("\n")[0]}): the plan trusts Terraform's state alone`);
+    host.warn(
+      `could not observe the deployed cluster (${(err as Error).message.split("\n")[0]}): the plan trusts Terraform's state alone`,
+    );
     seen = { values: recordedObservations(stateFile(cluster.clusterDir)), repairs: new Map() };
   }
   for (const [stage, why] of seen.repairs) consoleLog.step("observed", `${stage} will be applied again: ${why}`);
@@ -57,7 +62,8 @@ await runCli(async () => {
   new DaskClusterStack(app, STACK_NAME, { cluster, runtime, nodeBinary: process.execPath, observed: seen.values });
   app.synth();
   const prepared = await stageRunner;
-  if (prepared.exitCode !== 0 || prepared.stderr.trim()) host.warn(`preparing the stage runner: ${prepared.stderr.trim() || `exit ${prepared.exitCode}`}`);
+  if (prepared.exitCode !== 0 || prepared.stderr.trim())
+    host.warn(`preparing the stage runner: ${prepared.stderr.trim() || `exit ${prepared.exitCode}`}`);
   // Where the registry is unreachable, hashicorp/null from the cache, before terraform init.
   await ensureStackProviders(path.join(app.outdir, "stacks", STACK_NAME), host, consoleLog);
 });

@@ -7,7 +7,16 @@
 // wait. One node, no benchmark: the smallest deploy that runs every stage up to a worker
 // registered with its scheduler. Needs root (namespaces).
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, rmSync, symlinkSync, writeFileSync, mkdtempSync, realpathSync, mkdirSync } from "node:fs";
+import {
+  existsSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+  mkdtempSync,
+  realpathSync,
+  mkdirSync,
+} from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -62,7 +71,13 @@ async function cloneAt(folder: string, crlf: boolean): Promise<Clone> {
     cluster: resolveCluster(CONFIG, dir),
     async deploy(verb) {
       const t0 = performance.now();
-      const out = await $({ cwd: link, nothrow: true, quiet: true, env: cdktfEnv(), timeout: 900_000 })`node_modules/.bin/cdktf ${verb} --auto-approve`;
+      const out = await $({
+        cwd: link,
+        nothrow: true,
+        quiet: true,
+        env: cdktfEnv(),
+        timeout: 900_000,
+      })`node_modules/.bin/cdktf ${verb} --auto-approve`;
       return { out, seconds: (performance.now() - t0) / 1000 };
     },
   };
@@ -115,7 +130,15 @@ describe.runIf(isRoot)("a deploy from a folder named `TP $HOME `id``", () => {
     const good = schedulerService(ref.head, dask, t.root);
     await startService(t, "scheduler", { ...good, argv: [...good.argv, "--no-such-option"] });
     const t0 = performance.now();
-    const err = await waitForWorkers(t, schedulerAddress(ref.head, dask), dask.tls, [], 90, dashboardUrl(ref.head, dask), { t, name: "scheduler" }).catch((e: unknown) => e);
+    const err = await waitForWorkers(
+      t,
+      schedulerAddress(ref.head, dask),
+      dask.tls,
+      [],
+      90,
+      dashboardUrl(ref.head, dask),
+      { t, name: "scheduler" },
+    ).catch((e: unknown) => e);
     timings.deathReportedAfter = (performance.now() - t0) / 1000;
     expect(err).toBeInstanceOf(UserError);
     const text = (err as UserError).render();
@@ -152,7 +175,9 @@ describe.runIf(isRoot)("a deploy from a clone with CRLF line endings (Git for Wi
   });
 
   it("really holds CRLF text", () => {
-    expect(readFileSync(path.join(c.dir, "cluster-runtime", "install.sh"), "latin1")).toContain("set -euo pipefail\r\n");
+    expect(readFileSync(path.join(c.dir, "cluster-runtime", "install.sh"), "latin1")).toContain(
+      "set -euo pipefail\r\n",
+    );
   });
 
   it("installs the runtime with the same bundle id as an LF checkout, starts the scheduler and registers the worker", () => {

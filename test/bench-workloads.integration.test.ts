@@ -32,11 +32,18 @@ async function benchPython(): Promise<string> {
   if (given) return given;
   const venv = path.join(os.tmpdir(), "bench-venv");
   const py = path.join(venv, "bin", "python");
-  const ok = existsSync(py) && (await $({ nothrow: true, quiet: true })`${py} -c ${"import dask.array, distributed, numpy"}`).exitCode === 0;
+  const ok =
+    existsSync(py) &&
+    (await $({ nothrow: true, quiet: true })`${py} -c ${"import dask.array, distributed, numpy"}`).exitCode === 0;
   if (ok) return py;
-  process.stderr.write(`bench-workloads: no DVC_BENCH_PYTHON and no usable ${venv}: making it from the runtime lock (needs PyPI)\n`);
+  process.stderr.write(
+    `bench-workloads: no DVC_BENCH_PYTHON and no usable ${venv}: making it from the runtime lock (needs PyPI)\n`,
+  );
   await $({ quiet: true })`python3.11 -m venv ${venv}`;
-  await $({ quiet: true, timeout: 600_000 })`${py} -m pip install --quiet --require-hashes -r ${path.join(RUNTIME, "requirements-x86_64.lock")}`;
+  await $({
+    quiet: true,
+    timeout: 600_000,
+  })`${py} -m pip install --quiet --require-hashes -r ${path.join(RUNTIME, "requirements-x86_64.lock")}`;
   return py;
 }
 
@@ -79,7 +86,9 @@ async function makeTls(dir: string): Promise<void> {
   }
 }
 
-const nodesJson = JSON.stringify(NODES.map((name) => ({ name, ip: "127.0.0.1", threads: 1, memoryLimitMb: MEMORY_MB })));
+const nodesJson = JSON.stringify(
+  NODES.map((name) => ({ name, ip: "127.0.0.1", threads: 1, memoryLimitMb: MEMORY_MB })),
+);
 
 interface BenchRun {
   readonly exitCode: number | null;
@@ -89,7 +98,12 @@ interface BenchRun {
 }
 
 async function bench(args: readonly string[], timeoutMs = 600_000): Promise<BenchRun> {
-  const r = await $({ nothrow: true, quiet: true, env: env(), timeout: timeoutMs })`${python} -m dask_vm_runtime.bench ${args}`;
+  const r = await $({
+    nothrow: true,
+    quiet: true,
+    env: env(),
+    timeout: timeoutMs,
+  })`${python} -m dask_vm_runtime.bench ${args}`;
   const lines = r.stdout.split("\n").filter((l) => l.trim() !== "");
   return { exitCode: r.exitCode, lines, events: lines.map(parseBenchEvent), stderr: r.stderr };
 }
@@ -105,11 +119,47 @@ beforeAll(async () => {
   const node = tlsFiles(tls, "node");
   const tlsArgs = ["--tls-ca-file", path.join(tls, "ca.pem"), "--tls-cert", node.cert, "--tls-key", node.key];
   const schedFile = path.join(work, "scheduler.json");
-  start(["-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0", "--protocol", "tls", "--no-dashboard", "--scheduler-file", schedFile, ...tlsArgs], "scheduler.log");
-  address = await waitFor("the scheduler file", () => (existsSync(schedFile) ? (JSON.parse(readFileSync(schedFile, "utf8")) as { address: string }).address : undefined), 60_000);
+  start(
+    [
+      "-m",
+      "distributed.cli.dask_scheduler",
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+      "--protocol",
+      "tls",
+      "--no-dashboard",
+      "--scheduler-file",
+      schedFile,
+      ...tlsArgs,
+    ],
+    "scheduler.log",
+  );
+  address = await waitFor(
+    "the scheduler file",
+    () =>
+      existsSync(schedFile) ? (JSON.parse(readFileSync(schedFile, "utf8")) as { address: string }).address : undefined,
+    60_000,
+  );
   for (const name of NODES) {
     start(
-      ["-m", "distributed.cli.dask_worker", "--scheduler-file", schedFile, "--name", name, "--nthreads", "1", "--memory-limit", `${MEMORY_MB}MiB`, "--host", "127.0.0.1", "--no-dashboard", ...tlsArgs],
+      [
+        "-m",
+        "distributed.cli.dask_worker",
+        "--scheduler-file",
+        schedFile,
+        "--name",
+        name,
+        "--nthreads",
+        "1",
+        "--memory-limit",
+        `${MEMORY_MB}MiB`,
+        "--host",
+        "127.0.0.1",
+        "--no-dashboard",
+        ...tlsArgs,
+      ],
       `${name}.log`,
     );
   }
@@ -126,7 +176,8 @@ afterAll(async () => {
     }
   }
   const deadline = Date.now() + 15_000;
-  while (procs.some((p) => p.exitCode === null && p.signalCode === null) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  while (procs.some((p) => p.exitCode === null && p.signalCode === null) && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 200));
   for (const p of procs) {
     if (p.exitCode === null && p.signalCode === null && p.pid) {
       try {
@@ -201,7 +252,14 @@ describe("python -m dask_vm_runtime.bench on a 3-worker TLS loopback cluster", (
       expect(h.dask).toBe(results.client.dask);
     }
     expect(results.scheduler.address).toBe(address);
-    expect(results.config).toMatchObject({ size: "small", repeats: 1, seed: 7, nodeCounts: [1, 2, 3], tlsDir: path.join(work, "tls"), hostCpus: os.availableParallelism() });
+    expect(results.config).toMatchObject({
+      size: "small",
+      repeats: 1,
+      seed: 7,
+      nodeCounts: [1, 2, 3],
+      tlsDir: path.join(work, "tls"),
+      hostCpus: os.availableParallelism(),
+    });
   });
 
   it("inc-sleep: right totals, runs restricted to the first k nodes, and all 3 workers share the 8 tasks", () => {
@@ -218,7 +276,8 @@ describe("python -m dask_vm_runtime.bench on a 3-worker TLS loopback cluster", (
         expect(Object.keys(r.tasksPerNode).sort()).toEqual(NODES.slice(0, c.nodes));
         // A task cannot take less than its sleep: a run faster than ideal would be a clock bug.
         expect(r.seconds).toBeGreaterThanOrEqual(c.idealSeconds);
-        if (c.nodes === 3) for (const n of NODES) expect(r.tasksPerNode[n], `${c.reduction}: ${n}`).toBeGreaterThanOrEqual(2);
+        if (c.nodes === 3)
+          for (const n of NODES) expect(r.tasksPerNode[n], `${c.reduction}: ${n}`).toBeGreaterThanOrEqual(2);
       }
     }
     expect(inc.sequentialSeconds).toBeGreaterThanOrEqual(8 * inc.delaySeconds);
@@ -275,7 +334,9 @@ describe("the ratings-file SVD and bad input", () => {
     const users = 40;
     const a = (i: number) => (i % 2 === 0 ? 1 : -1);
     const lines = ["userId,movieId,rating,timestamp"];
-    for (let u = 0; u < users; u++) for (let m = 0; m < films; m++) lines.push(`${u + 1},${10 * (m + 1)},${(3 + 2 * a(m) * a(u) + (m < films / 2 ? 1 : -1)).toFixed(1)},0`);
+    for (let u = 0; u < users; u++)
+      for (let m = 0; m < films; m++)
+        lines.push(`${u + 1},${10 * (m + 1)},${(3 + 2 * a(m) * a(u) + (m < films / 2 ? 1 : -1)).toFixed(1)},0`);
     const csv = path.join(work, "ratings.csv");
     writeFileSync(csv, `${lines.join("\n")}\n`);
     const out = path.join(work, "ratings-results.json");
@@ -318,7 +379,19 @@ describe("the ratings-file SVD and bad input", () => {
   }, 300_000);
 
   it("rejects an unknown workload with exit code 2, an error event and the allowed names", async () => {
-    const r = await bench(["--scheduler", address, "--nodes", nodesJson, "--workloads", "inc-sleep,nope", "--out", path.join(work, "never.json")], 60_000);
+    const r = await bench(
+      [
+        "--scheduler",
+        address,
+        "--nodes",
+        nodesJson,
+        "--workloads",
+        "inc-sleep,nope",
+        "--out",
+        path.join(work, "never.json"),
+      ],
+      60_000,
+    );
     expect(r.exitCode).toBe(2);
     expect(r.events).toHaveLength(1);
     expect(r.events[0]).toMatchObject({ event: "error", exitCode: 2 });
@@ -327,7 +400,10 @@ describe("the ratings-file SVD and bad input", () => {
   }, 60_000);
 
   it("rejects --host-cpus 0 with exit code 2", async () => {
-    const r = await bench(["--scheduler", address, "--nodes", nodesJson, "--host-cpus", "0", "--out", path.join(work, "never.json")], 60_000);
+    const r = await bench(
+      ["--scheduler", address, "--nodes", nodesJson, "--host-cpus", "0", "--out", path.join(work, "never.json")],
+      60_000,
+    );
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toContain("--host-cpus 0: must be 1 or more");
   }, 60_000);

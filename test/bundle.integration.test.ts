@@ -3,12 +3,30 @@
 // and CI reuse it), the tar is reproducible and cached, and install.sh installs it with
 // the host's python3.11 inside a network namespace without any network. Also the errors a
 // user meets: a lock for another Python, a lock edited by hand, a node without the Python.
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { $ } from "zx";
-import { buildBundle, notebookLockPath, bundleIdOf, lockPath, runtimeHashes, runtimeRef, type BundleResult } from "../provision/runtime/bundle.js";
+import {
+  buildBundle,
+  notebookLockPath,
+  bundleIdOf,
+  lockPath,
+  runtimeHashes,
+  runtimeRef,
+  type BundleResult,
+} from "../provision/runtime/bundle.js";
 import { UserError } from "../provision/core/errors.js";
 import { cacheDir } from "../provision/host/paths.js";
 import { pycacheFor, pycachePathOf } from "../provision/runtime/pycache.js";
@@ -28,7 +46,10 @@ function tempDir(prefix: string): string {
 /** A copy of the project's cluster-runtime/, to change files without touching the checkout. */
 function projectCopy(): string {
   const dir = tempDir("dvc-bundle-proj-");
-  cpSync(path.join(REPO, "cluster-runtime"), path.join(dir, "cluster-runtime"), { recursive: true, filter: (src) => !src.includes("__pycache__") });
+  cpSync(path.join(REPO, "cluster-runtime"), path.join(dir, "cluster-runtime"), {
+    recursive: true,
+    filter: (src) => !src.includes("__pycache__"),
+  });
   return dir;
 }
 
@@ -43,7 +64,11 @@ let shared: BundleResult;
 
 beforeAll(async () => {
   runtime = runtimeOf(REPO);
-  shared = await buildBundle(runtime, { projectDir: REPO, cacheDir: SHARED_CACHE, onProgress: (m) => process.stderr.write(`bundle: ${m}\n`) });
+  shared = await buildBundle(runtime, {
+    projectDir: REPO,
+    cacheDir: SHARED_CACHE,
+    onProgress: (m) => process.stderr.write(`bundle: ${m}\n`),
+  });
 }, 900_000);
 
 afterAll(() => {
@@ -55,7 +80,13 @@ describe("buildBundle", () => {
     expect(shared.bundleId).toMatch(/^[0-9a-f]{16}$/);
     expect(shared.bundleId).toBe(bundleIdOf(runtime));
     expect(shared.tarPath).toBe(path.join(SHARED_CACHE, `bundle-${shared.bundleId}.tar`));
-    expect(shared.manifest).toEqual({ bundleId: shared.bundleId, lockSha256: runtime.lockSha256, sourceSha256: runtime.sourceSha256, python: "3.11", platform: "x86_64" });
+    expect(shared.manifest).toEqual({
+      bundleId: shared.bundleId,
+      lockSha256: runtime.lockSha256,
+      sourceSha256: runtime.sourceSha256,
+      python: "3.11",
+      platform: "x86_64",
+    });
 
     const names = (await $({ quiet: true })`tar -tf ${shared.tarPath}`).stdout.trim().split("\n");
     expect(names).toEqual([...names].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
@@ -88,12 +119,18 @@ describe("buildBundle", () => {
   it("is reproducible byte for byte, and a second build is a cache hit", async () => {
     // A fresh cache holding only the wheelhouse: the tar is written again from scratch.
     const cache = tempDir("dvc-bundle-cache-");
-    const wheelhouse = readdirSync(SHARED_CACHE).find((d) => d.startsWith(`wheelhouse-${runtime.lockSha256.slice(0, 16)}-x86_64`) && !d.includes(".tmp-"));
+    const wheelhouse = readdirSync(SHARED_CACHE).find(
+      (d) => d.startsWith(`wheelhouse-${runtime.lockSha256.slice(0, 16)}-x86_64`) && !d.includes(".tmp-"),
+    );
     expect(wheelhouse).toBeDefined();
     cpSync(path.join(SHARED_CACHE, wheelhouse!), path.join(cache, wheelhouse!), { recursive: true });
 
     const progress: string[] = [];
-    const fresh = await buildBundle(runtime, { projectDir: REPO, cacheDir: cache, onProgress: (m) => progress.push(m) });
+    const fresh = await buildBundle(runtime, {
+      projectDir: REPO,
+      cacheDir: cache,
+      onProgress: (m) => progress.push(m),
+    });
     expect(progress.join("\n")).toMatch(/wheelhouse cached/);
     expect(progress.join("\n")).toMatch(/written/);
     expect(fresh.bundleId).toBe(shared.bundleId);
@@ -110,26 +147,45 @@ describe("buildBundle", () => {
 
   it("refuses a runtime.python the lock was not made for, saying how to re-lock", async () => {
     const other = { ...runtime, python: "3.12" };
-    const err = await buildBundle(other, { projectDir: REPO, cacheDir: tempDir("dvc-bundle-cache-") }).catch((e: unknown) => e);
+    const err = await buildBundle(other, { projectDir: REPO, cacheDir: tempDir("dvc-bundle-cache-") }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(UserError);
     expect((err as UserError).exitCode).toBe(2);
-    expect((err as UserError).render()).toMatch(/locked for Python 3\.11, but runtime\.python is 3\.12[\s\S]*npm run lock -- --python 3\.12/);
+    expect((err as UserError).render()).toMatch(
+      /locked for Python 3\.11, but runtime\.python is 3\.12[\s\S]*npm run lock -- --python 3\.12/,
+    );
   });
 
   it("refuses a lock edited by hand: its hashes do not match the files on the index", async () => {
     const proj = projectCopy();
     const toolz = lock.entries.find((e) => e.name === "toolz")!;
-    writeFileSync(lockPath(proj, "x86_64"), ["# python-version: 3.11", "# platform: x86_64", `toolz==${toolz.version} \\`, `    --hash=sha256:${"0".repeat(64)}`, ""].join("\n"));
-    const err = await buildBundle(runtimeOf(proj), { projectDir: proj, cacheDir: tempDir("dvc-bundle-cache-") }).catch((e: unknown) => e);
+    writeFileSync(
+      lockPath(proj, "x86_64"),
+      [
+        "# python-version: 3.11",
+        "# platform: x86_64",
+        `toolz==${toolz.version} \\`,
+        `    --hash=sha256:${"0".repeat(64)}`,
+        "",
+      ].join("\n"),
+    );
+    const err = await buildBundle(runtimeOf(proj), { projectDir: proj, cacheDir: tempDir("dvc-bundle-cache-") }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(UserError);
-    expect((err as UserError).render()).toMatch(/does not match the files on the package index[\s\S]*edited by hand[\s\S]*npm run lock -- --python 3\.11/);
+    expect((err as UserError).render()).toMatch(
+      /does not match the files on the package index[\s\S]*edited by hand[\s\S]*npm run lock -- --python 3\.11/,
+    );
   }, 120_000);
 
   it("refuses cluster-runtime files that changed after synth", async () => {
     const proj = projectCopy();
     const planned = runtimeOf(proj);
     writeFileSync(path.join(proj, "cluster-runtime", "dask_vm_runtime", "extra.py"), "X = 1\n");
-    const err = await buildBundle(planned, { projectDir: proj, cacheDir: tempDir("dvc-bundle-cache-") }).catch((e: unknown) => e);
+    const err = await buildBundle(planned, { projectDir: proj, cacheDir: tempDir("dvc-bundle-cache-") }).catch(
+      (e: unknown) => e,
+    );
     expect((err as UserError).render()).toMatch(/changed after the stack was synthesized[\s\S]*cdktf deploy again/);
   });
 });
@@ -145,7 +201,10 @@ describe("runtimeHashes", () => {
     writeFileSync(path.join(proj, "cluster-runtime", "dask_vm_runtime", "__pycache__", "cli.cpython-311.pyc"), "junk");
     expect(runtimeHashes(proj, "x86_64")).toEqual(a);
 
-    writeFileSync(path.join(proj, "cluster-runtime", "install.sh"), `${readFileSync(path.join(proj, "cluster-runtime", "install.sh"), "utf8")}\n`);
+    writeFileSync(
+      path.join(proj, "cluster-runtime", "install.sh"),
+      `${readFileSync(path.join(proj, "cluster-runtime", "install.sh"), "utf8")}\n`,
+    );
     const b = runtimeHashes(proj, "x86_64");
     expect(b.lockSha256).toBe(a.lockSha256);
     expect(b.sourceSha256).not.toBe(a.sourceSha256);
@@ -167,16 +226,33 @@ describe("install.sh", () => {
     // Byte-code for what the services import is written at install, even though this
     // machine's environment may set PYTHONDONTWRITEBYTECODE (services then only read it).
     expect(r.stdout).toMatch(/byte-compiled the modules the services import in \d+ s/);
-    const site = (await $({ quiet: true })`${path.join(root, "venv", "bin", "python")} -c ${"import sysconfig; print(sysconfig.get_paths()['purelib'])"}`).stdout.trim();
-    for (const mod of ["distributed/__pycache__/scheduler.cpython-311.pyc", "distributed/cli/__pycache__/dask_worker.cpython-311.pyc", "dask/array/__pycache__/core.cpython-311.pyc"]) {
+    const site = (
+      await $({
+        quiet: true,
+      })`${path.join(root, "venv", "bin", "python")} -c ${"import sysconfig; print(sysconfig.get_paths()['purelib'])"}`
+    ).stdout.trim();
+    for (const mod of [
+      "distributed/__pycache__/scheduler.cpython-311.pyc",
+      "distributed/cli/__pycache__/dask_worker.cpython-311.pyc",
+      "dask/array/__pycache__/core.cpython-311.pyc",
+    ]) {
       expect(existsSync(path.join(site, mod)), mod).toBe(true);
     }
 
     expect(readFileSync(path.join(root, "bundle-id"), "utf8").trim()).toBe(shared.bundleId);
-    expect((await $({ quiet: true })`readlink ${path.join(root, "venv")}`).stdout.trim()).toBe(`venv-${shared.bundleId}`);
-    const v = await $({ quiet: true, nothrow: true })`${path.join(root, "venv", "bin", "python")} -m dask_vm_runtime versions`;
+    expect((await $({ quiet: true })`readlink ${path.join(root, "venv")}`).stdout.trim()).toBe(
+      `venv-${shared.bundleId}`,
+    );
+    const v = await $({
+      quiet: true,
+      nothrow: true,
+    })`${path.join(root, "venv", "bin", "python")} -m dask_vm_runtime versions`;
     expect(v.exitCode, v.stderr).toBe(0);
-    const report = JSON.parse(v.stdout) as { python: { version_info: string }; bundle_id: string; distributions: Record<string, string> };
+    const report = JSON.parse(v.stdout) as {
+      python: { version_info: string };
+      bundle_id: string;
+      distributions: Record<string, string>;
+    };
     expect(report.bundle_id).toBe(shared.bundleId);
     expect(report.python.version_info).toMatch(/^3\.11\./);
     expect(report.distributions.dask).toBe(locked.get("dask"));
@@ -193,19 +269,29 @@ describe("install.sh", () => {
     const progress: string[] = [];
     const cacheOf = mkdtempSync(path.join(os.tmpdir(), "dvc-pyc-cache-"));
     try {
-      const pyc = await pycacheFor(shared, { projectDir: REPO, cacheDir: cacheOf, onProgress: (m) => progress.push(m) });
+      const pyc = await pycacheFor(shared, {
+        projectDir: REPO,
+        cacheDir: cacheOf,
+        onProgress: (m) => progress.push(m),
+      });
       expect(pyc, progress.join("\n")).toBe(pycachePathOf(cacheOf, shared.bundleId));
       expect(progress.join("\n")).toMatch(/byte-code for bundle \w+: \d{3,} files compiled on the host/);
       expect(await pycacheFor(shared, { projectDir: REPO, cacheDir: cacheOf })).toBe(pyc); // cached
       const root = tempDir("dvc-node-");
-      const r = await $({ quiet: true, nothrow: true })`unshare --net bash ${path.join(REPO, "cluster-runtime", "install.sh")} ${root} ${shared.tarPath} 3.11 ${pyc!}`;
+      const r = await $({
+        quiet: true,
+        nothrow: true,
+      })`unshare --net bash ${path.join(REPO, "cluster-runtime", "install.sh")} ${root} ${shared.tarPath} 3.11 ${pyc!}`;
       expect(r.exitCode, r.stderr).toBe(0);
       expect(r.stdout).toMatch(/byte-code from the host: \d{3,} files in \d+ s/);
       expect(r.stdout).not.toMatch(/byte-compiled the modules/);
       const py = path.join(root, "venv", "bin", "python");
       // Importing with byte-code writing on compiles nothing more: the host's files are used.
-      const site = (await $({ quiet: true })`${py} -c ${"import sysconfig; print(sysconfig.get_paths()['purelib'])"}`).stdout.trim();
-      const count = async () => Number((await $({ quiet: true })`find ${site} -name *.pyc`.pipe($({ quiet: true })`wc -l`)).stdout.trim());
+      const site = (
+        await $({ quiet: true })`${py} -c ${"import sysconfig; print(sysconfig.get_paths()['purelib'])"}`
+      ).stdout.trim();
+      const count = async () =>
+        Number((await $({ quiet: true })`find ${site} -name *.pyc`.pipe($({ quiet: true })`wc -l`)).stdout.trim());
       const before = await count();
       const imp = await $({
         quiet: true,
@@ -228,7 +314,10 @@ describe("install.sh", () => {
 
   it("exits 3 on a node without the bundle's Python, naming what it found and how to fix it", async () => {
     const root = tempDir("dvc-node-");
-    const r = await $({ quiet: true, nothrow: true })`bash ${path.join(REPO, "cluster-runtime", "install.sh")} ${root} ${shared.tarPath} 3.9`;
+    const r = await $({
+      quiet: true,
+      nothrow: true,
+    })`bash ${path.join(REPO, "cluster-runtime", "install.sh")} ${root} ${shared.tarPath} 3.9`;
     expect(r.exitCode).toBe(3);
     expect(r.stderr).toMatch(/no working python3\.9/);
     expect(r.stderr).toMatch(/found: .*python3\.11 = 3\.11\./);

@@ -1,7 +1,16 @@
 // The host cache kept in bounds (provision/runtime/cache.ts): what deployed clusters use and the
 // most recently used bundles stay, the rest goes; the toolchain and unknown files are never
 // touched; doctor's row says how big it is. On real folders and files in a scratch cache.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, truncateSync, utimesSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  truncateSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -41,7 +50,10 @@ function wheelhouse(name: string, ageHours: number): void {
 function clusterDir(name: string, deployed: boolean): string {
   const d = path.join(clusters, name);
   mkdirSync(d, { recursive: true });
-  writeFileSync(path.join(d, "terraform.tfstate"), JSON.stringify({ version: 4, resources: deployed ? [{ type: "null_resource" }] : [] }));
+  writeFileSync(
+    path.join(d, "terraform.tfstate"),
+    JSON.stringify({ version: 4, resources: deployed ? [{ type: "null_resource" }] : [] }),
+  );
   const t = new Date(Date.now() - 2 * HOUR);
   utimesSync(path.join(d, "terraform.tfstate"), t, t);
   return d;
@@ -62,7 +74,9 @@ describe("the host cache", () => {
     });
     expect(items.find((i) => i.kind === "wheelhouse")?.bytes).toBe(500);
     expect(items.find((i) => i.kind === "toolchain")?.bytes).toBe(2000);
-    expect(cacheSummary(dir).text).toBe(`${dir}: 0.0 MB (1 runtime bundle 0.0 MB, 1 wheelhouse 0.0 MB, 1 toolchain 0.0 MB, 1 test venv 0.0 MB)`);
+    expect(cacheSummary(dir).text).toBe(
+      `${dir}: 0.0 MB (1 runtime bundle 0.0 MB, 1 wheelhouse 0.0 MB, 1 toolchain 0.0 MB, 1 test venv 0.0 MB)`,
+    );
   });
 
   it("keeps the 3 most recently used bundles and those a deployed cluster uses; removes the rest, never the toolchain or unknown files", () => {
@@ -73,15 +87,29 @@ describe("the host cache", () => {
     file("toolchain/terraform-provider-null", 100, 100);
     file("test-venv-787d07154bca36b2-aafce59f/bin/python", 100, 100);
     file("notes.txt", 10, 100);
-    recordClusterUse(dir, { clusterId: "live", clusterDir: clusterDir("live", true), bundleId: b5!, wheelhouse: `wheelhouse-4${"0".repeat(15)}-x86_64` });
-    recordClusterUse(dir, { clusterId: "gone", clusterDir: clusterDir("gone", false), bundleId: b4!, wheelhouse: `wheelhouse-3${"0".repeat(15)}-x86_64` });
+    recordClusterUse(dir, {
+      clusterId: "live",
+      clusterDir: clusterDir("live", true),
+      bundleId: b5!,
+      wheelhouse: `wheelhouse-4${"0".repeat(15)}-x86_64`,
+    });
+    recordClusterUse(dir, {
+      clusterId: "gone",
+      clusterDir: clusterDir("gone", false),
+      bundleId: b4!,
+      wheelhouse: `wheelhouse-3${"0".repeat(15)}-x86_64`,
+    });
 
     const r = pruneCache(dir);
-    expect(r.removed.map((i) => `${i.kind} ${i.key}`).sort()).toEqual([`bundle ${b3}`, `bundle ${b4}`, `wheelhouse wheelhouse-3${"0".repeat(15)}-x86_64`].sort());
+    expect(r.removed.map((i) => `${i.kind} ${i.key}`).sort()).toEqual(
+      [`bundle ${b3}`, `bundle ${b4}`, `wheelhouse wheelhouse-3${"0".repeat(15)}-x86_64`].sort(),
+    );
     expect(r.freedBytes).toBe(2 * 5090 + 500);
     const left = readdirSync(dir).sort();
     for (const id of [b0, b1, b2, b5]) expect(left).toContain(`bundle-${id}.tar`);
-    for (const id of [b3, b4]) for (const f of [`bundle-${id}.tar`, `bundle-${id}.tar.sha256`, `pycache-${id}.tar`]) expect(left).not.toContain(f);
+    for (const id of [b3, b4])
+      for (const f of [`bundle-${id}.tar`, `bundle-${id}.tar.sha256`, `pycache-${id}.tar`])
+        expect(left).not.toContain(f);
     expect(left).toEqual(expect.arrayContaining(["toolchain", "test-venv-787d07154bca36b2-aafce59f", "notes.txt"]));
     // The destroyed cluster's record is gone with it; the deployed one's stays.
     expect(readdirSync(path.join(dir, "clusters"))).toEqual(["live.json"]);
@@ -101,7 +129,11 @@ describe("the host cache", () => {
   });
 
   it("doctor's row: the size and what it holds; a warning with the way out past 2 GB", () => {
-    expect(cacheCheck(path.join(dir, "none"))).toMatchObject({ check: "cache", status: "ok", found: `${path.join(dir, "none")}: 0.0 MB (empty)` });
+    expect(cacheCheck(path.join(dir, "none"))).toMatchObject({
+      check: "cache",
+      status: "ok",
+      found: `${path.join(dir, "none")}: 0.0 MB (empty)`,
+    });
     bundle("bbbbbbbbbbbbbbbb", 1);
     truncateSync(path.join(dir, "bundle-bbbbbbbbbbbbbbbb.tar"), 2.1e9);
     const row = cacheCheck(dir);

@@ -43,17 +43,40 @@ const SCENARIOS: readonly Scenario[] = [
   { name: "a complete Linux host", host: {} },
   { name: "no root", host: { uid: 1000 } },
   { name: "no Vagrant", host: { commands: { "vagrant --version": { missing: true, exitCode: 127 } } } },
-  { name: "a Vagrant too old for VirtualBox 7.1", host: { commands: { "vagrant --version": "Vagrant 2.3.4\n", "VBoxManage --version": "7.1.4r165100\n" } } },
-  { name: "VirtualBox's kernel module not loaded", host: { commands: { "VBoxManage --version": recorded("vbox-7.0-version-vboxdrv-not-loaded.txt") } } },
+  {
+    name: "a Vagrant too old for VirtualBox 7.1",
+    host: { commands: { "vagrant --version": "Vagrant 2.3.4\n", "VBoxManage --version": "7.1.4r165100\n" } },
+  },
+  {
+    name: "VirtualBox's kernel module not loaded",
+    host: { commands: { "VBoxManage --version": recorded("vbox-7.0-version-vboxdrv-not-loaded.txt") } },
+  },
   { name: "a subnet outside VirtualBox's range", host: {}, config: { network: { subnet: "10.10.0.0/24" } } },
-  { name: "a clashing route", host: { commands: { "ip -j route": JSON.stringify([{ dst: "192.168.56.0/24", dev: "wlan0" }]) } } },
+  {
+    name: "a clashing route",
+    host: { commands: { "ip -j route": JSON.stringify([{ dst: "192.168.56.0/24", dev: "wlan0" }]) } },
+  },
   { name: "no VT-x", host: { files: { "/proc/cpuinfo": "flags\t\t: fpu sse2\n" } } },
-  { name: "no libvirt daemon", host: { commands: { "virsh --connect qemu:///system version": { exitCode: 1, stderr: "error: failed to connect to the hypervisor" } } } },
+  {
+    name: "no libvirt daemon",
+    host: {
+      commands: {
+        "virsh --connect qemu:///system version": { exitCode: 1, stderr: "error: failed to connect to the hypervisor" },
+      },
+    },
+  },
   { name: "no python3.11", host: { commands: { "python3.11 -c": { missing: true, exitCode: 127 } } } },
   { name: "too little memory", host: { totalGiB: 4, freeGiB: 3 } },
   { name: "too little disk", host: { freeDiskGiB: 1 } },
   { name: "a Windows laptop", host: { platform: "win32", uid: undefined, commands: { "route print -4": "" } } },
-  { name: "an Apple Silicon Mac", host: { platform: "darwin", arch: "arm64", commands: { "netstat -rn -f inet": "", "sysctl -n kern.hv_support": "1\n" } } },
+  {
+    name: "an Apple Silicon Mac",
+    host: {
+      platform: "darwin",
+      arch: "arm64",
+      commands: { "netstat -rn -f inet": "", "sysctl -n kern.hv_support": "1\n" },
+    },
+  },
   {
     name: "a Windows laptop with a non-ASCII profile and Windows' hypervisor on",
     host: {
@@ -79,20 +102,36 @@ const SCENARIOS: readonly Scenario[] = [
       },
     },
   },
-  { name: "an 8 GB laptop (7.7 GiB) with its default sizes", host: { totalGiB: 7.7, freeGiB: 3.5 }, config: { nodes: { memoryMb: 1024 } } },
+  {
+    name: "an 8 GB laptop (7.7 GiB) with its default sizes",
+    host: { totalGiB: 7.7, freeGiB: 3.5 },
+    config: { nodes: { memoryMb: 1024 } },
+  },
 ];
 
 const PROVIDERS: readonly ProviderName[] = ["virtualbox", "libvirt", "local"];
-/** Doctor's own rows: without Node and a Terraform CLI no deploy starts, so preflight has none of them; the cache's size is information. */
+/**
+ * Doctor's own rows: without Node and a Terraform CLI no deploy starts, so preflight has none of them; the cache's size
+ * is information.
+ */
 const DOCTOR_ONLY = new Set(["node", "terraform", "terraform providers", "cache"]);
 
 describe("doctor and preflight give the same verdict on the same hosts", () => {
   for (const provider of PROVIDERS) {
     it.each(SCENARIOS)(`${provider}: %s`, async (s) => {
       const host = () =>
-        fakeHost({ uid: 0, kvm: true, env: { HOME: "/home/u", DVC_CACHE_DIR: "/nonexistent" }, ...s.host, files: { ...CPU, ...s.host.files }, commands: { ...COMPLETE, ...s.host.commands } });
+        fakeHost({
+          uid: 0,
+          kvm: true,
+          env: { HOME: "/home/u", DVC_CACHE_DIR: "/nonexistent" },
+          ...s.host,
+          files: { ...CPU, ...s.host.files },
+          commands: { ...COMPLETE, ...s.host.commands },
+        });
       const cluster = resolveCluster({ provider, ...s.config }, "/home/u/Cours Dask é/dvc");
-      const rows = (await runChecks(cluster, { provider, online: false }, host())).filter((r) => !DOCTOR_ONLY.has(r.check));
+      const rows = (await runChecks(cluster, { provider, online: false }, host())).filter(
+        (r) => !DOCTOR_ONLY.has(r.check),
+      );
       const doctorFails = rows.filter((r) => r.status === "fail").map((r) => `${r.path ?? r.check}: ${r.found}`);
 
       const spec = stackSpecs(cluster).get("preflight")!.spec;
@@ -123,7 +162,13 @@ describe("doctor and preflight give the same verdict on the same hosts", () => {
           files: { ...CPU, ...s.host.files },
           commands: { ...COMPLETE, ...s.host.commands },
         });
-        verdicts.add(verdictOf((await runChecks(cluster, { provider, online: false }, h)).filter((r) => !DOCTOR_ONLY.has(r.check))) === "not ready" ? "refused" : "ready");
+        verdicts.add(
+          verdictOf(
+            (await runChecks(cluster, { provider, online: false }, h)).filter((r) => !DOCTOR_ONLY.has(r.check)),
+          ) === "not ready"
+            ? "refused"
+            : "ready",
+        );
       }
       expect([...verdicts].sort(), provider).toEqual(["ready", "refused"]);
     }

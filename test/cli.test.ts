@@ -76,7 +76,8 @@ describe("parseCli", () => {
   it("intFlag keeps whole numbers within bounds, names the flag otherwise", () => {
     expect(intFlag("nodes", undefined, 1, 3)).toBeUndefined();
     expect(intFlag("nodes", "2", 1, 3)).toBe(2);
-    for (const bad of ["0", "4", "1.5", "x", ""]) expect(() => intFlag("nodes", bad, 1, 3)).toThrow(/--nodes .* is not valid/);
+    for (const bad of ["0", "4", "1.5", "x", ""])
+      expect(() => intFlag("nodes", bad, 1, 3)).toThrow(/--nodes .* is not valid/);
   });
 });
 
@@ -85,13 +86,19 @@ describe('every command, through its real entry point in a checkout at "Cours Da
   afterAll(() => rmSync(checkout.top, { recursive: true, force: true }));
 
   it("runs every npm verb through the one dispatcher, which knows exactly those verbs; stage.ts, launch.mjs and cli.ts are the only files directly in provision/", () => {
-    const pkg = JSON.parse(readFileSync(path.join(REPO, "package.json"), "utf8")) as { scripts: Record<string, string> };
+    const pkg = JSON.parse(readFileSync(path.join(REPO, "package.json"), "utf8")) as {
+      scripts: Record<string, string>;
+    };
     const dispatched = Object.values(pkg.scripts)
       .map((s) => /^tsx provision\/cli\.ts ([a-z-]+)$/.exec(s)?.[1])
       .filter((v): v is string => v !== undefined);
     expect(dispatched.sort()).toEqual([...COMMANDS].sort());
     // Importing cli.ts would run it (with vitest's argv): its table is read from the source.
-    const table = [...readFileSync(path.join(REPO, "provision", "cli.ts"), "utf8").matchAll(/^\s+"?([a-z-]+)"?: \(\) => import\("\.\/commands\/([a-z-]+)\.js"\)/gm)];
+    const table = [
+      ...readFileSync(path.join(REPO, "provision", "cli.ts"), "utf8").matchAll(
+        /^\s+"?([a-z-]+)"?: \(\) => import\("\.\/commands\/([a-z-]+)\.js"\)/gm,
+      ),
+    ];
     expect(table.map((m) => m[1]).sort()).toEqual([...COMMANDS].sort());
     for (const m of table) expect(m[2], `the verb ${m[1]} lives in provision/commands/${m[1]}.ts`).toBe(m[1]);
     const files = readdirSync(path.join(REPO, "provision"), { withFileTypes: true }).filter((d) => d.isFile());
@@ -114,7 +121,11 @@ describe('every command, through its real entry point in a checkout at "Cours Da
   });
 
   it("an unknown or missing command: exit 2, the nearest verb and every verb as the fix, no stack trace", async () => {
-    const typo = await $({ cwd: checkout.link, nothrow: true, quiet: true })`node_modules/.bin/tsx provision/cli.ts verify-version`;
+    const typo = await $({
+      cwd: checkout.link,
+      nothrow: true,
+      quiet: true,
+    })`node_modules/.bin/tsx provision/cli.ts verify-version`;
     expect(typo.exitCode).toBe(2);
     expect(typo.stderr).toMatch(/unknown command "verify-version"/);
     expect(typo.stderr).toMatch(/did you mean "verify-versions"\? one of: bench-deploy, benchmark, .*verify-versions/);
@@ -125,7 +136,11 @@ describe('every command, through its real entry point in a checkout at "Cours Da
   });
 
   it.each(["stop", "start"])("%s with nothing deployed: exit 2 with the fix, and nothing written", async (name) => {
-    const r = await $({ cwd: checkout.link, nothrow: true, quiet: true })`node_modules/.bin/tsx ${path.join("provision", "cli.ts")} ${name}`;
+    const r = await $({
+      cwd: checkout.link,
+      nothrow: true,
+      quiet: true,
+    })`node_modules/.bin/tsx ${path.join("provision", "cli.ts")} ${name}`;
     expect(r.exitCode, r.stderr).toBe(2);
     expect(r.stderr).toMatch(/nothing is deployed from this checkout/);
     expect(r.stderr).toMatch(/fix: deploy first: npx cdktf deploy/);
@@ -134,7 +149,12 @@ describe('every command, through its real entry point in a checkout at "Cours Da
 
   it("stage: runs through the link too, and a stage that cannot start exits non-zero saying why", async () => {
     const run = (args: string[], spec?: string) =>
-      $({ cwd: checkout.link, nothrow: true, quiet: true, env: { ...process.env, DVC_SPEC: spec ?? "" } })`${process.execPath} --import tsx provision/stage.ts ${args}`;
+      $({
+        cwd: checkout.link,
+        nothrow: true,
+        quiet: true,
+        env: { ...process.env, DVC_SPEC: spec ?? "" },
+      })`${process.execPath} --import tsx provision/stage.ts ${args}`;
     const noAction = await run([]);
     expect(noAction.exitCode).toBe(2);
     expect(noAction.stderr).toMatch(/unknown action ""/);

@@ -34,10 +34,14 @@ describe.runIf(isRoot)("a deployed local cluster", () => {
   let before: Residue;
   let nodes: Transport[];
   let head: Transport;
-  const npm = (script: string, args: string[] = []) => p.sh(["node_modules/.bin/tsx", `provision/${script}.ts`, ...args]);
+  const npm = (script: string, args: string[] = []) =>
+    p.sh(["node_modules/.bin/tsx", `provision/${script}.ts`, ...args]);
 
   beforeAll(async () => {
-    p = makeProject({ provider: "local", nodes: { count: 3, cpus: 1, memoryMb: 1536 }, benchmark: { onDeploy: false } }, "dvc-cluster-");
+    p = makeProject(
+      { provider: "local", nodes: { count: 3, cpus: 1, memoryMb: 1536 }, benchmark: { onDeploy: false } },
+      "dvc-cluster-",
+    );
     before = await residue(
       p.dir,
       p.cluster.id,
@@ -115,8 +119,12 @@ out({"counts": counts, "total": sum(v for v, _ in res), "seconds": seconds})`,
       const other = await createCa("stranger CA");
       const client = await issue(other, "stranger", []);
       const strangerDir = `${head.root}/home/stranger`;
-      await head.run(`mkdir -p ${shq(strangerDir)} && cat > ${shq(`${strangerDir}/all.pem`)}`, { input: `${other.cert}\n${client.cert}\n${client.key}` });
-      await head.run(`cd ${shq(strangerDir)} && awk 'BEGIN{n=0} /BEGIN/{n++} {print > (n==1?"ca.pem":n==2?"client.pem":"client-key.pem")}' all.pem`);
+      await head.run(`mkdir -p ${shq(strangerDir)} && cat > ${shq(`${strangerDir}/all.pem`)}`, {
+        input: `${other.cert}\n${client.cert}\n${client.key}`,
+      });
+      await head.run(
+        `cd ${shq(strangerDir)} && awk 'BEGIN{n=0} /BEGIN/{n++} {print > (n==1?"ca.pem":n==2?"client.pem":"client-key.pem")}' all.pem`,
+      );
       const r = await py<Record<string, string>>(
         head,
         `
@@ -144,15 +152,22 @@ out(res)`,
       for (const n of p.cluster.nodes) {
         const socks = await listeners(p.cluster, n.name);
         expect(socks.length, n.name).toBeGreaterThanOrEqual(n.index === 1 ? 5 : 3);
-        for (const s of socks) expect(s.local, `${n.name}: ${s.local} ${s.process}`).toMatch(new RegExp(`^(${n.ip.replace(/\./g, "\\.")}|127\\.0\\.0\\.1):\\d+$`));
+        for (const s of socks)
+          expect(s.local, `${n.name}: ${s.local} ${s.process}`).toMatch(
+            new RegExp(`^(${n.ip.replace(/\./g, "\\.")}|127\\.0\\.0\\.1):\\d+$`),
+          );
       }
     });
 
     it("keeps TLS keys 0600 on the host and on every node, and out of Terraform state", () => {
       const hostTls = path.join(p.dir, ".cluster", "tls");
-      for (const f of readdirSync(hostTls)) expect((statSync(path.join(hostTls, f)).mode & 0o777).toString(8), f).toBe("600");
+      for (const f of readdirSync(hostTls))
+        expect((statSync(path.join(hostTls, f)).mode & 0o777).toString(8), f).toBe("600");
       for (const t of nodes) {
-        for (const f of readdirSync(nodePaths(t.root).tls)) expect((statSync(path.join(nodePaths(t.root).tls, f)).mode & 0o777).toString(8), `${t.node}/${f}`).toBe("600");
+        for (const f of readdirSync(nodePaths(t.root).tls))
+          expect((statSync(path.join(nodePaths(t.root).tls, f)).mode & 0o777).toString(8), `${t.node}/${f}`).toBe(
+            "600",
+          );
       }
       const state = readFileSync(path.join(p.dir, ".cluster", "terraform.tfstate"), "utf8");
       expect(state).not.toMatch(/PRIVATE KEY|BEGIN CERTIFICATE/);
@@ -209,7 +224,10 @@ except Exception as e:
         }
         // Our services, restarted with the NAT address present, still bind and advertise
         // the private IPs, and work reaches every worker.
-        const restart = (t: Transport, name: string) => t.run(`${shq(nodePaths(t.root).python)} -m dask_vm_runtime service restart ${name} --root ${shq(t.root)} --manager supervisor`);
+        const restart = (t: Transport, name: string) =>
+          t.run(
+            `${shq(nodePaths(t.root).python)} -m dask_vm_runtime service restart ${name} --root ${shq(t.root)} --manager supervisor`,
+          );
         await restart(nodes[0]!, "scheduler");
         for (const t of nodes) await restart(t, "worker");
         const r = await py<{ addrs: string[]; counts: Record<string, number>; scheduler: string }>(
@@ -232,7 +250,8 @@ out({"addrs": sorted(c.scheduler_info()["workers"]), "counts": counts, "schedule
         expect(r.scheduler).toBe(p.cluster.schedulerAddress);
         expect(Object.keys(r.counts).sort()).toEqual(r.addrs);
       } finally {
-        for (const n of p.cluster.nodes) await $({ quiet: true, nothrow: true })`ip -n ${nodeNamespace(p.cluster, n.name)} link del nat0`;
+        for (const n of p.cluster.nodes)
+          await $({ quiet: true, nothrow: true })`ip -n ${nodeNamespace(p.cluster, n.name)} link del nat0`;
       }
     }, 300_000);
   });
@@ -245,14 +264,18 @@ out({"addrs": sorted(c.scheduler_info()["workers"]), "counts": counts, "schedule
       // nodes have no route out.
       mkdirSync(wheels, { recursive: true });
       if (!readdirSync(wheels).some((f) => f.startsWith("toolz-0.12.1"))) {
-        await $({ quiet: true })`python3 -m pip download --no-deps --only-binary=:all: --dest ${wheels} toolz==0.12.1 six==1.16.0`;
+        await $({
+          quiet: true,
+        })`python3 -m pip download --no-deps --only-binary=:all: --dest ${wheels} toolz==0.12.1 six==1.16.0`;
       }
     });
 
     it("reports identical nodes with exit 0, quickly", async () => {
       const r = await npm("verify-versions");
       expect(r.exitCode, tail(r)).toBe(0);
-      expect(r.stdout).toMatch(/^identical: 3 nodes run Python 3\.11\.\d+, bundle [0-9a-f]{16}, \d+ packages as locked; scheduler, workers and client agree \(\d+\.\d s\)$/m);
+      expect(r.stdout).toMatch(
+        /^identical: 3 nodes run Python 3\.11\.\d+, bundle [0-9a-f]{16}, \d+ packages as locked; scheduler, workers and client agree \(\d+\.\d s\)$/m,
+      );
       timings.verifyVersionsCheck = Number(/\((\d+\.\d) s\)/.exec(r.stdout)![1]);
     });
 
@@ -270,7 +293,9 @@ out({"addrs": sorted(c.scheduler_info()["workers"]), "counts": counts, "schedule
       expect(r.exitCode, tail(r)).toBe(1);
       const report = JSON.parse(r.stdout) as { verdict: string; drift: string[] };
       expect(report.verdict).toBe("drift");
-      const lockToolz = /^toolz==(\S+)/m.exec(readFileSync(path.join(p.dir, "cluster-runtime", "requirements-x86_64.lock"), "utf8"))![1];
+      const lockToolz = /^toolz==(\S+)/m.exec(
+        readFileSync(path.join(p.dir, "cluster-runtime", "requirements-x86_64.lock"), "utf8"),
+      )![1];
       expect(report.drift).toEqual(
         expect.arrayContaining([
           `node2: toolz expected ${lockToolz}, found 0.12.1`,
@@ -312,7 +337,11 @@ out({"addrs": sorted(c.scheduler_info()["workers"]), "counts": counts, "schedule
       for (const c of w["inc-sleep"].cases) expect(c.correct, `inc-sleep on ${c.nodes} nodes`).toBe(true);
       expect([...new Set(w["inc-sleep"].cases.map((c: Any) => c.nodes))]).toEqual([1, 2, 3]);
       for (const v of w["map-reduce"].variants) expect(v.correct, v.variant).toBe(true);
-      expect(w["map-reduce"].variants.map((v: Any) => v.variant).sort()).toEqual(["batched", "local-cluster", "per-item"]);
+      expect(w["map-reduce"].variants.map((v: Any) => v.variant).sort()).toEqual([
+        "batched",
+        "local-cluster",
+        "per-item",
+      ]);
       expect(w.placement.perNode.map((n: Any) => n.node)).toEqual(["node1", "node2", "node3"]);
       for (const n of w.placement.perNode) expect(n.slots).toBe(1);
       expect(w.svd.check.maxRelativeResidual).toBeLessThan(0.05);
@@ -378,11 +407,15 @@ out({"addrs": sorted(c.scheduler_info()["workers"]), "counts": counts, "schedule
       const { spawn } = await import("node:child_process");
       const { chromium } = await import("playwright-core");
       const port = 18000 + Math.floor(Math.random() * 1000);
-      const fwd = spawn("node_modules/.bin/tsx", ["provision/cli.ts", "dashboard", "--forward", "--port", String(port), "--no-open"], {
-        cwd: p.dir,
-        stdio: ["ignore", "pipe", "pipe"],
-        detached: true,
-      });
+      const fwd = spawn(
+        "node_modules/.bin/tsx",
+        ["provision/cli.ts", "dashboard", "--forward", "--port", String(port), "--no-open"],
+        {
+          cwd: p.dir,
+          stdio: ["ignore", "pipe", "pipe"],
+          detached: true,
+        },
+      );
       try {
         await new Promise<void>((resolve, reject) => {
           let seen = "";
@@ -398,13 +431,23 @@ out({"addrs": sorted(c.scheduler_info()["workers"]), "counts": counts, "schedule
         });
         const browser = await chromium.launch({
           executablePath: "/usr/bin/chromium",
-          args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+          args: [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+          ],
         });
         try {
           const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
           await page.goto(`http://127.0.0.1:${port}/info/main/workers.html`, { timeout: 60_000 });
           const text = await page.textContent("body");
-          for (const ip of ["192.168.56.11", "192.168.56.12", "192.168.56.13"]) expect(text).toContain(`tls://${ip}:8788`);
+          for (const ip of ["192.168.56.11", "192.168.56.12", "192.168.56.13"])
+            expect(text).toContain(`tls://${ip}:8788`);
           await page.goto(`http://127.0.0.1:${port}/status`, { timeout: 60_000 });
           await page.waitForSelector(".bk-Canvas, .bk-root, canvas", { timeout: 60_000 });
           expect(await page.title()).toMatch(/Dask/);
@@ -425,7 +468,9 @@ out({"addrs": sorted(c.scheduler_info()["workers"]), "counts": counts, "schedule
       const n2 = nodes[1]!;
       const six = readdirSync(path.join(cacheDir(), "test-wheels")).find((f) => f.startsWith("six-"))!;
       await n2.put(path.join(cacheDir(), "test-wheels", six), `${n2.root}/home/${six}`);
-      await n2.run(`${shq(nodePaths(n2.root).python)} -m pip --disable-pip-version-check -q install --no-index --no-deps home/${six}`);
+      await n2.run(
+        `${shq(nodePaths(n2.root).python)} -m pip --disable-pip-version-check -q install --no-index --no-deps home/${six}`,
+      );
       // An operator's way to re-run one stage: replace it (and what hangs on it).
       const stackDir = path.join(p.dir, "cdktf.out", "stacks", "dask-cluster");
       const taint = await p.sh([terraformBinary(), `-chdir=${stackDir}`, "taint", "null_resource.version-gate"]);

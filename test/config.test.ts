@@ -12,7 +12,10 @@ import { UserError } from "../provision/core/errors.js";
 
 const root = path.resolve(import.meta.dirname, "..");
 const corpus = path.join(import.meta.dirname, "fixtures", "invalid-configs");
-const expectations = JSON.parse(readFileSync(path.join(corpus, "expectations.json"), "utf8")) as Record<string, { path: string; message: string; fix: string }>;
+const expectations = JSON.parse(readFileSync(path.join(corpus, "expectations.json"), "utf8")) as Record<
+  string,
+  { path: string; message: string; fix: string }
+>;
 const files = readdirSync(corpus)
   .filter((f) => f.endsWith(".json") && f !== "expectations.json")
   .sort();
@@ -43,7 +46,12 @@ describe("invalid configs", () => {
   it("the app (what cdktf synth runs) exits 2 with the message and synthesizes nothing", async () => {
     for (const file of ["01-unknown-top-key.json", "09-duplicate-ip.json", "24-invalid-json.json"]) {
       const out = mkdtempSync(path.join(os.tmpdir(), "dvc-synth-"));
-      const r = await $({ cwd: root, nothrow: true, quiet: true, env: { ...process.env, CLUSTER_CONFIG: path.join(corpus, file), CDKTF_OUTDIR: out } })`node_modules/.bin/tsx stacks/main.ts`;
+      const r = await $({
+        cwd: root,
+        nothrow: true,
+        quiet: true,
+        env: { ...process.env, CLUSTER_CONFIG: path.join(corpus, file), CDKTF_OUTDIR: out },
+      })`node_modules/.bin/tsx stacks/main.ts`;
       expect(r.exitCode, r.stderr).toBe(2);
       expect(r.stderr).toMatch(/^error: .*is not valid/m);
       expect(r.stderr).not.toMatch(/\bat .*\.ts:\d+/); // no stack trace
@@ -68,7 +76,14 @@ describe("valid configs", () => {
   });
 
   it("overrides, threads and memory limits resolve per node", () => {
-    const c = resolveCluster({ provider: "local", nodes: { count: 3, overrides: [{ name: "node3", cpus: 4, memoryMb: 4096 }] }, dask: { tls: false } }, root);
+    const c = resolveCluster(
+      {
+        provider: "local",
+        nodes: { count: 3, overrides: [{ name: "node3", cpus: 4, memoryMb: 4096 }] },
+        dask: { tls: false },
+      },
+      root,
+    );
     expect(c.nodes[2]).toMatchObject({ cpus: 4, threads: 4, memoryLimitMb: 3584 });
     expect(c.schedulerAddress).toBe("tcp://192.168.56.11:8786");
   });
@@ -82,13 +97,19 @@ describe("valid configs", () => {
     const mac = { host: { platform: "darwin" as const, arch: "arm64" } };
     const c = resolveCluster({}, root, mac);
     expect([c.config.runtime.platform, c.config.box.name]).toEqual(["aarch64", ARM64_BOX]);
-    expect(resolveCluster({ box: { name: "my/box" }, runtime: { platform: "x86_64" } }, root, mac).config.runtime.platform).toBe("x86_64");
+    expect(
+      resolveCluster({ box: { name: "my/box" }, runtime: { platform: "x86_64" } }, root, mac).config.runtime.platform,
+    ).toBe("x86_64");
     expect(resolveCluster({ provider: "libvirt" }, root, mac).config.runtime.platform).toBe("x86_64");
-    expect(resolveCluster({}, root, { host: { platform: "darwin", arch: "x64" } }).config.box.name).toBe("debian/bookworm64");
+    expect(resolveCluster({}, root, { host: { platform: "darwin", arch: "x64" } }).config.box.name).toBe(
+      "debian/bookworm64",
+    );
   });
 
   it("a missing CLUSTER_CONFIG file is refused", () => {
-    expect(() => loadCluster({ projectDir: root, env: { CLUSTER_CONFIG: "/nonexistent/c.json" } })).toThrow(/does not exist/);
+    expect(() => loadCluster({ projectDir: root, env: { CLUSTER_CONFIG: "/nonexistent/c.json" } })).toThrow(
+      /does not exist/,
+    );
     expect(existsSync("/nonexistent")).toBe(false);
   });
 });

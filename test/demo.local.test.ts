@@ -20,7 +20,13 @@ type Checkout = ReturnType<typeof makeCheckout>;
 
 /** `npm run demo` in the checkout, as a student types it: its output and exit code. */
 async function runDemo(checkout: Checkout): Promise<{ out: string; code: number | null }> {
-  const r = await $({ cwd: checkout.link, nothrow: true, quiet: true, env: cdktfEnv(), timeout: 1_200_000 })`npm run demo`;
+  const r = await $({
+    cwd: checkout.link,
+    nothrow: true,
+    quiet: true,
+    env: cdktfEnv(),
+    timeout: 1_200_000,
+  })`npm run demo`;
   return { out: `${r.stdout}\n${r.stderr}`, code: r.exitCode };
 }
 
@@ -35,7 +41,9 @@ async function removeDemo(checkout: Checkout): Promise<void> {
 
 /** The log the demo names as it starts. */
 function logOf(out: string): string {
-  const m = /^\[demo\] deploying \d+ namespace nodes with cdktf deploy; Terraform's full output goes to (\S+)$/m.exec(out);
+  const m = /^\[demo\] deploying \d+ namespace nodes with cdktf deploy; Terraform's full output goes to (\S+)$/m.exec(
+    out,
+  );
   expect(m, out.slice(0, 2000)).not.toBeNull();
   return m![1]!;
 }
@@ -59,7 +67,8 @@ describe.runIf(isRoot)('npm run demo from a checkout at "Cours Dask é", through
   it("exits 0 after registering 3 workers, each on its own private IP (as its log records)", () => {
     expect(code, out.slice(-3000)).toBe(0);
     const log = readFileSync(path.join(checkout.dir, logOf(out)), "utf8");
-    for (const [i, ip] of ips.entries()) expect(log).toContain(`[node${i + 1}] registered with the scheduler as tls://${ip}:8788`);
+    for (const [i, ip] of ips.entries())
+      expect(log).toContain(`[node${i + 1}] registered with the scheduler as tls://${ip}:8788`);
     expect(out).toMatch(/identical: 3 nodes run Python 3\.11/);
   });
 
@@ -92,7 +101,12 @@ describe.runIf(isRoot)('npm run demo from a checkout at "Cours Dask é", through
   it("names the log that holds Terraform's full output, under .cluster/logs, at the start and at the end", () => {
     const log = logOf(out);
     expect(log).toMatch(/^\.cluster\/logs\/demo-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ\.log$/);
-    expect(out).toMatch(new RegExp(`^\\[demo\\] times: deploy \\d+ s, verify-versions \\d+ s, destroy \\d+ s; Terraform's full output: ${log.replace(/\./g, "\\.")}$`, "m"));
+    expect(out).toMatch(
+      new RegExp(
+        `^\\[demo\\] times: deploy \\d+ s, verify-versions \\d+ s, destroy \\d+ s; Terraform's full output: ${log.replace(/\./g, "\\.")}$`,
+        "m",
+      ),
+    );
     const text = readFileSync(path.join(checkout.dir, log), "utf8");
     expect(text).toContain("Terraform will perform the following actions");
     expect(text).toContain("# $ cdktf destroy --auto-approve");
@@ -143,7 +157,9 @@ describe.runIf(isRoot)("npm run demo when a stage fails", () => {
     expect(out).not.toMatch(/^\[deploy\]\s+at /m);
     const log = logOf(out);
     expect(out).toContain(`[deploy] Terraform's full output: ${log}`);
-    expect(out).toMatch(/^error: the demo stopped: a step exited with 1 \(what failed is above; everything Terraform printed is in \.cluster\/logs\/demo-.*\.log\)$/m);
+    expect(out).toMatch(
+      /^error: the demo stopped: a step exited with 1 \(what failed is above; everything Terraform printed is in \.cluster\/logs\/demo-.*\.log\)$/m,
+    );
     expect(readFileSync(path.join(checkout.dir, log), "utf8")).toContain("Error:");
     expect(out).not.toContain("Terraform will perform");
   });

@@ -12,15 +12,29 @@ import { validateDeployBench } from "../provision/bench/deploy-results.js";
 import { makeCheckout } from "./helpers/project.js";
 import { cdktfEnv } from "./helpers/terraform.js";
 
-const why = process.platform !== "linux" ? "needs Linux (network namespaces)" : process.getuid?.() !== 0 ? "needs root (network namespaces)" : undefined;
+const why =
+  process.platform !== "linux"
+    ? "needs Linux (network namespaces)"
+    : process.getuid?.() !== 0
+      ? "needs root (network namespaces)"
+      : undefined;
 if (why) console.log(`deploy-bench.local: skipped: ${why}`);
 
-const scratch = () => readdirSync(os.tmpdir()).filter((f) => f.startsWith("dvc-bench-deploy-") || f.startsWith("dvc-baseline-"));
-const namespaces = async () => (await $({ nothrow: true, quiet: true })`ip netns list`).stdout.split("\n").filter((l) => /^dvcb\d+-/.test(l));
+const scratch = () =>
+  readdirSync(os.tmpdir()).filter((f) => f.startsWith("dvc-bench-deploy-") || f.startsWith("dvc-baseline-"));
+const namespaces = async () =>
+  (await $({ nothrow: true, quiet: true })`ip netns list`).stdout.split("\n").filter((l) => /^dvcb\d+-/.test(l));
 
 describe.skipIf(!!why)("npm run bench:deploy, one node, for real", () => {
   const checkout = makeCheckout("dvc-bench-");
-  const run = (...args: string[]) => $({ cwd: checkout.link, nothrow: true, quiet: true, env: cdktfEnv(), timeout: 900_000 })`node_modules/.bin/tsx provision/cli.ts bench-deploy ${args}`;
+  const run = (...args: string[]) =>
+    $({
+      cwd: checkout.link,
+      nothrow: true,
+      quiet: true,
+      env: cdktfEnv(),
+      timeout: 900_000,
+    })`node_modules/.bin/tsx provision/cli.ts bench-deploy ${args}`;
   const before = scratch();
   afterAll(() => rmSync(checkout.top, { recursive: true, force: true }));
 
@@ -42,19 +56,35 @@ describe.skipIf(!!why)("npm run bench:deploy, one node, for real", () => {
     const one = results.runs[0]!;
     expect(one.nodes).toBe(1);
     const cold = new Map(one.ours.cold.stages.map((s) => [s.resource, s]));
-    for (const s of ["preflight", "network", "box", "machine-node1", "bundle", "install-node1", "version-gate", "tls", "scheduler", "worker-node1"]) expect(cold.get(s)?.ok, s).toBe(true);
+    for (const s of [
+      "preflight",
+      "network",
+      "box",
+      "machine-node1",
+      "bundle",
+      "install-node1",
+      "version-gate",
+      "tls",
+      "scheduler",
+      "worker-node1",
+    ])
+      expect(cold.get(s)?.ok, s).toBe(true);
     expect(one.ours.cold.firstStage).toBeGreaterThan(0);
     expect(one.ours.noop.stages).toEqual([]);
     // The one-node change re-makes node1's machine, install and worker (node 1 also runs the scheduler).
-    expect(one.ours.oneNodeChange.stages.map((s) => s.resource)).toEqual(expect.arrayContaining(["machine-node1", "install-node1", "worker-node1"]));
+    expect(one.ours.oneNodeChange.stages.map((s) => s.resource)).toEqual(
+      expect.arrayContaining(["machine-node1", "install-node1", "worker-node1"]),
+    );
     expect(one.ours.destroy.stages.every((s) => s.action === "destroy" && s.ok)).toBe(true);
-    for (const k of ["namespaces", "venvs", "services", "total", "teardown"] as const) expect(one.baseline[k], k).toBeGreaterThan(0);
+    for (const k of ["namespaces", "venvs", "services", "total", "teardown"] as const)
+      expect(one.baseline[k], k).toBeGreaterThan(0);
     expect(readFileSync(path.join(dir, "report.md"), "utf8")).toMatch(/^# Deploy benchmark/);
     expect(readFileSync(path.join(dir, "deploy-time.svg"), "utf8")).toMatch(/^<svg/);
     expect(r.stdout).toMatch(/ 1 nodes: cold deploy [\d.]+ s \(by hand [\d.]+ s\)/);
     // Nothing left: no scratch checkout or baseline folder, no namespace of either.
     expect(scratch()).toEqual(before);
     expect(await namespaces()).toEqual([]);
-    // (The scratch cluster's own namespaces and processes are checked by the bench itself after each destroy: it fails otherwise.)
+    // (The scratch cluster's own namespaces and processes are checked by the bench itself after each destroy: it fails
+    // otherwise.)
   });
 });

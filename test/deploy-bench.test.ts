@@ -7,7 +7,14 @@ import path from "node:path";
 import { XMLValidator } from "fast-xml-parser";
 import { describe, expect, it } from "vitest";
 import { renderSvg } from "../provision/bench/charts.js";
-import { type DeployBenchResults, deployTimeSpec, evaluateDeployGoals, renderDeployMarkdown, stageGroups, validateDeployBench } from "../provision/bench/deploy-results.js";
+import {
+  type DeployBenchResults,
+  deployTimeSpec,
+  evaluateDeployGoals,
+  renderDeployMarkdown,
+  stageGroups,
+  validateDeployBench,
+} from "../provision/bench/deploy-results.js";
 import { UserError } from "../provision/core/errors.js";
 
 const DIR = path.join(import.meta.dirname, "fixtures", "deploy-bench");
@@ -19,7 +26,9 @@ describe("deploy benchmark results", () => {
     expect(r.runs.map((x) => x.nodes)).toEqual([1, 3, 4, 8, 16]);
     for (const x of r.runs) {
       const resources = new Set(x.ours.cold.stages.map((s) => s.resource));
-      for (let k = 1; k <= x.nodes; k++) for (const s of ["machine", "install", "worker"]) expect(resources.has(`${s}-node${k}`), `${s}-node${k} of ${x.nodes}`).toBe(true);
+      for (let k = 1; k <= x.nodes; k++)
+        for (const s of ["machine", "install", "worker"])
+          expect(resources.has(`${s}-node${k}`), `${s}-node${k} of ${x.nodes}`).toBe(true);
       expect(x.ours.cold.stages.every((s) => s.ok)).toBe(true);
       expect(x.ours.noop.stages).toEqual([]);
       expect(x.baseline.total).toBeGreaterThan(x.baseline.venvs);
@@ -43,7 +52,12 @@ describe("deploy benchmark results", () => {
     expect(goals[0]!.status).toBe(three.ours.cold.seconds <= 2 * three.baseline.total ? "met" : "missed");
     expect(goals[2]!.status).toBe(three.ours.destroy.seconds <= 10 ? "met" : "missed");
     const onlyOne = { ...r, runs: r.runs.filter((x) => x.nodes === 1) };
-    expect(evaluateDeployGoals(onlyOne).map((g) => g.status)).toEqual(["not judged", "not judged", "not judged", "not judged"]);
+    expect(evaluateDeployGoals(onlyOne).map((g) => g.status)).toEqual([
+      "not judged",
+      "not judged",
+      "not judged",
+      "not judged",
+    ]);
   });
 
   it("groups stage processes by stage, with load and work summed and their span", () => {
@@ -65,7 +79,8 @@ describe("deploy benchmark results", () => {
   it("the chart is valid SVG, drawn offline, with ours and the by-hand series", async () => {
     const svg = await renderSvg(deployTimeSpec(raw()));
     expect(XMLValidator.validate(svg)).toBe(true);
-    for (const label of ["ours: cold deploy (bundle cached)", "by hand: namespaces, venvs, services", "ours: destroy"]) expect(svg).toContain(label);
+    for (const label of ["ours: cold deploy (bundle cached)", "by hand: namespaces, venvs, services", "ours: destroy"])
+      expect(svg).toContain(label);
     expect(readFileSync(path.join(DIR, "deploy-time.svg"), "utf8")).toBe(svg);
   });
 

@@ -45,7 +45,12 @@ describe("DeployProgress", () => {
       75_500,
       "dask-cluster  null_resource.converge-bundle: Creation complete after 11s [id=1290739329970901199]",
     ]);
-    expect(shown).toEqual(["+0:01 preflight: started", "+0:01 preflight: done in 0.4 s", "+0:02 bundle: started", "+1:15 bundle: done in 73.5 s"]);
+    expect(shown).toEqual([
+      "+0:01 preflight: started",
+      "+0:01 preflight: done in 0.4 s",
+      "+0:02 bundle: started",
+      "+1:15 bundle: done in 73.5 s",
+    ]);
     expect(p.unfinished()).toEqual([]);
     expect(p.finished().map((f) => f.stage)).toEqual(["preflight", "bundle"]);
     expect(p.failure()).toEqual([]);
@@ -61,17 +66,29 @@ describe("DeployProgress", () => {
       "dask-cluster  null_resource.converge-machine-node1 (machine-node1/converge): Creating...",
       "dask-cluster  null_resource.converge-machine-node1 (machine-node1/converge): Creation complete after 2s [id=3104734542282768629]",
     ]);
-    expect(shown).toEqual(["+0:00 install-node1: started", "+0:02 machine-node1: started", "+0:02 machine-node1: done in 0.0 s"]);
+    expect(shown).toEqual([
+      "+0:00 install-node1: started",
+      "+0:02 machine-node1: started",
+      "+0:02 machine-node1: done in 0.0 s",
+    ]);
     expect(p.failure()).toEqual(["install-node1 failed:", "  error: the bundle is damaged"]);
   });
 
   it("says once a minute that a long stage is still running, from Terraform's every-10-seconds lines", () => {
     const lines: (string | number)[] = ["dask-cluster  null_resource.converge-benchmark: Creating..."];
     for (let t = 10; t <= 150; t += 10)
-      lines.push(t * 1000, `dask-cluster  null_resource.converge-benchmark: Still creating... [${Math.floor(t / 60) ? `${Math.floor(t / 60)}m` : ""}${t % 60}s elapsed]`);
+      lines.push(
+        t * 1000,
+        `dask-cluster  null_resource.converge-benchmark: Still creating... [${Math.floor(t / 60) ? `${Math.floor(t / 60)}m` : ""}${t % 60}s elapsed]`,
+      );
     lines.push(155_000, "dask-cluster  null_resource.converge-benchmark: Creation complete after 2m35s [id=7]");
     const { shown } = feed("deploy", lines);
-    expect(shown).toEqual(["+0:00 benchmark: started", "+1:00 benchmark: still running (1 min)", "+2:00 benchmark: still running (2 min)", "+2:35 benchmark: done in 155.0 s"]);
+    expect(shown).toEqual([
+      "+0:00 benchmark: started",
+      "+1:00 benchmark: still running (1 min)",
+      "+2:00 benchmark: still running (2 min)",
+      "+2:35 benchmark: done in 155.0 s",
+    ]);
   });
 
   it("on destroy, follows the stages' own resources, whose destroy provisioners remove them", () => {
@@ -101,7 +118,12 @@ describe("DeployProgress", () => {
       "              │   with null_resource.converge-machine-node1,",
     ]);
     expect(p.unfinished()).toEqual(["machine-node1"]);
-    expect(p.failure()).toEqual(["machine-node1 failed:", "  error: node1's root folder cannot be made", "    /work/.cluster/nodes: not a folder", "      fix: remove it"]);
+    expect(p.failure()).toEqual([
+      "machine-node1 failed:",
+      "  error: node1's root folder cannot be made",
+      "    /work/.cluster/nodes: not a folder",
+      "      fix: remove it",
+    ]);
   });
 
   it("gives Terraform's own error when no stage ran (a synth or init error)", () => {
@@ -112,6 +134,9 @@ describe("DeployProgress", () => {
       "              │ Could not retrieve the list of available versions for provider hashicorp/null",
       "              ╵",
     ]);
-    expect(p.failure()).toEqual(["│ Error: Failed to query available provider packages", "│ Could not retrieve the list of available versions for provider hashicorp/null"]);
+    expect(p.failure()).toEqual([
+      "│ Error: Failed to query available provider packages",
+      "│ Could not retrieve the list of available versions for provider hashicorp/null",
+    ]);
   });
 });

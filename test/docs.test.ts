@@ -3,13 +3,32 @@
 // the published schema accepts what the config loader accepts and refuses unknown keys,
 // every field is documented, and `npm run docs -- --check` fails on a stale file.
 import { afterAll, describe, expect, it, vi } from "vitest";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Ajv } from "ajv";
 import addFormatsModule from "ajv-formats";
 import { $ } from "zx";
-import { END_MARKER, README_FILE, SCHEMA_FILE, START_MARKER, cli, main, publishedSchema, renderConfigReference, renderSchemaJson } from "../provision/commands/docs.js";
+import {
+  END_MARKER,
+  README_FILE,
+  SCHEMA_FILE,
+  START_MARKER,
+  cli,
+  main,
+  publishedSchema,
+  renderConfigReference,
+  renderSchemaJson,
+} from "../provision/commands/docs.js";
 import { resolveCluster } from "../provision/config/resolve.js";
 import { ClusterConfigSchema } from "../provision/core/config-schema.js";
 
@@ -48,11 +67,27 @@ const full = {
   $schema: "./stacks/cluster.config.schema.json",
   name: "lab",
   provider: "libvirt",
-  nodes: { count: 4, namePrefix: "node", cpus: 2, memoryMb: 3072, overrides: [{ name: "node4", cpus: 4, memoryMb: 8192, ip: "192.168.57.40" }] },
+  nodes: {
+    count: 4,
+    namePrefix: "node",
+    cpus: 2,
+    memoryMb: 3072,
+    overrides: [{ name: "node4", cpus: 4, memoryMb: 8192, ip: "192.168.57.40" }],
+  },
   box: { name: "debian/bookworm64", version: ">= 12.20240905.1", url: "" },
   network: { subnet: "192.168.57.0/24", firstHost: 11 },
   runtime: { python: "3.11", platform: "x86_64" },
-  dask: { threadsPerWorker: 2, memoryLimitMb: 2048, schedulerPort: 8786, dashboardPort: 8787, workerPort: 8788, nannyPort: 8789, workerDashboardPort: 8790, tls: true, allowedFailures: 3 },
+  dask: {
+    threadsPerWorker: 2,
+    memoryLimitMb: 2048,
+    schedulerPort: 8786,
+    dashboardPort: 8787,
+    workerPort: 8788,
+    nannyPort: 8789,
+    workerDashboardPort: 8790,
+    tls: true,
+    allowedFailures: 3,
+  },
   benchmark: { onDeploy: false, workloads: ["inc-sleep", "svd"], size: "small", repeats: 2, seed: 7 },
 };
 
@@ -66,12 +101,18 @@ function editorValidator() {
 describe("generated files are up to date", () => {
   it(`${SCHEMA_FILE} matches the schema`, () => {
     const committed = readFileSync(path.join(root, SCHEMA_FILE), "utf8");
-    expect(committed === renderSchemaJson(), `${SCHEMA_FILE} is out of sync with provision/core/config-schema.ts: ${REGENERATE}`).toBe(true);
+    expect(
+      committed === renderSchemaJson(),
+      `${SCHEMA_FILE} is out of sync with provision/core/config-schema.ts: ${REGENERATE}`,
+    ).toBe(true);
   });
 
   it(`the configuration reference in ${README_FILE} matches the schema`, () => {
     const section = readmeSection(readFileSync(path.join(root, README_FILE), "utf8"));
-    expect(section === renderConfigReference(), `the configuration reference in ${README_FILE} is out of sync with provision/core/config-schema.ts: ${REGENERATE}`).toBe(true);
+    expect(
+      section === renderConfigReference(),
+      `the configuration reference in ${README_FILE} is out of sync with provision/core/config-schema.ts: ${REGENERATE}`,
+    ).toBe(true);
   });
 
   it("npm run docs -- --check passes here, and fails naming each stale file", async () => {
@@ -83,7 +124,10 @@ describe("generated files are up to date", () => {
     copyFileSync(path.join(root, README_FILE), path.join(dir, README_FILE));
     writeFileSync(path.join(dir, SCHEMA_FILE), renderSchemaJson().replace('"maximum": 16', '"maximum": 32'));
     expect(main({ projectDir: dir, check: true }).stale).toEqual([SCHEMA_FILE]);
-    writeFileSync(path.join(dir, README_FILE), readFileSync(path.join(dir, README_FILE), "utf8").replace("| `nodes.count` |", "| `nodes.total` |"));
+    writeFileSync(
+      path.join(dir, README_FILE),
+      readFileSync(path.join(dir, README_FILE), "utf8").replace("| `nodes.count` |", "| `nodes.total` |"),
+    );
     expect(main({ projectDir: dir, check: true }).stale).toEqual([SCHEMA_FILE, README_FILE]);
 
     const stderr = vi.spyOn(process.stderr, "write").mockImplementation(() => true);
@@ -130,19 +174,33 @@ describe("the published JSON Schema", () => {
 
   it("accepts a full example, which the config loader accepts too", () => {
     expect(validate(structuredClone(full)), JSON.stringify(validate.errors)).toBe(true);
-    expect(resolveCluster(full, root).nodes.map((n) => n.ip)).toEqual(["192.168.57.11", "192.168.57.12", "192.168.57.13", "192.168.57.40"]);
+    expect(resolveCluster(full, root).nodes.map((n) => n.ip)).toEqual([
+      "192.168.57.11",
+      "192.168.57.12",
+      "192.168.57.13",
+      "192.168.57.40",
+    ]);
   });
 
   it("rejects unknown keys, at the top and nested, naming them", () => {
     expect(validate({ providr: "local" })).toBe(false);
-    expect(validate.errors?.[0]).toMatchObject({ keyword: "additionalProperties", params: { additionalProperty: "providr" } });
+    expect(validate.errors?.[0]).toMatchObject({
+      keyword: "additionalProperties",
+      params: { additionalProperty: "providr" },
+    });
     expect(validate({ nodes: { count: 2, memory: 1024 } })).toBe(false);
     expect(validate.errors?.[0]).toMatchObject({ instancePath: "/nodes", params: { additionalProperty: "memory" } });
     expect(validate({ nodes: { overrides: [{ cpus: 2 }] } })).toBe(false); // an override must name its node
   });
 
   it("rejects what the loader rejects for type, enum, range and format", () => {
-    for (const bad of [{ provider: "docker" }, { nodes: { count: 0 } }, { nodes: { count: "3" } }, { nodes: { overrides: [{ name: "node1", ip: "300.1.1.1" }] } }, { benchmark: { workloads: [] } }]) {
+    for (const bad of [
+      { provider: "docker" },
+      { nodes: { count: 0 } },
+      { nodes: { count: "3" } },
+      { nodes: { overrides: [{ name: "node1", ip: "300.1.1.1" }] } },
+      { benchmark: { workloads: [] } },
+    ]) {
       expect(validate(bad), JSON.stringify(bad)).toBe(false);
       expect(() => resolveCluster(bad, root), JSON.stringify(bad)).toThrow(/is not valid/);
     }
@@ -160,18 +218,26 @@ describe("the configuration reference", () => {
   });
 
   it("shows type, default, allowed values and description taken from the schema", () => {
-    expect(reference).toContain("| `nodes.count` | integer | `3` | 1 to 16 | Number of nodes, named &lt;namePrefix&gt;1..&lt;namePrefix&gt;N.");
-    expect(reference).toContain('| `provider` | string | `"virtualbox"` | one of `"virtualbox"`, `"libvirt"`, `"local"`, `"ssh"` |');
+    expect(reference).toContain(
+      "| `nodes.count` | integer | `3` | 1 to 16 | Number of nodes, named &lt;namePrefix&gt;1..&lt;namePrefix&gt;N.",
+    );
+    expect(reference).toContain(
+      '| `provider` | string | `"virtualbox"` | one of `"virtualbox"`, `"libvirt"`, `"local"`, `"ssh"` |',
+    );
     expect(reference).toContain("| `nodes.overrides[].name` | string | required |");
     expect(reference).toContain("| `nodes.overrides[].ip` | string | — | an IPv4 address |");
-    expect(reference).toContain('each one of `"inc-sleep"`, `"map-reduce"`, `"placement"`, `"svd"`; at least 1 item; no repeats');
+    expect(reference).toContain(
+      'each one of `"inc-sleep"`, `"map-reduce"`, `"placement"`, `"svd"`; at least 1 item; no repeats',
+    );
     expect(reference).toContain("### `dask`\n\nDask scheduler and worker settings.");
   });
 
   it("keeps every table row on one line with five cells", () => {
     const rows = reference.split("\n").filter((l) => l.startsWith("| `"));
     expect(rows.length).toBe(
-      fieldPaths(ClusterConfigSchema as unknown as Record<string, unknown>).filter((p) => !["nodes", "ssh", "box", "network", "runtime", "dask", "benchmark"].includes(p)).length,
+      fieldPaths(ClusterConfigSchema as unknown as Record<string, unknown>).filter(
+        (p) => !["nodes", "ssh", "box", "network", "runtime", "dask", "benchmark"].includes(p),
+      ).length,
     );
     for (const row of rows) expect(row.replace(/\\\|/g, "").split("|").length, row).toBe(7);
   });
@@ -191,8 +257,11 @@ describe("the README's map of the code", () => {
   });
 
   it("names every stage, every provider and the command folder", () => {
-    for (const f of readdirSync(path.join(root, "provision", "stages")).filter((x) => x !== "index.ts")) expect(named, `provision/stages/${f}`).toContain(`provision/stages/${f}`);
-    for (const f of readdirSync(path.join(root, "provision", "machines"), { recursive: true, encoding: "utf8" }).filter((x) => x.endsWith(".ts"))) {
+    for (const f of readdirSync(path.join(root, "provision", "stages")).filter((x) => x !== "index.ts"))
+      expect(named, `provision/stages/${f}`).toContain(`provision/stages/${f}`);
+    for (const f of readdirSync(path.join(root, "provision", "machines"), { recursive: true, encoding: "utf8" }).filter(
+      (x) => x.endsWith(".ts"),
+    )) {
       expect(section, `provision/machines/${f}`).toContain(`provision/machines/${f}`);
     }
     expect(named).toContain("provision/commands/");

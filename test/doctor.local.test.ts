@@ -24,7 +24,8 @@ describe.runIf(isRoot)("doctor on this machine", () => {
   it("for the local provider: node, terraform, root and python are ok (root, Python 3.11 here)", async () => {
     const c = resolveCluster({ provider: "local" }, root);
     const rows = await runChecks(c, { provider: "local", online: false }, realHost());
-    for (const check of ["node", "terraform", "root", "python3.11", "iproute2"]) expect(rowOf(rows, check), JSON.stringify(rows, null, 2)).toMatchObject({ status: "ok", fix: "" });
+    for (const check of ["node", "terraform", "root", "python3.11", "iproute2"])
+      expect(rowOf(rows, check), JSON.stringify(rows, null, 2)).toMatchObject({ status: "ok", fix: "" });
     expect(rowOf(rows, "node").found).toBe(`v${process.versions.node}`);
     expect(rowOf(rows, "python3.11").found).toMatch(/^3\.11\.\d+$/);
     expect(verdictOf(rows)).not.toBe("not ready");
@@ -36,15 +37,32 @@ describe.runIf(isRoot)("doctor on this machine", () => {
       const config = path.join(dir, "cluster.config.json");
       writeFileSync(config, JSON.stringify({ provider: "local" }));
       const env = { ...process.env, CLUSTER_CONFIG: config };
-      const r = await $({ cwd: root, env, nothrow: true, quiet: true, timeout: 60_000 })`node_modules/.bin/tsx provision/cli.ts doctor --json`;
+      const r = await $({
+        cwd: root,
+        env,
+        nothrow: true,
+        quiet: true,
+        timeout: 60_000,
+      })`node_modules/.bin/tsx provision/cli.ts doctor --json`;
       expect(r.exitCode, r.stderr).toBe(0);
       const report = JSON.parse(r.stdout) as { provider: string; verdict: string; rows: CheckRow[] };
       expect(report.provider).toBe("local");
       expect(report.rows.map((x) => x.check)).toContain("python3.11");
-      const table = await $({ cwd: root, env, nothrow: true, quiet: true, timeout: 60_000 })`node_modules/.bin/tsx provision/cli.ts doctor --provider local`;
+      const table = await $({
+        cwd: root,
+        env,
+        nothrow: true,
+        quiet: true,
+        timeout: 60_000,
+      })`node_modules/.bin/tsx provision/cli.ts doctor --provider local`;
       expect(table.stdout).toMatch(/^check\s+status\s+found \/ what to do$/m);
       expect(table.stdout.trim().split("\n").pop()).toMatch(/^ready for local/);
-      const bad = await $({ cwd: root, env, nothrow: true, quiet: true })`node_modules/.bin/tsx provision/cli.ts doctor --provider docker`;
+      const bad = await $({
+        cwd: root,
+        env,
+        nothrow: true,
+        quiet: true,
+      })`node_modules/.bin/tsx provision/cli.ts doctor --provider docker`;
       expect(bad.exitCode).toBe(2);
       expect(bad.stderr).toContain("use one of: virtualbox, libvirt, local");
       expect(bad.stderr).not.toMatch(/\bat .*\.ts:\d+/);

@@ -6,7 +6,17 @@
 // what it saw in test-output/faults.json (`npm run faults-table` puts that
 // into the README). The scenarios are listed in test/helpers/faults.ts. Needs root.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { appendFileSync, cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
 import { createHash, randomBytes } from "node:crypto";
 import os from "node:os";
 import { stripVTControlCharacters } from "node:util";
@@ -46,7 +56,11 @@ import { parseLock } from "../provision/runtime/lock.js";
 
 const isRoot = rootOrSkip("faults.local", "the local provider needs root to create network namespaces");
 
-const SMALL = { provider: "local", nodes: { count: 3, cpus: 1, memoryMb: 1536 }, benchmark: { onDeploy: false } } as const;
+const SMALL = {
+  provider: "local",
+  nodes: { count: 3, cpus: 1, memoryMb: 1536 },
+  benchmark: { onDeploy: false },
+} as const;
 const log = new FaultLog(path.join(REPO, FAULTS_JSON));
 /** A scenario's whole output beside faults.json, to read when it fails. */
 function keepOutput(name: string, text: string): void {
@@ -85,7 +99,8 @@ describe.runIf(isRoot)("faults on the local provider", () => {
     let head: Transport;
     let before: Residue;
     const names = ["node1", "node2", "node3"];
-    const npm = (script: string, args: string[] = [], env?: Record<string, string>) => p.sh(["node_modules/.bin/tsx", `provision/${script}.ts`, ...args], { env });
+    const npm = (script: string, args: string[] = [], env?: Record<string, string>) =>
+      p.sh(["node_modules/.bin/tsx", `provision/${script}.ts`, ...args], { env });
 
     beforeAll(async () => {
       p = makeProject(SMALL, "dvc-faults-");
@@ -170,7 +185,15 @@ out({"event": "done", "expected": sum(range(60)), "baseTotal": base_total, "tota
             }
           },
         );
-        const r = events.find((e) => e.event === "done") as { expected: number; baseTotal: number; total: number; base: number; disturbed: number; added: number[]; removed: number[] };
+        const r = events.find((e) => e.event === "done") as {
+          expected: number;
+          baseTotal: number;
+          total: number;
+          base: number;
+          disturbed: number;
+          added: number[];
+          removed: number[];
+        };
         const back = r.added.filter((t) => t > killedAt).map((t) => t - killedAt)[0];
         const dropped = r.removed.filter((t) => t > killedAt).map((t) => t - killedAt)[0];
         Object.assign(f, {
@@ -267,7 +290,9 @@ out({"event": "done", "expected": sum(range(60)), "baseTotal": base_total, "tota
             truncateSync(bundleTar, Math.floor(size / 2));
             appendFileSync(bundleTar, randomBytes(4096));
             const r = await reinstallNode3();
-            expect(r.out).toMatch(/in the cache is not usable \(its sha256 is [0-9a-f]+…, [0-9a-f]+… was recorded: truncated or overwritten\): rebuilding/);
+            expect(r.out).toMatch(
+              /in the cache is not usable \(its sha256 is [0-9a-f]+…, [0-9a-f]+… was recorded: truncated or overwritten\): rebuilding/,
+            );
             expect(r.out).not.toMatch(/not a runtime bundle/);
             expect(sha256(bundleTar)).toBe(sha256(shared));
             f.reinstallSeconds = r.seconds;
@@ -318,7 +343,12 @@ out({"event": "done", "allowed": allowed, "error": error, "failedAfter": failed_
             workers: string[];
             ran: string[];
           };
-          Object.assign(f, { allowedFailures: r.allowed, workerDeaths: r.deaths, killedWorkerAfterSeconds: round(r.failedAfter), healthyAfterSeconds: round(r.healthyAfter) });
+          Object.assign(f, {
+            allowedFailures: r.allowed,
+            workerDeaths: r.deaths,
+            killedWorkerAfterSeconds: round(r.failedAfter),
+            healthyAfterSeconds: round(r.healthyAfter),
+          });
           expect(r.allowed).toBe(allowed);
           expect(r.error?.[0]).toBe("KilledWorker");
           expect(r.error?.[1]).toMatch(new RegExp(`on ${allowed + 1} different workers`));
@@ -373,7 +403,12 @@ out({"event": "done", "added": [t for t, a in events if a == "add-worker"], "rem
               },
               240_000,
             );
-            const r = events.find((e) => e.event === "result") as { expected: number; total: number; seconds: number; by: Record<string, number> };
+            const r = events.find((e) => e.event === "result") as {
+              expected: number;
+              total: number;
+              seconds: number;
+              by: Record<string, number>;
+            };
             const d = events.find((e) => e.event === "done") as { added: number[]; removed: number[] };
             const dropped = d.removed.filter((t) => t > cutAt)[0];
             const back = d.added.filter((t) => t > upAt)[0];
@@ -402,10 +437,13 @@ out({"event": "done", "added": [t for t, a in events if a == "add-worker"], "rem
       it("scheduler loss: the benchmark stops at once naming the cause; the supervisor and the workers recover; a re-run succeeds", async () => {
         await log.record("scheduler-loss", async (f) => {
           const was = await serviceStatus(head, "scheduler");
-          const run = spawnGroup(["node_modules/.bin/tsx", "provision/cli.ts", "benchmark", "--workloads", "inc-sleep", "--size", "small"], {
-            cwd: p.dir,
-            env: cdktfEnv(),
-          });
+          const run = spawnGroup(
+            ["node_modules/.bin/tsx", "provision/cli.ts", "benchmark", "--workloads", "inc-sleep", "--size", "small"],
+            {
+              cwd: p.dir,
+              env: cdktfEnv(),
+            },
+          );
           let killedAt = 0;
           try {
             await run.waitFor(/inc-sleep: .*repeat 1\//, 180_000);
@@ -431,7 +469,9 @@ out({"event": "done", "added": [t for t, a in events if a == "add-worker"], "rem
           f.workersBackAfterSeconds = seconds(killedAt);
           const again = await npm("benchmark", ["--workloads", "inc-sleep", "--size", "small"]);
           expect(again.exitCode, tail(again, 30)).toBe(0);
-          const results = JSON.parse(readFileSync(path.join(p.dir, "results", "latest", "results.json"), "utf8")) as { workloads: { "inc-sleep": { cases: Array<{ correct: boolean }> } } };
+          const results = JSON.parse(readFileSync(path.join(p.dir, "results", "latest", "results.json"), "utf8")) as {
+            workloads: { "inc-sleep": { cases: Array<{ correct: boolean }> } };
+          };
           for (const c of results.workloads["inc-sleep"].cases) expect(c.correct).toBe(true);
           return `exit ${f.exitCode} ${f.exitAfterSeconds} s after the kill with "lost the connection to the scheduler at tls://192.168.56.11:8786 …" (before the fix: exit 1 after 20 s with a CommClosedError from get_task_stream_index); scheduler restarted by its supervisor (restarts ${now.restarts}); 3 workers registered ${f.workersBackAfterSeconds} s after the kill; the re-run passed`;
         });
@@ -487,7 +527,17 @@ out({"event": "done", "added": [t for t, a in events if a == "add-worker"], "rem
 // its longest chain instead of the sum of its parts. Each has its own test, which waits for
 // its outcome; figures such as deploy seconds are taken under that shared load.
 
-type DeployScenario = "interrupted-deploy" | "concurrent-deploy" | "unreachable-node" | "deploy-cycles" | "edited-lock" | "healthy-plan" | "half-done-stage" | "lost-node" | "reboot" | "stop-start";
+type DeployScenario =
+  | "interrupted-deploy"
+  | "concurrent-deploy"
+  | "unreachable-node"
+  | "deploy-cycles"
+  | "edited-lock"
+  | "healthy-plan"
+  | "half-done-stage"
+  | "lost-node"
+  | "reboot"
+  | "stop-start";
 let deployJobs: Record<DeployScenario, Promise<unknown>> | undefined;
 
 function startDeployScenarios(): Record<DeployScenario, Promise<unknown>> {
@@ -551,12 +601,20 @@ function startDeployScenarios(): Record<DeployScenario, Promise<unknown>> {
       const remade = [
         ...new Set(
           [
-            ...stripVTControlCharacters(next.output()).matchAll(/\[observed\] machine-(node\d) will be applied again: \1 is missing|machine (node\d) is \w+ \(.*\) although Terraform recorded it/g),
+            ...stripVTControlCharacters(next.output()).matchAll(
+              /\[observed\] machine-(node\d) will be applied again: \1 is missing|machine (node\d) is \w+ \(.*\) although Terraform recorded it/g,
+            ),
           ].map((m) => (m[1] ?? m[2])!),
         ),
       ].sort();
       f.machinesRemade = remade.length;
-      const workers = await waitForWorkers(transports(q.cluster)[0]!, q.cluster.schedulerAddress, true, ["node1", "node2", "node3"], 30);
+      const workers = await waitForWorkers(
+        transports(q.cluster)[0]!,
+        q.cluster.schedulerAddress,
+        true,
+        ["node1", "node2", "node3"],
+        30,
+      );
       expect(workers).toHaveLength(3);
       return `killed ${f.killedAfterSeconds} s in, during "creating machine": ${f.processesKilled} processes, ${f.outsideCdktfGroup} of them outside cdktf's process group (terraform runs in a session of its own: a kill of cdktf's group alone leaves it and its stages running for a while), none survived; ${f.namespacesLeft} namespace(s) and ${f.lockInfoLeft ? "a" : "no"} .terraform.tfstate.lock.info left (the lock itself is an fcntl lock, gone with terraform); ${remade.length ? `Terraform had recorded ${remade.length} unfinished machine stage(s) as created (its 20 s mid-apply state snapshot): the plan saw ${remade.join(", ")} missing and made them again; ` : ""}the next deploy completed in ${f.nextDeploySeconds} s with 3 workers`;
     }),
@@ -575,7 +633,14 @@ function startDeployScenarios(): Record<DeployScenario, Promise<unknown>> {
         const synth = await q!.cdktf("synth");
         expect(synth.out.exitCode, tail(synth.out)).toBe(0);
         const stackDir = path.join(q!.dir, "cdktf.out", "stacks", "dask-cluster");
-        const plan = await q!.sh([terraformBinary(), `-chdir=${stackDir}`, "plan", "-detailed-exitcode", "-input=false", "-no-color"]);
+        const plan = await q!.sh([
+          terraformBinary(),
+          `-chdir=${stackDir}`,
+          "plan",
+          "-detailed-exitcode",
+          "-input=false",
+          "-no-color",
+        ]);
         f.planExitCode = plan.exitCode ?? -1;
         expect(plan.exitCode, tail(plan)).toBe(0);
         const said = both(second!.out)
@@ -633,7 +698,10 @@ function startDeployScenarios(): Record<DeployScenario, Promise<unknown>> {
   const cycles = settled(
     (async () => {
       await log.record("deploy-cycles", async (f) => {
-        const c = makeProject({ provider: "local", nodes: { count: 1, cpus: 1, memoryMb: 1024 }, benchmark: { onDeploy: false } }, "dvc-faults-cycles-");
+        const c = makeProject(
+          { provider: "local", nodes: { count: 1, cpus: 1, memoryMb: 1024 }, benchmark: { onDeploy: false } },
+          "dvc-faults-cycles-",
+        );
         try {
           const ips = c.cluster.nodes.map((n) => n.ip);
           const was = await residue(c.dir, c.cluster.id, ips);
@@ -684,23 +752,39 @@ function startDeployScenarios(): Record<DeployScenario, Promise<unknown>> {
             const synth = await c.cdktf("synth");
             f.synthExitCode = synth.out.exitCode ?? -1;
             expect(synth.out.exitCode, tail(synth.out)).toBe(0);
-            const stack = JSON.parse(readFileSync(path.join(c.dir, "cdktf.out", "stacks", "dask-cluster", "cdk.tf.json"), "utf8")) as {
+            const stack = JSON.parse(
+              readFileSync(path.join(c.dir, "cdktf.out", "stacks", "dask-cluster", "cdk.tf.json"), "utf8"),
+            ) as {
               resource: { null_resource: Record<string, { triggers: { spec: string } }> };
             };
             const spec = stack.resource.null_resource.bundle!.triggers.spec;
             index = simpleIndexOf(wheelhouse);
             const port = 18000 + Math.floor(Math.random() * 1000);
-            const script = withLoopbackIndex(index, port, c.dir, `${shq(process.execPath)} --import tsx provision/stage.ts apply`);
+            const script = withLoopbackIndex(
+              index,
+              port,
+              c.dir,
+              `${shq(process.execPath)} --import tsx provision/stage.ts apply`,
+            );
             const r = await $({
               quiet: true,
               nothrow: true,
-              env: { ...process.env, DVC_SPEC: spec, DVC_CACHE_DIR: cache, PIP_INDEX_URL: `http://127.0.0.1:${port}/simple/` },
+              env: {
+                ...process.env,
+                DVC_SPEC: spec,
+                DVC_CACHE_DIR: cache,
+                PIP_INDEX_URL: `http://127.0.0.1:${port}/simple/`,
+              },
             })`unshare --net bash -c ${script}`;
             f.bundleStageExitCode = r.exitCode ?? -1;
             expect(r.exitCode, both(r)).toBe(2);
-            expect(r.stderr).toMatch(/cluster-runtime\/requirements-x86_64\.lock does not match the files on the package index/);
+            expect(r.stderr).toMatch(
+              /cluster-runtime\/requirements-x86_64\.lock does not match the files on the package index/,
+            );
             expect(r.stderr).toMatch(/toolz==[\d.]+/);
-            expect(r.stderr).toMatch(/edited by hand[\s\S]*regenerate it, never edit it: npm run lock -- --python 3\.11/);
+            expect(r.stderr).toMatch(
+              /edited by hand[\s\S]*regenerate it, never edit it: npm run lock -- --python 3\.11/,
+            );
             expect(readdirSync(cache).filter((e) => e.startsWith("bundle-"))).toEqual([]);
             const said = r.stderr
               .split("\n")
@@ -719,7 +803,14 @@ function startDeployScenarios(): Record<DeployScenario, Promise<unknown>> {
   );
 
   const converge = convergenceScenarios(lock, settled);
-  deployJobs = { "interrupted-deploy": interrupted, "concurrent-deploy": concurrent, "unreachable-node": unreachable, "deploy-cycles": cycles, "edited-lock": lock, ...converge };
+  deployJobs = {
+    "interrupted-deploy": interrupted,
+    "concurrent-deploy": concurrent,
+    "unreachable-node": unreachable,
+    "deploy-cycles": cycles,
+    "edited-lock": lock,
+    ...converge,
+  };
   return deployJobs;
 }
 
@@ -735,9 +826,15 @@ async function outcomeOf(id: DeployScenario): Promise<void> {
 
 const plain = (out: { stdout: string; stderr: string }) => stripVTControlCharacters(both(out));
 /** The stages a plan will apply again, as the synth printed them ("[observed] X will be applied again: why"). */
-const observedIn = (text: string) => new Map([...text.matchAll(/\[observed\] ([\w-]+) will be applied again: (.*)/g)].map((m) => [m[1]!, m[2]!.trim()]));
+const observedIn = (text: string) =>
+  new Map([...text.matchAll(/\[observed\] ([\w-]+) will be applied again: (.*)/g)].map((m) => [m[1]!, m[2]!.trim()]));
 /** The converge resources an apply ran, by stage name. */
-const appliedIn = (text: string) => [...new Set([...text.matchAll(/null_resource\.converge-([\w-]+)(?: \([^)]*\))?: Creating\.\.\./g)].map((m) => m[1]!))].sort();
+const appliedIn = (text: string) =>
+  [
+    ...new Set(
+      [...text.matchAll(/null_resource\.converge-([\w-]+)(?: \([^)]*\))?: Creating\.\.\./g)].map((m) => m[1]!),
+    ),
+  ].sort();
 
 function convergenceScenarios(
   after: Promise<unknown>,
@@ -750,7 +847,8 @@ function convergenceScenarios(
     return r;
   };
   const names = ["node1", "node2", "node3"];
-  const tsx = (script: string, args: string[] = []) => need().sh(["node_modules/.bin/tsx", `provision/${script}.ts`, ...args]);
+  const tsx = (script: string, args: string[] = []) =>
+    need().sh(["node_modules/.bin/tsx", `provision/${script}.ts`, ...args]);
   const diff = async () => {
     const d = await need().sh(["node_modules/.bin/cdktf", "diff"]);
     expect(d.exitCode, tail(d)).toBe(0);
@@ -758,7 +856,18 @@ function convergenceScenarios(
   };
   const planExit = async () => {
     const stackDir = path.join(need().dir, "cdktf.out", "stacks", "dask-cluster");
-    return (await need().sh([terraformBinary(), `-chdir=${stackDir}`, "plan", "-detailed-exitcode", "-input=false", "-no-color"])).exitCode ?? -1;
+    return (
+      (
+        await need().sh([
+          terraformBinary(),
+          `-chdir=${stackDir}`,
+          "plan",
+          "-detailed-exitcode",
+          "-input=false",
+          "-no-color",
+        ])
+      ).exitCode ?? -1
+    );
   };
   const deploy = async () => {
     const d = await need().cdktf("deploy");
@@ -815,13 +924,17 @@ function convergenceScenarios(
         // it; then the deploy is killed.
         const p = need();
         const ts = transports(p.cluster);
-        const link = (node: string, how: "up" | "down") => $({ quiet: true, nothrow: true })`ip -n ${networkNamespace(p.cluster)} link set v-${node} ${how}`;
+        const link = (node: string, how: "up" | "down") =>
+          $({ quiet: true, nothrow: true })`ip -n ${networkNamespace(p.cluster)} link set v-${node} ${how}`;
         for (const n of [1, 2]) await stopService(ts[n]!, "worker");
         await link("node2", "down");
         await link("node3", "down");
         let killed: ReturnType<typeof killTree> | undefined;
         const creating = (node: string) => new RegExp(`converge-worker-${node}(?: \\([^)]*\\))?: Creating\\.\\.\\.`);
-        const run = spawnGroup(["node_modules/.bin/cdktf", "deploy", "--auto-approve"], { cwd: p.dir, env: cdktfEnv() });
+        const run = spawnGroup(["node_modules/.bin/cdktf", "deploy", "--auto-approve"], {
+          cwd: p.dir,
+          env: cdktfEnv(),
+        });
         try {
           await run.waitFor(creating("node2"), 600_000);
           await run.waitFor(creating("node3"), 60_000);
@@ -841,9 +954,12 @@ function convergenceScenarios(
         expect(survivors(run.child.pid!, killed?.sessions ?? [])).toEqual([]);
         // What the killed stage left: a worker started but never seen registered. Stopped, it is half-done.
         await stopService(ts[1]!, "worker");
-        const recorded = recordedObservations(path.join(p.dir, ".cluster", "terraform.tfstate")).get("worker-node2") ?? "";
+        const recorded =
+          recordedObservations(path.join(p.dir, ".cluster", "terraform.tfstate")).get("worker-node2") ?? "";
         f.recordedAsCreated = recorded.startsWith("#1");
-        expect(recorded, "Terraform's persisted state records worker-node2's unfinished stage as created").toMatch(/^#1 /);
+        expect(recorded, "Terraform's persisted state records worker-node2's unfinished stage as created").toMatch(
+          /^#1 /,
+        );
         const text = await diff();
         const seen = observedIn(text);
         expect([...seen.keys()]).toEqual(["worker-node2"]);
@@ -880,10 +996,17 @@ function convergenceScenarios(
       log.record("reboot", async (f) => {
         const p = need();
         let killedProcesses = 0;
-        for (const ns of [...p.cluster.nodes.map((n) => nodeNamespace(p.cluster, n.name)), networkNamespace(p.cluster)]) killedProcesses += await killNamespace(ns);
+        for (const ns of [...p.cluster.nodes.map((n) => nodeNamespace(p.cluster, n.name)), networkNamespace(p.cluster)])
+          killedProcesses += await killNamespace(ns);
         f.processesKilled = killedProcesses;
         const seen = observedIn(await diff());
-        const expected = ["network", "scheduler", "tls", "version-gate", ...names.flatMap((n) => [`install-${n}`, `machine-${n}`, `worker-${n}`])].sort();
+        const expected = [
+          "network",
+          "scheduler",
+          "tls",
+          "version-gate",
+          ...names.flatMap((n) => [`install-${n}`, `machine-${n}`, `worker-${n}`]),
+        ].sort();
         expect([...seen.keys()].sort()).toEqual(expected);
         expect(seen.get("network")).toBe("the private network is gone");
         const next = await deploy();
@@ -893,7 +1016,9 @@ function convergenceScenarios(
         await threeWorkers();
         const bench = await tsx("benchmark", ["--workloads", "inc-sleep", "--size", "small"]);
         expect(bench.exitCode, tail(bench, 30)).toBe(0);
-        const results = JSON.parse(readFileSync(path.join(p.dir, "results", "latest", "results.json"), "utf8")) as { workloads: { "inc-sleep": { cases: Array<{ correct: boolean }> } } };
+        const results = JSON.parse(readFileSync(path.join(p.dir, "results", "latest", "results.json"), "utf8")) as {
+          workloads: { "inc-sleep": { cases: Array<{ correct: boolean }> } };
+        };
         for (const c of results.workloads["inc-sleep"].cases) expect(c.correct).toBe(true);
         return `${killedProcesses} processes killed, 4 namespaces deleted; the plan listed ${expected.length} stages to apply again (network: "${seen.get("network")}"); the deploy brought back 3 workers on their private IPs in ${next.seconds} s (the runtime kept on disk: nothing copied); benchmark inc-sleep (small) correct`;
       }),
@@ -912,10 +1037,17 @@ function convergenceScenarios(
             expect(stop.exitCode, tail(stop)).toBe(0);
             const again = await tsx("stop");
             expect(again.exitCode, tail(again)).toBe(0);
-            for (const n of p.cluster.nodes) expect((await $({ quiet: true })`ip netns pids ${nodeNamespace(p.cluster, n.name)}`).stdout.trim(), `${n.name}: processes after stop`).toBe("");
+            for (const n of p.cluster.nodes)
+              expect(
+                (await $({ quiet: true })`ip netns pids ${nodeNamespace(p.cluster, n.name)}`).stdout.trim(),
+                `${n.name}: processes after stop`,
+              ).toBe("");
             const status = await tsx("status", ["--json"]);
             expect(status.exitCode).toBe(1);
-            const s = JSON.parse(status.stdout) as { stoppedSince?: string; nodes: Array<{ services: Array<{ running: boolean }> }> };
+            const s = JSON.parse(status.stdout) as {
+              stoppedSince?: string;
+              nodes: Array<{ services: Array<{ running: boolean }> }>;
+            };
             expect(s.stoppedSince).toBeDefined();
             const human = await tsx("status");
             expect(human.stdout).toMatch(/stopped since .*npm run start brings it back/);
@@ -923,7 +1055,9 @@ function convergenceScenarios(
             const start = await tsx("start");
             f.startSeconds = seconds(t1);
             expect(start.exitCode, tail(start)).toBe(0);
-            expect(start.stdout).toMatch(/started and verified in .*3 workers registered, versions identical\ndashboard: http:\/\/192\.168\.56\.11:8787\/status/);
+            expect(start.stdout).toMatch(
+              /started and verified in .*3 workers registered, versions identical\ndashboard: http:\/\/192\.168\.56\.11:8787\/status/,
+            );
             const t2 = Date.now();
             const start2 = await tsx("start");
             f.secondStartSeconds = seconds(t2);

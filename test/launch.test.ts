@@ -10,8 +10,14 @@ import { makeCheckout } from "./helpers/project.js";
 
 let checkout: ReturnType<typeof makeCheckout>;
 const compiled = () => path.join(checkout.dir, "cdktf.out", ".compiled");
-const manifest = (name: string) => JSON.parse(readFileSync(path.join(compiled(), `${name}.json`), "utf8")) as { output: string; files: string[]; inputs: Record<string, string> };
-const launch = (...args: string[]) => $({ cwd: checkout.link, nothrow: true, quiet: true })`${process.execPath} provision/launch.mjs ${args}`;
+const manifest = (name: string) =>
+  JSON.parse(readFileSync(path.join(compiled(), `${name}.json`), "utf8")) as {
+    output: string;
+    files: string[];
+    inputs: Record<string, string>;
+  };
+const launch = (...args: string[]) =>
+  $({ cwd: checkout.link, nothrow: true, quiet: true })`${process.execPath} provision/launch.mjs ${args}`;
 
 beforeAll(() => {
   checkout = makeCheckout("dvc-launch-");
@@ -41,8 +47,14 @@ describe("provision/launch.mjs", () => {
     const at = statSync(path.join(compiled(), "provision-where.json")).mtimeMs;
     expect((await launch("provision/where.ts")).exitCode).toBe(0);
     expect(statSync(path.join(compiled(), "provision-where.json")).mtimeMs).toBe(at);
-    appendFileSync(path.join(checkout.dir, "provision", "host", "paths.ts"), '\nexport const LAUNCH_TEST = "changed";\n');
-    appendFileSync(path.join(checkout.dir, "provision", "where.ts"), 'import { LAUNCH_TEST } from "./host/paths.js";\nconsole.error(LAUNCH_TEST);\n');
+    appendFileSync(
+      path.join(checkout.dir, "provision", "host", "paths.ts"),
+      '\nexport const LAUNCH_TEST = "changed";\n',
+    );
+    appendFileSync(
+      path.join(checkout.dir, "provision", "where.ts"),
+      'import { LAUNCH_TEST } from "./host/paths.js";\nconsole.error(LAUNCH_TEST);\n',
+    );
     const r = await launch("provision/where.ts");
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stderr.trim()).toBe("changed");

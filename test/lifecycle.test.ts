@@ -25,9 +25,15 @@ beforeEach(() => {
 afterEach(() => rmSync(checkout.top, { recursive: true, force: true }));
 
 const provider = (o: { existing?: string[]; parallel?: boolean } = {}) =>
-  new FakeProvider({ existing: o.existing ?? names, rules: [versionsReply()], capabilities: { parallelMachines: o.parallel ?? true, hostReachesNodes: true } });
+  new FakeProvider({
+    existing: o.existing ?? names,
+    rules: [versionsReply()],
+    capabilities: { parallelMachines: o.parallel ?? true, hostReachesNodes: true },
+  });
 const services = (p: FakeProvider, action: string) =>
-  p.journal.filter((j) => new RegExp(`service ${action} (scheduler|worker)`).test(j)).map((j) => `${j.split(" ")[0]} ${/(scheduler|worker)/.exec(j)![1]}`);
+  p.journal
+    .filter((j) => new RegExp(`service ${action} (scheduler|worker)`).test(j))
+    .map((j) => `${j.split(" ")[0]} ${/(scheduler|worker)/.exec(j)![1]}`);
 
 describe("npm run stop", () => {
   it("stops the workers, then the scheduler, then powers every machine off, and records when", async () => {
@@ -35,7 +41,9 @@ describe("npm run stop", () => {
     const r = await stopCluster(deployed, p, memoryLog());
     expect(services(p, "stop")).toEqual(["node1 worker", "node2 worker", "node3 worker", "node1 scheduler"]);
     expect(p.journal.filter((j) => j.includes("stopMachine"))).toEqual(names.map((n) => `provider stopMachine ${n}`));
-    expect(p.journal.indexOf("provider stopMachine node1")).toBeGreaterThan(p.journal.findIndex((j) => j.includes("service stop scheduler")));
+    expect(p.journal.indexOf("provider stopMachine node1")).toBeGreaterThan(
+      p.journal.findIndex((j) => j.includes("service stop scheduler")),
+    );
     expect(r.changed).toEqual(names);
     expect(stoppedSince(deployed.cluster.clusterDir)).toMatch(/^\d{4}-\d\d-\d\dT/);
   });
@@ -54,7 +62,15 @@ describe("npm run stop", () => {
 });
 
 it("a scheduler that cannot be stopped does not keep the machines on", async () => {
-  const p = new FakeProvider({ existing: names, rules: [{ match: /service stop scheduler/, reply: { exitCode: 255, stderr: "ssh: connect to host node1: Connection timed out" } }] });
+  const p = new FakeProvider({
+    existing: names,
+    rules: [
+      {
+        match: /service stop scheduler/,
+        reply: { exitCode: 255, stderr: "ssh: connect to host node1: Connection timed out" },
+      },
+    ],
+  });
   const log = memoryLog();
   await stopCluster(deployed, p, log);
   expect(p.journal.filter((j) => j.includes("stopMachine"))).toHaveLength(3);
@@ -69,7 +85,12 @@ describe("npm run start", () => {
     const r = await startCluster(deployed, p, memoryLog());
     const journal = p.journal.slice(from);
     expect(journal.filter((j) => j.includes("createMachine"))).toEqual(names.map((n) => `provider createMachine ${n}`));
-    expect(services({ journal } as FakeProvider, "start")).toEqual(["node1 scheduler", "node1 worker", "node2 worker", "node3 worker"]);
+    expect(services({ journal } as FakeProvider, "start")).toEqual([
+      "node1 scheduler",
+      "node1 worker",
+      "node2 worker",
+      "node3 worker",
+    ]);
     expect(journal.filter((j) => j.includes("dask_vm_runtime versions"))).toHaveLength(3);
     expect(r.changed).toEqual(names);
     expect(r.dashboard).toBe("http://192.168.56.11:8787/status");

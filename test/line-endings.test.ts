@@ -74,7 +74,9 @@ describe("the runtime bundle of a CRLF checkout", () => {
     const shipped = execFileSync("tar", ["-xOf", path.basename(tar), "install.sh"], { cwd: top });
     expect(shipped.includes(0x0d)).toBe(false);
     expect(shipped.equals(readFileSync(path.join(REPO, "cluster-runtime", "install.sh")))).toBe(true);
-    expect(execFileSync("tar", ["-xOf", path.basename(tar), "wheelhouse/blob.whl"], { cwd: top }).equals(readFileSync(blob))).toBe(true);
+    expect(
+      execFileSync("tar", ["-xOf", path.basename(tar), "wheelhouse/blob.whl"], { cwd: top }).equals(readFileSync(blob)),
+    ).toBe(true);
   });
 });
 
@@ -89,24 +91,41 @@ describe("a script a node cannot run for its CRLF line endings", () => {
 
   it("is recognized from what bash says, and a progress line's CR is not taken for it", () => {
     for (const [what, line] of Object.entries(recorded)) expect(crlfSymptom(`some output\n${line}\n`), what).toBe(line);
-    expect(crlfSymptom("Downloading\r 10%\r 50%\r100%\nERROR: No matching distribution found for dask")).toBeUndefined();
+    expect(
+      crlfSymptom("Downloading\r 10%\r 50%\r100%\nERROR: No matching distribution found for dask"),
+    ).toBeUndefined();
     expect(crlfSymptom("install.sh: this node has no working python3.11")).toBeUndefined();
   });
 
   it("fails with what, why and the fix, instead of a bare exit code (through the runner every transport uses)", async () => {
-    const runner: ProcessRunner = async (argv) => ({ argv, stdout: "", stderr: `${recorded.set}\n`, exitCode: 2, missing: false, timedOut: false, seconds: 0 });
-    const err = (await runForNode(runner, "node3", ["bash", "-c", "x"], "bash install.sh").catch((e: unknown) => e)) as UserError;
+    const runner: ProcessRunner = async (argv) => ({
+      argv,
+      stdout: "",
+      stderr: `${recorded.set}\n`,
+      exitCode: 2,
+      missing: false,
+      timedOut: false,
+      seconds: 0,
+    });
+    const err = (await runForNode(runner, "node3", ["bash", "-c", "x"], "bash install.sh").catch(
+      (e: unknown) => e,
+    )) as UserError;
     expect(err).toBeInstanceOf(UserError);
     expect(err.exitCode).toBe(1);
     const text = err.render();
     expect(text).toContain("a script sent to node3 has Windows line endings (CRLF), which bash on the node cannot run");
-    expect(text).toContain("node3: it stopped with exit code 2: /opt/dask-vm-cluster/incoming/install.sh: line 16: set: pipefail\\r: invalid option name");
+    expect(text).toContain(
+      "node3: it stopped with exit code 2: /opt/dask-vm-cluster/incoming/install.sh: line 16: set: pipefail\\r: invalid option name",
+    );
     expect(text).toContain("git config --global core.autocrlf input");
     expect(lineEndingError("node1", 127, recorded.env).render()).toContain("‘bash\\r’: No such file or directory");
   });
 
   const posix = process.platform !== "win32";
-  if (!posix) console.log(`line-endings: this host's bash and env on a CRLF script skipped: it runs a script by its shebang, which Windows cannot, on ${process.platform}`);
+  if (!posix)
+    console.log(
+      `line-endings: this host's bash and env on a CRLF script skipped: it runs a script by its shebang, which Windows cannot, on ${process.platform}`,
+    );
   it.runIf(posix)("is recognized in what this host's bash and env really say about a CRLF script", () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), "dvc-crlf-sh-"));
     try {
@@ -123,7 +142,15 @@ describe("a script a node cannot run for its CRLF line endings", () => {
   });
 
   it("other failures stay a NodeCommandError with the command's stderr", async () => {
-    const runner: ProcessRunner = async (argv) => ({ argv, stdout: "", stderr: "boom\n", exitCode: 1, missing: false, timedOut: false, seconds: 0 });
+    const runner: ProcessRunner = async (argv) => ({
+      argv,
+      stdout: "",
+      stderr: "boom\n",
+      exitCode: 1,
+      missing: false,
+      timedOut: false,
+      seconds: 0,
+    });
     const err = (await runForNode(runner, "node3", ["bash"], "false").catch((e: unknown) => e)) as Error;
     expect(err.name).toBe("NodeCommandError");
     expect(err.message).toContain("boom");

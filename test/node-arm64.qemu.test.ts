@@ -29,21 +29,32 @@ import { writeTestOutput } from "./helpers/test-output.js";
 /** Where Debian's cross packages put the aarch64 loader and libraries. */
 const SYSROOT = "/usr/aarch64-linux-gnu";
 const NEEDED_LIBS = ["ld-linux-aarch64.so.1", "libc.so.6", "libstdc++.so.6", "libgcc_s.so.1", "libatomic.so.1"];
-const APT = "apt-get install qemu-user libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross libatomic1-arm64-cross";
+const APT =
+  "apt-get install qemu-user libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross libatomic1-arm64-cross";
 /** qemu's own aarch64 magic and mask (scripts/qemu-binfmt-conf.sh); F: the interpreter is opened now. */
 const AARCH64_MAGIC = "\\x7fELF\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\xb7\\x00";
-const AARCH64_MASK = "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff";
+const AARCH64_MASK =
+  "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff";
 const EM_AARCH64 = 183;
 
 // Made in beforeAll, not on import: `vitest list` leaves no folder behind.
 let top = "";
 let binfmtScript = "";
 let qemu = "";
-const summary: { node: string; arch: string; npm: string; seconds: Record<string, number>; pty: string; esbuild: string; ok: boolean }[] = [];
+const summary: {
+  node: string;
+  arch: string;
+  npm: string;
+  seconds: Record<string, number>;
+  pty: string;
+  esbuild: string;
+  ok: boolean;
+}[] = [];
 
 function findQemu(): string | undefined {
   for (const name of ["qemu-aarch64", "qemu-aarch64-static"]) {
-    for (const dir of (process.env.PATH ?? "").split(path.delimiter)) if (dir && existsSync(path.join(dir, name))) return path.join(dir, name);
+    for (const dir of (process.env.PATH ?? "").split(path.delimiter))
+      if (dir && existsSync(path.join(dir, name))) return path.join(dir, name);
   }
   return undefined;
 }
@@ -62,7 +73,10 @@ function elfMachine(file: string): number | undefined {
 
 beforeAll(() => {
   qemu = findQemu() ?? "";
-  const missing = [...(qemu ? [] : ["qemu-aarch64"]), ...NEEDED_LIBS.filter((l) => !existsSync(path.join(SYSROOT, "lib", l))).map((l) => path.join(SYSROOT, "lib", l))];
+  const missing = [
+    ...(qemu ? [] : ["qemu-aarch64"]),
+    ...NEEDED_LIBS.filter((l) => !existsSync(path.join(SYSROOT, "lib", l))).map((l) => path.join(SYSROOT, "lib", l)),
+  ];
   if (missing.length) throw new Error(`node-arm64.qemu needs ${missing.join(", ")}: ${APT}`);
   top = realpathSync(mkdtempSync(path.join(os.tmpdir(), "dvc-node-arm64-")));
   binfmtScript = path.join(top, "binfmt-aarch64.sh");
@@ -77,7 +91,9 @@ beforeAll(() => {
       "",
     ].join("\n"),
   );
-  const probe = spawnSync("unshare", ["--user", "--map-root-user", "--mount", "sh", binfmtScript, "true"], { encoding: "utf8" });
+  const probe = spawnSync("unshare", ["--user", "--map-root-user", "--mount", "sh", binfmtScript, "true"], {
+    encoding: "utf8",
+  });
   if (probe.status !== 0) {
     throw new Error(
       `node-arm64.qemu cannot register qemu-aarch64 in a user namespace's binfmt_misc (Linux 6.7 or newer, unprivileged user namespaces allowed): ${(probe.stderr || String(probe.error)).trim()}`,
@@ -104,7 +120,13 @@ describe.each(Object.entries(NODE_RELEASES))("linux-arm64, Node %s (%s) under qe
   let env: NodeJS.ProcessEnv;
   const run = async (step: string | undefined, argv: string[], timeoutMs = 1_500_000) => {
     const t0 = performance.now();
-    const r = await $({ cwd: dir, nothrow: true, quiet: true, env, timeout: timeoutMs })`unshare --user --map-root-user --mount sh ${binfmtScript} ${argv}`;
+    const r = await $({
+      cwd: dir,
+      nothrow: true,
+      quiet: true,
+      env,
+      timeout: timeoutMs,
+    })`unshare --user --map-root-user --mount sh ${binfmtScript} ${argv}`;
     if (step) seconds[step] = Math.round((performance.now() - t0) / 100) / 10;
     return r;
   };
@@ -118,7 +140,9 @@ describe.each(Object.entries(NODE_RELEASES))("linux-arm64, Node %s (%s) under qe
     );
   });
 
-  it("npm, run by the arm64 Node, installs the linux-arm64 packages (pseudo-terminal, esbuild)", { timeout: 2_400_000 }, async () => {
+  it("npm, run by the arm64 Node, installs the linux-arm64 packages (pseudo-terminal, esbuild)", {
+    timeout: 2_400_000,
+  }, async () => {
     dir = path.join(top, SPACED_FOLDER, `node ${major}`);
     const bin = await nodeBinDir(version, "arm64");
     expect(elfMachine(path.join(bin, "node"))).toBe(EM_AARCH64);
@@ -128,7 +152,15 @@ describe.each(Object.entries(NODE_RELEASES))("linux-arm64, Node %s (%s) under qe
     const v = await run(undefined, ["node", "-p", "process.version + ' ' + process.arch"]);
     expect(v.stdout.trim(), v.stderr).toBe(`v${version} arm64`);
     line.arch = "arm64";
-    const install = await run("npm install", ["npm", "install", "--cpu=arm64", "--os=linux", "--no-audit", "--no-fund", "--loglevel=error"]);
+    const install = await run("npm install", [
+      "npm",
+      "install",
+      "--cpu=arm64",
+      "--os=linux",
+      "--no-audit",
+      "--no-fund",
+      "--loglevel=error",
+    ]);
     expect(install.exitCode, `${install.stdout}\n${install.stderr}`.slice(-3000)).toBe(0);
     // npm itself ran on the arm64 Node (its shebang is `#!/usr/bin/env node`).
     const ua = await run(undefined, ["npm", "exec", "-c", 'printf %s "$npm_config_user_agent"']);
@@ -154,7 +186,9 @@ describe.each(Object.entries(NODE_RELEASES))("linux-arm64, Node %s (%s) under qe
     line.pty = "pty ok arm64";
   });
 
-  it("node node_modules/.bin/cdktf synth writes the stack, compiled by the arm64 esbuild", { timeout: 1_800_000 }, async () => {
+  it("node node_modules/.bin/cdktf synth writes the stack, compiled by the arm64 esbuild", {
+    timeout: 1_800_000,
+  }, async () => {
     const synth = await run("synth", ["node", "node_modules/.bin/cdktf", "synth"]);
     expect(synth.exitCode, `${synth.stdout}\n${synth.stderr}`.slice(-3000)).toBe(0);
     expect(existsSync(path.join(dir, "cdktf.out", "stacks", "dask-cluster", "cdk.tf.json"))).toBe(true);

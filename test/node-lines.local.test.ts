@@ -28,10 +28,24 @@ const top = realpathSync(mkdtempSync(path.join(os.tmpdir(), "dvc-node-lines-")))
 // onTaskUpdate", vitest-dev/vitest#6479), failing a run whose tests all passed.
 afterAll(() => rm(top, { recursive: true, force: true }));
 
-/** Each supported line from an LF clone, and the current LTS from a CRLF one (Git for Windows' before .gitattributes). */
+/**
+ * Each supported line from an LF clone, and the current LTS from a CRLF one (Git for Windows' before .gitattributes).
+ */
 const CASES = [
-  ...Object.entries(NODE_RELEASES).map(([major, version]) => ({ title: `Node ${major} (${version}) from a fresh clone`, folder: `node ${major}`, major, version, crlf: false })),
-  { title: `Node 26 (${NODE_RELEASES[26]}) from a fresh clone with CRLF line endings`, folder: "node 26 crlf", major: "26", version: NODE_RELEASES[26]!, crlf: true },
+  ...Object.entries(NODE_RELEASES).map(([major, version]) => ({
+    title: `Node ${major} (${version}) from a fresh clone`,
+    folder: `node ${major}`,
+    major,
+    version,
+    crlf: false,
+  })),
+  {
+    title: `Node 26 (${NODE_RELEASES[26]}) from a fresh clone with CRLF line endings`,
+    folder: "node 26 crlf",
+    major: "26",
+    version: NODE_RELEASES[26]!,
+    crlf: true,
+  },
 ];
 
 describe.runIf(isRoot).each(CASES)("$title", ({ folder, major, version, crlf }) => {
@@ -50,7 +64,12 @@ describe.runIf(isRoot).each(CASES)("$title", ({ folder, major, version, crlf }) 
     // Whatever happened, leave nothing: a demo cut short is destroyed with its own config.
     const demoConfig = path.join(dir, ".cluster", "demo", "cluster.config.json");
     if (env && existsSync(path.join(dir, ".cluster", "terraform.tfstate"))) {
-      await $({ cwd: dir, nothrow: true, quiet: true, env: { ...env, CLUSTER_CONFIG: demoConfig } })`node_modules/.bin/cdktf destroy --auto-approve`;
+      await $({
+        cwd: dir,
+        nothrow: true,
+        quiet: true,
+        env: { ...env, CLUSTER_CONFIG: demoConfig },
+      })`node_modules/.bin/cdktf destroy --auto-approve`;
     }
     console.log(
       `node-lines: Node v${version}${crlf ? " (CRLF clone)" : ""}: ${Object.entries(seconds)
@@ -69,7 +88,14 @@ describe.runIf(isRoot).each(CASES)("$title", ({ folder, major, version, crlf }) 
     }
     const v = await run("node", ["node", "--version"]);
     expect(v.stdout.trim()).toBe(`v${version}`);
-    const install = await run("npm install", ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error", ...(skipScripts ? ["--ignore-scripts"] : [])]);
+    const install = await run("npm install", [
+      "npm",
+      "install",
+      "--no-audit",
+      "--no-fund",
+      "--loglevel=error",
+      ...(skipScripts ? ["--ignore-scripts"] : []),
+    ]);
     expect(install.exitCode, install.stderr).toBe(0);
     // A student's clone stays clean: npm install rewrites no tracked file (package-lock.json).
     expect((await run("git status", ["git", "status", "--porcelain"])).stdout).toBe("");

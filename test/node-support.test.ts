@@ -54,13 +54,19 @@ function resolveInLock(l: Lock, name: string): [string, LockEntry] | undefined {
   return undefined;
 }
 
-const matches = (list: string[] | undefined, value: string) => !list || list.includes(value) || (list.some((v) => v.startsWith("!")) && !list.includes(`!${value}`));
+const matches = (list: string[] | undefined, value: string) =>
+  !list || list.includes(value) || (list.some((v) => v.startsWith("!")) && !list.includes(`!${value}`));
 
 /**
  * For one platform: the package holding the terminal module's native binary, or why there
  * is none that loads without an install script on every supported Node line.
  */
-function binaryFor(l: Lock, moduleName: string, os: string, cpu: string): { ok: true; binaryPackage: string; version: string } | { ok: false; why: string } {
+function binaryFor(
+  l: Lock,
+  moduleName: string,
+  os: string,
+  cpu: string,
+): { ok: true; binaryPackage: string; version: string } | { ok: false; why: string } {
   const found = resolveInLock(l, moduleName);
   if (!found) return { ok: false, why: `${moduleName} is not in package-lock.json where cdktf-cli resolves it` };
   const [, entry] = found;
@@ -72,7 +78,8 @@ function binaryFor(l: Lock, moduleName: string, os: string, cpu: string): { ok: 
   }
   for (const dep of Object.keys(entry.optionalDependencies ?? {})) {
     const [, sub] = resolveInLock(l, dep) ?? [];
-    if (sub?.os && sub.cpu && matches(sub.os, os) && matches(sub.cpu, cpu)) return { ok: true, binaryPackage: dep, version: sub.version ?? "" };
+    if (sub?.os && sub.cpu && matches(sub.os, os) && matches(sub.cpu, cpu))
+      return { ok: true, binaryPackage: dep, version: sub.version ?? "" };
   }
   return { ok: false, why: `${entry.name ?? moduleName}@${entry.version} has no optional package for ${os}-${cpu}` };
 }
@@ -88,9 +95,13 @@ describe("supported Node.js lines", () => {
   });
 
   it("each supported line runs; an ended, odd, too old or untried one gets one line with the fix", () => {
-    for (const v of ["v22.12.0", "v22.23.5", "v24.0.0", "v24.22.3", "v26.12.1"]) expect(nodeSupportProblem(v), v).toBeUndefined();
+    for (const v of ["v22.12.0", "v22.23.5", "v24.0.0", "v24.22.3", "v26.12.1"])
+      expect(nodeSupportProblem(v), v).toBeUndefined();
     const cases: [string, RegExp][] = [
-      ["v20.20.2", /not supported \(it is past its end of life\); supported lines: 22, 24, 26: install Node\.js 26 LTS/],
+      [
+        "v20.20.2",
+        /not supported \(it is past its end of life\); supported lines: 22, 24, 26: install Node\.js 26 LTS/,
+      ],
       ["v18.20.8", /past its end of life/],
       ["v22.11.0", /too old within its line: 22 needs 22\.12\.0 or newer/],
       ["v23.11.1", /odd Node lines are never LTS/],
@@ -156,24 +167,34 @@ describe("cdktf's pseudo-terminal on every platform × Node line (read from pack
   // ELF symbols, read with binutils' nm: on the Windows and macOS runners of the GitHub
   // workflow the inventory above is the check.
   const elf = process.platform === "linux";
-  if (!elf) console.log(`node-support: the N-API symbol check skipped: it reads ELF with nm, and this is ${process.platform}`);
-  it.runIf(elf)("the binary installed here is N-API: it imports napi_* and no V8 symbol (so no Node ABI version is baked in)", () => {
-    const file = path.join(PROJECT_DIR, `node_modules/@lydell/node-pty-${process.platform}-${process.arch}/pty.node`);
-    expect(existsSync(file), file).toBe(true);
-    const symbols = execFileSync("nm", ["-D", "--undefined-only", file], { encoding: "utf8" });
-    expect(symbols).toMatch(/\bnapi_create_function\b/);
-    expect(symbols).not.toMatch(/_ZN2v8|node_module_register/);
-  });
+  if (!elf)
+    console.log(`node-support: the N-API symbol check skipped: it reads ELF with nm, and this is ${process.platform}`);
+  it.runIf(elf)(
+    "the binary installed here is N-API: it imports napi_* and no V8 symbol (so no Node ABI version is baked in)",
+    () => {
+      const file = path.join(PROJECT_DIR, `node_modules/@lydell/node-pty-${process.platform}-${process.arch}/pty.node`);
+      expect(existsSync(file), file).toBe(true);
+      const symbols = execFileSync("nm", ["-D", "--undefined-only", file], { encoding: "utf8" });
+      expect(symbols).toMatch(/\bnapi_create_function\b/);
+      expect(symbols).not.toMatch(/_ZN2v8|node_module_register/);
+    },
+  );
 
   it("every platform's binary package is the same release as the one tried here", () => {
-    const versions = new Set(PLATFORMS.map(({ os, cpu }) => binaryFor(lock, moduleName, os, cpu)).map((b) => (b.ok ? b.version : b.why)));
+    const versions = new Set(
+      PLATFORMS.map(({ os, cpu }) => binaryFor(lock, moduleName, os, cpu)).map((b) => (b.ok ? b.version : b.why)),
+    );
     expect([...versions]).toEqual([lock.packages["node_modules/@cdktf/node-pty-prebuilt-multiarch"].version]);
   });
 
   it("the inventory refuses the package cdktf 0.21.0 ships with (an install script per Node ABI: no binary for Node 24's ABI 137 or 26's 147)", () => {
     const old: Lock = {
       packages: {
-        "node_modules/@cdktf/node-pty-prebuilt-multiarch": { version: "0.10.2", hasInstallScript: true, dependencies: { nan: "^2.14.2", "prebuild-install": "^7.1.3" } },
+        "node_modules/@cdktf/node-pty-prebuilt-multiarch": {
+          version: "0.10.2",
+          hasInstallScript: true,
+          dependencies: { nan: "^2.14.2", "prebuild-install": "^7.1.3" },
+        },
       },
     };
     const b = binaryFor(old, moduleName, "linux", "x64");

@@ -47,9 +47,21 @@ const healthyNode = (name: string): NodeFacts => ({
   machine: { state: "running", detail: `namespace dvc-x-${name}` },
   probe: { bundleId: id, venv: true, tls: [...(name === "node1" ? HEAD_TLS_FILES : NODE_TLS_FILES)] },
 });
-const worker = (name: string) => ({ name, address: `tls://${ipOf(name)}:8788`, host: ipOf(name), nthreads: 1, memory_limit: 1 });
+const worker = (name: string) => ({
+  name,
+  address: `tls://${ipOf(name)}:8788`,
+  host: ipOf(name),
+  nthreads: 1,
+  memory_limit: 1,
+});
 function healthy(): ClusterFacts {
-  return { network: true, machineList: true, hostTls: true, nodes: names.map(healthyNode), scheduler: { workers: names.map(worker) } };
+  return {
+    network: true,
+    machineList: true,
+    hostTls: true,
+    nodes: names.map(healthyNode),
+    scheduler: { workers: names.map(worker) },
+  };
 }
 const repaired = (facts: ClusterFacts) => [...planRepairs(specs, facts).keys()].sort();
 
@@ -66,7 +78,15 @@ describe("which stages a deploy applies again, from what it observed", () => {
       nodes: names.map((name) => ({ name, machine: { state: "missing", detail: `no namespace dvc-x-${name}` } })),
       scheduler: { error: "node1 is missing" },
     };
-    expect(repaired(gone)).toEqual(["network", "version-gate", "tls", "scheduler", ...names.flatMap((n) => [`machine-${n}`, `install-${n}`, `worker-${n}`])].sort());
+    expect(repaired(gone)).toEqual(
+      [
+        "network",
+        "version-gate",
+        "tls",
+        "scheduler",
+        ...names.flatMap((n) => [`machine-${n}`, `install-${n}`, `worker-${n}`]),
+      ].sort(),
+    );
     expect(planRepairs(specs, gone).get("machine-node2")).toBe("node2 is missing (no namespace dvc-x-node2)");
     const cut = planRepairs(specs, { ...f, network: false });
     expect(cut.get("machine-node2")).toBe("node2 is cut off: its network is being made again");
@@ -76,7 +96,11 @@ describe("which stages a deploy applies again, from what it observed", () => {
     const f = healthy();
     const lost: ClusterFacts = {
       ...f,
-      nodes: [healthyNode("node1"), healthyNode("node2"), { name: "node3", machine: { state: "missing", detail: "no namespace dvc-x-node3" } }],
+      nodes: [
+        healthyNode("node1"),
+        healthyNode("node2"),
+        { name: "node3", machine: { state: "missing", detail: "no namespace dvc-x-node3" } },
+      ],
       scheduler: { workers: [worker("node1"), worker("node2")] },
     };
     const r = planRepairs(specs, lost);
@@ -87,8 +111,19 @@ describe("which stages a deploy applies again, from what it observed", () => {
 
   it("VMs powered off (npm run stop, a reboot, virsh destroy): started again, and everything on them checked", () => {
     const f = healthy();
-    const off: ClusterFacts = { ...f, nodes: names.map((name) => ({ name, machine: { state: "stopped", detail: "virsh: shut off" } })), scheduler: { error: "node1 is stopped" } };
-    expect(repaired(off)).toEqual(["version-gate", "tls", "scheduler", ...names.flatMap((n) => [`machine-${n}`, `install-${n}`, `worker-${n}`])].sort());
+    const off: ClusterFacts = {
+      ...f,
+      nodes: names.map((name) => ({ name, machine: { state: "stopped", detail: "virsh: shut off" } })),
+      scheduler: { error: "node1 is stopped" },
+    };
+    expect(repaired(off)).toEqual(
+      [
+        "version-gate",
+        "tls",
+        "scheduler",
+        ...names.flatMap((n) => [`machine-${n}`, `install-${n}`, `worker-${n}`]),
+      ].sort(),
+    );
     expect(planRepairs(specs, off).get("machine-node1")).toBe("node1 is stopped (virsh: shut off)");
   });
 
@@ -98,51 +133,105 @@ describe("which stages a deploy applies again, from what it observed", () => {
   });
 
   it("a worker registered on another address (the NAT address 10.0.2.15) is no worker of ours", () => {
-    const r = planRepairs(specs, { ...healthy(), scheduler: { workers: [worker("node1"), { ...worker("node2"), host: "10.0.2.15" }, worker("node3")] } });
+    const r = planRepairs(specs, {
+      ...healthy(),
+      scheduler: { workers: [worker("node1"), { ...worker("node2"), host: "10.0.2.15" }, worker("node3")] },
+    });
     expect([...r.keys()]).toEqual(["worker-node2"]);
   });
 
   it("a scheduler that does not answer: the scheduler, and every worker to join it", () => {
-    expect(repaired({ ...healthy(), scheduler: { error: "connection refused" } })).toEqual(["scheduler", "worker-node1", "worker-node2", "worker-node3"]);
+    expect(repaired({ ...healthy(), scheduler: { error: "connection refused" } })).toEqual([
+      "scheduler",
+      "worker-node1",
+      "worker-node2",
+      "worker-node3",
+    ]);
   });
 
   it("a node with another bundle, or a half-made venv: its install, the gate, and the worker that runs on it", () => {
     const f = healthy();
-    const other: ClusterFacts = { ...f, nodes: [healthyNode("node1"), { ...healthyNode("node2"), probe: { bundleId: "0123", venv: true, tls: [...NODE_TLS_FILES] } }, healthyNode("node3")] };
+    const other: ClusterFacts = {
+      ...f,
+      nodes: [
+        healthyNode("node1"),
+        { ...healthyNode("node2"), probe: { bundleId: "0123", venv: true, tls: [...NODE_TLS_FILES] } },
+        healthyNode("node3"),
+      ],
+    };
     expect([...planRepairs(specs, other)]).toEqual([
       ["install-node2", `node2 has bundle 0123, not ${id}`],
       ["version-gate", "checks the nodes again after the repair of node2"],
       ["worker-node2", "restarts on the runtime installed again on node2"],
     ]);
-    const half: ClusterFacts = { ...f, nodes: [healthyNode("node1"), healthyNode("node2"), { ...healthyNode("node3"), probe: { bundleId: "", venv: false, tls: [...NODE_TLS_FILES] } }] };
+    const half: ClusterFacts = {
+      ...f,
+      nodes: [
+        healthyNode("node1"),
+        healthyNode("node2"),
+        { ...healthyNode("node3"), probe: { bundleId: "", venv: false, tls: [...NODE_TLS_FILES] } },
+      ],
+    };
     expect(repaired(half)).toEqual(["install-node3", "version-gate", "worker-node3"]);
   });
 
   it("the host's certificates gone: new ones everywhere, so every service restarts with them", () => {
-    expect(repaired({ ...healthy(), hostTls: false })).toEqual(["scheduler", "tls", "worker-node1", "worker-node2", "worker-node3"]);
+    expect(repaired({ ...healthy(), hostTls: false })).toEqual([
+      "scheduler",
+      "tls",
+      "worker-node1",
+      "worker-node2",
+      "worker-node3",
+    ]);
   });
 
   it("a node's runtime installed again: its services restart on it (the old venv is removed)", () => {
     const f = healthy();
-    const other: ClusterFacts = { ...f, nodes: [{ ...healthyNode("node1"), probe: { bundleId: "0123", venv: true, tls: [...HEAD_TLS_FILES] } }, healthyNode("node2"), healthyNode("node3")] };
+    const other: ClusterFacts = {
+      ...f,
+      nodes: [
+        { ...healthyNode("node1"), probe: { bundleId: "0123", venv: true, tls: [...HEAD_TLS_FILES] } },
+        healthyNode("node2"),
+        healthyNode("node3"),
+      ],
+    };
     const r = planRepairs(specs, other);
-    expect([...r.keys()].sort()).toEqual(["install-node1", "scheduler", "version-gate", "worker-node1", "worker-node2", "worker-node3"]);
+    expect([...r.keys()].sort()).toEqual([
+      "install-node1",
+      "scheduler",
+      "version-gate",
+      "worker-node1",
+      "worker-node2",
+      "worker-node3",
+    ]);
     expect(r.get("worker-node1")).toBe("restarts on the runtime installed again on node1");
   });
 
   it("a node's certificate gone: copied again, nothing restarted", () => {
     const f = healthy();
     const n2 = { ...healthyNode("node2"), probe: { bundleId: id, venv: true, tls: ["ca.pem"] } };
-    expect([...planRepairs(specs, { ...f, nodes: [healthyNode("node1"), n2, healthyNode("node3")] })]).toEqual([["tls", "copies the certificates again to node2"]]);
+    expect([...planRepairs(specs, { ...f, nodes: [healthyNode("node1"), n2, healthyNode("node3")] })]).toEqual([
+      ["tls", "copies the certificates again to node2"],
+    ]);
   });
 
   it("a running machine that does not answer is made usable again (createMachine re-learns its ssh port)", () => {
     const f = healthy();
     const r = planRepairs(specs, {
       ...f,
-      nodes: [healthyNode("node1"), { name: "node2", machine: healthyNode("node2").machine, probeError: "ssh: connect to host 127.0.0.1 port 2200: Connection refused" }, healthyNode("node3")],
+      nodes: [
+        healthyNode("node1"),
+        {
+          name: "node2",
+          machine: healthyNode("node2").machine,
+          probeError: "ssh: connect to host 127.0.0.1 port 2200: Connection refused",
+        },
+        healthyNode("node3"),
+      ],
     });
-    expect(r.get("machine-node2")).toBe("node2 is running, but it does not answer (ssh: connect to host 127.0.0.1 port 2200: Connection refused)");
+    expect(r.get("machine-node2")).toBe(
+      "node2 is running, but it does not answer (ssh: connect to host 127.0.0.1 port 2200: Connection refused)",
+    );
   });
 });
 
@@ -170,11 +259,17 @@ describe("the observed trigger values", () => {
     const state = {
       resources: [
         { type: "null_resource", name: "machine-node1", instances: [{ attributes: { triggers: { spec: "{}" } } }] },
-        { type: "null_resource", name: "converge-machine-node1", instances: [{ attributes: { triggers: { machine_id: "1", observed: "#2 node1 is stopped" } } }] },
+        {
+          type: "null_resource",
+          name: "converge-machine-node1",
+          instances: [{ attributes: { triggers: { machine_id: "1", observed: "#2 node1 is stopped" } } }],
+        },
       ],
     };
     writeFileSync(path.join(dir, "terraform.tfstate"), JSON.stringify(state));
-    expect([...recordedObservations(path.join(dir, "terraform.tfstate"))]).toEqual([["machine-node1", "#2 node1 is stopped"]]);
+    expect([...recordedObservations(path.join(dir, "terraform.tfstate"))]).toEqual([
+      ["machine-node1", "#2 node1 is stopped"],
+    ]);
   });
 
   it("a stage Terraform recorded whose apply never finished (no record of that value) is applied again; a finished one is not", () => {
@@ -207,7 +302,10 @@ describe("gathering the facts", () => {
         ...(node === "node1" ? HEAD_TLS_FILES : NODE_TLS_FILES).map((f) => `tls=${f}`),
         ...(node === "node1" ? [`workers=${JSON.stringify([worker("node1"), worker("node2")])}`] : []),
       ].join("\n");
-    const p = new FakeProvider({ existing: ["node1", "node2"], rules: [{ match: /bundle-id/, reply: (_s, node) => ({ stdout: reply(node) }) }] });
+    const p = new FakeProvider({
+      existing: ["node1", "node2"],
+      rules: [{ match: /bundle-id/, reply: (_s, node) => ({ stdout: reply(node) }) }],
+    });
     const facts = await observeFacts(specs, p);
     expect(p.journal.filter((j) => j.includes(" run "))).toHaveLength(2);
     expect(facts.nodes.map((n) => n.machine.state)).toEqual(["running", "running", "missing"]);
@@ -218,7 +316,15 @@ describe("gathering the facts", () => {
   });
 
   it("a probe that fails says why, for the plan", async () => {
-    const p = new FakeProvider({ existing: names, rules: [{ match: /bundle-id/, reply: { exitCode: 255, stderr: "ssh: connect to host 127.0.0.1 port 2222: Connection refused\n" } }] });
+    const p = new FakeProvider({
+      existing: names,
+      rules: [
+        {
+          match: /bundle-id/,
+          reply: { exitCode: 255, stderr: "ssh: connect to host 127.0.0.1 port 2222: Connection refused\n" },
+        },
+      ],
+    });
     const facts = await observeFacts(specs, p);
     expect(facts.nodes[1]!.probeError).toBe("ssh: connect to host 127.0.0.1 port 2222: Connection refused");
     expect(facts.scheduler?.error).toBe("ssh: connect to host 127.0.0.1 port 2222: Connection refused");

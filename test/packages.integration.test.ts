@@ -17,9 +17,17 @@ afterAll(() => rmSync(checkout.top, { recursive: true, force: true }));
 const lockFile = path.join(checkout.dir, "cluster.config.lock");
 
 async function synth(packages: string[]) {
-  writeFileSync(path.join(checkout.dir, "cluster.config.json"), JSON.stringify({ provider: "local", runtime: { packages } }));
+  writeFileSync(
+    path.join(checkout.dir, "cluster.config.json"),
+    JSON.stringify({ provider: "local", runtime: { packages } }),
+  );
   const out = mkdtempSync(path.join(os.tmpdir(), "dvc-synth-"));
-  const r = await $({ cwd: checkout.link, nothrow: true, quiet: true, env: { ...process.env, CDKTF_OUTDIR: out } })`node_modules/.bin/tsx stacks/main.ts`;
+  const r = await $({
+    cwd: checkout.link,
+    nothrow: true,
+    quiet: true,
+    env: { ...process.env, CDKTF_OUTDIR: out },
+  })`node_modules/.bin/tsx stacks/main.ts`;
   const synthesized = readdirSync(out).length > 0;
   rmSync(out, { recursive: true, force: true });
   return { ...r, exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr, synthesized };
@@ -37,7 +45,9 @@ describe("runtime.packages at synth", () => {
     const lock = new Map(parseLock(text).entries.map((e) => [e.name, e]));
     expect(lock.get("tabulate")?.hashes.length).toBeGreaterThan(0);
     expect(lock.has("humanize")).toBe(true);
-    const runtime = parseLock(readFileSync(path.join(checkout.dir, "cluster-runtime", "requirements-x86_64.lock"), "utf8")).entries;
+    const runtime = parseLock(
+      readFileSync(path.join(checkout.dir, "cluster-runtime", "requirements-x86_64.lock"), "utf8"),
+    ).entries;
     for (const e of runtime) expect(lock.get(e.name)?.version, e.name).toBe(e.version);
     const mtime = statSync(lockFile).mtimeMs;
     const again = await synth(["humanize>=4", "tabulate"]);

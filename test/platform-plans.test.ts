@@ -34,7 +34,10 @@ const uid = process.getuid?.() ?? 0;
 // The control folder of the macOS and Linux plans is made on this computer (sshControlDir):
 // on Windows it has no uid, no mode 0700 and a temp folder too deep for a socket path.
 const posix = process.platform !== "win32";
-if (!posix) console.log(`platform-plans: the macOS and Linux plans' ssh connection sharing not checked: its control folder needs a uid and mode 0700 here, on ${process.platform}`);
+if (!posix)
+  console.log(
+    `platform-plans: the macOS and Linux plans' ssh connection sharing not checked: its control folder needs a uid and mode 0700 here, on ${process.platform}`,
+  );
 const SSH_CONFIG = "Host node1\n  HostName 127.0.0.1\n  User vagrant\n  Port 2222\n";
 const WIN_EXE = "C:\\Program Files\\Oracle\\VirtualBox\\VBoxManage.exe";
 const vboxnet0 = `${recorded("vbox-7.0-list-hostonlyifs.txt").split("\n\n")[0]!}\n\n`;
@@ -48,8 +51,13 @@ const PLATFORMS: readonly Platform[] = [
       uid: undefined,
       totalGiB: 7.6,
       freeGiB: 4.1,
-      // A non-ASCII profile, with VAGRANT_HOME on an ASCII path as doctor tells such a user to set (Vagrant cannot use the profile's).
-      env: { VBOX_MSI_INSTALL_PATH: "C:\\Program Files\\Oracle\\VirtualBox\\", USERPROFILE: "C:\\Users\\Léa Martin", VAGRANT_HOME: "C:\\vagrant-home" },
+      // A non-ASCII profile, with VAGRANT_HOME on an ASCII path as doctor tells such a user to set (Vagrant cannot use
+      // the profile's).
+      env: {
+        VBOX_MSI_INSTALL_PATH: "C:\\Program Files\\Oracle\\VirtualBox\\",
+        USERPROFILE: "C:\\Users\\Léa Martin",
+        VAGRANT_HOME: "C:\\vagrant-home",
+      },
       commands: {
         "route print -4": "",
         "ssh -V": { stderr: recorded("openssh-for-windows-8.1-version.stderr.txt") },
@@ -64,7 +72,13 @@ const PLATFORMS: readonly Platform[] = [
   },
   {
     name: "macOS on Intel, VirtualBox 7.0 (host-only networks)",
-    host: { platform: "darwin", arch: "x64", uid, env: { HOME: "/Users/lea" }, commands: { "netstat -rn -f inet": "", "sysctl -n kern.hv_support": "1\n" } },
+    host: {
+      platform: "darwin",
+      arch: "x64",
+      uid,
+      env: { HOME: "/Users/lea" },
+      commands: { "netstat -rn -f inet": "", "sysctl -n kern.hv_support": "1\n" },
+    },
     node: "/usr/local/bin/node",
     vbox: "VBoxManage",
     before: "",
@@ -72,7 +86,13 @@ const PLATFORMS: readonly Platform[] = [
   },
   {
     name: "macOS on Apple Silicon, VirtualBox 7.1 (arm64 box and lock by default)",
-    host: { platform: "darwin", arch: "arm64", uid, env: { HOME: "/Users/lea" }, commands: { "netstat -rn -f inet": "", "sysctl -n kern.hv_support": "1\n" } },
+    host: {
+      platform: "darwin",
+      arch: "arm64",
+      uid,
+      env: { HOME: "/Users/lea" },
+      commands: { "netstat -rn -f inet": "", "sysctl -n kern.hv_support": "1\n" },
+    },
     node: "/opt/homebrew/bin/node",
     vbox: "VBoxManage",
     before: "",
@@ -80,7 +100,14 @@ const PLATFORMS: readonly Platform[] = [
   },
   {
     name: "Linux, VirtualBox 7.0 (no adapter yet)",
-    host: { platform: "linux", arch: "x64", uid, env: { HOME: "/home/lea" }, files: { "/proc/cpuinfo": "flags\t\t: fpu vmx\n" }, commands: { "ip -j route": "[]" } },
+    host: {
+      platform: "linux",
+      arch: "x64",
+      uid,
+      env: { HOME: "/home/lea" },
+      files: { "/proc/cpuinfo": "flags\t\t: fpu vmx\n" },
+      commands: { "ip -j route": "[]" },
+    },
     node: "/usr/bin/node",
     vbox: "VBoxManage",
     before: recorded("vbox-6.1-list-hostonlyifs-empty.txt"),
@@ -99,9 +126,21 @@ async function plan(p: Platform) {
   dirs.push(dir);
   // As stacks/main.ts loads it: the defaults of this host (its platform, architecture and total memory).
   const totalMemBytes = (p.host.totalGiB ?? 16) * 1024 ** 3;
-  const cluster = resolveCluster({}, path.join(dir, "Cours Dask é"), { host: { platform: p.host.platform!, arch: p.host.arch!, totalMemBytes } });
-  const specs = stackSpecs(cluster, { python: "3.11", platform: cluster.config.runtime.platform, lockSha256: "a".repeat(64), sourceSha256: "b".repeat(64) }, p.node);
-  const version = p.host.arch === "arm64" || p.host.platform === "win32" ? "7.1.6r167084\n" : recorded("vbox-7.0-version.txt");
+  const cluster = resolveCluster({}, path.join(dir, "Cours Dask é"), {
+    host: { platform: p.host.platform!, arch: p.host.arch!, totalMemBytes },
+  });
+  const specs = stackSpecs(
+    cluster,
+    {
+      python: "3.11",
+      platform: cluster.config.runtime.platform,
+      lockSha256: "a".repeat(64),
+      sourceSha256: "b".repeat(64),
+    },
+    p.node,
+  );
+  const version =
+    p.host.arch === "arm64" || p.host.platform === "win32" ? "7.1.6r167084\n" : recorded("vbox-7.0-version.txt");
   const host = fakeHost({
     ...p.host,
     unscripted: "missing",
@@ -128,7 +167,9 @@ async function plan(p: Platform) {
     starts.push([...s.interpreter, "apply"]);
     const log = memoryLog();
     await runStage("apply", JSON.stringify(s.spec), JSON.stringify(s.expect), host, log);
-    expect(log.lines.at(-1)).toBe(stage === "machine-node1" ? "[machine node1] apply complete" : `[${stage}] apply complete`);
+    expect(log.lines.at(-1)).toBe(
+      stage === "machine-node1" ? "[machine node1] apply complete" : `[${stage}] apply complete`,
+    );
   }
   return { cluster, starts, argvs: host.argvs(), dir };
 }
@@ -141,11 +182,21 @@ describe("the command plan of preflight, network, box and machine-node1 on each 
     const conf = path.join(cluster.clusterDir, "ssh", "node1.conf");
     const noMux = p.host.platform === "win32" ? ["-o", "ControlMaster=no", "-o", "ControlPath=none"] : [];
     const ssh = ["ssh", "-F", conf, "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", ...noMux, "node1", "bash", "-s"];
-    const routes = { win32: ["route", "print", "-4"], darwin: ["netstat", "-rn", "-f", "inet"], linux: ["ip", "-j", "route"] }[p.host.platform as "win32" | "darwin" | "linux"];
+    const routes = {
+      win32: ["route", "print", "-4"],
+      darwin: ["netstat", "-rn", "-f", "inet"],
+      linux: ["ip", "-j", "route"],
+    }[p.host.platform as "win32" | "darwin" | "linux"];
     const v = p.vbox;
     const macNets = p.host.platform === "darwin";
     const win = p.host.platform === "win32";
-    const hypervisor = ["powershell.exe", "-NoProfile", "-NonInteractive", "-Command", "(Get-CimInstance -ClassName Win32_ComputerSystem).HypervisorPresent"];
+    const hypervisor = [
+      "powershell.exe",
+      "-NoProfile",
+      "-NonInteractive",
+      "-Command",
+      "(Get-CimInstance -ClassName Win32_ComputerSystem).HypervisorPresent",
+    ];
     const preflight = [
       ["vagrant", "--version"],
       [v, "--version"],
@@ -160,7 +211,19 @@ describe("the command plan of preflight, network, box and machine-node1 on each 
       ? [
           [v, "--version"],
           [v, "list", "hostonlynets"],
-          [v, "hostonlynet", "add", "--name", cluster.id, "--netmask", "255.255.255.0", "--lower-ip", "192.168.56.0", "--upper-ip", "192.168.56.0"],
+          [
+            v,
+            "hostonlynet",
+            "add",
+            "--name",
+            cluster.id,
+            "--netmask",
+            "255.255.255.0",
+            "--lower-ip",
+            "192.168.56.0",
+            "--upper-ip",
+            "192.168.56.0",
+          ],
           [v, "list", "hostonlynets"], // the stage's check of its outcome
         ]
       : p.after
@@ -178,10 +241,18 @@ describe("the command plan of preflight, network, box and machine-node1 on each 
             [v, "list", "hostonlyifs"],
           ]; // Windows: the installer's adapter is reused (and found by the stage's check)
     const box = [["vagrant", "box", "list"]];
-    const machine = [[v, "list", "vms"], ["vagrant", "up", "node1", "--provider=virtualbox", "--no-provision"], ["vagrant", "ssh-config", "node1"], ssh, ssh];
+    const machine = [
+      [v, "list", "vms"],
+      ["vagrant", "up", "node1", "--provider=virtualbox", "--no-provision"],
+      ["vagrant", "ssh-config", "node1"],
+      ssh,
+      ssh,
+    ];
     expect(argvs).toEqual([...preflight, ...network, ...box, ...machine]);
     // The VMs Vagrant makes have this host's default size: 1 GiB each on the 8 GB laptop, which preflight let through.
-    const machines = JSON.parse(readFileSync(path.join(cluster.clusterDir, "machines.json"), "utf8")) as { nodes: { memoryMb: number }[] };
+    const machines = JSON.parse(readFileSync(path.join(cluster.clusterDir, "machines.json"), "utf8")) as {
+      nodes: { memoryMb: number }[];
+    };
     expect(machines.nodes.map((n) => n.memoryMb)).toEqual(Array(3).fill(p.host.totalGiB === 7.6 ? 1024 : 2048));
     const sshConfig = readFileSync(conf, "utf8");
     if (p.host.platform === "win32") expect(sshConfig).not.toContain("ControlMaster");
@@ -191,7 +262,9 @@ describe("the command plan of preflight, network, box and machine-node1 on each 
   it("on Apple Silicon the defaults are the arm64 box and the aarch64 lock; the machine list says so", async () => {
     const { cluster } = await plan(PLATFORMS[2]!);
     expect([cluster.config.runtime.platform, cluster.config.box.name]).toEqual(["aarch64", "bento/debian-12"]);
-    const list = JSON.parse(readFileSync(path.join(cluster.clusterDir, "machines.json"), "utf8")) as { box: { name: string } };
+    const list = JSON.parse(readFileSync(path.join(cluster.clusterDir, "machines.json"), "utf8")) as {
+      box: { name: string };
+    };
     expect(list.box.name).toBe("bento/debian-12");
   });
 });

@@ -3,7 +3,16 @@
 // cluster of bench-workloads.test.ts, kept with DVC_BENCH_KEEP_RESULTS): schema
 // validation with error paths, report.md, well-formed SVG charts rendered offline, the
 // goal verdicts, the terminal table and the results/latest symlink.
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+} from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { XMLParser, XMLValidator } from "fast-xml-parser";
@@ -32,7 +41,10 @@ describe("validateResults", () => {
   });
 
   it("rejects a broken file with every error and its path", () => {
-    const bad = raw() as { workloads: { svd: Record<string, unknown>; "inc-sleep": { cases: Record<string, unknown>[] } }; scheduler: Record<string, unknown> };
+    const bad = raw() as {
+      workloads: { svd: Record<string, unknown>; "inc-sleep": { cases: Record<string, unknown>[] } };
+      scheduler: Record<string, unknown>;
+    };
     delete bad.workloads.svd.k;
     bad.workloads["inc-sleep"].cases[0]!.seconds = "fast";
     bad.scheduler.color = "blue";
@@ -44,7 +56,9 @@ describe("validateResults", () => {
     }
     expect(err).toBeInstanceOf(UserError);
     const paths = (err as UserError).problems.map((p) => p.path);
-    expect(paths).toEqual(expect.arrayContaining(["/workloads/svd/k", "/workloads/inc-sleep/cases/0/seconds", "/scheduler/color"]));
+    expect(paths).toEqual(
+      expect.arrayContaining(["/workloads/svd/k", "/workloads/inc-sleep/cases/0/seconds", "/scheduler/color"]),
+    );
     expect((err as UserError).render()).toContain("is missing");
   });
 });
@@ -83,7 +97,9 @@ describe("writeReport", () => {
     expect(inc).toContain("sequential, no Dask");
     const mr = readFileSync(path.join(dir, "map-reduce.svg"), "utf8");
     expect(mr).toContain("LocalCluster");
-    expect(mr).toContain(`${Math.round(results.workloads["map-reduce"]!.variants[1]!.tasksPerSecond).toLocaleString("en-US")} /s`);
+    expect(mr).toContain(
+      `${Math.round(results.workloads["map-reduce"]!.variants[1]!.tasksPerSecond).toLocaleString("en-US")} /s`,
+    );
     expect(readFileSync(path.join(dir, "svd.svg"), "utf8")).toContain("goal 1 %");
   });
 
@@ -113,11 +129,16 @@ describe("goals", () => {
     expect(byWhat("inc-sleep", "totals")?.status).toBe("met");
     expect(byWhat("map-reduce", "totals")?.status).toBe("met");
     expect(byWhat("map-reduce", "per-item rate vs this run's LocalCluster")?.status).toBe("not judged");
-    expect(goals.filter((g) => g.workload === "svd" && g.what.endsWith("singular values")).every((g) => g.status === "met")).toBe(true);
+    expect(
+      goals.filter((g) => g.workload === "svd" && g.what.endsWith("singular values")).every((g) => g.status === "met"),
+    ).toBe(true);
   });
 
   it("in the full size, meets or misses each goal by its numbers", () => {
-    const r = raw() as { config: { size: string }; workloads: Record<string, { cases?: Record<string, unknown>[]; variants?: Record<string, unknown>[] }> };
+    const r = raw() as {
+      config: { size: string };
+      workloads: Record<string, { cases?: Record<string, unknown>[]; variants?: Record<string, unknown>[] }>;
+    };
     r.config.size = "full";
     const inc = r.workloads["inc-sleep"]!.cases!;
     inc[0]!.overheadFraction = 0.004;
@@ -139,15 +160,30 @@ describe("goals", () => {
   });
 
   /** The small fixture made a full run with the issue's numbers: 1-thread nodes, the given machines and CPUs. */
-  function fullRun(opts: { hostCpus?: number | null; machines: "one" | "each"; cpus: number; speedup: number; perItem?: number; local?: number }): Results {
+  function fullRun(opts: {
+    hostCpus?: number | null;
+    machines: "one" | "each";
+    cpus: number;
+    speedup: number;
+    perItem?: number;
+    local?: number;
+  }): Results {
     const r = raw() as {
       config: { size: string; hostCpus?: number | null };
       hardware: { hostname: string; cpuCount: number; cpuAffinity: number; node: string }[];
-      workloads: { svd: { cases: { nodes: number; seconds: number }[] }; "map-reduce": { variants: { variant: string; tasksPerSecond: number }[] } };
+      workloads: {
+        svd: { cases: { nodes: number; seconds: number }[] };
+        "map-reduce": { variants: { variant: string; tasksPerSecond: number }[] };
+      };
     };
     r.config.size = "full";
     if (opts.hostCpus !== undefined) r.config.hostCpus = opts.hostCpus;
-    for (const h of r.hardware) Object.assign(h, { hostname: opts.machines === "one" ? "laptop" : h.node, cpuCount: opts.cpus, cpuAffinity: opts.cpus });
+    for (const h of r.hardware)
+      Object.assign(h, {
+        hostname: opts.machines === "one" ? "laptop" : h.node,
+        cpuCount: opts.cpus,
+        cpuAffinity: opts.cpus,
+      });
     const cases = r.workloads.svd.cases;
     cases.find((c) => c.nodes === 1)!.seconds = 100;
     cases.find((c) => c.nodes === 3)!.seconds = 100 / opts.speedup;
@@ -177,7 +213,9 @@ describe("goals", () => {
     // The same VMs on a 2-CPU computer: 2 cores between them.
     expect(speedupGoal(fullRun({ hostCpus: 2, machines: "each", cpus: 2, speedup: 1.26 })).status).toBe("met");
     // Machines of their own (the ssh provider): nothing shared, the full goal.
-    expect(speedupGoal(fullRun({ hostCpus: null, machines: "each", cpus: 1, speedup: 1.26 })).target).toContain("≥ 1.70 ×");
+    expect(speedupGoal(fullRun({ hostCpus: null, machines: "each", cpus: 1, speedup: 1.26 })).target).toContain(
+      "≥ 1.70 ×",
+    );
   });
 
   it("does not judge a speedup that the cores make impossible (one core for all)", () => {
@@ -187,14 +225,19 @@ describe("goals", () => {
   });
 
   it("judges the per-item rate against the same run's LocalCluster, never a fixed tasks/s", () => {
-    const rate = (r: Results) => evaluateGoals(r).filter((g) => g.workload === "map-reduce" && g.what.startsWith("per-item rate"));
+    const rate = (r: Results) =>
+      evaluateGoals(r).filter((g) => g.workload === "map-reduce" && g.what.startsWith("per-item rate"));
     // 893 tasks/s, which a fixed 1,500 missed, against a LocalCluster of 900 on the same machine.
     const slow = rate(fullRun({ machines: "one", cpus: 2, speedup: 2, perItem: 893, local: 900 }));
     expect(slow).toHaveLength(1);
     expect(slow[0]!.status).toBe("met");
     expect(slow[0]!.measured).toBe("0.99 × (893 vs 900 tasks/s)");
-    expect(rate(fullRun({ machines: "one", cpus: 2, speedup: 2, perItem: 5000, local: 6000 }))[0]!.status).toBe("missed");
-    expect(evaluateGoals(fullRun({ machines: "one", cpus: 2, speedup: 2 })).some((g) => /1,500/.test(g.target))).toBe(false);
+    expect(rate(fullRun({ machines: "one", cpus: 2, speedup: 2, perItem: 5000, local: 6000 }))[0]!.status).toBe(
+      "missed",
+    );
+    expect(evaluateGoals(fullRun({ machines: "one", cpus: 2, speedup: 2 })).some((g) => /1,500/.test(g.target))).toBe(
+      false,
+    );
   });
 
   it("records the host's CPUs in the results schema: a count, or null, never 0", () => {
@@ -218,7 +261,13 @@ describe("goals", () => {
 
 describe("charts", () => {
   it("never loads anything from the network while rendering", async () => {
-    await expect(renderSvg({ data: { url: "https://example.invalid/data.json" }, mark: "point", encoding: { x: { field: "a", type: "quantitative" } } })).rejects.toThrow(/offline/);
+    await expect(
+      renderSvg({
+        data: { url: "https://example.invalid/data.json" },
+        mark: "point",
+        encoding: { x: { field: "a", type: "quantitative" } },
+      }),
+    ).rejects.toThrow(/offline/);
   });
 });
 
@@ -248,7 +297,9 @@ describe("updateLatest", () => {
   });
 
   it("refuses a run folder outside the results root", async () => {
-    await expect(updateLatest(path.join(tmp, "results"), path.join(tmp, "elsewhere"))).rejects.toThrow(/must be inside/);
+    await expect(updateLatest(path.join(tmp, "results"), path.join(tmp, "elsewhere"))).rejects.toThrow(
+      /must be inside/,
+    );
   });
 });
 
@@ -264,7 +315,10 @@ describe("the README's sample run (test/fixtures/bench-results-full)", () => {
     const out = path.join(tmp, "sample");
     await writeReport(results, out);
     for (const f of ["report.md", ...CHARTS]) {
-      expect(readFileSync(path.join(out, f), "utf8"), `${f} is stale: npm run benchmark -- --render test/fixtures/bench-results-full`).toBe(readFileSync(path.join(SAMPLE, f), "utf8"));
+      expect(
+        readFileSync(path.join(out, f), "utf8"),
+        `${f} is stale: npm run benchmark -- --render test/fixtures/bench-results-full`,
+      ).toBe(readFileSync(path.join(SAMPLE, f), "utf8"));
     }
     const readme = readFileSync(path.join(import.meta.dirname, "..", "README.md"), "utf8");
     for (const chart of CHARTS.slice(0, 2)) expect(readme).toContain(`test/fixtures/bench-results-full/${chart}`);

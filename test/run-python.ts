@@ -19,10 +19,17 @@ const USAGE = "usage: tsx test/run-python.ts pytest [ARGS] | ruff ARGS";
 
 await runCli(async () => {
   const [tool, ...args] = process.argv.slice(2);
-  if (tool !== "pytest" && tool !== "ruff") throw new UserError(`test/run-python.ts: no tool ${JSON.stringify(tool ?? "")}`, 2, [{ path: "argv[0]", message: "not pytest or ruff", fix: USAGE }]);
+  if (tool !== "pytest" && tool !== "ruff")
+    throw new UserError(`test/run-python.ts: no tool ${JSON.stringify(tool ?? "")}`, 2, [
+      { path: "argv[0]", message: "not pytest or ruff", fix: USAGE },
+    ]);
   const runtime = runtimeRef(PROJECT_DIR, PYTHON, "x86_64");
   const cache = cacheDir();
-  await buildBundle(runtime, { projectDir: PROJECT_DIR, cacheDir: cache, onProgress: (m) => process.stderr.write(`run-python: ${m}\n`) });
+  await buildBundle(runtime, {
+    projectDir: PROJECT_DIR,
+    cacheDir: cache,
+    onProgress: (m) => process.stderr.write(`run-python: ${m}\n`),
+  });
   const wheelhouse = wheelhouseDir(cache, runtime);
   const tools = createHash("sha256").update(TOOLS.join("\n")).digest("hex").slice(0, 8);
   const venv = path.join(cache, `test-venv-${runtime.lockSha256.slice(0, 16)}-${tools}`);
@@ -34,20 +41,44 @@ await runCli(async () => {
       throw new UserError(
         `run-python: ${what} failed (exit ${r.exitCode})`,
         r.missing ? 2 : 1,
-        r.missing ? [{ path: argv[0]!, message: "not found", fix: `install Python ${PYTHON} with its venv module` }] : [],
+        r.missing
+          ? [{ path: argv[0]!, message: "not found", fix: `install Python ${PYTHON} with its venv module` }]
+          : [],
       );
     return r;
   };
   if (!existsSync(path.join(venv, ".complete"))) {
     await run([`python${PYTHON}`, "-m", "venv", "--clear", venv], "making the venv");
     await run(
-      [py, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-index", "--find-links", wheelhouse, "--require-hashes", "-r", lockPath(PROJECT_DIR, "x86_64")],
+      [
+        py,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-index",
+        "--find-links",
+        wheelhouse,
+        "--require-hashes",
+        "-r",
+        lockPath(PROJECT_DIR, "x86_64"),
+      ],
       "installing the locked runtime",
     );
-    await run([py, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", ...TOOLS], `installing ${TOOLS.join(" and ")}`);
-    await run([py, "-c", "open(__import__('sys').argv[1], 'w').close()", path.join(venv, ".complete")], "marking the venv");
+    await run(
+      [py, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", ...TOOLS],
+      `installing ${TOOLS.join(" and ")}`,
+    );
+    await run(
+      [py, "-c", "open(__import__('sys').argv[1], 'w').close()", path.join(venv, ".complete")],
+      "marking the venv",
+    );
   }
-  const argv = tool === "pytest" ? [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", ...(args.length ? args : ["test/cluster-runtime"])] : [path.join(bin, "ruff"), ...args];
+  const argv =
+    tool === "pytest"
+      ? [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", ...(args.length ? args : ["test/cluster-runtime"])]
+      : [path.join(bin, "ruff"), ...args];
   const r = await runProcess(argv, { inherit: true, cwd: PROJECT_DIR });
   return r.exitCode;
 });

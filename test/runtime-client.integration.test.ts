@@ -14,7 +14,9 @@ import { parseLock } from "../provision/runtime/lock.js";
 
 const REPO = path.resolve(import.meta.dirname, "..");
 const SERVICES = ["scheduler", "worker1", "worker2"] as const;
-const locked = new Map(parseLock(readFileSync(lockPath(REPO, "x86_64"), "utf8")).entries.map((e) => [e.name, e.version]));
+const locked = new Map(
+  parseLock(readFileSync(lockPath(REPO, "x86_64"), "utf8")).entries.map((e) => [e.name, e.version]),
+);
 
 let root = "";
 let python = "";
@@ -26,7 +28,10 @@ async function runtime(args: readonly string[], timeoutMs = 120_000) {
   return $({ nothrow: true, quiet: true, timeout: timeoutMs })`${python} -m dask_vm_runtime ${args}`;
 }
 
-async function service(action: string, name: string): Promise<{ running: boolean; pid: number | null; child_pid: number | null; restarts: number }> {
+async function service(
+  action: string,
+  name: string,
+): Promise<{ running: boolean; pid: number | null; child_pid: number | null; restarts: number }> {
   const r = await runtime(["service", action, name, "--root", root, "--manager", "supervisor"]);
   if (r.exitCode !== 0) throw new Error(`service ${action} ${name}: ${r.stderr}`);
   return JSON.parse(r.stdout);
@@ -54,7 +59,10 @@ async function makeTls(dir: string): Promise<void> {
   const key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
   await sh`openssl req -x509 ${key} -keyout ca-key.pem -out ca.pem -days 2 -subj /CN=dvc-test-ca`;
   for (const who of ["node", "client"]) {
-    writeFileSync(path.join(dir, `${who}.ext`), "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n");
+    writeFileSync(
+      path.join(dir, `${who}.ext`),
+      "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n",
+    );
     await sh`openssl req ${key} -keyout ${`${who}-key.pem`} -out ${`${who}.csr`} -subj ${`/CN=${who}`}`;
     await sh`openssl x509 -req -in ${`${who}.csr`} -CA ca.pem -CAkey ca-key.pem -CAcreateserial -out ${`${who}.pem`} -days 2 -extfile ${`${who}.ext`}`;
   }
@@ -67,7 +75,10 @@ function writeService(name: string, argv: string[]): void {
 beforeAll(async () => {
   const bundle = await buildBundle(runtimeRef(REPO, "3.11", "x86_64"), { projectDir: REPO, cacheDir: cacheDir() });
   root = mkdtempSync(path.join(os.tmpdir(), "dvc-client-"));
-  const install = await $({ quiet: true, nothrow: true })`bash ${path.join(REPO, "cluster-runtime", "install.sh")} ${root} ${bundle.tarPath} 3.11`;
+  const install = await $({
+    quiet: true,
+    nothrow: true,
+  })`bash ${path.join(REPO, "cluster-runtime", "install.sh")} ${root} ${bundle.tarPath} 3.11`;
   if (install.exitCode !== 0) throw new Error(`install.sh failed: ${install.stderr}`);
   python = path.join(root, "venv", "bin", "python");
   tls = path.join(root, "tls");
@@ -77,9 +88,28 @@ beforeAll(async () => {
   const port = 20000 + Math.floor(Math.random() * 20000);
   address = `tls://127.0.0.1:${port}`;
   const dask = path.join(root, "venv", "bin", "dask");
-  const tlsFlags = ["--tls-ca-file", `${tls}/ca.pem`, "--tls-cert", `${tls}/node.pem`, "--tls-key", `${tls}/node-key.pem`];
+  const tlsFlags = [
+    "--tls-ca-file",
+    `${tls}/ca.pem`,
+    "--tls-cert",
+    `${tls}/node.pem`,
+    "--tls-key",
+    `${tls}/node-key.pem`,
+  ];
   dashboard = `http://127.0.0.1:${port + 1}`;
-  writeService("scheduler", [dask, "scheduler", "--host", "127.0.0.1", "--port", String(port), "--protocol", "tls", "--dashboard-address", `127.0.0.1:${port + 1}`, ...tlsFlags]);
+  writeService("scheduler", [
+    dask,
+    "scheduler",
+    "--host",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--protocol",
+    "tls",
+    "--dashboard-address",
+    `127.0.0.1:${port + 1}`,
+    ...tlsFlags,
+  ]);
   for (const [i, name] of ["worker1", "worker2"].entries()) {
     writeService(name, [
       dask,
@@ -105,7 +135,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (!root) return;
-  for (const name of [...SERVICES].reverse()) await runtime(["service", "stop", name, "--root", root, "--manager", "supervisor"]);
+  for (const name of [...SERVICES].reverse())
+    await runtime(["service", "stop", name, "--root", root, "--manager", "supervisor"]);
   rmSync(root, { recursive: true, force: true });
 }, 120_000);
 
@@ -118,7 +149,10 @@ interface WorkerRow {
 }
 
 async function waitWorkers(n: number, timeoutS = 90): Promise<WorkerRow[]> {
-  const r = await runtime(["wait-workers", "--scheduler", address, "--tls-dir", tls, "--n", String(n), "--timeout", String(timeoutS)], (timeoutS + 30) * 1000);
+  const r = await runtime(
+    ["wait-workers", "--scheduler", address, "--tls-dir", tls, "--n", String(n), "--timeout", String(timeoutS)],
+    (timeoutS + 30) * 1000,
+  );
   if (r.exitCode !== 0) throw new Error(`wait-workers: ${r.stderr}`);
   return JSON.parse(r.stdout) as WorkerRow[];
 }
@@ -131,7 +165,17 @@ describe("against a real TLS cluster on loopback", () => {
       expect(w).toMatchObject({ host: "127.0.0.1", nthreads: 1, memory_limit: 256 * 1024 * 1024 });
       expect(w.address).toMatch(/^tls:\/\/127\.0\.0\.1:\d+$/);
     }
-    const probe = await runtime(["wait-workers", "--scheduler", address, "--tls-dir", tls, "--n", "0", "--timeout", "30"]);
+    const probe = await runtime([
+      "wait-workers",
+      "--scheduler",
+      address,
+      "--tls-dir",
+      tls,
+      "--n",
+      "0",
+      "--timeout",
+      "30",
+    ]);
     expect(JSON.parse(probe.stdout)).toHaveLength(2);
   }, 180_000);
 
@@ -140,7 +184,11 @@ describe("against a real TLS cluster on loopback", () => {
     const r = await runtime(["client-versions", "--scheduler", address, "--tls-dir", tls, "--check"]);
     expect(r.exitCode, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as {
-      versions: { scheduler: { packages: Record<string, string> }; workers: Record<string, { packages: Record<string, string> }>; client: { packages: Record<string, string> } };
+      versions: {
+        scheduler: { packages: Record<string, string> };
+        workers: Record<string, { packages: Record<string, string> }>;
+        client: { packages: Record<string, string> };
+      };
       mismatches: unknown[];
       distributed_warning: string;
     };
@@ -148,7 +196,11 @@ describe("against a real TLS cluster on loopback", () => {
     expect(out.distributed_warning).toBe("");
     expect(Object.keys(out.versions.workers)).toHaveLength(2);
     for (const who of [out.versions.scheduler, out.versions.client, ...Object.values(out.versions.workers)]) {
-      expect(who.packages).toMatchObject({ dask: locked.get("dask"), distributed: locked.get("distributed"), bokeh: locked.get("bokeh") });
+      expect(who.packages).toMatchObject({
+        dask: locked.get("dask"),
+        distributed: locked.get("distributed"),
+        bokeh: locked.get("bokeh"),
+      });
     }
   }, 180_000);
 
@@ -156,31 +208,103 @@ describe("against a real TLS cluster on loopback", () => {
     const noTls = await runtime(["client-versions", "--scheduler", address]);
     expect(noTls.exitCode).toBe(2);
     expect(noTls.stderr).toMatch(/needs TLS: pass --tls-dir/);
-    const more = await runtime(["wait-workers", "--scheduler", address, "--tls-dir", tls, "--n", "3", "--timeout", "3"]);
+    const more = await runtime([
+      "wait-workers",
+      "--scheduler",
+      address,
+      "--tls-dir",
+      tls,
+      "--n",
+      "3",
+      "--timeout",
+      "3",
+    ]);
     expect(more.exitCode).toBe(1);
     expect(more.stderr.trim().split("\n")).toHaveLength(1);
     expect(more.stderr).toMatch(/only 2 of 3 workers registered .* \(node1, node2\)/);
     // By name, as the deploy's probes wait: one process, the missing name in the message.
-    const named = await runtime(["wait-workers", "--scheduler", address, "--tls-dir", tls, "--names", "node2,node1", "--timeout", "30"]);
+    const named = await runtime([
+      "wait-workers",
+      "--scheduler",
+      address,
+      "--tls-dir",
+      tls,
+      "--names",
+      "node2,node1",
+      "--timeout",
+      "30",
+    ]);
     expect(named.exitCode, named.stderr).toBe(0);
     expect((JSON.parse(named.stdout) as WorkerRow[]).map((w) => w.name)).toEqual(["node1", "node2"]);
-    const node3 = await runtime(["wait-workers", "--scheduler", address, "--tls-dir", tls, "--names", "node1,node3", "--timeout", "2"]);
+    const node3 = await runtime([
+      "wait-workers",
+      "--scheduler",
+      address,
+      "--tls-dir",
+      tls,
+      "--names",
+      "node1,node3",
+      "--timeout",
+      "2",
+    ]);
     expect(node3.exitCode).toBe(1);
     expect(node3.stderr).toMatch(/no worker named node3 registered at .* within 2 s \(node1, node2\)/);
     // Through the dashboard, as the deploy's probes ask (no `import distributed`): the same rows.
-    const viaDashboard = await runtime(["wait-workers", "--scheduler", address, "--dashboard", dashboard, "--names", "node1,node2", "--timeout", "30"]);
+    const viaDashboard = await runtime([
+      "wait-workers",
+      "--scheduler",
+      address,
+      "--dashboard",
+      dashboard,
+      "--names",
+      "node1,node2",
+      "--timeout",
+      "30",
+    ]);
     expect(viaDashboard.exitCode, viaDashboard.stderr).toBe(0);
     expect(JSON.parse(viaDashboard.stdout)).toEqual(JSON.parse(named.stdout));
-    const node3ViaDashboard = await runtime(["wait-workers", "--scheduler", address, "--dashboard", dashboard, "--names", "node3", "--timeout", "2"]);
+    const node3ViaDashboard = await runtime([
+      "wait-workers",
+      "--scheduler",
+      address,
+      "--dashboard",
+      dashboard,
+      "--names",
+      "node3",
+      "--timeout",
+      "2",
+    ]);
     expect(node3ViaDashboard.exitCode).toBe(1);
     expect(node3ViaDashboard.stderr).toMatch(/no worker named node3 registered at .* within 2 s \(node1, node2\)/);
     // A dashboard of another scheduler is not this one's answer.
-    const other = await runtime(["wait-workers", "--scheduler", "tls://127.0.0.1:1", "--dashboard", dashboard, "--names", "", "--timeout", "1"]);
+    const other = await runtime([
+      "wait-workers",
+      "--scheduler",
+      "tls://127.0.0.1:1",
+      "--dashboard",
+      dashboard,
+      "--names",
+      "",
+      "--timeout",
+      "1",
+    ]);
     expect(other.exitCode).toBe(1);
     expect(other.stderr).toMatch(/is the dashboard of tls:\/\/127\.0\.0\.1:\d+, not of tls:\/\/127\.0\.0\.1:1/);
-    const nobody = await runtime(["wait-workers", "--scheduler", address, "--dashboard", "http://127.0.0.1:1", "--names", "", "--timeout", "1"]);
+    const nobody = await runtime([
+      "wait-workers",
+      "--scheduler",
+      address,
+      "--dashboard",
+      "http://127.0.0.1:1",
+      "--names",
+      "",
+      "--timeout",
+      "1",
+    ]);
     expect(nobody.exitCode).toBe(1);
-    expect(nobody.stderr).toMatch(/cannot reach the scheduler at .* through its dashboard within 1 s \(http:\/\/127\.0\.0\.1:1\/json\/identity\.json: .*refused/);
+    expect(nobody.stderr).toMatch(
+      /cannot reach the scheduler at .* through its dashboard within 1 s \(http:\/\/127\.0\.0\.1:1\/json\/identity\.json: .*refused/,
+    );
     const badName = await runtime(["wait-workers", "--scheduler", address, "--tls-dir", tls, "--names", "node1,no de"]);
     expect(badName.exitCode).toBe(2);
     expect(badName.stderr).toMatch(/worker names are letters, digits and ._- \(got no de\)/);
@@ -224,7 +348,10 @@ print(json.dumps({"m": m, "text": error_message(v["scheduler"], v["workers"], v[
 `;
     const r = await $({ quiet: true, nothrow: true })`${python} -c ${code}`;
     expect(r.exitCode, r.stderr).toBe(0);
-    const out = JSON.parse(r.stdout) as { m: Array<{ package: string; workers: Record<string, string> }>; text: string };
+    const out = JSON.parse(r.stdout) as {
+      m: Array<{ package: string; workers: Record<string, string> }>;
+      text: string;
+    };
     expect(out.m.map((x) => x.package)).toEqual(["dask"]);
     expect(out.m[0]!.workers).toEqual({ "tls://a:1": "1", "tls://b:1": "0" });
     expect(out.text).toMatch(/dask/);

@@ -30,7 +30,12 @@ let py = "";
 const roots: string[] = [];
 
 async function runtime(args: readonly string[]) {
-  return $({ nothrow: true, quiet: true, env: { ...process.env, PYTHONPATH: RUNTIME }, timeout: 60_000 })`${py} -m dask_vm_runtime ${args}`;
+  return $({
+    nothrow: true,
+    quiet: true,
+    env: { ...process.env, PYTHONPATH: RUNTIME },
+    timeout: 60_000,
+  })`${py} -m dask_vm_runtime ${args}`;
 }
 
 async function service(action: string, root: string, name: string, manager = "supervisor"): Promise<Status> {
@@ -43,7 +48,8 @@ function makeRoot(services: Record<string, object>): string {
   const root = mkdtempSync(path.join(os.tmpdir(), "dvc-svc-"));
   roots.push(root);
   mkdirSync(path.join(root, "etc"));
-  for (const [name, def] of Object.entries(services)) writeFileSync(path.join(root, "etc", `${name}.json`), JSON.stringify(def));
+  for (const [name, def] of Object.entries(services))
+    writeFileSync(path.join(root, "etc", `${name}.json`), JSON.stringify(def));
   return root;
 }
 
@@ -74,7 +80,11 @@ function alive(pid: number): boolean {
   }
 }
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 20_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
@@ -90,7 +100,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const root of roots) {
-    for (const name of ["svc", "crash", "stubborn"]) if (existsSync(path.join(root, "etc", `${name}.json`))) await runtime(["service", "stop", name, "--root", root, "--manager", "supervisor"]);
+    for (const name of ["svc", "crash", "stubborn"])
+      if (existsSync(path.join(root, "etc", `${name}.json`)))
+        await runtime(["service", "stop", name, "--root", root, "--manager", "supervisor"]);
     rmSync(root, { recursive: true, force: true });
   }
 });
@@ -111,7 +123,9 @@ describe("supervisor", () => {
     expect(again.pid).toBe(first.pid);
     expect(again.child_pid).toBe(first.child_pid);
 
-    const [child, grandchild] = await waitFor("the service's pids", () => (recordedPids(root).length === 2 ? recordedPids(root) : undefined));
+    const [child, grandchild] = await waitFor("the service's pids", () =>
+      recordedPids(root).length === 2 ? recordedPids(root) : undefined,
+    );
     expect(child).toBe(first.child_pid);
     process.kill(child!, "SIGKILL");
     const restarted = await waitFor("a restart", async () => {
@@ -137,7 +151,10 @@ describe("supervisor", () => {
 
   it("restarts a crashing process with a growing backoff (1 s, 2 s, ...)", async () => {
     const root = makeRoot({});
-    writeFileSync(path.join(root, "etc", "crash.json"), JSON.stringify({ argv: [py, "-c", "import sys; print('crashing', flush=True); sys.exit(7)"] }));
+    writeFileSync(
+      path.join(root, "etc", "crash.json"),
+      JSON.stringify({ argv: [py, "-c", "import sys; print('crashing', flush=True); sys.exit(7)"] }),
+    );
     await service("start", root, "crash");
     const s = await waitFor("two restarts", async () => {
       const st = await service("status", root, "crash");
@@ -153,7 +170,10 @@ describe("supervisor", () => {
 
   it("SIGKILLs a service that ignores SIGTERM after the 10 s grace", async () => {
     const root = makeRoot({});
-    writeFileSync(path.join(root, "etc", "stubborn.json"), JSON.stringify(parentWithChild(root, "import signal; signal.signal(signal.SIGTERM, signal.SIG_IGN)")));
+    writeFileSync(
+      path.join(root, "etc", "stubborn.json"),
+      JSON.stringify(parentWithChild(root, "import signal; signal.signal(signal.SIGTERM, signal.SIG_IGN)")),
+    );
     const started = await service("start", root, "stubborn");
     await waitFor("the service's pids", () => (recordedPids(root).length === 2 ? true : undefined));
     const t0 = performance.now();
@@ -195,7 +215,14 @@ describe("systemd unit", () => {
   it("renders Restart=always, the whole cgroup, the owner, and quotes what systemd would expand", async () => {
     const root = makeRoot({
       scheduler: {
-        argv: [`${EXAMPLE_ROOT}/venv/bin/dask`, "scheduler", "--host", "192.168.56.11", "--note", 'a "quoted" $HOME 100% \\ word'],
+        argv: [
+          `${EXAMPLE_ROOT}/venv/bin/dask`,
+          "scheduler",
+          "--host",
+          "192.168.56.11",
+          "--note",
+          'a "quoted" $HOME 100% \\ word',
+        ],
         env: { DASK_CONFIG: "/opt/dvc/etc/dask", GREETING: "hello world" },
         cwd: "/opt/dvc",
       },
@@ -274,7 +301,11 @@ describe("systemd unit", () => {
       "step('changed', sd.start)",
       "step('stop', sd.stop)",
     ].join("\n");
-    const r = await $({ quiet: true, nothrow: true, env: { ...process.env, PYTHONPATH: RUNTIME, PATH: `${bin}:${process.env.PATH}` } })`${py} -c ${code} ${units} ${root} ${log}`;
+    const r = await $({
+      quiet: true,
+      nothrow: true,
+      env: { ...process.env, PYTHONPATH: RUNTIME, PATH: `${bin}:${process.env.PATH}` },
+    })`${py} -c ${code} ${units} ${root} ${log}`;
     expect(r.stderr).toBe("");
     // Not the VM root: the unit's name carries a hash of the runtime's folder.
     const u = `dvc-scheduler-${createHash("sha256").update(root).digest("hex").slice(0, 8)}.service`;
@@ -289,7 +320,8 @@ describe("systemd unit", () => {
   });
 
   it("refuses the systemd manager where systemd does not run, writing nothing", async (ctx) => {
-    if (existsSync("/run/systemd/system")) ctx.skip("this host runs systemd; the VM suites exercise the systemd manager for real");
+    if (existsSync("/run/systemd/system"))
+      ctx.skip("this host runs systemd; the VM suites exercise the systemd manager for real");
     const root = makeRoot({ svc: { argv: ["/bin/true"] } });
     for (const action of ["start", "status", "stop"]) {
       const r = await runtime(["service", action, "svc", "--root", root, "--manager", "systemd"]);
@@ -297,6 +329,10 @@ describe("systemd unit", () => {
       expect(r.stderr.trim().split("\n")).toHaveLength(1);
       expect(r.stderr).toMatch(/systemd is not running on this machine.*use --manager supervisor/);
     }
-    expect(existsSync("/etc/systemd/system") ? readdirSync("/etc/systemd/system").filter((f) => f.startsWith("dvc-svc")) : []).toEqual([]);
+    expect(
+      existsSync("/etc/systemd/system")
+        ? readdirSync("/etc/systemd/system").filter((f) => f.startsWith("dvc-svc"))
+        : [],
+    ).toEqual([]);
   });
 });

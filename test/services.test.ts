@@ -2,7 +2,12 @@
 // service that dies as it starts is reported. Fast tier: no node, no Dask.
 import { describe, expect, it } from "vitest";
 import { resolveCluster } from "../provision/config/resolve.js";
-import { earlyDeathError, schedulerService, workerService, type ServiceCheck } from "../provision/services/definitions.js";
+import {
+  earlyDeathError,
+  schedulerService,
+  workerService,
+  type ServiceCheck,
+} from "../provision/services/definitions.js";
 import { nodePaths } from "../provision/core/node-paths.js";
 
 // A runtime root as the local provider makes it under a checkout whose folder name holds
@@ -47,7 +52,9 @@ describe("earlyDeathError", () => {
   };
 
   it("is undefined while the process has not ended since the service was (re)started", () => {
-    expect(earlyDeathError("node1", "scheduler", { ...died, restarts: 0, ended: null, log_tail: [] }, ROOT)).toBeUndefined();
+    expect(
+      earlyDeathError("node1", "scheduler", { ...died, restarts: 0, ended: null, log_tail: [] }, ROOT),
+    ).toBeUndefined();
   });
 
   it("lets the manager restart a process that ended once, or that ran long enough to have met a passing fault", () => {
@@ -57,32 +64,49 @@ describe("earlyDeathError", () => {
     expect(earlyDeathError("node1", "scheduler", { ...died, restarts: 0 }, ROOT)).toBeUndefined();
     // Twice, each after 10.9 s: a nanny's 10 s connect timeout while its scheduler restarted
     // (the faults suite's half-done worker stage, beside a scheduler kill).
-    expect(earlyDeathError("node2", "worker", { ...died, last_exit: { code: 1, uptime_s: 10.9 } }, ROOT)).toBeUndefined();
+    expect(
+      earlyDeathError("node2", "worker", { ...died, last_exit: { code: 1, uptime_s: 10.9 } }, ROOT),
+    ).toBeUndefined();
     // On an emulated VM (slowness 4) a 10.9 s run is still a start that failed at once.
-    expect(earlyDeathError("node2", "worker", { ...died, last_exit: { code: 1, uptime_s: 10.9 } }, ROOT, 4)).toBeDefined();
+    expect(
+      earlyDeathError("node2", "worker", { ...died, last_exit: { code: 1, uptime_s: 10.9 } }, ROOT, 4),
+    ).toBeDefined();
   });
 
   it("under systemd, which does not say how long the process ran, waits for a third ending", () => {
     const systemd: ServiceCheck = { ...died, running: false, last_exit: { code: 2 } };
     expect(earlyDeathError("node1", "scheduler", { ...systemd, restarts: 1 }, ROOT)).toBeUndefined();
-    expect(earlyDeathError("node1", "scheduler", { ...systemd, restarts: 2 }, ROOT)?.message).toMatch(/^the scheduler on node1 stopped as it started/);
+    expect(earlyDeathError("node1", "scheduler", { ...systemd, restarts: 2 }, ROOT)?.message).toMatch(
+      /^the scheduler on node1 stopped as it started/,
+    );
   });
 
   it("says which service ended how, shows its log's last lines, and what to do", () => {
     const err = earlyDeathError("node1", "scheduler", died, ROOT)!;
     expect(err.exitCode).toBe(1);
     const text = err.render();
-    expect(text).toContain("the scheduler on node1 stopped as it started: it ended with exit code 2 after 1.4 s; restarted 1 time since");
+    expect(text).toContain(
+      "the scheduler on node1 stopped as it started: it ended with exit code 2 after 1.4 s; restarted 1 time since",
+    );
     expect(text).toContain(`node1:${ROOT}/logs/scheduler.log: the log's last lines:`);
     expect(text).toContain("      | Error: No such option: --bogus");
     expect(text).toContain(`node1:${ROOT}/etc/scheduler.json`);
-    expect(text).toMatch(/fix: correct what the log names .* then run the deploy again; the whole log: npm run logs -- node1 scheduler/);
+    expect(text).toMatch(
+      /fix: correct what the log names .* then run the deploy again; the whole log: npm run logs -- node1 scheduler/,
+    );
     expect(text).not.toContain("exit code 127:");
   });
 
   it("names a program not found for exit code 127 (a shell or exec could not find it)", () => {
-    const err = earlyDeathError("node2", "worker", { ...died, ended: "it ended with exit code 127 after 0.0 s", log_tail: [] }, ROOT)!;
-    expect(err.message).toBe("the worker on node2 stopped as it started: it ended with exit code 127 after 0.0 s (exit code 127: a program it runs was not found)");
+    const err = earlyDeathError(
+      "node2",
+      "worker",
+      { ...died, ended: "it ended with exit code 127 after 0.0 s", log_tail: [] },
+      ROOT,
+    )!;
+    expect(err.message).toBe(
+      "the worker on node2 stopped as it started: it ended with exit code 127 after 0.0 s (exit code 127: a program it runs was not found)",
+    );
     expect(err.render()).toContain("the log's last lines: (empty)");
   });
 });

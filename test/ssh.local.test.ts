@@ -32,12 +32,18 @@ describe.runIf(!why)("provider ssh on three machines of their own", () => {
     provider: "ssh",
     nodes: { cpus: 1, memoryMb: 1536 },
     ssh: {
-      hosts: lab.hosts.map((h, i) => ({ address: h.ip, user: h.user, identityFile: lab.key, ...(overrides.bind?.[i] ? { bind: overrides.bind[i] } : {}) })),
+      hosts: lab.hosts.map((h, i) => ({
+        address: h.ip,
+        user: h.user,
+        identityFile: lab.key,
+        ...(overrides.bind?.[i] ? { bind: overrides.bind[i] } : {}),
+      })),
       knownHosts: lab.knownHosts,
     },
     benchmark: { onDeploy: false },
   });
-  const npm = (script: string, args: string[] = []) => p.sh(["node_modules/.bin/tsx", `provision/${script}.ts`, ...args]);
+  const npm = (script: string, args: string[] = []) =>
+    p.sh(["node_modules/.bin/tsx", `provision/${script}.ts`, ...args]);
   const snapshots = () => Promise.all(lab.hosts.map((h) => lab.snapshot(h)));
   const sshDir = () => path.join(p.dir, ".cluster", "ssh");
   const sockets = () => {
@@ -45,7 +51,10 @@ describe.runIf(!why)("provider ssh on three machines of their own", () => {
     return dir && existsSync(dir) ? readdirSync(dir).sort() : [];
   };
 
-  /** A deploy refused in preflight: exit non-zero, the host and the why in its output, every host as it was, nothing recorded. */
+  /**
+   * A deploy refused in preflight: exit non-zero, the host and the why in its output, every host as it was, nothing
+   * recorded.
+   */
   async function refused(expectation: RegExp): Promise<string> {
     const d = await p.cdktf("deploy");
     const out = `${d.out.stdout}\n${d.out.stderr}`;
@@ -82,7 +91,9 @@ describe.runIf(!why)("provider ssh on three machines of their own", () => {
   it("preflight refuses a host whose key changed, naming it and how to check the new key; nothing changes anywhere", async () => {
     write(config());
     const line = await lab.rekey(lab.hosts[1]!);
-    const out = await refused(/\/ssh\/hosts\/1: node2: dvcssh2@192\.168\.77\.12: its host key is not the one .*known_hosts holds \(changed since it was recorded\)/);
+    const out = await refused(
+      /\/ssh\/hosts\/1: node2: dvcssh2@192\.168\.77\.12: its host key is not the one .*known_hosts holds \(changed since it was recorded\)/,
+    );
     expect(out).toMatch(/ssh-keygen -R '192\.168\.77\.12'/);
     // What its owner would do once the new key is checked: replace the line.
     const known = readFileSync(lab.knownHosts, "utf8")
@@ -106,17 +117,21 @@ describe.runIf(!why)("provider ssh on three machines of their own", () => {
 
   it("preflight refuses a bind address the host does not have, naming it and the host's addresses", async () => {
     write(config({ bind: { 0: "192.168.77.99" } }));
-    await refused(/\/ssh\/hosts\/0\/bind: node1: 192\.168\.77\.99 is not an address of this host \(it has 127\.0\.0\.1, 192\.168\.77\.11\)/);
+    await refused(
+      /\/ssh\/hosts\/0\/bind: node1: 192\.168\.77\.99 is not an address of this host \(it has 127\.0\.0\.1, 192\.168\.77\.11\)/,
+    );
     write(config());
   }, 300_000);
 
   it("preflight refuses a host with another Python: another patch level, then another minor behind python3.11", async (ctx) => {
     const h1 = lab.hosts[0]!;
-    if (!(await lab.usePython(h1, "3.11.7"))) ctx.skip("no pyenv Python 3.11.7 on this machine to give a host another patch level");
+    if (!(await lab.usePython(h1, "3.11.7")))
+      ctx.skip("no pyenv Python 3.11.7 on this machine to give a host another patch level");
     try {
       before = await snapshots();
       await refused(/\/runtime\/python: node1: python3\.11 is 3\.11\.7, the other hosts run 3\.11\.2/);
-      if (!(await lab.usePython(h1, "3.12.1"))) ctx.skip("no pyenv Python 3.12.1 on this machine to give a host another minor");
+      if (!(await lab.usePython(h1, "3.12.1")))
+        ctx.skip("no pyenv Python 3.12.1 on this machine to give a host another minor");
       before = await snapshots();
       await refused(/\/runtime\/python: node1: python3\.11 there runs Python 3\.12\.1/);
     } finally {
@@ -130,10 +145,13 @@ describe.runIf(!why)("provider ssh on three machines of their own", () => {
     const d = await p.cdktf("deploy");
     timings.coldDeploy = d.seconds;
     expect(d.out.exitCode, tail(d.out, 60)).toBe(0);
-    for (const [k, h] of lab.hosts.entries()) expect(d.out.stdout).toContain(`[node${k + 1}] registered with the scheduler as tls://${h.ip}:8788`);
+    for (const [k, h] of lab.hosts.entries())
+      expect(d.out.stdout).toContain(`[node${k + 1}] registered with the scheduler as tls://${h.ip}:8788`);
     const v = await npm("verify-versions");
     expect(v.exitCode, tail(v)).toBe(0);
-    expect(v.stdout).toMatch(/^identical: 3 nodes run Python 3\.11\.2, bundle [0-9a-f]{16}, \d+ packages as locked; scheduler, workers and client agree/m);
+    expect(v.stdout).toMatch(
+      /^identical: 3 nodes run Python 3\.11\.2, bundle [0-9a-f]{16}, \d+ packages as locked; scheduler, workers and client agree/m,
+    );
     // The services run as the hosts' users, from their homes, with no root anywhere.
     for (const h of lab.hosts) {
       const s = await lab.snapshot(h);
@@ -159,7 +177,10 @@ describe.runIf(!why)("provider ssh on three machines of their own", () => {
     expect(s.exitCode, tail(s)).toBe(0);
     expect((JSON.parse(s.stdout) as Any).healthy).toBe(true);
     const job = path.join(path.dirname(p.dir), "job.py");
-    writeFileSync(job, "from distributed import Client\nc = Client()\nprint('workers', len(c.scheduler_info()['workers']))\n");
+    writeFileSync(
+      job,
+      "from distributed import Client\nc = Client()\nprint('workers', len(c.scheduler_info()['workers']))\n",
+    );
     const r = await npm("submit", [job]);
     expect(r.exitCode, tail(r)).toBe(0);
     expect(r.stdout).toContain("workers 3");
@@ -167,7 +188,10 @@ describe.runIf(!why)("provider ssh on three machines of their own", () => {
 
   it("Ctrl-C on npm run submit stops the job on the host, where the ssh session's far end would have run on (exit 130, its output back)", async () => {
     const job = path.join(path.dirname(p.dir), "long_job.py");
-    writeFileSync(job, "import time\nfrom dask_vm_runtime import output_dir\n(output_dir() / 'partial.txt').write_text('half\\n')\nprint('started', flush=True)\ntime.sleep(600)\n");
+    writeFileSync(
+      job,
+      "import time\nfrom dask_vm_runtime import output_dir\n(output_dir() / 'partial.txt').write_text('half\\n')\nprint('started', flush=True)\ntime.sleep(600)\n",
+    );
     const started = await startUntil(p, ["provision/cli.ts", "submit", job], /^started$/m, 180_000);
     expect(await interrupt(started.child), started.out()).toBe(130);
     const left = await $({ nothrow: true, quiet: true })`pgrep -u ${lab.hosts[0]!.user} -f ${"[l]ong_job.py"}`;
@@ -187,6 +211,8 @@ describe.runIf(!why)("provider ssh on three machines of their own", () => {
     expect(await snapshots()).toEqual(before);
     // The shared connections this cluster opened are closed with its machines.
     expect(sockets().filter((s) => !initialSockets.includes(s))).toEqual([]);
-    expect(existsSync(path.join(p.dir, ".cluster", "ssh")) ? readdirSync(path.join(p.dir, ".cluster", "ssh")) : []).toEqual([]);
+    expect(
+      existsSync(path.join(p.dir, ".cluster", "ssh")) ? readdirSync(path.join(p.dir, ".cluster", "ssh")) : [],
+    ).toEqual([]);
   }, 600_000);
 });

@@ -27,9 +27,13 @@ let cluster: Cluster;
 let specs: StackSpecs;
 const runtime = repoRuntime;
 
-function run(name: string, o: { provider?: FakeProvider; host?: ReturnType<typeof fakeHost>; action?: "apply" | "destroy" } = {}) {
+function run(
+  name: string,
+  o: { provider?: FakeProvider; host?: ReturnType<typeof fakeHost>; action?: "apply" | "destroy" } = {},
+) {
   const { spec, expect: ex } = specs.get(name)!;
-  const provider = o.provider ?? new FakeProvider({ existing: cluster.nodes.map((n) => n.name), rules: [versionsReply()] });
+  const provider =
+    o.provider ?? new FakeProvider({ existing: cluster.nodes.map((n) => n.name), rules: [versionsReply()] });
   const host = o.host ?? fakeHost({ env: { HOME: work, DVC_CACHE_DIR: cache } });
   const log = memoryLog();
   const stage = STAGE_MODULES[spec.stage];
@@ -43,7 +47,10 @@ beforeAll(() => {
   checkout = makeCheckout("dvc-stages-project-");
   cache = path.join(work, "cache");
   mkdirSync(cache);
-  cluster = resolveCluster({ provider: "local", nodes: { count: 3 }, benchmark: { size: "small", workloads: ["inc-sleep"] } }, checkout.dir);
+  cluster = resolveCluster(
+    { provider: "local", nodes: { count: 3 }, benchmark: { size: "small", workloads: ["inc-sleep"] } },
+    checkout.dir,
+  );
   specs = stackSpecs(cluster);
   // A cached bundle and its byte-code, so the bundle and install stages need no network.
   const id = bundleIdOf(runtime());
@@ -68,11 +75,15 @@ describe("every stage against a fake provider and transport", () => {
     const ok = run("preflight");
     await ok.done;
     expect(ok.provider.journal).toEqual(["provider checks 3.11 x86_64"]);
-    const bad = new FakeProvider({ checks: [{ check: "root", status: "fail", found: "uid 1000", fix: "run as root", path: "/provider" }] });
+    const bad = new FakeProvider({
+      checks: [{ check: "root", status: "fail", found: "uid 1000", fix: "run as root", path: "/provider" }],
+    });
     const err = (await run("preflight", { provider: bad }).done.catch((e: unknown) => e)) as UserError;
     expect(err.exitCode).toBe(2);
     expect(err.render()).toContain("/provider: uid 1000");
-    const tight = await run("preflight", { host: fakeHost({ totalGiB: 2, env: { HOME: work } }) }).done.catch((e: unknown) => e);
+    const tight = await run("preflight", { host: fakeHost({ totalGiB: 2, env: { HOME: work } }) }).done.catch(
+      (e: unknown) => e,
+    );
     expect((tight as UserError).render()).toMatch(/\/nodes\/memoryMb: 2\.0 GiB total.*need/);
   });
 
@@ -97,12 +108,18 @@ describe("every stage against a fake provider and transport", () => {
     const r = run("machine-node1", { provider: good });
     await r.done;
     expect(r.log.lines).toContain("[node1] Python 3.11.2 with venv: can run the runtime");
-    const none = new FakeProvider({ rules: [{ match: /python3\.11/, reply: { exitCode: 127, stderr: "python3.11: command not found" } }] });
+    const none = new FakeProvider({
+      rules: [{ match: /python3\.11/, reply: { exitCode: 127, stderr: "python3.11: command not found" } }],
+    });
     const err = (await run("machine-node1", { provider: none }).done.catch((e: unknown) => e)) as UserError;
     expect(err.exitCode).toBe(2);
     expect(err.render()).toContain("node1 cannot run the runtime: no python3.11 on the node");
-    const noVenv = new FakeProvider({ rules: [{ match: /python3\.11/, reply: { exitCode: 1, stderr: "ModuleNotFoundError: No module named 'venv'" } }] });
-    expect(((await run("machine-node1", { provider: noVenv }).done.catch((e: unknown) => e)) as UserError).render()).toContain("python3.11 has no venv module");
+    const noVenv = new FakeProvider({
+      rules: [{ match: /python3\.11/, reply: { exitCode: 1, stderr: "ModuleNotFoundError: No module named 'venv'" } }],
+    });
+    expect(
+      ((await run("machine-node1", { provider: noVenv }).done.catch((e: unknown) => e)) as UserError).render(),
+    ).toContain("python3.11 has no venv module");
   });
 
   it("on VirtualBox too, each machine stage is given runtime.python to check (stack.test.ts holds that VirtualBox's machines are chained, so node 1 is checked before node 2 exists)", () => {
@@ -129,7 +146,9 @@ describe("every stage against a fake provider and transport", () => {
   });
 
   it("install: a node that already has the bundle whole (a repair, a deploy after a reboot) gets nothing copied", async () => {
-    const r = run("install-node2", { provider: new FakeProvider({ rules: [{ match: /\.dvc-complete/, reply: { exitCode: 0 } }] }) });
+    const r = run("install-node2", {
+      provider: new FakeProvider({ rules: [{ match: /\.dvc-complete/, reply: { exitCode: 0 } }] }),
+    });
     await r.done;
     expect(r.provider.journal.filter((j) => j.startsWith("node2"))).toHaveLength(1);
     expect(r.log.lines.join("\n")).toContain(`bundle ${bundleIdOf(runtime())} already installed`);
@@ -145,7 +164,12 @@ describe("every stage against a fake provider and transport", () => {
   });
 
   it("install: a node whose Python cannot run the bundle (install.sh exit 3) is bad input naming /runtime/python", async () => {
-    const p = new FakeProvider({ existing: ["node2"], rules: [{ match: /install\.sh/, reply: { exitCode: 3, stderr: "install.sh: this node has no working python3.11" } }] });
+    const p = new FakeProvider({
+      existing: ["node2"],
+      rules: [
+        { match: /install\.sh/, reply: { exitCode: 3, stderr: "install.sh: this node has no working python3.11" } },
+      ],
+    });
     const err = (await run("install-node2", { provider: p }).done.catch((e: unknown) => e)) as UserError;
     expect(err.exitCode).toBe(2);
     expect(err.render()).toContain("/runtime/python: install.sh: this node has no working python3.11");
@@ -162,11 +186,16 @@ describe("every stage against a fake provider and transport", () => {
           platform: { machine: "x86_64" },
           os_release: {},
           bundle_id: bundleIdOf(runtime()),
-          distributions: { ...Object.fromEntries(lock.entries.map((e) => [e.name, e.version])), ...(node === "node3" ? { six: "1.16.0" } : {}) },
+          distributions: {
+            ...Object.fromEntries(lock.entries.map((e) => [e.name, e.version])),
+            ...(node === "node3" ? { six: "1.16.0" } : {}),
+          },
         }),
       }),
     };
-    const err = (await run("version-gate", { provider: new FakeProvider({ rules: [drifted] }) }).done.catch((e: unknown) => e)) as UserError;
+    const err = (await run("version-gate", { provider: new FakeProvider({ rules: [drifted] }) }).done.catch(
+      (e: unknown) => e,
+    )) as UserError;
     expect(err.render()).toContain("the version gate found drift between the nodes: no service was started");
   });
 
@@ -174,8 +203,18 @@ describe("every stage against a fake provider and transport", () => {
     const r = run("tls");
     await r.done;
     const puts = r.provider.journal.filter((j) => j.includes(" put "));
-    expect(puts.filter((j) => j.startsWith("node1")).map((j) => path.basename(j))).toEqual(["ca.pem", "node.pem", "node-key.pem", "client.pem", "client-key.pem"]);
-    expect(puts.filter((j) => j.startsWith("node2")).map((j) => path.basename(j))).toEqual(["ca.pem", "node.pem", "node-key.pem"]);
+    expect(puts.filter((j) => j.startsWith("node1")).map((j) => path.basename(j))).toEqual([
+      "ca.pem",
+      "node.pem",
+      "node-key.pem",
+      "client.pem",
+      "client-key.pem",
+    ]);
+    expect(puts.filter((j) => j.startsWith("node2")).map((j) => path.basename(j))).toEqual([
+      "ca.pem",
+      "node.pem",
+      "node-key.pem",
+    ]);
     const d = run("tls", { action: "destroy" });
     await d.done;
     expect(d.provider.journal.filter((j) => j.includes("rm -rf")).length).toBe(3);
@@ -185,7 +224,9 @@ describe("every stage against a fake provider and transport", () => {
     const s = run("scheduler");
     await s.done;
     expect(s.provider.journal.some((j) => j.startsWith("node1 run mkdir -p"))).toBe(true);
-    expect(s.provider.transports.get("node1")!.scripts.some((x) => /service restart scheduler .* --manager systemd/.test(x))).toBe(true);
+    expect(
+      s.provider.transports.get("node1")!.scripts.some((x) => /service restart scheduler .* --manager systemd/.test(x)),
+    ).toBe(true);
     const w = run("worker-node3");
     await w.done;
     expect(w.log.lines).toContain("[node3] registered with the scheduler as tls://192.168.56.13:8788");
@@ -211,7 +252,10 @@ describe("every stage against a fake provider and transport", () => {
     const checks: string[] = [];
     const p = new FakeProvider({
       rules: [
-        { match: /wait-workers/, reply: { exitCode: 1, stderr: "cannot reach the scheduler through its dashboard within 2 s" } },
+        {
+          match: /wait-workers/,
+          reply: { exitCode: 1, stderr: "cannot reach the scheduler through its dashboard within 2 s" },
+        },
         {
           match: /service check scheduler/,
           reply: (s) => {
@@ -227,7 +271,9 @@ describe("every stage against a fake provider and transport", () => {
     expect(checks).toHaveLength(1);
     expect(err.exitCode).toBe(1);
     const text = err.render();
-    expect(text).toContain("the scheduler on node1 stopped as it started: it ended with exit code 127 after 0.0 s; restarted 2 times since (exit code 127: a program it runs was not found)");
+    expect(text).toContain(
+      "the scheduler on node1 stopped as it started: it ended with exit code 127 after 0.0 s; restarted 2 times since (exit code 127: a program it runs was not found)",
+    );
     expect(text).toContain("| /tmp/TP $HOME/x/venv/bin/dask: 2: exec: /tmp/TP /root/x/venv/bin/python: not found");
     expect(text).toContain("npm run logs -- node1 scheduler");
   });
@@ -241,15 +287,32 @@ describe("every stage against a fake provider and transport", () => {
           reply: () =>
             ++waits < 3
               ? { exitCode: 1, stderr: "timed out" }
-              : { stdout: JSON.stringify([{ name: "node3", address: "tls://192.168.56.13:8788", host: "192.168.56.13", nthreads: 1, memory_limit: 1 }]) },
+              : {
+                  stdout: JSON.stringify([
+                    {
+                      name: "node3",
+                      address: "tls://192.168.56.13:8788",
+                      host: "192.168.56.13",
+                      nthreads: 1,
+                      memory_limit: 1,
+                    },
+                  ]),
+                },
         },
-        { match: /service check worker/, reply: { stdout: JSON.stringify({ running: true, restarts: 0, ended: null, log: "/x", log_tail: [] }) } },
+        {
+          match: /service check worker/,
+          reply: { stdout: JSON.stringify({ running: true, restarts: 0, ended: null, log: "/x", log_tail: [] }) },
+        },
       ],
     });
     const w = run("worker-node3", { provider: p });
     await w.done;
     expect(waits).toBe(3);
-    expect(p.transports.get("node3")!.scripts.filter((x) => /service check worker --root \/opt\/dask-vm-cluster --manager systemd/.test(x))).toHaveLength(2);
+    expect(
+      p.transports
+        .get("node3")!
+        .scripts.filter((x) => /service check worker --root \/opt\/dask-vm-cluster --manager systemd/.test(x)),
+    ).toHaveLength(2);
     // Each slice is short: the node's wait is told to give up after WATCH_SLICE_S.
     expect(p.transports.get("node1")!.scripts.find((x) => x.includes("wait-workers"))).toMatch(/--timeout 2 /);
   });
@@ -275,12 +338,18 @@ describe("runStage (what Terraform runs)", () => {
     await runStage("apply", JSON.stringify(specs.get("bundle")!.spec), "", host, log);
     expect(log.lines.at(-1)).toBe("[bundle] apply complete");
     const failing = memoryLog();
-    // The local provider on this scripted host: `ip netns add` fails, so the network stage throws, and says nothing of completion.
+    // The local provider on this scripted host: `ip netns add` fails, so the network stage throws, and says nothing of
+    // completion.
     const err = await runStage(
       "apply",
       JSON.stringify(specs.get("network")!.spec),
       "",
-      fakeHost({ commands: { "ip netns list": "", "ip netns add": { exitCode: 1, stderr: "mount --make-shared /run/netns failed: Operation not permitted" } } }),
+      fakeHost({
+        commands: {
+          "ip netns list": "",
+          "ip netns add": { exitCode: 1, stderr: "mount --make-shared /run/netns failed: Operation not permitted" },
+        },
+      }),
       failing,
     ).catch((e: unknown) => e);
     expect((err as UserError).render()).toContain("Operation not permitted");

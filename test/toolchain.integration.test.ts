@@ -5,20 +5,43 @@
 // config, apply, a plan with no change, and destroy. Also the CLI config npm run setup
 // writes for those who want one.
 import { createHash } from "node:crypto";
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { $ } from "zx";
 import { realHost } from "../provision/host/host.js";
-import { REGISTRY_HOSTS, builtNullProvider, cliKind, ensureNullMirror, ensureStackProviders, lockFileText, nullProviderPath, packageHashV1 } from "../provision/host/toolchain.js";
+import {
+  REGISTRY_HOSTS,
+  builtNullProvider,
+  cliKind,
+  ensureNullMirror,
+  ensureStackProviders,
+  lockFileText,
+  nullProviderPath,
+  packageHashV1,
+} from "../provision/host/toolchain.js";
 import { memoryLog } from "./helpers/fake-cluster.js";
 import { terraformBinary, terraformEnv } from "./helpers/terraform.js";
 
 const STEP_TIMEOUT = 600_000;
 const log = memoryLog();
 // Every HTTP(S) request through a dead proxy: the registry "does not answer".
-const OFFLINE = { HTTPS_PROXY: "http://127.0.0.1:9", HTTP_PROXY: "http://127.0.0.1:9", NO_PROXY: "", TF_CLI_CONFIG_FILE: "/nonexistent/terraformrc" };
+const OFFLINE = {
+  HTTPS_PROXY: "http://127.0.0.1:9",
+  HTTP_PROXY: "http://127.0.0.1:9",
+  NO_PROXY: "",
+  TF_CLI_CONFIG_FILE: "/nonexistent/terraformrc",
+};
 
 function config(dir: string) {
   return {
@@ -26,11 +49,24 @@ function config(dir: string) {
     resource: {
       null_resource: {
         probe: {
-          triggers: { greeting: "hello from the mirror", created_file: join(dir, "created.txt"), destroyed_file: join(dir, "destroyed.txt") },
+          triggers: {
+            greeting: "hello from the mirror",
+            created_file: join(dir, "created.txt"),
+            destroyed_file: join(dir, "destroyed.txt"),
+          },
           provisioner: [
-            { "local-exec": { command: 'printf "%s" "$GREETING" > "$OUT"', environment: { GREETING: "${self.triggers.greeting}", OUT: "${self.triggers.created_file}" } } },
             {
-              "local-exec": { when: "destroy", command: 'printf "destroyed: %s" "$GREETING" > "$OUT"', environment: { GREETING: "${self.triggers.greeting}", OUT: "${self.triggers.destroyed_file}" } },
+              "local-exec": {
+                command: 'printf "%s" "$GREETING" > "$OUT"',
+                environment: { GREETING: "${self.triggers.greeting}", OUT: "${self.triggers.created_file}" },
+              },
+            },
+            {
+              "local-exec": {
+                when: "destroy",
+                command: 'printf "destroyed: %s" "$GREETING" > "$OUT"',
+                environment: { GREETING: "${self.triggers.greeting}", OUT: "${self.triggers.destroyed_file}" },
+              },
             },
           ],
         },
@@ -44,7 +80,8 @@ describe("hashicorp/null where the registry is unreachable", () => {
   let tf = "";
   let env: NodeJS.ProcessEnv = {};
   let applied = false;
-  const run = (args: string[]) => $({ cwd: dir, env, quiet: true, nothrow: true, timeout: STEP_TIMEOUT })`${tf} ${args}`;
+  const run = (args: string[]) =>
+    $({ cwd: dir, env, quiet: true, nothrow: true, timeout: STEP_TIMEOUT })`${tf} ${args}`;
 
   beforeAll(() => {
     env = { ...terraformEnv(), ...OFFLINE };
@@ -55,7 +92,8 @@ describe("hashicorp/null where the registry is unreachable", () => {
 
   afterAll(async () => {
     if (dir === "") return;
-    if (applied && !existsSync(join(dir, "destroyed.txt"))) await run(["destroy", "-auto-approve", "-input=false", "-no-color"]);
+    if (applied && !existsSync(join(dir, "destroyed.txt")))
+      await run(["destroy", "-auto-approve", "-input=false", "-no-color"]);
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -67,7 +105,9 @@ describe("hashicorp/null where the registry is unreachable", () => {
       expect(how).toBe("mirror");
       expect(existsSync(builtNullProvider(host))).toBe(true);
       const registry = REGISTRY_HOSTS[cliKind(env)];
-      expect(readFileSync(join(dir, ".terraform.lock.hcl"), "utf8")).toContain(`provider "${registry}/hashicorp/null" {`);
+      expect(readFileSync(join(dir, ".terraform.lock.hcl"), "utf8")).toContain(
+        `provider "${registry}/hashicorp/null" {`,
+      );
       expect(existsSync(join(dir, "terraform.d", "plugins", registry, "hashicorp", "null", "2.2.0"))).toBe(true);
       // Once the lock names it, the next synth does nothing (no probe, no copy).
       expect(await ensureStackProviders(dir, host, log)).toBe("present");
@@ -90,12 +130,20 @@ describe("hashicorp/null where the registry is unreachable", () => {
       // As cdktf runs it: TF_PLUGIN_CACHE_DIR set to a cache every project shares.
       const shared = mkdtempSync(join(tmpdir(), "dvc-toolchain-plugin-cache-"));
       try {
-        const res = await $({ cwd: dir, env: { ...env, TF_PLUGIN_CACHE_DIR: shared }, quiet: true, nothrow: true, timeout: STEP_TIMEOUT })`${tf} init -input=false -no-color`;
+        const res = await $({
+          cwd: dir,
+          env: { ...env, TF_PLUGIN_CACHE_DIR: shared },
+          quiet: true,
+          nothrow: true,
+          timeout: STEP_TIMEOUT,
+        })`${tf} init -input=false -no-color`;
         expect(res.exitCode, res.stdout + res.stderr).toBe(0);
         expect(res.stdout).toMatch(/Using previously-installed hashicorp\/null v2\.2\.0/);
         // Nothing went through the shared cache: the project's copy is its own.
         expect(readdirSync(shared)).toEqual([]);
-        const platformDir = dirname(nullProviderPath(join(dir, ".terraform", "providers"), REGISTRY_HOSTS[cliKind(env)], realHost()));
+        const platformDir = dirname(
+          nullProviderPath(join(dir, ".terraform", "providers"), REGISTRY_HOSTS[cliKind(env)], realHost()),
+        );
         expect(lstatSync(platformDir).isSymbolicLink()).toBe(false);
       } finally {
         rmSync(shared, { recursive: true, force: true });
@@ -129,7 +177,9 @@ describe("hashicorp/null where the registry is unreachable", () => {
     try {
       const rc = join(other, "terraformrc");
       writeFileSync(rc, "provider_installation {\n  direct {}\n}\n");
-      expect(await ensureStackProviders(other, { ...realHost(), env: { ...env, TF_CLI_CONFIG_FILE: rc } }, log)).toBe("user-config");
+      expect(await ensureStackProviders(other, { ...realHost(), env: { ...env, TF_CLI_CONFIG_FILE: rc } }, log)).toBe(
+        "user-config",
+      );
       expect(existsSync(join(other, ".terraform.lock.hcl"))).toBe(false);
     } finally {
       rmSync(other, { recursive: true, force: true });
@@ -152,7 +202,9 @@ describe("the lock file's hash", () => {
   it("is dirhash Hash1: sha256 of sorted '<sha256>  <name>' lines, base64", () => {
     // sha256("hello\n") = 5891b5b5…; the summary line and its sha256, in base64.
     const h = packageHashV1([{ name: "f", data: Buffer.from("hello\n") }]);
-    expect(h).toBe(`h1:${Buffer.from(createHash("sha256").update("5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03  f\n").digest()).toString("base64")}`);
+    expect(h).toBe(
+      `h1:${Buffer.from(createHash("sha256").update("5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03  f\n").digest()).toString("base64")}`,
+    );
     const text = lockFileText(h);
     expect(text).toContain('constraints = ">= 2.1.2, < 4.0.0"');
     // cdktf reads the registry.terraform.io entry whatever the CLI; OpenTofu its own.

@@ -35,12 +35,21 @@ describe.runIf(isRoot)("your own work on a local cluster", () => {
   let p: TestProject;
   let before: Residue;
   let nodes: Transport[];
-  const npm = (script: string, args: string[] = [], env: Record<string, string> = {}) => p.sh(["node_modules/.bin/tsx", `provision/${script}.ts`, ...args], { env });
+  const npm = (script: string, args: string[] = [], env: Record<string, string> = {}) =>
+    p.sh(["node_modules/.bin/tsx", `provision/${script}.ts`, ...args], { env });
   let work: string;
   let lockedDistributed: string;
 
   beforeAll(async () => {
-    p = makeProject({ provider: "local", nodes: { count: 3, cpus: 1, memoryMb: 1536 }, runtime: { packages: ["tabulate"] }, benchmark: { onDeploy: false } }, "dvc-userwork-");
+    p = makeProject(
+      {
+        provider: "local",
+        nodes: { count: 3, cpus: 1, memoryMb: 1536 },
+        runtime: { packages: ["tabulate"] },
+        benchmark: { onDeploy: false },
+      },
+      "dvc-userwork-",
+    );
     before = await residue(
       p.dir,
       p.cluster.id,
@@ -49,11 +58,15 @@ describe.runIf(isRoot)("your own work on a local cluster", () => {
     const d = await p.cdktf("deploy");
     measured.coldDeploySeconds = d.seconds;
     if (d.out.exitCode !== 0) throw new Error(`cdktf deploy failed:\n${tail(d.out, 80)}`);
-    measured.installSeconds = [...`${d.out.stdout}`.matchAll(/installing the runtime bundle: done in ([\d.]+) s/g)].map((m) => Number(m[1]));
+    measured.installSeconds = [...`${d.out.stdout}`.matchAll(/installing the runtime bundle: done in ([\d.]+) s/g)].map(
+      (m) => Number(m[1]),
+    );
     nodes = transports(p.cluster);
     // The user's own folder, apart from the project, where students keep their work.
     work = path.join(path.dirname(p.dir), "mon travail");
-    lockedDistributed = parseLock(readFileSync(path.join(p.dir, "cluster.config.lock"), "utf8")).entries.find((e) => e.name === "distributed")!.version;
+    lockedDistributed = parseLock(readFileSync(path.join(p.dir, "cluster.config.lock"), "utf8")).entries.find(
+      (e) => e.name === "distributed",
+    )!.version;
   });
 
   afterAll(async () => {
@@ -70,10 +83,17 @@ describe.runIf(isRoot)("your own work on a local cluster", () => {
     expect(tabulate.hashes.length).toBeGreaterThan(0);
     const r = await npm("exec", ["all", "python -c 'import tabulate; print(tabulate.__version__)'"]);
     expect(r.exitCode, tail(r)).toBe(0);
-    expect(r.stdout.trim().split("\n").sort()).toEqual(["node1", "node2", "node3"].map((n) => `[${n}] ${tabulate.version}`));
+    expect(r.stdout.trim().split("\n").sort()).toEqual(
+      ["node1", "node2", "node3"].map((n) => `[${n}] ${tabulate.version}`),
+    );
     const v = await npm("verify-versions");
     expect(v.exitCode, tail(v)).toBe(0);
-    expect(v.stdout).toMatch(new RegExp(`^identical: 3 nodes run Python 3\\.11\\.\\d+, bundle [0-9a-f]{16}, ${lock.entries.length} packages as locked; scheduler, workers and client agree`, "m"));
+    expect(v.stdout).toMatch(
+      new RegExp(
+        `^identical: 3 nodes run Python 3\\.11\\.\\d+, bundle [0-9a-f]{16}, ${lock.entries.length} packages as locked; scheduler, workers and client agree`,
+        "m",
+      ),
+    );
     // What the package costs a deploy: the bundle, against the runtime's own.
     const size = (id: string) => {
       const f = path.join(cacheDir(), `bundle-${id}.tar`);
@@ -114,7 +134,9 @@ sys.exit(3)
     const r = await npm("submit", [path.join(work, "job.py"), "--flag", "a b"]);
     measured.submitSeconds = (performance.now() - t0) / 1000;
     expect(r.exitCode, tail(r)).toBe(3);
-    const tab = parseLock(readFileSync(path.join(p.dir, "cluster.config.lock"), "utf8")).entries.find((e) => e.name === "tabulate")!.version;
+    const tab = parseLock(readFileSync(path.join(p.dir, "cluster.config.lock"), "utf8")).entries.find(
+      (e) => e.name === "tabulate",
+    )!.version;
     expect(r.stdout).toContain(`ran on node1 node2 node3 with tabulate ${tab}`);
     expect(r.stdout).toContain("total 328350 args ['--flag', 'a b']");
     expect(r.stderr).toContain("big.bin sent: False");
@@ -124,7 +146,11 @@ sys.exit(3)
     const job = path.join(p.dir, "results", "submit", jobs[0]!);
     expect(readFileSync(path.join(job, "output", "result.txt"), "utf8")).toBe("328350\n");
     expect(readFileSync(path.join(job, "output.log"), "utf8")).toContain("total 328350");
-    expect(JSON.parse(readFileSync(path.join(job, "job.json"), "utf8"))).toMatchObject({ exitCode: 3, node: "node1", output: ["result.txt"] });
+    expect(JSON.parse(readFileSync(path.join(job, "job.json"), "utf8"))).toMatchObject({
+      exitCode: 3,
+      node: "node1",
+      output: ["result.txt"],
+    });
     expect(readdirSync(nodePaths(nodes[0]!.root).jobs)).toEqual([]);
   }, 180_000);
 
@@ -148,25 +174,40 @@ sys.exit(3)
       path.join(folder, "long_job.py"),
       "import time\nfrom dask_vm_runtime import output_dir\n(output_dir() / 'partial.txt').write_text('half\\n')\nprint('started', flush=True)\ntime.sleep(600)\n",
     );
-    const started = await startUntil(p, ["provision/cli.ts", "submit", path.join(folder, "long_job.py")], /^started$/m, 120_000);
-    expect(started.out()).toMatch(/not sent to the scheduler and workers, their names are the cluster's own modules: random/);
+    const started = await startUntil(
+      p,
+      ["provision/cli.ts", "submit", path.join(folder, "long_job.py")],
+      /^started$/m,
+      120_000,
+    );
+    expect(started.out()).toMatch(
+      /not sent to the scheduler and workers, their names are the cluster's own modules: random/,
+    );
     const code = await interrupt(started.child);
     expect(code, started.out()).toBe(130);
     const left = await nodes[0]!.run("pgrep -f '[l]ong_job.py' || true");
     expect(left.stdout.trim()).toBe("");
     const job = readdirSync(path.join(p.dir, "results", "submit")).find((j) => j.endsWith("-long_job"))!;
     expect(readFileSync(path.join(p.dir, "results", "submit", job, "output", "partial.txt"), "utf8")).toBe("half\n");
-    expect(JSON.parse(readFileSync(path.join(p.dir, "results", "submit", job, "job.json"), "utf8"))).toMatchObject({ exitCode: 130 });
+    expect(JSON.parse(readFileSync(path.join(p.dir, "results", "submit", job, "job.json"), "utf8"))).toMatchObject({
+      exitCode: 130,
+    });
     expect(readdirSync(nodePaths(nodes[0]!.root).jobs)).toEqual([]);
     // The scheduler still imports the standard library's random (a task that uses it runs).
-    const ok = await npm("exec", ["node1", `python -c "from distributed import Client; c = Client(); print(c.run_on_scheduler(lambda: __import__('random').__file__))"`]);
+    const ok = await npm("exec", [
+      "node1",
+      `python -c "from distributed import Client; c = Client(); print(c.run_on_scheduler(lambda: __import__('random').__file__))"`,
+    ]);
     expect(ok.stdout, tail(ok)).toMatch(/lib\/python3\.\d+\/random\.py/);
   }, 180_000);
 
   it("npm run exec: one command on a node or on all, in the runtime venv, with its exit code", async () => {
     const one = await npm("exec", ["node2", "exit 7"]);
     expect(one.exitCode).toBe(7);
-    const where = await npm("exec", ["node3", 'python -c "import sys, os; print(sys.prefix, os.environ[\\"DVC_NODE\\"])"']);
+    const where = await npm("exec", [
+      "node3",
+      'python -c "import sys, os; print(sys.prefix, os.environ[\\"DVC_NODE\\"])"',
+    ]);
     expect(where.exitCode, tail(where)).toBe(0);
     expect(where.stdout.trim()).toBe(`${nodes[2]!.root}/venv node3`);
     const bad = await npm("exec", ["node9", "true"]);
@@ -183,14 +224,19 @@ sys.exit(3)
     const push = await npm("data", ["push", folder]);
     expect(push.exitCode, tail(push)).toBe(0);
     expect(push.stdout).toMatch(/\[data\] copied: .* of 9\.0 MB to 3 nodes \(100 %\)/);
-    const sums = await npm("exec", ["all", `python -c "import hashlib, dask_vm_runtime as d; print(hashlib.sha256((d.data_dir() / 'ratings' / 'ratings.bin').read_bytes()).hexdigest())"`]);
+    const sums = await npm("exec", [
+      "all",
+      `python -c "import hashlib, dask_vm_runtime as d; print(hashlib.sha256((d.data_dir() / 'ratings' / 'ratings.bin').read_bytes()).hexdigest())"`,
+    ]);
     expect(sums.exitCode, tail(sums)).toBe(0);
     const want = createHash("sha256").update(blob).digest("hex");
     expect(sums.stdout.trim().split("\n").sort()).toEqual(["node1", "node2", "node3"].map((n) => `[${n}] ${want}`));
     await nodes[1]!.run(`echo from-node2 > ${shq(`${nodePaths(nodes[1]!.root).data}/ratings/written.txt`)}`);
     const pull = await npm("data", ["pull", "ratings", "--nodes", "all"]);
     expect(pull.exitCode, tail(pull)).toBe(0);
-    expect(readFileSync(path.join(p.dir, "results", "data", "ratings", "node2", "written.txt"), "utf8")).toBe("from-node2\n");
+    expect(readFileSync(path.join(p.dir, "results", "data", "ratings", "node2", "written.txt"), "utf8")).toBe(
+      "from-node2\n",
+    );
     expect(existsSync(path.join(p.dir, "results", "data", "ratings", "node3", "ratings.bin"))).toBe(true);
     const list = await npm("data", ["list"]);
     expect(list.stdout).toMatch(/^node1 .*\n {2}ratings {2}3\.0 MB$/m);
@@ -198,10 +244,17 @@ sys.exit(3)
 
   it("the write-ups notebook runs top to bottom on the cluster (nbclient, small size), every cell's output as expected", async () => {
     const t0 = performance.now();
-    const r = await npm("notebook", ["--execute", path.join("cluster-runtime", "notebooks", "write-ups.ipynb"), "--env", "DVC_NOTEBOOK_SIZE=small"]);
+    const r = await npm("notebook", [
+      "--execute",
+      path.join("cluster-runtime", "notebooks", "write-ups.ipynb"),
+      "--env",
+      "DVC_NOTEBOOK_SIZE=small",
+    ]);
     measured.notebookExecuteSeconds = (performance.now() - t0) / 1000;
     expect(r.exitCode, tail(r, 60)).toBe(0);
-    measured.notebookInstall = /installed notebook bundle [0-9a-f]+ \((\d+) packages\) in (\d+) s/.exec(r.stdout)?.slice(1);
+    measured.notebookInstall = /installed notebook bundle [0-9a-f]+ \((\d+) packages\) in (\d+) s/
+      .exec(r.stdout)
+      ?.slice(1);
     const nbFile = readdirSync(path.join(p.dir, "results", "notebooks")).find((f) => f.endsWith("write-ups.ipynb"))!;
     const nb = JSON.parse(readFileSync(path.join(p.dir, "results", "notebooks", nbFile), "utf8")) as Any;
     const code = nb.cells.filter((c: Any) => c.cell_type === "code");
@@ -216,10 +269,19 @@ sys.exit(3)
         text(c),
       ).toEqual([]);
     expect(code).toHaveLength(5);
-    expect(text(code[0])).toMatch(/^size small: 3 workers: node1 at tls:\/\/192\.168\.56\.11:8788, node2 at tls:\/\/192\.168\.56\.12:8788, node3 at tls:\/\/192\.168\.56\.13:8788$/m);
-    for (const k of [1, 2, 3]) expect(text(code[1])).toMatch(new RegExp(`^${k} node\\(s\\), ${k} thread\\(s\\): total 36 in [\\d.]+ s`, "m"));
-    expect(code[1].outputs.some((o: Any) => o.output_type === "display_data" && String(o.data["image/svg+xml"]).includes("<svg"))).toBe(true);
-    expect(text(code[2])).toMatch(/^per item: -2664667000 in .*tasks per node: \{'node1': \d+, 'node2': \d+, 'node3': \d+\}$/m);
+    expect(text(code[0])).toMatch(
+      /^size small: 3 workers: node1 at tls:\/\/192\.168\.56\.11:8788, node2 at tls:\/\/192\.168\.56\.12:8788, node3 at tls:\/\/192\.168\.56\.13:8788$/m,
+    );
+    for (const k of [1, 2, 3])
+      expect(text(code[1])).toMatch(new RegExp(`^${k} node\\(s\\), ${k} thread\\(s\\): total 36 in [\\d.]+ s`, "m"));
+    expect(
+      code[1].outputs.some(
+        (o: Any) => o.output_type === "display_data" && String(o.data["image/svg+xml"]).includes("<svg"),
+      ),
+    ).toBe(true);
+    expect(text(code[2])).toMatch(
+      /^per item: -2664667000 in .*tasks per node: \{'node1': \d+, 'node2': \d+, 'node3': \d+\}$/m,
+    );
     expect(text(code[2])).toMatch(/^batched \(\d+ tasks\): -2664667000 in/m);
     const placed = [...text(code[3]).matchAll(/^node\d: (\d+) of 14 tasks/gm)].map((m) => Number(m[1]));
     expect(placed).toHaveLength(3);
@@ -251,7 +313,11 @@ sys.exit(3)
         nbformat_minor: 5,
       }),
     );
-    const started = await startUntil(p, ["provision/cli.ts", "notebook", "--no-open", "--port", String(port)], /JupyterLab: http:\/\/127\.0\.0\.1:\d+\/lab\?token=[0-9a-f]+/);
+    const started = await startUntil(
+      p,
+      ["provision/cli.ts", "notebook", "--no-open", "--port", String(port)],
+      /JupyterLab: http:\/\/127\.0\.0\.1:\d+\/lab\?token=[0-9a-f]+/,
+    );
     try {
       const url = /JupyterLab: (\S+)/.exec(started.out())![1]!;
       const token = new URL(url).searchParams.get("token")!;
@@ -262,7 +328,16 @@ sys.exit(3)
       expect((await fetch(`http://127.0.0.1:${port}/api/contents`)).status).toBe(403);
       const browser = await chromium.launch({
         executablePath: "/usr/bin/chromium",
-        args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        args: [
+          "--headless",
+          "--no-sandbox",
+          "--disable-gpu",
+          "--disable-quic",
+          "--no-first-run",
+          "--disable-background-networking",
+          "--disable-component-update",
+          "--disable-sync",
+        ],
       });
       try {
         const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
@@ -271,20 +346,30 @@ sys.exit(3)
         // Run the cell once the kernel is there (a cell run while the session still starts
         // is dropped by JupyterLab, and shows no execution count): again if it was dropped.
         for (let attempt = 0; attempt < 3; attempt++) {
-          await page.waitForFunction(() => document.querySelector("#jp-main-statusbar")?.textContent?.includes("Python (dask cluster) | Idle"), undefined, { timeout: 120_000 });
+          await page.waitForFunction(
+            () => document.querySelector("#jp-main-statusbar")?.textContent?.includes("Python (dask cluster) | Idle"),
+            undefined,
+            { timeout: 120_000 },
+          );
           await page.click(".jp-Cell >> nth=0 >> .jp-InputArea-editor");
           await page.keyboard.press("Shift+Enter");
           const ran = await page
-            .waitForFunction(() => /\[(\*|\d+)\]/.test(document.querySelector(".jp-Cell .jp-InputPrompt")?.textContent ?? ""), undefined, { timeout: 20_000 })
+            .waitForFunction(
+              () => /\[(\*|\d+)\]/.test(document.querySelector(".jp-Cell .jp-InputPrompt")?.textContent ?? ""),
+              undefined,
+              { timeout: 20_000 },
+            )
             .then(() => true)
             .catch(() => false);
           if (ran) break;
         }
         mkdirSync(path.join(REPO, "test-output"), { recursive: true });
-        const out = await page.waitForSelector(".jp-OutputArea-output:has-text('computed on')", { timeout: 180_000 }).catch(async (err: Error) => {
-          await page.screenshot({ path: path.join(REPO, "test-output", "jupyterlab-failed.png") });
-          throw new Error(`${err.message}\npage text: ${(await page.textContent("body"))?.slice(0, 2000)}`);
-        });
+        const out = await page
+          .waitForSelector(".jp-OutputArea-output:has-text('computed on')", { timeout: 180_000 })
+          .catch(async (err: Error) => {
+            await page.screenshot({ path: path.join(REPO, "test-output", "jupyterlab-failed.png") });
+            throw new Error(`${err.message}\npage text: ${(await page.textContent("body"))?.slice(0, 2000)}`);
+          });
         expect((await out.textContent())?.trim()).toBe("computed on node1 node2 node3 = 285");
         await page.screenshot({ path: path.join(REPO, "test-output", "jupyterlab.png") });
       } finally {
@@ -294,7 +379,10 @@ sys.exit(3)
       const saved = await fetch(`http://127.0.0.1:${port}/api/contents/mine.ipynb`, {
         method: "PUT",
         headers: { Authorization: `token ${token}`, "Content-Type": "application/json" },
-        body: JSON.stringify({ type: "notebook", content: { cells: [], metadata: {}, nbformat: 4, nbformat_minor: 5 } }),
+        body: JSON.stringify({
+          type: "notebook",
+          content: { cells: [], metadata: {}, nbformat: 4, nbformat_minor: 5 },
+        }),
       });
       expect(saved.status).toBe(201);
     } finally {
@@ -303,7 +391,9 @@ sys.exit(3)
     }
     expect(started.out()).toMatch(/\[notebook\] stopped; \d+ files? of .* in /);
     expect(existsSync(path.join(p.dir, "notebooks", "mine.ipynb"))).toBe(true);
-    const status = await nodes[0]!.run(`${shq(nodePaths(nodes[0]!.root).python)} -m dask_vm_runtime service status notebook --root ${shq(nodes[0]!.root)} --manager supervisor`);
+    const status = await nodes[0]!.run(
+      `${shq(nodePaths(nodes[0]!.root).python)} -m dask_vm_runtime service status notebook --root ${shq(nodes[0]!.root)} --manager supervisor`,
+    );
     expect(status.stdout).toMatch(/"running":\s*false/);
     expect((await listeners(p.cluster, "node1")).map((s) => s.local)).not.toContain(`192.168.56.11:${port}`);
   }, 600_000);
@@ -311,13 +401,21 @@ sys.exit(3)
   it("a client with another distributed is refused by name, in submit and in the kernel; verify-versions --fix makes it the cluster's again", async () => {
     const wheels = path.join(cacheDir(), "test-wheels");
     mkdirSync(wheels, { recursive: true });
-    const older = () => readdirSync(wheels).find((f) => f.startsWith("distributed-") && !f.startsWith(`distributed-${lockedDistributed}-`));
-    if (!older()) await $({ quiet: true })`python3 -m pip download --no-deps --only-binary=:all: --dest ${wheels} ${`distributed<${lockedDistributed}`}`;
+    const older = () =>
+      readdirSync(wheels).find(
+        (f) => f.startsWith("distributed-") && !f.startsWith(`distributed-${lockedDistributed}-`),
+      );
+    if (!older())
+      await $({
+        quiet: true,
+      })`python3 -m pip download --no-deps --only-binary=:all: --dest ${wheels} ${`distributed<${lockedDistributed}`}`;
     const wheel = older()!;
     const other = wheel.split("-")[1]!;
     const head = nodes[0]!;
     await head.put(path.join(wheels, wheel), `${head.root}/home/${wheel}`);
-    await head.run(`${shq(nodePaths(head.root).python)} -m pip --disable-pip-version-check -q install --no-index --no-deps home/${wheel}`);
+    await head.run(
+      `${shq(nodePaths(head.root).python)} -m pip --disable-pip-version-check -q install --no-index --no-deps home/${wheel}`,
+    );
 
     const submit = await npm("submit", [path.join(work, "job.py")]);
     expect(submit.exitCode).toBe(1);
@@ -329,7 +427,16 @@ sys.exit(3)
     writeFileSync(
       nb,
       JSON.stringify({
-        cells: [{ cell_type: "code", execution_count: null, id: "c1", metadata: {}, outputs: [], source: "from distributed import Client\nclient = Client()" }],
+        cells: [
+          {
+            cell_type: "code",
+            execution_count: null,
+            id: "c1",
+            metadata: {},
+            outputs: [],
+            source: "from distributed import Client\nclient = Client()",
+          },
+        ],
         metadata: {},
         nbformat: 4,
         nbformat_minor: 5,
@@ -339,7 +446,9 @@ sys.exit(3)
     expect(kernel.exitCode).toBe(1);
     expect(kernel.stderr).toMatch(/cell 1 \(from distributed import Client\) failed: .*ImportError/);
     const executed = readdirSync(path.join(p.dir, "results", "notebooks")).find((f) => f.endsWith("connect.ipynb"))!;
-    const errors = (JSON.parse(readFileSync(path.join(p.dir, "results", "notebooks", executed), "utf8")) as Any).cells[0].outputs.filter((o: Any) => o.output_type === "error");
+    const errors = (
+      JSON.parse(readFileSync(path.join(p.dir, "results", "notebooks", executed), "utf8")) as Any
+    ).cells[0].outputs.filter((o: Any) => o.output_type === "error");
     expect(errors[0].evalue).toContain(`distributed: this client has ${other}, the cluster has ${lockedDistributed}`);
 
     const fix = await npm("verify-versions", ["--fix"]);
@@ -417,6 +526,8 @@ sys.exit(3)
     expectNothingLeft(after, before, mine);
     // What connect and notebook made on this computer went with the cluster.
     expect(existsSync(path.join(p.dir, ".cluster", "client"))).toBe(false);
-    expect(after.files.filter(mine).map((f) => f.split(":")[0])).toEqual(expect.arrayContaining(["cluster.config.lock", "notebooks/check.ipynb", "notebooks/mine.ipynb"]));
+    expect(after.files.filter(mine).map((f) => f.split(":")[0])).toEqual(
+      expect.arrayContaining(["cluster.config.lock", "notebooks/check.ipynb", "notebooks/mine.ipynb"]),
+    );
   }, 300_000);
 });

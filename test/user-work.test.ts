@@ -13,7 +13,13 @@ import { nodeProfile, profileYaml } from "../provision/services/client-profile.j
 import { resolveCluster } from "../provision/config/resolve.js";
 import { UserError } from "../provision/core/errors.js";
 import { notebookService, notebookToken } from "../provision/services/notebook.js";
-import { packagesLockFile, packagesLockStatus, refusal, requirementName, runtimeOfCluster } from "../provision/runtime/packages.js";
+import {
+  packagesLockFile,
+  packagesLockStatus,
+  refusal,
+  requirementName,
+  runtimeOfCluster,
+} from "../provision/runtime/packages.js";
 import { copyProgress, formatBytes, listFolder, packFolder, parseSize } from "../provision/services/workspace.js";
 import { makeCheckout } from "./helpers/project.js";
 import type { Transport } from "../provision/machines/transport.js";
@@ -24,7 +30,10 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 describe("the packages lock", () => {
   const checkout = makeCheckout("dvc-pkglock-");
   afterAll(() => rmSync(checkout.top, { recursive: true, force: true }));
-  const cluster = (packages: string[]) => resolveCluster({ provider: "local", runtime: { packages } }, checkout.dir, { configFile: path.join(checkout.dir, "cluster.config.json") });
+  const cluster = (packages: string[]) =>
+    resolveCluster({ provider: "local", runtime: { packages } }, checkout.dir, {
+      configFile: path.join(checkout.dir, "cluster.config.json"),
+    });
 
   it("lives beside the config: cluster.config.json -> cluster.config.lock, any other name likewise", () => {
     expect(packagesLockFile("/x/y/cluster.config.json")).toBe("/x/y/cluster.config.lock");
@@ -47,7 +56,10 @@ describe("the packages lock", () => {
     writeFileSync(file, header(["humanize>=4", "tabulate"], "3.12"));
     expect(packagesLockStatus(c)).toMatchObject({ state: "stale", why: "it was made for Python 3.12 on x86_64" });
     writeFileSync(file, header(["humanize>=4", "tabulate"], "3.11", "0".repeat(64)));
-    expect(packagesLockStatus(c)).toMatchObject({ state: "stale", why: expect.stringMatching(/runtime's own lock .* changed/) });
+    expect(packagesLockStatus(c)).toMatchObject({
+      state: "stale",
+      why: expect.stringMatching(/runtime's own lock .* changed/),
+    });
     writeFileSync(file, "tabulate==0.10.0\n");
     expect(packagesLockStatus(c)).toMatchObject({ state: "stale", why: expect.stringMatching(/no header of ours/) });
   });
@@ -68,14 +80,45 @@ describe("the packages lock", () => {
     expect(requirementName("scikit-learn[alldeps]>=1.5")).toBe("scikit-learn");
     expect(requirementName("Pandas_Stubs==2")).toBe("pandas-stubs");
     const packages = ["tabulate", "docopt", "numpy<2"];
-    const noWheel = refusal("Because all versions of docopt have no usable wheels and you require docopt, we can conclude that your requirements are unsatisfiable.", packages, "3.11", "x86_64");
+    const noWheel = refusal(
+      "Because all versions of docopt have no usable wheels and you require docopt, we can conclude that your requirements are unsatisfiable.",
+      packages,
+      "3.11",
+      "x86_64",
+    );
     expect(noWheel.network).toBe(false);
-    expect(noWheel.problems).toEqual([expect.objectContaining({ path: "/runtime/packages/1", message: expect.stringMatching(/^"docopt": docopt has no wheel for Python 3\.11 on Linux x86_64/) })]);
-    const conflict = refusal("Because you require numpy<2 and numpy==2.4.6, we can conclude that your requirements are unsatisfiable.", packages, "3.11", "x86_64");
-    expect(conflict.problems).toEqual([expect.objectContaining({ path: "/runtime/packages/2", message: expect.stringMatching(/conflicts with the runtime/), fix: expect.stringMatching(/numpy/) })]);
-    const unknown = refusal("Because nope-xyz was not found in the package registry and you require nope-xyz, we can conclude...", ["nope-xyz"], "3.11", "x86_64");
+    expect(noWheel.problems).toEqual([
+      expect.objectContaining({
+        path: "/runtime/packages/1",
+        message: expect.stringMatching(/^"docopt": docopt has no wheel for Python 3\.11 on Linux x86_64/),
+      }),
+    ]);
+    const conflict = refusal(
+      "Because you require numpy<2 and numpy==2.4.6, we can conclude that your requirements are unsatisfiable.",
+      packages,
+      "3.11",
+      "x86_64",
+    );
+    expect(conflict.problems).toEqual([
+      expect.objectContaining({
+        path: "/runtime/packages/2",
+        message: expect.stringMatching(/conflicts with the runtime/),
+        fix: expect.stringMatching(/numpy/),
+      }),
+    ]);
+    const unknown = refusal(
+      "Because nope-xyz was not found in the package registry and you require nope-xyz, we can conclude...",
+      ["nope-xyz"],
+      "3.11",
+      "x86_64",
+    );
     expect(unknown.problems[0]!.message).toMatch(/no package named nope-xyz/);
-    const offline = refusal("Failed to fetch: `https://pypi.org/simple/tabulate/`\n  Caused by: dns error", packages, "3.11", "x86_64");
+    const offline = refusal(
+      "Failed to fetch: `https://pypi.org/simple/tabulate/`\n  Caused by: dns error",
+      packages,
+      "3.11",
+      "x86_64",
+    );
     expect(offline.network).toBe(true);
   });
 });
@@ -96,7 +139,13 @@ describe("folders for the nodes", () => {
   else symlinkSync("/etc", path.join(dir, "outside"));
 
   it("sends what .dvcignore allows, never tool state or caches, and keeps links as links", () => {
-    expect(listFolder(dir).map((f) => f.rel)).toEqual(["data/raw/huge.bin", "data/small.csv", "job.py", "notes.tmp", "outside"]);
+    expect(listFolder(dir).map((f) => f.rel)).toEqual([
+      "data/raw/huge.bin",
+      "data/small.csv",
+      "job.py",
+      "notes.tmp",
+      "outside",
+    ]);
     writeFileSync(path.join(dir, ".dvcignore"), "# what the job does not need\n*.tmp\ndata/raw/\n");
     expect(listFolder(dir).map((f) => f.rel)).toEqual([".dvcignore", "data/small.csv", "job.py", "outside"]);
   });
@@ -107,7 +156,9 @@ describe("folders for the nodes", () => {
       const names: string[] = [];
       await tar.list({ file: packed.tarPath, onReadEntry: (e) => void names.push(`${e.type}:${e.path}`) });
       expect(names.sort()).toEqual(["File:.dvcignore", "File:data/small.csv", "File:job.py", "SymbolicLink:outside"]);
-      expect(packed.bytes).toBe(readFileSync(path.join(dir, "job.py")).length + 8 + readFileSync(path.join(dir, ".dvcignore")).length);
+      expect(packed.bytes).toBe(
+        readFileSync(path.join(dir, "job.py")).length + 8 + readFileSync(path.join(dir, ".dvcignore")).length,
+      );
     } finally {
       packed.remove();
     }
@@ -176,7 +227,9 @@ describe("the connection profile", () => {
     expect(yaml).toContain(`      ca-file: "${root}/tls/ca.pem"`);
     expect(yaml).toContain(`        cert: "${root}/tls/node.pem"`);
     expect(yaml).toContain(`        key: "${root}/tls/node-key.pem"`);
-    expect(profileYaml(nodeProfile(root, c.nodes[0]!, c.nodes[0]!, dask), "t")).toContain(`cert: "${root}/tls/client.pem"`);
+    expect(profileYaml(nodeProfile(root, c.nodes[0]!, c.nodes[0]!, dask), "t")).toContain(
+      `cert: "${root}/tls/client.pem"`,
+    );
     expect(yaml).toContain('    link: "http://192.168.56.11:8787/status"');
     const plain = profileYaml(nodeProfile(root, c.nodes[1]!, c.nodes[0]!, { ...dask, tls: false }), "t");
     expect(plain).toContain('scheduler-address: "tcp://192.168.56.11:8786"');
@@ -187,7 +240,10 @@ describe("the connection profile", () => {
 describe("JupyterLab's service", () => {
   const c = resolveCluster({ provider: "local" }, "/x");
   const t = { node: "node1", root: "/r/node1", slowness: 1, serviceManager: "supervisor" } as unknown as Transport;
-  const def = notebookService(t, c.nodes[0]!, 8888, { prefix: "/r/node1/notebook/current", site: "/r/node1/notebook/current/lib/python3.11/site-packages" });
+  const def = notebookService(t, c.nodes[0]!, 8888, {
+    prefix: "/r/node1/notebook/current",
+    site: "/r/node1/notebook/current/lib/python3.11/site-packages",
+  });
 
   it("binds to node 1's private IP (never 0.0.0.0), runs on the runtime's Python with only the cluster's kernel, and keeps the token out of its command line and environment", () => {
     expect(def.argv.slice(0, 3)).toEqual(["/r/node1/venv/bin/python", "-m", "jupyterlab"]);
@@ -208,7 +264,10 @@ describe("JupyterLab's service", () => {
     const a = notebookToken(dir);
     expect(a).toMatch(/^[0-9a-f]{48}$/);
     expect(notebookToken(dir)).toBe(a);
-    if (process.platform === "win32") console.log(`user-work: the notebook token's mode 600 not checked: Windows has no such mode, on ${process.platform}`);
+    if (process.platform === "win32")
+      console.log(
+        `user-work: the notebook token's mode 600 not checked: Windows has no such mode, on ${process.platform}`,
+      );
     else expect((statSync(path.join(dir, "client", "notebook-token")).mode & 0o777).toString(8)).toBe("600");
   });
 });

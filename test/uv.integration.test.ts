@@ -13,7 +13,10 @@ afterAll(() => rmSync(cache, { recursive: true, force: true }));
 
 it(`fetches uv ${UV_PIN.version} from PyPI for this computer, checks its hash, and runs uv --version`, async () => {
   // PATH holds no uv and no python3: the uv that runs is the fetched one.
-  const host = { ...realHost(), env: { ...process.env, DVC_CACHE_DIR: cache, PATH: "/nonexistent", PIP_INDEX_URL: undefined } };
+  const host = {
+    ...realHost(),
+    env: { ...process.env, DVC_CACHE_DIR: cache, PATH: "/nonexistent", PIP_INDEX_URL: undefined },
+  };
   const steps: string[] = [];
   const log: Log = { step: (s, m) => void steps.push(`[${s}] ${m}`), timed: (_s, _w, fn) => fn() };
   const uv = await ensureUv(host, log);

@@ -13,7 +13,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { UserError } from "../provision/core/errors.js";
 import { realHost, type Host } from "../provision/host/host.js";
 import type { Log } from "../provision/core/log.js";
-import { cachedUvPath, checkUvWheel, ensureUv, UV_PIN, uvBinaryOf, uvWheelFor, type UvPin } from "../provision/runtime/uv.js";
+import {
+  cachedUvPath,
+  checkUvWheel,
+  ensureUv,
+  UV_PIN,
+  uvBinaryOf,
+  uvWheelFor,
+  type UvPin,
+} from "../provision/runtime/uv.js";
 import { wheelTags } from "../provision/runtime/wheels.js";
 import { zipOf } from "./helpers/zip.js";
 
@@ -41,7 +49,9 @@ describe("the uv pin", () => {
   });
 
   it("refuses a computer it has no wheel for, naming the ones it has", () => {
-    expect(() => uvWheelFor({ platform: "freebsd", arch: "x64" })).toThrow(/not pinned for this computer \(freebsd-x64\)/);
+    expect(() => uvWheelFor({ platform: "freebsd", arch: "x64" })).toThrow(
+      /not pinned for this computer \(freebsd-x64\)/,
+    );
     try {
       uvWheelFor({ platform: "linux", arch: "ppc64" });
     } catch (err) {
@@ -60,12 +70,20 @@ describe("the uv pin", () => {
       err = e as UserError;
     }
     expect(err).toBeInstanceOf(UserError);
-    expect(err!.message).toBe("the uv wheel from https://mirror.example/simple/ is not the pinned one: refused, nothing of it was run");
-    expect(err!.problems[0]!.message).toContain(`sha256 ${sha(Buffer.from("something else"))}, but provision/runtime/uv.ts pins ${wheel.sha256}`);
+    expect(err!.message).toBe(
+      "the uv wheel from https://mirror.example/simple/ is not the pinned one: refused, nothing of it was run",
+    );
+    expect(err!.problems[0]!.message).toContain(
+      `sha256 ${sha(Buffer.from("something else"))}, but provision/runtime/uv.ts pins ${wheel.sha256}`,
+    );
   });
 
   it("takes the binary out of a wheel (uv-<version>.data/scripts/uv, uv.exe on Windows)", () => {
-    const wheel = zipOf({ "uv/__init__.py": "", "uv-1.2.3.data/scripts/uv": "posix", "uv-1.2.3.data/scripts/uv.exe": "windows" });
+    const wheel = zipOf({
+      "uv/__init__.py": "",
+      "uv-1.2.3.data/scripts/uv": "posix",
+      "uv-1.2.3.data/scripts/uv.exe": "windows",
+    });
     expect(uvBinaryOf(wheel, "1.2.3", "linux").toString()).toBe("posix");
     expect(uvBinaryOf(wheel, "1.2.3", "win32").toString()).toBe("windows");
     expect(() => uvBinaryOf(wheel, "9.9.9", "linux")).toThrow(/has no uv-9\.9\.9\.data\/scripts\/uv/);
@@ -73,7 +91,10 @@ describe("the uv pin", () => {
 });
 
 const posix = process.platform !== "win32";
-if (!posix) console.log(`uv: ensureUv against a loopback package index skipped: its stand-in uv is a shell script run by its shebang, which Windows cannot, on ${process.platform}`);
+if (!posix)
+  console.log(
+    `uv: ensureUv against a loopback package index skipped: its stand-in uv is a shell script run by its shebang, which Windows cannot, on ${process.platform}`,
+  );
 describe.runIf(posix)("ensureUv against a loopback package index", () => {
   const version = "0.13.9";
   const key = `${process.platform}-${process.arch}`;
@@ -89,14 +110,19 @@ describe.runIf(posix)("ensureUv against a loopback package index", () => {
   const log: Log = { step: (s, m) => void steps.push(`[${s}] ${m}`), timed: (_s, _w, fn) => fn() };
   const pinWith = (sha256: string): UvPin => ({ version, wheels: { [key]: { file, sha256 } } });
   /** This computer with its own cache folder and a PATH with no uv but bin/, and no python3. */
-  const host = (cache: string): Host => ({ ...realHost(), env: { ...process.env, DVC_CACHE_DIR: cache, PATH: bin, PIP_INDEX_URL: undefined } });
+  const host = (cache: string): Host => ({
+    ...realHost(),
+    env: { ...process.env, DVC_CACHE_DIR: cache, PATH: bin, PIP_INDEX_URL: undefined },
+  });
 
   beforeAll(async () => {
     mkdirSync(bin);
     server = createServer((req, res) => {
       if (req.url === "/simple/uv/") {
         res.setHeader("content-type", "application/vnd.pypi.simple.v1+json");
-        res.end(JSON.stringify({ files: [{ filename: file, url: `/files/${file}`, hashes: { sha256: sha(wheelBytes) } }] }));
+        res.end(
+          JSON.stringify({ files: [{ filename: file, url: `/files/${file}`, hashes: { sha256: sha(wheelBytes) } }] }),
+        );
       } else if (req.url === `/files/${file}`) {
         downloads++;
         res.end(wheelBytes);
@@ -133,7 +159,9 @@ describe.runIf(posix)("ensureUv against a loopback package index", () => {
     const pinned = "0".repeat(64);
     const err = await ensureUv(h, log, { pin: pinWith(pinned), index }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UserError);
-    expect((err as UserError).message).toMatch(/^the index's uv wheel is not the pinned one: refused, nothing of it was run/);
+    expect((err as UserError).message).toMatch(
+      /^the index's uv wheel is not the pinned one: refused, nothing of it was run/,
+    );
     expect((err as UserError).problems[0]!.message).toContain(`sha256 ${pinned}, pinned in provision/runtime/uv.ts`);
     expect(existsSync(cachedUvPath(h, pinWith(pinned)))).toBe(false);
     expect(readdirSync(path.join(cache, "toolchain"))).toEqual([]);
@@ -146,7 +174,10 @@ describe.runIf(posix)("ensureUv against a loopback package index", () => {
     };
     say(version);
     const cache = path.join(tmp, "cache-path");
-    expect(await ensureUv(host(cache), log, { pin: pinWith(sha(wheelBytes)), index })).toEqual({ argv: ["uv"], version: `uv ${version}` });
+    expect(await ensureUv(host(cache), log, { pin: pinWith(sha(wheelBytes)), index })).toEqual({
+      argv: ["uv"],
+      version: `uv ${version}`,
+    });
     expect(existsSync(cache)).toBe(false);
     say("0.4.0");
     const uv = await ensureUv(host(cache), log, { pin: pinWith(sha(wheelBytes)), index });

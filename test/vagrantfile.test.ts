@@ -19,10 +19,15 @@ import { MIN_VAGRANT } from "../provision/machines/vagrant/provider.js";
 const REPO = path.resolve(import.meta.dirname, "..");
 const VAGRANTFILE_DIR = path.join(REPO, "provision", "machines", "vagrant");
 
-const probe = spawnSync("vagrant", ["--version"], { encoding: "utf8", env: { ...process.env, VAGRANT_CHECKPOINT_DISABLE: "1" } });
+const probe = spawnSync("vagrant", ["--version"], {
+  encoding: "utf8",
+  env: { ...process.env, VAGRANT_CHECKPOINT_DISABLE: "1" },
+});
 const hasVagrant = !probe.error && probe.status === 0;
 if (!hasVagrant) {
-  console.warn("test/vagrantfile.test.ts skipped: `vagrant` is not installed (Debian/Ubuntu: sudo apt-get install --no-install-recommends vagrant vagrant-libvirt)");
+  console.warn(
+    "test/vagrantfile.test.ts skipped: `vagrant` is not installed (Debian/Ubuntu: sudo apt-get install --no-install-recommends vagrant vagrant-libvirt)",
+  );
 }
 
 let tmp: string;
@@ -40,17 +45,37 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const host = (kvm: boolean) => fakeHost({ kvm, env: {} });
 
 function clusterRef(provider: "virtualbox" | "libvirt", config: object = {}): ClusterRef {
-  return clusterRefOf(resolveCluster({ provider, nodes: { count: 3, overrides: [{ name: "node3", cpus: 2, memoryMb: 3072 }] }, ...config }, path.join(tmp, "project")));
+  return clusterRefOf(
+    resolveCluster(
+      { provider, nodes: { count: 3, overrides: [{ name: "node3", cpus: 2, memoryMb: 3072 }] }, ...config },
+      path.join(tmp, "project"),
+    ),
+  );
 }
 
 /** Writes a machine list as the provider would, and returns its path. */
-function machineList(name: string, provider: "virtualbox" | "libvirt", options: LibvirtOptions = {}, config: object = {}): string {
+function machineList(
+  name: string,
+  provider: "virtualbox" | "libvirt",
+  options: LibvirtOptions = {},
+  config: object = {},
+): string {
   const cluster = clusterRef(provider, config);
   const box = { name: "debian/bookworm64", version: ">= 12.20240905.1", url: "" };
   const list =
     provider === "virtualbox"
-      ? virtualboxProvider(host(false)).machineList(cluster, box, { provider, kind: "hostonlyif", name: "vboxnet7", subnet: cluster.subnet })
-      : libvirtProvider(host(true), options).machineList(cluster, box, { provider, kind: "libvirt", name: cluster.id, subnet: cluster.subnet });
+      ? virtualboxProvider(host(false)).machineList(cluster, box, {
+          provider,
+          kind: "hostonlyif",
+          name: "vboxnet7",
+          subnet: cluster.subnet,
+        })
+      : libvirtProvider(host(true), options).machineList(cluster, box, {
+          provider,
+          kind: "libvirt",
+          name: cluster.id,
+          subnet: cluster.subnet,
+        });
   const file = path.join(tmp, `${name}.json`);
   writeFileSync(file, JSON.stringify(list, null, 2));
   return file;
@@ -91,7 +116,11 @@ describe.skipIf(!hasVagrant)("provision/machines/vagrant/Vagrantfile under the r
   });
 
   it("validates the virtualbox block for real: an unknown setting there fails", () => {
-    const d = mutatedVagrantfile("vbox-bad", "vb.linked_clone = true", "vb.linked_clone = true\n          vb.dvc_no_such_setting = 1");
+    const d = mutatedVagrantfile(
+      "vbox-bad",
+      "vb.linked_clone = true",
+      "vb.linked_clone = true\n          vb.dvc_no_such_setting = 1",
+    );
     const r = validate(machineList("vbox", "virtualbox"), "virtualbox", d);
     expect(r.status).not.toBe(0);
     expect(r.out).toContain("VirtualBox Provider:");
@@ -105,15 +134,28 @@ describe.skipIf(!hasVagrant)("provision/machines/vagrant/Vagrantfile under the r
   });
 
   it("validates the libvirt machine list under qemu emulation with a CPU model, a /21 subnet and the default management network", () => {
-    const file = machineList("qemu", "libvirt", { driver: "qemu", managementNetwork: "default" }, { network: { subnet: "192.168.56.0/21" } });
-    expect(JSON.parse(readFileSync(file, "utf8")).libvirt).toEqual({ driver: "qemu", cpuModel: "Nehalem", managementNetwork: "default" });
+    const file = machineList(
+      "qemu",
+      "libvirt",
+      { driver: "qemu", managementNetwork: "default" },
+      { network: { subnet: "192.168.56.0/21" } },
+    );
+    expect(JSON.parse(readFileSync(file, "utf8")).libvirt).toEqual({
+      driver: "qemu",
+      cpuModel: "Nehalem",
+      managementNetwork: "default",
+    });
     const r = validate(file, "libvirt");
     expect(r.out).toContain("Vagrantfile validated successfully.");
     expect(r.status).toBe(0);
   });
 
   it("validates the libvirt block for real: an unknown setting there fails", () => {
-    const d = mutatedVagrantfile("libvirt-bad", "lv.driver = driver", "lv.driver = driver\n          lv.dvc_no_such_setting = 1");
+    const d = mutatedVagrantfile(
+      "libvirt-bad",
+      "lv.driver = driver",
+      "lv.driver = driver\n          lv.dvc_no_such_setting = 1",
+    );
     const r = validate(machineList("kvm", "libvirt"), "libvirt", d);
     expect(r.status).not.toBe(0);
     expect(r.out).toContain("Libvirt Provider:");
@@ -122,10 +164,18 @@ describe.skipIf(!hasVagrant)("provision/machines/vagrant/Vagrantfile under the r
 
   it("rejects an unknown provider, listing the allowed ones", () => {
     const file = path.join(tmp, "vmware.json");
-    writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(machineList("vbox", "virtualbox"), "utf8")), provider: "vmware_desktop" }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        ...JSON.parse(readFileSync(machineList("vbox", "virtualbox"), "utf8")),
+        provider: "vmware_desktop",
+      }),
+    );
     const r = validate(file, "virtualbox");
     expect(r.status).not.toBe(0);
-    expect(r.out).toContain('dask-vm-cluster: provider "vmware_desktop" is not one this Vagrantfile serves; allowed: virtualbox, libvirt');
+    expect(r.out).toContain(
+      'dask-vm-cluster: provider "vmware_desktop" is not one this Vagrantfile serves; allowed: virtualbox, libvirt',
+    );
   });
 
   it("rejects an unknown libvirt driver, listing the allowed ones", () => {
@@ -146,10 +196,16 @@ describe.skipIf(!hasVagrant)("provision/machines/vagrant/Vagrantfile under the r
   });
 
   it("looks for the project's .cluster/machines.json, three folders above the Vagrantfile, when DVC_MACHINES is unset", () => {
-    const d = mutatedVagrantfile(path.join("checkout", "provision", "machines", "vagrant"), "# -*- mode: ruby -*-", "# -*- mode: ruby -*-");
+    const d = mutatedVagrantfile(
+      path.join("checkout", "provision", "machines", "vagrant"),
+      "# -*- mode: ruby -*-",
+      "# -*- mode: ruby -*-",
+    );
     const r = validate(undefined, "virtualbox", d);
     expect(r.status).not.toBe(0);
-    expect(r.out).toContain(`the machine list ${path.join(tmp, "checkout", ".cluster", "machines.json")} does not exist`);
+    expect(r.out).toContain(
+      `the machine list ${path.join(tmp, "checkout", ".cluster", "machines.json")} does not exist`,
+    );
   });
 });
 

@@ -41,12 +41,21 @@ const IPS = ["192.168.60.11", "192.168.60.12", "192.168.60.13"];
 // ("Timeout calling onTaskUpdate") although every test passes.
 async function why(): Promise<string | undefined> {
   if (process.platform !== "linux") return `libvirt with qemu needs Linux (this is ${process.platform})`;
-  if (process.getuid?.() !== 0) return "this suite needs root (it starts libvirtd, builds the box with debootstrap, and defines networks)";
-  const setup = await runProcess(["bash", path.join(REPO, "provision", "machines", "libvirt", "setup-libvirt-host.sh")], { echo: true, timeoutMs: 1_800_000 });
-  if (setup.exitCode === 3) return (setup.stderr.trim().split("\n").pop() ?? "").replace(/^cannot run libvirt: /, "libvirt cannot run here: ");
-  if (setup.exitCode !== 0) throw new Error(`provision/machines/libvirt/setup-libvirt-host.sh failed (exit ${setup.exitCode}):\n${setup.stderr}`);
+  if (process.getuid?.() !== 0)
+    return "this suite needs root (it starts libvirtd, builds the box with debootstrap, and defines networks)";
+  const setup = await runProcess(
+    ["bash", path.join(REPO, "provision", "machines", "libvirt", "setup-libvirt-host.sh")],
+    { echo: true, timeoutMs: 1_800_000 },
+  );
+  if (setup.exitCode === 3)
+    return (setup.stderr.trim().split("\n").pop() ?? "").replace(/^cannot run libvirt: /, "libvirt cannot run here: ");
+  if (setup.exitCode !== 0)
+    throw new Error(
+      `provision/machines/libvirt/setup-libvirt-host.sh failed (exit ${setup.exitCode}):\n${setup.stderr}`,
+    );
   const caps = await runProcess(["virsh", "--connect", "qemu:///system", "domcapabilities", "--virttype", "qemu"]);
-  if (caps.exitCode !== 0) return `qemu cannot run under libvirt here: ${(caps.stderr || caps.stdout).trim().split("\n").pop()}`;
+  if (caps.exitCode !== 0)
+    return `qemu cannot run under libvirt here: ${(caps.stderr || caps.stdout).trim().split("\n").pop()}`;
   return undefined;
 }
 
@@ -73,8 +82,14 @@ const qemuProcesses = (needle: string) =>
   spawnSync("ps", ["-eo", "pid,args"], { encoding: "utf8" })
     .stdout.split("\n")
     .filter((l) => l.includes("qemu-system") && l.includes(needle));
-const globalStatus = () => spawnSync("vagrant", ["global-status", "--prune"], { encoding: "utf8", env: { ...process.env, VAGRANT_NO_COLOR: "1", VAGRANT_CHECKPOINT_DISABLE: "1" } }).stdout;
-const boxList = () => spawnSync("vagrant", ["box", "list"], { encoding: "utf8", env: { ...process.env, VAGRANT_CHECKPOINT_DISABLE: "1" } }).stdout;
+const globalStatus = () =>
+  spawnSync("vagrant", ["global-status", "--prune"], {
+    encoding: "utf8",
+    env: { ...process.env, VAGRANT_NO_COLOR: "1", VAGRANT_CHECKPOINT_DISABLE: "1" },
+  }).stdout;
+const boxList = () =>
+  spawnSync("vagrant", ["box", "list"], { encoding: "utf8", env: { ...process.env, VAGRANT_CHECKPOINT_DISABLE: "1" } })
+    .stdout;
 
 const BOOT_DIR = "/var/lib/libvirt/boot";
 const bootCopies = () =>
@@ -103,7 +118,10 @@ interface Timings {
   vmCpuModel?: string;
   remained?: Record<string, string[]>;
   host?: { cpus: number; loadAtStart: number[]; loadAtEnd?: number[] };
-  /** Per cdktf command (cold deploy, deploy after power-off, destroy): each stage's processes, load and work summed, and when (bench/deploy-results.ts). */
+  /**
+   * Per cdktf command (cold deploy, deploy after power-off, destroy): each stage's processes, load and work summed, and
+   * when (bench/deploy-results.ts).
+   */
   stages?: Record<string, { stage: string; processes: number; load: number; work: number; from: number; to: number }[]>;
   when?: string;
 }
@@ -114,12 +132,22 @@ function stageBreakdown(label: string, file: string, t0: number): void {
   const stages = stageRunsOf(readStageTimes(file), t0);
   const round = (x: number) => Math.round(x * 10) / 10;
   timings.stages ??= {};
-  timings.stages[label] = stageGroups({ seconds: 0, firstStage: null, stages }).map((g) => ({ ...g, load: round(g.load), work: round(g.work), from: round(g.from), to: round(g.to) }));
+  timings.stages[label] = stageGroups({ seconds: 0, firstStage: null, stages }).map((g) => ({
+    ...g,
+    load: round(g.load),
+    work: round(g.work),
+    from: round(g.from),
+    to: round(g.to),
+  }));
   rmSync(file, { force: true });
 }
 
 /** cdktf deploy/destroy with each output line timestamped (seconds since start); its stages' times under `label`. */
-function cdktfTimed(p: TestProject, verb: "deploy" | "destroy", label: string = verb): Promise<{ code: number; lines: { t: number; line: string }[]; seconds: number }> {
+function cdktfTimed(
+  p: TestProject,
+  verb: "deploy" | "destroy",
+  label: string = verb,
+): Promise<{ code: number; lines: { t: number; line: string }[]; seconds: number }> {
   return new Promise((resolve) => {
     const t0 = performance.now();
     const wall0 = Date.now();
@@ -130,7 +158,11 @@ function cdktfTimed(p: TestProject, verb: "deploy" | "destroy", label: string = 
     mkdirSync(path.dirname(logFile), { recursive: true });
     rmSync(stageFile, { force: true });
     const env = cdktfEnv({ DVC_STAGE_TIMES: stageFile });
-    const child = spawn("node_modules/.bin/cdktf", [verb, "--auto-approve"], { cwd: p.dir, env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn("node_modules/.bin/cdktf", [verb, "--auto-approve"], {
+      cwd: p.dir,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let buf = "";
     const take = (b: Buffer) => {
       buf += b.toString();
@@ -159,7 +191,14 @@ const lastLines = (lines: { line: string }[], n = 60) =>
 
 describe.skipIf(!!skip)("libvirt provider: 3 real VMs, deploy to destroy", () => {
   let p: TestProject;
-  let before: { domains: string[]; networks: string[]; volumes: string[]; boxes: string; boot: string[]; files: Residue };
+  let before: {
+    domains: string[];
+    networks: string[];
+    volumes: string[];
+    boxes: string;
+    boot: string[];
+    files: Residue;
+  };
   let boxName = "";
   let boxAdded = false;
 
@@ -176,15 +215,33 @@ describe.skipIf(!!skip)("libvirt provider: 3 real VMs, deploy to destroy", () =>
     const script = path.join(REPO, "provision", "machines", "libvirt", "build-test-box.sh");
     const cachedBefore = (await runProcess(["bash", script, "--print"], { env })).exitCode === 0;
     const build = await runProcess(["bash", script], { env, timeoutMs: 1_800_000, echo: true });
-    if (build.exitCode !== 0) throw new Error(`provision/machines/libvirt/build-test-box.sh failed with exit ${build.exitCode}`);
+    if (build.exitCode !== 0)
+      throw new Error(`provision/machines/libvirt/build-test-box.sh failed with exit ${build.exitCode}`);
     const box = build.stdout.trim().split("\n").pop()!;
-    const facts = JSON.parse(readFileSync(box.replace(/\.box$/, ".json"), "utf8")) as { recipeHash: string; seconds: { total: number }; builtAt: string; sizeMiB: number };
+    const facts = JSON.parse(readFileSync(box.replace(/\.box$/, ".json"), "utf8")) as {
+      recipeHash: string;
+      seconds: { total: number };
+      builtAt: string;
+      sizeMiB: number;
+    };
     timings.boxBuild = cachedBefore
       ? { seconds: facts.seconds.total, cached: true, builtAt: facts.builtAt, sizeMiB: facts.sizeMiB }
-      : { seconds: Math.round((performance.now() - t0) / 1000), cached: false, builtAt: facts.builtAt, sizeMiB: facts.sizeMiB };
+      : {
+          seconds: Math.round((performance.now() - t0) / 1000),
+          cached: false,
+          builtAt: facts.builtAt,
+          sizeMiB: facts.sizeMiB,
+        };
     boxName = `dvc/debian12-${facts.recipeHash}`;
 
-    before = { domains: domains(), networks: networks(), volumes: volumes(), boxes: boxList(), boot: bootCopies(), files: undefined as unknown as Residue };
+    before = {
+      domains: domains(),
+      networks: networks(),
+      volumes: volumes(),
+      boxes: boxList(),
+      boot: bootCopies(),
+      files: undefined as unknown as Residue,
+    };
     boxAdded = !before.boxes.includes(boxName);
     p = makeProject(
       {
@@ -215,16 +272,23 @@ describe.skipIf(!!skip)("libvirt provider: 3 real VMs, deploy to destroy", () =>
           virsh("net-destroy", net);
           virsh("net-undefine", net);
         }
-        for (const vol of volumes().filter((v) => v.startsWith(`${p.cluster.id}-`))) virsh("vol-delete", vol, "--pool", "default");
+        for (const vol of volumes().filter((v) => v.startsWith(`${p.cluster.id}-`)))
+          virsh("vol-delete", vol, "--pool", "default");
         p.remove();
         globalStatus();
       }
       // The box this run added to Vagrant and uploaded to the pool: a later run adds it again.
       if (boxAdded && boxName) {
-        spawnSync("vagrant", ["box", "remove", "--force", "--all", "--provider", "libvirt", boxName], { encoding: "utf8" });
-        for (const vol of volumes().filter((v) => !before?.volumes.includes(v) && v.includes(boxName.replace("/", "-VAGRANTSLASH-")))) virsh("vol-delete", vol, "--pool", "default");
+        spawnSync("vagrant", ["box", "remove", "--force", "--all", "--provider", "libvirt", boxName], {
+          encoding: "utf8",
+        });
+        for (const vol of volumes().filter(
+          (v) => !before?.volumes.includes(v) && v.includes(boxName.replace("/", "-VAGRANTSLASH-")),
+        ))
+          virsh("vol-delete", vol, "--pool", "default");
         // The kernel and initrd the box's Vagrantfile copied where qemu can read them.
-        for (const f of bootCopies().filter((f) => !before?.boot.includes(f))) rmSync(path.join(BOOT_DIR, f), { force: true });
+        for (const f of bootCopies().filter((f) => !before?.boot.includes(f)))
+          rmSync(path.join(BOOT_DIR, f), { force: true });
       }
     } finally {
       if (timings.host) timings.host.loadAtEnd = os.loadavg().map((x) => Math.round(x * 100) / 100);
@@ -243,7 +307,10 @@ describe.skipIf(!!skip)("libvirt provider: 3 real VMs, deploy to destroy", () =>
     // The benchmark's converge resource: the one that runs it (null_resource.benchmark is made at once).
     const benchStart = d.lines.find((l) => /null_resource\.converge-benchmark[^:]*: Creating/.test(l.line));
     timings.deployToWorkersRegistered = Math.round(benchStart?.t ?? d.seconds);
-    for (const [k, n] of NODES.entries()) expect(log).toMatch(new RegExp(`\\[${n}\\] registered with the scheduler as tls://${IPS[k]!.replace(/\./g, "\\.")}:8788`));
+    for (const [k, n] of NODES.entries())
+      expect(log).toMatch(
+        new RegExp(`\\[${n}\\] registered with the scheduler as tls://${IPS[k]!.replace(/\./g, "\\.")}:8788`),
+      );
     expect(domains().filter((x) => x.startsWith(`${p.cluster.id}-`))).toEqual(NODES.map((n) => `${p.cluster.id}-${n}`));
     // The VMs have no route out: no <forward> on any network they are attached to.
     for (const net of networks().filter((n) => !before.networks.includes(n))) {
@@ -263,11 +330,19 @@ describe.skipIf(!!skip)("libvirt provider: 3 real VMs, deploy to destroy", () =>
   it("each worker is registered on its own VM's private IP, and the VMs have no default route", async () => {
     const ref = clusterRefOf(p.cluster);
     const provider = libvirtProvider(realHost());
-    const workers = await waitForWorkers(provider.transport(ref, ref.head), p.cluster.schedulerAddress, true, [...NODES], 60);
+    const workers = await waitForWorkers(
+      provider.transport(ref, ref.head),
+      p.cluster.schedulerAddress,
+      true,
+      [...NODES],
+      60,
+    );
     timings.workers = Object.fromEntries(workers.map((w) => [w.name, w.address]));
     expect(workers.map((w) => [w.name, w.host]).sort()).toEqual(NODES.map((n, k) => [n, IPS[k]]));
     for (const node of ref.nodes) {
-      const r = await provider.transport(ref, node).run("hostname; ip -4 route show default; ip -o -4 addr show | awk '{print $4}'", { nothrow: true });
+      const r = await provider
+        .transport(ref, node)
+        .run("hostname; ip -4 route show default; ip -o -4 addr show | awk '{print $4}'", { nothrow: true });
       expect(r.exitCode, r.stderr).toBe(0);
       const [hostname, ...rest] = r.stdout.trim().split("\n");
       expect(hostname).toBe(node.name);
@@ -278,7 +353,17 @@ describe.skipIf(!!skip)("libvirt provider: 3 real VMs, deploy to destroy", () =>
 
   it("npm run benchmark (small): placement work on all three VMs", async () => {
     const t0 = performance.now();
-    const b = await p.sh(["npm", "run", "--silent", "benchmark", "--", "--size", "small", "--workloads", "inc-sleep,placement"]);
+    const b = await p.sh([
+      "npm",
+      "run",
+      "--silent",
+      "benchmark",
+      "--",
+      "--size",
+      "small",
+      "--workloads",
+      "inc-sleep,placement",
+    ]);
     timings.benchmark = Math.round((performance.now() - t0) / 1000);
     expect(b.exitCode, tail(b)).toBe(0);
     const results = JSON.parse(readFileSync(path.join(p.dir, "results", "latest", "results.json"), "utf8")) as Results;
@@ -328,9 +413,22 @@ describe.skipIf(!!skip)("libvirt provider: 3 real VMs, deploy to destroy", () =>
     expect(d.code, lastLines(d.lines)).toBe(0);
     const repaired = [...log.matchAll(/\[observed\] ([\w-]+) will be applied again: (.*)/g)].map((m) => m[1]!).sort();
     timings.deployAfterPowerOff = { seconds: Math.round(d.seconds), repaired };
-    for (const n of NODES) expect(log).toMatch(new RegExp(`\\[observed\\] machine-${n} will be applied again: ${n} is stopped \\(virsh: shut off\\)`));
-    expect(repaired).toEqual(["scheduler", "tls", "version-gate", ...NODES.flatMap((n) => [`install-${n}`, `machine-${n}`, `worker-${n}`])].sort());
-    for (const [k, n] of NODES.entries()) expect(log).toMatch(new RegExp(`\\[${n}\\] registered with the scheduler as tls://${IPS[k]!.replace(/\./g, "\\.")}:8788`));
+    for (const n of NODES)
+      expect(log).toMatch(
+        new RegExp(`\\[observed\\] machine-${n} will be applied again: ${n} is stopped \\(virsh: shut off\\)`),
+      );
+    expect(repaired).toEqual(
+      [
+        "scheduler",
+        "tls",
+        "version-gate",
+        ...NODES.flatMap((n) => [`install-${n}`, `machine-${n}`, `worker-${n}`]),
+      ].sort(),
+    );
+    for (const [k, n] of NODES.entries())
+      expect(log).toMatch(
+        new RegExp(`\\[${n}\\] registered with the scheduler as tls://${IPS[k]!.replace(/\./g, "\\.")}:8788`),
+      );
     // Nothing was made again: the disks kept the runtime.
     expect(log).not.toMatch(/installing bundle/);
   }, 1_800_000);
@@ -348,10 +446,18 @@ describe.skipIf(!!skip)("libvirt provider: 3 real VMs, deploy to destroy", () =>
     const start = await p.sh(["npm", "run", "--silent", "start"]);
     timings.start = Math.round((performance.now() - t1) / 1000);
     expect(start.exitCode, tail(start)).toBe(0);
-    expect(start.stdout).toMatch(/started and verified in .*3 workers registered, versions identical\ndashboard: http:\/\/192\.168\.60\.11:8787\/status/);
+    expect(start.stdout).toMatch(
+      /started and verified in .*3 workers registered, versions identical\ndashboard: http:\/\/192\.168\.60\.11:8787\/status/,
+    );
     const ref = clusterRefOf(p.cluster);
     const provider = libvirtProvider(realHost());
-    const workers = await waitForWorkers(provider.transport(ref, ref.head), p.cluster.schedulerAddress, true, [...NODES], 60);
+    const workers = await waitForWorkers(
+      provider.transport(ref, ref.head),
+      p.cluster.schedulerAddress,
+      true,
+      [...NODES],
+      60,
+    );
     expect(workers.map((w) => [w.name, w.host]).sort()).toEqual(NODES.map((n, k) => [n, IPS[k]]));
   }, 1_800_000);
 

@@ -19,7 +19,10 @@ beforeAll(async () => {
   bin = path.join(dir, "actionlint");
   if (!existsSync(bin)) {
     mkdirSync(dir, { recursive: true });
-    await $({ quiet: true, env: { ...process.env, GOBIN: dir, GOFLAGS: "-mod=mod" } })`go install ${`github.com/rhysd/actionlint/cmd/actionlint@${ACTIONLINT}`}`;
+    await $({
+      quiet: true,
+      env: { ...process.env, GOBIN: dir, GOFLAGS: "-mod=mod" },
+    })`go install ${`github.com/rhysd/actionlint/cmd/actionlint@${ACTIONLINT}`}`;
   }
 }, 600_000);
 

@@ -28,7 +28,9 @@ def root_dir() -> Path:
     if os.environ.get("DVC_ROOT"):
         return Path(os.environ["DVC_ROOT"])
     if sys.prefix == sys.base_prefix:
-        raise RuntimeError("not in the cluster's runtime venv and DVC_ROOT is not set: run this on a node (npm run exec / submit / notebook)")
+        raise RuntimeError(
+            "not in the cluster's runtime venv and DVC_ROOT is not set: run this on a node (npm run exec / submit / notebook)"
+        )
     return Path(os.path.abspath(sys.prefix)).parent
 
 

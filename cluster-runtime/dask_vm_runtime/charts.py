@@ -16,7 +16,15 @@ def _ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     return [lo + i * step for i in range(count)]
 
 
-def line_chart(series: dict[str, list[tuple[float, float]]], *, title: str, x_label: str, y_label: str, width: int = 560, height: int = 320) -> str:
+def line_chart(
+    series: dict[str, list[tuple[float, float]]],
+    *,
+    title: str,
+    x_label: str,
+    y_label: str,
+    width: int = 560,
+    height: int = 320,
+) -> str:
     """Each series is a list of (x, y) points, drawn as a line with markers; the y axis
     starts at 0. Returns the SVG document."""
     points = [p for pts in series.values() for p in pts]
@@ -46,14 +54,18 @@ def line_chart(series: dict[str, list[tuple[float, float]]], *, title: str, x_la
     for x in sorted(set(xs)):
         out.append(f'<text x="{sx(x):.1f}" y="{top + plot_h + 16}" text-anchor="middle">{x:g}</text>')
     out.append(f'<text x="{left + plot_w / 2}" y="{height - 8}" text-anchor="middle">{escape(x_label)}</text>')
-    out.append(f'<text transform="translate(16 {top + plot_h / 2}) rotate(-90)" text-anchor="middle">{escape(y_label)}</text>')
+    out.append(
+        f'<text transform="translate(16 {top + plot_h / 2}) rotate(-90)" text-anchor="middle">{escape(y_label)}</text>'
+    )
     for i, (name, pts) in enumerate(series.items()):
         color = COLORS[i % len(COLORS)]
         path = " ".join(f"{'M' if j == 0 else 'L'}{sx(x):.1f},{sy(y):.1f}" for j, (x, y) in enumerate(sorted(pts)))
         out.append(f'<path d="{path}" fill="none" stroke="{color}" stroke-width="2"/>')
         out.extend(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{color}"/>' for x, y in pts)
         ly = top + 14 + 18 * i
-        out.append(f'<line x1="{left + plot_w + 12}" y1="{ly - 4}" x2="{left + plot_w + 30}" y2="{ly - 4}" stroke="{color}" stroke-width="2"/>')
+        out.append(
+            f'<line x1="{left + plot_w + 12}" y1="{ly - 4}" x2="{left + plot_w + 30}" y2="{ly - 4}" stroke="{color}" stroke-width="2"/>'
+        )
         out.append(f'<text x="{left + plot_w + 36}" y="{ly}">{escape(name)}</text>')
     out.append("</svg>")
     return "\n".join(out)

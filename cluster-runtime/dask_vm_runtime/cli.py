@@ -90,7 +90,13 @@ def build_parser() -> Parser:
     p.add_argument("--scheduler", required=True, help=common_help["scheduler"])
     p.add_argument("--tls-dir", type=Path, default=None, help=common_help["tls"])
     p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the connection")
-    p.add_argument("--package", action="append", dest="packages", default=None, help="extra package to compare (repeatable); default: bokeh")
+    p.add_argument(
+        "--package",
+        action="append",
+        dest="packages",
+        default=None,
+        help="extra package to compare (repeatable); default: bokeh",
+    )
     p.add_argument("--check", action="store_true", help="exit 1 when there is a mismatch")
 
     p = sub.add_parser(
@@ -104,8 +110,16 @@ def build_parser() -> Parser:
     p.add_argument("--scheduler", required=True, help=common_help["scheduler"])
     p.add_argument("--tls-dir", type=Path, default=None, help=common_help["tls"])
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--n", type=int, help="number of workers to wait for; 0 lists the registered workers as soon as the scheduler answers")
-    which.add_argument("--names", type=_names, help="comma-separated worker names to wait for, e.g. node1,node2; empty lists the workers as soon as the scheduler answers")
+    which.add_argument(
+        "--n",
+        type=int,
+        help="number of workers to wait for; 0 lists the registered workers as soon as the scheduler answers",
+    )
+    which.add_argument(
+        "--names",
+        type=_names,
+        help="comma-separated worker names to wait for, e.g. node1,node2; empty lists the workers as soon as the scheduler answers",
+    )
     p.add_argument(
         "--dashboard",
         default=None,
@@ -171,7 +185,12 @@ def _service(args: argparse.Namespace) -> int:
 
     action = "status" if args.action == "check" else args.action
     if args.manager == "supervisor":
-        actions = {"start": supervisor.start, "stop": supervisor.stop, "status": supervisor.status, "restart": supervisor.restart}
+        actions = {
+            "start": supervisor.start,
+            "stop": supervisor.stop,
+            "status": supervisor.status,
+            "restart": supervisor.restart,
+        }
         result = actions[action](root, name)
     else:
         mode = systemd.USER if args.manager == "systemd-user" else systemd.SYSTEM
@@ -202,7 +221,9 @@ def _run(args: argparse.Namespace) -> int:
     from . import client
 
     if args.command == "client-versions":
-        result = client.client_versions(args.scheduler, args.tls_dir, args.timeout, args.packages if args.packages is not None else ["bokeh"])
+        result = client.client_versions(
+            args.scheduler, args.tls_dir, args.timeout, args.packages if args.packages is not None else ["bokeh"]
+        )
         _print_json(result)
         return 1 if args.check and result["mismatches"] else 0
     if args.command == "wait-workers":

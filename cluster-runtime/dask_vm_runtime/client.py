@@ -30,7 +30,9 @@ def security_for(scheduler: str, tls_dir: Path | None) -> Security | None:
         return None
     missing = [name for name in TLS_FILES if not (tls_dir / name).is_file()]
     if missing:
-        raise bad_input(f"--tls-dir {tls_dir} lacks {', '.join(missing)}: the TLS stage writes them; re-run it or point --tls-dir at the right folder")
+        raise bad_input(
+            f"--tls-dir {tls_dir} lacks {', '.join(missing)}: the TLS stage writes them; re-run it or point --tls-dir at the right folder"
+        )
     return Security(
         tls_ca_file=str(tls_dir / "ca.pem"),
         tls_client_cert=str(tls_dir / "client.pem"),
@@ -93,7 +95,11 @@ def client_versions(scheduler: str, tls_dir: Path | None, timeout: float, packag
         versions = cast("dict[str, Any]", client.get_versions(check=False, packages=packages))
     finally:
         client.close()
-    plain = {"scheduler": versions["scheduler"], "workers": dict(versions["workers"]), "client": _without_marker(versions["client"])}
+    plain = {
+        "scheduler": versions["scheduler"],
+        "workers": dict(versions["workers"]),
+        "client": _without_marker(versions["client"]),
+    }
     return {
         "versions": plain,
         "mismatches": mismatches(plain),
@@ -124,12 +130,22 @@ def _satisfied(workers: Mapping[str, Mapping[str, Any]], want: int | list[str]) 
     return not missing, seen, missing
 
 
-def _timed_out(scheduler: str, want: int | list[str], timeout: float, seen: list[str], missing: list[str]) -> RuntimeCliError:
-    what = f"only {len(seen)} of {want} workers registered" if isinstance(want, int) else f"no worker named {', '.join(missing)} registered"
-    return RuntimeCliError(f"{what} at {scheduler} within {timeout:g} s ({', '.join(seen) or 'none'}); check the worker services and their logs (npm run logs)")
+def _timed_out(
+    scheduler: str, want: int | list[str], timeout: float, seen: list[str], missing: list[str]
+) -> RuntimeCliError:
+    what = (
+        f"only {len(seen)} of {want} workers registered"
+        if isinstance(want, int)
+        else f"no worker named {', '.join(missing)} registered"
+    )
+    return RuntimeCliError(
+        f"{what} at {scheduler} within {timeout:g} s ({', '.join(seen) or 'none'}); check the worker services and their logs (npm run logs)"
+    )
 
 
-def wait_workers_dashboard(scheduler: str, dashboard: str, want: int | list[str], timeout: float) -> list[dict[str, Any]]:
+def wait_workers_dashboard(
+    scheduler: str, dashboard: str, want: int | list[str], timeout: float
+) -> list[dict[str, Any]]:
     """wait_workers through the scheduler's HTTP dashboard (/json/identity.json, part of
     distributed's default routes) with the standard library only: no `import distributed`,
     which costs 1-2 s natively and 20 s or more of CPU on a VM under qemu emulation. The

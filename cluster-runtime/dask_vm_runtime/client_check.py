@@ -93,7 +93,9 @@ def describe(found: list[dict[str, Any]]) -> str:
     """One line per package: the client's version, then the workers' (and scheduler's)."""
     lines = []
     for m in found:
-        others = sorted({str(v) for v in m["workers"].values()} | ({str(m["scheduler"])} if m["scheduler_checked"] else set()))
+        others = sorted(
+            {str(v) for v in m["workers"].values()} | ({str(m["scheduler"])} if m["scheduler_checked"] else set())
+        )
         lines.append(f"  {m['package']}: this client has {m['client']}, the cluster has {', '.join(others)}")
     return "\n".join(lines)
 

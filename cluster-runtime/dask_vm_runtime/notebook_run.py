@@ -31,7 +31,9 @@ def run(source: str, out: str, kernel: str, timeout: float) -> int:
         from nbclient import NotebookClient
         from nbclient.exceptions import CellExecutionError
     except ImportError as err:
-        raise RuntimeCliError(f"nbclient is not importable ({err}): run this with the notebook's environment (npm run notebook -- --execute)") from None
+        raise RuntimeCliError(
+            f"nbclient is not importable ({err}): run this with the notebook's environment (npm run notebook -- --execute)"
+        ) from None
     path = Path(source)
     if not path.is_file():
         raise bad_input(f"{source} is not a file")
@@ -68,13 +70,22 @@ def run(source: str, out: str, kernel: str, timeout: float) -> int:
     finally:
         nbformat.write(nb, out)
     if failed:
-        bad = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code" and any(o.get("output_type") == "error" for o in c.get("outputs", []))), None)
+        bad = next(
+            (
+                i
+                for i, c in enumerate(nb.cells)
+                if c.cell_type == "code" and any(o.get("output_type") == "error" for o in c.get("outputs", []))
+            ),
+            None,
+        )
         if bad is None:
             sys.stderr.write(f"a cell failed: {failed}\n")
             return 1
         error = next(o for o in nb.cells[bad].outputs if o.get("output_type") == "error")
         first = (str(error.get("evalue", "")).splitlines() or [""])[0]
-        sys.stderr.write(f"cell {code_cells.index(bad) + 1} ({_first_line(nb.cells[bad])}) failed: {error.get('ename')}: {first}\n")
+        sys.stderr.write(
+            f"cell {code_cells.index(bad) + 1} ({_first_line(nb.cells[bad])}) failed: {error.get('ename')}: {first}\n"
+        )
         return 1
     print(f"all {len(code_cells)} code cells ran in {time.perf_counter() - t0:.1f} s", flush=True)
     return 0

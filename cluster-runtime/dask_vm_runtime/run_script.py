@@ -44,7 +44,9 @@ def connect(timeout: float) -> Any:
         # The scheduler's refusal: its message names each package that differs.
         raise RuntimeCliError(str(err)) from None
     except (OSError, TimeoutError) as err:
-        raise RuntimeCliError(f"cannot reach the cluster's scheduler within {timeout:g} s ({err}): npm run status shows what is down") from None
+        raise RuntimeCliError(
+            f"cannot reach the cluster's scheduler within {timeout:g} s ({err}): npm run status shows what is down"
+        ) from None
     workers = len(client.scheduler_info()["workers"])
     sys.stderr.write(f"[submit] connected: {workers} worker{'s' if workers != 1 else ''}, versions as the cluster's\n")
     return client
@@ -55,7 +57,12 @@ def module_names(folder: Path, script: Path) -> list[str]:
     folders that hold Python files (named as Python names)."""
     names = []
     for entry in sorted(folder.iterdir()):
-        if entry.is_file() and entry.suffix == ".py" and entry.resolve() != script.resolve() and entry.stem.isidentifier():
+        if (
+            entry.is_file()
+            and entry.suffix == ".py"
+            and entry.resolve() != script.resolve()
+            and entry.stem.isidentifier()
+        ):
             names.append(entry.stem)
         elif entry.is_dir() and entry.name.isidentifier() and any(entry.rglob("*.py")):
             names.append(entry.name)
@@ -162,7 +169,9 @@ def ship_modules(client: Any, folder: Path, script: Path) -> Callable[[], None]:
     plugin = f"dask-vm-cluster-job-{job}"
     client.run_on_scheduler(_install_on_scheduler, out.name, data, names)
     client.register_plugin(JobModules(out.name, data, names), name=plugin)
-    sys.stderr.write(f"[submit] the folder's modules, on the scheduler and every worker for this job: {', '.join(names)}\n")
+    sys.stderr.write(
+        f"[submit] the folder's modules, on the scheduler and every worker for this job: {', '.join(names)}\n"
+    )
 
     def take_back() -> None:
         try:

@@ -58,11 +58,14 @@ export async function renderSvg(spec: TopLevelSpec): Promise<string> {
   };
   loader.load = refuse;
   loader.sanitize = refuse;
-  const compiled = vl.compile({ ...spec, config: { ...CONFIG, ...(spec.config ?? {}) } } as TopLevelSpec, { logger }).spec;
+  const compiled = vl.compile({ ...spec, config: { ...CONFIG, ...(spec.config ?? {}) } } as TopLevelSpec, {
+    logger,
+  }).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: "none", loader, logger });
   try {
     const svg = await view.toSVG();
-    if (attempted.length) throw new Error(`chart rendering is offline: the chart tried to load ${attempted.join(", ")}`);
+    if (attempted.length)
+      throw new Error(`chart rendering is offline: the chart tried to load ${attempted.join(", ")}`);
     if (errors.length) throw new Error(`vega could not render the chart: ${errors.join("; ")}`);
     return svg;
   } finally {
@@ -82,7 +85,12 @@ export function incSleepSpec(r: IncSleepResults): TopLevelSpec {
   };
   const counts = [...new Set(r.cases.map((c) => c.nodes))];
   const rows = [
-    ...r.cases.map((c) => ({ nodes: c.nodes, series: measured[c.reduction]!, seconds: c.seconds, label: c.reduction === "python-sum" ? fmtS(c.seconds) : "" })),
+    ...r.cases.map((c) => ({
+      nodes: c.nodes,
+      series: measured[c.reduction]!,
+      seconds: c.seconds,
+      label: c.reduction === "python-sum" ? fmtS(c.seconds) : "",
+    })),
     ...counts.flatMap((k) => {
       const c = r.cases.find((x) => x.nodes === k)!;
       return [
@@ -97,7 +105,10 @@ export function incSleepSpec(r: IncSleepResults): TopLevelSpec {
   const dashes: Record<string, number[]> = { "python-sum": [1, 0], "delayed-sum": [1, 0] };
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    title: { text: `inc-sleep: ${r.tasks} tasks that sleep ${r.delaySeconds} s`, subtitle: "wall time against the number of nodes used" },
+    title: {
+      text: `inc-sleep: ${r.tasks} tasks that sleep ${r.delaySeconds} s`,
+      subtitle: "wall time against the number of nodes used",
+    },
     width: 420,
     height: 260,
     data: { values: rows },
@@ -115,7 +126,14 @@ export function incSleepSpec(r: IncSleepResults): TopLevelSpec {
     layer: [
       {
         mark: { type: "line", point: true },
-        encoding: { strokeDash: { field: "series", type: "nominal", scale: { domain, range: [...present.map((x) => dashes[x]!), [6, 4], [2, 3]] }, legend: null } },
+        encoding: {
+          strokeDash: {
+            field: "series",
+            type: "nominal",
+            scale: { domain, range: [...present.map((x) => dashes[x]!), [6, 4], [2, 3]] },
+            legend: null,
+          },
+        },
       },
       { mark: { type: "text", dy: -10, fontSize: 11 }, encoding: { text: { field: "label" } } },
     ],
@@ -149,7 +167,12 @@ export function mapReduceSpec(r: MapReduceResults): TopLevelSpec {
     data: { values: rows },
     encoding: {
       y: { field: "variant", type: "nominal", title: null, sort: null },
-      x: { field: "rate", type: "quantitative", title: "tasks per second (log)", scale: { type: "log", domain: [lo, hi] } },
+      x: {
+        field: "rate",
+        type: "quantitative",
+        title: "tasks per second (log)",
+        scale: { type: "log", domain: [lo, hi] },
+      },
     },
     layer: [
       { mark: { type: "bar", color: "#1f77b4" }, encoding: { x2: { datum: lo } } },
@@ -168,7 +191,10 @@ export function placementSpec(r: PlacementResults): TopLevelSpec {
   ]);
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    title: { text: `placement: ${r.tasks} equal tasks of ${r.delaySeconds} s`, subtitle: "tasks per node against the node's share of worker threads" },
+    title: {
+      text: `placement: ${r.tasks} equal tasks of ${r.delaySeconds} s`,
+      subtitle: "tasks per node against the node's share of worker threads",
+    },
     width: 420,
     height: 220,
     data: { values: rows },
@@ -177,7 +203,13 @@ export function placementSpec(r: PlacementResults): TopLevelSpec {
       x: { field: "node", type: "nominal", title: null, axis: { labelAngle: 0 } },
       xOffset: { field: "series", type: "nominal", sort: [observed, expected] },
       y: { field: "tasks", type: "quantitative", title: "tasks" },
-      color: { field: "series", type: "nominal", title: null, scale: { domain: [observed, expected], range: ["#1f77b4", "#bbbbbb"] }, legend: { orient: "bottom" } },
+      color: {
+        field: "series",
+        type: "nominal",
+        title: null,
+        scale: { domain: [observed, expected], range: ["#1f77b4", "#bbbbbb"] },
+        legend: { orient: "bottom" },
+      },
     },
   } as TopLevelSpec;
 }
@@ -194,7 +226,10 @@ export function svdSpec(r: SvdResults): TopLevelSpec {
       x: { field: "nodes", type: "ordinal", title: "nodes", axis: { labelAngle: 0 } },
       y: { field: "seconds", type: "quantitative", title: "seconds", scale: { zero: true } },
     },
-    layer: [{ mark: { type: "line", point: true, color: "#1f77b4" } }, { mark: { type: "text", dy: -10, fontSize: 11 }, encoding: { text: { field: "label" } } }],
+    layer: [
+      { mark: { type: "line", point: true, color: "#1f77b4" } },
+      { mark: { type: "text", dy: -10, fontSize: 11 }, encoding: { text: { field: "label" } } },
+    ],
   };
   const planted = r.cases.every((c) => c.relativeErrors !== null);
   const accuracy = planted
@@ -204,14 +239,27 @@ export function svdSpec(r: SvdResults): TopLevelSpec {
         height: 220,
         layer: [
           {
-            data: { values: r.cases.map((c) => ({ nodes: c.nodes, error: Math.max(c.maxRelativeError ?? 0, 1e-12), label: `${((c.maxRelativeError ?? 0) * 100).toFixed(3)} %` })) },
+            data: {
+              values: r.cases.map((c) => ({
+                nodes: c.nodes,
+                error: Math.max(c.maxRelativeError ?? 0, 1e-12),
+                label: `${((c.maxRelativeError ?? 0) * 100).toFixed(3)} %`,
+              })),
+            },
             encoding: {
               x: { field: "nodes", type: "ordinal", title: "nodes", axis: { labelAngle: 0 } },
               y: { field: "error", type: "quantitative", title: "max |ŝᵢ − sᵢ| / sᵢ (log)", scale: { type: "log" } },
             },
-            layer: [{ mark: { type: "line", point: true, color: "#9467bd" } }, { mark: { type: "text", dy: -10, fontSize: 11 }, encoding: { text: { field: "label" } } }],
+            layer: [
+              { mark: { type: "line", point: true, color: "#9467bd" } },
+              { mark: { type: "text", dy: -10, fontSize: 11 }, encoding: { text: { field: "label" } } },
+            ],
           },
-          { data: { values: [{ goal: 0.01 }] }, mark: { type: "rule", color: "#d62728", strokeDash: [4, 3] }, encoding: { y: { field: "goal", type: "quantitative" } } },
+          {
+            data: { values: [{ goal: 0.01 }] },
+            mark: { type: "rule", color: "#d62728", strokeDash: [4, 3] },
+            encoding: { y: { field: "goal", type: "quantitative" } },
+          },
           {
             data: { values: [{ goal: 0.01, text: "goal 1 %" }] },
             mark: { type: "text", color: "#d62728", align: "left", dy: -6, x: 4 },
@@ -244,9 +292,24 @@ export function svdSpec(r: SvdResults): TopLevelSpec {
 export async function renderCharts(results: Results): Promise<Chart[]> {
   const w = results.workloads;
   const specs: { file: string; title: string; spec: TopLevelSpec }[] = [];
-  if (w["inc-sleep"]) specs.push({ file: "inc-sleep.svg", title: "inc-sleep: time against nodes, with the ideal and sequential lines", spec: incSleepSpec(w["inc-sleep"]) });
-  if (w["map-reduce"]) specs.push({ file: "map-reduce.svg", title: "map-reduce: tasks per second, per-item vs batched vs LocalCluster", spec: mapReduceSpec(w["map-reduce"]) });
-  if (w.placement) specs.push({ file: "placement.svg", title: "placement: tasks per node against slots", spec: placementSpec(w.placement) });
+  if (w["inc-sleep"])
+    specs.push({
+      file: "inc-sleep.svg",
+      title: "inc-sleep: time against nodes, with the ideal and sequential lines",
+      spec: incSleepSpec(w["inc-sleep"]),
+    });
+  if (w["map-reduce"])
+    specs.push({
+      file: "map-reduce.svg",
+      title: "map-reduce: tasks per second, per-item vs batched vs LocalCluster",
+      spec: mapReduceSpec(w["map-reduce"]),
+    });
+  if (w.placement)
+    specs.push({
+      file: "placement.svg",
+      title: "placement: tasks per node against slots",
+      spec: placementSpec(w.placement),
+    });
   if (w.svd) specs.push({ file: "svd.svg", title: "svd: time against nodes and relative error", spec: svdSpec(w.svd) });
   const charts: Chart[] = [];
   for (const s of specs) charts.push({ file: s.file, title: s.title, svg: await renderSvg(s.spec) });

@@ -28,7 +28,10 @@ const StageRun = Type.Object(
 const Verb = Type.Object(
   {
     seconds: Seconds("Wall time of the whole command (cdktf deploy or destroy)."),
-    firstStage: Type.Union([Seconds("From the command's start to its first stage process: cdktf, the synth, terraform init and plan."), Type.Null()]),
+    firstStage: Type.Union([
+      Seconds("From the command's start to its first stage process: cdktf, the synth, terraform init and plan."),
+      Type.Null(),
+    ]),
     stages: Type.Array(StageRun),
   },
   { ...strict, description: "One cdktf command, timed." },
@@ -44,7 +47,8 @@ const Ours = Type.Object(
   },
   {
     ...strict,
-    description: "cdktf deploy from nothing with nothing cached (only with --cold), from nothing with the bundle cached, again with no change, after one node's cpus changed, then cdktf destroy.",
+    description:
+      "cdktf deploy from nothing with nothing cached (only with --cold), from nothing with the bundle cached, again with no change, after one node's cpus changed, then cdktf destroy.",
   },
 );
 
@@ -104,8 +108,15 @@ let compiled: ValidateFunction | undefined;
 export function validateDeployBench(json: unknown): DeployBenchResults {
   compiled ??= new Ajv({ allErrors: true, strict: false, validateFormats: false }).compile(DeployBenchSchema);
   if (compiled(json)) return json as DeployBenchResults;
-  const problems = (compiled.errors ?? []).map((e) => ({ path: e.instancePath || "/", message: e.message ?? e.keyword }));
-  throw new UserError(`the deploy benchmark results do not match their schema (${problems.length} error${problems.length === 1 ? "" : "s"})`, 1, problems);
+  const problems = (compiled.errors ?? []).map((e) => ({
+    path: e.instancePath || "/",
+    message: e.message ?? e.keyword,
+  }));
+  throw new UserError(
+    `the deploy benchmark results do not match their schema (${problems.length} error${problems.length === 1 ? "" : "s"})`,
+    1,
+    problems,
+  );
 }
 
 // --- goals --------------------------------------------------------------------------
@@ -125,7 +136,11 @@ export function evaluateDeployGoals(r: DeployBenchResults): DeployGoal[] {
   const four = runOf(r, 4);
   const sixteen = runOf(r, 16);
   const none = (goal: string, why: string): DeployGoal => ({ goal, measured: why, status: "not judged" });
-  const judge = (goal: string, ok: boolean, measured: string): DeployGoal => ({ goal, measured, status: ok ? "met" : "missed" });
+  const judge = (goal: string, ok: boolean, measured: string): DeployGoal => ({
+    goal,
+    measured,
+    status: ok ? "met" : "missed",
+  });
   const goals: DeployGoal[] = [];
   const g1 = "3 nodes, bundle cached: cold deploy ≤ 2 × the by-hand baseline";
   goals.push(
@@ -140,7 +155,9 @@ export function evaluateDeployGoals(r: DeployBenchResults): DeployGoal[] {
   const g2 = "3 nodes: no-op deploy ≤ 5 s";
   goals.push(three ? judge(g2, three.ours.noop.seconds <= 5, s1(three.ours.noop.seconds)) : none(g2, "no 3-node run"));
   const g3 = "3 nodes: destroy ≤ 10 s";
-  goals.push(three ? judge(g3, three.ours.destroy.seconds <= 10, s1(three.ours.destroy.seconds)) : none(g3, "no 3-node run"));
+  goals.push(
+    three ? judge(g3, three.ours.destroy.seconds <= 10, s1(three.ours.destroy.seconds)) : none(g3, "no 3-node run"),
+  );
   const g4 = "16 nodes: cold deploy ≤ 2 × the 4-node one";
   goals.push(
     four && sixteen
@@ -208,7 +225,9 @@ function breakdown(title: string, v: VerbTiming): string[] {
     "| stage | processes | load, summed | work, summed | wall clock (from the command's start) |",
     "|---|---:|---:|---:|---|",
     `| cdktf, synth, terraform init and plan | | | | 0 → ${v.firstStage === null ? s1(v.seconds) : s1(v.firstStage)} |`,
-    ...groups.map((g) => `| ${g.stage} | ${g.processes} | ${s1(g.load)} | ${s1(g.work)} | ${s1(g.from)} → ${s1(g.to)} |`),
+    ...groups.map(
+      (g) => `| ${g.stage} | ${g.processes} | ${s1(g.load)} | ${s1(g.work)} | ${s1(g.from)} → ${s1(g.to)} |`,
+    ),
     ...(groups.length ? [`| terraform: state, outputs, exit | | | | ${s1(last)} → ${s1(v.seconds)} |`] : []),
     "",
   ];
@@ -232,7 +251,9 @@ export function renderDeployMarkdown(r: DeployBenchResults): string {
     ),
     "",
     "By hand, in parts (namespaces / venvs / services until registered): " +
-      r.runs.map((x) => `${x.nodes}: ${s1(x.baseline.namespaces)} / ${s1(x.baseline.venvs)} / ${s1(x.baseline.services)}`).join("; ") +
+      r.runs
+        .map((x) => `${x.nodes}: ${s1(x.baseline.namespaces)} / ${s1(x.baseline.venvs)} / ${s1(x.baseline.services)}`)
+        .join("; ") +
       ".",
     "",
     "## Goals",
@@ -279,13 +300,22 @@ export function deployTimeSpec(r: DeployBenchResults): TopLevelSpec {
   const domain = Object.values(series);
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    title: { text: "Deploy time against nodes (local provider)", subtitle: `${r.host.cpus} CPUs; ours is cdktf deploy/destroy, by hand is provision/bench/deploy-baseline.sh` },
+    title: {
+      text: "Deploy time against nodes (local provider)",
+      subtitle: `${r.host.cpus} CPUs; ours is cdktf deploy/destroy, by hand is provision/bench/deploy-baseline.sh`,
+    },
     width: 420,
     height: 260,
     data: { values: rows },
     mark: { type: "line", point: true },
     encoding: {
-      x: { field: "nodes", type: "quantitative", title: "nodes", scale: { domain: [0, Math.max(...r.runs.map((x) => x.nodes))] }, axis: { tickMinStep: 1 } },
+      x: {
+        field: "nodes",
+        type: "quantitative",
+        title: "nodes",
+        scale: { domain: [0, Math.max(...r.runs.map((x) => x.nodes))] },
+        axis: { tickMinStep: 1 },
+      },
       y: { field: "seconds", type: "quantitative", title: "seconds", scale: { zero: true } },
       color: {
         field: "series",

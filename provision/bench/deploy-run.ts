@@ -6,7 +6,16 @@
 // It all happens in a scratch copy of this checkout, so its cluster is never the user's.
 // Results: <out>/<UTC time>/results.json (schema: bench/deploy-results.ts), report.md
 // and deploy-time.svg, and <out>/latest.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { timestamp } from "./run.js";
@@ -52,9 +61,20 @@ export interface DeployBenchOptions {
 /** Refuses, with exit 2 and what to do, a host where the local provider cannot run. */
 export function checkBenchHost(host: Host): void {
   const problems = [];
-  if (host.platform !== "linux") problems.push({ path: "host", message: `this is ${host.platform}`, fix: "run it on Linux: the local provider is network namespaces" });
-  else if (process.getuid?.() !== 0) problems.push({ path: "host", message: "not root", fix: "run it as root (sudo npm run bench:deploy): namespaces need it" });
-  if (problems.length) throw new UserError("npm run bench:deploy measures the local provider, which cannot run here", 2, problems);
+  if (host.platform !== "linux")
+    problems.push({
+      path: "host",
+      message: `this is ${host.platform}`,
+      fix: "run it on Linux: the local provider is network namespaces",
+    });
+  else if (process.getuid?.() !== 0)
+    problems.push({
+      path: "host",
+      message: "not root",
+      fix: "run it as root (sudo npm run bench:deploy): namespaces need it",
+    });
+  if (problems.length)
+    throw new UserError("npm run bench:deploy measures the local provider, which cannot run here", 2, problems);
 }
 
 function configFor(nodes: number, change = false): object {
@@ -69,7 +89,8 @@ function configFor(nodes: number, change = false): object {
 async function leftovers(host: Host, cluster: Cluster): Promise<string[]> {
   const left: string[] = [];
   const ns = await host.run(["ip", "netns", "list"]);
-  for (const line of ns.stdout.split("\n")) if (line.startsWith(`dvc-${cluster.id}-`)) left.push(`namespace ${line.split(" ")[0]}`);
+  for (const line of ns.stdout.split("\n"))
+    if (line.startsWith(`dvc-${cluster.id}-`)) left.push(`namespace ${line.split(" ")[0]}`);
   for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
     try {
       const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
@@ -102,7 +123,11 @@ export async function runDeployBench(opts: DeployBenchOptions): Promise<string> 
     rmSync(times, { force: true });
     log.step("bench:deploy", `${label}…`);
     const t0 = Date.now();
-    const r = await host.run([process.execPath, cdktf, what, "--auto-approve"], { cwd: checkout, env: { ...baseEnv, ...env, DVC_STAGE_TIMES: times }, timeoutMs: 1_800_000 });
+    const r = await host.run([process.execPath, cdktf, what, "--auto-approve"], {
+      cwd: checkout,
+      env: { ...baseEnv, ...env, DVC_STAGE_TIMES: times },
+      timeoutMs: 1_800_000,
+    });
     const seconds = (Date.now() - t0) / 1000;
     const logFile = path.join(logs, `${label}.log`);
     writeFileSync(logFile, `${r.stdout}\n${r.stderr}`);
@@ -155,15 +180,41 @@ export async function runDeployBench(opts: DeployBenchOptions): Promise<string> 
       rmSync(path.join(checkout, ".cluster"), { recursive: true, force: true });
 
       log.step("bench:deploy", `${n} nodes by hand (provision/bench/deploy-baseline.sh)…`);
-      const b = await host.run(["bash", path.join(PROJECT_DIR, "provision", "bench", "deploy-baseline.sh"), String(n), unpacked, runtime.python, path.join(top, "baseline")], {
-        timeoutMs: 900_000,
-      });
+      const b = await host.run(
+        [
+          "bash",
+          path.join(PROJECT_DIR, "provision", "bench", "deploy-baseline.sh"),
+          String(n),
+          unpacked,
+          runtime.python,
+          path.join(top, "baseline"),
+        ],
+        {
+          timeoutMs: 900_000,
+        },
+      );
       writeFileSync(path.join(logs, `${n}-nodes-by-hand.log`), `${b.stdout}\n${b.stderr}`);
-      if (b.exitCode !== 0) throw new Error(`the by-hand baseline for ${n} nodes failed with exit ${b.exitCode}: see ${path.join(logs, `${n}-nodes-by-hand.log`)}`);
+      if (b.exitCode !== 0)
+        throw new Error(
+          `the by-hand baseline for ${n} nodes failed with exit ${b.exitCode}: see ${path.join(logs, `${n}-nodes-by-hand.log`)}`,
+        );
       const parsed = JSON.parse(b.stdout.trim().split("\n").at(-1)!) as BaselineTiming & { nodes: number };
-      const baseline: BaselineTiming = { namespaces: parsed.namespaces, venvs: parsed.venvs, services: parsed.services, total: parsed.total, teardown: parsed.teardown };
-      log.step("bench:deploy", `${n} nodes by hand: ${baseline.total.toFixed(1)} s, teardown ${baseline.teardown.toFixed(1)} s`);
-      runs.push({ nodes: n, ours: { ...(i === 0 && coldUncached ? { coldUncached } : {}), cold, noop, oneNodeChange, destroy }, baseline });
+      const baseline: BaselineTiming = {
+        namespaces: parsed.namespaces,
+        venvs: parsed.venvs,
+        services: parsed.services,
+        total: parsed.total,
+        teardown: parsed.teardown,
+      };
+      log.step(
+        "bench:deploy",
+        `${n} nodes by hand: ${baseline.total.toFixed(1)} s, teardown ${baseline.teardown.toFixed(1)} s`,
+      );
+      runs.push({
+        nodes: n,
+        ours: { ...(i === 0 && coldUncached ? { coldUncached } : {}), cold, noop, oneNodeChange, destroy },
+        baseline,
+      });
     }
 
     const tf = await host.run([terraformCli(baseEnv), "version"], { env: baseEnv });
@@ -190,7 +241,9 @@ export async function runDeployBench(opts: DeployBenchOptions): Promise<string> 
   } catch (err) {
     if (deployed) {
       log.step("bench:deploy", "removing what the failed run deployed");
-      await verb("destroy", "cleanup-destroy").catch((e: Error) => host.warn(`${e.message}; the scratch cluster is in ${checkout}: cd there and run npx cdktf destroy`));
+      await verb("destroy", "cleanup-destroy").catch((e: Error) =>
+        host.warn(`${e.message}; the scratch cluster is in ${checkout}: cd there and run npx cdktf destroy`),
+      );
     }
     throw err;
   } finally {
@@ -209,7 +262,14 @@ export async function writeDeployReport(results: DeployBenchResults, dir: string
 /** --render: the report and chart of an earlier run, again, from its results.json. */
 export async function renderDeployBench(dir: string): Promise<DeployBenchResults> {
   const file = path.join(dir, "results.json");
-  if (!existsSync(file)) throw new UserError(`${file} does not exist`, 2, [{ path: "--render", message: "no results.json in that folder", fix: "give a folder written by npm run bench:deploy" }]);
+  if (!existsSync(file))
+    throw new UserError(`${file} does not exist`, 2, [
+      {
+        path: "--render",
+        message: "no results.json in that folder",
+        fix: "give a folder written by npm run bench:deploy",
+      },
+    ]);
   const results = validateDeployBench(JSON.parse(readFileSync(file, "utf8")));
   writeFileSync(path.join(dir, "report.md"), renderDeployMarkdown(results));
   writeFileSync(path.join(dir, "deploy-time.svg"), await renderSvg(deployTimeSpec(results)));

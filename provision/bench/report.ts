@@ -78,7 +78,11 @@ export function usableCores(results: Results, workers: readonly string[]): numbe
  * nodes' workers over those of the 1 node's, so min(nodes, cores) for one-thread nodes),
  * target the goal scaled from the first to the second (the same share of ideal).
  */
-export function speedupBound(results: Results, one: { slots: number; workers: readonly string[] }, three: { slots: number; workers: readonly string[] }) {
+export function speedupBound(
+  results: Results,
+  one: { slots: number; workers: readonly string[] },
+  three: { slots: number; workers: readonly string[] },
+) {
   const slotsRatio = three.slots / one.slots;
   const coresOne = usableCores(results, one.workers);
   const coresThree = usableCores(results, three.workers);
@@ -210,14 +214,18 @@ export function evaluateGoals(results: Results): Goal[] {
       goals.push({
         workload: "svd",
         what: "3-node speedup",
-        target: possible ? `≥ ${bound.target.toFixed(2)} × the 1-node time (${bound.why})` : `none possible: ${bound.why}`,
+        target: possible
+          ? `≥ ${bound.target.toFixed(2)} × the 1-node time (${bound.why})`
+          : `none possible: ${bound.why}`,
         measured: `${speedup.toFixed(2)} × (${secs(one.seconds)} → ${secs(three.seconds)})`,
         status: judged(speedup >= bound.target, full && possible),
         ...(smallNote ? { note: smallNote } : possible ? {} : { note: "the cores the nodes have allow no speedup" }),
       });
     }
     const limits = new Map(results.hardware.map((h) => [h.address, h.memoryLimitBytes]));
-    const over = svd.cases.flatMap((c) => c.workerMemory.filter((m) => (limits.get(m.address) ?? 0) > 0 && m.maxRssBytes > (limits.get(m.address) ?? 0)));
+    const over = svd.cases.flatMap((c) =>
+      c.workerMemory.filter((m) => (limits.get(m.address) ?? 0) > 0 && m.maxRssBytes > (limits.get(m.address) ?? 0)),
+    );
     const peak = Math.max(...svd.cases.flatMap((c) => c.workerMemory.map((m) => m.maxRssBytes)));
     goals.push({
       workload: "svd",
@@ -234,7 +242,11 @@ export function evaluateGoals(results: Results): Goal[] {
 
 function mdTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const esc = (s: string) => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
-  return [`| ${header.map(esc).join(" | ")} |`, `| ${header.map(() => "---").join(" | ")} |`, ...rows.map((r) => `| ${r.map(esc).join(" | ")} |`)].join("\n");
+  return [
+    `| ${header.map(esc).join(" | ")} |`,
+    `| ${header.map(() => "---").join(" | ")} |`,
+    ...rows.map((r) => `| ${r.map(esc).join(" | ")} |`),
+  ].join("\n");
 }
 
 const statusMark = (s: GoalStatus) => (s === "met" ? "✅ met" : s === "missed" ? "❌ missed" : "➖ not judged");
@@ -253,7 +265,9 @@ function limitsNote(results: Results): string[] {
   }
   const load = results.client.loadAverage;
   const cpus = results.hardware[0]?.cpuCount ?? 0;
-  const worst = Math.max(...[load?.start?.[0], load?.end?.[0], load?.end?.[1]].filter((x): x is number => typeof x === "number"));
+  const worst = Math.max(
+    ...[load?.start?.[0], load?.end?.[0], load?.end?.[1]].filter((x): x is number => typeof x === "number"),
+  );
   if (hosts.size === 1 && cpus > 0 && worst >= cpus / 2) {
     notes.push(
       `Other work loaded the machine during the run (load average up to ${worst.toFixed(1)} on ${cpus} CPUs, ` +
@@ -292,7 +306,23 @@ function incSleepSection(r: NonNullable<Results["workloads"]["inc-sleep"]>): str
       `Sequential (the same calls in the client process, no Dask): **${secs(r.sequentialSeconds)}**. ` +
       `Ideal = ceil(${r.tasks} / slots) × ${r.delaySeconds} s: the time with no overhead at all, computed, not measured.`,
     "",
-    mdTable(["nodes", "reduction", "node names", "slots", "time (median)", "fastest", "ideal", "over ideal", "speedup", "efficiency", "inc tasks per node (each run)", "total correct"], rows),
+    mdTable(
+      [
+        "nodes",
+        "reduction",
+        "node names",
+        "slots",
+        "time (median)",
+        "fastest",
+        "ideal",
+        "over ideal",
+        "speedup",
+        "efficiency",
+        "inc tasks per node (each run)",
+        "total correct",
+      ],
+      rows,
+    ),
     "",
     "![inc-sleep: time against nodes](inc-sleep.svg)",
   ].join("\n");
@@ -301,7 +331,9 @@ function incSleepSection(r: NonNullable<Results["workloads"]["inc-sleep"]>): str
 function mapReduceSection(r: NonNullable<Results["workloads"]["map-reduce"]>, results: Results): string {
   const rows = r.variants.map((v) => [
     v.variant,
-    v.target === "cluster" ? "cluster" : `LocalCluster on the client (${r.localCluster.nWorkers} processes × ${r.localCluster.threadsPerWorker} thread)`,
+    v.target === "cluster"
+      ? "cluster"
+      : `LocalCluster on the client (${r.localCluster.nWorkers} processes × ${r.localCluster.threadsPerWorker} thread)`,
     int(v.partitions),
     int(v.graphTasks),
     secs(v.seconds),
@@ -320,14 +352,35 @@ function mapReduceSection(r: NonNullable<Results["workloads"]["map-reduce"]>, re
       `Scheduler worker-saturation: cluster ${results.scheduler.workerSaturation}, LocalCluster ${r.localCluster.workerSaturation} ` +
       "(with queuing, a worker holds about saturation × threads tasks at once, so tiny tasks wait for scheduler round trips).",
     "",
-    mdTable(["variant", "where", "tasks per stage", "graph tasks", "time (median)", "fastest", "seed tasks/s", "graph tasks/s", "items/s", "total correct"], rows),
+    mdTable(
+      [
+        "variant",
+        "where",
+        "tasks per stage",
+        "graph tasks",
+        "time (median)",
+        "fastest",
+        "seed tasks/s",
+        "graph tasks/s",
+        "items/s",
+        "total correct",
+      ],
+      rows,
+    ),
     "",
     "![map-reduce: tasks per second](map-reduce.svg)",
   ].join("\n");
 }
 
 function placementSection(r: NonNullable<Results["workloads"]["placement"]>): string {
-  const rows = r.perNode.map((p) => [p.node, String(p.slots), pct(p.expectedShare, 1), p.expectedTasks.toFixed(2), p.tasks.toFixed(2), pct(p.share, 1)]);
+  const rows = r.perNode.map((p) => [
+    p.node,
+    String(p.slots),
+    pct(p.expectedShare, 1),
+    p.expectedTasks.toFixed(2),
+    p.tasks.toFixed(2),
+    pct(p.share, 1),
+  ]);
   return [
     "## placement (seed 2, the Dispy observation)",
     "",
@@ -375,7 +428,10 @@ function svdSection(r: NonNullable<Results["workloads"]["svd"]>, results: Result
         ? `Generated block by block on the workers: U·diag(s)·Vᵀ with exactly orthonormal U, V plus i.i.d. uniform noise of standard deviation ${r.noise}; never whole anywhere.`
         : `Read from ${r.file?.path} (${int(r.file?.ratings ?? 0)} ratings, density ${pct(r.file?.density ?? 0, 3)}), densified one block at a time on the workers.`),
     "",
-    mdTable(["nodes", "slots", "time (median)", "fastest", "max relative error", "peak worker RSS", "spilled to disk"], rows),
+    mdTable(
+      ["nodes", "slots", "time (median)", "fastest", "max relative error", "peak worker RSS", "spilled to disk"],
+      rows,
+    ),
     "",
     `Singular values of the last run (${plural(values.nodes, "node")}); residual ‖X·vᵢ − sᵢ·uᵢ‖ / sᵢ checked with one more pass on ${plural(r.check.nodes, "node")} (${secs(r.check.seconds)}, not timed with the cases):`,
     "",
@@ -409,9 +465,25 @@ function environmentSection(results: Results): string {
         ? ` Load average (1/5/15 min) on the client's machine: ${c.loadAverage.start.join(" / ")} at the start, ${c.loadAverage.end.join(" / ")} at the end.`
         : ""),
     `Scheduler: ${results.scheduler.address} (${plural(results.scheduler.workers, "worker")}, ${plural(results.scheduler.threads, "thread")}).` +
-      (results.config.hostCpus ? ` Every node runs on one computer with ${plural(results.config.hostCpus, "CPU")}: the speed-up goals count no more cores than that.` : ""),
+      (results.config.hostCpus
+        ? ` Every node runs on one computer with ${plural(results.config.hostCpus, "CPU")}: the speed-up goals count no more cores than that.`
+        : ""),
     "",
-    mdTable(["node", "worker", "address", "host", "threads", "memory limit", "CPUs (usable/all)", "CPU model", "machine memory", "python / dask / distributed / numpy"], hw),
+    mdTable(
+      [
+        "node",
+        "worker",
+        "address",
+        "host",
+        "threads",
+        "memory limit",
+        "CPUs (usable/all)",
+        "CPU model",
+        "machine memory",
+        "python / dask / distributed / numpy",
+      ],
+      hw,
+    ),
   ].join("\n");
 }
 
@@ -430,7 +502,13 @@ export function renderMarkdown(results: Results): string {
     "",
     mdTable(
       ["workload", "what", "goal", "measured", "status"],
-      goals.map((g) => [g.workload, g.what, g.target, g.measured, `${statusMark(g.status)}${g.note ? ` (${g.note})` : ""}`]),
+      goals.map((g) => [
+        g.workload,
+        g.what,
+        g.target,
+        g.measured,
+        `${statusMark(g.status)}${g.note ? ` (${g.note})` : ""}`,
+      ]),
     ),
   ];
   const w = results.workloads;
@@ -438,7 +516,17 @@ export function renderMarkdown(results: Results): string {
   if (w["map-reduce"]) sections.push("", mapReduceSection(w["map-reduce"], results));
   if (w.placement) sections.push("", placementSection(w.placement));
   if (w.svd) sections.push("", svdSection(w.svd, results));
-  sections.push("", environmentSection(results), "", "## Configuration", "", "```json", JSON.stringify(cfg, null, 2), "```", "");
+  sections.push(
+    "",
+    environmentSection(results),
+    "",
+    "## Configuration",
+    "",
+    "```json",
+    JSON.stringify(cfg, null, 2),
+    "```",
+    "",
+  );
   return sections.join("\n");
 }
 
@@ -462,7 +550,10 @@ export async function writeReport(results: Results, outDir: string): Promise<{ f
 /** A compact plain-text table of every goal and its numbers, for the terminal. */
 export function renderTable(results: Results): string {
   const goals = evaluateGoals(results);
-  const rows = [["workload", "what", "measured", "goal", "status"], ...goals.map((g) => [g.workload, g.what, g.measured, g.target, g.status])];
+  const rows = [
+    ["workload", "what", "measured", "goal", "status"],
+    ...goals.map((g) => [g.workload, g.what, g.measured, g.target, g.status]),
+  ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join("  ");
   const met = goals.filter((g) => g.status === "met").length;

@@ -70,7 +70,8 @@ const IncSleepCase = Type.Object(
     reduction: Type.Unsafe<IncSleepReduction>({
       type: "string",
       enum: [...INC_SLEEP_REDUCTIONS],
-      description: "python-sum: total = sum(results), the write-up's code (a chain of add tasks); delayed-sum: total = dask.delayed(sum)(results).",
+      description:
+        "python-sum: total = sum(results), the write-up's code (a chain of add tasks); delayed-sum: total = dask.delayed(sum)(results).",
     }),
     nodeNames: Type.Array(Type.String()),
     workers: Type.Array(Type.String()),
@@ -101,7 +102,10 @@ const IncSleep = Type.Object(
 export const MAP_REDUCE_VARIANTS = ["per-item", "batched", "local-cluster"] as const;
 export type MapReduceVariantName = (typeof MAP_REDUCE_VARIANTS)[number];
 
-const MapReduceRun = Type.Object({ seconds: Seconds("Wall time, first map to the total."), total: Type.Integer(), correct: Type.Boolean() }, strict);
+const MapReduceRun = Type.Object(
+  { seconds: Seconds("Wall time, first map to the total."), total: Type.Integer(), correct: Type.Boolean() },
+  strict,
+);
 
 const MapReduceVariant = Type.Object(
   {
@@ -109,7 +113,10 @@ const MapReduceVariant = Type.Object(
     target: Type.Unsafe<"cluster" | "local-cluster">({ type: "string", enum: ["cluster", "local-cluster"] }),
     workers: Type.Integer({ minimum: 1 }),
     threads: Type.Integer({ minimum: 1 }),
-    partitions: Type.Integer({ minimum: 1, description: "Tasks per stage: one per item, or one per chunk when batched." }),
+    partitions: Type.Integer({
+      minimum: 1,
+      description: "Tasks per stage: one per item, or one per chunk when batched.",
+    }),
     graphTasks: Type.Integer({ minimum: 1, description: "Tasks actually submitted." }),
     seconds: Seconds("Median over the repeats."),
     minSeconds: Seconds("Fastest repeat."),
@@ -135,13 +142,18 @@ const MapReduce = Type.Object(
         host: Type.String(),
         memoryLimitBytes: Nullable(Count("Per worker.")),
         scheduler: Type.String(),
-        workerSaturation: Type.String({ description: "distributed.scheduler.worker-saturation of the LocalCluster's scheduler." }),
+        workerSaturation: Type.String({
+          description: "distributed.scheduler.worker-saturation of the LocalCluster's scheduler.",
+        }),
       },
       { ...strict, description: "The LocalCluster started on the client's machine as the peer." },
     ),
     variants: Type.Array(MapReduceVariant, { minItems: 1 }),
   },
-  { ...strict, description: "Seed 2: client.map(square) → map(neg) → submit(sum), per item, batched, and on a LocalCluster." },
+  {
+    ...strict,
+    description: "Seed 2: client.map(square) → map(neg) → submit(sum), per item, batched, and on a LocalCluster.",
+  },
 );
 
 const Placement = Type.Object(
@@ -166,7 +178,10 @@ const Placement = Type.Object(
       ),
       { minItems: 1 },
     ),
-    runs: Type.Array(Type.Object({ seconds: Seconds("Wall time."), tasksPerNode: PerNode("Tasks per node in this run.") }, strict), { minItems: 1 }),
+    runs: Type.Array(
+      Type.Object({ seconds: Seconds("Wall time."), tasksPerNode: PerNode("Tasks per node in this run.") }, strict),
+      { minItems: 1 },
+    ),
   },
   { ...strict, description: "Seed 2 (Dispy): equal tasks over nodes follow the slots." },
 );
@@ -193,7 +208,10 @@ const SvdCase = Type.Object(
     relativeErrors: Nullable(Type.Array(Type.Number({ minimum: 0 }))),
     maxRelativeError: Nullable(Type.Number({ minimum: 0 })),
     workerMemory: Type.Array(WorkerMemory),
-    runs: Type.Array(Type.Object({ seconds: Seconds("Wall time."), maxRelativeError: Nullable(Type.Number({ minimum: 0 })) }, strict), { minItems: 1 }),
+    runs: Type.Array(
+      Type.Object({ seconds: Seconds("Wall time."), maxRelativeError: Nullable(Type.Number({ minimum: 0 })) }, strict),
+      { minItems: 1 },
+    ),
   },
   strict,
 );
@@ -201,7 +219,18 @@ const SvdCase = Type.Object(
 const Svd = Type.Object(
   {
     source: Type.Unsafe<"planted" | "ratings-file">({ type: "string", enum: ["planted", "ratings-file"] }),
-    file: Nullable(Type.Object({ path: Type.String(), ratings: Count("Ratings read."), films: Count("Rows."), users: Count("Columns."), density: Type.Number({ minimum: 0, maximum: 1 }) }, strict)),
+    file: Nullable(
+      Type.Object(
+        {
+          path: Type.String(),
+          ratings: Count("Ratings read."),
+          films: Count("Rows."),
+          users: Count("Columns."),
+          density: Type.Number({ minimum: 0, maximum: 1 }),
+        },
+        strict,
+      ),
+    ),
     shape: Type.Tuple([Type.Integer({ minimum: 1 }), Type.Integer({ minimum: 1 })], { description: "[films, users]." }),
     chunks: Type.Tuple([Type.Integer({ minimum: 1 }), Type.Integer({ minimum: 1 })], { description: "Block shape." }),
     blocks: Type.Integer({ minimum: 1 }),
@@ -241,7 +270,10 @@ export const ResultsSchema = Type.Object(
         id: Nullable(Type.String()),
         workers: Type.Integer({ minimum: 1 }),
         threads: Type.Integer({ minimum: 1 }),
-        workerSaturation: Type.String({ description: 'distributed.scheduler.worker-saturation the scheduler runs with ("1.1", "inf"): how many tasks a worker holds at once.' }),
+        workerSaturation: Type.String({
+          description:
+            'distributed.scheduler.worker-saturation the scheduler runs with ("1.1", "inf"): how many tasks a worker holds at once.',
+        }),
       },
       strict,
     ),
@@ -256,8 +288,15 @@ export const ResultsSchema = Type.Object(
         platform: Type.String(),
         loadAverage: Type.Optional(
           Type.Object(
-            { start: Nullable(Type.Array(Type.Number(), { minItems: 3, maxItems: 3 })), end: Nullable(Type.Array(Type.Number(), { minItems: 3, maxItems: 3 })) },
-            { ...strict, description: "1/5/15-minute load average of the client machine at the start and end of the run (null where the OS has none)." },
+            {
+              start: Nullable(Type.Array(Type.Number(), { minItems: 3, maxItems: 3 })),
+              end: Nullable(Type.Array(Type.Number(), { minItems: 3, maxItems: 3 })),
+            },
+            {
+              ...strict,
+              description:
+                "1/5/15-minute load average of the client machine at the start and end of the run (null where the OS has none).",
+            },
           ),
         ),
       },
@@ -303,7 +342,11 @@ export const ResultsSchema = Type.Object(
       strict,
     ),
   },
-  { ...strict, $id: "https://dask-vm-cluster.local/schemas/bench-results.json", description: "Results of python -m dask_vm_runtime.bench." },
+  {
+    ...strict,
+    $id: "https://dask-vm-cluster.local/schemas/bench-results.json",
+    description: "Results of python -m dask_vm_runtime.bench.",
+  },
 );
 
 export type Results = Static<typeof ResultsSchema>;
@@ -330,7 +373,11 @@ function describe(e: ErrorObject): Problem {
   }
   if (e.keyword === "required") {
     const missing = String((e.params as { missingProperty: string }).missingProperty);
-    return { path: `${e.instancePath}/${missing}`, message: "is missing", fix: "the bench and provision/bench/results-schema.ts are out of sync, or the run was cut short" };
+    return {
+      path: `${e.instancePath}/${missing}`,
+      message: "is missing",
+      fix: "the bench and provision/bench/results-schema.ts are out of sync, or the run was cut short",
+    };
   }
   return { path: at, message: e.message ?? e.keyword };
 }
@@ -340,7 +387,11 @@ export function validateResults(json: unknown): Results {
   const validate = validator();
   if (validate(json)) return json as Results;
   const problems = (validate.errors ?? []).map(describe);
-  throw new UserError(`the benchmark results do not match the results schema (${problems.length} error${problems.length === 1 ? "" : "s"})`, 1, problems);
+  throw new UserError(
+    `the benchmark results do not match the results schema (${problems.length} error${problems.length === 1 ? "" : "s"})`,
+    1,
+    problems,
+  );
 }
 
 // --- events (stdout of the bench, one JSON object per line) -----------------------------
@@ -364,8 +415,21 @@ export const BenchEventSchema = Type.Union([
     totalCases: Type.Integer(),
     scheduler: Type.String(),
   }),
-  Type.Object({ event: Type.Literal("progress"), time: Type.Number(), workload: Type.String(), step: Type.String(), ...Position }),
-  Type.Object({ event: Type.Literal("case"), time: Type.Number(), workload: Type.String(), step: Type.String(), ...Position, summary: Type.Record(Type.String(), Type.Unknown()) }),
+  Type.Object({
+    event: Type.Literal("progress"),
+    time: Type.Number(),
+    workload: Type.String(),
+    step: Type.String(),
+    ...Position,
+  }),
+  Type.Object({
+    event: Type.Literal("case"),
+    time: Type.Number(),
+    workload: Type.String(),
+    step: Type.String(),
+    ...Position,
+    summary: Type.Record(Type.String(), Type.Unknown()),
+  }),
   Type.Object({ event: Type.Literal("done"), time: Type.Number(), out: Type.String(), seconds: Type.Number() }),
   Type.Object({ event: Type.Literal("error"), time: Type.Number(), message: Type.String(), exitCode: Type.Integer() }),
 ]);

@@ -50,7 +50,12 @@ interface BenchEvent {
 /** Progress bars on a terminal, one plain line per event elsewhere (CI, Terraform logs). */
 function progressView() {
   const tty = Boolean(process.stdout.isTTY) && !process.env.CI;
-  const bars = tty ? new cliProgress.MultiBar({ format: " {workload} [{bar}] {value}/{total} {step}", hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic) : undefined;
+  const bars = tty
+    ? new cliProgress.MultiBar(
+        { format: " {workload} [{bar}] {value}/{total} {step}", hideCursor: true, clearOnComplete: false },
+        cliProgress.Presets.shades_classic,
+      )
+    : undefined;
   const byWorkload = new Map<string, cliProgress.SingleBar>();
   return {
     onEvent(e: BenchEvent) {
@@ -88,11 +93,24 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<string> {
     await waitForWorkers(head, address, dask.tls, names, 30, dashboardUrl(cluster.head, dask));
   } catch (err) {
     throw new UserError(`the cluster is not up: ${(err as Error).message.split("\n")[0]}`, 2, [
-      { path: "cluster", message: `expected a scheduler at ${address} with workers ${names.join(", ")}`, fix: "run cdktf deploy (and npm run status to see what is down)" },
+      {
+        path: "cluster",
+        message: `expected a scheduler at ${address} with workers ${names.join(", ")}`,
+        fix: "run cdktf deploy (and npm run status to see what is down)",
+      },
     ]);
   }
   if (opts.runtime) {
-    const code = await verify({ cluster, provider, runtime: opts.runtime, dask, services: true, json: false, all: false, fix: false });
+    const code = await verify({
+      cluster,
+      provider,
+      runtime: opts.runtime,
+      dask,
+      services: true,
+      json: false,
+      all: false,
+      fix: false,
+    });
     if (code !== 0)
       throw new UserError("versions differ between nodes: the benchmark would measure a broken cluster", 1, [
         { path: "nodes", message: "see the table above", fix: "npm run verify-versions -- --fix" },
@@ -101,7 +119,12 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<string> {
 
   const p = nodePaths(head.root);
   const remoteOut = `${head.root}/results/run.json`;
-  const nodes = cluster.nodes.map((n) => ({ name: n.name, ip: n.ip, threads: n.threads, memoryLimitMb: n.memoryLimitMb }));
+  const nodes = cluster.nodes.map((n) => ({
+    name: n.name,
+    ip: n.ip,
+    threads: n.threads,
+    memoryLimitMb: n.memoryLimitMb,
+  }));
   const counts = opts.nodeCounts ?? cluster.nodes.map((_, i) => i + 1);
   const argv = [
     p.python,
@@ -150,7 +173,11 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<string> {
     view.stop();
     const detail = (err as Error).message.split("\n").filter(Boolean).slice(-4).join("\n  ");
     throw new UserError(`the benchmark failed after ${((performance.now() - t0) / 1000).toFixed(0)} s`, 1, [
-      { path: cluster.head.name, message: detail, fix: "npm run status shows which service is down; npm run logs -- node1 scheduler shows why" },
+      {
+        path: cluster.head.name,
+        message: detail,
+        fix: "npm run status shows which service is down; npm run logs -- node1 scheduler shows why",
+      },
     ]);
   }
   view.stop();
@@ -182,14 +209,24 @@ export async function render(dir: string): Promise<number> {
     raw = await readFile(file, "utf8");
   } catch {
     throw badInput(`--render ${dir}: there is no results.json in it`, [
-      { path: "--render", message: `${file} cannot be read`, fix: "give a folder written by npm run benchmark, e.g. results/latest" },
+      {
+        path: "--render",
+        message: `${file} cannot be read`,
+        fix: "give a folder written by npm run benchmark, e.g. results/latest",
+      },
     ]);
   }
   let json: unknown;
   try {
     json = JSON.parse(raw);
   } catch (err) {
-    throw badInput(`--render ${dir}: results.json is not JSON`, [{ path: file, message: (err as Error).message, fix: "run the benchmark again; results.json is never edited by hand" }]);
+    throw badInput(`--render ${dir}: results.json is not JSON`, [
+      {
+        path: file,
+        message: (err as Error).message,
+        fix: "run the benchmark again; results.json is never edited by hand",
+      },
+    ]);
   }
   const results = validateResults(json);
   await writeReport(results, dir);

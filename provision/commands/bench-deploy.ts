@@ -37,11 +37,16 @@ export async function cli(argv: readonly string[]): Promise<number> {
     process.stdout.write(`${deploySummary(results, dir)}\n`);
     return 0;
   }
-  const nodeCounts = values.nodes === undefined ? [...DEFAULT_NODE_COUNTS] : values.nodes.split(",").map((v) => v.trim());
+  const nodeCounts =
+    values.nodes === undefined ? [...DEFAULT_NODE_COUNTS] : values.nodes.split(",").map((v) => v.trim());
   const bad = nodeCounts.filter((v) => !/^\d+$/.test(String(v)) || Number(v) < 1 || Number(v) > 16);
   if (bad.length || nodeCounts.length === 0)
     throw badInput(`--nodes ${values.nodes} is not valid`, [
-      { path: "--nodes", message: `"${bad.join(",") || values.nodes}" is not a node count`, fix: "give node counts from 1 to 16, comma-separated, e.g. --nodes 1,3,4,8,16" },
+      {
+        path: "--nodes",
+        message: `"${bad.join(",") || values.nodes}" is not a node count`,
+        fix: "give node counts from 1 to 16, comma-separated, e.g. --nodes 1,3,4,8,16",
+      },
     ]);
   const counts = [...new Set(nodeCounts.map(Number))];
   const dir = await runDeployBench({

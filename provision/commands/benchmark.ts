@@ -44,14 +44,22 @@ export async function cli(argv: readonly string[]): Promise<number> {
   const unknown = workloads.filter((w) => !(WORKLOADS as readonly string[]).includes(w));
   if (unknown.length)
     throw badInput(`unknown workload ${unknown.join(", ")}`, [
-      { path: "--workloads", message: `"${unknown.join(",")}" is not a workload`, fix: `use a comma-separated list of: ${WORKLOADS.join(", ")}` },
+      {
+        path: "--workloads",
+        message: `"${unknown.join(",")}" is not a workload`,
+        fix: `use a comma-separated list of: ${WORKLOADS.join(", ")}`,
+      },
     ]);
   if (values.size !== undefined && values.size !== "small" && values.size !== "full")
-    throw badInput(`--size ${values.size} is not valid`, [{ path: "--size", message: `"${values.size}"`, fix: "use small or full" }]);
+    throw badInput(`--size ${values.size} is not valid`, [
+      { path: "--size", message: `"${values.size}"`, fix: "use small or full" },
+    ]);
   const nodeCounts = values.nodes?.split(",").map((v) => intFlag("nodes", v, 1, cluster.nodes.length)!);
   if (values["svd-matrix"]) {
     if (!existsSync(values["svd-matrix"]))
-      throw badInput(`--svd-matrix ${values["svd-matrix"]} does not exist`, [{ path: "--svd-matrix", message: "no such file", fix: "give the path of a MovieLens ratings.csv" }]);
+      throw badInput(`--svd-matrix ${values["svd-matrix"]} does not exist`, [
+        { path: "--svd-matrix", message: "no such file", fix: "give the path of a MovieLens ratings.csv" },
+      ]);
   }
   const settings = {
     ...s,

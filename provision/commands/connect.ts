@@ -59,16 +59,30 @@ export async function cli(argv: readonly string[]): Promise<number> {
   const head = cluster.head;
   const tls = dask.tls ? path.join(cluster.clusterDir, "tls") : undefined;
   if (tls && !existsSync(tlsFiles(tls, "client").cert)) {
-    throw badInput("the cluster's client certificate is missing on this computer", [{ path: tls, message: "no client.pem", fix: "run npx cdktf deploy (its tls stage makes it)" }]);
+    throw badInput("the cluster's client certificate is missing on this computer", [
+      { path: tls, message: "no client.pem", fix: "run npx cdktf deploy (its tls stage makes it)" },
+    ]);
   }
-  const scheduler = forwarded ? `${dask.tls ? "tls" : "tcp"}://127.0.0.1:${dask.schedulerPort}` : schedulerAddress(head, dask);
+  const scheduler = forwarded
+    ? `${dask.tls ? "tls" : "tcp"}://127.0.0.1:${dask.schedulerPort}`
+    : schedulerAddress(head, dask);
   const dashboard = forwarded ? `http://127.0.0.1:${dask.dashboardPort}/status` : `${dashboardUrl(head, dask)}/status`;
-  const files = tls ? { ca: tlsFiles(tls, "ca").cert, cert: tlsFiles(tls, "client").cert, key: tlsFiles(tls, "client").key } : undefined;
-  const dir = await writeHostProfile(cluster.clusterDir, { scheduler, ...(files ? { tls: files } : {}), dashboard }, `cluster ${cluster.id}, from this computer`);
-  const venv = path.join(nodePaths(hostClientRoot(cluster.clusterDir)).venv, host.platform === "win32" ? "Scripts" : "bin");
+  const files = tls
+    ? { ca: tlsFiles(tls, "ca").cert, cert: tlsFiles(tls, "client").cert, key: tlsFiles(tls, "client").key }
+    : undefined;
+  const dir = await writeHostProfile(
+    cluster.clusterDir,
+    { scheduler, ...(files ? { tls: files } : {}), dashboard },
+    `cluster ${cluster.id}, from this computer`,
+  );
+  const venv = path.join(
+    nodePaths(hostClientRoot(cluster.clusterDir)).venv,
+    host.platform === "win32" ? "Scripts" : "bin",
+  );
   const hasVenv = existsSync(venv);
   // Quoted for the user's shell: a folder may hold spaces, $ or quotes.
-  const exportLine = host.platform === "win32" ? `$env:DASK_CONFIG = '${dir.replace(/'/g, "''")}'` : `export DASK_CONFIG=${shq(dir)}`;
+  const exportLine =
+    host.platform === "win32" ? `$env:DASK_CONFIG = '${dir.replace(/'/g, "''")}'` : `export DASK_CONFIG=${shq(dir)}`;
   process.stdout.write(
     [
       `connection profile: ${path.join(hostProfileDir(cluster.clusterDir), "dask.yaml")}`,
@@ -90,11 +104,18 @@ export async function cli(argv: readonly string[]): Promise<number> {
     } catch (err) {
       for (const s of servers) s.close();
       throw badInput(`127.0.0.1:${port} is taken on this computer`, [
-        { path: `127.0.0.1:${port}`, message: (err as Error).message, fix: "stop what listens there (another npm run connect or dashboard?) and run again" },
+        {
+          path: `127.0.0.1:${port}`,
+          message: (err as Error).message,
+          fix: "stop what listens there (another npm run connect or dashboard?) and run again",
+        },
       ]);
     }
   }
-  step("connect", `serving ${schedulerAddress(head, dask)} on 127.0.0.1:${dask.schedulerPort} and the dashboard on 127.0.0.1:${dask.dashboardPort} (${provider.name} provider) until Ctrl-C`);
+  step(
+    "connect",
+    `serving ${schedulerAddress(head, dask)} on 127.0.0.1:${dask.schedulerPort} and the dashboard on 127.0.0.1:${dask.dashboardPort} (${provider.name} provider) until Ctrl-C`,
+  );
   await new Promise<void>((resolve) => {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);

@@ -13,7 +13,11 @@ const USAGE = `usage: npm run dashboard -- [--forward] [--port N] [--no-open]
   --no-open           only print the URL (default: open a browser where one exists)`;
 
 export async function cli(argv: readonly string[]): Promise<number> {
-  const parsed = parseCli(argv, USAGE, { forward: { type: "boolean", default: false }, port: { type: "string", default: "8787" }, "no-open": { type: "boolean", default: false } });
+  const parsed = parseCli(argv, USAGE, {
+    forward: { type: "boolean", default: false },
+    port: { type: "string", default: "8787" },
+    "no-open": { type: "boolean", default: false },
+  });
   if (!parsed) return 0;
   const { values } = parsed;
   const port = intFlag("port", values.port, 1024, 65535)!;
@@ -27,7 +31,9 @@ export async function cli(argv: readonly string[]): Promise<number> {
     return 0;
   }
   if (!values.forward) {
-    process.stdout.write(`(${provider.name} provider: this address exists only inside the cluster's namespaces; npm run dashboard -- --forward serves it on 127.0.0.1)\n`);
+    process.stdout.write(
+      `(${provider.name} provider: this address exists only inside the cluster's namespaces; npm run dashboard -- --forward serves it on 127.0.0.1)\n`,
+    );
     return 0;
   }
   const local = `http://127.0.0.1:${port}/status`;

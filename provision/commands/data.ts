@@ -36,7 +36,10 @@ const USAGE = `usage: npm run data -- push <folder> [--name NAME] [--nodes all|n
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
 function checkName(name: string, flag: string): string {
-  if (!NAME.test(name)) throw badInput(`"${name}" cannot name a data folder`, [{ path: flag, message: `"${name}"`, fix: "letters, digits and ._- (up to 100), starting with a letter or digit" }]);
+  if (!NAME.test(name))
+    throw badInput(`"${name}" cannot name a data folder`, [
+      { path: flag, message: `"${name}"`, fix: "letters, digits and ._- (up to 100), starting with a letter or digit" },
+    ]);
   return name;
 }
 
@@ -47,12 +50,22 @@ function pickNodes(cluster: ClusterRef, arg: string | undefined, fallback: "all"
 }
 
 export async function cli(argv: readonly string[], cwd = process.env.INIT_CWD ?? process.cwd()): Promise<number> {
-  const parsed = parseCli(argv, USAGE, { name: { type: "string" }, nodes: { type: "string" }, "max-size": { type: "string", default: "10GB" } }, { positionals: true });
+  const parsed = parseCli(
+    argv,
+    USAGE,
+    { name: { type: "string" }, nodes: { type: "string" }, "max-size": { type: "string", default: "10GB" } },
+    { positionals: true },
+  );
   if (!parsed) return 0;
   const [verb, arg, ...extra] = parsed.positionals;
   if (!verb || !["push", "pull", "list"].includes(verb))
-    throw badInput(`npm run data needs push, pull or list${verb ? ` (not "${verb}")` : ""}`, [{ path: "verb", message: verb ?? "missing", fix: USAGE }]);
-  if (extra.length) throw badInput(`too many arguments: ${extra.join(" ")}`, [{ path: "arguments", message: "one folder or name", fix: USAGE }]);
+    throw badInput(`npm run data needs push, pull or list${verb ? ` (not "${verb}")` : ""}`, [
+      { path: "verb", message: verb ?? "missing", fix: USAGE },
+    ]);
+  if (extra.length)
+    throw badInput(`too many arguments: ${extra.join(" ")}`, [
+      { path: "arguments", message: "one folder or name", fix: USAGE },
+    ]);
   const { deployed, provider } = operatorContext();
   const cluster = deployed.cluster;
 
@@ -74,17 +87,25 @@ export async function cli(argv: readonly string[], cwd = process.env.INIT_CWD ??
     return 0;
   }
 
-  if (!arg) throw badInput(`npm run data -- ${verb} needs a ${verb === "push" ? "folder" : "name"}`, [{ path: verb, message: "missing", fix: USAGE }]);
+  if (!arg)
+    throw badInput(`npm run data -- ${verb} needs a ${verb === "push" ? "folder" : "name"}`, [
+      { path: verb, message: "missing", fix: USAGE },
+    ]);
   if (verb === "push") {
     const maxBytes = parseSize(parsed.values["max-size"]!);
     if (maxBytes === undefined)
-      throw badInput(`--max-size ${parsed.values["max-size"]} is not a size`, [{ path: "--max-size", message: `"${parsed.values["max-size"]}"`, fix: "e.g. --max-size 20GB" }]);
+      throw badInput(`--max-size ${parsed.values["max-size"]} is not a size`, [
+        { path: "--max-size", message: `"${parsed.values["max-size"]}"`, fix: "e.g. --max-size 20GB" },
+      ]);
     const folder = path.resolve(cwd, arg);
     const name = checkName(parsed.values.name ?? path.basename(folder), parsed.values.name ? "--name" : "folder");
     const nodes = pickNodes(cluster, parsed.values.nodes, "all");
     const packed = await packFolder(folder, maxBytes, "folder");
     try {
-      step("data", `${folder}: ${packed.files.length} files, ${formatBytes(packed.bytes)}, to ${nodes.map((n) => n.name).join(", ")} as data/${name}`);
+      step(
+        "data",
+        `${folder}: ${packed.files.length} files, ${formatBytes(packed.bytes)}, to ${nodes.map((n) => n.name).join(", ")} as data/${name}`,
+      );
       const progress = copyProgress(
         "[data] copied",
         packed.bytes,
@@ -100,12 +121,20 @@ export async function cli(argv: readonly string[], cwd = process.env.INIT_CWD ??
           step("data", `${node.name}: ${to} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
         }),
       );
-      const failed = outcomes.flatMap((o, k) => (o.status === "rejected" ? [{ node: nodes[k]!.name, why: (o.reason as Error).message.split("\n")[0] ?? "" }] : []));
+      const failed = outcomes.flatMap((o, k) =>
+        o.status === "rejected"
+          ? [{ node: nodes[k]!.name, why: (o.reason as Error).message.split("\n")[0] ?? "" }]
+          : [],
+      );
       if (failed.length) {
         throw new UserError(
           `data/${name} did not reach ${failed.map((f) => f.node).join(", ")}`,
           1,
-          failed.map((f) => ({ path: f.node, message: f.why, fix: `npm run status shows whether ${f.node} is up; push again once it is (the others have it)` })),
+          failed.map((f) => ({
+            path: f.node,
+            message: f.why,
+            fix: `npm run status shows whether ${f.node} is up; push again once it is (the others have it)`,
+          })),
         );
       }
     } finally {
@@ -124,8 +153,16 @@ export async function cli(argv: readonly string[], cwd = process.env.INIT_CWD ??
     const to = nodes.length > 1 ? path.join(base, node.name) : base;
     const files = await fetchFolder(t, from, to);
     total += files.length;
-    step("data", files.length ? `${node.name}: ${files.length} files from ${from} into ${to}` : `${node.name}: ${from} is missing or empty`);
+    step(
+      "data",
+      files.length
+        ? `${node.name}: ${files.length} files from ${from} into ${to}`
+        : `${node.name}: ${from} is missing or empty`,
+    );
   }
-  if (!total) throw badInput(`data/${name} is on none of ${nodes.map((n) => n.name).join(", ")}`, [{ path: "name", message: `"${name}"`, fix: "npm run data -- list shows what the nodes hold" }]);
+  if (!total)
+    throw badInput(`data/${name} is on none of ${nodes.map((n) => n.name).join(", ")}`, [
+      { path: "name", message: `"${name}"`, fix: "npm run data -- list shows what the nodes hold" },
+    ]);
   return 0;
 }

@@ -39,12 +39,23 @@ export async function main(opts: DemoOptions): Promise<number> {
   const state = stateFile(clusterDir);
   if (stateHasResources(state)) {
     throw badInput("a cluster is already deployed from this checkout", [
-      { path: state, message: "the demo would share its Terraform state", fix: "run `npx cdktf destroy` first, or use the deployed cluster with npm run verify-versions / npm run benchmark" },
+      {
+        path: state,
+        message: "the demo would share its Terraform state",
+        fix: "run `npx cdktf destroy` first, or use the deployed cluster with npm run verify-versions / npm run benchmark",
+      },
     ]);
   }
   const configFile = path.join(clusterDir, "demo", "cluster.config.json");
   mkdirSync(path.dirname(configFile), { recursive: true });
-  writeFileSync(configFile, JSON.stringify({ provider: "local", nodes: { count: opts.nodes }, benchmark: { onDeploy: true, size: opts.size } }, null, 2));
+  writeFileSync(
+    configFile,
+    JSON.stringify(
+      { provider: "local", nodes: { count: opts.nodes }, benchmark: { onDeploy: true, size: opts.size } },
+      null,
+      2,
+    ),
+  );
   const env = { ...terraformEnvironment(), CLUSTER_CONFIG: configFile };
   const logFile = path.join(clusterDir, "logs", `demo-${timestamp()}.log`);
   mkdirSync(path.dirname(logFile), { recursive: true });
@@ -53,9 +64,14 @@ export async function main(opts: DemoOptions): Promise<number> {
   const times: Record<string, number> = {};
   const startedAt = Date.now();
   const notFound = (argv: string[], stderr: string) =>
-    new UserError(`the demo could not start ${argv[1] ?? argv[0]}: ${stderr.trim()}`, 2, [{ path: argv[1] ?? argv[0]!, message: "not found", fix: "run npm install in the project folder first" }]);
+    new UserError(`the demo could not start ${argv[1] ?? argv[0]}: ${stderr.trim()}`, 2, [
+      { path: argv[1] ?? argv[0]!, message: "not found", fix: "run npm install in the project folder first" },
+    ]);
 
-  /** cdktf deploy or destroy: its output into the log, a line per stage on the screen; on failure, the failing stage's error. */
+  /**
+   * cdktf deploy or destroy: its output into the log, a line per stage on the screen; on failure, the failing stage's
+   * error.
+   */
   const cdktf = async (verb: DeployVerb): Promise<number> => {
     appendFileSync(logFile, `\n# $ cdktf ${verb} --auto-approve\n`);
     const progress = new DeployProgress(verb, (line) => step(verb, line));
@@ -77,7 +93,10 @@ export async function main(opts: DemoOptions): Promise<number> {
     return r.exitCode;
   };
 
-  step("demo", `deploying ${opts.nodes} namespace nodes with cdktf deploy; Terraform's full output goes to ${shownLog}`);
+  step(
+    "demo",
+    `deploying ${opts.nodes} namespace nodes with cdktf deploy; Terraform's full output goes to ${shownLog}`,
+  );
   let code = await cdktf("deploy");
   if (code === 0) {
     const argv = [...NODE_TS, path.join(PROJECT_DIR, "provision", "verify-versions.ts")];
@@ -94,7 +113,9 @@ export async function main(opts: DemoOptions): Promise<number> {
       step("demo", `no benchmark report was written by this deploy (${report})`);
       code = 1;
     } else {
-      process.stdout.write(`\n${renderTable(validateResults(JSON.parse(readFileSync(path.join(latest, "results.json"), "utf8"))))}\n\n`);
+      process.stdout.write(
+        `\n${renderTable(validateResults(JSON.parse(readFileSync(path.join(latest, "results.json"), "utf8"))))}\n\n`,
+      );
       step("demo", `benchmark report: ${path.relative(process.cwd(), report)}`);
     }
   }
@@ -103,7 +124,10 @@ export async function main(opts: DemoOptions): Promise<number> {
     const d = await cdktf("destroy");
     if (code === 0) code = d;
   } else {
-    step("demo", `cluster kept: CLUSTER_CONFIG=${path.relative(PROJECT_DIR, configFile)} npx cdktf destroy --auto-approve removes it`);
+    step(
+      "demo",
+      `cluster kept: CLUSTER_CONFIG=${path.relative(PROJECT_DIR, configFile)} npx cdktf destroy --auto-approve removes it`,
+    );
   }
   step(
     "demo",
@@ -111,7 +135,11 @@ export async function main(opts: DemoOptions): Promise<number> {
       .map(([k, v]) => `${k} ${v.toFixed(0)} s`)
       .join(", ")}; Terraform's full output: ${shownLog}`,
   );
-  if (code !== 0) throw new UserError(`the demo stopped: a step exited with ${code} (what failed is above; everything Terraform printed is in ${shownLog})`, 1);
+  if (code !== 0)
+    throw new UserError(
+      `the demo stopped: a step exited with ${code} (what failed is above; everything Terraform printed is in ${shownLog})`,
+      1,
+    );
   return 0;
 }
 
@@ -121,10 +149,17 @@ const USAGE = `usage: npm run demo -- [--keep] [--size small|full] [--nodes N]
   --nodes N           number of namespace nodes, 1-16 (default: 3)`;
 
 export async function cli(argv: readonly string[]): Promise<number> {
-  const parsed = parseCli(argv, USAGE, { keep: { type: "boolean", default: false }, size: { type: "string", default: "small" }, nodes: { type: "string", default: "3" } });
+  const parsed = parseCli(argv, USAGE, {
+    keep: { type: "boolean", default: false },
+    size: { type: "string", default: "small" },
+    nodes: { type: "string", default: "3" },
+  });
   if (!parsed) return 0;
   const { values } = parsed;
   const nodes = intFlag("nodes", values.nodes, 1, 16)!;
-  if (values.size !== "small" && values.size !== "full") throw badInput(`--size ${values.size} is not valid`, [{ path: "--size", message: `"${values.size}"`, fix: "small or full" }]);
+  if (values.size !== "small" && values.size !== "full")
+    throw badInput(`--size ${values.size} is not valid`, [
+      { path: "--size", message: `"${values.size}"`, fix: "small or full" },
+    ]);
   return main({ keep: values.keep, size: values.size, nodes });
 }

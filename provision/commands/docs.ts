@@ -178,7 +178,8 @@ function allowedOf(s: SchemaNode, at: string): string {
   if (min !== undefined && max !== undefined) parts.push(`${min} to ${max}`);
   else if (min !== undefined) parts.push(`at least ${min}`);
   else if (max !== undefined) parts.push(`at most ${max}`);
-  if (typeof s.minLength === "number" && s.minLength > 0) parts.push(`at least ${s.minLength} character${s.minLength === 1 ? "" : "s"}`);
+  if (typeof s.minLength === "number" && s.minLength > 0)
+    parts.push(`at least ${s.minLength} character${s.minLength === 1 ? "" : "s"}`);
   if (typeof s.maxLength === "number") parts.push(`at most ${s.maxLength} characters`);
   // A pattern too long to read is named in prose by the schema's title.
   if (typeof s.pattern === "string" && typeof s.title === "string") parts.push(s.title);
@@ -191,7 +192,8 @@ function allowedOf(s: SchemaNode, at: string): string {
       const each = allowedOf(items, `${at}[]`);
       if (each) parts.push(`each ${each}`);
     }
-    if (typeof s.minItems === "number" && s.minItems > 0) parts.push(`at least ${s.minItems} item${s.minItems === 1 ? "" : "s"}`);
+    if (typeof s.minItems === "number" && s.minItems > 0)
+      parts.push(`at least ${s.minItems} item${s.minItems === 1 ? "" : "s"}`);
     if (typeof s.maxItems === "number") parts.push(`at most ${s.maxItems} items`);
     if (s.uniqueItems === true) parts.push("no repeats");
   }
@@ -204,7 +206,13 @@ function renderSection(s: Section): string {
   if (s.description) lines.push(cell(s.description), "");
   lines.push("| field | type | default | allowed | description |", "|---|---|---|---|---|");
   for (const f of s.fields) {
-    const row = [code(f.path), typeOf(f.schema), defaultOf(f), cell(allowedOf(f.schema, f.path) || "—"), cell(String(f.schema.description ?? ""))];
+    const row = [
+      code(f.path),
+      typeOf(f.schema),
+      defaultOf(f),
+      cell(allowedOf(f.schema, f.path) || "—"),
+      cell(String(f.schema.description ?? "")),
+    ];
     lines.push(`| ${row.join(" | ")} |`);
   }
   return lines.join("\n");
@@ -299,6 +307,8 @@ export function cli(argv: readonly string[], projectDir = PROJECT_DIR): number {
     if (!result.stale.length) process.stdout.write(`up to date: ${SCHEMA_FILE}, ${README_FILE}\n`);
     return result.stale.length ? 1 : 0;
   }
-  process.stdout.write(result.written.length ? `wrote ${result.written.join(", ")}\n` : `up to date: ${SCHEMA_FILE}, ${README_FILE}\n`);
+  process.stdout.write(
+    result.written.length ? `wrote ${result.written.join(", ")}\n` : `up to date: ${SCHEMA_FILE}, ${README_FILE}\n`,
+  );
   return 0;
 }

@@ -40,7 +40,12 @@ export async function runChecks(cluster: Cluster, o: DoctorOptions, host: Host):
     await terraformCheck(host),
     await providerSourceCheck(host, o.online),
     ...(packages ? [packages] : []),
-    ...(await preflightChecks(provider, host, ref, { box, python: runtime.python, platform: runtime.platform, dask: cluster.config.dask })),
+    ...(await preflightChecks(provider, host, ref, {
+      box,
+      python: runtime.python,
+      platform: runtime.platform,
+      dask: cluster.config.dask,
+    })),
     cacheCheck(cacheDir(host.env)),
   ];
 }
@@ -63,7 +68,8 @@ export function verdictLine(provider: ProviderName, rows: readonly CheckRow[]): 
   const fails = names("fail");
   const warns = names("warn");
   const oks = names("ok").length;
-  const list = (n: readonly string[], word: string) => `${n.length} ${word}${n.length === 1 ? "" : "s"} (${n.join(", ")})`;
+  const list = (n: readonly string[], word: string) =>
+    `${n.length} ${word}${n.length === 1 ? "" : "s"} (${n.join(", ")})`;
   switch (verdictOf(rows)) {
     case "ready":
       return `ready for ${provider}: all ${oks} checks ok`;
@@ -101,12 +107,18 @@ const USAGE = `usage: npm run doctor [-- [--provider ${PROVIDERS.join("|")}] [--
 exit: 0 nothing fails, 1 something fails, 2 bad arguments or an invalid cluster.config.json`;
 
 export async function cli(argv: readonly string[], projectDir = PROJECT_DIR): Promise<number> {
-  const parsed = parseCli(argv, USAGE, { provider: { type: "string" }, online: { type: "boolean", default: false }, json: { type: "boolean", default: false } });
+  const parsed = parseCli(argv, USAGE, {
+    provider: { type: "string" },
+    online: { type: "boolean", default: false },
+    json: { type: "boolean", default: false },
+  });
   if (!parsed) return 0;
   const { values } = parsed;
   const provider = values.provider;
   if (provider !== undefined && !(PROVIDERS as readonly string[]).includes(provider)) {
-    throw badInput(`--provider ${provider} is not a provider`, [{ path: "--provider", message: `"${provider}"`, fix: `use one of: ${PROVIDERS.join(", ")}` }]);
+    throw badInput(`--provider ${provider} is not a provider`, [
+      { path: "--provider", message: `"${provider}"`, fix: `use one of: ${PROVIDERS.join(", ")}` },
+    ]);
   }
   return main({ provider: provider as ProviderName | undefined, online: values.online, json: values.json, projectDir });
 }

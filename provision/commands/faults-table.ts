@@ -45,7 +45,9 @@ export function renderSection(run: FaultsRun, scenarios: readonly Scenario[] = S
     const o: Outcome | undefined = byId.get(s.id);
     const observed = o ? o.observed : "not run in the last run";
     const verdict = !o ? "—" : o.passed ? "yes" : "**no**";
-    lines.push(`| ${i + 1} | ${cell(s.title)} | ${cell(s.done)} | ${cell(s.expected)} | ${cell(observed)} | ${verdict} |`);
+    lines.push(
+      `| ${i + 1} | ${cell(s.title)} | ${cell(s.done)} | ${cell(s.expected)} | ${cell(observed)} | ${verdict} |`,
+    );
   });
   lines.push("");
   return lines.join("\n");
@@ -88,12 +90,16 @@ export function checkReadme(readme: string, scenarios: readonly Scenario[] = SCE
     .map((l) => l.split(/(?<!\\)\|/).map((c) => c.trim()));
   const listed = rows.map((r) => r[2] ?? "");
   const wanted = scenarios.map((s) => cell(s.title));
-  for (const t of wanted.filter((w) => !listed.includes(w))) problems.push(`${README_FILE}: scenario "${t}" of the suite is not in the table`);
-  for (const t of listed.filter((l) => !wanted.includes(l))) problems.push(`${README_FILE}: "${t}" is in the table but not a scenario of the suite`);
-  if (!problems.length && listed.join("\n") !== wanted.join("\n")) problems.push(`${README_FILE}: the table lists the scenarios in another order than the suite`);
+  for (const t of wanted.filter((w) => !listed.includes(w)))
+    problems.push(`${README_FILE}: scenario "${t}" of the suite is not in the table`);
+  for (const t of listed.filter((l) => !wanted.includes(l)))
+    problems.push(`${README_FILE}: "${t}" is in the table but not a scenario of the suite`);
+  if (!problems.length && listed.join("\n") !== wanted.join("\n"))
+    problems.push(`${README_FILE}: the table lists the scenarios in another order than the suite`);
   for (const s of scenarios) {
     const row = rows.find((r) => r[2] === cell(s.title));
-    if (row && (row[3] !== cell(s.done) || row[4] !== cell(s.expected))) problems.push(`${README_FILE}: "${s.title}" says another "what was done" or "expected" than the suite`);
+    if (row && (row[3] !== cell(s.done) || row[4] !== cell(s.expected)))
+      problems.push(`${README_FILE}: "${s.title}" says another "what was done" or "expected" than the suite`);
   }
   return problems.map((p) => `${p} — ${HOW}`);
 }
@@ -110,7 +116,13 @@ export function main(opts: FaultsTableOptions): { problems: string[]; written: b
   if (opts.check) return { problems: checkReadme(readme), written: false };
   const jsonPath = path.join(opts.projectDir, FAULTS_JSON);
   if (!existsSync(jsonPath)) {
-    throw badInput(`${FAULTS_JSON} does not exist`, [{ path: FAULTS_JSON, message: "no run of the faults suite on this checkout", fix: "run npx vitest run test/faults.local.test.ts as root first" }]);
+    throw badInput(`${FAULTS_JSON} does not exist`, [
+      {
+        path: FAULTS_JSON,
+        message: "no run of the faults suite on this checkout",
+        fix: "run npx vitest run test/faults.local.test.ts as root first",
+      },
+    ]);
   }
   const run = JSON.parse(readFileSync(jsonPath, "utf8")) as FaultsRun;
   const text = spliceReadme(readme, renderSection(run));
@@ -132,7 +144,8 @@ export function cli(argv: readonly string[], projectDir = PROJECT_DIR): number {
   const r = main({ projectDir, check: values.check });
   if (values.check) {
     for (const p of r.problems) process.stderr.write(`out of sync: ${p}\n`);
-    if (!r.problems.length) process.stdout.write(`in sync: ${README_FILE} lists the ${SCENARIOS.length} scenarios of the faults suite\n`);
+    if (!r.problems.length)
+      process.stdout.write(`in sync: ${README_FILE} lists the ${SCENARIOS.length} scenarios of the faults suite\n`);
     return r.problems.length ? 1 : 0;
   }
   process.stdout.write(r.written ? `wrote the faults table into ${README_FILE}\n` : `up to date: ${README_FILE}\n`);

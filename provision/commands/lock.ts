@@ -44,7 +44,9 @@ export interface LockResult {
 }
 
 /** The runtime.python default of the config schema: one place says which Python is the default. */
-export const DEFAULT_PYTHON = (ClusterConfigSchema.properties.runtime.properties.python as unknown as { default: string }).default;
+export const DEFAULT_PYTHON = (
+  ClusterConfigSchema.properties.runtime.properties.python as unknown as { default: string }
+).default;
 
 /** What a lock is made from: the runtime's, or JupyterLab's beside it (constrained by the runtime's). */
 interface LockKind {
@@ -56,22 +58,42 @@ interface LockKind {
 
 const KINDS: readonly LockKind[] = [
   { input: "requirements.in", title: "dask-vm-cluster runtime lock", out: lockPath },
-  { input: "notebook.in", title: "dask-vm-cluster notebook lock (JupyterLab beside the runtime, node 1)", out: notebookLockPath, constraint: lockPath },
+  {
+    input: "notebook.in",
+    title: "dask-vm-cluster notebook lock (JupyterLab beside the runtime, node 1)",
+    out: notebookLockPath,
+    constraint: lockPath,
+  },
 ];
 
 export async function main(opts: LockOptions, host: Host = realHost()): Promise<LockResult[]> {
   const progress = opts.onProgress ?? (() => {});
   for (const kind of KINDS) {
     const input = path.join(opts.projectDir, RUNTIME_DIR, kind.input);
-    if (!existsSync(input)) throw badInput(`${input} is missing`, [{ path: input, message: "no such file", fix: `restore it from git: git checkout -- cluster-runtime/${kind.input}` }]);
+    if (!existsSync(input))
+      throw badInput(`${input} is missing`, [
+        {
+          path: input,
+          message: "no such file",
+          fix: `restore it from git: git checkout -- cluster-runtime/${kind.input}`,
+        },
+      ]);
   }
   const uv = await ensureUv(host, { step: (scope, m) => progress(`[${scope}] ${m}`), timed: (_s, _w, fn) => fn() });
   const results: LockResult[] = [];
-  for (const kind of KINDS) for (const platform of opts.platforms) results.push(await lockOne(opts, host, uv, kind, platform, progress));
+  for (const kind of KINDS)
+    for (const platform of opts.platforms) results.push(await lockOne(opts, host, uv, kind, platform, progress));
   return results;
 }
 
-async function lockOne(opts: LockOptions, host: Host, uv: Uv, kind: LockKind, platform: Platform, progress: (m: string) => void): Promise<LockResult> {
+async function lockOne(
+  opts: LockOptions,
+  host: Host,
+  uv: Uv,
+  kind: LockKind,
+  platform: Platform,
+  progress: (m: string) => void,
+): Promise<LockResult> {
   const input = path.join(opts.projectDir, RUNTIME_DIR, kind.input);
   {
     const t0 = performance.now();
@@ -85,7 +107,9 @@ async function lockOne(opts: LockOptions, host: Host, uv: Uv, kind: LockKind, pl
     try {
       const r = await uvCompile(host, uv, {
         inputs: [path.relative(opts.projectDir, input)],
-        constraints: kind.constraint ? [path.relative(opts.projectDir, kind.constraint(opts.projectDir, platform))] : [],
+        constraints: kind.constraint
+          ? [path.relative(opts.projectDir, kind.constraint(opts.projectDir, platform))]
+          : [],
         python: opts.python,
         platform,
         command,
@@ -94,16 +118,26 @@ async function lockOne(opts: LockOptions, host: Host, uv: Uv, kind: LockKind, pl
         cwd: opts.projectDir,
       });
       if (r.exitCode !== 0) {
-        throw new UserError(`uv could not lock ${path.relative(opts.projectDir, input)} for Python ${opts.python} on ${platform}`, 1, [
-          { path: `cluster-runtime/${kind.input}`, message: uvCause(r), fix: `loosen the bounds in ${kind.input}, or pick another --python` },
-        ]);
+        throw new UserError(
+          `uv could not lock ${path.relative(opts.projectDir, input)} for Python ${opts.python} on ${platform}`,
+          1,
+          [
+            {
+              path: `cluster-runtime/${kind.input}`,
+              message: uvCause(r),
+              fix: `loosen the bounds in ${kind.input}, or pick another --python`,
+            },
+          ],
+        );
       }
       const body = readFileSync(tmp, "utf8");
       const header = lockHeader(kind.title, "npm run lock", uv, opts.python, platform);
       writeFileSync(tmp, header + body);
       const parsed = parseLock(header + body);
       if (parsed.python !== opts.python || parsed.entries.some((e) => e.hashes.length === 0)) {
-        throw new Error(`internal: the lock written for ${platform} does not parse back (python ${parsed.python}, ${parsed.entries.length} entries)`);
+        throw new Error(
+          `internal: the lock written for ${platform} does not parse back (python ${parsed.python}, ${parsed.entries.length} entries)`,
+        );
       }
       renameSync(tmp, out);
       const seconds = (performance.now() - t0) / 1000;
@@ -121,14 +155,23 @@ const USAGE = `usage: npm run lock [--python X.Y] [--platform x86_64|aarch64|all
   --upgrade   move every pin to the newest version requirements.in allows (default: keep pins)`;
 
 export async function cli(argv: readonly string[]): Promise<number> {
-  const parsed = parseCli(argv, USAGE, { python: { type: "string", default: DEFAULT_PYTHON }, platform: { type: "string", default: "all" }, upgrade: { type: "boolean", default: false } });
+  const parsed = parseCli(argv, USAGE, {
+    python: { type: "string", default: DEFAULT_PYTHON },
+    platform: { type: "string", default: "all" },
+    upgrade: { type: "boolean", default: false },
+  });
   if (!parsed) return 0;
   const { values } = parsed;
   const python = values.python!;
-  if (!/^3\.\d{1,2}$/.test(python)) throw badInput(`--python ${python} is not a major.minor version`, [{ path: "--python", message: `"${python}"`, fix: "write it like 3.11" }]);
+  if (!/^3\.\d{1,2}$/.test(python))
+    throw badInput(`--python ${python} is not a major.minor version`, [
+      { path: "--python", message: `"${python}"`, fix: "write it like 3.11" },
+    ]);
   const platform = values.platform!;
   if (platform !== "all" && !(PLATFORMS as readonly string[]).includes(platform)) {
-    throw badInput(`--platform ${platform} is not supported`, [{ path: "--platform", message: `"${platform}"`, fix: `use one of: all, ${PLATFORMS.join(", ")}` }]);
+    throw badInput(`--platform ${platform} is not supported`, [
+      { path: "--platform", message: `"${platform}"`, fix: `use one of: all, ${PLATFORMS.join(", ")}` },
+    ]);
   }
   const projectDir = PROJECT_DIR;
   await main({
@@ -138,6 +181,9 @@ export async function cli(argv: readonly string[]): Promise<number> {
     upgrade: values.upgrade,
     onProgress: (m) => process.stderr.write(`lock: ${m}\n`),
   });
-  if (python !== DEFAULT_PYTHON) process.stderr.write(`lock: set "runtime": {"python": "${python}"} in cluster.config.json so the deploy uses this lock\n`);
+  if (python !== DEFAULT_PYTHON)
+    process.stderr.write(
+      `lock: set "runtime": {"python": "${python}"} in cluster.config.json so the deploy uses this lock\n`,
+    );
   return 0;
 }

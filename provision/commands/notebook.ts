@@ -17,7 +17,17 @@ import { intFlag, parseCli } from "../core/cli-args.js";
 import { consoleLog, step } from "../core/log.js";
 import { openBrowser } from "../host/browser.js";
 import { portFree } from "../machines/relay.js";
-import { buildNotebookBundle, installNotebook, KERNEL_NAME, notebookEnv, notebookService, notebookToken, SHIPPED_DIR, waitForNotebook, writeNotebookToken } from "../services/notebook.js";
+import {
+  buildNotebookBundle,
+  installNotebook,
+  KERNEL_NAME,
+  notebookEnv,
+  notebookService,
+  notebookToken,
+  SHIPPED_DIR,
+  waitForNotebook,
+  writeNotebookToken,
+} from "../services/notebook.js";
 import { cacheDir, forUser, resultsDir } from "../host/paths.js";
 import { dashboardUrl, startService, stopService } from "../services/definitions.js";
 import { shq } from "../machines/transport.js";
@@ -49,13 +59,22 @@ async function prepare(ctx: OperatorContext, dashboard?: string) {
   const runtime = deployedRuntime(deployed);
   const head = deployed.cluster.head;
   const t = provider.transport(deployed.cluster, head);
-  const bundle = await buildNotebookBundle(deployed.cluster.projectDir, runtime, { cacheDir: cacheDir(host.env), env: host.env, log: consoleLog });
+  const bundle = await buildNotebookBundle(deployed.cluster.projectDir, runtime, {
+    cacheDir: cacheDir(host.env),
+    env: host.env,
+    log: consoleLog,
+  });
   const install = await installNotebook(t, bundle, consoleLog);
   await writeNodeProfile(t, deployed.cluster, head, dask, dashboard);
   return { t, install, dask, head };
 }
 
-async function execute(ctx: OperatorContext, file: string, env: Record<string, string>, timeoutS: number): Promise<number> {
+async function execute(
+  ctx: OperatorContext,
+  file: string,
+  env: Record<string, string>,
+  timeoutS: number,
+): Promise<number> {
   const { t, install } = await prepare(ctx);
   const name = path.basename(file, ".ipynb");
   const run = `${nodePaths(t.root).notebooks}/.runs/${timestamp()}-${name.replace(/[^A-Za-z0-9._-]/g, "_")}`;
@@ -63,9 +82,24 @@ async function execute(ctx: OperatorContext, file: string, env: Record<string, s
   // remote shell's paths must not.
   const input = `${run}/input.ipynb`;
   await t.put(file, input);
-  const out = path.join(resultsDir(ctx.deployed.cluster.projectDir), "notebooks", `${timestamp()}-${path.basename(file)}`);
+  const out = path.join(
+    resultsDir(ctx.deployed.cluster.projectDir),
+    "notebooks",
+    `${timestamp()}-${path.basename(file)}`,
+  );
   step("notebook", `running ${path.basename(file)} on ${t.node} (kernel ${KERNEL_NAME})`);
-  const argv = [nodePaths(t.root).python, "-m", "dask_vm_runtime", "run-notebook", input, `${run}/executed.ipynb`, "--kernel", KERNEL_NAME, "--timeout", String(timeoutS)];
+  const argv = [
+    nodePaths(t.root).python,
+    "-m",
+    "dask_vm_runtime",
+    "run-notebook",
+    input,
+    `${run}/executed.ipynb`,
+    "--kernel",
+    KERNEL_NAME,
+    "--timeout",
+    String(timeoutS),
+  ];
   try {
     const r = await t.run(`cd ${shq(run)} && ${argv.map(shq).join(" ")}`, {
       env: { ...notebookEnv(t, install), ...env },
@@ -91,12 +125,16 @@ function userNotebooks(projectDir: string): string {
   const dir = path.join(projectDir, "notebooks");
   if (!existsSync(dir)) {
     mkdirSync(dir, { recursive: true });
-    for (const f of readdirSync(path.join(projectDir, SHIPPED_DIR))) if (f.endsWith(".ipynb")) cpSync(path.join(projectDir, SHIPPED_DIR, f), path.join(dir, f));
+    for (const f of readdirSync(path.join(projectDir, SHIPPED_DIR)))
+      if (f.endsWith(".ipynb")) cpSync(path.join(projectDir, SHIPPED_DIR, f), path.join(dir, f));
   }
   return dir;
 }
 
-/** Resolves at the first Ctrl-C or SIGTERM; from then on those signals no longer end the process, so what was started is stopped and the notebooks come back. */
+/**
+ * Resolves at the first Ctrl-C or SIGTERM; from then on those signals no longer end the process, so what was started is
+ * stopped and the notebooks come back.
+ */
 function untilInterrupted(): { ended: Promise<void>; interrupted: () => boolean; release: () => void } {
   let hit = false;
   let done: () => void = () => undefined;
@@ -127,10 +165,17 @@ async function interactive(ctx: OperatorContext, port: number, open: boolean): P
   // Said before minutes of installing, not after.
   if (forwarded && !(await portFree(port)))
     throw badInput(`--port ${port}: 127.0.0.1:${port} is taken on this computer`, [
-      { path: "--port", message: "another program (another JupyterLab?) listens there", fix: `choose another, e.g. --port ${port === 8888 ? 8889 : 8888}` },
+      {
+        path: "--port",
+        message: "another program (another JupyterLab?) listens there",
+        fix: `choose another, e.g. --port ${port === 8888 ? 8889 : 8888}`,
+      },
     ]);
   const dashboardLocal = `http://127.0.0.1:${dask.dashboardPort}/status`;
-  const { t, install, head } = await prepare(ctx, forwarded ? dashboardLocal : `${dashboardUrl(cluster.head, dask)}/status`);
+  const { t, install, head } = await prepare(
+    ctx,
+    forwarded ? dashboardLocal : `${dashboardUrl(cluster.head, dask)}/status`,
+  );
   const local = userNotebooks(cluster.projectDir);
   const remote = nodePaths(t.root).notebooks;
   const skip = [".ipynb_checkpoints", ".runs"];
@@ -173,7 +218,9 @@ async function interactive(ctx: OperatorContext, port: number, open: boolean): P
           servers.push(await provider.forward(cluster, head, dask.dashboardPort, dask.dashboardPort));
           dashboard = dashboardLocal;
         } catch (err) {
-          host.warn(`the dashboard stays inside the cluster: 127.0.0.1:${dask.dashboardPort} is taken (${(err as Error).message}); npm run dashboard -- --forward --port N serves it elsewhere`);
+          host.warn(
+            `the dashboard stays inside the cluster: 127.0.0.1:${dask.dashboardPort} is taken (${(err as Error).message}); npm run dashboard -- --forward --port N serves it elsewhere`,
+          );
         }
       }
       ready = !signals.interrupted();
@@ -215,23 +262,43 @@ export async function cli(argv: readonly string[], cwd = process.env.INIT_CWD ??
   const env: Record<string, string> = {};
   for (const kv of values.env ?? []) {
     const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(kv);
-    if (!m) throw badInput(`--env ${kv} is not KEY=VALUE`, [{ path: "--env", message: `"${kv}"`, fix: "e.g. --env DVC_NOTEBOOK_SIZE=small" }]);
+    if (!m)
+      throw badInput(`--env ${kv} is not KEY=VALUE`, [
+        { path: "--env", message: `"${kv}"`, fix: "e.g. --env DVC_NOTEBOOK_SIZE=small" },
+      ]);
     env[m[1]!] = m[2]!;
   }
   const ctx = operatorContext();
   const dask = deployedDask(ctx.deployed);
   const taken = Object.entries(dask).find(([k, v]) => k.endsWith("Port") && v === port);
-  if (taken) throw badInput(`--port ${port} is dask.${taken[0]}`, [{ path: "--port", message: `${port} is taken on ${ctx.deployed.cluster.head.name}`, fix: "choose another, e.g. --port 8888" }]);
+  if (taken)
+    throw badInput(`--port ${port} is dask.${taken[0]}`, [
+      {
+        path: "--port",
+        message: `${port} is taken on ${ctx.deployed.cluster.head.name}`,
+        fix: "choose another, e.g. --port 8888",
+      },
+    ]);
   if (values.execute !== undefined) {
     const file = path.resolve(cwd, values.execute);
     if (!file.endsWith(".ipynb") || !existsSync(file)) {
       throw badInput(`--execute ${values.execute}: no such notebook`, [
-        { path: "--execute", message: `${file} is not an existing .ipynb file`, fix: `e.g. --execute ${path.join(SHIPPED_DIR, "write-ups.ipynb")}` },
+        {
+          path: "--execute",
+          message: `${file} is not an existing .ipynb file`,
+          fix: `e.g. --execute ${path.join(SHIPPED_DIR, "write-ups.ipynb")}`,
+        },
       ]);
     }
     return execute(ctx, file, env, timeoutS);
   }
   if (Object.keys(env).length)
-    throw badInput("--env is for --execute", [{ path: "--env", message: "JupyterLab's kernels take their environment from the kernel spec", fix: "drop --env, or add --execute NB" }]);
+    throw badInput("--env is for --execute", [
+      {
+        path: "--env",
+        message: "JupyterLab's kernels take their environment from the kernel spec",
+        fix: "drop --env, or add --execute NB",
+      },
+    ]);
   return interactive(ctx, port, !values["no-open"]);
 }

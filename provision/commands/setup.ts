@@ -17,14 +17,23 @@ const USAGE = `usage: npm run setup [-- [--with-tofu] [--install] [--print-env]]
 exit: 0 ready, 1 a build failed, 2 bad arguments or no Go`;
 
 export async function cli(argv: readonly string[]): Promise<number> {
-  const parsed = parseCli(argv, USAGE, { "with-tofu": { type: "boolean", default: false }, install: { type: "boolean", default: false }, "print-env": { type: "boolean", default: false } });
+  const parsed = parseCli(argv, USAGE, {
+    "with-tofu": { type: "boolean", default: false },
+    install: { type: "boolean", default: false },
+    "print-env": { type: "boolean", default: false },
+  });
   if (!parsed) return 0;
   const { values } = parsed;
   const host = realHost();
   // With --print-env, stdout is for eval: progress goes to stderr.
-  const log = values["print-env"] ? { ...consoleLog, step: (s: string, m: string) => void process.stderr.write(`[${s}] ${m}\n`) } : consoleLog;
+  const log = values["print-env"]
+    ? { ...consoleLog, step: (s: string, m: string) => void process.stderr.write(`[${s}] ${m}\n`) }
+    : consoleLog;
   const { rc } = await ensureNullMirror(host, log);
-  log.step("setup", `hashicorp/null: built; CLI config with its mirror: ${rc} (deploys need no CLI config: the synth uses the build directly)`);
+  log.step(
+    "setup",
+    `hashicorp/null: built; CLI config with its mirror: ${rc} (deploys need no CLI config: the synth uses the build directly)`,
+  );
   const env: string[] = ["export CHECKPOINT_DISABLE=1"];
   const cli = await terraformCheck(host);
   if (values["with-tofu"] || cli.status === "fail") {

@@ -29,7 +29,11 @@ export async function cli(argv: readonly string[]): Promise<number> {
   const r = await runProcess(shell, { env: { ...process.env, ...env }, inherit: true });
   if (r.missing)
     throw badInput(`${shell[0]} is not installed or not on PATH`, [
-      { path: shell[0]!, message: "not found", fix: "install OpenSSH (on Windows: Settings > Apps > Optional features > OpenSSH Client)" },
+      {
+        path: shell[0]!,
+        message: "not found",
+        fix: "install OpenSSH (on Windows: Settings > Apps > Optional features > OpenSSH Client)",
+      },
     ]);
   return r.exitCode;
 }

@@ -15,7 +15,9 @@ export async function cli(argv: readonly string[]): Promise<number> {
   if (!parseCli(argv, USAGE, {})) return 0;
   const { deployed, provider } = operatorContext();
   const r = await startCluster(deployed, provider, consoleLog);
-  const reach = provider.capabilities.hostReachesNodes ? "" : ` (inside the cluster's namespaces: npm run dashboard -- --forward serves it on 127.0.0.1)`;
+  const reach = provider.capabilities.hostReachesNodes
+    ? ""
+    : ` (inside the cluster's namespaces: npm run dashboard -- --forward serves it on 127.0.0.1)`;
   process.stdout.write(
     `cluster ${deployed.cluster.id} started and verified in ${r.seconds.toFixed(1)} s${r.changed.length ? ` (powered on: ${r.changed.join(", ")})` : ""}; ${deployed.cluster.nodes.length} workers registered, versions identical\ndashboard: ${r.dashboard}${reach}\n`,
   );

@@ -60,10 +60,13 @@ export interface ClusterStatus {
 
 async function serviceState(t: Transport, name: string): Promise<ServiceState | undefined> {
   const p = nodePaths(t.root);
-  const r = await t.run(`if [ -f ${shq(`${p.etc}/${name}.json`)} ]; then ${shq(p.python)} -m dask_vm_runtime service status ${name} --root ${shq(t.root)} --manager ${t.serviceManager}; fi`, {
-    nothrow: true,
-    timeoutMs: 20_000,
-  });
+  const r = await t.run(
+    `if [ -f ${shq(`${p.etc}/${name}.json`)} ]; then ${shq(p.python)} -m dask_vm_runtime service status ${name} --root ${shq(t.root)} --manager ${t.serviceManager}; fi`,
+    {
+      nothrow: true,
+      timeoutMs: 20_000,
+    },
+  );
   if (!r.stdout.trim()) return undefined;
   try {
     return JSON.parse(r.stdout) as ServiceState;
@@ -74,14 +77,22 @@ async function serviceState(t: Transport, name: string): Promise<ServiceState | 
 
 async function nodeStatus(spec: NodeSpec, t: Transport, machine: MachineStatus): Promise<NodeStatus> {
   const base = { name: spec.name, ip: spec.ip, cpus: spec.cpus, memoryMb: spec.memoryMb };
-  if (machine.state !== "running") return { ...base, state: machine.state === "stopped" ? "stopped" : "down", services: [], error: `${machine.state}: ${machine.detail}` };
+  if (machine.state !== "running")
+    return {
+      ...base,
+      state: machine.state === "stopped" ? "stopped" : "down",
+      services: [],
+      error: `${machine.state}: ${machine.detail}`,
+    };
   try {
     await t.run("true", { timeoutMs: 15_000 });
   } catch (err) {
     return { ...base, state: "down", services: [], error: (err as Error).message.split("\n")[0] };
   }
   // JupyterLab runs only while npm run notebook does: listed when it runs, never "down".
-  const services = (await Promise.all(["scheduler", "worker", "notebook"].map((s) => serviceState(t, s)))).filter((s): s is ServiceState => s !== undefined && (s.name !== "notebook" || s.running));
+  const services = (await Promise.all(["scheduler", "worker", "notebook"].map((s) => serviceState(t, s)))).filter(
+    (s): s is ServiceState => s !== undefined && (s.name !== "notebook" || s.running),
+  );
   return { ...base, state: "up", services };
 }
 
@@ -98,7 +109,11 @@ function lastBenchmark(projectDir: string): ClusterStatus["lastBenchmark"] {
 }
 
 /** The status of what is deployed (Deployed read from the state), or of nothing. */
-export async function collectStatus(config: Cluster, deployed: Deployed | undefined, provider: MachineProvider): Promise<ClusterStatus> {
+export async function collectStatus(
+  config: Cluster,
+  deployed: Deployed | undefined,
+  provider: MachineProvider,
+): Promise<ClusterStatus> {
   const base = { cluster: config.id, lastBenchmark: lastBenchmark(config.projectDir) };
   if (!deployed) {
     return {
@@ -117,7 +132,9 @@ export async function collectStatus(config: Cluster, deployed: Deployed | undefi
   const ref = deployed.cluster;
   const dask = deployed.dask ?? config.config.dask;
   const transports = ref.nodes.map((n) => provider.transport(ref, n));
-  const nodes = await Promise.all(ref.nodes.map(async (n, i) => nodeStatus(n, transports[i]!, await provider.machineState(ref, n))));
+  const nodes = await Promise.all(
+    ref.nodes.map(async (n, i) => nodeStatus(n, transports[i]!, await provider.machineState(ref, n))),
+  );
   const address = schedulerAddress(ref.head, dask);
   let workers: RegisteredWorker[] = [];
   let workersError: string | undefined;
@@ -140,7 +157,9 @@ export async function collectStatus(config: Cluster, deployed: Deployed | undefi
     const v = await check({ cluster: ref, provider, runtime: deployed.runtime, services: false });
     versions = v.verdict === "identical" ? "identical" : `${v.verdict}: ${v.drift.slice(0, 3).join("; ")}`;
   }
-  const servicesUp = nodes.every((n) => n.state === "up" && n.services.length > 0 && n.services.every((s) => s.running));
+  const servicesUp = nodes.every(
+    (n) => n.state === "up" && n.services.length > 0 && n.services.every((s) => s.running),
+  );
   return {
     ...base,
     provider: ref.provider,
@@ -161,21 +180,42 @@ export async function collectStatus(config: Cluster, deployed: Deployed | undefi
 function since(s: ServiceState): string {
   if (!s.since) return "";
   const secs = Math.max(0, (Date.now() - Date.parse(s.since)) / 1000);
-  const human = secs < 120 ? `${secs.toFixed(0)} s` : secs < 7200 ? `${(secs / 60).toFixed(0)} min` : `${(secs / 3600).toFixed(1)} h`;
+  const human =
+    secs < 120
+      ? `${secs.toFixed(0)} s`
+      : secs < 7200
+        ? `${(secs / 60).toFixed(0)} min`
+        : `${(secs / 3600).toFixed(1)} h`;
   return ` for ${human}`;
 }
 
 export function renderStatus(s: ClusterStatus): string {
-  const lines = [`cluster ${s.cluster} (${s.provider})${s.deployed ? "" : " — not deployed (no machine in Terraform's state): run npx cdktf deploy"}`, ""];
-  if (s.configDiffers.length) lines.push(`note: cluster.config.json differs from what is deployed (${s.configDiffers.join("; ")}); shown: the deployed cluster`, "");
-  if (!s.deployed) return [...lines, `benchmark   ${s.lastBenchmark ? path.join(s.lastBenchmark.dir, "report.md") : "none yet"}`, "", "NOT HEALTHY: nothing is deployed"].join("\n");
+  const lines = [
+    `cluster ${s.cluster} (${s.provider})${s.deployed ? "" : " — not deployed (no machine in Terraform's state): run npx cdktf deploy"}`,
+    "",
+  ];
+  if (s.configDiffers.length)
+    lines.push(
+      `note: cluster.config.json differs from what is deployed (${s.configDiffers.join("; ")}); shown: the deployed cluster`,
+      "",
+    );
+  if (!s.deployed)
+    return [
+      ...lines,
+      `benchmark   ${s.lastBenchmark ? path.join(s.lastBenchmark.dir, "report.md") : "none yet"}`,
+      "",
+      "NOT HEALTHY: nothing is deployed",
+    ].join("\n");
   const rows = s.nodes.map((n) => [
     n.name,
     n.state,
     n.ip,
     `${n.cpus} cpu`,
     `${n.memoryMb} MiB`,
-    n.services.map((v) => `${v.name} ${v.running ? `up${since(v)}${v.restarts ? `, ${v.restarts} restarts` : ""}` : "DOWN"}`).join("; ") || (n.error ?? "no services"),
+    n.services
+      .map((v) => `${v.name} ${v.running ? `up${since(v)}${v.restarts ? `, ${v.restarts} restarts` : ""}` : "DOWN"}`)
+      .join("; ") ||
+      (n.error ?? "no services"),
   ]);
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   lines.push(
@@ -188,10 +228,14 @@ export function renderStatus(s: ClusterStatus): string {
   );
   lines.push("");
   lines.push(`scheduler   ${s.scheduler}`);
-  lines.push(`workers     ${s.workers.length ? s.workers.map((w) => `${w.name}@${w.host} (${w.nthreads} threads)`).join(", ") : `none${s.workersError ? ` (${s.workersError})` : ""}`}`);
+  lines.push(
+    `workers     ${s.workers.length ? s.workers.map((w) => `${w.name}@${w.host} (${w.nthreads} threads)`).join(", ") : `none${s.workersError ? ` (${s.workersError})` : ""}`}`,
+  );
   lines.push(`versions    ${s.versions}`);
   lines.push(`dashboard   ${s.dashboard}`);
-  lines.push(`benchmark   ${s.lastBenchmark ? `${s.lastBenchmark.finishedAt ?? "?"}  ${path.join(s.lastBenchmark.dir, "report.md")}` : "none yet (npm run benchmark)"}`);
+  lines.push(
+    `benchmark   ${s.lastBenchmark ? `${s.lastBenchmark.finishedAt ?? "?"}  ${path.join(s.lastBenchmark.dir, "report.md")}` : "none yet (npm run benchmark)"}`,
+  );
   lines.push(
     "",
     s.healthy
@@ -213,7 +257,11 @@ export async function cli(argv: readonly string[]): Promise<number> {
   const { values } = parsed;
   const config = loadCluster({ projectDir: PROJECT_DIR });
   const deployed = readDeployed(stateFile(config.clusterDir));
-  const status = await collectStatus(config, deployed, providerFor(deployed?.cluster.provider ?? config.config.provider, realHost()));
+  const status = await collectStatus(
+    config,
+    deployed,
+    providerFor(deployed?.cluster.provider ?? config.config.provider, realHost()),
+  );
   process.stdout.write(values.json ? `${JSON.stringify(status, null, 2)}\n` : `${renderStatus(status)}\n`);
   return status.healthy ? 0 : 1;
 }

@@ -40,7 +40,11 @@ export async function cli(argv: readonly string[], cwd = process.env.INIT_CWD ??
   const parsed = parseCli(
     at < 0 ? argv : argv.slice(0, at + 1),
     USAGE,
-    { node: { type: "string" }, "max-size": { type: "string", default: "100MB" }, keep: { type: "boolean", default: false } },
+    {
+      node: { type: "string" },
+      "max-size": { type: "string", default: "100MB" },
+      keep: { type: "boolean", default: false },
+    },
     { positionals: true },
   );
   if (!parsed) return 0;
@@ -49,9 +53,14 @@ export async function cli(argv: readonly string[], cwd = process.env.INIT_CWD ??
   const args = argv.slice(at + 1);
   const maxBytes = parseSize(parsed.values["max-size"]!);
   if (maxBytes === undefined)
-    throw badInput(`--max-size ${parsed.values["max-size"]} is not a size`, [{ path: "--max-size", message: `"${parsed.values["max-size"]}"`, fix: "e.g. --max-size 500MB (B, kB, MB, GB)" }]);
+    throw badInput(`--max-size ${parsed.values["max-size"]} is not a size`, [
+      { path: "--max-size", message: `"${parsed.values["max-size"]}"`, fix: "e.g. --max-size 500MB (B, kB, MB, GB)" },
+    ]);
   const script = path.resolve(cwd, scriptArg);
-  if (!script.endsWith(".py")) throw badInput(`${scriptArg} is not a Python script`, [{ path: "script.py", message: `"${scriptArg}" does not end in .py`, fix: "give the path of a .py file" }]);
+  if (!script.endsWith(".py"))
+    throw badInput(`${scriptArg} is not a Python script`, [
+      { path: "script.py", message: `"${scriptArg}" does not end in .py`, fix: "give the path of a .py file" },
+    ]);
 
   const { deployed, provider } = operatorContext();
   const dask = deployedDask(deployed);
@@ -62,7 +71,11 @@ export async function cli(argv: readonly string[], cwd = process.env.INIT_CWD ??
   if (!packed.files.includes(rel)) {
     packed.remove();
     throw badInput(`${script} is not in what would be sent`, [
-      { path: "script.py", message: "no such file, or .dvcignore leaves it out", fix: "give an existing script that .dvcignore does not list" },
+      {
+        path: "script.py",
+        message: "no such file, or .dvcignore leaves it out",
+        fix: "give an existing script that .dvcignore does not list",
+      },
     ]);
   }
   const jobId = `${timestamp()}-${path.basename(script, ".py").replace(/[^A-Za-z0-9._-]/g, "_")}`;
@@ -88,34 +101,48 @@ export async function cli(argv: readonly string[], cwd = process.env.INIT_CWD ??
     interrupted = true;
     step("submit", `interrupted: stopping the job on ${node.name}`);
     stopping = t
-      .run(`p=$(cat ${shq(pidFile)} 2>/dev/null) && kill -INT "$p" 2>/dev/null && for i in $(seq 20); do kill -0 "$p" 2>/dev/null || exit 0; sleep 0.5; done; kill -KILL "$p" 2>/dev/null; true`, {
-        nothrow: true,
-        timeoutMs: 60_000,
-      })
+      .run(
+        `p=$(cat ${shq(pidFile)} 2>/dev/null) && kill -INT "$p" 2>/dev/null && for i in $(seq 20); do kill -0 "$p" 2>/dev/null || exit 0; sleep 0.5; done; kill -KILL "$p" 2>/dev/null; true`,
+        {
+          nothrow: true,
+          timeoutMs: 60_000,
+        },
+      )
       .catch(() => undefined);
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   try {
-    step("submit", `${node.name}: copying ${packed.files.length} file${packed.files.length === 1 ? "" : "s"} (${formatBytes(packed.bytes)}) from ${folder}`);
-    await sendFolder(t, packed, `${jobDir}/src`, copyProgress("[submit] copied", packed.bytes, [node.name], (l) => process.stderr.write(`${l}\n`))[node.name]);
+    step(
+      "submit",
+      `${node.name}: copying ${packed.files.length} file${packed.files.length === 1 ? "" : "s"} (${formatBytes(packed.bytes)}) from ${folder}`,
+    );
+    await sendFolder(
+      t,
+      packed,
+      `${jobDir}/src`,
+      copyProgress("[submit] copied", packed.bytes, [node.name], (l) => process.stderr.write(`${l}\n`))[node.name],
+    );
     await writeNodeProfile(t, deployed.cluster, node, dask);
     step("submit", `${node.name}: python ${[rel, ...args].join(" ")}`);
     const env = userEnv(t, { DVC_OUTPUT: `${jobDir}/output` });
     const command = [p.python, "-m", "dask_vm_runtime", "run-script", "--", `src/${rel}`, ...args].map(shq).join(" ");
-    const r = await t.run(`${venvPathLine(t)}mkdir -p ${shq(`${jobDir}/output`)} && cd ${shq(jobDir)} && echo $$ > ${shq(pidFile)} && exec ${command}`, {
-      env,
-      nothrow: true,
-      timeoutMs: 7 * 24 * 3_600_000,
-      onLine: (l) => {
-        process.stdout.write(`${l}\n`);
-        appendFileSync(log, `${l}\n`);
+    const r = await t.run(
+      `${venvPathLine(t)}mkdir -p ${shq(`${jobDir}/output`)} && cd ${shq(jobDir)} && echo $$ > ${shq(pidFile)} && exec ${command}`,
+      {
+        env,
+        nothrow: true,
+        timeoutMs: 7 * 24 * 3_600_000,
+        onLine: (l) => {
+          process.stdout.write(`${l}\n`);
+          appendFileSync(log, `${l}\n`);
+        },
+        onErrLine: (l) => {
+          process.stderr.write(`${l}\n`);
+          appendFileSync(log, `${l}\n`);
+        },
       },
-      onErrLine: (l) => {
-        process.stderr.write(`${l}\n`);
-        appendFileSync(log, `${l}\n`);
-      },
-    });
+    );
     await stopping;
     exitCode = interrupted ? 130 : r.exitCode;
     if (r.exitCode === 255 && !interrupted) {
@@ -127,8 +154,14 @@ export async function cli(argv: readonly string[], cwd = process.env.INIT_CWD ??
     }
     const files = await fetchFolder(t, `${jobDir}/output`, path.join(out, "output"));
     const seconds = (performance.now() - t0) / 1000;
-    writeFileSync(path.join(out, "job.json"), `${JSON.stringify({ script, args, node: node.name, exitCode, seconds: Number(seconds.toFixed(1)), output: files }, null, 2)}\n`);
-    step("submit", `exit ${exitCode} after ${seconds.toFixed(1)} s; ${files.length ? `${files.length} output file${files.length === 1 ? "" : "s"} in` : "log in"} ${forUser(out)}`);
+    writeFileSync(
+      path.join(out, "job.json"),
+      `${JSON.stringify({ script, args, node: node.name, exitCode, seconds: Number(seconds.toFixed(1)), output: files }, null, 2)}\n`,
+    );
+    step(
+      "submit",
+      `exit ${exitCode} after ${seconds.toFixed(1)} s; ${files.length ? `${files.length} output file${files.length === 1 ? "" : "s"} in` : "log in"} ${forUser(out)}`,
+    );
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);

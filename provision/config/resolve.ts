@@ -71,41 +71,78 @@ function describeAjvError(e: ErrorObject): Problem {
     }
     case "enum": {
       const allowed = (e.params as { allowedValues: unknown[] }).allowedValues;
-      return { path: at, message: `must be one of the allowed values`, fix: `use one of: ${allowed.map((v) => JSON.stringify(v)).join(", ")}` };
+      return {
+        path: at,
+        message: `must be one of the allowed values`,
+        fix: `use one of: ${allowed.map((v) => JSON.stringify(v)).join(", ")}`,
+      };
     }
     case "type":
-      return { path: at, message: `must be of type ${(e.params as { type: string }).type}`, fix: `write a ${(e.params as { type: string }).type} here` };
+      return {
+        path: at,
+        message: `must be of type ${(e.params as { type: string }).type}`,
+        fix: `write a ${(e.params as { type: string }).type} here`,
+      };
     case "minimum":
     case "maximum": {
       const p = e.params as { comparison: string; limit: number };
       const s = schemaAt(e.instancePath);
-      return { path: at, message: `must be ${p.comparison} ${p.limit}`, fix: `use a value from ${s?.minimum ?? "-"} to ${s?.maximum ?? "-"}` };
+      return {
+        path: at,
+        message: `must be ${p.comparison} ${p.limit}`,
+        fix: `use a value from ${s?.minimum ?? "-"} to ${s?.maximum ?? "-"}`,
+      };
     }
     case "pattern": {
       const s = schemaAt(e.instancePath);
-      return { path: at, message: `does not match ${(e.params as { pattern: string }).pattern}`, fix: String(s?.description ?? "see the schema") };
+      return {
+        path: at,
+        message: `does not match ${(e.params as { pattern: string }).pattern}`,
+        fix: String(s?.description ?? "see the schema"),
+      };
     }
     case "format":
-      return { path: at, message: `must be a ${(e.params as { format: string }).format} address like 192.168.56.12`, fix: "write four numbers 0-255 separated by dots" };
+      return {
+        path: at,
+        message: `must be a ${(e.params as { format: string }).format} address like 192.168.56.12`,
+        fix: "write four numbers 0-255 separated by dots",
+      };
     case "required":
-      return { path: `${at === "/" ? "" : at}/${(e.params as { missingProperty: string }).missingProperty}`, message: "is required", fix: "add it" };
+      return {
+        path: `${at === "/" ? "" : at}/${(e.params as { missingProperty: string }).missingProperty}`,
+        message: "is required",
+        fix: "add it",
+      };
     default:
       return { path: at, message: e.message ?? e.keyword, fix: String(schemaAt(e.instancePath)?.description ?? "") };
   }
 }
 
 /** Derives node IPs, threads and memory, and checks the rules JSON Schema cannot express. */
-function resolveNodes(config: ClusterConfig, subnet: Cidr, problems: Problem[], ssh: ReadonlyArray<NodeSsh & { bind: string }> = []): NodeSpec[] {
+function resolveNodes(
+  config: ClusterConfig,
+  subnet: Cidr,
+  problems: Problem[],
+  ssh: ReadonlyArray<NodeSsh & { bind: string }> = [],
+): NodeSpec[] {
   const { nodes, dask } = config;
   const count = config.provider === "ssh" ? ssh.length : nodes.count;
   const names = Array.from({ length: count }, (_, i) => `${nodes.namePrefix}${i + 1}`);
   const seenOverride = new Set<string>();
   nodes.overrides.forEach((o, i) => {
     if (!names.includes(o.name)) {
-      problems.push({ path: `/nodes/overrides/${i}/name`, message: `"${o.name}" is not a node of this cluster`, fix: `use one of: ${names.join(", ")}` });
+      problems.push({
+        path: `/nodes/overrides/${i}/name`,
+        message: `"${o.name}" is not a node of this cluster`,
+        fix: `use one of: ${names.join(", ")}`,
+      });
     }
     if (seenOverride.has(o.name)) {
-      problems.push({ path: `/nodes/overrides/${i}/name`, message: `"${o.name}" has two overrides`, fix: "merge them into one entry" });
+      problems.push({
+        path: `/nodes/overrides/${i}/name`,
+        message: `"${o.name}" has two overrides`,
+        fix: "merge them into one entry",
+      });
     }
     seenOverride.add(o.name);
   });
@@ -128,7 +165,11 @@ function resolveNodes(config: ClusterConfig, subnet: Cidr, problems: Problem[], 
         fix: `lower network.firstHost or node count, or widen network.subnet (hosts ${intToIp(subnet.network + 2)}..${intToIp(subnet.broadcast - 1)})`,
       });
     } else if (n === subnet.network || n === subnet.broadcast) {
-      problems.push({ path: ipPath, message: `${name} would get ${ip}, the ${n === subnet.network ? "network" : "broadcast"} address of ${subnet.text}`, fix: "pick an address inside the subnet" });
+      problems.push({
+        path: ipPath,
+        message: `${name} would get ${ip}, the ${n === subnet.network ? "network" : "broadcast"} address of ${subnet.text}`,
+        fix: "pick an address inside the subnet",
+      });
     } else if (n - subnet.network === 1 || (n & 0xff) === 1) {
       problems.push({
         path: ipPath,
@@ -137,7 +178,12 @@ function resolveNodes(config: ClusterConfig, subnet: Cidr, problems: Problem[], 
       });
     }
     const other = byIp.get(ip);
-    if (other) problems.push({ path: ipPath, message: `${name} and ${other} both get ${ip}`, fix: "give every node its own address" });
+    if (other)
+      problems.push({
+        path: ipPath,
+        message: `${name} and ${other} both get ${ip}`,
+        fix: "give every node its own address",
+      });
     byIp.set(ip, name);
 
     const cpus = o?.cpus ?? nodes.cpus;
@@ -161,7 +207,16 @@ function resolveNodes(config: ClusterConfig, subnet: Cidr, problems: Problem[], 
       memoryLimitMb = MIN_WORKER_MEMORY_MB;
     }
     const sshSpec = host ? (({ bind: _bind, ...rest }) => rest)(host) : undefined;
-    result.push({ name, index: i + 1, ip, cpus, memoryMb, threads: dask.threadsPerWorker || cpus, memoryLimitMb, ...(sshSpec ? { ssh: sshSpec } : {}) });
+    result.push({
+      name,
+      index: i + 1,
+      ip,
+      cpus,
+      memoryMb,
+      threads: dask.threadsPerWorker || cpus,
+      memoryLimitMb,
+      ...(sshSpec ? { ssh: sshSpec } : {}),
+    });
   });
   return result;
 }
@@ -172,7 +227,12 @@ function checkPorts(config: ClusterConfig, problems: Problem[]): void {
   for (const p of ports) {
     const v = config.dask[p];
     const other = seen.get(v);
-    if (other) problems.push({ path: `/dask/${p}`, message: `port ${v} is also dask.${other}`, fix: "give every service its own port" });
+    if (other)
+      problems.push({
+        path: `/dask/${p}`,
+        message: `port ${v} is also dask.${other}`,
+        fix: "give every service its own port",
+      });
     seen.set(v, p);
   }
 }
@@ -181,25 +241,41 @@ function checkPorts(config: ClusterConfig, problems: Problem[]): void {
  * Validates a parsed config: fills defaults, checks every rule, and returns the frozen
  * Cluster. Throws UserError(exit 2) listing every problem with its path and fix.
  */
-export function resolveCluster(raw: unknown, projectDir: string, opts: ValidateOptions = {}, source = "cluster.config.json"): Cluster {
+export function resolveCluster(
+  raw: unknown,
+  projectDir: string,
+  opts: ValidateOptions = {},
+  source = "cluster.config.json",
+): Cluster {
   const input = structuredClone(raw ?? {});
   if (typeof input !== "object" || Array.isArray(input) || input === null) {
-    throw badInput(`${source} is not valid`, [{ path: "/", message: "must be a JSON object", fix: 'write {} for all defaults, or e.g. {"provider": "local"}' }]);
+    throw badInput(`${source} is not valid`, [
+      { path: "/", message: "must be a JSON object", fix: 'write {} for all defaults, or e.g. {"provider": "local"}' },
+    ]);
   }
   const provider = (input as { provider?: string }).provider ?? ClusterConfigSchema.properties.provider.default;
-  const defaults = opts.host && Object.hasOwn(CAPABILITIES, provider) ? CAPABILITIES[provider as ProviderName].defaultsOn?.(opts.host) : undefined;
+  const defaults =
+    opts.host && Object.hasOwn(CAPABILITIES, provider)
+      ? CAPABILITIES[provider as ProviderName].defaultsOn?.(opts.host)
+      : undefined;
   if (defaults) {
     const given = input as { runtime?: { platform?: string }; box?: { name?: string } };
-    if (defaults.runtime && given.runtime?.platform === undefined) given.runtime = { ...given.runtime, ...defaults.runtime };
+    if (defaults.runtime && given.runtime?.platform === undefined)
+      given.runtime = { ...given.runtime, ...defaults.runtime };
     if (defaults.box && given.box?.name === undefined) given.box = { ...given.box, ...defaults.box };
   }
   // The nodes' memory by this host's total memory (host/memory.ts), for nodes on this
   // host; machines elsewhere (ssh) keep the schema's default.
   const caps = Object.hasOwn(CAPABILITIES, provider) ? CAPABILITIES[provider as ProviderName] : undefined;
   const nodesGiven = (input as { nodes?: unknown }).nodes;
-  if (opts.host?.totalMemBytes && caps?.nodesOnThisHost && (nodesGiven === undefined || (typeof nodesGiven === "object" && nodesGiven !== null && !Array.isArray(nodesGiven)))) {
+  if (
+    opts.host?.totalMemBytes &&
+    caps?.nodesOnThisHost &&
+    (nodesGiven === undefined || (typeof nodesGiven === "object" && nodesGiven !== null && !Array.isArray(nodesGiven)))
+  ) {
     const given = input as { nodes?: { memoryMb?: unknown } };
-    if (given.nodes?.memoryMb === undefined) given.nodes = { ...given.nodes, memoryMb: defaultNodeMemoryMb(opts.host.totalMemBytes) };
+    if (given.nodes?.memoryMb === undefined)
+      given.nodes = { ...given.nodes, memoryMb: defaultNodeMemoryMb(opts.host.totalMemBytes) };
   }
   const validate = validator();
   if (!validate(input)) {
@@ -211,14 +287,26 @@ export function resolveCluster(raw: unknown, projectDir: string, opts: ValidateO
   const subnet = parseCidr(config.network.subnet);
   if (!subnet) {
     throw badInput(`${source} is not valid`, [
-      { path: "/network/subnet", message: `"${config.network.subnet}" is not a CIDR subnet`, fix: "write it like 192.168.56.0/24 (numbers 0-255, prefix 8-30)" },
+      {
+        path: "/network/subnet",
+        message: `"${config.network.subnet}" is not a CIDR subnet`,
+        fix: "write it like 192.168.56.0/24 (numbers 0-255, prefix 8-30)",
+      },
     ]);
   }
   if (subnet.prefix < 8 || subnet.prefix > 30) {
-    problems.push({ path: "/network/subnet", message: `prefix /${subnet.prefix} is out of range`, fix: "use a prefix from /8 to /30, e.g. /24" });
+    problems.push({
+      path: "/network/subnet",
+      message: `prefix /${subnet.prefix} is out of range`,
+      fix: "use a prefix from /8 to /30, e.g. /24",
+    });
   }
   if (subnet.network !== ipToInt(subnet.address)) {
-    problems.push({ path: "/network/subnet", message: `${config.network.subnet} has host bits set`, fix: `write the network address: ${intToIp(subnet.network)}/${subnet.prefix}` });
+    problems.push({
+      path: "/network/subnet",
+      message: `${config.network.subnet} has host bits set`,
+      fix: `write the network address: ${intToIp(subnet.network)}/${subnet.prefix}`,
+    });
   }
   checkPorts(config, problems);
   const absProject = path.resolve(projectDir);
@@ -264,7 +352,9 @@ function deepFreeze<T>(value: T): T {
 export interface LoadOptions {
   readonly projectDir: string;
   readonly env?: NodeJS.ProcessEnv;
-  /** The host's platform, architecture and total memory, for the defaults that depend on them. Default: this process's. */
+  /**
+   * The host's platform, architecture and total memory, for the defaults that depend on them. Default: this process's.
+   */
   readonly host?: ValidateOptions["host"];
 }
 
@@ -272,7 +362,11 @@ export interface LoadOptions {
  * For CLIs and stacks/main.ts only: reads the config named by CLUSTER_CONFIG, or
  * <project>/cluster.config.json if present, or uses all defaults.
  */
-export function loadCluster({ projectDir, env = process.env, host = { platform: process.platform, arch: process.arch, totalMemBytes: os.totalmem() } }: LoadOptions): Cluster {
+export function loadCluster({
+  projectDir,
+  env = process.env,
+  host = { platform: process.platform, arch: process.arch, totalMemBytes: os.totalmem() },
+}: LoadOptions): Cluster {
   const explicit = env.CLUSTER_CONFIG;
   const file = explicit ? path.resolve(projectDir, explicit) : path.join(projectDir, "cluster.config.json");
   let raw: unknown = {};
@@ -281,11 +375,21 @@ export function loadCluster({ projectDir, env = process.env, host = { platform: 
     try {
       raw = JSON.parse(text);
     } catch (err) {
-      throw badInput(`${file} is not valid JSON`, [{ path: file, message: (err as Error).message, fix: "fix the JSON syntax (a trailing comma or a missing quote is the usual cause)" }]);
+      throw badInput(`${file} is not valid JSON`, [
+        {
+          path: file,
+          message: (err as Error).message,
+          fix: "fix the JSON syntax (a trailing comma or a missing quote is the usual cause)",
+        },
+      ]);
     }
   } else if (explicit) {
     throw badInput(`CLUSTER_CONFIG names ${file}, which does not exist`, [
-      { path: "CLUSTER_CONFIG", message: `no file at ${file}`, fix: "point CLUSTER_CONFIG at an existing JSON file, or unset it to use cluster.config.json" },
+      {
+        path: "CLUSTER_CONFIG",
+        message: `no file at ${file}`,
+        fix: "point CLUSTER_CONFIG at an existing JSON file, or unset it to use cluster.config.json",
+      },
     ]);
   }
   return resolveCluster(raw, projectDir, { host, configFile: file }, path.relative(projectDir, file) || file);

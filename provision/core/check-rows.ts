@@ -19,8 +19,20 @@ export interface CheckRow {
 }
 
 export const ok = (check: string, found: string): CheckRow => ({ check, status: "ok", found, fix: "" });
-export const warn = (check: string, found: string, fix: string, path?: string): CheckRow => ({ check, status: "warn", found, fix, ...(path ? { path } : {}) });
-export const fail = (check: string, found: string, fix: string, path?: string): CheckRow => ({ check, status: "fail", found, fix, ...(path ? { path } : {}) });
+export const warn = (check: string, found: string, fix: string, path?: string): CheckRow => ({
+  check,
+  status: "warn",
+  found,
+  fix,
+  ...(path ? { path } : {}),
+});
+export const fail = (check: string, found: string, fix: string, path?: string): CheckRow => ({
+  check,
+  status: "fail",
+  found,
+  fix,
+  ...(path ? { path } : {}),
+});
 
 export type Verdict = "ready" | "ready with warnings" | "not ready";
 
@@ -31,7 +43,9 @@ export function verdictOf(rows: readonly CheckRow[]): Verdict {
 
 /** The failed rows as problems of a UserError. */
 export function problemsOf(rows: readonly CheckRow[]): Problem[] {
-  return rows.filter((r) => r.status === "fail").map((r) => ({ path: r.path ?? r.check, message: r.found, fix: r.fix }));
+  return rows
+    .filter((r) => r.status === "fail")
+    .map((r) => ({ path: r.path ?? r.check, message: r.found, fix: r.fix }));
 }
 
 /**

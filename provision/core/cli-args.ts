@@ -16,7 +16,9 @@ export const COMMON_USAGE = `  --verbose, -v       print every command sent to a
   --help, -h          this text`;
 
 export interface ParsedCli<O extends Options> {
-  readonly values: ReturnType<typeof parseArgs<{ options: O & typeof COMMON; strict: true; allowPositionals: true }>>["values"];
+  readonly values: ReturnType<
+    typeof parseArgs<{ options: O & typeof COMMON; strict: true; allowPositionals: true }>
+  >["values"];
   readonly positionals: string[];
 }
 
@@ -25,12 +27,23 @@ export interface ParsedCli<O extends Options> {
  * printing the usage for --help; throws bad input (exit 2) for anything it does not know,
  * and for positionals unless the command takes some.
  */
-export function parseCli<O extends Options>(argv: readonly string[], usage: string, options: O, opts: { positionals?: boolean } = {}): ParsedCli<O> | undefined {
+export function parseCli<O extends Options>(
+  argv: readonly string[],
+  usage: string,
+  options: O,
+  opts: { positionals?: boolean } = {},
+): ParsedCli<O> | undefined {
   const exitAt = usage.indexOf("\nexit:");
-  const fullUsage = exitAt < 0 ? `${usage}\n${COMMON_USAGE}` : `${usage.slice(0, exitAt)}\n${COMMON_USAGE}${usage.slice(exitAt)}`;
+  const fullUsage =
+    exitAt < 0 ? `${usage}\n${COMMON_USAGE}` : `${usage.slice(0, exitAt)}\n${COMMON_USAGE}${usage.slice(exitAt)}`;
   let parsed: { values: Record<string, unknown>; positionals: string[] };
   try {
-    parsed = parseArgs({ args: [...argv], options: { ...options, ...COMMON } as O & typeof COMMON, strict: true, allowPositionals: true });
+    parsed = parseArgs({
+      args: [...argv],
+      options: { ...options, ...COMMON } as O & typeof COMMON,
+      strict: true,
+      allowPositionals: true,
+    });
   } catch (err) {
     throw badInput((err as Error).message, [{ path: "arguments", message: "not understood", fix: fullUsage }]);
   }
@@ -40,7 +53,9 @@ export function parseCli<O extends Options>(argv: readonly string[], usage: stri
     return undefined;
   }
   if (!opts.positionals && parsed.positionals.length) {
-    throw badInput(`unexpected argument ${parsed.positionals.join(" ")}`, [{ path: "arguments", message: `"${parsed.positionals[0]}" is not an option`, fix: fullUsage }]);
+    throw badInput(`unexpected argument ${parsed.positionals.join(" ")}`, [
+      { path: "arguments", message: `"${parsed.positionals[0]}" is not an option`, fix: fullUsage },
+    ]);
   }
   if (common.verbose) setVerbose(true);
   return parsed as unknown as ParsedCli<O>;
@@ -51,7 +66,13 @@ export function intFlag(flag: string, value: string | undefined, min: number, ma
   if (value === undefined) return undefined;
   const n = Number(value);
   if (!Number.isInteger(n) || n < min || n > max) {
-    throw badInput(`--${flag} ${value} is not valid`, [{ path: `--${flag}`, message: `"${value}" is not a whole number from ${min} to ${max}`, fix: `e.g. --${flag} ${min}` }]);
+    throw badInput(`--${flag} ${value} is not valid`, [
+      {
+        path: `--${flag}`,
+        message: `"${value}" is not a whole number from ${min} to ${max}`,
+        fix: `e.g. --${flag} ${min}`,
+      },
+    ]);
   }
   return n;
 }

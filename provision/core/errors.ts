@@ -46,7 +46,12 @@ export function badInput(message: string, problems: readonly Problem[] = []): Us
  * into every stage process, which never runs zx (a third of its start-up time).
  */
 function isProcessOutput(err: unknown): err is { exitCode: number; stderr: string } {
-  return typeof err === "object" && err !== null && err.constructor?.name === "ProcessOutput" && typeof (err as { exitCode?: unknown }).exitCode === "number";
+  return (
+    typeof err === "object" &&
+    err !== null &&
+    err.constructor?.name === "ProcessOutput" &&
+    typeof (err as { exitCode?: unknown }).exitCode === "number"
+  );
 }
 
 export async function runCli(main: () => unknown): Promise<void> {

@@ -43,13 +43,17 @@ export function crlfSymptom(stderr: string): string | undefined {
 /** The error for a script a node could not run because of its CRLF line endings: what, why, how to fix. */
 export function lineEndingError(node: string, exitCode: number, symptom: string): UserError {
   const shown = symptom.replace(/\r/g, "\\r").trim();
-  return new UserError(`a script sent to ${node} has Windows line endings (CRLF), which bash on the node cannot run`, 1, [
-    {
-      path: node,
-      message: `it stopped with exit code ${exitCode}: ${shown}`,
-      fix:
-        "this checkout holds CRLF text, as Git for Windows makes it with core.autocrlf=true. Run `git config --global core.autocrlf input` " +
-        "and clone the project again (or, in a clone with no changes of yours: `git rm -r -q --cached . && git reset --hard`, which checks every file out again as .gitattributes says: LF)",
-    },
-  ]);
+  return new UserError(
+    `a script sent to ${node} has Windows line endings (CRLF), which bash on the node cannot run`,
+    1,
+    [
+      {
+        path: node,
+        message: `it stopped with exit code ${exitCode}: ${shown}`,
+        fix:
+          "this checkout holds CRLF text, as Git for Windows makes it with core.autocrlf=true. Run `git config --global core.autocrlf input` " +
+          "and clone the project again (or, in a clone with no changes of yours: `git rm -r -q --cached . && git reset --hard`, which checks every file out again as .gitattributes says: LF)",
+      },
+    ],
+  );
 }

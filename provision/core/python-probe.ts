@@ -8,7 +8,11 @@ export const PYTHON_PROBE = "import sys, venv; print('%d.%d.%d' % sys.version_in
 export type PythonProbeOutcome = { readonly version: string } | { readonly problem: "no-venv" | "failed" };
 
 /** What a run of PYTHON_PROBE says. */
-export function pythonProbeOutcome(r: { readonly exitCode: number; readonly stdout: string; readonly stderr: string }): PythonProbeOutcome {
+export function pythonProbeOutcome(r: {
+  readonly exitCode: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}): PythonProbeOutcome {
   if (r.exitCode === 0) return { version: r.stdout.trim() };
   return { problem: /No module named .?venv/.test(r.stderr) ? "no-venv" : "failed" };
 }

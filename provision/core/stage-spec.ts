@@ -6,7 +6,19 @@
 import type { ProviderName, ClusterConfig } from "./config-schema.js";
 import type { Cluster, NodeSpec } from "./model.js";
 
-export const STAGES = ["preflight", "network", "box", "machine", "bundle", "install", "version-gate", "tls", "scheduler", "worker", "benchmark"] as const;
+export const STAGES = [
+  "preflight",
+  "network",
+  "box",
+  "machine",
+  "bundle",
+  "install",
+  "version-gate",
+  "tls",
+  "scheduler",
+  "worker",
+  "benchmark",
+] as const;
 export type StageName = (typeof STAGES)[number];
 
 /** Who the cluster is; enough to find its nodes and files from a destroy provisioner. */
@@ -57,13 +69,18 @@ export interface StageSpec {
 /** Stable JSON: keys sorted, so two synths of one config give byte-identical triggers. */
 export function stableJson(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) =>
-    v && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b))) : v,
+    v && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
+      : v,
   );
 }
 
 export function nodeOf(spec: StageSpec): NodeSpec {
   const node = spec.cluster.nodes.find((n) => n.name === spec.node);
-  if (!node) throw new Error(`stage ${spec.stage}: node ${spec.node ?? "(none)"} is not in the cluster (${spec.cluster.nodes.map((n) => n.name).join(", ")})`);
+  if (!node)
+    throw new Error(
+      `stage ${spec.stage}: node ${spec.node ?? "(none)"} is not in the cluster (${spec.cluster.nodes.map((n) => n.name).join(", ")})`,
+    );
   return node;
 }
 

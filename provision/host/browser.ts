@@ -6,6 +6,7 @@ export function openBrowser(host: Host, url: string): void {
   const hasDisplay = host.platform !== "linux" || Boolean(host.env.DISPLAY || host.env.WAYLAND_DISPLAY);
   if (!hasDisplay || host.env.CI) return;
   // Windows: "start" is a cmd.exe built-in, so explorer.exe opens the URL instead.
-  const argv = host.platform === "darwin" ? ["open", url] : host.platform === "win32" ? ["explorer.exe", url] : ["xdg-open", url];
+  const argv =
+    host.platform === "darwin" ? ["open", url] : host.platform === "win32" ? ["explorer.exe", url] : ["xdg-open", url];
   void host.run(argv, { timeoutMs: 10_000 });
 }

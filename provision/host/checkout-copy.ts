@@ -6,11 +6,26 @@ import { cpSync, mkdirSync, symlinkSync } from "node:fs";
 import path from "node:path";
 
 /** What the commands and the stages read, as a clone has it. */
-export const CHECKOUT_FILES = ["package.json", "cdktf.json", "tsconfig.json", "stacks", "provision", "cluster-runtime"] as const;
+export const CHECKOUT_FILES = [
+  "package.json",
+  "cdktf.json",
+  "tsconfig.json",
+  "stacks",
+  "provision",
+  "cluster-runtime",
+] as const;
 
 export function copyCheckout(from: string, to: string, files: readonly string[] = CHECKOUT_FILES): void {
   mkdirSync(to, { recursive: true });
-  for (const f of files) cpSync(path.join(from, f), path.join(to, f), { recursive: true, filter: (src) => !src.includes("__pycache__") && !src.includes("test-output") });
+  for (const f of files)
+    cpSync(path.join(from, f), path.join(to, f), {
+      recursive: true,
+      filter: (src) => !src.includes("__pycache__") && !src.includes("test-output"),
+    });
   // A junction on Windows, where a directory symlink needs a privilege or developer mode.
-  symlinkSync(path.join(from, "node_modules"), path.join(to, "node_modules"), process.platform === "win32" ? "junction" : "dir");
+  symlinkSync(
+    path.join(from, "node_modules"),
+    path.join(to, "node_modules"),
+    process.platform === "win32" ? "junction" : "dir",
+  );
 }

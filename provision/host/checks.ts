@@ -64,18 +64,40 @@ export async function terraformCheck(host: Host): Promise<CheckRow> {
     const c = await versionOf(chosen);
     const isTofu = cliKind(host.env) === "tofu";
     if (c.v && (isTofu || recent(c.v))) return ok("terraform", `${found} (${c.v})`);
-    return fail("terraform", `${found}: ${c.text}`, `point TERRAFORM_BINARY_NAME at terraform >= ${versionText(MIN_TERRAFORM, 2)} or tofu, or unset it`);
+    return fail(
+      "terraform",
+      `${found}: ${c.text}`,
+      `point TERRAFORM_BINARY_NAME at terraform >= ${versionText(MIN_TERRAFORM, 2)} or tofu, or unset it`,
+    );
   }
   if (chosen === "tofu") {
     if (tofu.v) return ok("terraform", found);
-    return fail("terraform", found, "TERRAFORM_BINARY_NAME=tofu but tofu does not run: install OpenTofu (https://opentofu.org/docs/intro/install), or unset it");
+    return fail(
+      "terraform",
+      found,
+      "TERRAFORM_BINARY_NAME=tofu but tofu does not run: install OpenTofu (https://opentofu.org/docs/intro/install), or unset it",
+    );
   }
   if (recent(tf.v)) return ok("terraform", found);
-  if (tofu.v) return warn("terraform", found, "cdktf runs `terraform` unless told otherwise: set TERRAFORM_BINARY_NAME=tofu in your shell");
+  if (tofu.v)
+    return warn(
+      "terraform",
+      found,
+      "cdktf runs `terraform` unless told otherwise: set TERRAFORM_BINARY_NAME=tofu in your shell",
+    );
   const built = builtTofu(host.env, host.platform);
-  if (host.exists(built)) return warn("terraform", `${found}; npm run setup made ${built}`, `put it on PATH for cdktf (export PATH="${path.dirname(built)}:$PATH" TERRAFORM_BINARY_NAME=tofu)`);
+  if (host.exists(built))
+    return warn(
+      "terraform",
+      `${found}; npm run setup made ${built}`,
+      `put it on PATH for cdktf (export PATH="${path.dirname(built)}:$PATH" TERRAFORM_BINARY_NAME=tofu)`,
+    );
   const why = tf.v ? `terraform ${tf.v} is older than ${versionText(MIN_TERRAFORM, 2)}: upgrade it, or ` : "";
-  return fail("terraform", found, `${why}install Terraform >= ${versionText(MIN_TERRAFORM, 2)} (https://developer.hashicorp.com/terraform/install) or OpenTofu`);
+  return fail(
+    "terraform",
+    found,
+    `${why}install Terraform >= ${versionText(MIN_TERRAFORM, 2)} (https://developer.hashicorp.com/terraform/install) or OpenTofu`,
+  );
 }
 
 /**
@@ -86,7 +108,11 @@ export async function terraformCheck(host: Host): Promise<CheckRow> {
 export function cliConfigCheck(host: Host): CheckRow | undefined {
   const file = host.env.TF_CLI_CONFIG_FILE;
   if (!file || host.exists(file)) return undefined;
-  return warn("terraform cli config", `TF_CLI_CONFIG_FILE=${file} names no file`, "unset TF_CLI_CONFIG_FILE, or point it at your Terraform CLI config file");
+  return warn(
+    "terraform cli config",
+    `TF_CLI_CONFIG_FILE=${file} names no file`,
+    "unset TF_CLI_CONFIG_FILE, or point it at your Terraform CLI config file",
+  );
 }
 
 /**
@@ -95,7 +121,12 @@ export function cliConfigCheck(host: Host): CheckRow | undefined {
  * memory) and warns when the memory is there but taken now (available, as the OS counts
  * it: host/memory.ts), which closing programs fixes.
  */
-export async function memoryCheck(host: Host, nodes: readonly NodeSpec[], reserves: boolean, running: readonly string[] = []): Promise<CheckRow> {
+export async function memoryCheck(
+  host: Host,
+  nodes: readonly NodeSpec[],
+  reserves: boolean,
+  running: readonly string[] = [],
+): Promise<CheckRow> {
   const nodesMb = nodes.reduce((s, n) => s + n.memoryMb, 0);
   const nodesBytes = nodesMb * MIB;
   // VMs of this cluster that already run (a redeploy) hold their memory: it is not missing.
@@ -106,12 +137,23 @@ export async function memoryCheck(host: Host, nodes: readonly NodeSpec[], reserv
   const lower = `lower nodes.memoryMb (this host's default: ${defaultNodeMemoryMb(host.totalMemBytes)}) or nodes.count in cluster.config.json`;
   const cannot = host.totalMemBytes < nodesBytes + HOST_MIN_MB * MIB;
   if (!reserves) {
-    if (cannot) return warn("memory", found, `the workers' memory limits add up to more than this host has, so they would be killed before they spill: ${lower}`, "/nodes/memoryMb");
+    if (cannot)
+      return warn(
+        "memory",
+        found,
+        `the workers' memory limits add up to more than this host has, so they would be killed before they spill: ${lower}`,
+        "/nodes/memoryMb",
+      );
     return ok("memory", found);
   }
   if (cannot) return fail("memory", found, `the VMs cannot run in this host's memory: ${lower}`, "/nodes/memoryMb");
   if (available.bytes < nodesBytes - heldBytes)
-    return warn("memory", found, `the host would swap: close programs to free ${gib(nodesBytes - heldBytes - available.bytes)}, or ${lower}`, "/nodes/memoryMb");
+    return warn(
+      "memory",
+      found,
+      `the host would swap: close programs to free ${gib(nodesBytes - heldBytes - available.bytes)}, or ${lower}`,
+      "/nodes/memoryMb",
+    );
   return ok("memory", found);
 }
 
@@ -129,15 +171,38 @@ export function freeDiskNear(host: Host, p: string): { readonly bytes: number; r
 }
 
 /** One disk row: need bytes free where something goes; what says what goes there. */
-export function diskRow(host: Host, check: string, where: string, needBytes: number, need: string, lowerFix: string): CheckRow {
+export function diskRow(
+  host: Host,
+  check: string,
+  where: string,
+  needBytes: number,
+  need: string,
+  lowerFix: string,
+): CheckRow {
   const free = freeDiskNear(host, where);
-  if (free === undefined) return warn(check, `could not ask how much is free at ${where}`, `make sure ${gib(needBytes)} are free there`);
+  if (free === undefined)
+    return warn(check, `could not ask how much is free at ${where}`, `make sure ${gib(needBytes)} are free there`);
   const found = `${gib(free.bytes)} free at ${where} (need ${need})`;
   if (free.bytes >= needBytes) return ok(check, found);
   return fail(check, found, `free ${gib(needBytes - free.bytes)} there, or ${lowerFix}`);
 }
 
-/** Disk for the nodes' logs and bundles (and, unless the provider measures where its VM disks go, their disks), on the file system of the project folder. */
-export function diskCheck(host: Host, projectDir: string, nodes: readonly NodeSpec[], perNodeGib = DISK_PER_NODE_GIB): CheckRow {
-  return diskRow(host, "disk", projectDir, nodes.length * perNodeGib * GIB, `${nodes.length} nodes × ${perNodeGib} GiB = ${gib(nodes.length * perNodeGib * GIB)}`, "lower nodes.count");
+/**
+ * Disk for the nodes' logs and bundles (and, unless the provider measures where its VM disks go, their disks), on the
+ * file system of the project folder.
+ */
+export function diskCheck(
+  host: Host,
+  projectDir: string,
+  nodes: readonly NodeSpec[],
+  perNodeGib = DISK_PER_NODE_GIB,
+): CheckRow {
+  return diskRow(
+    host,
+    "disk",
+    projectDir,
+    nodes.length * perNodeGib * GIB,
+    `${nodes.length} nodes × ${perNodeGib} GiB = ${gib(nodes.length * perNodeGib * GIB)}`,
+    "lower nodes.count",
+  );
 }

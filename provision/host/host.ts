@@ -2,7 +2,15 @@
 // process runner), its files, its platform and resources. Providers, their checks,
 // doctor, the bundle and the stages ask this and nothing else, so tests stand in for a
 // Windows laptop or a Mac with the scripted host of test/helpers/fake-host.ts.
-import { accessSync, constants as fsConstants, existsSync, readdirSync, readFileSync, statfsSync, statSync } from "node:fs";
+import {
+  accessSync,
+  constants as fsConstants,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  statfsSync,
+  statSync,
+} from "node:fs";
 import os from "node:os";
 import { runProcess, type ProcessRunner } from "./process.js";
 
@@ -117,7 +125,9 @@ export function realHost(): Host {
         return undefined;
       }
     },
-    kvmUsable: () => openable("/dev/kvm") && (process.arch !== "x64" || existsSync("/sys/module/kvm_intel") || existsSync("/sys/module/kvm_amd")),
+    kvmUsable: () =>
+      openable("/dev/kvm") &&
+      (process.arch !== "x64" || existsSync("/sys/module/kvm_intel") || existsSync("/sys/module/kvm_amd")),
     head,
     warn: (message) => process.stderr.write(`warning: ${message}\n`),
   };

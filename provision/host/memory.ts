@@ -35,7 +35,9 @@ export function defaultNodeMemoryMb(totalMemBytes: number): number {
 
 /** The steps in words, for the schema's description and messages. */
 export function nodeMemoryStepsText(): string {
-  return NODE_MEMORY_STEPS.map((s) => (Number.isFinite(s.belowGiB) ? `under ${s.belowGiB} GiB ${s.memoryMb}` : `else ${s.memoryMb}`)).join(", ");
+  return NODE_MEMORY_STEPS.map((s) =>
+    Number.isFinite(s.belowGiB) ? `under ${s.belowGiB} GiB ${s.memoryMb}` : `else ${s.memoryMb}`,
+  ).join(", ");
 }
 
 export interface AvailableMemory {

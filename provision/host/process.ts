@@ -103,12 +103,24 @@ export const runProcess: ProcessRunner = (argv, opts = {}) =>
       // execvp answers EACCES for a program found nowhere when a PATH folder cannot be
       // searched (sudo -u with root's PATH: /root/go/bin): still not installed.
       const bare = !argv[0]!.includes("/") && !argv[0]!.includes("\\");
-      const missing = err.code === "ENOENT" || (err.code === "EACCES" && bare && !onPath(argv[0]!, opts.env ?? process.env));
-      finish({ stdout, stderr: `${stderr}${missing ? `${argv[0]}: command not found` : err.message}`, exitCode: missing ? 127 : 126, missing });
+      const missing =
+        err.code === "ENOENT" || (err.code === "EACCES" && bare && !onPath(argv[0]!, opts.env ?? process.env));
+      finish({
+        stdout,
+        stderr: `${stderr}${missing ? `${argv[0]}: command not found` : err.message}`,
+        exitCode: missing ? 127 : 126,
+        missing,
+      });
     });
     // With outputFile, the result waits until the file holds every byte the program wrote.
     let written: Promise<void> = Promise.resolve();
-    child.on("close", (code, signal) => void written.then(() => finish({ stdout, stderr, exitCode: code ?? 128 + (SIGNALS[signal as NodeJS.Signals] ?? 0), missing: false })));
+    child.on(
+      "close",
+      (code, signal) =>
+        void written.then(() =>
+          finish({ stdout, stderr, exitCode: code ?? 128 + (SIGNALS[signal as NodeJS.Signals] ?? 0), missing: false }),
+        ),
+    );
     if (opts.inherit) return;
     if (opts.outputFile !== undefined) {
       const out = createWriteStream(opts.outputFile);
@@ -185,7 +197,9 @@ export function findOnPath(name: string, env: NodeJS.ProcessEnv = process.env): 
   const exts = process.platform === "win32" ? (env.PATHEXT ?? ".EXE;.CMD").split(";") : [""];
   for (const dir of (env.PATH ?? "").split(path.delimiter)) {
     if (!dir) continue;
-    for (const e of exts) for (const file of [path.join(dir, `${name}${e.toLowerCase()}`), path.join(dir, `${name}${e}`)]) if (existsSync(file)) return file;
+    for (const e of exts)
+      for (const file of [path.join(dir, `${name}${e.toLowerCase()}`), path.join(dir, `${name}${e}`)])
+        if (existsSync(file)) return file;
   }
   return undefined;
 }

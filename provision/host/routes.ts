@@ -22,7 +22,9 @@ export function parseIpRouteJson(stdout: string): HostRoute[] {
   return rows.flatMap((r) => {
     if (!r.dst || r.dst === "default") return [];
     const dst = parseCidr(r.dst.includes("/") ? r.dst : `${r.dst}/32`);
-    return dst ? [{ dst, dev: r.dev ?? "", text: `${r.dst} dev ${r.dev ?? "?"}${r.protocol ? ` proto ${r.protocol}` : ""}` }] : [];
+    return dst
+      ? [{ dst, dev: r.dev ?? "", text: `${r.dst} dev ${r.dev ?? "?"}${r.protocol ? ` proto ${r.protocol}` : ""}` }]
+      : [];
   });
 }
 
@@ -44,7 +46,8 @@ export function parseNetstatRoutes(stdout: string): HostRoute[] {
     while (octets.length < 4) octets.push("0");
     const prefix = prefixText !== undefined ? Number(prefixText) : 8 * addr.split(".").length;
     const cidr = parseCidr(`${octets.join(".")}/${prefix}`);
-    if (cidr && !cidr.text.startsWith("169.254.") && !cidr.text.startsWith("127.")) routes.push({ dst: cidr, dev: netif, text: line.trim() });
+    if (cidr && !cidr.text.startsWith("169.254.") && !cidr.text.startsWith("127."))
+      routes.push({ dst: cidr, dev: netif, text: line.trim() });
   }
   return routes;
 }
@@ -61,7 +64,14 @@ export function parseRoutePrint(stdout: string): HostRoute[] {
     if (!m) continue;
     const [, dst, mask, , iface] = m;
     const prefix = mask!.split(".").reduce((n, o) => n + Number(o).toString(2).replace(/0/g, "").length, 0);
-    if (dst === "0.0.0.0" || prefix === 32 || dst!.startsWith("127.") || dst!.startsWith("224.") || dst!.startsWith("169.254.")) continue;
+    if (
+      dst === "0.0.0.0" ||
+      prefix === 32 ||
+      dst!.startsWith("127.") ||
+      dst!.startsWith("224.") ||
+      dst!.startsWith("169.254.")
+    )
+      continue;
     const cidr = parseCidr(`${dst}/${prefix}`);
     if (cidr) routes.push({ dst: cidr, dev: iface!, text: line.trim().replace(/\s+/g, " ") });
   }

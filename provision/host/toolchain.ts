@@ -8,7 +8,20 @@
 // `npm run setup` does the same ahead of time, and can build OpenTofu when the host has
 // neither terraform nor tofu (CI). Everything built lives in the cache, never the repo.
 import { createHash, randomBytes } from "node:crypto";
-import { chmodSync, copyFileSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import path from "node:path";
 import { fail, ok, warn, type CheckRow } from "../core/check-rows.js";
 import { badInput, UserError } from "../core/errors.js";
@@ -59,12 +72,24 @@ function exe(host: Pick<Host, "platform">, name: string): string {
 
 /** The unpacked-layout path of the null provider under a mirror folder. */
 export function nullProviderPath(mirror: string, registry: string, host: Pick<Host, "platform" | "arch">): string {
-  return path.join(mirror, registry, "hashicorp", "null", NULL_PROVIDER.version, terraformPlatform(host), exe(host, `terraform-provider-null_v${NULL_PROVIDER.version}`));
+  return path.join(
+    mirror,
+    registry,
+    "hashicorp",
+    "null",
+    NULL_PROVIDER.version,
+    terraformPlatform(host),
+    exe(host, `terraform-provider-null_v${NULL_PROVIDER.version}`),
+  );
 }
 
 /** The provider binary built into the cache (one per platform). */
 export function builtNullProvider(host: Host): string {
-  return path.join(toolchainDir(host.env), "build", exe(host, `terraform-provider-null_v${NULL_PROVIDER.version}_${terraformPlatform(host)}`));
+  return path.join(
+    toolchainDir(host.env),
+    "build",
+    exe(host, `terraform-provider-null_v${NULL_PROVIDER.version}_${terraformPlatform(host)}`),
+  );
 }
 
 /**
@@ -97,18 +122,29 @@ export function lockFileText(hash: string, registries: readonly string[] = Objec
     "}",
     "",
   ];
-  return ['# This file is maintained automatically by "terraform init".', "# Manual edits may be lost in future updates.", "", ...registries.flatMap(block)].join("\n");
+  return [
+    '# This file is maintained automatically by "terraform init".',
+    "# Manual edits may be lost in future updates.",
+    "",
+    ...registries.flatMap(block),
+  ].join("\n");
 }
 
 /** Whether the user's Terraform CLI config says where providers come from (then it is theirs to say). */
 export function cliConfigInstallsProviders(host: Host): boolean {
-  const candidates = [host.env.TF_CLI_CONFIG_FILE, host.platform === "win32" ? path.join(host.env.APPDATA ?? "", "terraform.rc") : path.join(host.env.HOME ?? "", ".terraformrc")].filter(
-    (f): f is string => !!f,
-  );
+  const candidates = [
+    host.env.TF_CLI_CONFIG_FILE,
+    host.platform === "win32"
+      ? path.join(host.env.APPDATA ?? "", "terraform.rc")
+      : path.join(host.env.HOME ?? "", ".terraformrc"),
+  ].filter((f): f is string => !!f);
   return candidates.some((f) => /^\s*provider_installation\b/m.test(host.readText(f) ?? ""));
 }
 
-/** Runs go with a predictable configuration: the module proxy of the environment, no cgo, a too-old Go fails instead of downloading another. */
+/**
+ * Runs go with a predictable configuration: the module proxy of the environment, no cgo, a too-old Go fails instead of
+ * downloading another.
+ */
 async function go(host: Host, args: readonly string[], cwd: string, timeoutMs: number) {
   const env = {
     ...host.env,
@@ -122,12 +158,26 @@ async function go(host: Host, args: readonly string[], cwd: string, timeoutMs: n
 }
 
 /** Builds package pkg of module@version from the Go module proxy into out. */
-async function goBuild(host: Host, mod: string, version: string, pkg: string, out: string, ldflags: string, log: Log, what: string, howLong: string): Promise<void> {
+async function goBuild(
+  host: Host,
+  mod: string,
+  version: string,
+  pkg: string,
+  out: string,
+  ldflags: string,
+  log: Log,
+  what: string,
+  howLong: string,
+): Promise<void> {
   const build = path.join(toolchainDir(host.env), "build");
   mkdirSync(build, { recursive: true });
-  const hint = "install Go (https://go.dev/dl, or apt-get install golang-go) and make the Go module proxy reachable, or give this host access to the Terraform registry";
+  const hint =
+    "install Go (https://go.dev/dl, or apt-get install golang-go) and make the Go module proxy reachable, or give this host access to the Terraform registry";
   const dl = await go(host, ["mod", "download", "-json", `${mod}@${version}`], build, 600_000);
-  if (dl.missing) throw badInput(`${what} has to be built from source here, and Go is not installed`, [{ path: "go", message: "not found", fix: hint }]);
+  if (dl.missing)
+    throw badInput(`${what} has to be built from source here, and Go is not installed`, [
+      { path: "go", message: "not found", fix: hint },
+    ]);
   let dir: string | undefined;
   try {
     const info = JSON.parse(dl.stdout) as { Dir?: string; Error?: string };
@@ -135,10 +185,17 @@ async function goBuild(host: Host, mod: string, version: string, pkg: string, ou
     dir = info.Dir;
   } catch (err) {
     throw new UserError(`go mod download ${mod}@${version} failed`, 1, [
-      { path: "go mod download", message: (err as Error).message || tail(dl.stderr || dl.stdout, 5), fix: `the Go module proxy must serve ${mod}@${version} (GOPROXY); ${hint}` },
+      {
+        path: "go mod download",
+        message: (err as Error).message || tail(dl.stderr || dl.stdout, 5),
+        fix: `the Go module proxy must serve ${mod}@${version} (GOPROXY); ${hint}`,
+      },
     ]);
   }
-  if (!dir || !existsSync(dir)) throw new UserError(`go mod download ${mod}@${version} named no module folder`, 1, [{ path: "go mod download", message: tail(dl.stdout, 5), fix: hint }]);
+  if (!dir || !existsSync(dir))
+    throw new UserError(`go mod download ${mod}@${version} named no module folder`, 1, [
+      { path: "go mod download", message: tail(dl.stdout, 5), fix: hint },
+    ]);
   const work = mkdtempSync(path.join(build, "src-"));
   try {
     cpSync(dir, work, { recursive: true });
@@ -149,7 +206,10 @@ async function goBuild(host: Host, mod: string, version: string, pkg: string, ou
     const tmp = `${out}.tmp-${process.pid}`;
     log.step("toolchain", `building ${what} from ${mod}@${version} with Go (${howLong}, once)`);
     const r = await go(host, ["build", "-trimpath", "-ldflags", ldflags, "-o", tmp, pkg], work, 3_600_000);
-    if (r.exitCode !== 0) throw new UserError(`building ${what} failed`, 1, [{ path: "go build", message: describeFailure(r), fix: `it needs the Go version its go.mod names; ${hint}` }]);
+    if (r.exitCode !== 0)
+      throw new UserError(`building ${what} failed`, 1, [
+        { path: "go build", message: describeFailure(r), fix: `it needs the Go version its go.mod names; ${hint}` },
+      ]);
     renameSync(tmp, out);
   } finally {
     if (host.platform !== "win32") await host.run(["chmod", "-R", "u+w", work]);
@@ -164,7 +224,17 @@ export async function ensureNullMirror(host: Host, log: Log): Promise<{ mirror: 
   const binary = builtNullProvider(host);
   if (!host.exists(binary)) {
     mkdirSync(path.dirname(binary), { recursive: true });
-    await goBuild(host, NULL_PROVIDER.module, NULL_PROVIDER.moduleVersion, ".", binary, "-s -w", log, `hashicorp/null ${NULL_PROVIDER.version}`, "a minute or two");
+    await goBuild(
+      host,
+      NULL_PROVIDER.module,
+      NULL_PROVIDER.moduleVersion,
+      ".",
+      binary,
+      "-s -w",
+      log,
+      `hashicorp/null ${NULL_PROVIDER.version}`,
+      "a minute or two",
+    );
   }
   for (const registry of Object.values(REGISTRY_HOSTS)) {
     const dest = nullProviderPath(mirror, registry, host);
@@ -226,17 +296,23 @@ export async function ensureOpenTofu(host: Host, log: Log): Promise<string> {
  * apply. With a matching copy already in .terraform/providers, init says "Using
  * previously-installed" and touches neither (also with -upgrade).
  */
-export async function ensureStackProviders(stackDir: string, host: Host, log: Log): Promise<"present" | "user-config" | "registry" | "mirror"> {
+export async function ensureStackProviders(
+  stackDir: string,
+  host: Host,
+  log: Log,
+): Promise<"present" | "user-config" | "registry" | "mirror"> {
   const kind = cliKind(host.env);
   const registry = REGISTRY_HOSTS[kind];
   const lockFile = path.join(stackDir, ".terraform.lock.hcl");
   const lock = host.readText(lockFile) ?? "";
   // Both registries' names in one lock: written by this function (Terraform writes one).
-  const ours = lock.includes(`"${registry}/hashicorp/null"`) && lock.includes(`"${REGISTRY_HOSTS.terraform}/hashicorp/null"`);
+  const ours =
+    lock.includes(`"${registry}/hashicorp/null"`) && lock.includes(`"${REGISTRY_HOSTS.terraform}/hashicorp/null"`);
   if (!ours && cliConfigInstallsProviders(host)) return "user-config";
   const mirrored = (name: string) => nullProviderPath(path.join(stackDir, "terraform.d", "plugins"), name, host);
   const installed = (name: string) => nullProviderPath(path.join(stackDir, ".terraform", "providers"), name, host);
-  if (ours && Object.values(REGISTRY_HOSTS).every((name) => isRealCopy(installed(name), mirrored(name)))) return "present";
+  if (ours && Object.values(REGISTRY_HOSTS).every((name) => isRealCopy(installed(name), mirrored(name))))
+    return "present";
   let binary = builtNullProvider(host);
   if (!host.exists(binary) && ours && existsSync(mirrored(registry))) binary = mirrored(registry);
   if (!host.exists(binary)) {
@@ -244,7 +320,10 @@ export async function ensureStackProviders(stackDir: string, host: Host, log: Lo
       await host.head(`https://${registry}/.well-known/terraform.json`, REGISTRY_TIMEOUT_MS);
       return "registry";
     } catch (err) {
-      log.step("toolchain", `${registry} does not answer (${(err as Error).message}): making hashicorp/null ${NULL_PROVIDER.version} here instead`);
+      log.step(
+        "toolchain",
+        `${registry} does not answer (${(err as Error).message}): making hashicorp/null ${NULL_PROVIDER.version} here instead`,
+      );
     }
     await ensureNullMirror(host, log);
     binary = builtNullProvider(host);
@@ -263,12 +342,19 @@ export async function ensureStackProviders(stackDir: string, host: Host, log: Lo
     }
   }
   const dest = mirrored(registry);
-  if (!ours) writeFileSync(lockFile, lockFileText(packageHashV1([{ name: path.basename(dest), data: readFileSync(dest) }])));
-  log.step("toolchain", `hashicorp/null ${NULL_PROVIDER.version} from terraform.d/plugins (built from the Go module proxy; ${registry} unreachable)`);
+  if (!ours)
+    writeFileSync(lockFile, lockFileText(packageHashV1([{ name: path.basename(dest), data: readFileSync(dest) }])));
+  log.step(
+    "toolchain",
+    `hashicorp/null ${NULL_PROVIDER.version} from terraform.d/plugins (built from the Go module proxy; ${registry} unreachable)`,
+  );
   return "mirror";
 }
 
-/** Whether file is a regular file in a real folder (no symlink on the way from its platform folder) of the same size as source. */
+/**
+ * Whether file is a regular file in a real folder (no symlink on the way from its platform folder) of the same size as
+ * source.
+ */
 function isRealCopy(file: string, source: string): boolean {
   try {
     const dir = lstatSync(path.dirname(file));
@@ -283,12 +369,27 @@ function isRealCopy(file: string, source: string): boolean {
 export async function providerSourceCheck(host: Host, online: boolean): Promise<CheckRow> {
   const name = "terraform providers";
   const registry = REGISTRY_HOSTS[cliKind(host.env)];
-  if (cliConfigInstallsProviders(host)) return ok(name, `your Terraform CLI config (${host.env.TF_CLI_CONFIG_FILE ?? "~/.terraformrc"}) says where providers come from`);
+  if (cliConfigInstallsProviders(host))
+    return ok(
+      name,
+      `your Terraform CLI config (${host.env.TF_CLI_CONFIG_FILE ?? "~/.terraformrc"}) says where providers come from`,
+    );
   const built = host.exists(builtNullProvider(host));
-  if (built) return ok(name, `hashicorp/null ${NULL_PROVIDER.version} built in ${toolchainDir(host.env)}: each deploy uses it as the stack's local mirror`);
-  if (!online) return ok(name, `terraform init downloads hashicorp/null from ${registry}; where it cannot, the first deploy builds it with Go (\`npm run doctor -- --online\` tests the registry)`);
+  if (built)
+    return ok(
+      name,
+      `hashicorp/null ${NULL_PROVIDER.version} built in ${toolchainDir(host.env)}: each deploy uses it as the stack's local mirror`,
+    );
+  if (!online)
+    return ok(
+      name,
+      `terraform init downloads hashicorp/null from ${registry}; where it cannot, the first deploy builds it with Go (\`npm run doctor -- --online\` tests the registry)`,
+    );
   try {
-    return ok(name, `${registry} answers (${await host.head(`https://${registry}/.well-known/terraform.json`, REGISTRY_TIMEOUT_MS)})`);
+    return ok(
+      name,
+      `${registry} answers (${await host.head(`https://${registry}/.well-known/terraform.json`, REGISTRY_TIMEOUT_MS)})`,
+    );
   } catch (err) {
     const go = await host.run(["go", "version"], { timeoutMs: 10_000 });
     if (go.exitCode === 0)

@@ -16,11 +16,17 @@ export interface ProviderCapabilities {
    * `vagrant up`s race for the box import and the forwarded ssh port 2222.
    */
   readonly parallelMachines: boolean;
-  /** Whether this host reaches the nodes' private IPs itself (VMs on a host network); the local provider's namespaces it does not. */
+  /**
+   * Whether this host reaches the nodes' private IPs itself (VMs on a host network); the local provider's namespaces it
+   * does not.
+   */
   readonly hostReachesNodes: boolean;
   /** Whether each node takes its memory and a disk of its own (VMs), or shares the host's (namespaces). */
   readonly reservesResources: boolean;
-  /** Whether the nodes run on this computer (VMs, namespaces), so its memory and disk are theirs; not for machines elsewhere (ssh). */
+  /**
+   * Whether the nodes run on this computer (VMs, namespaces), so its memory and disk are theirs; not for machines
+   * elsewhere (ssh).
+   */
   readonly nodesOnThisHost: boolean;
   /**
    * Whether the provider's own checks measure the disk where its VM disks and boxes go
@@ -32,7 +38,10 @@ export interface ProviderCapabilities {
    * Config values this provider needs by default on some hosts, for the keys the user left
    * unset (e.g. VirtualBox on an Apple Silicon Mac runs only arm64 guests).
    */
-  readonly defaultsOn?: (host: { readonly platform: NodeJS.Platform; readonly arch: string }) => ConfigDefaults | undefined;
+  readonly defaultsOn?: (host: {
+    readonly platform: NodeJS.Platform;
+    readonly arch: string;
+  }) => ConfigDefaults | undefined;
 }
 
 /** The config keys a provider may default by host. */

@@ -6,7 +6,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import net, { type Server, type Socket } from "node:net";
 
-/** Listens on 127.0.0.1:localPort; each connection is piped through a new `argv` process. Closing the server ends every relay. */
+/**
+ * Listens on 127.0.0.1:localPort; each connection is piped through a new `argv` process. Closing the server ends every
+ * relay.
+ */
 export function relayServer(localPort: number, argv: readonly string[]): Promise<Server> {
   const live = new Set<{ socket: Socket; relay: ChildProcess }>();
   const server = net.createServer((socket) => {
@@ -43,7 +46,9 @@ export function relayServer(localPort: number, argv: readonly string[]): Promise
   });
 }
 
-/** Whether this host can listen on 127.0.0.1:port now (checked before a long start-up, so a taken port is said at once). */
+/**
+ * Whether this host can listen on 127.0.0.1:port now (checked before a long start-up, so a taken port is said at once).
+ */
 export function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const probe = net.createServer();

@@ -9,7 +9,17 @@
 import { lstatSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
 import type { ProcessRunner } from "../host/process.js";
-import { DEFAULT_TIMEOUT_MS, exportLines, NodeCommandError, runForNode, shq, type RunOptions, type RunResult, type ServiceManager, type Transport } from "./transport.js";
+import {
+  DEFAULT_TIMEOUT_MS,
+  exportLines,
+  NodeCommandError,
+  runForNode,
+  shq,
+  type RunOptions,
+  type RunResult,
+  type ServiceManager,
+  type Transport,
+} from "./transport.js";
 
 /** Where the runtime lives on every VM; created (owned by the login user) by createMachine. */
 export const VM_ROOT = "/opt/dask-vm-cluster";
@@ -19,7 +29,9 @@ const SAFE_REMOTE_PATH = /^\/[A-Za-z0-9._/@+=,-]*$/;
 
 function checkRemotePath(p: string): void {
   if (!SAFE_REMOTE_PATH.test(p)) {
-    throw new Error(`remote path ${JSON.stringify(p)} must be absolute and use only letters, digits and ._/@+=,- (the remote shell reads it)`);
+    throw new Error(
+      `remote path ${JSON.stringify(p)} must be absolute and use only letters, digits and ._/@+=,- (the remote shell reads it)`,
+    );
   }
 }
 
@@ -50,7 +62,12 @@ export function controlPathFits(dir: string): boolean {
  * undefined where connection sharing cannot be used: Windows' OpenSSH has no
  * ControlMaster (PowerShell/Win32-OpenSSH#405), or the folder is not safe or not short.
  */
-export function sshControlDir(platform: NodeJS.Platform, uid: number | undefined, base = "/tmp", warn?: (message: string) => void): string | undefined {
+export function sshControlDir(
+  platform: NodeJS.Platform,
+  uid: number | undefined,
+  base = "/tmp",
+  warn?: (message: string) => void,
+): string | undefined {
   if (platform === "win32" || uid === undefined) return undefined;
   const dir = path.posix.join(base, `dvc-ssh-${uid}`);
   if (!controlPathFits(dir)) return undefined;
@@ -58,13 +75,17 @@ export function sshControlDir(platform: NodeJS.Platform, uid: number | undefined
     mkdirSync(dir, { mode: 0o700 });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "EEXIST") {
-      warn?.(`ssh connection sharing is off (each command logs in again, slower): cannot create ${dir}: ${(err as Error).message}`);
+      warn?.(
+        `ssh connection sharing is off (each command logs in again, slower): cannot create ${dir}: ${(err as Error).message}`,
+      );
       return undefined;
     }
   }
   const st = lstatSync(dir);
   if (!st.isDirectory() || st.isSymbolicLink() || st.uid !== uid || (statSync(dir).mode & 0o077) !== 0) {
-    warn?.(`ssh connection sharing is off (each command logs in again, slower): ${dir} is not a folder of yours with mode 0700; remove it (rm -rf ${dir}) and deploy again`);
+    warn?.(
+      `ssh connection sharing is off (each command logs in again, slower): ${dir} is not a folder of yours with mode 0700; remove it (rm -rf ${dir}) and deploy again`,
+    );
     return undefined;
   }
   return dir;
@@ -106,7 +127,10 @@ export class SshTransport implements Transport {
     readonly serviceManager: ServiceManager = "systemd",
   ) {}
 
-  /** Where connections are not shared (Windows' OpenSSH has no ControlMaster): say so to ssh, whatever a user's config holds. */
+  /**
+   * Where connections are not shared (Windows' OpenSSH has no ControlMaster): say so to ssh, whatever a user's config
+   * holds.
+   */
   private sharingArgs(): string[] {
     return this.noSharing ? ["-o", "ControlMaster=no", "-o", "ControlPath=none"] : [];
   }
@@ -124,10 +148,19 @@ export class SshTransport implements Transport {
     const opts = { ...given, timeoutMs: (given.timeoutMs ?? DEFAULT_TIMEOUT_MS) * this.slowness };
     const full = `${exportLines(opts.env)}${script}`;
     if (opts.input === undefined && opts.inputFile === undefined) {
-      return runForNode(this.runner, this.node, ["ssh", ...this.sshArgs(), this.node, "bash", "-s"], script, { ...opts, input: full });
+      return runForNode(this.runner, this.node, ["ssh", ...this.sshArgs(), this.node, "bash", "-s"], script, {
+        ...opts,
+        input: full,
+      });
     }
     // The script's own stdin is taken: send the script as one quoted argument instead.
-    return runForNode(this.runner, this.node, ["ssh", ...this.sshArgs(), this.node, `bash -c ${shq(full)}`], script, opts);
+    return runForNode(
+      this.runner,
+      this.node,
+      ["ssh", ...this.sshArgs(), this.node, `bash -c ${shq(full)}`],
+      script,
+      opts,
+    );
   }
 
   /**
@@ -151,17 +184,26 @@ export class SshTransport implements Transport {
       `set -e; mkdir -p ${shq(path.posix.dirname(remotePath))}; umask 077; cat > ${part}; ` +
       `got=$(stat -c %s ${part}); if [ "$got" != ${size} ]; then rm -f ${part}; echo "copy incomplete: $got of ${size} bytes" >&2; exit 1; fi; ` +
       `chmod ${(mode ?? 0o644).toString(8).padStart(4, "0")} ${part}; mv -f ${part} ${shq(remotePath)}`;
-    await runForNode(this.runner, this.node, ["ssh", ...this.sshArgs(), this.node, `bash -c ${shq(script)}`], `put ${localPath} ${this.node}:${remotePath}`, {
-      inputFile: localPath,
-      onInputProgress: onProgress,
-      timeoutMs: DEFAULT_TIMEOUT_MS * this.slowness,
-    });
+    await runForNode(
+      this.runner,
+      this.node,
+      ["ssh", ...this.sshArgs(), this.node, `bash -c ${shq(script)}`],
+      `put ${localPath} ${this.node}:${remotePath}`,
+      {
+        inputFile: localPath,
+        onInputProgress: onProgress,
+        timeoutMs: DEFAULT_TIMEOUT_MS * this.slowness,
+      },
+    );
   }
 
   /** Ends the shared connection, if there is one (before the VM goes away). */
   async closeConnection(): Promise<void> {
     if (this.noSharing) return;
-    await runForNode(this.runner, this.node, ["ssh", ...this.sshArgs(), "-O", "exit", this.node], "ssh -O exit", { nothrow: true, timeoutMs: 10_000 });
+    await runForNode(this.runner, this.node, ["ssh", ...this.sshArgs(), "-O", "exit", this.node], "ssh -O exit", {
+      nothrow: true,
+      timeoutMs: 10_000,
+    });
   }
 
   /**
@@ -173,14 +215,31 @@ export class SshTransport implements Transport {
     checkRemotePath(remotePath);
     mkdirSync(path.dirname(localPath), { recursive: true });
     const ssh = ["ssh", ...this.sshArgs(), this.node];
-    const size = await runForNode(this.runner, this.node, [...ssh, `stat -c %s ${shq(remotePath)}`], `stat ${this.node}:${remotePath}`, { timeoutMs: 60_000 * this.slowness });
+    const size = await runForNode(
+      this.runner,
+      this.node,
+      [...ssh, `stat -c %s ${shq(remotePath)}`],
+      `stat ${this.node}:${remotePath}`,
+      { timeoutMs: 60_000 * this.slowness },
+    );
     // Written aside and renamed once whole: a copy cut short never stands as the file.
     const part = `${localPath}.part-${process.pid}`;
     try {
-      const r = await this.runner([...ssh, `cat ${shq(remotePath)}`], { outputFile: part, timeoutMs: DEFAULT_TIMEOUT_MS * this.slowness, scope: this.node, label: `get ${this.node}:${remotePath}` });
-      if (r.exitCode !== 0) throw new NodeCommandError(this.node, `cat ${remotePath}`, { stdout: "", stderr: r.stderr, exitCode: r.exitCode });
+      const r = await this.runner([...ssh, `cat ${shq(remotePath)}`], {
+        outputFile: part,
+        timeoutMs: DEFAULT_TIMEOUT_MS * this.slowness,
+        scope: this.node,
+        label: `get ${this.node}:${remotePath}`,
+      });
+      if (r.exitCode !== 0)
+        throw new NodeCommandError(this.node, `cat ${remotePath}`, {
+          stdout: "",
+          stderr: r.stderr,
+          exitCode: r.exitCode,
+        });
       const got = statSync(part).size;
-      if (String(got) !== size.stdout.trim()) throw new Error(`copy of ${this.node}:${remotePath} incomplete: ${got} of ${size.stdout.trim()} bytes`);
+      if (String(got) !== size.stdout.trim())
+        throw new Error(`copy of ${this.node}:${remotePath} incomplete: ${got} of ${size.stdout.trim()} bytes`);
       renameSync(part, localPath);
     } finally {
       rmSync(part, { force: true });

@@ -82,7 +82,14 @@ function firstLine(s: string): string {
  * line, and a non-zero exit thrown as NodeCommandError unless nothrow. Both transports
  * send every command through here.
  */
-export async function runForNode(run: ProcessRunner, node: string, argv: readonly string[], script: string, opts: RunOptions = {}, env?: NodeJS.ProcessEnv): Promise<RunResult> {
+export async function runForNode(
+  run: ProcessRunner,
+  node: string,
+  argv: readonly string[],
+  script: string,
+  opts: RunOptions = {},
+  env?: NodeJS.ProcessEnv,
+): Promise<RunResult> {
   const r = await run(argv, {
     env,
     input: opts.input,
@@ -115,7 +122,10 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export function exportLines(env: Readonly<Record<string, string>> = {}): string {
   return Object.entries(env)
     .map(([k, v]) => {
-      if (!ENV_NAME.test(k)) throw new Error(`environment variable name ${JSON.stringify(k)} is not a valid shell name (letters, digits, _; not starting with a digit)`);
+      if (!ENV_NAME.test(k))
+        throw new Error(
+          `environment variable name ${JSON.stringify(k)} is not a valid shell name (letters, digits, _; not starting with a digit)`,
+        );
       return `export ${k}=${shq(v)}\n`;
     })
     .join("");

@@ -6,7 +6,21 @@
 // its content (bundle-<id>.tar in the cache). Also the content hashes the stack puts into
 // the triggers at synth time, so a changed lock or runtime re-provisions what it concerns.
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, copyFileSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import path from "node:path";
 import type { Platform } from "../core/config-schema.js";
 import { badInput, UserError } from "../core/errors.js";
@@ -80,9 +94,11 @@ export function uvTarget(platform: Platform): string {
  */
 export function manylinuxTags(platform: Platform): string[] {
   const tags: string[] = [];
-  for (let minor = MANYLINUX_GLIBC_MINOR; minor >= OLDEST_GLIBC_MINOR; minor--) tags.push(`manylinux_2_${minor}_${platform}`);
+  for (let minor = MANYLINUX_GLIBC_MINOR; minor >= OLDEST_GLIBC_MINOR; minor--)
+    tags.push(`manylinux_2_${minor}_${platform}`);
   tags.push(`manylinux2014_${platform}`);
-  if (platform === "x86_64") tags.push("manylinux_2_12_x86_64", "manylinux2010_x86_64", "manylinux_2_5_x86_64", "manylinux1_x86_64");
+  if (platform === "x86_64")
+    tags.push("manylinux_2_12_x86_64", "manylinux2010_x86_64", "manylinux_2_5_x86_64", "manylinux1_x86_64");
   return tags;
 }
 
@@ -115,7 +131,14 @@ export function runtimeSourceFiles(projectDir: string): SourceFile[] {
     }
   };
   const pkg = path.join(runtimeDir, PACKAGE_NAME);
-  if (!existsSync(pkg)) throw badInput(`the runtime package ${pkg} is missing`, [{ path: pkg, message: "no such folder", fix: "restore cluster-runtime/ from git (git checkout -- cluster-runtime)" }]);
+  if (!existsSync(pkg))
+    throw badInput(`the runtime package ${pkg} is missing`, [
+      {
+        path: pkg,
+        message: "no such folder",
+        fix: "restore cluster-runtime/ from git (git checkout -- cluster-runtime)",
+      },
+    ]);
   walk(pkg, `runtime/${PACKAGE_NAME}`);
   return files.sort((a, b) => byteOrder(a.rel, b.rel));
 }
@@ -128,10 +151,21 @@ export function sha256File(file: string): string {
  * The runtime of a checkout for a Python version and platform: those, and its hashes; with
  * packages, the lock that holds them (runtime/packages.ts) instead of the runtime's own.
  */
-export function runtimeRef(projectDir: string, python: string, platform: Platform, withPackages?: { readonly lockFile: string; readonly packages: readonly string[] }): RuntimeRef {
+export function runtimeRef(
+  projectDir: string,
+  python: string,
+  platform: Platform,
+  withPackages?: { readonly lockFile: string; readonly packages: readonly string[] },
+): RuntimeRef {
   if (!withPackages) return { python, platform, ...runtimeHashes(projectDir, platform) };
   const lock = path.relative(projectDir, withPackages.lockFile).split(path.sep).join("/");
-  return { python, platform, ...runtimeHashes(projectDir, platform, withPackages.lockFile), lock, packages: [...withPackages.packages].sort() };
+  return {
+    python,
+    platform,
+    ...runtimeHashes(projectDir, platform, withPackages.lockFile),
+    lock,
+    packages: [...withPackages.packages].sort(),
+  };
 }
 
 /**
@@ -140,10 +174,19 @@ export function runtimeRef(projectDir: string, python: string, platform: Platfor
  * CRLF checkout (Git for Windows) and an LF one of the same commit make the same bundle.
  * Synchronous and cheap: stacks/main.ts calls it at synth.
  */
-export function runtimeHashes(projectDir: string, platform: Platform, lock = lockPath(projectDir, platform)): { lockSha256: string; sourceSha256: string } {
+export function runtimeHashes(
+  projectDir: string,
+  platform: Platform,
+  lock = lockPath(projectDir, platform),
+): { lockSha256: string; sourceSha256: string } {
   if (!existsSync(lock)) {
-    const fix = lock === lockPath(projectDir, platform) ? "create it with: npm run lock" : "run npx cdktf deploy (or cdktf synth): it locks runtime.packages again";
-    throw badInput(`there is no runtime lock for ${platform}`, [{ path: path.relative(projectDir, lock), message: "file not found", fix }]);
+    const fix =
+      lock === lockPath(projectDir, platform)
+        ? "create it with: npm run lock"
+        : "run npx cdktf deploy (or cdktf synth): it locks runtime.packages again";
+    throw badInput(`there is no runtime lock for ${platform}`, [
+      { path: path.relative(projectDir, lock), message: "file not found", fix },
+    ]);
   }
   const source = createHash("sha256");
   for (const f of runtimeSourceFiles(projectDir)) {
@@ -156,7 +199,10 @@ export function runtimeHashes(projectDir: string, platform: Platform, lock = loc
 
 /** The content address of a bundle: lock, sources, Python and platform, 16 hex digits. */
 export function bundleIdOf(runtime: Pick<RuntimeRef, "lockSha256" | "sourceSha256" | "python" | "platform">): string {
-  return createHash("sha256").update(`${runtime.lockSha256}\n${runtime.sourceSha256}\n${runtime.python}\n${runtime.platform}\n`).digest("hex").slice(0, 16);
+  return createHash("sha256")
+    .update(`${runtime.lockSha256}\n${runtime.sourceSha256}\n${runtime.python}\n${runtime.platform}\n`)
+    .digest("hex")
+    .slice(0, 16);
 }
 
 // --- wheelhouse ----------------------------------------------------------------------
@@ -205,13 +251,22 @@ function wheelFailure(err: WheelError, lockRel: string, runtime: RuntimeRef): Er
     ]);
   }
   if (err.kind === "no-wheel") {
-    return badInput(`${lockRel} names ${err.requirement}, which has no wheel for Python ${runtime.python} on ${runtime.platform}`, [
-      { path: lockRel, message: err.message, fix: `regenerate the lock for this Python and platform: ${relock}` },
-    ]);
+    return badInput(
+      `${lockRel} names ${err.requirement}, which has no wheel for Python ${runtime.python} on ${runtime.platform}`,
+      [{ path: lockRel, message: err.message, fix: `regenerate the lock for this Python and platform: ${relock}` }],
+    );
   }
-  return new UserError(`the runtime's wheels could not be downloaded (a network problem or an index outage?): ${err.message}`, 1, [
-    { path: "PIP_INDEX_URL", message: err.message, fix: "check the connection to the package index (PyPI, or PIP_INDEX_URL and HTTPS_PROXY when you use a mirror or a proxy), then deploy again" },
-  ]);
+  return new UserError(
+    `the runtime's wheels could not be downloaded (a network problem or an index outage?): ${err.message}`,
+    1,
+    [
+      {
+        path: "PIP_INDEX_URL",
+        message: err.message,
+        fix: "check the connection to the package index (PyPI, or PIP_INDEX_URL and HTTPS_PROXY when you use a mirror or a proxy), then deploy again",
+      },
+    ],
+  );
 }
 
 /** The cache folder of a runtime's wheels (one per lock and platform). */
@@ -223,12 +278,18 @@ export function wheelhouseDir(cacheDir: string, runtime: RuntimeRef): string {
  * Links (or copies) into dir the wheels of entries that a cached wheelhouse of the same
  * platform already holds with a locked sha256; returns the entries still to download.
  */
-function reuseCachedWheels(cacheDir: string, platform: Platform, entries: readonly LockEntry[], dir: string): LockEntry[] {
+function reuseCachedWheels(
+  cacheDir: string,
+  platform: Platform,
+  entries: readonly LockEntry[],
+  dir: string,
+): LockEntry[] {
   const byName = new Map<string, string>();
   const suffix = `-${platform}`;
   for (const house of existsSync(cacheDir) ? readdirSync(cacheDir) : []) {
     if (!house.startsWith("wheelhouse-") || !house.endsWith(suffix)) continue;
-    for (const f of readdirSync(path.join(cacheDir, house))) if (f.endsWith(".whl") && !byName.has(f)) byName.set(f, path.join(cacheDir, house, f));
+    for (const f of readdirSync(path.join(cacheDir, house)))
+      if (f.endsWith(".whl") && !byName.has(f)) byName.set(f, path.join(cacheDir, house, f));
   }
   const missing: LockEntry[] = [];
   for (const e of entries) {
@@ -250,7 +311,11 @@ function reuseCachedWheels(cacheDir: string, platform: Platform, entries: readon
   return missing;
 }
 
-export async function ensureWheelhouse(runtime: RuntimeRef, lock: ParsedLock, opts: BuildOptions & { lockFile: string }): Promise<{ dir: string; files: readonly string[] }> {
+export async function ensureWheelhouse(
+  runtime: RuntimeRef,
+  lock: ParsedLock,
+  opts: BuildOptions & { lockFile: string },
+): Promise<{ dir: string; files: readonly string[] }> {
   const progress = opts.onProgress ?? (() => {});
   const dir = wheelhouseDir(opts.cacheDir, runtime);
   const cached = checkWheelhouse(dir, lock.entries);
@@ -267,20 +332,30 @@ export async function ensureWheelhouse(runtime: RuntimeRef, lock: ParsedLock, op
   const missing = reuseCachedWheels(opts.cacheDir, runtime.platform, lock.entries, tmp);
   const reused = lock.entries.length - missing.length;
   if (reused) progress(`${reused} of ${lock.entries.length} wheels found in the cache`);
-  if (missing.length) progress(`downloading ${missing.length} wheels for Python ${runtime.python} on ${runtime.platform}`);
+  if (missing.length)
+    progress(`downloading ${missing.length} wheels for Python ${runtime.python} on ${runtime.platform}`);
   let saved = 0;
   try {
-    await fetchWheels(missing, { python: runtime.python, platform: runtime.platform, platformTags: manylinuxTags(runtime.platform) }, tmp, {
-      env: opts.env,
-      onSaved: (f) => progress(`downloaded ${++saved}/${missing.length}: ${f}`),
-    }).catch((err: unknown) => {
+    await fetchWheels(
+      missing,
+      { python: runtime.python, platform: runtime.platform, platformTags: manylinuxTags(runtime.platform) },
+      tmp,
+      {
+        env: opts.env,
+        onSaved: (f) => progress(`downloaded ${++saved}/${missing.length}: ${f}`),
+      },
+    ).catch((err: unknown) => {
       throw err instanceof WheelError ? wheelFailure(err, lockRel, runtime) : err;
     });
     const check = checkWheelhouse(tmp, lock.entries);
     if (!check.ok) {
       throw badInput(
         `the wheels downloaded do not match ${lockRel}`,
-        check.problems.map((p) => ({ path: lockRel, message: p, fix: `regenerate the lock: ${relockCommand(runtime.python)}` })),
+        check.problems.map((p) => ({
+          path: lockRel,
+          message: p,
+          fix: `regenerate the lock: ${relockCommand(runtime.python)}`,
+        })),
       );
     }
     rmSync(dir, { recursive: true, force: true });
@@ -300,7 +375,10 @@ export interface TarEntry {
   /** A file's content, read when written; absent for a folder. */
   readonly source?: string;
   readonly data?: Buffer;
-  /** source is a checkout's text file: written with LF line endings whatever the checkout holds. Default: false (bytes as they are). */
+  /**
+   * source is a checkout's text file: written with LF line endings whatever the checkout holds. Default: false (bytes
+   * as they are).
+   */
   readonly text?: boolean;
 }
 
@@ -329,7 +407,12 @@ function paxHeaders(name: string, mode: number, size: number, isDir: boolean): B
   const record = Buffer.from(body(len));
   const pad = (512 - (record.length % 512)) % 512;
   const short = `${name.slice(0, 40)}-${createHash("sha256").update(name).digest("hex").slice(0, 16)}`;
-  return Buffer.concat([rawHeader("", "PaxHeader", 0o644, record.length, "x"), record, Buffer.alloc(pad, 0), rawHeader("", short, mode, size, isDir ? "5" : "0")]);
+  return Buffer.concat([
+    rawHeader("", "PaxHeader", 0o644, record.length, "x"),
+    record,
+    Buffer.alloc(pad, 0),
+    rawHeader("", short, mode, size, isDir ? "5" : "0"),
+  ]);
 }
 
 /** A ustar header block; a name too long for ustar goes into a pax header before it. */
@@ -365,7 +448,9 @@ function writeTar(file: string, files: readonly TarEntry[]): void {
     const parts = f.name.split("/");
     for (let i = 1; i < parts.length; i++) dirs.add(`${parts.slice(0, i).join("/")}/`);
   }
-  const all: TarEntry[] = [...[...dirs].map((d) => ({ name: d, mode: 0o755 })), ...files].sort((a, b) => byteOrder(a.name, b.name));
+  const all: TarEntry[] = [...[...dirs].map((d) => ({ name: d, mode: 0o755 })), ...files].sort((a, b) =>
+    byteOrder(a.name, b.name),
+  );
   const fd = openSync(file, "w", 0o644);
   try {
     for (const e of all) {
@@ -402,7 +487,9 @@ export function cachedBundleDamage(tarPath: string): string | undefined {
   if (!existsSync(digestPath)) return `no ${path.basename(digestPath)} recorded with it`;
   const recorded = readFileSync(digestPath, "utf8").split(/\s+/)[0] ?? "";
   const actual = sha256File(tarPath);
-  return actual === recorded ? undefined : `its sha256 is ${actual.slice(0, 12)}…, ${recorded.slice(0, 12)}… was recorded: truncated or overwritten`;
+  return actual === recorded
+    ? undefined
+    : `its sha256 is ${actual.slice(0, 12)}…, ${recorded.slice(0, 12)}… was recorded: truncated or overwritten`;
 }
 
 /**
@@ -428,13 +515,16 @@ export async function buildBundle(runtime: RuntimeRef, opts: BuildOptions): Prom
   const lock = parseLock(readFileSync(lockFile, "utf8"));
   const relock = relockCommand(runtime.python);
   if (lock.python !== runtime.python) {
-    throw badInput(`${lockRel} was locked for Python ${lock.python ?? "(unknown: no '# python-version:' line)"}, but runtime.python is ${runtime.python}`, [
-      {
-        path: "/runtime/python",
-        message: `the lock and the nodes' Python must agree`,
-        fix: `re-lock for ${runtime.python}: ${relock}, or set runtime.python to ${lock.python ?? "the lock's version"}`,
-      },
-    ]);
+    throw badInput(
+      `${lockRel} was locked for Python ${lock.python ?? "(unknown: no '# python-version:' line)"}, but runtime.python is ${runtime.python}`,
+      [
+        {
+          path: "/runtime/python",
+          message: `the lock and the nodes' Python must agree`,
+          fix: `re-lock for ${runtime.python}: ${relock}, or set runtime.python to ${lock.python ?? "the lock's version"}`,
+        },
+      ],
+    );
   }
   if (lock.platform !== runtime.platform) {
     throw badInput(`${lockRel} records platform ${lock.platform ?? "(none)"}, not ${runtime.platform}`, [
@@ -444,12 +534,22 @@ export async function buildBundle(runtime: RuntimeRef, opts: BuildOptions): Prom
   const missingHashes = lock.entries.filter((e) => e.hashes.length === 0).map((e) => `${e.name}==${e.version}`);
   if (!lock.entries.length || missingHashes.length) {
     throw badInput(`${lockRel} is not a hashed lock`, [
-      { path: lockRel, message: lock.entries.length ? `no --hash for ${missingHashes.join(", ")}` : "no pinned requirement", fix: `regenerate it: ${relock}` },
+      {
+        path: lockRel,
+        message: lock.entries.length ? `no --hash for ${missingHashes.join(", ")}` : "no pinned requirement",
+        fix: `regenerate it: ${relock}`,
+      },
     ]);
   }
 
   const bundleId = bundleIdOf(runtime);
-  const manifest: BundleManifest = { bundleId, lockSha256: runtime.lockSha256, sourceSha256: runtime.sourceSha256, python: runtime.python, platform: runtime.platform };
+  const manifest: BundleManifest = {
+    bundleId,
+    lockSha256: runtime.lockSha256,
+    sourceSha256: runtime.sourceSha256,
+    python: runtime.python,
+    platform: runtime.platform,
+  };
   const tarPath = path.join(opts.cacheDir, `bundle-${bundleId}.tar`);
   if (existsSync(tarPath)) {
     const damage = cachedBundleDamage(tarPath);
@@ -466,11 +566,18 @@ export async function buildBundle(runtime: RuntimeRef, opts: BuildOptions): Prom
   const entries: TarEntry[] = [
     { name: "manifest.json", mode: 0o644, data: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`) },
     { name: "requirements.lock", mode: 0o644, source: lockFile, text: true },
-    ...runtimeSourceFiles(opts.projectDir).map((f) => ({ name: f.rel, mode: f.rel === "install.sh" ? 0o755 : 0o644, source: f.abs, text: true })),
+    ...runtimeSourceFiles(opts.projectDir).map((f) => ({
+      name: f.rel,
+      mode: f.rel === "install.sh" ? 0o755 : 0o644,
+      source: f.abs,
+      text: true,
+    })),
     ...wheelhouse.files.map((w) => ({ name: `wheelhouse/${w}`, mode: 0o644, source: path.join(wheelhouse.dir, w) })),
   ];
   writeCachedTar(tarPath, entries);
-  progress(`bundle ${bundleId} written: ${(statSync(tarPath).size / 1e6).toFixed(1)} MB in ${((performance.now() - t0) / 1000).toFixed(1)} s (${tarPath})`);
+  progress(
+    `bundle ${bundleId} written: ${(statSync(tarPath).size / 1e6).toFixed(1)} MB in ${((performance.now() - t0) / 1000).toFixed(1)} s (${tarPath})`,
+  );
   return { bundleId, tarPath, manifest };
 }
 

@@ -133,10 +133,16 @@ export interface PruneResult {
  * anything unknown. A file in use by a deploy that is running was just marked used, so it
  * is among the most recent.
  */
-export function pruneCache(dir: string, opts: { keep?: number; isDeployed?: (clusterDir: string) => boolean } = {}): PruneResult {
+export function pruneCache(
+  dir: string,
+  opts: { keep?: number; isDeployed?: (clusterDir: string) => boolean } = {},
+): PruneResult {
   const keep = opts.keep ?? KEEP_RECENT;
   const uses = liveUses(dir, opts.isDeployed);
-  const needed = new Set([...uses.map((u) => `bundle/${u.bundleId}`), ...uses.map((u) => `wheelhouse/${u.wheelhouse}`)]);
+  const needed = new Set([
+    ...uses.map((u) => `bundle/${u.bundleId}`),
+    ...uses.map((u) => `wheelhouse/${u.wheelhouse}`),
+  ]);
   const items = cacheItems(dir);
   const removed: CacheItem[] = [];
   for (const kind of ["bundle", "notebook", "wheelhouse"] as const) {
@@ -147,7 +153,11 @@ export function pruneCache(dir: string, opts: { keep?: number; isDeployed?: (clu
       removed.push(item);
     }
   }
-  return { removed, freedBytes: removed.reduce((s, i) => s + i.bytes, 0), kept: items.filter((i) => !removed.includes(i)) };
+  return {
+    removed,
+    freedBytes: removed.reduce((s, i) => s + i.bytes, 0),
+    kept: items.filter((i) => !removed.includes(i)),
+  };
 }
 
 export const mb = (bytes: number) => `${(bytes / 1e6).toFixed(bytes < 1e7 ? 1 : 0)} MB`;

@@ -18,15 +18,26 @@ export interface InstallOptions {
   readonly env?: NodeJS.ProcessEnv;
 }
 
-export async function bundleFor(spec: StageSpec, { log = consoleLog, env = process.env }: Omit<InstallOptions, "force"> = {}) {
-  const opts = { projectDir: spec.cluster.projectDir, cacheDir: cacheDir(env), env, onProgress: (m: string) => log.step("bundle", m) };
+export async function bundleFor(
+  spec: StageSpec,
+  { log = consoleLog, env = process.env }: Omit<InstallOptions, "force"> = {},
+) {
+  const opts = {
+    projectDir: spec.cluster.projectDir,
+    cacheDir: cacheDir(env),
+    env,
+    onProgress: (m: string) => log.step("bundle", m),
+  };
   const bundle = await buildBundle(runtimeOf(spec), opts);
   return { ...bundle, pycachePath: await pycacheFor(bundle, opts) };
 }
 
 /** Whether the node has this bundle installed whole: its bundle-id, and the venv install.sh marks complete last. */
 export async function hasBundle(t: Transport, bundleId: string): Promise<boolean> {
-  const r = await t.run(`[ "$(cat ${shq(`${t.root}/bundle-id`)} 2>/dev/null)" = ${shq(bundleId)} ] && [ -f ${shq(`${t.root}/venv/.dvc-complete`)} ]`, { nothrow: true, timeoutMs: 60_000 });
+  const r = await t.run(
+    `[ "$(cat ${shq(`${t.root}/bundle-id`)} 2>/dev/null)" = ${shq(bundleId)} ] && [ -f ${shq(`${t.root}/venv/.dvc-complete`)} ]`,
+    { nothrow: true, timeoutMs: 60_000 },
+  );
   return r.exitCode === 0;
 }
 
@@ -36,7 +47,10 @@ export async function installOn(t: Transport, spec: StageSpec, opts: InstallOpti
   if (!opts.force && (await hasBundle(t, bundleIdOf(runtimeOf(spec))))) {
     // A repair (or a deploy after a reboot) on a node whose disk kept the runtime: no copy.
     // The version gate that follows compares every installed package with the lock.
-    log.step(t.node, `bundle ${bundleIdOf(runtimeOf(spec))} already installed (bundle-id and a complete venv): nothing to copy`);
+    log.step(
+      t.node,
+      `bundle ${bundleIdOf(runtimeOf(spec))} already installed (bundle-id and a complete venv): nothing to copy`,
+    );
     return;
   }
   const { bundleId, tarPath, pycachePath } = await bundleFor(spec, opts);
@@ -52,14 +66,19 @@ export async function installOn(t: Transport, spec: StageSpec, opts: InstallOpti
     // install.sh comes out of the bundle, where it has LF line endings whatever the
     // checkout holds (a Git for Windows clone has CRLF): never the checkout's own copy.
     const extract = `tar -xOf ${shq(remoteTar)} install.sh > ${shq(remoteScript)}`;
-    await t.run(`${force}${extract} && bash ${shq(remoteScript)} ${args} && rm -f ${shq(remoteTar)} ${shq(remotePycache)}`, {
-      timeoutMs: 900_000,
-      onLine: (l) => log.step(t.node, l),
-    });
+    await t.run(
+      `${force}${extract} && bash ${shq(remoteScript)} ${args} && rm -f ${shq(remoteTar)} ${shq(remotePycache)}`,
+      {
+        timeoutMs: 900_000,
+        onLine: (l) => log.step(t.node, l),
+      },
+    );
   } catch (err) {
     if (err instanceof NodeCommandError && err.result.exitCode === 3) {
       // install.sh's exit 3: the node's Python does not match the target; its stderr says how to fix.
-      throw badInput(`${t.node} cannot run the runtime`, [{ path: `/runtime/python`, message: err.result.stderr.trim() }]);
+      throw badInput(`${t.node} cannot run the runtime`, [
+        { path: `/runtime/python`, message: err.result.stderr.trim() },
+      ]);
     }
     throw err;
   }

@@ -45,7 +45,12 @@ function sha256(file: string): string {
 
 function inputsOf(cluster: Cluster): LockInputs {
   const { python, platform, packages } = cluster.config.runtime;
-  return { python, platform, runtimeLock: sha256(lockPath(cluster.projectDir, platform)), packages: [...packages].sort() };
+  return {
+    python,
+    platform,
+    runtimeLock: sha256(lockPath(cluster.projectDir, platform)),
+    packages: [...packages].sort(),
+  };
 }
 
 /** The inputs a lock's header records; undefined when it has none (not ours, or damaged). */
@@ -65,7 +70,10 @@ function recordedInputs(text: string): LockInputs | undefined {
   }
 }
 
-export type LockStatus = { readonly state: "none" } | { readonly state: "current"; readonly file: string } | { readonly state: "stale"; readonly file: string; readonly why: string };
+export type LockStatus =
+  | { readonly state: "none" }
+  | { readonly state: "current"; readonly file: string }
+  | { readonly state: "stale"; readonly file: string; readonly why: string };
 
 /** Whether the config's packages lock is there and made from what the config says now. Reads files only. */
 export function packagesLockStatus(cluster: Cluster): LockStatus {
@@ -75,9 +83,16 @@ export function packagesLockStatus(cluster: Cluster): LockStatus {
   const had = recordedInputs(readFileSync(file, "utf8"));
   const want = inputsOf(cluster);
   if (!had) return { state: "stale", file, why: `${path.basename(file)} has no header of ours` };
-  if (had.python !== want.python || had.platform !== want.platform) return { state: "stale", file, why: `it was made for Python ${had.python} on ${had.platform}` };
-  if (JSON.stringify(had.packages) !== JSON.stringify(want.packages)) return { state: "stale", file, why: "runtime.packages changed" };
-  if (had.runtimeLock !== want.runtimeLock) return { state: "stale", file, why: `the runtime's own lock (${RUNTIME_DIR}/requirements-${want.platform}.lock) changed` };
+  if (had.python !== want.python || had.platform !== want.platform)
+    return { state: "stale", file, why: `it was made for Python ${had.python} on ${had.platform}` };
+  if (JSON.stringify(had.packages) !== JSON.stringify(want.packages))
+    return { state: "stale", file, why: "runtime.packages changed" };
+  if (had.runtimeLock !== want.runtimeLock)
+    return {
+      state: "stale",
+      file,
+      why: `the runtime's own lock (${RUNTIME_DIR}/requirements-${want.platform}.lock) changed`,
+    };
   return { state: "current", file };
 }
 
@@ -87,13 +102,32 @@ export function requirementName(req: string): string {
 }
 
 /** Why uv refused, as problems naming each package it mentions (all of them when it names none). */
-export function refusal(cause: string, packages: readonly string[], python: string, platform: string): { network: boolean; problems: Problem[] } {
+export function refusal(
+  cause: string,
+  packages: readonly string[],
+  python: string,
+  platform: string,
+): { network: boolean; problems: Problem[] } {
   const text = cause.toLowerCase();
-  if (/failed to fetch|error sending request|dns error|connection refused|timed out|network|tcp connect/.test(text) && !/no solution found|unsatisfiable/.test(text)) {
-    return { network: true, problems: [{ path: "package index", message: cause, fix: "check the connection to PyPI (or HTTPS_PROXY), then deploy again" }] };
+  if (
+    /failed to fetch|error sending request|dns error|connection refused|timed out|network|tcp connect/.test(text) &&
+    !/no solution found|unsatisfiable/.test(text)
+  ) {
+    return {
+      network: true,
+      problems: [
+        {
+          path: "package index",
+          message: cause,
+          fix: "check the connection to PyPI (or HTTPS_PROXY), then deploy again",
+        },
+      ],
+    };
   }
   const normalizedText = text.replace(/[-_.]+/g, "-");
-  const named = packages.map((p, i) => ({ p, i, name: requirementName(p) })).filter(({ name }) => new RegExp(`(^|[^a-z0-9-])${name}([^a-z0-9-]|$)`).test(normalizedText));
+  const named = packages
+    .map((p, i) => ({ p, i, name: requirementName(p) }))
+    .filter(({ name }) => new RegExp(`(^|[^a-z0-9-])${name}([^a-z0-9-]|$)`).test(normalizedText));
   const which = named.length ? named : packages.map((p, i) => ({ p, i, name: requirementName(p) }));
   const problems = which.map(({ p, i, name }): Problem => {
     if (/no usable wheels|has no wheels|no wheels with a matching/.test(text)) {
@@ -104,7 +138,11 @@ export function refusal(cause: string, packages: readonly string[], python: stri
       };
     }
     if (/not found in the package registry|was not found/.test(text)) {
-      return { path: `/runtime/packages/${i}`, message: `"${p}": no package named ${name} on the index: ${cause}`, fix: `check the name on https://pypi.org/project/${name}/` };
+      return {
+        path: `/runtime/packages/${i}`,
+        message: `"${p}": no package named ${name} on the index: ${cause}`,
+        fix: `check the name on https://pypi.org/project/${name}/`,
+      };
     }
     return {
       path: `/runtime/packages/${i}`,
@@ -129,7 +167,10 @@ export async function ensurePackagesLock(cluster: Cluster, host: Host, log: Log)
     return status.file;
   }
   const { python, platform, packages } = cluster.config.runtime;
-  log.step("packages", `locking ${packages.join(", ")} with the runtime for Python ${python} on ${platform} (${status.why})`);
+  log.step(
+    "packages",
+    `locking ${packages.join(", ")} with the runtime for Python ${python} on ${platform} (${status.why})`,
+  );
   const uv = await ensureUv(host, log);
   const inputs = inputsOf(cluster);
   // uv names its inputs in the lock's "# via" comments: a stable path in the project.
@@ -155,33 +196,52 @@ export async function ensurePackagesLock(cluster: Cluster, host: Host, log: Log)
     });
     if (r.timedOut || r.missing) {
       throw new UserError("runtime.packages could not be locked: uv did not finish", 1, [
-        { path: "uv", message: uvCause(r), fix: "check the connection to the package index (a slow index or proxy?), then deploy again" },
+        {
+          path: "uv",
+          message: uvCause(r),
+          fix: "check the connection to the package index (a slow index or proxy?), then deploy again",
+        },
       ]);
     }
     if (r.exitCode !== 0) {
       const { network, problems } = refusal(uvCause(r), packages, python, platform);
-      if (network) throw new UserError(`runtime.packages could not be locked: the package index did not answer`, 1, problems);
+      if (network)
+        throw new UserError(`runtime.packages could not be locked: the package index did not answer`, 1, problems);
       throw badInput(`runtime.packages cannot be installed on the nodes (nothing was changed)`, problems);
     }
     const body = readFileSync(tmp, "utf8");
-    const header = lockHeader(TITLE, "cdktf deploy", uv, python, platform, [`# runtime-lock: sha256:${inputs.runtimeLock}`, `# packages: ${JSON.stringify(inputs.packages)}`]);
+    const header = lockHeader(TITLE, "cdktf deploy", uv, python, platform, [
+      `# runtime-lock: sha256:${inputs.runtimeLock}`,
+      `# packages: ${JSON.stringify(inputs.packages)}`,
+    ]);
     const text = header + body;
     checkKeepsRuntime(text, readFileSync(lockPath(cluster.projectDir, platform), "utf8"));
     writeFileSync(tmp, text);
     renameSync(tmp, status.file);
-    const added = parseLock(text).entries.length - parseLock(readFileSync(lockPath(cluster.projectDir, platform), "utf8")).entries.length;
-    log.step("packages", `${rel}: ${added} packages beside the runtime's, locked in ${((performance.now() - t0) / 1000).toFixed(1)} s (commit it with your config)`);
+    const added =
+      parseLock(text).entries.length -
+      parseLock(readFileSync(lockPath(cluster.projectDir, platform), "utf8")).entries.length;
+    log.step(
+      "packages",
+      `${rel}: ${added} packages beside the runtime's, locked in ${((performance.now() - t0) / 1000).toFixed(1)} s (commit it with your config)`,
+    );
     return status.file;
   } finally {
     rmSync(tmp, { force: true });
   }
 }
 
-/** Every pin of the runtime's lock is in the packages lock at the same version (uv's constraint guarantees it; a lock that broke it must never reach a node). */
+/**
+ * Every pin of the runtime's lock is in the packages lock at the same version (uv's constraint guarantees it; a lock
+ * that broke it must never reach a node).
+ */
 function checkKeepsRuntime(packagesLock: string, runtimeLock: string): void {
   const have = new Map(parseLock(packagesLock).entries.map((e) => [e.name, e.version]));
   const moved = parseLock(runtimeLock).entries.filter((e) => have.get(e.name) !== e.version);
-  if (moved.length) throw new Error(`internal: the packages lock moves runtime pins (${moved.map((e) => `${e.name}==${e.version} -> ${have.get(e.name) ?? "missing"}`).join(", ")})`);
+  if (moved.length)
+    throw new Error(
+      `internal: the packages lock moves runtime pins (${moved.map((e) => `${e.name}==${e.version} -> ${have.get(e.name) ?? "missing"}`).join(", ")})`,
+    );
 }
 
 /**
@@ -204,7 +264,11 @@ export function runtimeOfCluster(cluster: Cluster, lockFile?: string): RuntimeRe
   if (status.state !== "current" || (lockFile && status.file !== lockFile)) {
     const why = status.state === "stale" ? status.why : "no lock";
     throw badInput(`runtime.packages are not locked yet (${why})`, [
-      { path: "/runtime/packages", message: `${path.basename(packagesLockFile(cluster.configFile))} is not current`, fix: "run npx cdktf deploy (or npx cdktf synth): it locks them" },
+      {
+        path: "/runtime/packages",
+        message: `${path.basename(packagesLockFile(cluster.configFile))} is not current`,
+        fix: "run npx cdktf deploy (or npx cdktf synth): it locks them",
+      },
     ]);
   }
   return runtimeRef(cluster.projectDir, python, platform, { lockFile: status.file, packages });
@@ -220,6 +284,13 @@ export async function packagesCheck(cluster: Cluster, host: Host): Promise<Check
   if (status.state === "none") return undefined;
   const rel = path.relative(cluster.projectDir, status.file);
   const n = cluster.config.runtime.packages.length;
-  if (status.state === "current") return ok("packages", `${rel} is current (${n} package${n === 1 ? "" : "s"}): a deploy needs neither uv nor the package index for them`);
-  return ok("packages", `${rel} will be made by the next deploy (${status.why}) from the package index with ${await uvStatus(host)}`);
+  if (status.state === "current")
+    return ok(
+      "packages",
+      `${rel} is current (${n} package${n === 1 ? "" : "s"}): a deploy needs neither uv nor the package index for them`,
+    );
+  return ok(
+    "packages",
+    `${rel} will be made by the next deploy (${status.why}) from the package index with ${await uvStatus(host)}`,
+  );
 }

@@ -78,17 +78,23 @@ export async function pycacheFor(bundle: BundleResult, opts: PycacheOptions): Pr
     const script = path.join(scratch, "install.sh");
     writeFileSync(script, readLf(path.join(opts.projectDir, RUNTIME_DIR, "install.sh")));
     const install = await runProcess(["bash", script, scratch, bundle.tarPath, py], { env: installEnv });
-    if (install.exitCode !== 0) throw new Error(`install.sh: ${tail(install.stderr || install.stdout, 2).replace(/\n/g, " ")}`);
+    if (install.exitCode !== 0)
+      throw new Error(`install.sh: ${tail(install.stderr || install.stdout, 2).replace(/\n/g, " ")}`);
     const recompile = await runProcess([path.join(scratch, "venv", "bin", "python"), "-c", RECOMPILE], { env });
     if (recompile.exitCode !== 0) throw new Error(`recompiling: ${tail(recompile.stderr, 2).replace(/\n/g, " ")}`);
     const [site, count] = recompile.stdout.trim().split("\n") as [string, string];
     // The .pyc files in byte order (as LC_ALL=C sort), NUL-separated for tar -T.
     const files = pycFiles(site).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
     writeFileSync(list, files.map((f) => `${f}\0`).join(""));
-    const tar = await runProcess(["tar", "--null", "-T", list, "--owner=0", "--group=0", "--numeric-owner", `--mtime=@${TAR_MTIME}`, "-cf", tmp], { cwd: site, env });
+    const tar = await runProcess(
+      ["tar", "--null", "-T", list, "--owner=0", "--group=0", "--numeric-owner", `--mtime=@${TAR_MTIME}`, "-cf", tmp],
+      { cwd: site, env },
+    );
     if (tar.exitCode !== 0) throw new Error(`tar: ${tar.stderr.trim()}`);
     renameSync(tmp, target);
-    progress(`byte-code for bundle ${bundle.bundleId}: ${count} files compiled on the host with ${hostPython} in ${((performance.now() - t0) / 1000).toFixed(1)} s (${target})`);
+    progress(
+      `byte-code for bundle ${bundle.bundleId}: ${count} files compiled on the host with ${hostPython} in ${((performance.now() - t0) / 1000).toFixed(1)} s (${target})`,
+    );
     return target;
   } catch (err) {
     progress(`could not make the byte-code on the host (${(err as Error).message}): the nodes will compile their own`);

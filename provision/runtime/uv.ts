@@ -42,20 +42,44 @@ export interface UvPin {
 export const UV_PIN: UvPin = {
   version: "0.13.9",
   wheels: {
-    "linux-x64": { file: "uv-0.13.9-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", sha256: "d7f459fe4fd247d830351c75686d3996ace3c6f3f728eb0e85a30b7ada0cef19" },
+    "linux-x64": {
+      file: "uv-0.13.9-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+      sha256: "d7f459fe4fd247d830351c75686d3996ace3c6f3f728eb0e85a30b7ada0cef19",
+    },
     "linux-arm64": {
       file: "uv-0.13.9-py3-none-manylinux_2_17_aarch64.manylinux2014_aarch64.musllinux_1_1_aarch64.whl",
       sha256: "5435c5ce14a56431208ca0996416d310f1598e8c2c8ba707688985a16bb82dbe",
     },
-    "darwin-x64": { file: "uv-0.13.9-py3-none-macosx_10_12_x86_64.whl", sha256: "c16ed11e013557536b3e60065f1b912f6407bd6518e041b961e23ef9e6b4fbf5" },
-    "darwin-arm64": { file: "uv-0.13.9-py3-none-macosx_11_0_arm64.whl", sha256: "66c512266d633bef48384a1f53003f41f2a8e7b36fe6e7fbfd3e0fd52d96fa63" },
-    "win32-x64": { file: "uv-0.13.9-py3-none-win_amd64.whl", sha256: "6a44b2ed8111d2f60d2b92627c5dccda3f7ed7570b18ce115e569cd68c28246b" },
-    "win32-arm64": { file: "uv-0.13.9-py3-none-win_arm64.whl", sha256: "eeb92051c2123b9730c46b04cc843cfa4bc7d7b0aec56df431a2215ef4cb0273" },
+    "darwin-x64": {
+      file: "uv-0.13.9-py3-none-macosx_10_12_x86_64.whl",
+      sha256: "c16ed11e013557536b3e60065f1b912f6407bd6518e041b961e23ef9e6b4fbf5",
+    },
+    "darwin-arm64": {
+      file: "uv-0.13.9-py3-none-macosx_11_0_arm64.whl",
+      sha256: "66c512266d633bef48384a1f53003f41f2a8e7b36fe6e7fbfd3e0fd52d96fa63",
+    },
+    "win32-x64": {
+      file: "uv-0.13.9-py3-none-win_amd64.whl",
+      sha256: "6a44b2ed8111d2f60d2b92627c5dccda3f7ed7570b18ce115e569cd68c28246b",
+    },
+    "win32-arm64": {
+      file: "uv-0.13.9-py3-none-win_arm64.whl",
+      sha256: "eeb92051c2123b9730c46b04cc843cfa4bc7d7b0aec56df431a2215ef4cb0273",
+    },
   },
 };
 
 /** uv variables that would point a lock at another index or make it offline. */
-const UV_ENV_DROPPED = ["UV_INDEX", "UV_INDEX_URL", "UV_DEFAULT_INDEX", "UV_EXTRA_INDEX_URL", "UV_FIND_LINKS", "UV_NO_INDEX", "UV_CONFIG_FILE", "UV_OFFLINE"];
+const UV_ENV_DROPPED = [
+  "UV_INDEX",
+  "UV_INDEX_URL",
+  "UV_DEFAULT_INDEX",
+  "UV_EXTRA_INDEX_URL",
+  "UV_FIND_LINKS",
+  "UV_NO_INDEX",
+  "UV_CONFIG_FILE",
+  "UV_OFFLINE",
+];
 
 /** The environment uv runs with: the host's, without the variables above. */
 export function uvEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
@@ -76,7 +100,10 @@ async function uvVersion(host: Host, argv: readonly string[]): Promise<Uv | unde
   return r.exitCode === 0 ? { argv, version: r.stdout.trim().replace(/\s*\(.*\)$/, "") } : undefined;
 }
 
-/** uv on PATH, else the uv that `pip install uv` put into python3's packages, at any version; undefined when neither runs. */
+/**
+ * uv on PATH, else the uv that `pip install uv` put into python3's packages, at any version; undefined when neither
+ * runs.
+ */
 export async function probeUv(host: Host): Promise<Uv | undefined> {
   for (const argv of [["uv"], ["python3", "-m", "uv"]]) {
     const uv = await uvVersion(host, argv);
@@ -91,7 +118,11 @@ export function uvWheelFor(host: Pick<Host, "platform" | "arch">, pin: UvPin = U
   const wheel = pin.wheels[key];
   if (wheel) return wheel;
   throw new UserError(`uv ${pin.version} is not pinned for this computer (${key})`, 2, [
-    { path: "uv", message: `no wheel pinned for ${key}`, fix: `use one of ${Object.keys(pin.wheels).join(", ")}, or put uv ${pin.version} on PATH` },
+    {
+      path: "uv",
+      message: `no wheel pinned for ${key}`,
+      fix: `use one of ${Object.keys(pin.wheels).join(", ")}, or put uv ${pin.version} on PATH`,
+    },
   ]);
 }
 
@@ -151,7 +182,11 @@ export function uvBinaryOf(wheelBytes: Buffer, version: string, platform: NodeJS
 
 /** Where the fetched uv lives: the cache's toolchain folder, one folder per version and computer. */
 export function cachedUvPath(host: Pick<Host, "platform" | "arch" | "env">, pin: UvPin = UV_PIN): string {
-  return path.join(toolchainDir(host.env), `uv-${pin.version}-${host.platform}-${host.arch}`, host.platform === "win32" ? "uv.exe" : "uv");
+  return path.join(
+    toolchainDir(host.env),
+    `uv-${pin.version}-${host.platform}-${host.arch}`,
+    host.platform === "win32" ? "uv.exe" : "uv",
+  );
 }
 
 export interface EnsureUvOptions {
@@ -174,20 +209,35 @@ async function fetchUv(host: Host, log: Log, pin: UvPin, index: string | undefin
     try {
       // The wheel fetcher of the runtime's wheels: it takes the file whose hash the index
       // states as the pinned one, and checks the bytes it downloads.
-      await fetchWheels([{ name: "uv", version: pin.version, hashes: [wheel.sha256] }], { python: "3.12", platform: host.arch === "arm64" ? "aarch64" : "x86_64", platformTags: plats }, work, {
-        ...(index ? { index } : {}),
-        env: host.env,
-        parallel: 1,
-      });
+      await fetchWheels(
+        [{ name: "uv", version: pin.version, hashes: [wheel.sha256] }],
+        { python: "3.12", platform: host.arch === "arm64" ? "aarch64" : "x86_64", platformTags: plats },
+        work,
+        {
+          ...(index ? { index } : {}),
+          env: host.env,
+          parallel: 1,
+        },
+      );
     } catch (err) {
       if (!(err instanceof WheelError)) throw err;
       const fix =
         err.kind === "unreachable"
           ? `check the connection to the package index (or HTTPS_PROXY), or put uv ${pin.version} on PATH`
           : `the index (PIP_INDEX_URL) must serve PyPI's uv wheels: point it at PyPI, or put uv ${pin.version} on PATH`;
-      const what = err.kind === "hash-mismatch" ? "the index's uv wheel is not the pinned one: refused, nothing of it was run" : "uv could not be fetched";
+      const what =
+        err.kind === "hash-mismatch"
+          ? "the index's uv wheel is not the pinned one: refused, nothing of it was run"
+          : "uv could not be fetched";
       throw new UserError(`${what} (uv ${pin.version} is needed to lock runtime.packages)`, 1, [
-        { path: wheel.file, message: err.kind === "hash-mismatch" ? `${err.message} (sha256 ${wheel.sha256}, pinned in provision/runtime/uv.ts)` : err.message, fix },
+        {
+          path: wheel.file,
+          message:
+            err.kind === "hash-mismatch"
+              ? `${err.message} (sha256 ${wheel.sha256}, pinned in provision/runtime/uv.ts)`
+              : err.message,
+          fix,
+        },
       ]);
     }
     const bytes = readFileSync(path.join(work, wheel.file));
@@ -222,7 +272,11 @@ export async function ensureUv(host: Host, log: Log, opts: EnsureUvOptions = {})
   const uv = await uvVersion(host, [binary]);
   if (uv?.version === want) return uv;
   throw new UserError(`the uv fetched into ${path.dirname(binary)} does not run as ${want}`, 1, [
-    { path: binary, message: uv ? `it says ${uv.version}` : "it does not start", fix: `remove ${path.dirname(binary)} and try again, or put uv ${pin.version} on PATH` },
+    {
+      path: binary,
+      message: uv ? `it says ${uv.version}` : "it does not start",
+      fix: `remove ${path.dirname(binary)} and try again, or put uv ${pin.version} on PATH`,
+    },
   ]);
 }
 
@@ -232,7 +286,8 @@ export async function uvStatus(host: Host, pin: UvPin = UV_PIN): Promise<string>
   const found = await probeUv(host);
   if (found?.version === want) return `${want} (${found.argv.join(" ")})`;
   const cached = cachedUvPath(host, pin);
-  if (host.exists(cached) && (await uvVersion(host, [cached]))?.version === want) return `${want} (fetched into ${path.dirname(cached)})`;
+  if (host.exists(cached) && (await uvVersion(host, [cached]))?.version === want)
+    return `${want} (fetched into ${path.dirname(cached)})`;
   return `${want}, which it fetches into ${path.dirname(cached)} (hash-checked, about 17 MB, once)`;
 }
 
@@ -283,8 +338,18 @@ export function uvCompile(host: Host, uv: Uv, o: CompileOptions): Promise<Proces
   );
 }
 
-/** The header lines every lock of ours starts with: who made it, and the Python and platform it is for (buildBundle checks them). */
-export function lockHeader(title: string, by: string, uv: Uv, python: string, platform: Platform, extra: readonly string[] = []): string {
+/**
+ * The header lines every lock of ours starts with: who made it, and the Python and platform it is for (buildBundle
+ * checks them).
+ */
+export function lockHeader(
+  title: string,
+  by: string,
+  uv: Uv,
+  python: string,
+  platform: Platform,
+  extra: readonly string[] = [],
+): string {
   return [
     `# ${title}: generated by ${by} with ${uv.version}; never edit by hand.`,
     `# python-version: ${python}`,

@@ -45,13 +45,17 @@ export class WheelError extends Error {
  * The tag triples a wheel file name carries ({name}-{ver}(-{build})?-{py}-{abi}-{plat}.whl,
  * each part possibly a dotted set), and its name and version.
  */
-export function wheelTags(filename: string): { name: string; version: string; tags: { py: string; abi: string; plat: string }[] } | undefined {
+export function wheelTags(
+  filename: string,
+): { name: string; version: string; tags: { py: string; abi: string; plat: string }[] } | undefined {
   if (!filename.endsWith(".whl")) return undefined;
   const parts = filename.slice(0, -4).split("-");
   if (parts.length !== 5 && parts.length !== 6) return undefined;
   const [name, version] = parts as [string, string];
   const [py, abi, plat] = parts.slice(-3) as [string, string, string];
-  const tags = py.split(".").flatMap((p) => abi.split(".").flatMap((a) => plat.split(".").map((t) => ({ py: p, abi: a, plat: t }))));
+  const tags = py
+    .split(".")
+    .flatMap((p) => abi.split(".").flatMap((a) => plat.split(".").map((t) => ({ py: p, abi: a, plat: t }))));
   return { name, version, tags };
 }
 
@@ -71,8 +75,16 @@ export function wheelRank(filename: string, target: WheelTarget): number {
     if (plat !== "any" && !target.platformTags.includes(plat)) continue;
     let abiRank: number;
     if (py === cp && abi === cp) abiRank = 3000;
-    else if (abi === "abi3" && /^cp3\d+$/.test(py) && Number(py.slice(3)) <= minor) abiRank = 2000 + Number(py.slice(3));
-    else if (abi === "none" && (py === `py${major}` || py === `py${major}${minor}` || py === cp || (/^py3\d+$/.test(py) && Number(py.slice(3)) <= minor))) abiRank = 1000;
+    else if (abi === "abi3" && /^cp3\d+$/.test(py) && Number(py.slice(3)) <= minor)
+      abiRank = 2000 + Number(py.slice(3));
+    else if (
+      abi === "none" &&
+      (py === `py${major}` ||
+        py === `py${major}${minor}` ||
+        py === cp ||
+        (/^py3\d+$/.test(py) && Number(py.slice(3)) <= minor))
+    )
+      abiRank = 1000;
     else continue;
     best = Math.max(best, abiRank * 100 + platRank);
   }
@@ -83,7 +95,11 @@ export function wheelRank(filename: string, target: WheelTarget): number {
 export function parseIndexPage(body: string, contentType: string, pageUrl: string): IndexFile[] {
   if (contentType.includes("json")) {
     const doc = JSON.parse(body) as { files?: { filename: string; url: string; hashes?: Record<string, string> }[] };
-    return (doc.files ?? []).map((f) => ({ filename: f.filename, url: new URL(f.url, pageUrl).href, ...(f.hashes?.sha256 ? { sha256: f.hashes.sha256 } : {}) }));
+    return (doc.files ?? []).map((f) => ({
+      filename: f.filename,
+      url: new URL(f.url, pageUrl).href,
+      ...(f.hashes?.sha256 ? { sha256: f.hashes.sha256 } : {}),
+    }));
   }
   const files: IndexFile[] = [];
   for (const m of body.matchAll(/<a\s[^>]*href="([^"]+)"[^>]*>([^<]*)<\/a>/gi)) {
@@ -118,7 +134,12 @@ function normalizeVersion(v: string): string {
  * Downloads one wheel per lock entry into dir; every file's sha256 is one of the entry's
  * hashes. Throws WheelError naming the first pin that cannot be served.
  */
-export async function fetchWheels(entries: readonly LockEntry[], target: WheelTarget, dir: string, opts: FetchOptions = {}): Promise<string[]> {
+export async function fetchWheels(
+  entries: readonly LockEntry[],
+  target: WheelTarget,
+  dir: string,
+  opts: FetchOptions = {},
+): Promise<string[]> {
   const env = opts.env ?? process.env;
   const index = opts.index ?? env.PIP_INDEX_URL ?? DEFAULT_INDEX;
   // Loaded here, not at the top: every stage process imports this module for its names,
@@ -128,11 +149,16 @@ export async function fetchWheels(entries: readonly LockEntry[], target: WheelTa
   const get = async (url: string, accept: string) => {
     let res: Awaited<ReturnType<typeof undiciFetch>>;
     try {
-      res = await fetchWithProxy(url, { headers: { Accept: accept, "User-Agent": "dask-vm-cluster" }, dispatcher, signal: AbortSignal.timeout(180_000) });
+      res = await fetchWithProxy(url, {
+        headers: { Accept: accept, "User-Agent": "dask-vm-cluster" },
+        dispatcher,
+        signal: AbortSignal.timeout(180_000),
+      });
     } catch (err) {
       throw new WheelError("unreachable", url, `cannot reach ${new URL(url).host} (${networkErrorText(err)})`);
     }
-    if (!res.ok) throw new WheelError(res.status === 404 ? "no-wheel" : "unreachable", url, `${url}: HTTP ${res.status}`);
+    if (!res.ok)
+      throw new WheelError(res.status === 404 ? "no-wheel" : "unreachable", url, `${url}: HTTP ${res.status}`);
     return res;
   };
   const saved: string[] = [];
@@ -140,10 +166,13 @@ export async function fetchWheels(entries: readonly LockEntry[], target: WheelTa
   const worker = async () => {
     for (let e = queue.shift(); e; e = queue.shift()) {
       const req = `${e.name}==${e.version}`;
-      const page = await get(projectUrl(index, e.name), "application/vnd.pypi.simple.v1+json, text/html;q=0.1").catch((err: unknown) => {
-        if (err instanceof WheelError && err.kind === "no-wheel") throw new WheelError("no-wheel", req, `the index has no project ${e.name}`);
-        throw err;
-      });
+      const page = await get(projectUrl(index, e.name), "application/vnd.pypi.simple.v1+json, text/html;q=0.1").catch(
+        (err: unknown) => {
+          if (err instanceof WheelError && err.kind === "no-wheel")
+            throw new WheelError("no-wheel", req, `the index has no project ${e.name}`);
+          throw err;
+        },
+      );
       const files = parseIndexPage(await page.text(), page.headers.get("content-type") ?? "", page.url)
         .filter((f) => {
           const t = wheelTags(f.filename);
@@ -152,10 +181,16 @@ export async function fetchWheels(entries: readonly LockEntry[], target: WheelTa
         .map((f) => ({ ...f, rank: wheelRank(f.filename, target) }))
         .filter((f) => f.rank >= 0)
         .sort((a, b) => b.rank - a.rank);
-      if (!files.length) throw new WheelError("no-wheel", req, `no wheel of ${req} installs on Python ${target.python} on ${target.platform}`);
+      if (!files.length)
+        throw new WheelError(
+          "no-wheel",
+          req,
+          `no wheel of ${req} installs on Python ${target.python} on ${target.platform}`,
+        );
       // The index's stated hash, where it states one, picks the locked file without a download.
       const stated = files.find((f) => f.sha256 && e.hashes.includes(f.sha256));
-      if (!stated && files.every((f) => f.sha256)) throw new WheelError("hash-mismatch", req, `no wheel of ${req} on the index has a hash the lock records`);
+      if (!stated && files.every((f) => f.sha256))
+        throw new WheelError("hash-mismatch", req, `no wheel of ${req} on the index has a hash the lock records`);
       let done = false;
       for (const f of stated ? [stated] : files) {
         const data = Buffer.from(await (await get(f.url, "*/*")).arrayBuffer());
@@ -167,7 +202,12 @@ export async function fetchWheels(entries: readonly LockEntry[], target: WheelTa
         done = true;
         break;
       }
-      if (!done) throw new WheelError("hash-mismatch", req, `the wheel of ${req} on the index has a sha256 the lock does not record`);
+      if (!done)
+        throw new WheelError(
+          "hash-mismatch",
+          req,
+          `the wheel of ${req} on the index has a sha256 the lock does not record`,
+        );
     }
   };
   const guarded = async () => {
@@ -178,7 +218,9 @@ export async function fetchWheels(entries: readonly LockEntry[], target: WheelTa
       throw err;
     }
   };
-  const outcomes = await Promise.allSettled(Array.from({ length: Math.min(opts.parallel ?? 4, entries.length) }, guarded));
+  const outcomes = await Promise.allSettled(
+    Array.from({ length: Math.min(opts.parallel ?? 4, entries.length) }, guarded),
+  );
   await dispatcher.close();
   const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === "rejected");
   if (failed) throw failed.reason;

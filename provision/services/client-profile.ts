@@ -36,13 +36,28 @@ export function profileYaml(p: Profile, about: string): string {
     "  comm:",
     `    require-encryption: ${p.tls ? "true" : "false"}`,
   ];
-  if (p.tls) lines.push("    tls:", `      ca-file: ${q(p.tls.ca)}`, "      client:", `        cert: ${q(p.tls.cert)}`, `        key: ${q(p.tls.key)}`);
+  if (p.tls)
+    lines.push(
+      "    tls:",
+      `      ca-file: ${q(p.tls.ca)}`,
+      "      client:",
+      `        cert: ${q(p.tls.cert)}`,
+      `        key: ${q(p.tls.key)}`,
+    );
   lines.push("  dashboard:", `    link: ${q(p.dashboard)}`, "");
   return lines.join("\n");
 }
 
-/** The profile of a node: its own certificate serves as a client one where the client pair is not (it has clientAuth). */
-export function nodeProfile(root: string, node: NodeSpec, head: NodeSpec, dask: ClusterConfig["dask"], dashboard = `${dashboardUrl(head, dask)}/status`): Profile {
+/**
+ * The profile of a node: its own certificate serves as a client one where the client pair is not (it has clientAuth).
+ */
+export function nodeProfile(
+  root: string,
+  node: NodeSpec,
+  head: NodeSpec,
+  dask: ClusterConfig["dask"],
+  dashboard = `${dashboardUrl(head, dask)}/status`,
+): Profile {
   const tls = nodePaths(root).tls;
   const own = node.name === head.name ? "client" : "node";
   return {
@@ -53,9 +68,18 @@ export function nodeProfile(root: string, node: NodeSpec, head: NodeSpec, dask: 
 }
 
 /** Writes ROOT/etc/client/dask.yaml on a node; returns the folder ($DASK_CONFIG for code run there). */
-export async function writeNodeProfile(t: Transport, cluster: ClusterRef, node: NodeSpec, dask: ClusterConfig["dask"], dashboard?: string): Promise<string> {
+export async function writeNodeProfile(
+  t: Transport,
+  cluster: ClusterRef,
+  node: NodeSpec,
+  dask: ClusterConfig["dask"],
+  dashboard?: string,
+): Promise<string> {
   const dir = nodePaths(t.root).clientProfile;
-  const yaml = profileYaml(nodeProfile(t.root, node, cluster.head, dask, dashboard), `cluster ${cluster.id}, on ${node.name}`);
+  const yaml = profileYaml(
+    nodeProfile(t.root, node, cluster.head, dask, dashboard),
+    `cluster ${cluster.id}, on ${node.name}`,
+  );
   await t.run(`mkdir -p ${shq(dir)} && cat > ${shq(`${dir}/dask.yaml`)}`, { input: yaml, timeoutMs: 60_000 });
   return dir;
 }
@@ -63,7 +87,14 @@ export async function writeNodeProfile(t: Transport, cluster: ClusterRef, node: 
 /** The environment user code runs with on a node: the runtime venv first on PATH, the profile, the data folder. */
 export function userEnv(t: Transport, extra: Readonly<Record<string, string>> = {}): Record<string, string> {
   const p = nodePaths(t.root);
-  return { DASK_CONFIG: p.clientProfile, DVC_ROOT: t.root, DVC_DATA: p.data, DVC_NODE: t.node, PYTHONUNBUFFERED: "1", ...extra };
+  return {
+    DASK_CONFIG: p.clientProfile,
+    DVC_ROOT: t.root,
+    DVC_DATA: p.data,
+    DVC_NODE: t.node,
+    PYTHONUNBUFFERED: "1",
+    ...extra,
+  };
 }
 
 /** `export PATH=...` so that `python` and `dask` are the runtime venv's, before a user's command. */

@@ -27,30 +27,60 @@ export function hostClientRoot(clusterDir: string): string {
 const ARCH: Readonly<Record<string, string>> = { x64: "x86_64", arm64: "aarch64" };
 
 /** Whether this host can hold the cluster's lock, and with which Python. */
-export async function hostClientSupport(host: Host, runtime: Pick<RuntimeRef, "python" | "platform">): Promise<{ ok: true; python: string } | { ok: false; why: string }> {
-  if (host.platform !== "linux") return { ok: false, why: `the cluster's wheels are for Linux (manylinux); this computer runs ${host.platform}` };
-  if (ARCH[host.arch] !== runtime.platform) return { ok: false, why: `the cluster's wheels are for ${runtime.platform}; this computer is ${ARCH[host.arch] ?? host.arch}` };
+export async function hostClientSupport(
+  host: Host,
+  runtime: Pick<RuntimeRef, "python" | "platform">,
+): Promise<{ ok: true; python: string } | { ok: false; why: string }> {
+  if (host.platform !== "linux")
+    return { ok: false, why: `the cluster's wheels are for Linux (manylinux); this computer runs ${host.platform}` };
+  if (ARCH[host.arch] !== runtime.platform)
+    return {
+      ok: false,
+      why: `the cluster's wheels are for ${runtime.platform}; this computer is ${ARCH[host.arch] ?? host.arch}`,
+    };
   const python = `python${runtime.python}`;
   const r = await host.run([python, "-c", PYTHON_PROBE], { timeoutMs: 15_000 });
   const found = pythonProbeOutcome(r);
   if ("version" in found) return { ok: true, python };
-  if (found.problem === "no-venv") return { ok: false, why: `${python} has no venv module (Debian/Ubuntu: sudo apt-get install ${python}-venv)` };
-  return { ok: false, why: `${python} does not run here (${r.missing ? "not installed" : describeFailure(r)}); the nodes run Python ${runtime.python}` };
+  if (found.problem === "no-venv")
+    return { ok: false, why: `${python} has no venv module (Debian/Ubuntu: sudo apt-get install ${python}-venv)` };
+  return {
+    ok: false,
+    why: `${python} does not run here (${r.missing ? "not installed" : describeFailure(r)}); the nodes run Python ${runtime.python}`,
+  };
 }
 
 /** Makes (or keeps, when it is whole) the host client venv from the cluster's bundle. */
-export async function makeHostClient(host: Host, projectDir: string, clusterDir: string, runtime: RuntimeRef, python: string, log: Log): Promise<string> {
-  const opts = { projectDir, cacheDir: cacheDir(host.env), env: host.env, onProgress: (m: string) => log.step("client", m) };
+export async function makeHostClient(
+  host: Host,
+  projectDir: string,
+  clusterDir: string,
+  runtime: RuntimeRef,
+  python: string,
+  log: Log,
+): Promise<string> {
+  const opts = {
+    projectDir,
+    cacheDir: cacheDir(host.env),
+    env: host.env,
+    onProgress: (m: string) => log.step("client", m),
+  };
   const bundle = await buildBundle(runtime, opts);
   const pycache = await pycacheFor(bundle, opts);
   const root = hostClientRoot(clusterDir);
   const script = path.join(projectDir, "cluster-runtime", "install.sh");
   const r = await log.timed("client", `the cluster's runtime (bundle ${bundle.bundleId}) into ${root}`, () =>
-    host.run(["bash", script, root, bundle.tarPath, runtime.python, ...(pycache ? [pycache] : [])], { timeoutMs: 900_000, onLine: (l) => log.step("client", l) }),
+    host.run(["bash", script, root, bundle.tarPath, runtime.python, ...(pycache ? [pycache] : [])], {
+      timeoutMs: 900_000,
+      onLine: (l) => log.step("client", l),
+    }),
   );
-  if (r.exitCode === 3) throw badInput(`${python} cannot run the cluster's bundle`, [{ path: python, message: tail(r.stderr, 3) }]);
+  if (r.exitCode === 3)
+    throw badInput(`${python} cannot run the cluster's bundle`, [{ path: python, message: tail(r.stderr, 3) }]);
   if (r.exitCode !== 0)
-    throw new UserError(`the host client could not be made in ${root}`, 1, [{ path: root, message: describeFailure(r), fix: `remove ${root} and run npm run connect -- --venv again` }]);
+    throw new UserError(`the host client could not be made in ${root}`, 1, [
+      { path: root, message: describeFailure(r), fix: `remove ${root} and run npm run connect -- --venv again` },
+    ]);
   return nodePaths(root).venv;
 }
 

@@ -126,17 +126,25 @@ export async function startService(t: Transport, name: ServiceName, def: Service
   );
 }
 
-/** Starts a service from the definition a stage left on the node; nothing when it runs (the runtime's start is idempotent). */
+/**
+ * Starts a service from the definition a stage left on the node; nothing when it runs (the runtime's start is
+ * idempotent).
+ */
 export async function startDefinedService(t: Transport, name: ServiceName): Promise<void> {
   const p = nodePaths(t.root);
-  await t.run(`${shq(p.python)} -m dask_vm_runtime service start ${name} --root ${shq(t.root)} --manager ${t.serviceManager}`, { timeoutMs: 120_000 });
+  await t.run(
+    `${shq(p.python)} -m dask_vm_runtime service start ${name} --root ${shq(t.root)} --manager ${t.serviceManager}`,
+    { timeoutMs: 120_000 },
+  );
 }
 
 /** Stops a service; nothing to do where it was never defined (no runtime, or never started there). */
 export async function stopService(t: Transport, name: ServiceName): Promise<void> {
   const p = nodePaths(t.root);
   const py = shq(p.python);
-  await t.run(`if [ -x ${py} ] && [ -f ${shq(`${p.etc}/${name}.json`)} ]; then ${py} -m dask_vm_runtime service stop ${name} --root ${shq(t.root)} --manager ${t.serviceManager}; fi`);
+  await t.run(
+    `if [ -x ${py} ] && [ -f ${shq(`${p.etc}/${name}.json`)} ]; then ${py} -m dask_vm_runtime service stop ${name} --root ${shq(t.root)} --manager ${t.serviceManager}; fi`,
+  );
 }
 
 /** What `service check` prints: the status, and how the process ended since the last (re)start. */
@@ -157,7 +165,10 @@ export interface ServiceCheck {
 /** Asks the node's runtime whether a service's process ended since it was (re)started. */
 export async function checkService(t: Transport, name: ServiceName): Promise<ServiceCheck> {
   const p = nodePaths(t.root);
-  const r = await t.run(`${shq(p.python)} -m dask_vm_runtime service check ${name} --root ${shq(t.root)} --manager ${t.serviceManager}`, { timeoutMs: 60_000 });
+  const r = await t.run(
+    `${shq(p.python)} -m dask_vm_runtime service check ${name} --root ${shq(t.root)} --manager ${t.serviceManager}`,
+    { timeoutMs: 60_000 },
+  );
   return JSON.parse(r.stdout) as ServiceCheck;
 }
 
@@ -174,14 +185,21 @@ export const EARLY_ENDINGS = 2;
  * what ended and how, its log's last lines, and what to do. A stage reports it at once
  * instead of waiting out its readiness timeout while the manager restarts it every few seconds.
  */
-export function earlyDeathError(node: string, name: ServiceName, check: ServiceCheck, root: string, slowness = 1): UserError | undefined {
+export function earlyDeathError(
+  node: string,
+  name: ServiceName,
+  check: ServiceCheck,
+  root: string,
+  slowness = 1,
+): UserError | undefined {
   if (!check.ended) return undefined;
   // One ending may be passing (a scheduler restarting beside it: the nanny gives up after
   // its 10 s connect timeout; a port its predecessor still held), and the manager restarts
   // it: only a start that failed again, quickly, cannot succeed by waiting.
   const endings = check.restarts + (check.child_pid == null ? 1 : 0);
   const ran = check.last_exit?.uptime_s;
-  const cannotStart = ran === undefined ? endings > EARLY_ENDINGS : endings >= EARLY_ENDINGS && ran < QUICK_EXIT_S * slowness;
+  const cannotStart =
+    ran === undefined ? endings > EARLY_ENDINGS : endings >= EARLY_ENDINGS && ran < QUICK_EXIT_S * slowness;
   if (!cannotStart) return undefined;
   const notFound = /exit code 127\b/.test(check.ended) ? " (exit code 127: a program it runs was not found)" : "";
   const lines = check.log_tail.length ? check.log_tail.map((l) => `\n      | ${l}`).join("") : " (empty)";

@@ -7,7 +7,16 @@ import { markUsed } from "../runtime/cache.js";
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { bundleIdOf, cachedBundleDamage, ensureWheelhouse, lockPath, notebookLockPath, RUNTIME_DIR, writeCachedTar, type TarEntry } from "../runtime/bundle.js";
+import {
+  bundleIdOf,
+  cachedBundleDamage,
+  ensureWheelhouse,
+  lockPath,
+  notebookLockPath,
+  RUNTIME_DIR,
+  writeCachedTar,
+  type TarEntry,
+} from "../runtime/bundle.js";
 import type { Platform } from "../core/config-schema.js";
 
 import { badInput } from "../core/errors.js";
@@ -44,19 +53,36 @@ export async function buildNotebookBundle(
 ): Promise<NotebookBundle> {
   const lockFile = notebookLockPath(projectDir, runtime.platform);
   const lockRel = path.relative(projectDir, lockFile);
-  if (!existsSync(lockFile)) throw badInput(`${lockRel} is missing`, [{ path: lockRel, message: "no such file", fix: "restore it from git, or make it: npm run lock" }]);
+  if (!existsSync(lockFile))
+    throw badInput(`${lockRel} is missing`, [
+      { path: lockRel, message: "no such file", fix: "restore it from git, or make it: npm run lock" },
+    ]);
   const lock = parseLock(readFileSync(lockFile, "utf8"));
   if (lock.python !== runtime.python || lock.platform !== runtime.platform) {
-    throw badInput(`${lockRel} is for Python ${lock.python ?? "?"} on ${lock.platform ?? "?"}, the cluster runs ${runtime.python} on ${runtime.platform}`, [
-      { path: lockRel, message: "the notebook lock and the runtime must agree", fix: `re-lock: npm run lock -- --python ${runtime.python}` },
-    ]);
+    throw badInput(
+      `${lockRel} is for Python ${lock.python ?? "?"} on ${lock.platform ?? "?"}, the cluster runs ${runtime.python} on ${runtime.platform}`,
+      [
+        {
+          path: lockRel,
+          message: "the notebook lock and the runtime must agree",
+          fix: `re-lock: npm run lock -- --python ${runtime.python}`,
+        },
+      ],
+    );
   }
-  const own = new Set(parseLock(readFileSync(lockPath(projectDir, runtime.platform), "utf8")).entries.map((e) => e.name));
+  const own = new Set(
+    parseLock(readFileSync(lockPath(projectDir, runtime.platform), "utf8")).entries.map((e) => e.name),
+  );
   const extras = lock.entries.filter((e) => !own.has(e.name));
   const script = path.join(projectDir, RUNTIME_DIR, INSTALL_SCRIPT);
   // A runtime-shaped key, so the wheelhouse and the id follow the same rules as the runtime's
   // (LF text: a CRLF checkout makes the same bundle, and the node gets a script bash runs).
-  const key: RuntimeRef = { python: runtime.python, platform: runtime.platform, lockSha256: sha256Lf(lockFile), sourceSha256: sha256Lf(script) };
+  const key: RuntimeRef = {
+    python: runtime.python,
+    platform: runtime.platform,
+    lockSha256: sha256Lf(lockFile),
+    sourceSha256: sha256Lf(script),
+  };
   const bundleId = bundleIdOf(key);
   const tarPath = path.join(opts.cacheDir, `notebook-${bundleId}.tar`);
   if (existsSync(tarPath) && !cachedBundleDamage(tarPath)) {
@@ -65,8 +91,18 @@ export async function buildNotebookBundle(
   }
   mkdirSync(opts.cacheDir, { recursive: true });
   const progress = (m: string) => opts.log.step("notebook", m);
-  const wheelhouse = await ensureWheelhouse(key, { ...lock, entries: extras }, { projectDir, cacheDir: opts.cacheDir, env: opts.env, onProgress: progress, lockFile });
-  const manifest = { bundleId, kind: "notebook", lockSha256: key.lockSha256, python: runtime.python, platform: runtime.platform };
+  const wheelhouse = await ensureWheelhouse(
+    key,
+    { ...lock, entries: extras },
+    { projectDir, cacheDir: opts.cacheDir, env: opts.env, onProgress: progress, lockFile },
+  );
+  const manifest = {
+    bundleId,
+    kind: "notebook",
+    lockSha256: key.lockSha256,
+    python: runtime.python,
+    platform: runtime.platform,
+  };
   const entries: TarEntry[] = [
     { name: "manifest.json", mode: 0o644, data: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`) },
     { name: "notebook.lock", mode: 0o644, source: lockFile, text: true },
@@ -74,7 +110,9 @@ export async function buildNotebookBundle(
     ...wheelhouse.files.map((w) => ({ name: `wheelhouse/${w}`, mode: 0o644, source: path.join(wheelhouse.dir, w) })),
   ];
   writeCachedTar(tarPath, entries);
-  progress(`notebook bundle ${bundleId} written: ${(statSync(tarPath).size / 1e6).toFixed(1)} MB, ${extras.length} packages`);
+  progress(
+    `notebook bundle ${bundleId} written: ${(statSync(tarPath).size / 1e6).toFixed(1)} MB, ${extras.length} packages`,
+  );
   return { bundleId, tarPath, packages: extras.length };
 }
 
@@ -91,14 +129,18 @@ export async function installNotebook(t: Transport, bundle: NotebookBundle, log:
   const have = await t.run(`cat ${shq(`${current}/.dvc-complete`)} 2>/dev/null || true`, { timeoutMs: 60_000 });
   if (have.stdout.trim() !== bundle.bundleId) {
     const incoming = `${t.root}/incoming`;
-    await log.timed(t.node, `installing JupyterLab (${bundle.packages} packages, ${(statSync(bundle.tarPath).size / 1e6).toFixed(0)} MB) beside the runtime`, async () => {
-      await t.put(bundle.tarPath, `${incoming}/notebook-${bundle.bundleId}.tar`);
-      await t.run(
-        `tar -xOf ${shq(`${incoming}/notebook-${bundle.bundleId}.tar`)} ${INSTALL_SCRIPT} > ${shq(`${incoming}/${INSTALL_SCRIPT}`)} && ` +
-          `bash ${shq(`${incoming}/${INSTALL_SCRIPT}`)} ${shq(t.root)} ${shq(`${incoming}/notebook-${bundle.bundleId}.tar`)} && rm -f ${shq(`${incoming}/notebook-${bundle.bundleId}.tar`)}`,
-        { timeoutMs: 900_000, onLine: (l) => log.step(t.node, l) },
-      );
-    });
+    await log.timed(
+      t.node,
+      `installing JupyterLab (${bundle.packages} packages, ${(statSync(bundle.tarPath).size / 1e6).toFixed(0)} MB) beside the runtime`,
+      async () => {
+        await t.put(bundle.tarPath, `${incoming}/notebook-${bundle.bundleId}.tar`);
+        await t.run(
+          `tar -xOf ${shq(`${incoming}/notebook-${bundle.bundleId}.tar`)} ${INSTALL_SCRIPT} > ${shq(`${incoming}/${INSTALL_SCRIPT}`)} && ` +
+            `bash ${shq(`${incoming}/${INSTALL_SCRIPT}`)} ${shq(t.root)} ${shq(`${incoming}/notebook-${bundle.bundleId}.tar`)} && rm -f ${shq(`${incoming}/notebook-${bundle.bundleId}.tar`)}`,
+          { timeoutMs: 900_000, onLine: (l) => log.step(t.node, l) },
+        );
+      },
+    );
   }
   const site = await t.run(`cat ${shq(`${current}/site-path`)}`, { timeoutMs: 60_000 });
   return { prefix: `${p.notebook}/current`, site: site.stdout.trim() };
@@ -129,7 +171,12 @@ export function notebookEnv(t: Transport, install: NotebookInstall): Record<stri
  * no route out). Its token is in its config file (writeNotebookToken), never on its
  * command line or in its environment, which a systemd unit file shows to every user.
  */
-export function notebookService(t: Transport, node: NodeSpec, port: number, install: NotebookInstall): ServiceDefinition {
+export function notebookService(
+  t: Transport,
+  node: NodeSpec,
+  port: number,
+  install: NotebookInstall,
+): ServiceDefinition {
   const p = nodePaths(t.root);
   return {
     argv: [
@@ -196,7 +243,10 @@ sys.exit("JupyterLab did not answer at " + sys.argv[1] + ": " + last)
 `;
   const waitS = timeoutS * t.slowness;
   // The token in the environment, not the command line: another user of the node sees argv.
-  await t.run([nodePaths(t.root).python, "-c", code, url, String(waitS)].map(shq).join(" "), { env: { DVC_NOTEBOOK_TOKEN: token }, timeoutMs: (waitS + 30) * 1000 });
+  await t.run([nodePaths(t.root).python, "-c", code, url, String(waitS)].map(shq).join(" "), {
+    env: { DVC_NOTEBOOK_TOKEN: token },
+    timeoutMs: (waitS + 30) * 1000,
+  });
 }
 
 export type { Platform };

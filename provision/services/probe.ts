@@ -34,10 +34,28 @@ export interface WatchedService {
  * until it answers) and prints them as JSON: through its dashboard (standard library only)
  * or a Dask client (with the node's TLS material when tls).
  */
-export function waitWorkersArgv(root: string, address: string, names: readonly string[], timeoutS: number, how: { dashboard: string } | { tls: boolean }): string[] {
+export function waitWorkersArgv(
+  root: string,
+  address: string,
+  names: readonly string[],
+  timeoutS: number,
+  how: { dashboard: string } | { tls: boolean },
+): string[] {
   const p = nodePaths(root);
   const via = "dashboard" in how ? ["--dashboard", how.dashboard] : how.tls ? ["--tls-dir", p.tls] : [];
-  return [p.python, "-m", "dask_vm_runtime", "wait-workers", "--scheduler", address, "--names", names.join(","), "--timeout", String(timeoutS), ...via];
+  return [
+    p.python,
+    "-m",
+    "dask_vm_runtime",
+    "wait-workers",
+    "--scheduler",
+    address,
+    "--names",
+    names.join(","),
+    "--timeout",
+    String(timeoutS),
+    ...via,
+  ];
 }
 
 /**
@@ -63,10 +81,16 @@ export async function waitForWorkers(
   for (let left = waitS + startupS; left > 0; left = (deadline - Date.now()) / 1000) {
     // The node's process waits for the names itself: one start-up, not one per poll
     // (with a watched service, one per slice: a few ms natively, a little more under emulation).
-    const inProcessS = Math.max(1, Math.floor(watch ? Math.min(WATCH_SLICE_S * head.slowness, left - startupS) : left - startupS));
+    const inProcessS = Math.max(
+      1,
+      Math.floor(watch ? Math.min(WATCH_SLICE_S * head.slowness, left - startupS) : left - startupS),
+    );
     const argv = waitWorkersArgv(head.root, address, names, inProcessS, dashboard ? { dashboard } : { tls });
     // head.run scales timeoutMs by the slowness again; the limit is what is left.
-    const r = await head.run(argv.map(shq).join(" "), { nothrow: true, timeoutMs: Math.ceil((left * 1000) / head.slowness) });
+    const r = await head.run(argv.map(shq).join(" "), {
+      nothrow: true,
+      timeoutMs: Math.ceil((left * 1000) / head.slowness),
+    });
     if (r.exitCode === 0) return JSON.parse(r.stdout) as RegisteredWorker[];
     last = r.stderr.trim().split("\n").slice(-3).join(" ");
     if (watch) {
@@ -79,5 +103,7 @@ export async function waitForWorkers(
     await new Promise((res) => setTimeout(res, 500));
   }
   const logs = watch ? ` (the ${watch.name}'s log: npm run logs -- ${watch.t.node} ${watch.name})` : "";
-  throw new Error(`timed out after ${Math.round(waitS + startupS)} s waiting for the scheduler at ${address}${names.length ? ` to list ${names.join(", ")}` : ""}: ${last}${logs}`);
+  throw new Error(
+    `timed out after ${Math.round(waitS + startupS)} s waiting for the scheduler at ${address}${names.length ? ` to list ${names.join(", ")}` : ""}: ${last}${logs}`,
+  );
 }

@@ -31,7 +31,10 @@ export interface Pem {
 
 async function keyPem(key: CryptoKey): Promise<string> {
   const x509 = await x509Lib();
-  const der = await webcrypto.subtle.exportKey("pkcs8", key as unknown as Parameters<typeof webcrypto.subtle.exportKey>[1]);
+  const der = await webcrypto.subtle.exportKey(
+    "pkcs8",
+    key as unknown as Parameters<typeof webcrypto.subtle.exportKey>[1],
+  );
   return x509.PemConverter.encode(der, "PRIVATE KEY");
 }
 
@@ -60,7 +63,12 @@ export async function createCa(commonName: string, days = 825): Promise<Pem & { 
   return { cert: cert.toString("pem"), key: await keyPem(keys.privateKey), keys };
 }
 
-export async function issue(ca: { cert: string; keys: CryptoKeyPair }, commonName: string, ips: readonly string[], days = 825): Promise<Pem> {
+export async function issue(
+  ca: { cert: string; keys: CryptoKeyPair },
+  commonName: string,
+  ips: readonly string[],
+  days = 825,
+): Promise<Pem> {
   const x509 = await x509Lib();
   const keys = (await webcrypto.subtle.generateKey(ALG, true, ["sign", "verify"])) as unknown as CryptoKeyPair;
   const caCert = new x509.X509Certificate(ca.cert);
@@ -77,7 +85,10 @@ export async function issue(ca: { cert: string; keys: CryptoKeyPair }, commonNam
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
-      new x509.SubjectAlternativeNameExtension([{ type: "dns", value: commonName }, ...ips.map((ip) => ({ type: "ip" as const, value: ip }))]),
+      new x509.SubjectAlternativeNameExtension([
+        { type: "dns", value: commonName },
+        ...ips.map((ip) => ({ type: "ip" as const, value: ip })),
+      ]),
       await x509.AuthorityKeyIdentifierExtension.create(caCert),
     ],
   });

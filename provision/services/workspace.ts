@@ -15,7 +15,19 @@ import { shq, type Transport } from "../machines/transport.js";
 /** The ignore file read at the top of a packed folder (git's .gitignore rules). */
 export const IGNORE_FILE = ".dvcignore";
 /** Never sent: tool state, caches, virtual environments, this project's own generated folders. */
-export const ALWAYS_IGNORED = [".git/", "node_modules/", "__pycache__/", "*.pyc", ".venv/", "venv/", ".ipynb_checkpoints/", ".cluster/", "cdktf.out/", ".terraform/", ".DS_Store"];
+export const ALWAYS_IGNORED = [
+  ".git/",
+  "node_modules/",
+  "__pycache__/",
+  "*.pyc",
+  ".venv/",
+  "venv/",
+  ".ipynb_checkpoints/",
+  ".cluster/",
+  "cdktf.out/",
+  ".terraform/",
+  ".DS_Store",
+];
 
 export interface Packed {
   /** The tar, in a private temporary folder: remove() deletes both. */
@@ -82,9 +94,14 @@ export async function packFolder(dir: string, maxBytes: number, what: string): P
   try {
     st = lstatSync(dir);
   } catch {
-    throw badInput(`${dir} does not exist`, [{ path: what, message: `no folder at ${dir}`, fix: "give the path of an existing folder" }]);
+    throw badInput(`${dir} does not exist`, [
+      { path: what, message: `no folder at ${dir}`, fix: "give the path of an existing folder" },
+    ]);
   }
-  if (!statSync(dir).isDirectory()) throw badInput(`${dir} is not a folder`, [{ path: what, message: `${dir} is a ${st.isFile() ? "file" : "special file"}`, fix: "give a folder" }]);
+  if (!statSync(dir).isDirectory())
+    throw badInput(`${dir} is not a folder`, [
+      { path: what, message: `${dir} is a ${st.isFile() ? "file" : "special file"}`, fix: "give a folder" },
+    ]);
   const files = listFolder(dir);
   const bytes = files.reduce((s, f) => s + f.bytes, 0);
   if (bytes > maxBytes) {
@@ -108,7 +125,12 @@ export async function packFolder(dir: string, maxBytes: number, what: string): P
     { file: tarPath, cwd: dir, portable: true, noDirRecurse: true },
     files.map((f) => f.rel),
   );
-  return { tarPath, files: files.map((f) => f.rel), bytes, remove: () => rmSync(tmp, { recursive: true, force: true }) };
+  return {
+    tarPath,
+    files: files.map((f) => f.rel),
+    bytes,
+    remove: () => rmSync(tmp, { recursive: true, force: true }),
+  };
 }
 
 /**
@@ -116,7 +138,12 @@ export async function packFolder(dir: string, maxBytes: number, what: string): P
  * tenth of the whole (nothing under 1 MB): a callback per node, each given the bytes that
  * node has received so far.
  */
-export function copyProgress(label: string, bytesEach: number, nodes: readonly string[], print: (line: string) => void): Record<string, (bytes: number) => void> {
+export function copyProgress(
+  label: string,
+  bytesEach: number,
+  nodes: readonly string[],
+  print: (line: string) => void,
+): Record<string, (bytes: number) => void> {
   const total = bytesEach * nodes.length;
   const sent = new Map<string, number>();
   let shown = 0;
@@ -137,13 +164,22 @@ export function copyProgress(label: string, bytesEach: number, nodes: readonly s
  * folder that then takes remoteDir's place (nobody sees half of it), the tar removed. With
  * merge, unpacked into remoteDir instead, keeping what is there and newer.
  */
-export async function sendFolder(t: Transport, packed: Packed, remoteDir: string, onProgress?: (bytes: number) => void, how: { merge?: boolean } = {}): Promise<void> {
+export async function sendFolder(
+  t: Transport,
+  packed: Packed,
+  remoteDir: string,
+  onProgress?: (bytes: number) => void,
+  how: { merge?: boolean } = {},
+): Promise<void> {
   const incoming = `${remoteDir}.incoming-${process.pid}`;
   const tarPath = `${incoming}.tar`;
   await t.put(packed.tarPath, tarPath, 0o600, onProgress);
   if (how.merge) {
     // Into the folder as it is: other files stay, and a file newer there than here too.
-    await t.run(`set -e; mkdir -p ${shq(remoteDir)}; tar -xf ${shq(tarPath)} -C ${shq(remoteDir)} --no-same-owner --keep-newer-files; rm -f ${shq(tarPath)}`, { timeoutMs: 600_000 });
+    await t.run(
+      `set -e; mkdir -p ${shq(remoteDir)}; tar -xf ${shq(tarPath)} -C ${shq(remoteDir)} --no-same-owner --keep-newer-files; rm -f ${shq(tarPath)}`,
+      { timeoutMs: 600_000 },
+    );
     return;
   }
   await t.run(
@@ -158,7 +194,13 @@ export async function sendFolder(t: Transport, packed: Packed, remoteDir: string
  * others kept; with keepNewer, a file newer here stays). Returns the files in the
  * node's folder; none when it is missing or empty.
  */
-export async function fetchFolder(t: Transport, remoteDir: string, localDir: string, exclude: readonly string[] = [], how: { keepNewer?: boolean } = {}): Promise<string[]> {
+export async function fetchFolder(
+  t: Transport,
+  remoteDir: string,
+  localDir: string,
+  exclude: readonly string[] = [],
+  how: { keepNewer?: boolean } = {},
+): Promise<string[]> {
   const remoteTar = `${remoteDir}.outgoing-${process.pid}.tar`;
   const excludes = exclude.map((e) => `--exclude=${shq(e)}`).join(" ");
   const tmp = mkdtempSync(path.join(os.tmpdir(), "dvc-fetch-"));
@@ -174,7 +216,12 @@ export async function fetchFolder(t: Transport, remoteDir: string, localDir: str
     await t.get(remoteTar, local);
     mkdirSync(localDir, { recursive: true });
     const files: string[] = [];
-    await tar.extract({ file: local, cwd: localDir, newer: how.keepNewer ?? false, onReadEntry: (e) => void (e.type === "File" && files.push(e.path.replace(/^\.\//, ""))) });
+    await tar.extract({
+      file: local,
+      cwd: localDir,
+      newer: how.keepNewer ?? false,
+      onReadEntry: (e) => void (e.type === "File" && files.push(e.path.replace(/^\.\//, ""))),
+    });
     return files.sort();
   } finally {
     rmSync(tmp, { recursive: true, force: true });

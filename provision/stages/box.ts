@@ -6,7 +6,9 @@ import { boxOf } from "../core/stage-spec.js";
 export const box: Stage = {
   name: "box",
   async apply({ spec, provider, log }) {
-    await log.timed("box", "preparing the base image and machine list", () => provider.prepareBox(spec.cluster, boxOf(spec)));
+    await log.timed("box", "preparing the base image and machine list", () =>
+      provider.prepareBox(spec.cluster, boxOf(spec)),
+    );
   },
   async destroy({ spec, provider }) {
     await provider.removeBox(spec.cluster, boxOf(spec));

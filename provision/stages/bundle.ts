@@ -15,11 +15,18 @@ export const bundle: Stage = {
   name: "bundle",
   async apply({ spec, host, log }) {
     const r = runtimeOf(spec);
-    const b = await log.timed("bundle", `building the runtime bundle for Python ${r.python} on ${r.platform}`, () => bundleFor(spec, { log, env: host.env }));
+    const b = await log.timed("bundle", `building the runtime bundle for Python ${r.python} on ${r.platform}`, () =>
+      bundleFor(spec, { log, env: host.env }),
+    );
     const cache = cacheDir(host.env);
     const wheelhouse = wheelhouseDir(cache, r);
     markUsed(b.tarPath, `${b.tarPath}.sha256`, b.pycachePath, wheelhouse);
-    recordClusterUse(cache, { clusterId: spec.cluster.id, clusterDir: spec.cluster.clusterDir, bundleId: b.bundleId, wheelhouse: path.basename(wheelhouse) });
+    recordClusterUse(cache, {
+      clusterId: spec.cluster.id,
+      clusterDir: spec.cluster.clusterDir,
+      bundleId: b.bundleId,
+      wheelhouse: path.basename(wheelhouse),
+    });
     const pruned = pruneCache(cache);
     if (pruned.removed.length)
       log.step(

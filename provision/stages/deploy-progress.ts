@@ -129,7 +129,8 @@ export class DeployProgress {
       const lines = from >= 0 ? output.slice(from, from + maxLines) : output.slice(-Math.min(10, maxLines));
       out.push(`${stage} failed${lines.length ? ":" : " (it printed nothing)"}`, ...lines.map((l) => `  ${l}`));
     }
-    if (!out.length || out.every((l) => !l.startsWith("  "))) out.push(...this.errors.filter((l) => l.replace(/^[│╷╵]\s*/, "")).slice(0, maxLines));
+    if (!out.length || out.every((l) => !l.startsWith("  ")))
+      out.push(...this.errors.filter((l) => l.replace(/^[│╷╵]\s*/, "")).slice(0, maxLines));
     return out;
   }
 }

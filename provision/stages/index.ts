@@ -38,12 +38,19 @@ function parseJson<T>(text: string, what: string): T {
   try {
     return JSON.parse(text) as T;
   } catch (err) {
-    throw badInput(`${what} is not JSON`, [{ path: what, message: (err as Error).message, fix: "run cdktf deploy: the stack writes it" }]);
+    throw badInput(`${what} is not JSON`, [
+      { path: what, message: (err as Error).message, fix: "run cdktf deploy: the stack writes it" },
+    ]);
   }
 }
 
 /** The context a stage runs with; runStage's caller gives the host, and thereby the provider. */
-function stageContext(spec: StageSpec, host: Host, expect: StageExpectations = {}, log: Log = consoleLog): StageContext {
+function stageContext(
+  spec: StageSpec,
+  host: Host,
+  expect: StageExpectations = {},
+  log: Log = consoleLog,
+): StageContext {
   return { spec, host, provider: providerFor(spec.cluster.provider, host), expect, log };
 }
 
@@ -61,12 +68,23 @@ export async function runStage(
   record: { readonly resource: string; readonly observed?: string } | undefined = undefined,
 ): Promise<void> {
   if (action !== "apply" && action !== "destroy") {
-    throw badInput(`unknown action "${action}"`, [{ path: "argv[2]", message: `"${action}" is not an action`, fix: "use apply or destroy" }]);
+    throw badInput(`unknown action "${action}"`, [
+      { path: "argv[2]", message: `"${action}" is not an action`, fix: "use apply or destroy" },
+    ]);
   }
-  if (!specJson) throw badInput("DVC_SPEC is empty", [{ path: "DVC_SPEC", message: "no stage spec", fix: "this command is run by Terraform from the stack's null_resources; run cdktf deploy" }]);
+  if (!specJson)
+    throw badInput("DVC_SPEC is empty", [
+      {
+        path: "DVC_SPEC",
+        message: "no stage spec",
+        fix: "this command is run by Terraform from the stack's null_resources; run cdktf deploy",
+      },
+    ]);
   const spec = parseJson<StageSpec>(specJson, "DVC_SPEC");
   if (!STAGES.includes(spec.stage)) {
-    throw badInput(`unknown stage "${spec.stage}"`, [{ path: "DVC_SPEC.stage", message: `"${spec.stage}"`, fix: `one of: ${STAGES.join(", ")}` }]);
+    throw badInput(`unknown stage "${spec.stage}"`, [
+      { path: "DVC_SPEC.stage", message: `"${spec.stage}"`, fix: `one of: ${STAGES.join(", ")}` },
+    ]);
   }
   const stage = STAGE_MODULES[spec.stage];
   const ctx = stageContext(spec, host, expectJson ? parseJson<StageExpectations>(expectJson, "DVC_EXPECT") : {}, log);

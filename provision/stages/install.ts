@@ -15,8 +15,13 @@ export const install: Stage = {
       // provisioners are still running; a deploy killed just after such a snapshot leaves
       // machine-nodeN recorded as created though its stage never finished. (The plan's
       // observation repairs it too; this covers a machine lost since that plan.)
-      log.step(node.name, `machine ${node.name} is ${machine.state} (${machine.detail}) although Terraform recorded it: creating it again`);
-      await log.timed(node.name, `creating machine ${node.name} (${node.ip})`, () => provider.createMachine(spec.cluster, node));
+      log.step(
+        node.name,
+        `machine ${node.name} is ${machine.state} (${machine.detail}) although Terraform recorded it: creating it again`,
+      );
+      await log.timed(node.name, `creating machine ${node.name} (${node.ip})`, () =>
+        provider.createMachine(spec.cluster, node),
+      );
     }
     const t = provider.transport(spec.cluster, node);
     await log.timed(node.name, "installing the runtime bundle", () => installOn(t, spec, { log, env: host.env }));

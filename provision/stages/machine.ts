@@ -12,18 +12,25 @@ import { shq, type Transport } from "../machines/transport.js";
 /** The node's pythonX.Y and its venv module (core/python-probe.ts). */
 async function nodePythonOf(t: Transport, python: string): Promise<{ version?: string; problem?: string }> {
   const bin = `python${python}`;
-  const r = await t.run(`PATH="$PATH:/usr/local/bin"; ${shq(bin)} -c ${shq(PYTHON_PROBE)}`, { nothrow: true, timeoutMs: 120_000 });
+  const r = await t.run(`PATH="$PATH:/usr/local/bin"; ${shq(bin)} -c ${shq(PYTHON_PROBE)}`, {
+    nothrow: true,
+    timeoutMs: 120_000,
+  });
   const found = pythonProbeOutcome(r);
   if ("version" in found) return found;
   if (found.problem === "no-venv") return { problem: `${bin} has no venv module` };
-  return { problem: r.exitCode === 127 ? `no ${bin} on the node` : tail(r.stderr || r.stdout, 2) || `exit ${r.exitCode}` };
+  return {
+    problem: r.exitCode === 127 ? `no ${bin} on the node` : tail(r.stderr || r.stdout, 2) || `exit ${r.exitCode}`,
+  };
 }
 
 export const machine: Stage = {
   name: "machine",
   async apply({ spec, provider, expect, log }) {
     const node = nodeOf(spec);
-    await log.timed(node.name, `creating machine ${node.name} (${node.ip})`, () => provider.createMachine(spec.cluster, node));
+    await log.timed(node.name, `creating machine ${node.name} (${node.ip})`, () =>
+      provider.createMachine(spec.cluster, node),
+    );
     if (!expect.python) return;
     const found = await nodePythonOf(provider.transport(spec.cluster, node), expect.python);
     if (found.problem) {

@@ -12,7 +12,12 @@ export const preflight: Stage = {
   async apply({ spec, host, provider, log }) {
     const runtime = runtimeOf(spec);
     await log.timed("preflight", `checking the host for the ${provider.name} provider`, async () => {
-      const rows = await preflightChecks(provider, host, spec.cluster, { box: boxOf(spec), python: runtime.python, platform: runtime.platform, dask: spec.dask });
+      const rows = await preflightChecks(provider, host, spec.cluster, {
+        box: boxOf(spec),
+        python: runtime.python,
+        platform: runtime.platform,
+        dask: spec.dask,
+      });
       enforce(rows, `preflight for provider ${provider.name}`, host.warn);
     });
   },

@@ -3,7 +3,13 @@
 // ends as it starts fails the stage within seconds, with its log's last lines.
 import { clearStopped } from "../state/lifecycle.js";
 import { waitForWorkers } from "../services/probe.js";
-import { dashboardUrl, schedulerAddress, schedulerService, startService, stopService } from "../services/definitions.js";
+import {
+  dashboardUrl,
+  schedulerAddress,
+  schedulerService,
+  startService,
+  stopService,
+} from "../services/definitions.js";
 import { daskOf, nodeOf } from "../core/stage-spec.js";
 import type { Stage } from "./stage-types.js";
 import { copyTlsTo } from "./tls.js";
@@ -28,7 +34,11 @@ export const scheduler: Stage = {
     const node = nodeOf(spec);
     const t = provider.transport(spec.cluster, node);
     // JupyterLab (npm run notebook) talks to this scheduler: it goes first.
-    await stopService(t, "notebook").catch((err: Error) => log.step(node.name, `JupyterLab already gone (${err.message.split("\n")[0]})`));
-    await stopService(t, "scheduler").catch((err: Error) => log.step(node.name, `scheduler already gone (${err.message.split("\n")[0]})`));
+    await stopService(t, "notebook").catch((err: Error) =>
+      log.step(node.name, `JupyterLab already gone (${err.message.split("\n")[0]})`),
+    );
+    await stopService(t, "scheduler").catch((err: Error) =>
+      log.step(node.name, `scheduler already gone (${err.message.split("\n")[0]})`),
+    );
   },
 };

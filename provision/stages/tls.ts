@@ -23,7 +23,13 @@ function hostTlsDir(clusterDir: string): string {
  * worker stages again for their own node, so a node re-made alone (resized, repaired) gets
  * its certificates without the material, and with it every service, being made anew.
  */
-export async function copyTlsTo(t: Transport, clusterDir: string, node: NodeSpec, head: boolean, opts: { onlyIfChanged?: boolean } = {}): Promise<void> {
+export async function copyTlsTo(
+  t: Transport,
+  clusterDir: string,
+  node: NodeSpec,
+  head: boolean,
+  opts: { onlyIfChanged?: boolean } = {},
+): Promise<void> {
   const dir = hostTlsDir(clusterDir);
   const remote = nodePaths(t.root).tls;
   const own = tlsFiles(dir, node.name);
@@ -33,8 +39,13 @@ export async function copyTlsTo(t: Transport, clusterDir: string, node: NodeSpec
     if (!existsSync(tlsFiles(dir, "ca").cert)) return;
     // One round trip when the node already has this material (the usual case: the tls
     // stage copied it): on a VM under emulation each copy is an ssh command of a second or more.
-    const want = [tlsFiles(dir, "ca").cert, own.cert, own.key].map((f) => createHash("sha256").update(readFileSync(f)).digest("hex"));
-    const have = await t.run(`cd ${shq(remote)} 2>/dev/null && sha256sum ca.pem node.pem node-key.pem${head ? " client.pem client-key.pem" : ""} 2>/dev/null`, { nothrow: true, timeoutMs: 60_000 });
+    const want = [tlsFiles(dir, "ca").cert, own.cert, own.key].map((f) =>
+      createHash("sha256").update(readFileSync(f)).digest("hex"),
+    );
+    const have = await t.run(
+      `cd ${shq(remote)} 2>/dev/null && sha256sum ca.pem node.pem node-key.pem${head ? " client.pem client-key.pem" : ""} 2>/dev/null`,
+      { nothrow: true, timeoutMs: 60_000 },
+    );
     const sums = have.stdout
       .trim()
       .split("\n")
@@ -62,15 +73,33 @@ export const tls: Stage = {
       await rm(dir, { recursive: true, force: true });
       return;
     }
-    const made = await log.timed("tls", `a CA and certificates for ${spec.cluster.nodes.length} nodes and a client`, () => ensureClusterTls(dir, spec.cluster.id, spec.cluster.nodes));
-    log.step("tls", made.length ? `made ${made.length} files in ${dir}` : `kept the material in ${dir} (complete): copying it again`);
-    await Promise.all(spec.cluster.nodes.map((node) => copyTlsTo(provider.transport(spec.cluster, node), spec.cluster.clusterDir, node, node.name === spec.cluster.head.name)));
+    const made = await log.timed(
+      "tls",
+      `a CA and certificates for ${spec.cluster.nodes.length} nodes and a client`,
+      () => ensureClusterTls(dir, spec.cluster.id, spec.cluster.nodes),
+    );
+    log.step(
+      "tls",
+      made.length ? `made ${made.length} files in ${dir}` : `kept the material in ${dir} (complete): copying it again`,
+    );
+    await Promise.all(
+      spec.cluster.nodes.map((node) =>
+        copyTlsTo(
+          provider.transport(spec.cluster, node),
+          spec.cluster.clusterDir,
+          node,
+          node.name === spec.cluster.head.name,
+        ),
+      ),
+    );
   },
   async destroy({ spec, provider }) {
     await Promise.all(
       spec.cluster.nodes.map((node) => {
         const t = provider.transport(spec.cluster, node);
-        return t.run(`rm -rf ${shq(nodePaths(t.root).tls)}`, { nothrow: true, timeoutMs: 30_000 }).catch(() => undefined);
+        return t
+          .run(`rm -rf ${shq(nodePaths(t.root).tls)}`, { nothrow: true, timeoutMs: 30_000 })
+          .catch(() => undefined);
       }),
     );
     await rm(hostTlsDir(spec.cluster.clusterDir), { recursive: true, force: true });

@@ -9,10 +9,22 @@ import { verify } from "../services/version-gate/gate.js";
 export const versionGate: Stage = {
   name: "version-gate",
   async apply({ spec, provider }) {
-    const code = await verify({ cluster: spec.cluster, provider, runtime: runtimeOf(spec), services: false, json: false, all: false, fix: false });
+    const code = await verify({
+      cluster: spec.cluster,
+      provider,
+      runtime: runtimeOf(spec),
+      services: false,
+      json: false,
+      all: false,
+      fix: false,
+    });
     if (code !== 0) {
       throw new UserError("the version gate found drift between the nodes: no service was started", 1, [
-        { path: "nodes", message: "see the table above", fix: "run npm run verify-versions -- --fix, then cdktf deploy again" },
+        {
+          path: "nodes",
+          message: "see the table above",
+          fix: "run npm run verify-versions -- --fix, then cdktf deploy again",
+        },
       ]);
     }
   },

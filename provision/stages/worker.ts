@@ -18,18 +18,35 @@ export const worker: Stage = {
     const t = provider.transport(spec.cluster, node);
     const head = provider.transport(spec.cluster, spec.cluster.head);
     const address = schedulerAddress(spec.cluster.head, dask);
-    await log.timed(node.name, `starting a worker (${node.threads} threads, ${node.memoryLimitMb} MiB) bound to ${node.ip}`, async () => {
-      if (dask.tls) await copyTlsTo(t, spec.cluster.clusterDir, node, node.name === spec.cluster.head.name, { onlyIfChanged: true });
-      await writeNodeProfile(t, spec.cluster, node, dask);
-      await startService(t, "worker", workerService(node, spec.cluster.head, dask, t.root));
-      const workers = await waitForWorkers(head, address, dask.tls, [node.name], 120, dashboardUrl(spec.cluster.head, dask), { t, name: "worker" });
-      const mine = workers.find((w) => w.name === node.name)!;
-      log.step(node.name, `registered with the scheduler as ${mine.address}`);
-    });
+    await log.timed(
+      node.name,
+      `starting a worker (${node.threads} threads, ${node.memoryLimitMb} MiB) bound to ${node.ip}`,
+      async () => {
+        if (dask.tls)
+          await copyTlsTo(t, spec.cluster.clusterDir, node, node.name === spec.cluster.head.name, {
+            onlyIfChanged: true,
+          });
+        await writeNodeProfile(t, spec.cluster, node, dask);
+        await startService(t, "worker", workerService(node, spec.cluster.head, dask, t.root));
+        const workers = await waitForWorkers(
+          head,
+          address,
+          dask.tls,
+          [node.name],
+          120,
+          dashboardUrl(spec.cluster.head, dask),
+          { t, name: "worker" },
+        );
+        const mine = workers.find((w) => w.name === node.name)!;
+        log.step(node.name, `registered with the scheduler as ${mine.address}`);
+      },
+    );
   },
   async destroy({ spec, provider, log }) {
     const node = nodeOf(spec);
     const t = provider.transport(spec.cluster, node);
-    await stopService(t, "worker").catch((err: Error) => log.step(node.name, `worker already gone (${err.message.split("\n")[0]})`));
+    await stopService(t, "worker").catch((err: Error) =>
+      log.step(node.name, `worker already gone (${err.message.split("\n")[0]})`),
+    );
   },
 };

@@ -13,7 +13,9 @@ import type { MachineProvider } from "../machines/provider.js";
 import type { ClusterRef, RuntimeRef } from "../core/stage-spec.js";
 import type { Cluster, NodeSpec } from "../core/model.js";
 
-/** The runtime of a config as it stands (with runtime.packages, their lock must be current: see runtime/packages.ts). */
+/**
+ * The runtime of a config as it stands (with runtime.packages, their lock must be current: see runtime/packages.ts).
+ */
 export function runtimeRefOf(cluster: Cluster): RuntimeRef {
   return runtimeOfCluster(cluster);
 }
@@ -39,7 +41,13 @@ export function operatorContext(projectDir = PROJECT_DIR, env: NodeJS.ProcessEnv
 export function nodeByName(ref: ClusterRef, name: string, flag = "node"): NodeSpec {
   const node = ref.nodes.find((n) => n.name === name);
   if (!node) {
-    throw badInput(`no node named "${name}"`, [{ path: flag, message: `"${name}" is not a node of cluster ${ref.id}`, fix: `use one of: ${ref.nodes.map((n) => n.name).join(", ")}` }]);
+    throw badInput(`no node named "${name}"`, [
+      {
+        path: flag,
+        message: `"${name}" is not a node of cluster ${ref.id}`,
+        fix: `use one of: ${ref.nodes.map((n) => n.name).join(", ")}`,
+      },
+    ]);
   }
   return node;
 }

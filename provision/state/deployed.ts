@@ -24,7 +24,11 @@ export function stateFile(clusterDir: string): string {
 }
 
 interface State {
-  readonly resources?: ReadonlyArray<{ readonly type?: string; readonly name?: string; readonly instances?: ReadonlyArray<{ readonly attributes?: { readonly triggers?: Record<string, string> } }> }>;
+  readonly resources?: ReadonlyArray<{
+    readonly type?: string;
+    readonly name?: string;
+    readonly instances?: ReadonlyArray<{ readonly attributes?: { readonly triggers?: Record<string, string> } }>;
+  }>;
 }
 
 /** A Terraform state file: undefined when there is none, "unreadable" when it is not JSON. */
@@ -90,16 +94,27 @@ export function differences(deployed: Deployed, cluster: Cluster): string[] {
   if (now.length !== then.length) out.push(`nodes: ${now.length} configured, ${then.length} deployed`);
   for (const n of now) {
     const d = then.find((x) => x.name === n.name);
-    if (d && (d.ip !== n.ip || d.cpus !== n.cpus || d.memoryMb !== n.memoryMb || d.threads !== n.threads || d.memoryLimitMb !== n.memoryLimitMb)) out.push(`${n.name}: its settings changed`);
+    if (
+      d &&
+      (d.ip !== n.ip ||
+        d.cpus !== n.cpus ||
+        d.memoryMb !== n.memoryMb ||
+        d.threads !== n.threads ||
+        d.memoryLimitMb !== n.memoryLimitMb)
+    )
+      out.push(`${n.name}: its settings changed`);
   }
-  if (deployed.cluster.provider !== cluster.config.provider) out.push(`provider: ${cluster.config.provider} configured, ${deployed.cluster.provider} deployed`);
+  if (deployed.cluster.provider !== cluster.config.provider)
+    out.push(`provider: ${cluster.config.provider} configured, ${deployed.cluster.provider} deployed`);
   // The state holds the spec as stableJson (keys sorted): compare in that form.
   if (deployed.dask && stableJson(deployed.dask) !== stableJson(cluster.config.dask)) out.push("dask settings changed");
   if (deployed.runtime) {
     const { platform } = deployed.runtime;
     const lock = lockFileOf(deployed.runtime, cluster.projectDir);
-    if (cluster.config.runtime.python !== deployed.runtime.python || cluster.config.runtime.platform !== platform) out.push("runtime.python or runtime.platform changed");
-    else if (stableJson([...cluster.config.runtime.packages].sort()) !== stableJson(deployed.runtime.packages ?? [])) out.push("runtime.packages changed");
+    if (cluster.config.runtime.python !== deployed.runtime.python || cluster.config.runtime.platform !== platform)
+      out.push("runtime.python or runtime.platform changed");
+    else if (stableJson([...cluster.config.runtime.packages].sort()) !== stableJson(deployed.runtime.packages ?? []))
+      out.push("runtime.packages changed");
     else if (existsSync(lock)) {
       const h = runtimeHashes(cluster.projectDir, platform, lock);
       if (h.lockSha256 !== deployed.runtime.lockSha256 || h.sourceSha256 !== deployed.runtime.sourceSha256)
@@ -113,15 +128,25 @@ export function differences(deployed: Deployed, cluster: Cluster): string[] {
  * For operator commands: the deployed cluster of this checkout; bad input (exit 2) with
  * the fix when nothing is deployed. A note on stderr when the checkout's config differs.
  */
-export function requireDeployed(cluster: Cluster, note: (m: string) => void = (m) => process.stderr.write(`note: ${m}\n`)): Deployed {
+export function requireDeployed(
+  cluster: Cluster,
+  note: (m: string) => void = (m) => process.stderr.write(`note: ${m}\n`),
+): Deployed {
   const deployed = readDeployed(stateFile(cluster.clusterDir));
   if (!deployed) {
     throw badInput(`nothing is deployed from this checkout (${cluster.projectDir})`, [
-      { path: stateFile(cluster.clusterDir), message: "no machine is recorded in Terraform's state", fix: "deploy first: npx cdktf deploy (or npm run demo)" },
+      {
+        path: stateFile(cluster.clusterDir),
+        message: "no machine is recorded in Terraform's state",
+        fix: "deploy first: npx cdktf deploy (or npm run demo)",
+      },
     ]);
   }
   const diff = differences(deployed, cluster);
-  if (diff.length) note(`cluster.config.json differs from what is deployed (${diff.join("; ")}): showing the deployed cluster; \`npx cdktf deploy\` applies the change`);
+  if (diff.length)
+    note(
+      `cluster.config.json differs from what is deployed (${diff.join("; ")}): showing the deployed cluster; \`npx cdktf deploy\` applies the change`,
+    );
   return deployed;
 }
 
@@ -129,7 +154,11 @@ export function requireDeployed(cluster: Cluster, note: (m: string) => void = (m
 export function deployedDask(deployed: Deployed): NonNullable<Deployed["dask"]> {
   if (!deployed.dask)
     throw new UserError("the deployed cluster has no scheduler yet", 2, [
-      { path: "cdktf deploy", message: "no scheduler stage is recorded in Terraform's state", fix: "run npx cdktf deploy to finish the deploy" },
+      {
+        path: "cdktf deploy",
+        message: "no scheduler stage is recorded in Terraform's state",
+        fix: "run npx cdktf deploy to finish the deploy",
+      },
     ]);
   return deployed.dask;
 }
@@ -138,7 +167,11 @@ export function deployedDask(deployed: Deployed): NonNullable<Deployed["dask"]> 
 export function deployedRuntime(deployed: Deployed): RuntimeRef {
   if (!deployed.runtime)
     throw new UserError("the deployed cluster has no runtime yet: its bundle stage never ran", 2, [
-      { path: "cdktf deploy", message: "no bundle is recorded in Terraform's state", fix: "run npx cdktf deploy to finish the deploy" },
+      {
+        path: "cdktf deploy",
+        message: "no bundle is recorded in Terraform's state",
+        fix: "run npx cdktf deploy to finish the deploy",
+      },
     ]);
   return deployed.runtime;
 }

@@ -36,7 +36,11 @@ export function clearStopped(clusterDir: string): void {
 }
 
 /** Runs fn on each node, all at once where the provider may handle machines in parallel, else one after another. */
-async function eachMachine(provider: MachineProvider, nodes: readonly NodeSpec[], fn: (n: NodeSpec, i: number) => Promise<void>): Promise<void> {
+async function eachMachine(
+  provider: MachineProvider,
+  nodes: readonly NodeSpec[],
+  fn: (n: NodeSpec, i: number) => Promise<void>,
+): Promise<void> {
   if (provider.capabilities.parallelMachines) await Promise.all(nodes.map(fn));
   else for (const [i, n] of nodes.entries()) await fn(n, i);
 }
@@ -60,7 +64,13 @@ export async function stopCluster(deployed: Deployed, provider: MachineProvider,
   const running = cluster.nodes.filter((_, i) => before[i]!.state === "running");
   const t = (n: NodeSpec) => provider.transport(cluster, n);
   await log.timed("stop", `stopping the workers on ${running.map((n) => n.name).join(", ") || "no node"}`, () =>
-    Promise.all(running.map((n) => stopService(t(n), "worker").catch((err: Error) => log.step(n.name, `worker not stopped: ${err.message.split("\n")[0]}`)))),
+    Promise.all(
+      running.map((n) =>
+        stopService(t(n), "worker").catch((err: Error) =>
+          log.step(n.name, `worker not stopped: ${err.message.split("\n")[0]}`),
+        ),
+      ),
+    ),
   );
   if (running.some((n) => n.name === cluster.head.name)) {
     // Powering off ends it too: a scheduler that cannot be asked must not keep the VMs on.
@@ -79,7 +89,8 @@ export async function stopCluster(deployed: Deployed, provider: MachineProvider,
   await eachMachine(provider, running, halt);
   mkdirSync(cluster.clusterDir, { recursive: true });
   // A second stop keeps the time of the first.
-  if (stoppedSince(cluster.clusterDir) === undefined) writeFileSync(stoppedFile(cluster.clusterDir), `${JSON.stringify({ at: new Date().toISOString() })}\n`);
+  if (stoppedSince(cluster.clusterDir) === undefined)
+    writeFileSync(stoppedFile(cluster.clusterDir), `${JSON.stringify({ at: new Date().toISOString() })}\n`);
   return { seconds: (performance.now() - t0) / 1000, changed };
 }
 
@@ -92,9 +103,17 @@ export async function startCluster(deployed: Deployed, provider: MachineProvider
   const before = await states(deployed, provider);
   const missing = cluster.nodes.filter((_, i) => before[i]!.state === "missing");
   if (missing.length) {
-    throw new UserError(`cannot start: ${missing.map((n) => `${n.name} is missing (${before[cluster.nodes.indexOf(n)]!.detail})`).join("; ")}`, 1, [
-      { path: missing.map((n) => n.name).join(", "), message: "a machine that is gone has nothing to start", fix: "run npx cdktf deploy: it sees what is missing and makes it again" },
-    ]);
+    throw new UserError(
+      `cannot start: ${missing.map((n) => `${n.name} is missing (${before[cluster.nodes.indexOf(n)]!.detail})`).join("; ")}`,
+      1,
+      [
+        {
+          path: missing.map((n) => n.name).join(", "),
+          message: "a machine that is gone has nothing to start",
+          fix: "run npx cdktf deploy: it sees what is missing and makes it again",
+        },
+      ],
+    );
   }
   const changed: string[] = [];
   const powerOn = async (n: NodeSpec, i: number) => {
@@ -116,10 +135,13 @@ export async function startCluster(deployed: Deployed, provider: MachineProvider
     await Promise.all(cluster.nodes.map((n) => startDefinedService(provider.transport(cluster, n), "worker")));
     const workers = await waitForWorkers(head, address, dask.tls, names, 120, dashboard);
     const off = cluster.nodes.filter((n) => !workers.some((w) => w.name === n.name && w.host === n.ip));
-    if (off.length) throw new UserError(`workers registered on the wrong address: ${off.map((n) => n.name).join(", ")}`, 1);
+    if (off.length)
+      throw new UserError(`workers registered on the wrong address: ${off.map((n) => n.name).join(", ")}`, 1);
     for (const w of workers) log.step(w.name, `registered with the scheduler as ${w.address}`);
   });
-  const v = await log.timed("start", "checking the versions on every node", () => check({ cluster, provider, runtime, services: false }));
+  const v = await log.timed("start", "checking the versions on every node", () =>
+    check({ cluster, provider, runtime, services: false }),
+  );
   if (v.verdict !== "identical") {
     throw new UserError(`the cluster started, but its versions are not identical (${v.verdict})`, 1, [
       { path: "nodes", message: v.drift.slice(0, 3).join("; "), fix: "run npm run verify-versions -- --fix" },

@@ -89,7 +89,11 @@ export function forgetApplied(clusterDir: string, resource: string): void {
  * (Terraform writes a resource into its state before its provisioner runs, and a deploy
  * killed then leaves it "created"). Any stage: a box, a gate or a benchmark too.
  */
-export function unfinished(clusterDir: string, recorded: ReadonlyMap<string, string>, specs: ReadonlyMap<string, StageSpec>): Repairs {
+export function unfinished(
+  clusterDir: string,
+  recorded: ReadonlyMap<string, string>,
+  specs: ReadonlyMap<string, StageSpec>,
+): Repairs {
   const out: Repairs = new Map();
   for (const [name, value] of recorded) {
     if (!specs.has(name)) continue;
@@ -141,9 +145,12 @@ export function planRepairs(specs: ReadonlyMap<string, StageSpec>, facts: Cluste
   for (const n of facts.nodes) {
     if (machineRepaired.has(n.name)) set(`install-${n.name}`, `its machine ${n.name} is being made or started again`);
     else if (n.probe && !n.probe.venv) set(`install-${n.name}`, `${n.name} has no runtime venv`);
-    else if (n.probe && expectedBundle && n.probe.bundleId !== expectedBundle) set(`install-${n.name}`, `${n.name} has bundle ${n.probe.bundleId || "(none)"}, not ${expectedBundle}`);
+    else if (n.probe && expectedBundle && n.probe.bundleId !== expectedBundle)
+      set(`install-${n.name}`, `${n.name} has bundle ${n.probe.bundleId || "(none)"}, not ${expectedBundle}`);
   }
-  const nodeRepairs = facts.nodes.filter((n) => repairs.has(`machine-${n.name}`) || repairs.has(`install-${n.name}`)).map((n) => n.name);
+  const nodeRepairs = facts.nodes
+    .filter((n) => repairs.has(`machine-${n.name}`) || repairs.has(`install-${n.name}`))
+    .map((n) => n.name);
   if (nodeRepairs.length) set("version-gate", `checks the nodes again after the repair of ${nodeRepairs.join(", ")}`);
 
   const head = [...specs.values()].find((s) => s.stage === "scheduler")?.cluster.head;
@@ -160,9 +167,12 @@ export function planRepairs(specs: ReadonlyMap<string, StageSpec>, facts: Cluste
   }
   if (head && specs.has("scheduler")) {
     if (allServices) set("scheduler", "restarts with the new certificates");
-    else if (machineRepaired.has(head.name)) set("scheduler", `its machine ${head.name} is being made or started again`);
-    else if (repairs.has(`install-${head.name}`)) set("scheduler", `restarts on the runtime installed again on ${head.name}`);
-    else if (facts.scheduler?.error !== undefined) set("scheduler", `the scheduler does not answer (${facts.scheduler.error})`);
+    else if (machineRepaired.has(head.name))
+      set("scheduler", `its machine ${head.name} is being made or started again`);
+    else if (repairs.has(`install-${head.name}`))
+      set("scheduler", `restarts on the runtime installed again on ${head.name}`);
+    else if (facts.scheduler?.error !== undefined)
+      set("scheduler", `the scheduler does not answer (${facts.scheduler.error})`);
   }
   for (const n of facts.nodes) {
     const name = `worker-${n.name}`;
@@ -173,7 +183,10 @@ export function planRepairs(specs: ReadonlyMap<string, StageSpec>, facts: Cluste
     else if (machineRepaired.has(n.name)) set(name, `its machine ${n.name} is being made or started again`);
     else if (repairs.has(`install-${n.name}`)) set(name, `restarts on the runtime installed again on ${n.name}`);
     else if (repairs.has("scheduler")) set(name, "joins the scheduler being started again");
-    else if (facts.scheduler?.workers && !facts.scheduler.workers.some((w) => w.name === n.name && w.host === node?.ip)) {
+    else if (
+      facts.scheduler?.workers &&
+      !facts.scheduler.workers.some((w) => w.name === n.name && w.host === node?.ip)
+    ) {
       set(name, `the scheduler does not list ${n.name} at ${node?.ip ?? "?"}`);
     }
   }
@@ -189,7 +202,9 @@ function probeScript(t: Transport, scheduler?: { address: string; dashboard: str
     `for f in ${HEAD_TLS_FILES.join(" ")}; do if [ -s ${shq(p.tls)}/"$f" ]; then echo "tls=$f"; fi; done`,
   ];
   if (scheduler) {
-    const argv = waitWorkersArgv(t.root, scheduler.address, [], Math.ceil(5 * t.slowness), { dashboard: scheduler.dashboard });
+    const argv = waitWorkersArgv(t.root, scheduler.address, [], Math.ceil(5 * t.slowness), {
+      dashboard: scheduler.dashboard,
+    });
     lines.push(
       `if [ -x ${shq(p.python)} ]; then w=$(${argv.map(shq).join(" ")} 2>&1) && printf 'workers=%s\\n' "$(printf '%s' "$w" | tr -d '\\n')" || printf 'scheduler-error=%s\\n' "$(printf '%s' "$w" | tail -n 1)"; else echo 'scheduler-error=no runtime'; fi`,
     );
@@ -202,11 +217,23 @@ interface Probed {
   readonly scheduler?: ClusterFacts["scheduler"];
 }
 
-async function probeNode(provider: MachineProvider, cluster: ClusterRef, node: NodeSpec, scheduler: { address: string; dashboard: string } | undefined): Promise<Probed> {
+async function probeNode(
+  provider: MachineProvider,
+  cluster: ClusterRef,
+  node: NodeSpec,
+  scheduler: { address: string; dashboard: string } | undefined,
+): Promise<Probed> {
   const machine = await provider.machineState(cluster, node);
-  if (machine.state !== "running") return { node: { name: node.name, machine }, scheduler: scheduler ? { error: `${node.name} is ${machine.state}` } : undefined };
+  if (machine.state !== "running")
+    return {
+      node: { name: node.name, machine },
+      scheduler: scheduler ? { error: `${node.name} is ${machine.state}` } : undefined,
+    };
   const t = provider.transport(cluster, node);
-  const ask = () => t.run(probeScript(t, scheduler), { nothrow: true, timeoutMs: 30_000 }).catch((err: Error) => ({ exitCode: -1, stdout: "", stderr: err.message }));
+  const ask = () =>
+    t
+      .run(probeScript(t, scheduler), { nothrow: true, timeoutMs: 30_000 })
+      .catch((err: Error) => ({ exitCode: -1, stdout: "", stderr: err.message }));
   // Once more before concluding: one lost ssh connection must not restart a healthy cluster.
   let r = await ask();
   if (r.exitCode !== 0 || (scheduler && !r.stdout.includes("workers="))) r = await ask();
@@ -224,7 +251,10 @@ async function probeNode(provider: MachineProvider, cluster: ClusterRef, node: N
   if (scheduler) {
     const workers = values("workers")[0];
     try {
-      seen = workers !== undefined ? { workers: JSON.parse(workers) as RegisteredWorker[] } : { error: values("scheduler-error")[0] || "no answer" };
+      seen =
+        workers !== undefined
+          ? { workers: JSON.parse(workers) as RegisteredWorker[] }
+          : { error: values("scheduler-error")[0] || "no answer" };
     } catch {
       seen = { error: `unreadable answer: ${workers!.slice(0, 120)}` };
     }
@@ -233,7 +263,10 @@ async function probeNode(provider: MachineProvider, cluster: ClusterRef, node: N
 }
 
 /** Asks the provider and every node of the recorded cluster what is there; changes nothing. */
-export async function observeFacts(specs: ReadonlyMap<string, StageSpec>, provider: MachineProvider): Promise<ClusterFacts> {
+export async function observeFacts(
+  specs: ReadonlyMap<string, StageSpec>,
+  provider: MachineProvider,
+): Promise<ClusterFacts> {
   const machines = [...specs.values()].filter((s) => s.stage === "machine");
   const any = machines[0]!.cluster;
   const nodes = machines.map((s) => s.cluster.nodes.find((n) => n.name === s.node)!).sort((a, b) => a.index - b.index);
@@ -246,13 +279,18 @@ export async function observeFacts(specs: ReadonlyMap<string, StageSpec>, provid
     Promise.all(
       nodes.map((n) => {
         const spec = specs.get(`machine-${n.name}`)!;
-        const asks = head && sched?.dask && n.name === head.name ? { address: schedulerAddress(head, sched.dask), dashboard: dashboardUrl(head, sched.dask) } : undefined;
+        const asks =
+          head && sched?.dask && n.name === head.name
+            ? { address: schedulerAddress(head, sched.dask), dashboard: dashboardUrl(head, sched.dask) }
+            : undefined;
         return probeNode(provider, spec.cluster, n, asks);
       }),
     ),
   ]);
   // ensureClusterTls keeps the material only when all of it is there, else makes all anew.
-  const hostTls = tlsSpec?.dask?.tls ? clusterTlsFiles(tlsDir, tlsSpec.cluster.nodes).every((f) => existsSync(f)) : undefined;
+  const hostTls = tlsSpec?.dask?.tls
+    ? clusterTlsFiles(tlsDir, tlsSpec.cluster.nodes).every((f) => existsSync(f))
+    : undefined;
   return {
     network,
     machineList: !specs.has("box") || existsSync(path.join(any.clusterDir, "machines.json")),
@@ -296,7 +334,10 @@ export interface Observation {
  * What the synth feeds the stages: nothing to look at when the state records no machine
  * (a first deploy, or after destroy); else the facts, the repairs and the trigger values.
  */
-export async function observeCluster(clusterDir: string, providerFor: (name: ClusterRef["provider"]) => MachineProvider): Promise<Observation> {
+export async function observeCluster(
+  clusterDir: string,
+  providerFor: (name: ClusterRef["provider"]) => MachineProvider,
+): Promise<Observation> {
   const file = stateFile(clusterDir);
   const recorded = recordedObservations(file);
   const specs = recordedSpecs(file);

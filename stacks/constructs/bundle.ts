@@ -16,6 +16,10 @@ export interface BundleProps {
 
 export class Bundle extends StageResource {
   constructor(scope: Construct, id: string, props: BundleProps) {
-    super(scope, id, { spec: { stage: "bundle", cluster: props.cluster, runtime: props.runtime }, after: [props.preflight], undo: false });
+    super(scope, id, {
+      spec: { stage: "bundle", cluster: props.cluster, runtime: props.runtime },
+      after: [props.preflight],
+      undo: false,
+    });
   }
 }

@@ -13,7 +13,10 @@ export interface PreflightProps {
   readonly cluster: ClusterRef;
   /** The Vagrant box (VM providers); checked for a matching provider. */
   readonly box: ClusterConfig["box"];
-  /** Target Python and platform: the box, the host's Python (local) and the host's architecture are checked against them. */
+  /**
+   * Target Python and platform: the box, the host's Python (local) and the host's architecture are checked against
+   * them.
+   */
   readonly runtime: RuntimeRef;
   /** The Dask settings: the ports the services take, checked free on machines that are not ours (ssh). */
   readonly dask: ClusterConfig["dask"];
@@ -21,6 +24,9 @@ export interface PreflightProps {
 
 export class Preflight extends StageResource {
   constructor(scope: Construct, id: string, props: PreflightProps) {
-    super(scope, id, { spec: { stage: "preflight", cluster: props.cluster, box: props.box, runtime: props.runtime, dask: props.dask }, undo: false });
+    super(scope, id, {
+      spec: { stage: "preflight", cluster: props.cluster, box: props.box, runtime: props.runtime, dask: props.dask },
+      undo: false,
+    });
   }
 }

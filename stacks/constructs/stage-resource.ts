@@ -98,7 +98,10 @@ export class StageResource extends Construct {
 
     const spec = Token.asString(this.resource.interpolationForAttribute("triggers.spec"));
     this.converge = new resource.Resource(this, "converge", {
-      triggers: { [`${props.spec.stage.replace(/-/g, "_")}_id`]: this.resource.id, [OBSERVED_TRIGGER]: observed[id] ?? FIRST_APPLY },
+      triggers: {
+        [`${props.spec.stage.replace(/-/g, "_")}_id`]: this.resource.id,
+        [OBSERVED_TRIGGER]: observed[id] ?? FIRST_APPLY,
+      },
       dependsOn: [this.resource, ...upstream.map((u) => u.converge)],
       provisioners: [
         {
@@ -107,7 +110,12 @@ export class StageResource extends Construct {
           command: "apply",
           workingDir: props.spec.cluster.projectDir,
           // DVC_OBSERVED: what this apply runs for; the stage records it once done (state/observe.ts).
-          environment: { DVC_SPEC: spec, DVC_RESOURCE: id, DVC_OBSERVED: "${self.triggers.observed}", ...(props.expect ? { DVC_EXPECT: stableJson(props.expect) } : {}) },
+          environment: {
+            DVC_SPEC: spec,
+            DVC_RESOURCE: id,
+            DVC_OBSERVED: "${self.triggers.observed}",
+            ...(props.expect ? { DVC_EXPECT: stableJson(props.expect) } : {}),
+          },
         },
       ],
     });

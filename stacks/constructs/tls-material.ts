@@ -13,7 +13,10 @@ export interface TlsMaterialProps {
   readonly cluster: ClusterRef;
   /** dask.tls decides whether there is anything to make. */
   readonly dask: ClusterConfig["dask"];
-  /** Every node: the material is copied once they exist (only ordered: a node re-made alone gets its copy from its worker stage). */
+  /**
+   * Every node: the material is copied once they exist (only ordered: a node re-made alone gets its copy from its
+   * worker stage).
+   */
   readonly machines: readonly Machine[];
 }
 
@@ -22,7 +25,11 @@ export class TlsMaterial extends StageResource {
     super(scope, id, {
       // The nodes' identity, not their size: resizing one must not make a new CA (and with
       // it restart the scheduler and every worker).
-      spec: { stage: "tls", cluster: { ...props.cluster, head: sizeless(props.cluster.head), nodes: props.cluster.nodes.map(sizeless) }, dask: props.dask },
+      spec: {
+        stage: "tls",
+        cluster: { ...props.cluster, head: sizeless(props.cluster.head), nodes: props.cluster.nodes.map(sizeless) },
+        dask: props.dask,
+      },
       after: props.machines,
     });
   }

@@ -20,8 +20,18 @@ NODES_JSON = '[{"name":"node1","ip":"127.0.0.1","threads":1,"memoryLimitMb":768}
 def client():
     from distributed import Client, Scheduler, SpecCluster, Worker
 
-    workers = {f"node{i}": {"cls": Worker, "options": {"nthreads": 1, "memory_limit": "768MiB", "host": "127.0.0.1"}} for i in range(1, 4)}
-    with SpecCluster(scheduler={"cls": Scheduler, "options": {"dashboard_address": "127.0.0.1:0", "host": "127.0.0.1"}}, workers=workers, asynchronous=False) as cluster, Client(cluster) as c:
+    workers = {
+        f"node{i}": {"cls": Worker, "options": {"nthreads": 1, "memory_limit": "768MiB", "host": "127.0.0.1"}}
+        for i in range(1, 4)
+    }
+    with (
+        SpecCluster(
+            scheduler={"cls": Scheduler, "options": {"dashboard_address": "127.0.0.1:0", "host": "127.0.0.1"}},
+            workers=workers,
+            asynchronous=False,
+        ) as cluster,
+        Client(cluster) as c,
+    ):
         c.wait_for_workers(3, timeout=60)
         yield c
 
@@ -36,4 +46,15 @@ def bench(client):
     nodes = cluster.parse_nodes(NODES_JSON)
     topology = cluster.wait_for_nodes(client, nodes, 60)
     events = Events(io.StringIO())
-    return Bench(client=client, topology=topology, nodes=nodes, events=events, size="small", repeats=1, seed=42, node_counts=[1, 3], timeout=60, svd=SvdOptions(10, 2, 10, 3.0, None))
+    return Bench(
+        client=client,
+        topology=topology,
+        nodes=nodes,
+        events=events,
+        size="small",
+        repeats=1,
+        seed=42,
+        node_counts=[1, 3],
+        timeout=60,
+        svd=SvdOptions(10, 2, 10, 3.0, None),
+    )

@@ -9,7 +9,9 @@ from dask_vm_runtime.errors import RuntimeCliError
 
 
 def parse(*extra: str):
-    return cli.build_parser().parse_args(["--scheduler", "tcp://127.0.0.1:8786", "--nodes", NODES_JSON, "--out", "results.json", *extra])
+    return cli.build_parser().parse_args(
+        ["--scheduler", "tcp://127.0.0.1:8786", "--nodes", NODES_JSON, "--out", "results.json", *extra]
+    )
 
 
 def test_host_cpus_is_recorded_in_the_config():

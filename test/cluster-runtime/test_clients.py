@@ -33,11 +33,18 @@ WORKERS = {"tls://192.168.56.12:8788": report(), "tls://192.168.56.13:8788": rep
 
 
 def test_a_client_like_the_workers_passes_even_on_another_python_patch_level():
-    assert client_check.client_mismatches({"client": report(python="3.11.9.final.0"), "scheduler": report(), "workers": WORKERS}) == []
+    assert (
+        client_check.client_mismatches(
+            {"client": report(python="3.11.9.final.0"), "scheduler": report(), "workers": WORKERS}
+        )
+        == []
+    )
 
 
 def test_another_distributed_or_python_minor_is_named_with_both_versions():
-    found = client_check.client_mismatches({"client": report(distributed="2026.7.1", python="3.12.1.final.0"), "scheduler": report(), "workers": WORKERS})
+    found = client_check.client_mismatches(
+        {"client": report(distributed="2026.7.1", python="3.12.1.final.0"), "scheduler": report(), "workers": WORKERS}
+    )
     assert [m["package"] for m in found] == ["distributed", "python"]
     text = client_check.describe(found)
     assert "distributed: this client has 2026.7.1, the cluster has 2026.8.0" in text
@@ -45,7 +52,9 @@ def test_another_distributed_or_python_minor_is_named_with_both_versions():
 
 
 def test_a_package_the_workers_lack_counts_as_a_difference():
-    found = client_check.client_mismatches({"client": report(pandas="2.3.0"), "scheduler": report(), "workers": WORKERS})
+    found = client_check.client_mismatches(
+        {"client": report(pandas="2.3.0"), "scheduler": report(), "workers": WORKERS}
+    )
     assert [(m["package"], m["client"]) for m in found] == [("pandas", "2.3.0")]
 
 
@@ -69,11 +78,21 @@ def test_the_scheduler_lets_in_a_matching_client_the_diagnostic_client_and_every
     diagnostic = report(distributed="2026.7.1")
     diagnostic["packages"][strict_clients.DIAGNOSTIC] = "1"
     assert versions.error_message(report(), WORKERS, diagnostic)["error"] == ""
-    assert versions.error_message(report(), WORKERS, report(distributed="2026.7.1"), source_name="tls://192.168.56.14:8788")["error"] == ""
+    assert (
+        versions.error_message(
+            report(), WORKERS, report(distributed="2026.7.1"), source_name="tls://192.168.56.14:8788"
+        )["error"]
+        == ""
+    )
 
 
 def test_a_chart_is_valid_svg_with_every_series_and_label():
-    svg = charts.line_chart({"measured": [(1, 8.1), (2, 4.2), (3, 3.1)], "ideal": [(1, 8), (2, 4), (3, 3)]}, title="8 x inc", x_label="nodes", y_label="seconds")
+    svg = charts.line_chart(
+        {"measured": [(1, 8.1), (2, 4.2), (3, 3.1)], "ideal": [(1, 8), (2, 4), (3, 3)]},
+        title="8 x inc",
+        x_label="nodes",
+        y_label="seconds",
+    )
     doc = xml.dom.minidom.parseString(svg)
     assert doc.documentElement.tagName == "svg"
     assert len(doc.getElementsByTagName("path")) == 2

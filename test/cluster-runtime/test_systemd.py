@@ -9,11 +9,23 @@ from dask_vm_runtime.errors import RuntimeCliError
 from dask_vm_runtime.services import systemd
 from dask_vm_runtime.services.definition import ServiceDef
 
-SPEC = ServiceDef(name="worker", argv=("/opt/dvc/venv/bin/dask", "worker", "tls://192.168.56.11:8786", "--name", "node 2"), env={"B": 'say "hi" 100%', "A": "$HOME"}, cwd="/opt/dvc")
+SPEC = ServiceDef(
+    name="worker",
+    argv=("/opt/dvc/venv/bin/dask", "worker", "tls://192.168.56.11:8786", "--name", "node 2"),
+    env={"B": 'say "hi" 100%', "A": "$HOME"},
+    cwd="/opt/dvc",
+)
 
 
 def render(spec=SPEC):
-    return systemd.render_unit(spec, user="vagrant", group="vagrant", env=spec.env, log_path="/opt/dvc/logs/worker.log", definition_path="/opt/dvc/etc/worker.json")
+    return systemd.render_unit(
+        spec,
+        user="vagrant",
+        group="vagrant",
+        env=spec.env,
+        log_path="/opt/dvc/logs/worker.log",
+        definition_path="/opt/dvc/etc/worker.json",
+    )
 
 
 def test_unit_quotes_every_word_and_escapes_specifiers_and_dollars():
@@ -40,7 +52,9 @@ def test_newline_in_environment_is_refused():
 
 
 def test_status_from_show():
-    props = systemd.parse_show("ActiveState=active\nSubState=running\nMainPID=4242\nNRestarts=3\nActiveEnterTimestamp=@1700000000\n")
+    props = systemd.parse_show(
+        "ActiveState=active\nSubState=running\nMainPID=4242\nNRestarts=3\nActiveEnterTimestamp=@1700000000\n"
+    )
     status = systemd.status_from_show("worker", props)
     assert status["running"] is True and status["pid"] == 4242 and status["restarts"] == 3
     assert status["since"].startswith("2023-11-14T22:13:20")
@@ -49,12 +63,24 @@ def test_status_from_show():
 
 
 def test_a_user_unit_runs_as_its_user_and_is_wanted_by_the_users_default_target():
-    spec = ServiceDef(name="worker", argv=("/home/lea/.dask-vm-cluster/c/venv/bin/dask", "worker"), env={"A": "1"}, cwd="/home/lea/.dask-vm-cluster/c")
-    text = systemd.render_unit(spec, user="lea", group="lea", env=spec.env, log_path="/l.log", definition_path="/d.json", user_mode=True)
+    spec = ServiceDef(
+        name="worker",
+        argv=("/home/lea/.dask-vm-cluster/c/venv/bin/dask", "worker"),
+        env={"A": "1"},
+        cwd="/home/lea/.dask-vm-cluster/c",
+    )
+    text = systemd.render_unit(
+        spec, user="lea", group="lea", env=spec.env, log_path="/l.log", definition_path="/d.json", user_mode=True
+    )
     assert "User=" not in text and "Group=" not in text
     assert "WantedBy=default.target" in text
     assert "Restart=always" in text
-    assert systemd.USER.systemctl("start", "dvc-worker.service") == ["systemctl", "--user", "start", "dvc-worker.service"]
+    assert systemd.USER.systemctl("start", "dvc-worker.service") == [
+        "systemctl",
+        "--user",
+        "start",
+        "dvc-worker.service",
+    ]
     assert systemd.USER.privileged(["sh", "-c", "x"]) == ["sh", "-c", "x"]
     assert str(systemd.USER.unit_dir).endswith("/systemd/user")
     assert systemd.SYSTEM.unit_dir == systemd.UNIT_DIR

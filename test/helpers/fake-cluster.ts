@@ -9,7 +9,12 @@ import type { CheckRow } from "../../provision/core/check-rows.js";
 import type { Log } from "../../provision/core/log.js";
 import type { MachineProvider, MachineStatus, ProviderCapabilities } from "../../provision/machines/provider.js";
 import type { ClusterRef, RuntimeRef } from "../../provision/core/stage-spec.js";
-import { NodeCommandError, type RunOptions, type RunResult, type Transport } from "../../provision/machines/transport.js";
+import {
+  NodeCommandError,
+  type RunOptions,
+  type RunResult,
+  type Transport,
+} from "../../provision/machines/transport.js";
 import { REPO } from "./project.js";
 import { repoRuntime } from "./stack-specs.js";
 import { parseLock } from "../../provision/runtime/lock.js";
@@ -21,7 +26,10 @@ export interface NodeScript {
   readonly reply: Partial<RunResult> | ((script: string, node: string) => Partial<RunResult>);
 }
 
-/** Everything the fakes were asked, in order: "provider createMachine node2", "node1 run <first line>", "node1 put <remote>". */
+/**
+ * Everything the fakes were asked, in order: "provider createMachine node2", "node1 run <first line>", "node1 put
+ * <remote>".
+ */
 export type Journal = string[];
 
 export class FakeTransport implements Transport {
@@ -84,7 +92,15 @@ export function registered(nodes: readonly NodeSpec[]): NodeScript {
       const names = /--names ([^ ]*)/.exec(script)?.[1]?.split(",").filter(Boolean) ?? [];
       return {
         stdout: JSON.stringify(
-          nodes.filter((n) => names.includes(n.name)).map((n) => ({ name: n.name, address: `tls://${n.ip}:8788`, host: n.ip, nthreads: n.threads, memory_limit: n.memoryLimitMb * 2 ** 20 })),
+          nodes
+            .filter((n) => names.includes(n.name))
+            .map((n) => ({
+              name: n.name,
+              address: `tls://${n.ip}:8788`,
+              host: n.ip,
+              nthreads: n.threads,
+              memory_limit: n.memoryLimitMb * 2 ** 20,
+            })),
         ),
       };
     },
@@ -109,7 +125,13 @@ export class FakeProvider implements MachineProvider {
   readonly transports = new Map<string, FakeTransport>();
 
   constructor(private readonly o: FakeProviderOptions = {}) {
-    this.capabilities = { parallelMachines: true, hostReachesNodes: true, reservesResources: true, nodesOnThisHost: true, ...o.capabilities };
+    this.capabilities = {
+      parallelMachines: true,
+      hostReachesNodes: true,
+      reservesResources: true,
+      nodesOnThisHost: true,
+      ...o.capabilities,
+    };
     for (const n of o.existing ?? []) this.machines.add(n);
   }
 
@@ -143,7 +165,9 @@ export class FakeProvider implements MachineProvider {
   }
   async machineState(_c: ClusterRef, node: NodeSpec): Promise<MachineStatus> {
     if (this.stopped.has(node.name)) return { state: "stopped", detail: "fake: powered off" };
-    return this.machines.has(node.name) ? { state: "running", detail: "fake: running" } : { state: "missing", detail: "fake: not made" };
+    return this.machines.has(node.name)
+      ? { state: "running", detail: "fake: running" }
+      : { state: "missing", detail: "fake: not made" };
   }
   async stopMachine(_c: ClusterRef, node: NodeSpec): Promise<void> {
     this.note(`stopMachine ${node.name}`);
@@ -156,7 +180,11 @@ export class FakeProvider implements MachineProvider {
   transport(c: ClusterRef, node: NodeSpec): FakeTransport {
     let t = this.transports.get(node.name);
     if (!t) {
-      t = new FakeTransport(node.name, this.journal, [...(this.o.rules ?? []), registered([...c.nodes, c.head]), NO_BUNDLE_YET]);
+      t = new FakeTransport(node.name, this.journal, [
+        ...(this.o.rules ?? []),
+        registered([...c.nodes, c.head]),
+        NO_BUNDLE_YET,
+      ]);
       this.transports.set(node.name, t);
     }
     return t;

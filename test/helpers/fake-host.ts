@@ -99,7 +99,15 @@ export function fakeHost(o: FakeHostOptions = {}): FakeHost {
       const reply = answer(argv, opts);
       o.effect?.(argv);
       if (reply === undefined && (o.unscripted ?? "missing") === "missing") {
-        return { argv, stdout: "", stderr: `${argv[0]}: command not found`, exitCode: 127, missing: true, timedOut: false, seconds: 0 };
+        return {
+          argv,
+          stdout: "",
+          stderr: `${argv[0]}: command not found`,
+          exitCode: 127,
+          missing: true,
+          timedOut: false,
+          seconds: 0,
+        };
       }
       const r = typeof reply === "string" ? { stdout: reply } : (reply ?? {});
       const result = { argv, stdout: "", stderr: "", exitCode: 0, missing: false, timedOut: false, seconds: 0, ...r };

@@ -4,7 +4,16 @@
 // a service's processes on a node, Python streamed from a node, a command in its own
 // process group, and a package index reachable only on loopback.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
@@ -67,25 +76,29 @@ export const SCENARIOS: readonly Scenario[] = [
     id: "corrupted-bundle",
     title: "Corrupted cached bundle",
     done: "the same re-install with the cached tar truncated to half and 4 KiB of garbage appended",
-    expected: "the damage is detected on the host (sha256 recorded beside the tar) and the bundle rebuilt; node3 identical again",
+    expected:
+      "the damage is detected on the host (sha256 recorded beside the tar) and the bundle rebuilt; node3 identical again",
   },
   {
     id: "poison-task",
     title: "Poison task",
     done: "a task that kills its own worker (os.kill(os.getpid(), 9))",
-    expected: "KilledWorker after dask.allowedFailures + 1 worker deaths, within 60 s; then 3 workers, each runs a task",
+    expected:
+      "KilledWorker after dask.allowedFailures + 1 worker deaths, within 60 s; then 3 workers, each runs a task",
   },
   {
     id: "link-cut",
     title: "Link cut",
     done: "30 × sleep(0.5) tasks; 1 s in, node2's link on the bridge set down (ip link set v-node2 down); set up again after the result",
-    expected: "right sum (node2's tasks move to node1/node3 once the 30 s worker-ttl drops it); node2 registered again within 60 s of the link coming back",
+    expected:
+      "right sum (node2's tasks move to node1/node3 once the 30 s worker-ttl drops it); node2 registered again within 60 s of the link coming back",
   },
   {
     id: "scheduler-loss",
     title: "Scheduler loss",
     done: "npm run benchmark -- --workloads inc-sleep --size small; the scheduler's dask process killed with SIGKILL during the first case",
-    expected: "the benchmark exits non-zero within 30 s naming the lost scheduler connection; the supervisor restarts the scheduler; 3 workers rejoin; a re-run succeeds",
+    expected:
+      "the benchmark exits non-zero within 30 s naming the lost scheduler connection; the supervisor restarts the scheduler; 3 workers rejoin; a re-run succeeds",
   },
   {
     id: "interrupted-deploy",
@@ -97,7 +110,8 @@ export const SCENARIOS: readonly Scenario[] = [
     id: "concurrent-deploy",
     title: "Two deploys at once",
     done: "a second cdktf deploy on the same project while the first one applies",
-    expected: 'the second is refused with "Error acquiring the state lock"; the first completes; a later synth and plan show no changes',
+    expected:
+      'the second is refused with "Error acquiring the state lock"; the first completes; a later synth and plan show no changes',
   },
   {
     id: "unreachable-node",
@@ -109,13 +123,15 @@ export const SCENARIOS: readonly Scenario[] = [
     id: "deploy-cycles",
     title: "Deploy/destroy cycles",
     done: "three cdktf deploy + cdktf destroy cycles in a row of a 1-node cluster (benchmark off)",
-    expected: "every cycle completes; after each destroy no namespace, host link, process, listener or file outside .cluster/ and results/",
+    expected:
+      "every cycle completes; after each destroy no namespace, host link, process, listener or file outside .cluster/ and results/",
   },
   {
     id: "edited-lock",
     title: "Lock edited by hand",
     done: "one sha256 in a copy's requirements-x86_64.lock changed (the one of a wheel the index serves), then cdktf synth and the bundle stage, against a package index on loopback only",
-    expected: "synth passes (it cannot see the index); the bundle stage exits 2 saying the lock does not match the index and how to regenerate it",
+    expected:
+      "synth passes (it cannot see the index); the bundle stage exits 2 saying the lock does not match the index and how to regenerate it",
   },
   {
     id: "healthy-plan",
@@ -134,19 +150,22 @@ export const SCENARIOS: readonly Scenario[] = [
     id: "lost-node",
     title: "Node lost",
     done: "node3's processes killed and its namespace deleted, then cdktf diff and cdktf deploy",
-    expected: "the plan lists node3's machine, install and worker, the certificates and the version gate, with why, and nothing else; only those run; node3 registered again",
+    expected:
+      "the plan lists node3's machine, install and worker, the certificates and the version gate, with why, and nothing else; only those run; node3 registered again",
   },
   {
     id: "reboot",
     title: "Host reboot",
     done: "every process of the cluster killed, its node namespaces and its bridge's namespace deleted (what a reboot leaves), then cdktf diff and cdktf deploy",
-    expected: "the plan lists every stage that makes or runs something, with why; the deploy brings back 3 workers on their private IPs; the benchmark's result is correct",
+    expected:
+      "the plan lists every stage that makes or runs something, with why; the deploy brings back 3 workers on their private IPs; the benchmark's result is correct",
   },
   {
     id: "stop-start",
     title: "Stop and start",
     done: "npm run stop twice, npm run status, npm run start twice, verify-versions, cdktf diff",
-    expected: "stop ends every service (status: stopped, exit 1); start brings back 3 workers and identical versions; both idempotent; the plan after shows no change",
+    expected:
+      "stop ends every service (status: stopped, exit 1); start brings back 3 workers and identical versions; both idempotent; the plan after shows no change",
   },
 ];
 
@@ -170,7 +189,11 @@ export interface Outcome extends Scenario {
 export interface FaultsRun {
   readonly startedAt: string;
   readonly finishedAt: string;
-  readonly host: { readonly cpus: number; readonly loadAtStart: readonly number[]; readonly loadAtEnd: readonly number[] };
+  readonly host: {
+    readonly cpus: number;
+    readonly loadAtStart: readonly number[];
+    readonly loadAtEnd: readonly number[];
+  };
   readonly outcomes: readonly Outcome[];
 }
 
@@ -199,7 +222,13 @@ export class FaultLog {
       this.push({ ...s, passed: true, observed, figures, seconds: round((performance.now() - t0) / 1000, 1) });
     } catch (err) {
       const first = (err instanceof Error ? err.message : String(err)).split("\n")[0]!.slice(0, 300);
-      this.push({ ...s, passed: false, observed: `FAILED: ${first}`, figures, seconds: round((performance.now() - t0) / 1000, 1) });
+      this.push({
+        ...s,
+        passed: false,
+        observed: `FAILED: ${first}`,
+        figures,
+        seconds: round((performance.now() - t0) / 1000, 1),
+      });
       throw err;
     }
   }
@@ -233,7 +262,9 @@ export interface ServiceStatus {
 }
 
 export async function serviceStatus(t: Transport, name: ServiceName): Promise<ServiceStatus> {
-  const r = await t.run(`${shq(nodePaths(t.root).python)} -m dask_vm_runtime service status ${name} --root ${shq(t.root)} --manager supervisor`);
+  const r = await t.run(
+    `${shq(nodePaths(t.root).python)} -m dask_vm_runtime service status ${name} --root ${shq(t.root)} --manager supervisor`,
+  );
   return JSON.parse(r.stdout) as ServiceStatus;
 }
 
@@ -243,12 +274,20 @@ export async function workerProcessOf(t: Transport): Promise<{ nanny: number; wo
   if (!s.child_pid) throw new Error(`${t.node}: the worker service has no running nanny: ${JSON.stringify(s)}`);
   const children = await t.run(`pgrep -a -P ${s.child_pid}`, { nothrow: true });
   const line = children.stdout.split("\n").find((l) => l.includes("spawn_main"));
-  if (!line) throw new Error(`${t.node}: the nanny ${s.child_pid} has no worker process (children: ${children.stdout.trim() || "none"})`);
+  if (!line)
+    throw new Error(
+      `${t.node}: the nanny ${s.child_pid} has no worker process (children: ${children.stdout.trim() || "none"})`,
+    );
   return { nanny: s.child_pid, worker: Number(line.trim().split(" ")[0]) };
 }
 
 /** Polls until check returns a value, or throws after timeoutMs with the last reason. */
-export async function waitUntil<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>, everyMs = 250): Promise<T> {
+export async function waitUntil<T>(
+  what: string,
+  timeoutMs: number,
+  check: () => Promise<T | undefined>,
+  everyMs = 250,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await check();
@@ -284,7 +323,10 @@ export async function pyEvents(
     },
   });
   await Promise.all(pending);
-  if (result.exitCode !== 0) throw new Error(`python on ${t.node} exited ${result.exitCode}: ${result.stderr.trim().split("\n").slice(-6).join(" | ")}`);
+  if (result.exitCode !== 0)
+    throw new Error(
+      `python on ${t.node} exited ${result.exitCode}: ${result.stderr.trim().split("\n").slice(-6).join(" | ")}`,
+    );
   return { events, result };
 }
 
@@ -304,7 +346,12 @@ export interface GroupRun {
 
 /** Spawns argv as the leader of a new process group (as a terminal would run it). */
 export function spawnGroup(argv: readonly string[], opts: { cwd: string; env: NodeJS.ProcessEnv }): GroupRun {
-  const child = spawn(argv[0]!, argv.slice(1), { cwd: opts.cwd, env: opts.env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(argv[0]!, argv.slice(1), {
+    cwd: opts.cwd,
+    env: opts.env,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let out = "";
   const waiters: Array<{ pattern: RegExp; resolve: () => void }> = [];
   const onData = (b: Buffer) => {
@@ -341,7 +388,10 @@ export function spawnGroup(argv: readonly string[], opts: { cwd: string; env: No
     waitFor(pattern, timeoutMs) {
       if (pattern.test(out)) return Promise.resolve();
       return new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no ${pattern} in the output within ${timeoutMs / 1000} s:\n${out.slice(-2000)}`)), timeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`no ${pattern} in the output within ${timeoutMs / 1000} s:\n${out.slice(-2000)}`)),
+          timeoutMs,
+        );
         waiters.push({
           pattern,
           resolve: () => {
@@ -351,7 +401,8 @@ export function spawnGroup(argv: readonly string[], opts: { cwd: string; env: No
         });
         void exited.then(({ code }) => {
           clearTimeout(timer);
-          if (!pattern.test(out)) reject(new Error(`the command ended (exit ${code}) before ${pattern} showed:\n${out.slice(-2000)}`));
+          if (!pattern.test(out))
+            reject(new Error(`the command ended (exit ${code}) before ${pattern} showed:\n${out.slice(-2000)}`));
         });
       });
     },
@@ -411,7 +462,11 @@ export function killTree(root: number): { processes: number; outsideGroup: numbe
   for (const sid of sessions) kill(-sid);
   for (const p of members) kill(p.pid);
   for (const p of processTable()) if (sessions.has(p.sid)) kill(p.pid);
-  return { processes: members.length, outsideGroup: members.filter((p) => p.pgid !== root).length, sessions: [...sessions] };
+  return {
+    processes: members.length,
+    outsideGroup: members.filter((p) => p.pgid !== root).length,
+    sessions: [...sessions],
+  };
 }
 
 /** Processes left in the group or sessions of a killed tree (none, once it is dead). */

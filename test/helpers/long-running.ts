@@ -5,13 +5,26 @@ import { spawn, type ChildProcess } from "node:child_process";
 import type { TestProject } from "./project.js";
 
 /** Runs a long-lived command until a line matches; returns the process and its output so far. */
-export async function startUntil(p: TestProject, args: string[], ready: RegExp, timeoutMs = 240_000): Promise<{ child: ChildProcess; out: () => string }> {
-  const child = spawn("node_modules/.bin/tsx", args, { cwd: p.link, stdio: ["ignore", "pipe", "pipe"], detached: true, env: { ...process.env, CI: "true" } });
+export async function startUntil(
+  p: TestProject,
+  args: string[],
+  ready: RegExp,
+  timeoutMs = 240_000,
+): Promise<{ child: ChildProcess; out: () => string }> {
+  const child = spawn("node_modules/.bin/tsx", args, {
+    cwd: p.link,
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+    env: { ...process.env, CI: "true" },
+  });
   let seen = "";
   child.stdout!.on("data", (b: Buffer) => (seen += b.toString()));
   child.stderr!.on("data", (b: Buffer) => (seen += b.toString()));
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no line matching ${ready} in ${timeoutMs / 1000} s:\n${seen}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`no line matching ${ready} in ${timeoutMs / 1000} s:\n${seen}`)),
+      timeoutMs,
+    );
     const check = () => {
       if (ready.test(seen)) {
         clearTimeout(timer);

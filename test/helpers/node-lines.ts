@@ -21,7 +21,10 @@ export async function nodeBinDir(version: string, arch: "x64" | "arm64" = "x64")
     // named on its command line whose cpu is not this machine's (EBADPLATFORM), --cpu or not;
     // --force installs it, in this folder of its own.
     const platform = arch === process.arch ? [] : ["--force"];
-    await $({ cwd: prefix, quiet: true })`npm install --no-save --no-audit --no-fund --loglevel=error ${platform} --prefix ${prefix} ${`${pkg}@${version}`}`;
+    await $({
+      cwd: prefix,
+      quiet: true,
+    })`npm install --no-save --no-audit --no-fund --loglevel=error ${platform} --prefix ${prefix} ${`${pkg}@${version}`}`;
   }
   return bin;
 }

@@ -48,7 +48,14 @@ export function makeProject(config: object, prefix = "dvc-e2e-"): TestProject {
   writeFileSync(path.join(dir, "cluster.config.json"), JSON.stringify(config, null, 2));
   const cluster = resolveCluster(config, dir);
   const env = cdktfEnv();
-  const sh: TestProject["sh"] = (argv, opts = {}) => $({ cwd: link, nothrow: true, quiet: true, env: { ...env, ...opts.env }, timeout: opts.timeoutMs ?? 1_200_000 })`${argv}`;
+  const sh: TestProject["sh"] = (argv, opts = {}) =>
+    $({
+      cwd: link,
+      nothrow: true,
+      quiet: true,
+      env: { ...env, ...opts.env },
+      timeout: opts.timeoutMs ?? 1_200_000,
+    })`${argv}`;
   return {
     dir,
     link,

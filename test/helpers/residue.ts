@@ -59,7 +59,11 @@ export async function residue(projectDir: string, clusterId: string, nodeIps: re
  * sockets and the project's files as they were before it was deployed (but for the
  * user's own files, `kept`), each difference named by expect's diff.
  */
-export function expectNothingLeft(after: Residue, before: Residue, kept: (file: string) => boolean = () => false): void {
+export function expectNothingLeft(
+  after: Residue,
+  before: Residue,
+  kept: (file: string) => boolean = () => false,
+): void {
   expect(after.namespaces).toEqual([]);
   expect(after.processes).toEqual([]);
   expect(after.hostListeners).toEqual(before.hostListeners);

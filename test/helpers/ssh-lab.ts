@@ -4,7 +4,17 @@
 // users' authorized_keys and the hosts' keys in a known_hosts file of the test's. What a
 // host holds (the user's files, processes and listening sockets) can be read before and
 // after, to show a destroy leaves it as it was. Needs root (namespaces, useradd).
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import path from "node:path";
 import { $ } from "zx";
 
@@ -27,9 +37,15 @@ export interface SshLab {
   readonly key: string;
   readonly knownHosts: string;
   readonly hosts: readonly LabHost[];
-  /** A host as it is now: its user's files (with sizes), programs (not sshd's login processes), and the sockets listening in its namespace. */
+  /**
+   * A host as it is now: its user's files (with sizes), programs (not sshd's login processes), and the sockets
+   * listening in its namespace.
+   */
   snapshot(h: LabHost): Promise<HostState>;
-  /** A new host key for a host (its sshd restarted): known_hosts now holds a stale key; returns the new known_hosts line. */
+  /**
+   * A new host key for a host (its sshd restarted): known_hosts now holds a stale key; returns the new known_hosts
+   * line.
+   */
   rekey(h: LabHost): Promise<string>;
   /**
    * Puts another Python first on a host's PATH, as python3.11 (pyenv's build of that
@@ -73,12 +89,17 @@ function listFiles(dir: string, rel = ""): string[] {
 }
 
 async function startSshd(h: LabHost): Promise<void> {
-  await $({ quiet: true })`ip netns exec ${h.ns} /usr/sbin/sshd -f ${path.join(h.dir, "sshd_config")} -E ${path.join(h.dir, "sshd.log")}`;
+  await $({
+    quiet: true,
+  })`ip netns exec ${h.ns} /usr/sbin/sshd -f ${path.join(h.dir, "sshd_config")} -E ${path.join(h.dir, "sshd.log")}`;
   for (let i = 0; i < 50; i++) {
-    if ((await $({ quiet: true, nothrow: true })`ip netns exec ${h.ns} ss -Hltn sport = :22`).stdout.includes(h.ip)) return;
+    if ((await $({ quiet: true, nothrow: true })`ip netns exec ${h.ns} ss -Hltn sport = :22`).stdout.includes(h.ip))
+      return;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`sshd of ${h.name} does not listen on ${h.ip}:22: ${readFileSync(path.join(h.dir, "sshd.log"), "utf8")}`);
+  throw new Error(
+    `sshd of ${h.name} does not listen on ${h.ip}:22: ${readFileSync(path.join(h.dir, "sshd.log"), "utf8")}`,
+  );
 }
 
 async function stopSshd(h: LabHost): Promise<void> {
@@ -112,7 +133,14 @@ export async function makeSshLab(count = 3, userPrefix = "dvclab"): Promise<SshL
   const hosts: LabHost[] = [];
   const known: string[] = [];
   for (let i = 1; i <= count; i++) {
-    const h: LabHost = { name: `h${i}`, ns: `dvc-sshlab-h${i}`, ip: `${LAB_SUBNET}.${10 + i}`, user: `${userPrefix}${i}`, home: `/home/${userPrefix}${i}`, dir: path.join(dir, `h${i}`) };
+    const h: LabHost = {
+      name: `h${i}`,
+      ns: `dvc-sshlab-h${i}`,
+      ip: `${LAB_SUBNET}.${10 + i}`,
+      user: `${userPrefix}${i}`,
+      home: `/home/${userPrefix}${i}`,
+      dir: path.join(dir, `h${i}`),
+    };
     mkdirSync(h.dir, { recursive: true });
     await $({ quiet: true, nothrow: true })`ip netns del ${h.ns}`;
     await $({ quiet: true })`ip netns add ${h.ns}`;
@@ -198,10 +226,16 @@ export async function makeSshLab(count = 3, userPrefix = "dvclab"): Promise<SshL
         }
         const minor = version.split(".").slice(0, 2).join(".");
         mkdirSync(path.join(dst, "as311"));
-        await $({ quiet: true })`ln -s ${path.join(dst, "bin", `python${minor}`)} ${path.join(dst, "as311", "python3.11")}`;
+        await $({
+          quiet: true,
+        })`ln -s ${path.join(dst, "bin", `python${minor}`)} ${path.join(dst, "as311", "python3.11")}`;
       }
       const env = path.join(h.home, ".ssh", "environment");
-      writeFileSync(env, `PATH=${path.join(dst, "as311")}:/usr/local/bin:/usr/bin:/bin\nLD_LIBRARY_PATH=${path.join(dst, "lib")}\n`, { mode: 0o600 });
+      writeFileSync(
+        env,
+        `PATH=${path.join(dst, "as311")}:/usr/local/bin:/usr/bin:/bin\nLD_LIBRARY_PATH=${path.join(dst, "lib")}\n`,
+        { mode: 0o600 },
+      );
       await $({ quiet: true })`chown ${`${h.user}:${h.user}`} ${env}`;
       return true;
     },

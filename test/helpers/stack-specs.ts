@@ -21,20 +21,32 @@ export function repoRuntime(): RuntimeRef {
   return runtimeRef(REPO, "3.11", "x86_64");
 }
 
-export function stackSpecs(cluster: Cluster, runtime: RuntimeRef = repoRuntime(), nodeBinary = process.execPath): StackSpecs {
+export function stackSpecs(
+  cluster: Cluster,
+  runtime: RuntimeRef = repoRuntime(),
+  nodeBinary = process.execPath,
+): StackSpecs {
   const outdir = mkdtempSync(path.join(os.tmpdir(), "dvc-stack-specs-"));
   try {
     const app = Testing.app({ outdir });
     const stack = new DaskClusterStack(app as App, "dask-cluster", { cluster, runtime, nodeBinary });
     type Exec = { environment: Record<string, string>; when?: string; interpreter: string[] };
-    const tf = JSON.parse(Testing.synth(stack)) as { resource: { null_resource: Record<string, { triggers: { spec: string }; provisioner?: Array<{ "local-exec": Exec }> }> } };
+    const tf = JSON.parse(Testing.synth(stack)) as {
+      resource: {
+        null_resource: Record<string, { triggers: { spec: string }; provisioner?: Array<{ "local-exec": Exec }> }>;
+      };
+    };
     const all = tf.resource.null_resource;
     return new Map(
       Object.entries(all)
         .filter(([name]) => !name.startsWith(CONVERGE_PREFIX))
         .map(([name, r]) => {
-          const apply = all[`${CONVERGE_PREFIX}${name}`]!.provisioner!.find((p) => !p["local-exec"].when)!["local-exec"];
-          const expect = apply.environment.DVC_EXPECT ? (JSON.parse(apply.environment.DVC_EXPECT) as StageExpectations) : {};
+          const apply = all[`${CONVERGE_PREFIX}${name}`]!.provisioner!.find((p) => !p["local-exec"].when)![
+            "local-exec"
+          ];
+          const expect = apply.environment.DVC_EXPECT
+            ? (JSON.parse(apply.environment.DVC_EXPECT) as StageExpectations)
+            : {};
           return [name, { spec: JSON.parse(r.triggers.spec) as StageSpec, expect, interpreter: apply.interpreter }];
         }),
     );

@@ -14,7 +14,13 @@ import { clusterRefOf, type ClusterRef } from "../../provision/core/stage-spec.j
 import { enforce } from "../../provision/core/check-rows.js";
 import type { Host } from "../../provision/host/host.js";
 import type { ProcessResult, ProcessRunner } from "../../provision/host/process.js";
-import { bridgeName, libvirtNetworkXml, libvirtProvider, managementNetworkXml, type LibvirtOptions } from "../../provision/machines/libvirt/provider.js";
+import {
+  bridgeName,
+  libvirtNetworkXml,
+  libvirtProvider,
+  managementNetworkXml,
+  type LibvirtOptions,
+} from "../../provision/machines/libvirt/provider.js";
 import { fakeHost as sharedFakeHost } from "../helpers/fake-host.js";
 
 type Reply = Partial<Pick<ProcessResult, "stdout" | "stderr" | "exitCode">>;
@@ -62,7 +68,9 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 describe("network XML", () => {
   it("is isolated: no forward element, DNS off, no DHCP, the host on .1 of the subnet, a bridge name Linux accepts", () => {
     const xml = libvirtNetworkXml("dask-abc123", bridgeName("dask-abc123"), parseCidr("192.168.56.0/24")!);
-    const doc = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: "" }).parse(xml) as { network: Record<string, unknown> };
+    const doc = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: "" }).parse(xml) as {
+      network: Record<string, unknown>;
+    };
     const net = doc.network;
     expect(Object.keys(net).sort()).toEqual(["bridge", "dns", "ip", "name"]);
     expect(net.forward).toBeUndefined();
@@ -91,8 +99,11 @@ describe("createNetwork", () => {
       [...V, "net-start", cluster.id],
       [...V, "net-start", "vagrant-libvirt"],
     ]);
-    expect(readFileSync(file, "utf8")).toBe(libvirtNetworkXml(cluster.id, bridgeName(cluster.id), parseCidr(cluster.subnet)!));
-    // Isolated (no <forward>), DHCP on (vagrant-libvirt finds VMs by their leases), 192.168.121.0/24 as vagrant-libvirt's default.
+    expect(readFileSync(file, "utf8")).toBe(
+      libvirtNetworkXml(cluster.id, bridgeName(cluster.id), parseCidr(cluster.subnet)!),
+    );
+    // Isolated (no <forward>), DHCP on (vagrant-libvirt finds VMs by their leases), 192.168.121.0/24 as
+    // vagrant-libvirt's default.
     const xml = readFileSync(mgmt, "utf8");
     expect(xml).toBe(managementNetworkXml("none"));
     expect(xml).not.toContain("<forward");
@@ -111,7 +122,10 @@ describe("createNetwork", () => {
   it("only starts a network that is defined but inactive, and does nothing for an active one", async () => {
     const f = fakeRunner({
       [[...V, "net-list", "--all", "--name"].join(" ")]: { stdout: `default\n${cluster.id}\nvagrant-libvirt\n` },
-      [[...V, "net-list", "--name"].join(" ")]: [{ stdout: "default\nvagrant-libvirt\n" }, { stdout: `${cluster.id}\nvagrant-libvirt\n` }],
+      [[...V, "net-list", "--name"].join(" ")]: [
+        { stdout: "default\nvagrant-libvirt\n" },
+        { stdout: `${cluster.id}\nvagrant-libvirt\n` },
+      ],
     });
     const p = lv(f, fakeHost());
     await p.createNetwork(cluster);
@@ -131,8 +145,14 @@ describe("createNetwork", () => {
 describe("destroyNetwork", () => {
   it("stops and undefines the network, then forgets it", async () => {
     mkdirSync(path.join(dir, ".cluster"), { recursive: true });
-    writeFileSync(path.join(dir, ".cluster", "network.json"), JSON.stringify({ provider: "libvirt", kind: "libvirt", name: cluster.id, subnet: "192.168.56.0/24" }));
-    const f = fakeRunner({ [[...V, "net-list", "--all", "--name"].join(" ")]: { stdout: `${cluster.id}\n` }, [[...V, "net-list", "--name"].join(" ")]: { stdout: `${cluster.id}\n` } });
+    writeFileSync(
+      path.join(dir, ".cluster", "network.json"),
+      JSON.stringify({ provider: "libvirt", kind: "libvirt", name: cluster.id, subnet: "192.168.56.0/24" }),
+    );
+    const f = fakeRunner({
+      [[...V, "net-list", "--all", "--name"].join(" ")]: { stdout: `${cluster.id}\n` },
+      [[...V, "net-list", "--name"].join(" ")]: { stdout: `${cluster.id}\n` },
+    });
     await lv(f, fakeHost()).destroyNetwork(cluster);
     expect(f.calls).toEqual([
       [...V, "net-list", "--all", "--name"],
@@ -146,7 +166,9 @@ describe("destroyNetwork", () => {
   });
 
   it("undefines an inactive one without net-destroy, and succeeds when it is gone (even without a record)", async () => {
-    const f = fakeRunner({ [[...V, "net-list", "--all", "--name"].join(" ")]: [{ stdout: `${cluster.id}\n` }, { stdout: "default\n" }] });
+    const f = fakeRunner({
+      [[...V, "net-list", "--all", "--name"].join(" ")]: [{ stdout: `${cluster.id}\n` }, { stdout: "default\n" }],
+    });
     const p = lv(f, fakeHost());
     await p.destroyNetwork(cluster);
     expect(f.calls.map((c) => c[3])).toEqual(["net-list", "net-list", "net-undefine", "net-list"]);
@@ -179,17 +201,33 @@ describe("machine list", () => {
   });
 
   it("falls back to qemu emulation with a named CPU model where it is not", async () => {
-    expect(await libvirtBlock(fakeHost({ kvmUsable: () => false }))).toEqual({ driver: "qemu", cpuModel: "Nehalem", managementNetwork: "none" });
+    expect(await libvirtBlock(fakeHost({ kvmUsable: () => false }))).toEqual({
+      driver: "qemu",
+      cpuModel: "Nehalem",
+      managementNetwork: "none",
+    });
   });
 
   it("takes the driver and CPU model from DVC_LIBVIRT_DRIVER / DVC_LIBVIRT_CPU_MODEL", async () => {
-    expect(await libvirtBlock(fakeHost({ env: { DVC_LIBVIRT_DRIVER: "qemu" } }))).toEqual({ driver: "qemu", cpuModel: "Nehalem", managementNetwork: "none" });
-    expect(await libvirtBlock(fakeHost({ env: { DVC_LIBVIRT_DRIVER: "qemu", DVC_LIBVIRT_CPU_MODEL: "Haswell" } }))).toEqual({ driver: "qemu", cpuModel: "Haswell", managementNetwork: "none" });
-    expect(await libvirtBlock(fakeHost({ kvmUsable: () => false, env: { DVC_LIBVIRT_DRIVER: "auto" } }))).toEqual({ driver: "qemu", cpuModel: "Nehalem", managementNetwork: "none" });
+    expect(await libvirtBlock(fakeHost({ env: { DVC_LIBVIRT_DRIVER: "qemu" } }))).toEqual({
+      driver: "qemu",
+      cpuModel: "Nehalem",
+      managementNetwork: "none",
+    });
+    expect(
+      await libvirtBlock(fakeHost({ env: { DVC_LIBVIRT_DRIVER: "qemu", DVC_LIBVIRT_CPU_MODEL: "Haswell" } })),
+    ).toEqual({ driver: "qemu", cpuModel: "Haswell", managementNetwork: "none" });
+    expect(await libvirtBlock(fakeHost({ kvmUsable: () => false, env: { DVC_LIBVIRT_DRIVER: "auto" } }))).toEqual({
+      driver: "qemu",
+      cpuModel: "Nehalem",
+      managementNetwork: "none",
+    });
   });
 
   it("honours an explicit driver, model and management network", async () => {
-    expect(await libvirtBlock(fakeHost(), { driver: "qemu", cpuModel: "qemu64", managementNetwork: "default" })).toEqual({ driver: "qemu", cpuModel: "qemu64", managementNetwork: "default" });
+    expect(
+      await libvirtBlock(fakeHost(), { driver: "qemu", cpuModel: "qemu64", managementNetwork: "default" }),
+    ).toEqual({ driver: "qemu", cpuModel: "qemu64", managementNetwork: "default" });
   });
 });
 
@@ -197,14 +235,21 @@ describe("box volume", () => {
   const HOME = "/home/u";
   const BOXDIR = `${HOME}/.vagrant.d/boxes/dvc-VAGRANTSLASH-debian12/0/libvirt`;
   const LOCAL = { name: "dvc/debian12", version: "", url: "/cache/dvc-debian12.box" };
-  const boxHost = (files: Record<string, string>) => fakeHost({ env: { HOME }, exists: (f) => f in files, readText: (f) => files[f], mtimeSeconds: () => 1795327107 });
-  const files = { [`${BOXDIR}/box.img`]: "", [`${BOXDIR}/metadata.json`]: '{"provider":"libvirt","format":"qcow2","virtual_size":8}' };
+  const boxHost = (files: Record<string, string>) =>
+    fakeHost({ env: { HOME }, exists: (f) => f in files, readText: (f) => files[f], mtimeSeconds: () => 1795327107 });
+  const files = {
+    [`${BOXDIR}/box.img`]: "",
+    [`${BOXDIR}/metadata.json`]: '{"provider":"libvirt","format":"qcow2","virtual_size":8}',
+  };
   const VOL = "dvc-VAGRANTSLASH-debian12_vagrant_box_image_0_1795327107_box.img";
 
   it("is uploaded once into the pool under vagrant-libvirt's own name, before any machine stage", async () => {
     const f = fakeRunner({
       "vagrant box list": [{ stdout: "" }, { stdout: "dvc/debian12 (libvirt, 0)\n" }],
-      [[...V, "vol-info", "--pool", "default", VOL].join(" ")]: { exitCode: 1, stderr: "error: Storage volume not found" },
+      [[...V, "vol-info", "--pool", "default", VOL].join(" ")]: {
+        exitCode: 1,
+        stderr: "error: Storage volume not found",
+      },
     });
     await lv(f, boxHost(files)).prepareBox(cluster, LOCAL);
     expect(f.calls).toEqual([
@@ -219,8 +264,15 @@ describe("box volume", () => {
 
   it("is left alone when the pool has it, and named by the box version when there is one", async () => {
     const vdir = `${HOME}/.vagrant.d/boxes/debian-VAGRANTSLASH-bookworm64/12.20240905.1/libvirt`;
-    const f = fakeRunner({ "vagrant box list": { stdout: "debian/bookworm64 (libvirt, 12.20240503.1)\ndebian/bookworm64 (libvirt, 12.20240905.1)\n" } });
-    const host = boxHost({ [`${vdir}/box.img`]: "", [`${vdir}/metadata.json`]: '{"format":"qcow2","virtual_size":20}' });
+    const f = fakeRunner({
+      "vagrant box list": {
+        stdout: "debian/bookworm64 (libvirt, 12.20240503.1)\ndebian/bookworm64 (libvirt, 12.20240905.1)\n",
+      },
+    });
+    const host = boxHost({
+      [`${vdir}/box.img`]: "",
+      [`${vdir}/metadata.json`]: '{"format":"qcow2","virtual_size":20}',
+    });
     await lv(f, host).prepareBox(cluster, BOX);
     expect(f.calls).toEqual([
       ["vagrant", "box", "list"],
@@ -232,7 +284,10 @@ describe("box volume", () => {
     const f = fakeRunner({
       "vagrant box list": { stdout: "dvc/debian12 (libvirt, 0)\n" },
       [[...V, "vol-info", "--pool", "default", VOL].join(" ")]: { exitCode: 1 },
-      [[...V, "vol-upload", "--pool", "default", VOL, `${BOXDIR}/box.img`].join(" ")]: { exitCode: 1, stderr: "error: cannot upload: No space left on device" },
+      [[...V, "vol-upload", "--pool", "default", VOL, `${BOXDIR}/box.img`].join(" ")]: {
+        exitCode: 1,
+        stderr: "error: cannot upload: No space left on device",
+      },
     });
     const err = (await lv(f, boxHost(files))
       .prepareBox(cluster, LOCAL)
@@ -249,7 +304,9 @@ describe("after the cluster's last machine", () => {
     const free = fakeRunner({
       [[...V, "net-list", "--all", "--name"].join(" ")]: { stdout: `default\n${N}\n` },
       [[...V, "list", "--all", "--name"].join(" ")]: { stdout: "other-vm\n" },
-      [[...V, "dumpxml", "other-vm"].join(" ")]: { stdout: "<domain><interface type='network'><source network='default'/></interface></domain>" },
+      [[...V, "dumpxml", "other-vm"].join(" ")]: {
+        stdout: "<domain><interface type='network'><source network='default'/></interface></domain>",
+      },
     });
     const p = lv(free, fakeHost());
     await p.strategy.afterLastMachine((p as unknown as { ctx: never }).ctx, cluster, undefined);
@@ -261,7 +318,9 @@ describe("after the cluster's last machine", () => {
     const used = fakeRunner({
       [[...V, "net-list", "--all", "--name"].join(" ")]: { stdout: `${N}\n` },
       [[...V, "list", "--all", "--name"].join(" ")]: { stdout: "someone-else\n" },
-      [[...V, "dumpxml", "someone-else"].join(" ")]: { stdout: `<domain><interface type='network'><source network='${N}'/></interface></domain>` },
+      [[...V, "dumpxml", "someone-else"].join(" ")]: {
+        stdout: `<domain><interface type='network'><source network='${N}'/></interface></domain>`,
+      },
     });
     const q = lv(used, fakeHost());
     await q.strategy.afterLastMachine((q as unknown as { ctx: never }).ctx, cluster, undefined);
@@ -323,12 +382,15 @@ describe("preflight", () => {
   });
 
   it("tells a missing virsh from an unreachable daemon", async () => {
-    expect(await failure({ ...GOOD, [[...V, "version"].join(" ")]: { exitCode: 127 } })).toContain("virsh (libvirt) is not installed");
+    expect(await failure({ ...GOOD, [[...V, "version"].join(" ")]: { exitCode: 127 } })).toContain(
+      "virsh (libvirt) is not installed",
+    );
     const msg = await failure({
       ...GOOD,
       [[...V, "version"].join(" ")]: {
         exitCode: 1,
-        stderr: "error: failed to connect to the hypervisor\nerror: Failed to connect socket to '/var/run/libvirt/libvirt-sock': No such file or directory",
+        stderr:
+          "error: failed to connect to the hypervisor\nerror: Failed to connect socket to '/var/run/libvirt/libvirt-sock': No such file or directory",
       },
     });
     expect(msg).toContain("cannot connect to libvirt at qemu:///system");
@@ -336,7 +398,11 @@ describe("preflight", () => {
   });
 
   it("names the qemu packages that are missing", async () => {
-    const msg = await failure({ ...GOOD, "qemu-system-x86_64 --version": { exitCode: 127 }, "qemu-img --version": { exitCode: 127 } });
+    const msg = await failure({
+      ...GOOD,
+      "qemu-system-x86_64 --version": { exitCode: 127 },
+      "qemu-img --version": { exitCode: 127 },
+    });
     expect(msg).toContain("sudo apt-get install qemu-system-x86");
     expect(msg).toContain("sudo apt-get install qemu-utils");
   });
@@ -345,12 +411,17 @@ describe("preflight", () => {
     const host = fakeHost({ kvmUsable: () => false });
     await preflight(lv(fakeRunner(GOOD), host), host, cluster);
     expect(host.warnings.join("\n")).toContain("qemu emulation (TCG)");
-    const err = (await preflight(lv(fakeRunner(GOOD), host, { driver: "kvm" }), host, cluster).catch((e: unknown) => e)) as UserError;
+    const err = (await preflight(lv(fakeRunner(GOOD), host, { driver: "kvm" }), host, cluster).catch(
+      (e: unknown) => e,
+    )) as UserError;
     expect(err.render()).toContain("driver kvm was asked for, but /dev/kvm is missing");
   });
 
   it("refuses a DVC_LIBVIRT_DRIVER or DVC_LIBVIRT_CPU_MODEL it cannot use, with exit 2", async () => {
-    const msg = await failure(GOOD, fakeHost({ env: { DVC_LIBVIRT_DRIVER: "xen", DVC_LIBVIRT_CPU_MODEL: "bad model;" } }));
+    const msg = await failure(
+      GOOD,
+      fakeHost({ env: { DVC_LIBVIRT_DRIVER: "xen", DVC_LIBVIRT_CPU_MODEL: "bad model;" } }),
+    );
     expect(msg).toContain('DVC_LIBVIRT_DRIVER="xen" is not a libvirt driver');
     expect(msg).toContain("kvm, qemu or auto");
     expect(msg).toContain('DVC_LIBVIRT_CPU_MODEL="bad model;" is not a CPU model name');
@@ -364,7 +435,12 @@ describe("preflight", () => {
 
   it("warns when an existing NAT management network would give the nodes a way out", async () => {
     const host = fakeHost();
-    const replies = { ...GOOD, [[...V, "net-dumpxml", "vagrant-libvirt"].join(" ")]: { stdout: "<network><name>vagrant-libvirt</name><forward mode='nat'/></network>" } };
+    const replies = {
+      ...GOOD,
+      [[...V, "net-dumpxml", "vagrant-libvirt"].join(" ")]: {
+        stdout: "<network><name>vagrant-libvirt</name><forward mode='nat'/></network>",
+      },
+    };
     await preflight(lv(fakeRunner(replies), host), host, cluster);
     expect(host.warnings.join("\n")).toContain("virsh net-destroy vagrant-libvirt; virsh net-undefine vagrant-libvirt");
   });
@@ -374,7 +450,9 @@ describe("preflight", () => {
     const host = fakeHost();
     await preflight(lv(fakeRunner({ ...GOOD, "ip -j route": { stdout: own } }), host), host, cluster);
     const other = JSON.stringify([{ dst: "192.168.0.0/16", dev: "virbr3" }]);
-    expect(await failure({ ...GOOD, "ip -j route": { stdout: other } })).toContain("192.168.56.0/24 overlaps the host route 192.168.0.0/16 on virbr3");
+    expect(await failure({ ...GOOD, "ip -j route": { stdout: other } })).toContain(
+      "192.168.56.0/24 overlaps the host route 192.168.0.0/16 on virbr3",
+    );
   });
 });
 
@@ -393,20 +471,30 @@ describe("what the plan and status see of a libvirt VM (virsh domstate, never va
 
   it("reads virsh's words for a domain: running, shut off (virsh destroy, a host reboot), no such domain", async () => {
     recorded("node2");
-    const ask = async (reply: Reply) => lv(fakeRunner({ [[...V, "domstate", UUID].join(" ")]: reply })).machineState(cluster, node2());
+    const ask = async (reply: Reply) =>
+      lv(fakeRunner({ [[...V, "domstate", UUID].join(" ")]: reply })).machineState(cluster, node2());
     expect(await ask({ stdout: "running\n\n" })).toEqual({ state: "running", detail: "virsh: running" });
     expect(await ask({ stdout: "shut off\n\n" })).toEqual({ state: "stopped", detail: "virsh: shut off" });
     expect(await ask({ stdout: "paused\n\n" })).toEqual({ state: "stopped", detail: "virsh: paused" });
     // libvirt's message for a UUID it does not know (virsh domstate, VIR_ERR_NO_DOMAIN).
-    expect(await ask({ exitCode: 1, stderr: `error: failed to get domain '${UUID}'\n` })).toEqual({ state: "missing", detail: "libvirt has no such domain" });
+    expect(await ask({ exitCode: 1, stderr: `error: failed to get domain '${UUID}'\n` })).toEqual({
+      state: "missing",
+      detail: "libvirt has no such domain",
+    });
   });
 
   it("no Vagrant record is a missing machine, without asking libvirt; a running VM without its ssh config never finished", async () => {
     const f = fakeRunner();
-    expect(await lv(f).machineState(cluster, node2())).toEqual({ state: "missing", detail: "Vagrant records no VM for it" });
+    expect(await lv(f).machineState(cluster, node2())).toEqual({
+      state: "missing",
+      detail: "Vagrant records no VM for it",
+    });
     expect(f.calls).toEqual([]);
     recorded("node2", false);
-    const r = await lv(fakeRunner({ [[...V, "domstate", UUID].join(" ")]: { stdout: "running\n" } })).machineState(cluster, node2());
+    const r = await lv(fakeRunner({ [[...V, "domstate", UUID].join(" ")]: { stdout: "running\n" } })).machineState(
+      cluster,
+      node2(),
+    );
     expect(r.state).toBe("stopped");
     expect(r.detail).toMatch(/createMachine never finished/);
   });
@@ -423,8 +511,12 @@ describe("what the plan and status see of a libvirt VM (virsh domstate, never va
 
   it("the network is present only while libvirt lists it active (net-list --name)", async () => {
     mkdirSync(cluster.clusterDir, { recursive: true });
-    writeFileSync(path.join(cluster.clusterDir, "network.json"), JSON.stringify({ provider: "libvirt", kind: "libvirt", name: "dvc-net", subnet: cluster.subnet }));
-    const list = (names: string) => lv(fakeRunner({ [[...V, "net-list", "--name"].join(" ")]: { stdout: names } })).networkPresent(cluster);
+    writeFileSync(
+      path.join(cluster.clusterDir, "network.json"),
+      JSON.stringify({ provider: "libvirt", kind: "libvirt", name: "dvc-net", subnet: cluster.subnet }),
+    );
+    const list = (names: string) =>
+      lv(fakeRunner({ [[...V, "net-list", "--name"].join(" ")]: { stdout: names } })).networkPresent(cluster);
     expect(await list("default\ndvc-net\n\n")).toBe(true);
     expect(await list("default\n\n")).toBe(false);
   });

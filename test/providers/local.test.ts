@@ -61,9 +61,13 @@ describe("local provider", () => {
       ["ip", "-n", ns, "link", "set", "lo", "up"],
     ]);
     expect(existsSync(path.join(dir, ".cluster", "nodes", "node2", "machine.json"))).toBe(true);
-    expect(await new LocalProvider(host({ "ip netns list": nsList(net, ns) })).machineState(cluster, cluster.nodes[1]!)).toEqual({ state: "running", detail: `namespace ${ns}` });
+    expect(
+      await new LocalProvider(host({ "ip netns list": nsList(net, ns) })).machineState(cluster, cluster.nodes[1]!),
+    ).toEqual({ state: "running", detail: `namespace ${ns}` });
     // After a reboot the node's root folder is still there, its namespace is not.
-    expect(await new LocalProvider(host({ "ip netns list": nsList(net) })).machineState(cluster, cluster.nodes[1]!)).toEqual({ state: "missing", detail: `no namespace ${ns}` });
+    expect(
+      await new LocalProvider(host({ "ip netns list": nsList(net) })).machineState(cluster, cluster.nodes[1]!),
+    ).toEqual({ state: "missing", detail: `no namespace ${ns}` });
   });
 
   it("removes a half-made node of an interrupted deploy (its processes first) before making it again", async () => {
@@ -72,11 +76,20 @@ describe("local provider", () => {
     const h = host({ "ip netns list": nsList(net, ns), [`ip netns pids ${ns}`]: ["4242\n", ""] });
     await new LocalProvider(h).createMachine(cluster, cluster.nodes[0]!);
     const argvs = h.argvs().map((a) => a.join(" "));
-    expect(argvs.slice(0, 6)).toEqual(["ip netns list", "ip netns list", `ip netns pids ${ns}`, "kill -TERM 4242", `ip netns pids ${ns}`, `ip netns del ${ns}`]);
+    expect(argvs.slice(0, 6)).toEqual([
+      "ip netns list",
+      "ip netns list",
+      `ip netns pids ${ns}`,
+      "kill -TERM 4242",
+      `ip netns pids ${ns}`,
+      `ip netns del ${ns}`,
+    ]);
   });
 
   it("refuses to make a node without the network namespace, naming the fix", async () => {
-    const err = (await new LocalProvider(host()).createMachine(cluster, cluster.nodes[0]!).catch((e: unknown) => e)) as UserError;
+    const err = (await new LocalProvider(host())
+      .createMachine(cluster, cluster.nodes[0]!)
+      .catch((e: unknown) => e)) as UserError;
     expect(err.render()).toContain(`the cluster network namespace ${networkNamespace(cluster)} is missing`);
     expect(err.render()).toContain("run cdktf deploy again");
   });
@@ -115,7 +128,9 @@ describe("local provider", () => {
 
   it("checks: Linux, root, iproute2 and the host's pythonX.Y with venv; elsewhere, says to use a VM provider", async () => {
     const needs = { box: { name: "", version: "", url: "" }, python: "3.11", platform: "x86_64" as const };
-    const rows = await new LocalProvider(fakeHost({ uid: 1000, commands: { "ip -V": "ip utility, iproute2-6.1.0\n", "python3.11 -c": "3.11.9\n" } })).checks(cluster, needs);
+    const rows = await new LocalProvider(
+      fakeHost({ uid: 1000, commands: { "ip -V": "ip utility, iproute2-6.1.0\n", "python3.11 -c": "3.11.9\n" } }),
+    ).checks(cluster, needs);
     expect(rows.map((r) => [r.check, r.status])).toEqual([
       ["root", "fail"],
       ["iproute2", "ok"],

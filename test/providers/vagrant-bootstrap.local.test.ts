@@ -9,7 +9,10 @@ import { describe, expect, it } from "vitest";
 import { BOOTSTRAP_SCRIPT } from "../../provision/machines/vagrant/provider.js";
 import { rootOrSkip } from "../helpers/root.js";
 
-const isRoot = rootOrSkip("vagrant-bootstrap.local", "the bootstrap runs in a UTS and mount namespace of its own (unshare), which needs root");
+const isRoot = rootOrSkip(
+  "vagrant-bootstrap.local",
+  "the bootstrap runs in a UTS and mount namespace of its own (unshare), which needs root",
+);
 
 describe.runIf(isRoot)("the machine bootstrap", () => {
   it("the bootstrap sets the hostname (kernel, /etc/hostname, 127.0.1.1 in /etc/hosts) and checks the private IP", async () => {
@@ -29,7 +32,8 @@ describe.runIf(isRoot)("the machine bootstrap", () => {
         `DVC_IP=192.0.2.1 DVC_PREFIX=24 bash ${work}/bootstrap.sh; echo "exit $?"`,
       ].join("; ");
       const r = spawnSync("unshare", ["--uts", "--mount", "sh", "-c", inner], { encoding: "utf8" });
-      if (r.error || /unshare failed|Operation not permitted/.test(r.stderr)) throw new Error(`unshare is needed for this test (root on Linux): ${r.error?.message ?? r.stderr}`);
+      if (r.error || /unshare failed|Operation not permitted/.test(r.stderr))
+        throw new Error(`unshare is needed for this test (root on Linux): ${r.error?.message ?? r.stderr}`);
       expect(r.stdout.split("\n").slice(0, 2)).toEqual(["exit 0", "node2"]);
       expect(r.stdout).toMatch(/exit 3/);
       expect(r.stderr).toMatch(/192\.0\.2\.1\/24 is on no interface of node2/);

@@ -48,22 +48,57 @@ function recorder() {
 describe("command lines", () => {
   it("runs a script as `bash -s` on stdin, with export lines in front", async () => {
     const { rec, calls } = recorder();
-    await new SshTransport("node1", "/p/.cluster/ssh/node1.conf", rec).run("echo hi", { env: { A: "x y" }, timeoutMs: 5 });
-    expect(calls.map((c) => c.argv)).toEqual([["ssh", "-F", "/p/.cluster/ssh/node1.conf", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "node1", "bash", "-s"]]);
-    expect(calls[0]!.opts).toMatchObject({ timeoutMs: 5, input: "export A='x y'\necho hi", scope: "node1", label: "echo hi" });
+    await new SshTransport("node1", "/p/.cluster/ssh/node1.conf", rec).run("echo hi", {
+      env: { A: "x y" },
+      timeoutMs: 5,
+    });
+    expect(calls.map((c) => c.argv)).toEqual([
+      [
+        "ssh",
+        "-F",
+        "/p/.cluster/ssh/node1.conf",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "ConnectTimeout=10",
+        "node1",
+        "bash",
+        "-s",
+      ],
+    ]);
+    expect(calls[0]!.opts).toMatchObject({
+      timeoutMs: 5,
+      input: "export A='x y'\necho hi",
+      scope: "node1",
+      label: "echo hi",
+    });
   });
 
   it("copies a file in one ssh command: folder, bytes on stdin to a temporary name, mode, rename", async () => {
     const { rec, calls } = recorder();
     writeFileSync(path.join(dir, "w.whl"), "12345");
-    await new SshTransport("node1", "/c.conf", rec).put(path.join(dir, "w.whl"), "/opt/dask-vm-cluster/bundle/w.whl", 0o600);
+    await new SshTransport("node1", "/c.conf", rec).put(
+      path.join(dir, "w.whl"),
+      "/opt/dask-vm-cluster/bundle/w.whl",
+      0o600,
+    );
     expect(calls).toHaveLength(1);
     const part = `/opt/dask-vm-cluster/bundle/w.whl.part-${process.pid}`;
     const script =
       `set -e; mkdir -p /opt/dask-vm-cluster/bundle; umask 077; cat > ${part}; ` +
       `got=$(stat -c %s ${part}); if [ "$got" != 5 ]; then rm -f ${part}; echo "copy incomplete: $got of 5 bytes" >&2; exit 1; fi; ` +
       `chmod 0600 ${part}; mv -f ${part} /opt/dask-vm-cluster/bundle/w.whl`;
-    expect(calls[0]!.argv).toEqual(["ssh", "-F", "/c.conf", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "node1", `bash -c ${shq(script)}`]);
+    expect(calls[0]!.argv).toEqual([
+      "ssh",
+      "-F",
+      "/c.conf",
+      "-o",
+      "BatchMode=yes",
+      "-o",
+      "ConnectTimeout=10",
+      "node1",
+      `bash -c ${shq(script)}`,
+    ]);
     expect(calls[0]!.opts.inputFile).toBe(path.join(dir, "w.whl"));
   });
 
@@ -73,7 +108,15 @@ describe("command lines", () => {
     const rec: ProcessRunner = async (argv, opts = {}) => {
       calls.push({ argv: [...argv], opts });
       if (opts.outputFile) writeFileSync(opts.outputFile, "12345");
-      return { argv, stdout: argv.at(-1)!.startsWith("stat") ? "5\n" : "", stderr: "", exitCode: 0, missing: false, timedOut: false, seconds: 0 };
+      return {
+        argv,
+        stdout: argv.at(-1)!.startsWith("stat") ? "5\n" : "",
+        stderr: "",
+        exitCode: 0,
+        missing: false,
+        timedOut: false,
+        seconds: 0,
+      };
     };
     await new SshTransport("node1", "/c.conf", rec).get("/opt/dask-vm-cluster/logs/a.log", local);
     const ssh = ["ssh", "-F", "/c.conf", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "node1"];
@@ -98,7 +141,9 @@ describe("command lines", () => {
     expect(withConnectionSharing(conf, `/home/${"x".repeat(70)}/.cache/dask-vm-cluster/ssh`)).toBe(conf);
     const { rec, calls } = recorder();
     await new SshTransport("node1", "/c.conf", rec).closeConnection();
-    expect(calls.map((c) => c.argv)).toEqual([["ssh", "-F", "/c.conf", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-O", "exit", "node1"]]);
+    expect(calls.map((c) => c.argv)).toEqual([
+      ["ssh", "-F", "/c.conf", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-O", "exit", "node1"],
+    ]);
     expect(calls[0]!.opts.timeoutMs).toBe(10_000);
   });
 
@@ -123,7 +168,10 @@ describe("command lines", () => {
 
 // The stand-in ssh is a shell script run by its shebang, and the far side's paths are POSIX.
 const posix = process.platform !== "win32";
-if (!posix) console.log(`vagrant-ssh-transport: the far side's shell skipped: the stand-in ssh is a shell script run by its shebang, which Windows cannot, on ${process.platform}`);
+if (!posix)
+  console.log(
+    `vagrant-ssh-transport: the far side's shell skipped: the stand-in ssh is a shell script run by its shebang, which Windows cannot, on ${process.platform}`,
+  );
 
 describe.runIf(posix)("through a shell on the far side", () => {
   it("delivers environment values with quotes, $ and newlines unchanged", async () => {
@@ -158,8 +206,12 @@ describe.runIf(posix)("through a shell on the far side", () => {
     expect(statSync(remote).mode & 0o777).toBe(0o644);
     await expect(t.put(path.join(dir, "missing.bin"), remote)).rejects.toThrow(/cannot read .*missing\.bin/);
     // A copy cut short (here: the far side gets 3 of the bytes) is not renamed into place.
-    const short = new SshTransport("node1", "/dev/null", (argv, opts) => exec(argv, { ...opts, inputFile: undefined, input: "abc" }));
-    await expect(short.put(src, path.join(dir, "remote", "short.bin"))).rejects.toThrow(/copy incomplete: 3 of 8388608 bytes/);
+    const short = new SshTransport("node1", "/dev/null", (argv, opts) =>
+      exec(argv, { ...opts, inputFile: undefined, input: "abc" }),
+    );
+    await expect(short.put(src, path.join(dir, "remote", "short.bin"))).rejects.toThrow(
+      /copy incomplete: 3 of 8388608 bytes/,
+    );
     expect(existsSync(path.join(dir, "remote", "short.bin"))).toBe(false);
   });
 
@@ -173,7 +225,9 @@ describe.runIf(posix)("through a shell on the far side", () => {
     const back = path.join(dir, "back", "f.bin");
     await t.get(remote, back);
     expect([...readFileSync(back)]).toEqual([0, 1, 2, 255]);
-    const cut = new SshTransport("node1", "/dev/null", (argv, opts) => exec(argv.at(-1)!.startsWith("cat") ? [...argv.slice(0, -1), `head -c 2 ${shq(remote)}`] : argv, opts));
+    const cut = new SshTransport("node1", "/dev/null", (argv, opts) =>
+      exec(argv.at(-1)!.startsWith("cat") ? [...argv.slice(0, -1), `head -c 2 ${shq(remote)}`] : argv, opts),
+    );
     await expect(cut.get(remote, back)).rejects.toThrow(/incomplete: 2 of 4 bytes/);
   });
 });

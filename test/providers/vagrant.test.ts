@@ -2,7 +2,17 @@
 // daemon cannot run here): the exact commands of prepareBox, createMachine,
 // destroyMachine, the files they write, and the parsers the steps depend on. The real
 // vagrant runs on the real Vagrantfile in test/vagrantfile.test.ts.
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -11,7 +21,12 @@ import { clusterRefOf, type ClusterRef } from "../../provision/core/stage-spec.j
 import { UserError } from "../../provision/core/errors.js";
 import { runProcess } from "../../provision/host/process.js";
 import { parseIpRouteJson, parseNetstatRoutes, parseRoutePrint } from "../../provision/host/routes.js";
-import { boxAddArgs, parseBoxList, satisfiesConstraint, vagrantEnv } from "../../provision/machines/vagrant/provider.js";
+import {
+  boxAddArgs,
+  parseBoxList,
+  satisfiesConstraint,
+  vagrantEnv,
+} from "../../provision/machines/vagrant/provider.js";
 import { virtualboxProvider } from "../../provision/machines/virtualbox/provider.js";
 import { libvirtProvider } from "../../provision/machines/libvirt/provider.js";
 import { controlPathFits, sshControlDir, withConnectionSharing } from "../../provision/machines/ssh-transport.js";
@@ -20,11 +35,21 @@ import { fakeHost, type FakeHostOptions, type Script } from "../helpers/fake-hos
 // What needs this computer to be POSIX: a uid, file modes, a program found by its shebang
 // on PATH, a symlink made without privilege.
 const posix = process.platform !== "win32";
-if (!posix) console.log(`vagrant: the ssh config's 0600 and control folder, PATH search and the refused control folders skipped: they need a uid, file modes and symlinks, on ${process.platform}`);
+if (!posix)
+  console.log(
+    `vagrant: the ssh config's 0600 and control folder, PATH search and the refused control folders skipped: they need a uid, file modes and symlinks, on ${process.platform}`,
+  );
 
 /** A host where every program succeeds unless scripted; ssh calls kept apart from the rest. */
 function fakeRunner(replies: Record<string, Script> = {}, over: FakeHostOptions = {}) {
-  const host = fakeHost({ unscripted: "ok", env: { PATH: "/usr/bin", HOME: "/home/test" }, kvm: true, uid: process.getuid?.(), ...over, commands: replies });
+  const host = fakeHost({
+    unscripted: "ok",
+    env: { PATH: "/usr/bin", HOME: "/home/test" },
+    kvm: true,
+    uid: process.getuid?.(),
+    ...over,
+    commands: replies,
+  });
   const notSsh = () => host.calls.filter((c) => c.argv[0] !== "ssh");
   return {
     host,
@@ -68,14 +93,26 @@ describe("vagrant environment", () => {
 
 describe("prepareBox", () => {
   it("writes the machine list the Vagrantfile reads, then adds the box only when it is missing", async () => {
-    writeNetwork({ provider: "virtualbox", kind: "hostonlyif", name: "vboxnet3", subnet: "192.168.56.0/24", device: "vboxnet3" });
+    writeNetwork({
+      provider: "virtualbox",
+      kind: "hostonlyif",
+      name: "vboxnet3",
+      subnet: "192.168.56.0/24",
+      device: "vboxnet3",
+    });
     const f = fakeRunner({ "vagrant box list": { stdout: "ubuntu/jammy64 (virtualbox, 1.0)\n" } });
     await virtualboxProvider(f.host).prepareBox(cluster, BOX);
     expect(f.argvs()).toEqual([
       ["vagrant", "box", "list"],
       ["vagrant", "box", "add", "debian/bookworm64", "--provider", "virtualbox"],
     ]);
-    expect(f.calls.every((c) => c.cwd === path.join(dir, "provision", "machines", "vagrant") && c.env?.DVC_MACHINES === path.join(dir, ".cluster", "machines.json"))).toBe(true);
+    expect(
+      f.calls.every(
+        (c) =>
+          c.cwd === path.join(dir, "provision", "machines", "vagrant") &&
+          c.env?.DVC_MACHINES === path.join(dir, ".cluster", "machines.json"),
+      ),
+    ).toBe(true);
     const list = JSON.parse(readFileSync(path.join(dir, ".cluster", "machines.json"), "utf8"));
     expect(list).toEqual({
       clusterId: cluster.id,
@@ -91,16 +128,31 @@ describe("prepareBox", () => {
 
   it("does not add a box that is already there for this provider and version", async () => {
     writeNetwork({ provider: "virtualbox", kind: "hostonlyif", name: "vboxnet0", subnet: "192.168.56.0/24" });
-    const f = fakeRunner({ "vagrant box list": { stdout: "debian/bookworm64 (libvirt, 12.1)\ndebian/bookworm64 (virtualbox, 12.20240905.1)\n" } });
+    const f = fakeRunner({
+      "vagrant box list": {
+        stdout: "debian/bookworm64 (libvirt, 12.1)\ndebian/bookworm64 (virtualbox, 12.20240905.1)\n",
+      },
+    });
     await virtualboxProvider(f.host).prepareBox(cluster, { ...BOX, version: ">= 12.2024" });
     expect(f.argvs()).toEqual([["vagrant", "box", "list"]]);
   });
 
   it("adds the wanted version when only another one is present", async () => {
     writeNetwork({ provider: "virtualbox", kind: "hostonlyif", name: "vboxnet0", subnet: "192.168.56.0/24" });
-    const f = fakeRunner({ "vagrant box list": { stdout: "debian/bookworm64 (virtualbox, 12.20230723.1, (amd64))\n" } });
+    const f = fakeRunner({
+      "vagrant box list": { stdout: "debian/bookworm64 (virtualbox, 12.20230723.1, (amd64))\n" },
+    });
     await virtualboxProvider(f.host).prepareBox(cluster, { ...BOX, version: "12.20240905.1" });
-    expect(f.argvs()[1]).toEqual(["vagrant", "box", "add", "debian/bookworm64", "--box-version", "12.20240905.1", "--provider", "virtualbox"]);
+    expect(f.argvs()[1]).toEqual([
+      "vagrant",
+      "box",
+      "add",
+      "debian/bookworm64",
+      "--box-version",
+      "12.20240905.1",
+      "--provider",
+      "virtualbox",
+    ]);
   });
 
   it("refuses to write a machine list before the virtualbox network exists, naming the fix", async () => {
@@ -109,13 +161,20 @@ describe("prepareBox", () => {
       .prepareBox(cluster, BOX)
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UserError);
-    expect((err as UserError).render()).toMatch(/network\.json: missing: the network stage has not run[\s\S]*fix: run `npx cdktf deploy` again/);
+    expect((err as UserError).render()).toMatch(
+      /network\.json: missing: the network stage has not run[\s\S]*fix: run `npx cdktf deploy` again/,
+    );
     expect(f.calls).toEqual([]);
   });
 
   it("reports a failed box add with the command, its error and a fix", async () => {
     writeNetwork({ provider: "virtualbox", kind: "hostonlyif", name: "vboxnet0", subnet: "192.168.56.0/24" });
-    const f = fakeRunner({ "vagrant box add debian/bookworm64 --provider virtualbox": { exitCode: 1, stderr: "The box 'debian/bookworm64' could not be found" } });
+    const f = fakeRunner({
+      "vagrant box add debian/bookworm64 --provider virtualbox": {
+        exitCode: 1,
+        stderr: "The box 'debian/bookworm64' could not be found",
+      },
+    });
     const err = (await virtualboxProvider(f.host)
       .prepareBox(cluster, BOX)
       .catch((e: unknown) => e)) as UserError;
@@ -128,10 +187,26 @@ describe("prepareBox", () => {
 
 describe("box add arguments", () => {
   it("adds a catalogue box by name, with the version constraint", () => {
-    expect(boxAddArgs({ name: "debian/bookworm64", version: "~> 12.2024", url: "" }, "libvirt")).toEqual(["box", "add", "debian/bookworm64", "--box-version", "~> 12.2024", "--provider", "libvirt"]);
+    expect(boxAddArgs({ name: "debian/bookworm64", version: "~> 12.2024", url: "" }, "libvirt")).toEqual([
+      "box",
+      "add",
+      "debian/bookworm64",
+      "--box-version",
+      "~> 12.2024",
+      "--provider",
+      "libvirt",
+    ]);
   });
   it("adds a .box file under the configured name, without a version it could not honour", () => {
-    expect(boxAddArgs({ name: "local/deb12", version: "1.0", url: "/boxes/deb12.box" }, "virtualbox")).toEqual(["box", "add", "--name", "local/deb12", "--provider", "virtualbox", "/boxes/deb12.box"]);
+    expect(boxAddArgs({ name: "local/deb12", version: "1.0", url: "/boxes/deb12.box" }, "virtualbox")).toEqual([
+      "box",
+      "add",
+      "--name",
+      "local/deb12",
+      "--provider",
+      "virtualbox",
+      "/boxes/deb12.box",
+    ]);
   });
   it("keeps the version for a metadata URL", () => {
     expect(boxAddArgs({ name: "org/deb", version: "2.0", url: "file:///m/deb.json" }, "virtualbox")).toEqual([
@@ -149,35 +224,58 @@ describe("box add arguments", () => {
 });
 
 describe("createMachine", () => {
-  it.runIf(posix)("brings one VM up without provisioning, saves its ssh config 0600, then prepares the runtime root and checks the private IP over ssh", async () => {
-    const conf = "Host node1\n  HostName 127.0.0.1\n  User vagrant\n  Port 2222\n";
-    const f = fakeRunner({ "vagrant ssh-config node1": { stdout: conf } });
-    await virtualboxProvider(f.host).createMachine(cluster, node1());
-    expect(f.argvs()).toEqual([
-      // No record of node1 yet: first, is there a VM of that name Vagrant does not know (no)?
-      ["VBoxManage", "list", "vms"],
-      ["vagrant", "up", "node1", "--provider=virtualbox", "--no-provision"],
-      ["vagrant", "ssh-config", "node1"],
-    ]);
-    const file = path.join(dir, ".cluster", "ssh", "node1.conf");
-    // Vagrant's config, with one shared connection per VM (10 s per login under emulation).
-    const uid = process.getuid!();
-    const control = sshControlDir("linux", uid, f.host.socketDir);
-    expect(control).toBe(`${f.host.socketDir}/dvc-ssh-${uid}`);
-    expect(readFileSync(file, "utf8")).toBe(withConnectionSharing(conf, control));
-    expect(readFileSync(file, "utf8")).toContain(`  ControlMaster auto\n  ControlPath ${f.host.socketDir}/dvc-ssh-${uid}/%C\n`);
-    expect(statSync(file).mode & 0o777).toBe(0o600);
-    expect(f.ssh()).toHaveLength(1);
-    expect(f.ssh()[0]!.argv).toEqual(["ssh", "-F", file, "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "node1", "bash", "-s"]);
-    const input = f.ssh()[0]!.input!;
-    expect(input).toMatch(/^export DVC_ROOT=\/opt\/dask-vm-cluster\nexport DVC_IP=192\.168\.56\.11\nexport DVC_PREFIX=24\n/);
-    expect(input).toContain('sudo -n install -d -m 0755 -o "$(id -un)" -g "$(id -gn)" "$DVC_ROOT"');
-    expect(input).toContain('grep -qx "$DVC_IP/$DVC_PREFIX"');
-  });
+  it.runIf(posix)(
+    "brings one VM up without provisioning, saves its ssh config 0600, then prepares the runtime root and checks the private IP over ssh",
+    async () => {
+      const conf = "Host node1\n  HostName 127.0.0.1\n  User vagrant\n  Port 2222\n";
+      const f = fakeRunner({ "vagrant ssh-config node1": { stdout: conf } });
+      await virtualboxProvider(f.host).createMachine(cluster, node1());
+      expect(f.argvs()).toEqual([
+        // No record of node1 yet: first, is there a VM of that name Vagrant does not know (no)?
+        ["VBoxManage", "list", "vms"],
+        ["vagrant", "up", "node1", "--provider=virtualbox", "--no-provision"],
+        ["vagrant", "ssh-config", "node1"],
+      ]);
+      const file = path.join(dir, ".cluster", "ssh", "node1.conf");
+      // Vagrant's config, with one shared connection per VM (10 s per login under emulation).
+      const uid = process.getuid!();
+      const control = sshControlDir("linux", uid, f.host.socketDir);
+      expect(control).toBe(`${f.host.socketDir}/dvc-ssh-${uid}`);
+      expect(readFileSync(file, "utf8")).toBe(withConnectionSharing(conf, control));
+      expect(readFileSync(file, "utf8")).toContain(
+        `  ControlMaster auto\n  ControlPath ${f.host.socketDir}/dvc-ssh-${uid}/%C\n`,
+      );
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      expect(f.ssh()).toHaveLength(1);
+      expect(f.ssh()[0]!.argv).toEqual([
+        "ssh",
+        "-F",
+        file,
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "ConnectTimeout=10",
+        "node1",
+        "bash",
+        "-s",
+      ]);
+      const input = f.ssh()[0]!.input!;
+      expect(input).toMatch(
+        /^export DVC_ROOT=\/opt\/dask-vm-cluster\nexport DVC_IP=192\.168\.56\.11\nexport DVC_PREFIX=24\n/,
+      );
+      expect(input).toContain('sudo -n install -d -m 0755 -o "$(id -un)" -g "$(id -gn)" "$DVC_ROOT"');
+      expect(input).toContain('grep -qx "$DVC_IP/$DVC_PREFIX"');
+    },
+  );
 
   it("uses --provider=libvirt for libvirt", async () => {
     const ref = refFor("libvirt", dir);
-    const f = fakeRunner({ [`virsh --connect qemu:///system dominfo ${ref.id}-node2`]: { exitCode: 1, stderr: "error: failed to get domain" } });
+    const f = fakeRunner({
+      [`virsh --connect qemu:///system dominfo ${ref.id}-node2`]: {
+        exitCode: 1,
+        stderr: "error: failed to get domain",
+      },
+    });
     await libvirtProvider(f.host).createMachine(ref, ref.nodes[1]!);
     expect(f.argvs().slice(0, 2)).toEqual([
       ["virsh", "--connect", "qemu:///system", "dominfo", `${ref.id}-node2`],
@@ -186,7 +284,13 @@ describe("createMachine", () => {
   });
 
   it("explains a VM whose private address is missing", async () => {
-    const f = fakeRunner({ ssh: { exitCode: 3, stderr: "192.168.56.11/24 is on no interface of node1; it has:\n1: lo inet 127.0.0.1/8\n2: eth0 inet 10.0.2.15/24" } });
+    const f = fakeRunner({
+      ssh: {
+        exitCode: 3,
+        stderr:
+          "192.168.56.11/24 is on no interface of node1; it has:\n1: lo inet 127.0.0.1/8\n2: eth0 inet 10.0.2.15/24",
+      },
+    });
     const provider = virtualboxProvider(f.host);
     const err = (await provider.createMachine(cluster, node1()).catch((e: unknown) => e)) as UserError;
     expect(err).toBeInstanceOf(UserError);
@@ -228,7 +332,12 @@ describe("destroyMachine", () => {
       // the cluster's last machine: is vagrant-libvirt's management network still there to remove? (no)
       ["virsh", "--connect", "qemu:///system", "net-list", "--all", "--name"],
     ]);
-    const none = fakeRunner({ [`virsh --connect qemu:///system dominfo ${ref.id}-node1`]: { exitCode: 1, stderr: "error: failed to get domain" } });
+    const none = fakeRunner({
+      [`virsh --connect qemu:///system dominfo ${ref.id}-node1`]: {
+        exitCode: 1,
+        stderr: "error: failed to get domain",
+      },
+    });
     await libvirtProvider(none.host).destroyMachine(ref, node1());
     expect(none.argvs()).toEqual([
       ["virsh", "--connect", "qemu:///system", "dominfo", `${ref.id}-node1`],
@@ -252,7 +361,12 @@ describe("destroyMachine of a node dropped from the config", () => {
     mkdirSync(path.join(dir, ".cluster"), { recursive: true });
     writeFileSync(
       path.join(dir, ".cluster", "machines.json"),
-      JSON.stringify({ clusterId: cluster.id, provider: "virtualbox", box: BOX, nodes: [{ name: "node1", ip: "192.168.56.11", cpus: 1, memoryMb: 2048 }] }),
+      JSON.stringify({
+        clusterId: cluster.id,
+        provider: "virtualbox",
+        box: BOX,
+        nodes: [{ name: "node1", ip: "192.168.56.11", cpus: 1, memoryMb: 2048 }],
+      }),
     );
     recordVm("node2", "virtualbox");
     const f = fakeRunner();
@@ -295,7 +409,11 @@ describe("transport", () => {
 
 describe("parsers", () => {
   it("reads vagrant box list in the 2.3 and the 2.4 (architecture) format", () => {
-    expect(parseBoxList("debian/bookworm64 (virtualbox, 12.20240905.1)\ngeneric/debian12 (libvirt, 4.3.12, (amd64))\nThere are no installed boxes!\n")).toEqual([
+    expect(
+      parseBoxList(
+        "debian/bookworm64 (virtualbox, 12.20240905.1)\ngeneric/debian12 (libvirt, 4.3.12, (amd64))\nThere are no installed boxes!\n",
+      ),
+    ).toEqual([
       { name: "debian/bookworm64", provider: "virtualbox", version: "12.20240905.1" },
       { name: "generic/debian12", provider: "libvirt", version: "4.3.12", arch: "amd64" },
     ]);
@@ -376,7 +494,15 @@ describe("parsers", () => {
 
 describe("runProcess (the one real runner)", () => {
   it("passes argv without a shell, feeds stdin, and reports exit codes without throwing", async () => {
-    const r = await runProcess([process.execPath, "-e", "process.stdin.pipe(process.stdout); process.on('exit', () => process.exitCode = 4)", "a b; $(x)"], { cwd: dir, input: "in put" });
+    const r = await runProcess(
+      [
+        process.execPath,
+        "-e",
+        "process.stdin.pipe(process.stdout); process.on('exit', () => process.exitCode = 4)",
+        "a b; $(x)",
+      ],
+      { cwd: dir, input: "in put" },
+    );
     expect([r.stdout, r.stderr, r.exitCode, r.missing, r.timedOut]).toEqual(["in put", "", 4, false, false]);
   });
 
@@ -388,31 +514,42 @@ describe("runProcess (the one real runner)", () => {
     expect([slow.exitCode, slow.timedOut, slow.missing]).toEqual([124, true, false]);
     expect(slow.seconds).toBeLessThan(5);
     // Longer than a timer can wait (a week-long job on an emulated VM: 7 days × 4): no limit, not an instant kill.
-    const long = await runProcess([process.execPath, "-e", "setTimeout(() => {}, 300)"], { timeoutMs: 7 * 24 * 3_600_000 * 4 });
+    const long = await runProcess([process.execPath, "-e", "setTimeout(() => {}, 300)"], {
+      timeoutMs: 7 * 24 * 3_600_000 * 4,
+    });
     expect([long.exitCode, long.timedOut]).toEqual([0, false]);
   });
 
-  it.runIf(posix)("a program found nowhere is missing even when a PATH folder cannot be searched; one that is there but not executable is not", async () => {
-    const closed = path.join(dir, "closed");
-    const bin = path.join(dir, "bin");
-    mkdirSync(closed, { mode: 0o000 });
-    mkdirSync(bin);
-    writeFileSync(path.join(bin, "dvc-not-executable"), "#!/bin/sh\n", { mode: 0o644 });
-    try {
-      const env = { PATH: [closed, bin, "/usr/bin", "/bin"].join(path.delimiter) };
-      // As a normal user execvp answers EACCES here (root may search any folder: ENOENT).
-      const missing = await runProcess(["dvc-no-such-program"], { cwd: dir, env });
-      expect([missing.exitCode, missing.missing, missing.stderr]).toEqual([127, true, "dvc-no-such-program: command not found"]);
-      const denied = await runProcess(["dvc-not-executable"], { cwd: dir, env });
-      expect([denied.exitCode, denied.missing]).toEqual([126, false]);
-    } finally {
-      chmodSync(closed, 0o700);
-    }
-  });
+  it.runIf(posix)(
+    "a program found nowhere is missing even when a PATH folder cannot be searched; one that is there but not executable is not",
+    async () => {
+      const closed = path.join(dir, "closed");
+      const bin = path.join(dir, "bin");
+      mkdirSync(closed, { mode: 0o000 });
+      mkdirSync(bin);
+      writeFileSync(path.join(bin, "dvc-not-executable"), "#!/bin/sh\n", { mode: 0o644 });
+      try {
+        const env = { PATH: [closed, bin, "/usr/bin", "/bin"].join(path.delimiter) };
+        // As a normal user execvp answers EACCES here (root may search any folder: ENOENT).
+        const missing = await runProcess(["dvc-no-such-program"], { cwd: dir, env });
+        expect([missing.exitCode, missing.missing, missing.stderr]).toEqual([
+          127,
+          true,
+          "dvc-no-such-program: command not found",
+        ]);
+        const denied = await runProcess(["dvc-not-executable"], { cwd: dir, env });
+        expect([denied.exitCode, denied.missing]).toEqual([126, false]);
+      } finally {
+        chmodSync(closed, 0o700);
+      }
+    },
+  );
 
   it("streams stdout lines as they arrive", async () => {
     const lines: string[] = [];
-    await runProcess([process.execPath, "-e", "console.log('one'); console.log('two')"], { onLine: (l) => lines.push(l) });
+    await runProcess([process.execPath, "-e", "console.log('one'); console.log('two')"], {
+      onLine: (l) => lines.push(l),
+    });
     expect(lines).toEqual(["one", "two"]);
   });
 });
@@ -425,13 +562,19 @@ describe("ssh connection sharing", () => {
     // A student's home on a Mac: ~/.cache/dask-vm-cluster/ssh would not fit; /tmp/dvc-ssh-<uid> does.
     expect(controlPathFits("/Users/leonardo.da.vinci.etudiant/.cache/dask-vm-cluster/ssh")).toBe(false);
     expect(controlPathFits("/tmp/dvc-ssh-501")).toBe(true);
-    expect(withConnectionSharing("Host n\n", "/Users/leonardo.da.vinci.etudiant/.cache/dask-vm-cluster/ssh")).toBe("Host n\n");
+    expect(withConnectionSharing("Host n\n", "/Users/leonardo.da.vinci.etudiant/.cache/dask-vm-cluster/ssh")).toBe(
+      "Host n\n",
+    );
   });
 
   it("is off on Windows (Win32-OpenSSH has no ControlMaster, PowerShell/Win32-OpenSSH#405): nothing in the config, and ControlMaster=no on every ssh", async () => {
     expect(sshControlDir("win32", undefined)).toBeUndefined();
-    const conf = 'Host node1\n  HostName 127.0.0.1\n  User vagrant\n  Port 2222\n  IdentityFile "C:/Users/Léa Martin/.vagrant.d/insecure_private_key"\n';
-    const f = fakeRunner({ "vagrant ssh-config node1": { stdout: conf } }, { platform: "win32", uid: undefined, env: { USERPROFILE: "C:\\Users\\Léa Martin" } });
+    const conf =
+      'Host node1\n  HostName 127.0.0.1\n  User vagrant\n  Port 2222\n  IdentityFile "C:/Users/Léa Martin/.vagrant.d/insecure_private_key"\n';
+    const f = fakeRunner(
+      { "vagrant ssh-config node1": { stdout: conf } },
+      { platform: "win32", uid: undefined, env: { USERPROFILE: "C:\\Users\\Léa Martin" } },
+    );
     await virtualboxProvider(f.host).createMachine(cluster, node1());
     expect(readFileSync(path.join(dir, ".cluster", "ssh", "node1.conf"), "utf8")).toBe(conf);
     expect(f.ssh()[0]!.argv).toEqual([

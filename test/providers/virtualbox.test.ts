@@ -90,7 +90,11 @@ describe("checks (what preflight enforces and doctor shows)", () => {
   });
 
   it("say VBoxManage is missing and how to get it", async () => {
-    const rows = rowsOf(await virtualboxProvider(linuxHost({ commands: { "VBoxManage --version": { missing: true, exitCode: 127 } } })).checks(cluster, NEEDS));
+    const rows = rowsOf(
+      await virtualboxProvider(
+        linuxHost({ commands: { "VBoxManage --version": { missing: true, exitCode: 127 } } }),
+      ).checks(cluster, NEEDS),
+    );
     expect(rows.virtualbox).toMatchObject({ status: "fail", found: "not found" });
     expect(rows.virtualbox!.fix).toContain("install VirtualBox 6.1 or newer");
   });
@@ -98,59 +102,102 @@ describe("checks (what preflight enforces and doctor shows)", () => {
   it.each([
     ["the VirtualBox wrapper", "vbox-7.0-version-vboxdrv-not-loaded.txt", "7.0.14r161095"],
     ["Ubuntu's package", "vbox-7.0-ubuntu-version-vboxdrv-missing.txt", "7.0.10_Ubuntur158379"],
-  ])("read a version after the vboxdrv warning of %s as VirtualBox's, not the kernel's, and say: run /sbin/vboxconfig", async (_who, file, line) => {
-    const out = recorded(file);
-    expect(parseVboxVersion(out)).toMatchObject({ text: line, driverMissing: true });
-    const rows = rowsOf(await virtualboxProvider(linuxHost({ commands: { "VBoxManage --version": out } })).checks(cluster, NEEDS));
-    expect(rows.virtualbox!.status).toBe("fail");
-    expect(rows.virtualbox!.found).toBe(`VirtualBox ${line} is installed, but its kernel module vboxdrv is not loaded`);
-    expect(rows.virtualbox!.fix).toContain("sudo /sbin/vboxconfig");
-    expect(rows.virtualbox!.found).not.toMatch(/older|6\.5|5\.15/);
-  });
+  ])(
+    "read a version after the vboxdrv warning of %s as VirtualBox's, not the kernel's, and say: run /sbin/vboxconfig",
+    async (_who, file, line) => {
+      const out = recorded(file);
+      expect(parseVboxVersion(out)).toMatchObject({ text: line, driverMissing: true });
+      const rows = rowsOf(
+        await virtualboxProvider(linuxHost({ commands: { "VBoxManage --version": out } })).checks(cluster, NEEDS),
+      );
+      expect(rows.virtualbox!.status).toBe("fail");
+      expect(rows.virtualbox!.found).toBe(
+        `VirtualBox ${line} is installed, but its kernel module vboxdrv is not loaded`,
+      );
+      expect(rows.virtualbox!.fix).toContain("sudo /sbin/vboxconfig");
+      expect(rows.virtualbox!.found).not.toMatch(/older|6\.5|5\.15/);
+    },
+  );
 
   it("refuse VirtualBox older than 6.1, and a Vagrant too old for the VirtualBox installed", async () => {
-    const old = rowsOf(await virtualboxProvider(linuxHost({ commands: { "VBoxManage --version": "6.0.24r139119\n" } })).checks(cluster, NEEDS));
+    const old = rowsOf(
+      await virtualboxProvider(linuxHost({ commands: { "VBoxManage --version": "6.0.24r139119\n" } })).checks(
+        cluster,
+        NEEDS,
+      ),
+    );
     expect(old.virtualbox!.fix).toContain("VirtualBox 6.0.24 is older than 6.1");
-    const v71 = rowsOf(await virtualboxProvider(linuxHost({ commands: { "VBoxManage --version": "7.1.4r165100\n" } })).checks(cluster, NEEDS));
-    expect(v71["vagrant for virtualbox"]).toMatchObject({ status: "fail", found: "Vagrant 2.3.4 cannot drive VirtualBox 7.1.4" });
+    const v71 = rowsOf(
+      await virtualboxProvider(linuxHost({ commands: { "VBoxManage --version": "7.1.4r165100\n" } })).checks(
+        cluster,
+        NEEDS,
+      ),
+    );
+    expect(v71["vagrant for virtualbox"]).toMatchObject({
+      status: "fail",
+      found: "Vagrant 2.3.4 cannot drive VirtualBox 7.1.4",
+    });
     expect(v71["vagrant for virtualbox"]!.fix).toContain("upgrade Vagrant to 2.4.2 or newer");
   });
 
   it("apply the 192.168.56.0/21 rule only where VirtualBox enforces it: Linux, and macOS before 7.0", async () => {
-    expect([rangeRuleApplies("linux", [7, 0, 0]), rangeRuleApplies("darwin", [6, 1, 50]), rangeRuleApplies("darwin", [7, 0, 0]), rangeRuleApplies("win32", [6, 1, 0])]).toEqual([
-      true,
-      true,
-      false,
-      false,
-    ]);
+    expect([
+      rangeRuleApplies("linux", [7, 0, 0]),
+      rangeRuleApplies("darwin", [6, 1, 50]),
+      rangeRuleApplies("darwin", [7, 0, 0]),
+      rangeRuleApplies("win32", [6, 1, 0]),
+    ]).toEqual([true, true, false, false]);
     const wide = ref({ network: { subnet: "10.20.30.0/24" } });
     const linux = rowsOf(await virtualboxProvider(linuxHost()).checks(wide, NEEDS));
     expect(linux["subnet allowed"]!.status).toBe("fail");
-    expect(linux["subnet allowed"]!.found).toContain("10.20.30.0/24 is outside the ranges VirtualBox allows for host-only networks (192.168.56.0/21, the default)");
+    expect(linux["subnet allowed"]!.found).toContain(
+      "10.20.30.0/24 is outside the ranges VirtualBox allows for host-only networks (192.168.56.0/21, the default)",
+    );
     expect(linux["subnet allowed"]!.fix).toContain(`add the line "* 10.20.30.0/24" to /etc/vbox/networks.conf`);
-    const allowed = rowsOf(await virtualboxProvider(linuxHost({ files: { ...CPU_VMX, "/etc/vbox/networks.conf": "# ranges\n* 10.0.0.0/8 192.168.0.0/16\n" } })).checks(wide, NEEDS));
+    const allowed = rowsOf(
+      await virtualboxProvider(
+        linuxHost({ files: { ...CPU_VMX, "/etc/vbox/networks.conf": "# ranges\n* 10.0.0.0/8 192.168.0.0/16\n" } }),
+      ).checks(wide, NEEDS),
+    );
     expect(allowed["subnet allowed"]!.status).toBe("ok");
     const win = rowsOf(
       await virtualboxProvider(
         fakeHost({
           platform: "win32",
-          commands: { "vagrant --version": "Vagrant 2.4.3\n", "VBoxManage --version": "7.1.4r165100\n", "VBoxManage list hostonlyifs": NO_HOSTONLYIFS, "route print -4": "" },
+          commands: {
+            "vagrant --version": "Vagrant 2.4.3\n",
+            "VBoxManage --version": "7.1.4r165100\n",
+            "VBoxManage list hostonlyifs": NO_HOSTONLYIFS,
+            "route print -4": "",
+          },
         }),
       ).checks(wide, NEEDS),
     );
-    expect(win["subnet allowed"]).toMatchObject({ status: "ok", found: "10.20.30.0/24 (VirtualBox on win32 7.1 has no range rule)" });
+    expect(win["subnet allowed"]).toMatchObject({
+      status: "ok",
+      found: "10.20.30.0/24 (VirtualBox on win32 7.1 has no range rule)",
+    });
   });
 
   it("name the host route the subnet clashes with, on Linux (ip route) and macOS (netstat)", async () => {
     const routes = JSON.stringify([{ dst: "192.168.56.0/24", dev: "wlp2s0", protocol: "kernel" }]);
-    const linux = rowsOf(await virtualboxProvider(linuxHost({ commands: { "ip -j route": routes } })).checks(cluster, NEEDS));
-    expect(linux["subnet free"]!.found).toContain("the host route 192.168.56.0/24 on wlp2s0 (`ip -j route`: 192.168.56.0/24 dev wlp2s0 proto kernel)");
+    const linux = rowsOf(
+      await virtualboxProvider(linuxHost({ commands: { "ip -j route": routes } })).checks(cluster, NEEDS),
+    );
+    expect(linux["subnet free"]!.found).toContain(
+      "the host route 192.168.56.0/24 on wlp2s0 (`ip -j route`: 192.168.56.0/24 dev wlp2s0 proto kernel)",
+    );
     const netstat = "Destination Gateway Flags Netif Expire\n192.168.56 link#17 UC en7 !\n";
     const mac = rowsOf(
       await virtualboxProvider(
         fakeHost({
           platform: "darwin",
-          commands: { "vagrant --version": "Vagrant 2.4.3\n", "VBoxManage --version": "7.0.20r163906\n", "netstat -rn -f inet": netstat, "sysctl -n kern.hv_support": "1\n" },
+          commands: {
+            "vagrant --version": "Vagrant 2.4.3\n",
+            "VBoxManage --version": "7.0.20r163906\n",
+            "netstat -rn -f inet": netstat,
+            "sysctl -n kern.hv_support": "1\n",
+          },
         }),
       ).checks(cluster, NEEDS),
     );
@@ -158,17 +205,33 @@ describe("checks (what preflight enforces and doctor shows)", () => {
   });
 
   it("will reuse a host-only adapter that already has the host's address on the subnet (another project's vboxnet0), and its route is no clash", async () => {
-    const host = linuxHost({ commands: { "VBoxManage list hostonlyifs": recorded("vbox-7.0-list-hostonlyifs.txt"), "ip -j route": JSON.stringify([{ dst: "192.168.56.0/24", dev: "vboxnet0" }]) } });
+    const host = linuxHost({
+      commands: {
+        "VBoxManage list hostonlyifs": recorded("vbox-7.0-list-hostonlyifs.txt"),
+        "ip -j route": JSON.stringify([{ dst: "192.168.56.0/24", dev: "vboxnet0" }]),
+      },
+    });
     const rows = rowsOf(await virtualboxProvider(host).checks(cluster, NEEDS));
-    expect(rows["host-only adapter"]).toMatchObject({ status: "ok", found: `"vboxnet0" already has 192.168.56.1/255.255.255.0: the cluster will use it, and leave it on destroy` });
+    expect(rows["host-only adapter"]).toMatchObject({
+      status: "ok",
+      found: `"vboxnet0" already has 192.168.56.1/255.255.255.0: the cluster will use it, and leave it on destroy`,
+    });
     expect(rows["subnet free"]!.status).toBe("ok");
   });
 
   it("refuse an adapter on the subnet with another address, naming it and both fixes", async () => {
-    const other = "Name:            vboxnet4\nGUID:            786f6276-656e-4474-8000-0a0027000004\nDHCP:            Disabled\nIPAddress:       192.168.56.100\nNetworkMask:     255.255.255.0\n\n";
-    const rows = rowsOf(await virtualboxProvider(linuxHost({ commands: { "VBoxManage list hostonlyifs": other } })).checks(cluster, NEEDS));
+    const other =
+      "Name:            vboxnet4\nGUID:            786f6276-656e-4474-8000-0a0027000004\nDHCP:            Disabled\nIPAddress:       192.168.56.100\nNetworkMask:     255.255.255.0\n\n";
+    const rows = rowsOf(
+      await virtualboxProvider(linuxHost({ commands: { "VBoxManage list hostonlyifs": other } })).checks(
+        cluster,
+        NEEDS,
+      ),
+    );
     expect(rows["host-only adapter"]!.status).toBe("fail");
-    expect(rows["host-only adapter"]!.found).toContain(`"vboxnet4" (192.168.56.100/255.255.255.0) already carries an address on 192.168.56.0/24`);
+    expect(rows["host-only adapter"]!.found).toContain(
+      `"vboxnet4" (192.168.56.100/255.255.255.0) already carries an address on 192.168.56.0/24`,
+    );
     expect(rows["host-only adapter"]!.fix).toContain("pick another subnet");
   });
 
@@ -183,7 +246,12 @@ describe("checks (what preflight enforces and doctor shows)", () => {
     const host = fakeHost({
       platform: "darwin",
       arch: "arm64",
-      commands: { "vagrant --version": "Vagrant 2.4.3\n", "VBoxManage --version": "7.1.6r167084\n", "netstat -rn -f inet": "", "sysctl -n kern.hv_support": "1\n" },
+      commands: {
+        "vagrant --version": "Vagrant 2.4.3\n",
+        "VBoxManage --version": "7.1.6r167084\n",
+        "netstat -rn -f inet": "",
+        "sysctl -n kern.hv_support": "1\n",
+      },
     });
     const rows = rowsOf(await virtualboxProvider(host).checks(cluster, NEEDS));
     expect(rows["node architecture"]!.status).toBe("fail");
@@ -191,11 +259,27 @@ describe("checks (what preflight enforces and doctor shows)", () => {
       `write {"runtime":{"platform":"aarch64"},"box":{"name":"bento/debian-12"}} into cluster.config.json (the lock cluster-runtime/requirements-aarch64.lock is shipped)`,
     );
     const arm = rowsOf(await virtualboxProvider(host).checks(cluster, { ...NEEDS, platform: "aarch64" }));
-    expect(arm.box).toMatchObject({ status: "fail", found: "debian/bookworm64 has no aarch64 build", path: "/box/name" });
-    const good = rowsOf(await virtualboxProvider(host).checks(cluster, { ...NEEDS, platform: "aarch64", box: { name: "bento/debian-12", version: "", url: "" } }));
+    expect(arm.box).toMatchObject({
+      status: "fail",
+      found: "debian/bookworm64 has no aarch64 build",
+      path: "/box/name",
+    });
+    const good = rowsOf(
+      await virtualboxProvider(host).checks(cluster, {
+        ...NEEDS,
+        platform: "aarch64",
+        box: { name: "bento/debian-12", version: "", url: "" },
+      }),
+    );
     expect([good["node architecture"]!.status, good.box!.status, good.virtualbox!.status]).toEqual(["ok", "ok", "ok"]);
     const v70 = rowsOf(
-      await virtualboxProvider(fakeHost({ platform: "darwin", arch: "arm64", commands: { "vagrant --version": "Vagrant 2.4.3\n", "VBoxManage --version": "7.0.8r156879\n" } })).checks(cluster, NEEDS),
+      await virtualboxProvider(
+        fakeHost({
+          platform: "darwin",
+          arch: "arm64",
+          commands: { "vagrant --version": "Vagrant 2.4.3\n", "VBoxManage --version": "7.0.8r156879\n" },
+        }),
+      ).checks(cluster, NEEDS),
     );
     expect(v70.virtualbox!.fix).toContain("VirtualBox runs on Apple Silicon from 7.1");
   });
@@ -205,23 +289,45 @@ describe("checks (what preflight enforces and doctor shows)", () => {
     const host = fakeHost({
       platform: "win32",
       env: { VBOX_MSI_INSTALL_PATH: "C:\\Program Files\\Oracle\\VirtualBox\\", USERPROFILE: "C:\\Users\\Léa" },
-      commands: { "vagrant --version": "Vagrant 2.4.3\n", [`${exe} --version`]: "7.1.4r165100\r\n", [`${exe} list hostonlyifs`]: recorded("vbox-7.0-win-list-hostonlyifs.txt"), "route print -4": "" },
+      commands: {
+        "vagrant --version": "Vagrant 2.4.3\n",
+        [`${exe} --version`]: "7.1.4r165100\r\n",
+        [`${exe} list hostonlyifs`]: recorded("vbox-7.0-win-list-hostonlyifs.txt"),
+        "route print -4": "",
+      },
     });
     const rows = rowsOf(await virtualboxProvider(host).checks(cluster, NEEDS));
     expect(rows.virtualbox).toMatchObject({ status: "ok", found: "7.1.4r165100" });
     expect(host.argvs().map((a) => a[0])).toContain(exe);
-    expect(rows["host-only adapter"]!.found).toContain(`"VirtualBox Host-Only Ethernet Adapter" already has 192.168.56.1/255.255.255.0`);
+    expect(rows["host-only adapter"]!.found).toContain(
+      `"VirtualBox Host-Only Ethernet Adapter" already has 192.168.56.1/255.255.255.0`,
+    );
   });
 });
 
 describe("the parsers, against recorded VBoxManage output", () => {
   it("showvminfo --machinereadable as a machine state, as Vagrant's driver reads it: running, or stopped with its disk, or no VM", () => {
-    const state = (f: string, exitCode = 0) => vboxMachineState({ exitCode, stdout: exitCode ? "" : recorded(f), stderr: exitCode ? recorded(f) : "" });
-    expect(state("vbox-7.0-showvminfo-machinereadable-running.txt")).toEqual({ state: "running", detail: "VirtualBox: running" });
-    expect(state("vbox-7.0-showvminfo-machinereadable-poweroff.txt")).toEqual({ state: "stopped", detail: "VirtualBox: poweroff" });
-    expect(state("vbox-7.0-showvminfo-machinereadable-saved.txt")).toEqual({ state: "stopped", detail: "VirtualBox: saved" });
-    expect(state("vbox-7.0-showvminfo-not-found.stderr.txt", 1)).toEqual({ state: "missing", detail: "VirtualBox has no such VM" });
-    expect(vboxMachineState({ exitCode: 0, stdout: 'name="<inaccessible>"\nUUID="x"\n', stderr: "" }).state).toBe("stopped");
+    const state = (f: string, exitCode = 0) =>
+      vboxMachineState({ exitCode, stdout: exitCode ? "" : recorded(f), stderr: exitCode ? recorded(f) : "" });
+    expect(state("vbox-7.0-showvminfo-machinereadable-running.txt")).toEqual({
+      state: "running",
+      detail: "VirtualBox: running",
+    });
+    expect(state("vbox-7.0-showvminfo-machinereadable-poweroff.txt")).toEqual({
+      state: "stopped",
+      detail: "VirtualBox: poweroff",
+    });
+    expect(state("vbox-7.0-showvminfo-machinereadable-saved.txt")).toEqual({
+      state: "stopped",
+      detail: "VirtualBox: saved",
+    });
+    expect(state("vbox-7.0-showvminfo-not-found.stderr.txt", 1)).toEqual({
+      state: "missing",
+      detail: "VirtualBox has no such VM",
+    });
+    expect(vboxMachineState({ exitCode: 0, stdout: 'name="<inaccessible>"\nUUID="x"\n', stderr: "" }).state).toBe(
+      "stopped",
+    );
   });
 
   it("list hostonlyifs in English (6.1, 7.0), on Windows and in Russian give the same records", () => {
@@ -229,8 +335,16 @@ describe("the parsers, against recorded VBoxManage output", () => {
       { name: "vboxnet0", ip: "192.168.56.1", mask: "255.255.255.0" },
       { name: "vboxnet1", ip: "192.168.57.1", mask: "255.255.255.0" },
     ];
-    for (const f of ["vbox-6.1-list-hostonlyifs.txt", "vbox-7.0-list-hostonlyifs.txt", "vbox-7.0-ru-list-hostonlyifs.txt"]) expect(parseHostOnlyIfs(recorded(f)), f).toEqual(want);
-    expect(parseHostOnlyIfs(recorded("vbox-7.0-win-list-hostonlyifs.txt")).map((i) => i.name)).toEqual(["VirtualBox Host-Only Ethernet Adapter", "VirtualBox Host-Only Ethernet Adapter #2"]);
+    for (const f of [
+      "vbox-6.1-list-hostonlyifs.txt",
+      "vbox-7.0-list-hostonlyifs.txt",
+      "vbox-7.0-ru-list-hostonlyifs.txt",
+    ])
+      expect(parseHostOnlyIfs(recorded(f)), f).toEqual(want);
+    expect(parseHostOnlyIfs(recorded("vbox-7.0-win-list-hostonlyifs.txt")).map((i) => i.name)).toEqual([
+      "VirtualBox Host-Only Ethernet Adapter",
+      "VirtualBox Host-Only Ethernet Adapter #2",
+    ]);
     expect(parseHostOnlyIfs(NO_HOSTONLYIFS)).toEqual([]);
   });
 
@@ -242,14 +356,28 @@ describe("the parsers, against recorded VBoxManage output", () => {
   });
 
   it("list vms, with an inaccessible VM", () => {
-    expect(parseVboxVms(recorded("vbox-7.0-list-vms.txt")).map((v) => v.name)).toEqual(["base-master", "clone-web", "clone-db", "standalone"]);
-    expect(parseVboxVms(recorded("vbox-7.0-list-vms-inaccessible.txt")).some((v) => v.name === "<inaccessible>")).toBe(true);
+    expect(parseVboxVms(recorded("vbox-7.0-list-vms.txt")).map((v) => v.name)).toEqual([
+      "base-master",
+      "clone-web",
+      "clone-db",
+      "standalone",
+    ]);
+    expect(parseVboxVms(recorded("vbox-7.0-list-vms-inaccessible.txt")).some((v) => v.name === "<inaccessible>")).toBe(
+      true,
+    );
   });
 
   it("list --long hdds (English 6.1/7.1 and Russian): the master's clones are in use; plain list hdds cannot tell, so it would keep the master", () => {
     const master = "0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e";
-    for (const f of ["vbox-6.1-list-long-hdds-linked-clones.txt", "vbox-7.1-list-long-hdds-linked-clones.txt", "vbox-7.0-ru-list-long-hdds-linked-clones.txt"]) {
-      expect(masterStillUsed(parseVboxHdds(recorded(f)), master), f).toEqual({ used: true, by: ["1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d", "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"] });
+    for (const f of [
+      "vbox-6.1-list-long-hdds-linked-clones.txt",
+      "vbox-7.1-list-long-hdds-linked-clones.txt",
+      "vbox-7.0-ru-list-long-hdds-linked-clones.txt",
+    ]) {
+      expect(masterStillUsed(parseVboxHdds(recorded(f)), master), f).toEqual({
+        used: true,
+        by: ["1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d", "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e"],
+      });
     }
     expect(masterStillUsed(parseVboxHdds(recorded("vbox-7.1-list-hdds-linked-clones.txt")), master).used).toBe(true);
     const ru = parseVboxHdds(recorded("vbox-7.0-ru-list-long-hdds-linked-clones.txt"));
@@ -261,13 +389,19 @@ describe("the parsers, against recorded VBoxManage output", () => {
       .split("\n\n")
       .filter((b) => !/clone-(web|db)/.test(b))
       .join("\n\n");
-    expect(masterStillUsed(parseVboxHdds(long), "0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e")).toEqual({ used: false, by: [] });
+    expect(masterStillUsed(parseVboxHdds(long), "0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e")).toEqual({
+      used: false,
+      by: [],
+    });
   });
 
   it("adapters on the subnet: the host's .1 with the right mask is reusable, others are in the way", () => {
     const ifs = parseHostOnlyIfs(recorded("vbox-7.0-list-hostonlyifs.txt"));
     expect(adaptersOnSubnet(ifs, parseCidr("192.168.56.0/24")!)).toEqual({ reusable: ifs[0], inTheWay: [] });
-    expect(adaptersOnSubnet(ifs, parseCidr("192.168.56.0/21")!).inTheWay.map((i) => i.name)).toEqual(["vboxnet0", "vboxnet1"]);
+    expect(adaptersOnSubnet(ifs, parseCidr("192.168.56.0/21")!).inTheWay.map((i) => i.name)).toEqual([
+      "vboxnet0",
+      "vboxnet1",
+    ]);
   });
 });
 
@@ -293,7 +427,15 @@ describe("createNetwork", () => {
       ["VBoxManage", "list", "hostonlyifs"],
       ["VBoxManage", "hostonlyif", "ipconfig", "vboxnet1", "--ip", "192.168.57.1", "--netmask", "255.255.255.0"],
     ]);
-    expect(networkJson()).toEqual({ provider: "virtualbox", kind: "hostonlyif", name: "vboxnet1", subnet: "192.168.57.0/24", device: "vboxnet1", hostIp: "192.168.57.1", created: true });
+    expect(networkJson()).toEqual({
+      provider: "virtualbox",
+      kind: "hostonlyif",
+      name: "vboxnet1",
+      subnet: "192.168.57.0/24",
+      device: "vboxnet1",
+      hostIp: "192.168.57.1",
+      created: true,
+    });
   });
 
   it("never leaks an adapter: when ipconfig fails, the adapter is recorded, and the retry uses it instead of creating another", async () => {
@@ -313,16 +455,33 @@ describe("createNetwork", () => {
     expect(err.render()).toContain(`allow the subnet in /etc/vbox/networks.conf with the line "* 192.168.57.0/24"`);
     expect(networkJson()).toMatchObject({ name: "vboxnet1", created: true });
     const retry = fakeHost({
-      commands: { "VBoxManage --version": "7.0.14r161095\n", "VBoxManage list hostonlyifs": created.replace("192.168.57.1", "0.0.0.0"), "VBoxManage hostonlyif ipconfig": "" },
+      commands: {
+        "VBoxManage --version": "7.0.14r161095\n",
+        "VBoxManage list hostonlyifs": created.replace("192.168.57.1", "0.0.0.0"),
+        "VBoxManage hostonlyif ipconfig": "",
+      },
     });
     await virtualboxProvider(retry).createNetwork(other());
-    expect(retry.argvs().map((a) => a.slice(1, 3).join(" "))).toEqual(["--version", "list hostonlyifs", "hostonlyif ipconfig"]);
+    expect(retry.argvs().map((a) => a.slice(1, 3).join(" "))).toEqual([
+      "--version",
+      "list hostonlyifs",
+      "hostonlyif ipconfig",
+    ]);
   });
 
   it("reuses the Windows installer's adapter on 192.168.56.1/24 (a name with spaces), and destroy leaves it", async () => {
     const exe = "C:\\Program Files\\Oracle\\VirtualBox\\VBoxManage.exe";
-    const win = { platform: "win32" as const, env: { VBOX_MSI_INSTALL_PATH: "C:\\Program Files\\Oracle\\VirtualBox\\" } };
-    const host = fakeHost({ ...win, commands: { [`${exe} --version`]: "7.1.4r165100\r\n", [`${exe} list hostonlyifs`]: recorded("vbox-7.0-win-list-hostonlyifs.txt") } });
+    const win = {
+      platform: "win32" as const,
+      env: { VBOX_MSI_INSTALL_PATH: "C:\\Program Files\\Oracle\\VirtualBox\\" },
+    };
+    const host = fakeHost({
+      ...win,
+      commands: {
+        [`${exe} --version`]: "7.1.4r165100\r\n",
+        [`${exe} list hostonlyifs`]: recorded("vbox-7.0-win-list-hostonlyifs.txt"),
+      },
+    });
     await virtualboxProvider(host).createNetwork(cluster);
     expect(host.argvs()).toEqual([
       [exe, "--version"],
@@ -357,12 +516,24 @@ describe("createNetwork", () => {
       },
     });
     await virtualboxProvider(host).createNetwork(ref({ network: { subnet: "192.168.60.0/24" } }));
-    expect(host.argvs().at(-1)).toEqual([exe, "hostonlyif", "ipconfig", "VirtualBox Host-Only Ethernet Adapter #2", "--ip", "192.168.60.1", "--netmask", "255.255.255.0"]);
+    expect(host.argvs().at(-1)).toEqual([
+      exe,
+      "hostonlyif",
+      "ipconfig",
+      "VirtualBox Host-Only Ethernet Adapter #2",
+      "--ip",
+      "192.168.60.1",
+      "--netmask",
+      "255.255.255.0",
+    ]);
   });
 
   it("refuses with exit 2 when another adapter has an address on the subnet, creating nothing", async () => {
-    const in56 = "Name:            vboxnet4\nGUID:            786f6276-656e-4474-8000-0a0027000004\nDHCP:            Disabled\nIPAddress:       192.168.56.100\nNetworkMask:     255.255.255.0\n\n";
-    const host = fakeHost({ commands: { "VBoxManage --version": "7.0.14r161095\n", "VBoxManage list hostonlyifs": in56 } });
+    const in56 =
+      "Name:            vboxnet4\nGUID:            786f6276-656e-4474-8000-0a0027000004\nDHCP:            Disabled\nIPAddress:       192.168.56.100\nNetworkMask:     255.255.255.0\n\n";
+    const host = fakeHost({
+      commands: { "VBoxManage --version": "7.0.14r161095\n", "VBoxManage list hostonlyifs": in56 },
+    });
     const err = (await virtualboxProvider(host)
       .createNetwork(cluster)
       .catch((e: unknown) => e)) as UserError;
@@ -373,16 +544,44 @@ describe("createNetwork", () => {
   it("on macOS with VirtualBox 7 adds a host-only network named after the cluster, recording it first", async () => {
     const host = fakeHost({
       platform: "darwin",
-      commands: { "VBoxManage --version": "7.0.20r163906\n", "VBoxManage list hostonlynets": recorded("vbox-7.0-macos-list-hostonlynets.txt"), "VBoxManage hostonlynet add": "" },
+      commands: {
+        "VBoxManage --version": "7.0.20r163906\n",
+        "VBoxManage list hostonlynets": recorded("vbox-7.0-macos-list-hostonlynets.txt"),
+        "VBoxManage hostonlynet add": "",
+      },
     });
     const c = ref({ network: { subnet: "192.168.58.0/24" } });
     await virtualboxProvider(host).createNetwork(c);
-    expect(host.argvs().at(-1)).toEqual(["VBoxManage", "hostonlynet", "add", "--name", c.id, "--netmask", "255.255.255.0", "--lower-ip", "192.168.58.0", "--upper-ip", "192.168.58.0"]);
-    expect(networkJson()).toEqual({ provider: "virtualbox", kind: "hostonlynet", name: c.id, subnet: "192.168.58.0/24", created: true });
+    expect(host.argvs().at(-1)).toEqual([
+      "VBoxManage",
+      "hostonlynet",
+      "add",
+      "--name",
+      c.id,
+      "--netmask",
+      "255.255.255.0",
+      "--lower-ip",
+      "192.168.58.0",
+      "--upper-ip",
+      "192.168.58.0",
+    ]);
+    expect(networkJson()).toEqual({
+      provider: "virtualbox",
+      kind: "hostonlynet",
+      name: c.id,
+      subnet: "192.168.58.0/24",
+      created: true,
+    });
   });
 
   it("on macOS with VirtualBox 7 reuses a host-only network already on the subnet", async () => {
-    const host = fakeHost({ platform: "darwin", commands: { "VBoxManage --version": "7.0.20r163906\n", "VBoxManage list hostonlynets": recorded("vbox-7.0-macos-list-hostonlynets.txt") } });
+    const host = fakeHost({
+      platform: "darwin",
+      commands: {
+        "VBoxManage --version": "7.0.20r163906\n",
+        "VBoxManage list hostonlynets": recorded("vbox-7.0-macos-list-hostonlynets.txt"),
+      },
+    });
     await virtualboxProvider(host).createNetwork(ref({ network: { subnet: "192.168.60.0/24" } }));
     expect(networkJson()).toMatchObject({ name: "vagrantnet-vbox1", created: false });
     expect(host.argvs().some((a) => a[1] === "hostonlynet")).toBe(false);
@@ -397,7 +596,12 @@ describe("destroyNetwork", () => {
 
   it("removes exactly the adapter it created and forgets it; succeeds when it is already gone; does nothing without a record", async () => {
     record({ provider: "virtualbox", kind: "hostonlyif", name: "vboxnet1", subnet: "192.168.57.0/24", created: true });
-    const h = fakeHost({ commands: { "VBoxManage list hostonlyifs": recorded("vbox-7.0-list-hostonlyifs.txt"), "VBoxManage hostonlyif remove": "" } });
+    const h = fakeHost({
+      commands: {
+        "VBoxManage list hostonlyifs": recorded("vbox-7.0-list-hostonlyifs.txt"),
+        "VBoxManage hostonlyif remove": "",
+      },
+    });
     await virtualboxProvider(h).destroyNetwork(cluster);
     expect(h.argvs()).toEqual([
       ["VBoxManage", "list", "hostonlyifs"],
@@ -427,7 +631,12 @@ describe("machines", () => {
     fakeHost({
       dirs: { [boxDir]: ["12.20240905.1"], [`${boxDir}/12.20240905.1`]: ["virtualbox"] },
       files: { [`${boxDir}/12.20240905.1/virtualbox/master_id`]: "0B1C2D3E-4F5A-4B6C-8D7E-9F0A1B2C3D4E\n" },
-      commands: { "vagrant destroy": "", "VBoxManage list vms": recorded("vbox-7.0-list-vms.txt"), "VBoxManage list --long hdds": hdds, "VBoxManage unregistervm": "" },
+      commands: {
+        "vagrant destroy": "",
+        "VBoxManage list vms": recorded("vbox-7.0-list-vms.txt"),
+        "VBoxManage list --long hdds": hdds,
+        "VBoxManage unregistervm": "",
+      },
       effect: destroyEffect,
     });
 
@@ -445,7 +654,9 @@ describe("machines", () => {
       ["VBoxManage", "list", "vms"],
       ["VBoxManage", "list", "--long", "hdds"],
     ]);
-    expect(host.warnings.join("\n")).toContain(`kept the linked-clone master VM "base-master" of box debian/bookworm64: clone-web, clone-db still use it`);
+    expect(host.warnings.join("\n")).toContain(
+      `kept the linked-clone master VM "base-master" of box debian/bookworm64: clone-web, clone-db still use it`,
+    );
   });
 
   it("removes the master once no other VM uses a disk of it", async () => {
@@ -456,7 +667,12 @@ describe("machines", () => {
       .join("\n\n");
     const host = masterHost(long);
     await virtualboxProvider(host).destroyMachine(cluster, cluster.nodes[1]!);
-    expect(host.argvs().at(-1)).toEqual(["VBoxManage", "unregistervm", "0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e", "--delete"]);
+    expect(host.argvs().at(-1)).toEqual([
+      "VBoxManage",
+      "unregistervm",
+      "0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e",
+      "--delete",
+    ]);
   });
 
   it("runs no VirtualBox command while another node of the cluster exists", async () => {
@@ -489,7 +705,10 @@ describe("machines", () => {
   it("finds master ids in the per-architecture box layout of newer Vagrant too", () => {
     const host = fakeHost({
       env: { VAGRANT_HOME: "/vh" },
-      dirs: { "/vh/boxes/debian-VAGRANTSLASH-bookworm64": ["1"], "/vh/boxes/debian-VAGRANTSLASH-bookworm64/1": ["amd64"] },
+      dirs: {
+        "/vh/boxes/debian-VAGRANTSLASH-bookworm64": ["1"],
+        "/vh/boxes/debian-VAGRANTSLASH-bookworm64/1": ["amd64"],
+      },
       files: { "/vh/boxes/debian-VAGRANTSLASH-bookworm64/1/amd64/virtualbox/master_id": "m-2" },
     });
     expect(masterIds(host, "debian/bookworm64")).toEqual(["m-2"]);

@@ -39,26 +39,59 @@ MODULES = {"inc-sleep": inc_sleep, "map-reduce": map_reduce, "placement": placem
 def build_parser() -> Parser:
     p = Parser(prog=PROG, description=__doc__, formatter_class=Formatter)
     p.add_argument("--scheduler", required=True, help="scheduler address, e.g. tls://192.168.56.11:8786")
-    p.add_argument("--tls-dir", type=Path, default=None, help="folder with ca.pem, client.pem, client-key.pem for mutual TLS (required for tls:// addresses)")
+    p.add_argument(
+        "--tls-dir",
+        type=Path,
+        default=None,
+        help="folder with ca.pem, client.pem, client-key.pem for mutual TLS (required for tls:// addresses)",
+    )
     p.add_argument(
         "--nodes",
         required=True,
         help='the nodes as JSON, [{"name":"node1","ip":"192.168.56.11","threads":1,"memoryLimitMb":1536}, ...], or @FILE holding it; workers map to nodes by name (node1 or node1-N), else by host IP',
     )
-    p.add_argument("--workloads", default=",".join(WORKLOADS), help=f"comma-separated, run in this order; any of {', '.join(WORKLOADS)}")
     p.add_argument(
-        "--size", choices=("small", "full"), default="full", help="full: the seeds' sizes (1 s sleeps, 10,000 items, an SVD matrix > 3 × a worker's memory limit); small: seconds, for tests"
+        "--workloads",
+        default=",".join(WORKLOADS),
+        help=f"comma-separated, run in this order; any of {', '.join(WORKLOADS)}",
+    )
+    p.add_argument(
+        "--size",
+        choices=("small", "full"),
+        default="full",
+        help="full: the seeds' sizes (1 s sleeps, 10,000 items, an SVD matrix > 3 × a worker's memory limit); small: seconds, for tests",
     )
     p.add_argument("--repeats", type=int, default=3, help="timed runs per case; the report uses their median")
     p.add_argument("--seed", type=int, default=20240501, help="seed of the SVD matrix and of svd_compressed")
-    p.add_argument("--node-counts", default=None, help="comma-separated k values for inc-sleep and svd: runs on the workers of the first k nodes; default 1,2,...,N")
+    p.add_argument(
+        "--node-counts",
+        default=None,
+        help="comma-separated k values for inc-sleep and svd: runs on the workers of the first k nodes; default 1,2,...,N",
+    )
     p.add_argument("--out", type=Path, required=True, help="where to write the results JSON (written atomically)")
-    p.add_argument("--svd-matrix", type=Path, default=None, help="a MovieLens ratings CSV (userId,movieId,rating,...) to decompose instead of the generated matrix")
+    p.add_argument(
+        "--svd-matrix",
+        type=Path,
+        default=None,
+        help="a MovieLens ratings CSV (userId,movieId,rating,...) to decompose instead of the generated matrix",
+    )
     p.add_argument("--svd-k", type=int, default=10, help="singular values to compute (and to plant)")
-    p.add_argument("--svd-power-iter", type=int, default=1, help="power iterations of svd_compressed (each adds two passes over the matrix)")
+    p.add_argument(
+        "--svd-power-iter",
+        type=int,
+        default=1,
+        help="power iterations of svd_compressed (each adds two passes over the matrix)",
+    )
     p.add_argument("--svd-oversamples", type=int, default=10, help="oversamples of svd_compressed")
-    p.add_argument("--svd-memory-factor", type=float, default=3.2, help="full size: the generated matrix is at least this many times the smallest worker memory limit")
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the scheduler and for every node's workers")
+    p.add_argument(
+        "--svd-memory-factor",
+        type=float,
+        default=3.2,
+        help="full size: the generated matrix is at least this many times the smallest worker memory limit",
+    )
+    p.add_argument(
+        "--timeout", type=float, default=120.0, help="seconds to wait for the scheduler and for every node's workers"
+    )
     p.add_argument(
         "--host-cpus",
         type=int,
@@ -135,7 +168,9 @@ def client_report(load_at_start: list[float] | None) -> dict[str, Any]:
     }
 
 
-def config_report(args: argparse.Namespace, workloads: list[str], nodes: list[cluster.Node], counts: list[int]) -> dict[str, Any]:
+def config_report(
+    args: argparse.Namespace, workloads: list[str], nodes: list[cluster.Node], counts: list[int]
+) -> dict[str, Any]:
     return {
         "scheduler": args.scheduler,
         "tlsDir": str(args.tls_dir) if args.tls_dir else None,
@@ -185,7 +220,9 @@ def run(args: argparse.Namespace, events: Events) -> int:
             seed=args.seed,
             node_counts=counts,
             timeout=args.timeout,
-            svd=SvdOptions(args.svd_k, args.svd_power_iter, args.svd_oversamples, args.svd_memory_factor, args.svd_matrix),
+            svd=SvdOptions(
+                args.svd_k, args.svd_power_iter, args.svd_oversamples, args.svd_memory_factor, args.svd_matrix
+            ),
         )
         events.totals = {w: MODULES[w].cases(bench) for w in workloads}
         info = client.scheduler_info(n_workers=-1)
@@ -196,7 +233,16 @@ def run(args: argparse.Namespace, events: Events) -> int:
             "threads": sum(w["nthreads"] for w in info["workers"].values()),
             "workerSaturation": client.run_on_scheduler(tasks.worker_saturation),
         }
-        events.emit("start", schemaVersion=SCHEMA_VERSION, workloads=workloads, size=args.size, nodeCounts=counts, repeats=args.repeats, totalCases=events.total_cases, scheduler=scheduler["address"])
+        events.emit(
+            "start",
+            schemaVersion=SCHEMA_VERSION,
+            workloads=workloads,
+            size=args.size,
+            nodeCounts=counts,
+            repeats=args.repeats,
+            totalCases=events.total_cases,
+            scheduler=scheduler["address"],
+        )
         hardware = cluster.hardware(client, topology)
         results: dict[str, Any] = {}
         for name in workloads:

@@ -57,7 +57,9 @@ def parse_nodes(text: str) -> list[Node]:
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as err:
-        raise bad_input(f'{source} is not JSON ({err.msg} at character {err.pos}); expected [{{"name":"node1","ip":"192.168.56.11","threads":1,"memoryLimitMb":1536}}, ...]') from None
+        raise bad_input(
+            f'{source} is not JSON ({err.msg} at character {err.pos}); expected [{{"name":"node1","ip":"192.168.56.11","threads":1,"memoryLimitMb":1536}}, ...]'
+        ) from None
     if not isinstance(raw, list) or not raw:
         raise bad_input(f"{source} must be a non-empty JSON list of nodes, got {type(raw).__name__}")
     nodes: list[Node] = []
@@ -67,7 +69,9 @@ def parse_nodes(text: str) -> list[Node]:
             raise bad_input(f"{where} must be an object with name, ip, threads, memoryLimitMb")
         unknown = sorted(set(item) - {"name", "ip", "threads", "memoryLimitMb"})
         if unknown:
-            raise bad_input(f"{where} has unknown field(s) {', '.join(unknown)}; allowed: name, ip, threads, memoryLimitMb")
+            raise bad_input(
+                f"{where} has unknown field(s) {', '.join(unknown)}; allowed: name, ip, threads, memoryLimitMb"
+            )
         name, ip = item.get("name"), item.get("ip")
         threads, memory = item.get("threads"), item.get("memoryLimitMb", 0)
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
@@ -77,7 +81,9 @@ def parse_nodes(text: str) -> list[Node]:
         if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
             raise bad_input(f"{where}.threads must be an integer >= 1 (the worker's --nthreads), got {threads!r}")
         if not isinstance(memory, int) or isinstance(memory, bool) or memory < 0:
-            raise bad_input(f"{where}.memoryLimitMb must be an integer >= 0 (0: take the worker's own limit), got {memory!r}")
+            raise bad_input(
+                f"{where}.memoryLimitMb must be an integer >= 0 (0: take the worker's own limit), got {memory!r}"
+            )
         nodes.append(Node(name, ip, threads, memory))
     names = [n.name for n in nodes]
     dupes = sorted({n for n in names if names.count(n) > 1})
@@ -131,7 +137,9 @@ class Topology:
         if not limits:
             limits = [w.memory_limit for w in self.workers if w.memory_limit > 0]
         if not limits:
-            raise bad_input("no memory limit known: give memoryLimitMb in --nodes or start the workers with --memory-limit")
+            raise bad_input(
+                "no memory limit known: give memoryLimitMb in --nodes or start the workers with --memory-limit"
+            )
         return min(limits)
 
 
@@ -203,7 +211,16 @@ def wait_for_nodes(client: Client, nodes: Sequence[Node], timeout: float) -> Top
             if node is None:
                 stray.append(f"{address} (name {w.get('name')}, host {w.get('host')})")
                 continue
-            workers.append(Worker(address, str(w.get("name")), str(w.get("host")), node, int(w["nthreads"]), int(w.get("memory_limit") or 0)))
+            workers.append(
+                Worker(
+                    address,
+                    str(w.get("name")),
+                    str(w.get("host")),
+                    node,
+                    int(w["nthreads"]),
+                    int(w.get("memory_limit") or 0),
+                )
+            )
         missing = [n.name for n in nodes if not any(w.node == n.name for w in workers)]
         if stray:
             raise bad_input(
@@ -213,7 +230,9 @@ def wait_for_nodes(client: Client, nodes: Sequence[Node], timeout: float) -> Top
         if not missing:
             return Topology(nodes, workers)
         if time.monotonic() > deadline:
-            raise RuntimeCliError(f"no worker registered for node(s) {', '.join(missing)} within {timeout:g} s ({len(workers)} worker(s) seen); check the worker service on those nodes and its log")
+            raise RuntimeCliError(
+                f"no worker registered for node(s) {', '.join(missing)} within {timeout:g} s ({len(workers)} worker(s) seen); check the worker service on those nodes and its log"
+            )
         time.sleep(0.25)
 
 
@@ -233,7 +252,9 @@ def settle(client: Client, keep: Sequence[Any] = (), timeout: float = 60.0) -> N
         if left == 0:
             return
         if time.monotonic() > deadline:
-            raise RuntimeCliError(f"{left} task(s) still on the scheduler or the workers {timeout:g} s after a case ended; another client may be using this cluster")
+            raise RuntimeCliError(
+                f"{left} task(s) still on the scheduler or the workers {timeout:g} s after a case ended; another client may be using this cluster"
+            )
         time.sleep(0.02)
 
 
@@ -242,7 +263,10 @@ def warm_up(client: Client, addresses: Sequence[str], keep: Sequence[Any] = ()) 
     connection (each worker fetches a value held by each other one), so that no case
     pays for TLS handshakes or imports inside its timed block."""
     addresses = list(addresses)
-    held = [client.submit(tasks.token, i, workers=[a], allow_other_workers=False, pure=False) for i, a in enumerate(addresses)]
+    held = [
+        client.submit(tasks.token, i, workers=[a], allow_other_workers=False, pure=False)
+        for i, a in enumerate(addresses)
+    ]
     fetch = [client.submit(tasks.touch, *held, workers=[a], allow_other_workers=False, pure=False) for a in addresses]
     counts = client.gather(fetch)
     if counts != [len(addresses)] * len(addresses):
@@ -283,4 +307,11 @@ def memory_reports(client: Client, addresses: Sequence[str]) -> dict[str, dict[s
 
 def log_workers(topology: Topology) -> None:
     for w in topology.workers:
-        log.info("worker %s (%s) on %s: %d thread(s), memory limit %.0f MiB", w.address, w.name, w.node, w.nthreads, w.memory_limit / 2**20)
+        log.info(
+            "worker %s (%s) on %s: %d thread(s), memory limit %.0f MiB",
+            w.address,
+            w.name,
+            w.node,
+            w.nthreads,
+            w.memory_limit / 2**20,
+        )

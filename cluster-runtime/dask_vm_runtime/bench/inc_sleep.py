@@ -53,7 +53,11 @@ def run(bench: Bench) -> dict[str, Any]:
     # pay for recording every task.
     had_plugin = client.run_on_scheduler(has_scheduler_plugin, TASK_STREAM)
     try:
-        out_cases = [_case(bench, k, reduction, data, delay, expected_total, sequential) for k in bench.node_counts for reduction in REDUCTIONS]
+        out_cases = [
+            _case(bench, k, reduction, data, delay, expected_total, sequential)
+            for k in bench.node_counts
+            for reduction in REDUCTIONS
+        ]
     finally:
         if not had_plugin:
             client.run_on_scheduler(remove_scheduler_plugin, TASK_STREAM)
@@ -66,7 +70,9 @@ def run(bench: Bench) -> dict[str, Any]:
     }
 
 
-def _case(bench: Bench, k: int, reduction: str, data: list[int], delay: float, expected_total: int, sequential: float) -> dict[str, Any]:
+def _case(
+    bench: Bench, k: int, reduction: str, data: list[int], delay: float, expected_total: int, sequential: float
+) -> dict[str, Any]:
     import dask
     from dask.utils import key_split
     from distributed import get_task_stream
@@ -93,10 +99,14 @@ def _case(bench: Bench, k: int, reduction: str, data: list[int], delay: float, e
             value = future.result()
             seconds = time.perf_counter() - t0
         del future, total, results
-        ran_on = Counter(topology.node_by_address.get(r["worker"], r["worker"]) for r in stream.data if key_split(r["key"]) == "inc")
+        ran_on = Counter(
+            topology.node_by_address.get(r["worker"], r["worker"]) for r in stream.data if key_split(r["key"]) == "inc"
+        )
         per_node = {n: ran_on.get(n, 0) for n in topology.node_names(k)}
         per_node.update({n: c for n, c in ran_on.items() if n not in per_node})  # shows a broken restriction
-        runs.append({"seconds": seconds, "total": int(value), "correct": value == expected_total, "tasksPerNode": per_node})
+        runs.append(
+            {"seconds": seconds, "total": int(value), "correct": value == expected_total, "tasksPerNode": per_node}
+        )
         if rep + 1 < bench.repeats:
             bench.settle()
     measured = median([r["seconds"] for r in runs])
@@ -115,5 +125,12 @@ def _case(bench: Bench, k: int, reduction: str, data: list[int], delay: float, e
         "correct": all(r["correct"] for r in runs),
         "runs": runs,
     }
-    bench.events.case(NAME, label, {key: case[key] for key in ("nodes", "reduction", "slots", "seconds", "idealSeconds", "speedup", "efficiency", "correct")})
+    bench.events.case(
+        NAME,
+        label,
+        {
+            key: case[key]
+            for key in ("nodes", "reduction", "slots", "seconds", "idealSeconds", "speedup", "efficiency", "correct")
+        },
+    )
     return case

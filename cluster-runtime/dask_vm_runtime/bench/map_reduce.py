@@ -61,7 +61,15 @@ def batched(client: Client, n: int, partitions: int) -> tuple[float, int]:
 class Variant:
     """One way of running the workload, with its runs so far."""
 
-    def __init__(self, name: str, client: Client, run_once: Callable[[int], tuple[float, int]], graph_tasks: int, extra: dict[str, Any], keep: list[Any]) -> None:
+    def __init__(
+        self,
+        name: str,
+        client: Client,
+        run_once: Callable[[int], tuple[float, int]],
+        graph_tasks: int,
+        extra: dict[str, Any],
+        keep: list[Any],
+    ) -> None:
         self.name = name
         self.client = client
         self.run_once = run_once
@@ -108,7 +116,10 @@ def run(bench: Bench) -> dict[str, Any]:
     threads = sorted(w.nthreads for w in workers)
     threads_per_worker = threads[len(threads) // 2]
     memory_limit = min((w.memory_limit for w in workers if w.memory_limit > 0), default=0) or "auto"
-    bench.events.progress(NAME, f"starting a LocalCluster on this machine: {len(workers)} worker processes × {threads_per_worker} thread(s)")
+    bench.events.progress(
+        NAME,
+        f"starting a LocalCluster on this machine: {len(workers)} worker processes × {threads_per_worker} thread(s)",
+    )
     local = {
         "nWorkers": len(workers),
         "threadsPerWorker": threads_per_worker,
@@ -132,14 +143,33 @@ def run(bench: Bench) -> dict[str, Any]:
         cluster.warm_up(peer, sorted(peer.scheduler_info(n_workers=-1)["workers"]))
         local["scheduler"] = lc.scheduler_address
         variants = [
-            Variant("per-item", bench.client, lambda m: per_item(bench.client, m), 2 * n + 1, {**on_cluster, "partitions": n}, bench.keep),
-            Variant("batched", bench.client, lambda m: batched(bench.client, m, partitions), len(chunks_of(n, partitions)) + 1, {**on_cluster, "partitions": partitions}, bench.keep),
+            Variant(
+                "per-item",
+                bench.client,
+                lambda m: per_item(bench.client, m),
+                2 * n + 1,
+                {**on_cluster, "partitions": n},
+                bench.keep,
+            ),
+            Variant(
+                "batched",
+                bench.client,
+                lambda m: batched(bench.client, m, partitions),
+                len(chunks_of(n, partitions)) + 1,
+                {**on_cluster, "partitions": partitions},
+                bench.keep,
+            ),
             Variant(
                 "local-cluster",
                 peer,
                 lambda m: per_item(peer, m),
                 2 * n + 1,
-                {"target": "local-cluster", "workers": len(workers), "threads": len(workers) * threads_per_worker, "partitions": n},
+                {
+                    "target": "local-cluster",
+                    "workers": len(workers),
+                    "threads": len(workers) * threads_per_worker,
+                    "partitions": n,
+                },
                 [],
             ),
         ]

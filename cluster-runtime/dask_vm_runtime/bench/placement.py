@@ -33,7 +33,9 @@ def run(bench: Bench) -> dict[str, Any]:
     total_slots = sum(slots.values())
     runs = []
     for rep in range(bench.repeats):
-        bench.events.progress(NAME, f"{TASKS} tasks of {delay:g} s on {len(topology.nodes)} node(s), repeat {rep + 1}/{bench.repeats}")
+        bench.events.progress(
+            NAME, f"{TASKS} tasks of {delay:g} s on {len(topology.nodes)} node(s), repeat {rep + 1}/{bench.repeats}"
+        )
         t0 = time.perf_counter()
         futures = client.map(sleep_on_worker, range(TASKS), delay=delay, pure=False)
         where = client.gather(futures)
@@ -66,5 +68,7 @@ def run(bench: Bench) -> dict[str, Any]:
         "perNode": per_node,
         "runs": runs,
     }
-    bench.events.case(NAME, "all nodes", {k: result[k] for k in ("tasks", "totalSlots", "seconds", "maxShareDeviation")})
+    bench.events.case(
+        NAME, "all nodes", {k: result[k] for k in ("tasks", "totalSlots", "seconds", "maxShareDeviation")}
+    )
     return result

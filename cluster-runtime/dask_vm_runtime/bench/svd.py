@@ -70,7 +70,9 @@ def planted_values(m: int, n: int, k: int) -> list[float]:
     return [scale * DECAY**i for i in range(k)]
 
 
-def planted_matrix(shape: tuple[int, int], chunks: tuple[tuple[int, ...], tuple[int, ...]], seed: int, values: list[float]) -> da.Array:
+def planted_matrix(
+    shape: tuple[int, int], chunks: tuple[tuple[int, ...], tuple[int, ...]], seed: int, values: list[float]
+) -> da.Array:
     import dask.array as da
 
     return da.map_blocks(
@@ -115,7 +117,9 @@ def load_ratings(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
                 films.append(int(row[im]))
                 ratings.append(float(row[ir]))
             except (ValueError, IndexError):
-                raise bad_input(f"--svd-matrix {path} line {line_no}: {','.join(row)!r} is not userId,movieId,rating") from None
+                raise bad_input(
+                    f"--svd-matrix {path} line {line_no}: {','.join(row)!r} is not userId,movieId,rating"
+                ) from None
     if not ratings:
         raise bad_input(f"--svd-matrix {path} holds no ratings")
     return np.asarray(films), np.asarray(users), np.asarray(ratings, dtype=np.float64)
@@ -126,7 +130,9 @@ def _chain(*iterables: Any) -> Any:
         yield from it
 
 
-def ratings_matrix(client: Client, path: Path, target_entries: int, min_rows: int) -> tuple[da.Array, dict[str, Any], list[Any]]:
+def ratings_matrix(
+    client: Client, path: Path, target_entries: int, min_rows: int
+) -> tuple[da.Array, dict[str, Any], list[Any]]:
     """The films × users matrix of a ratings file as a dask array of dense blocks made on
     the workers from scattered triplets. Returns the array, a description and the
     scattered futures (kept alive for as long as the array is used)."""
@@ -150,7 +156,9 @@ def ratings_matrix(client: Client, path: Path, target_entries: int, min_rows: in
     for b in range(len(row_chunks) * len(col_chunks)):
         sel = order[bounds[b] : bounds[b + 1]]
         i, j = divmod(b, len(col_chunks))
-        triplets.append(((rows[sel] - row_starts[i]).astype(np.int32), (cols[sel] - col_starts[j]).astype(np.int32), ratings[sel]))
+        triplets.append(
+            ((rows[sel] - row_starts[i]).astype(np.int32), (cols[sel] - col_starts[j]).astype(np.int32), ratings[sel])
+        )
     futures = client.scatter(triplets, hash=False)
     grid = []
     for i, rc in enumerate(row_chunks):
@@ -195,9 +203,20 @@ def run(bench: Bench) -> dict[str, Any]:
         source = "planted"
     # A planted block's slabs of U and V need at least k rows each (exact orthonormality).
     if min(X.chunks[0]) < k or (planted and min(X.chunks[1]) < k):
-        raise bad_input(f"the matrix is too small for --svd-k {k}: its blocks ({X.chunks[0][0]} × {X.chunks[1][0]}, shape {m} × {n}) need at least {k} rows and columns")
+        raise bad_input(
+            f"the matrix is too small for --svd-k {k}: its blocks ({X.chunks[0][0]} × {X.chunks[1][0]}, shape {m} × {n}) need at least {k} rows and columns"
+        )
     matrix_bytes = m * n * 8
-    log.info("svd: %s matrix %d × %d (%.2f GiB, %.2f × the smallest worker memory limit), blocks %s × %s", source, m, n, matrix_bytes / 2**30, matrix_bytes / min_limit, X.chunks[0][0], X.chunks[1][0])
+    log.info(
+        "svd: %s matrix %d × %d (%.2f GiB, %.2f × the smallest worker memory limit), blocks %s × %s",
+        source,
+        m,
+        n,
+        matrix_bytes / 2**30,
+        matrix_bytes / min_limit,
+        X.chunks[0][0],
+        X.chunks[1][0],
+    )
 
     out_cases = []
     last: dict[str, Any] = {}
@@ -214,7 +233,9 @@ def run(bench: Bench) -> dict[str, Any]:
             # Global annotations apply to every graph submitted inside, including the
             # persist() calls svd_compressed makes itself: all of it stays on these workers.
             with dask.annotate(workers=addresses, allow_other_workers=False):
-                u_, s_, v_ = da.linalg.svd_compressed(X, k, n_power_iter=q, n_oversamples=p, seed=bench.seed, compute=True)
+                u_, s_, v_ = da.linalg.svd_compressed(
+                    X, k, n_power_iter=q, n_oversamples=p, seed=bench.seed, compute=True
+                )
                 u, s, v = dask.compute(u_, s_, v_)
             seconds = time.perf_counter() - t0
             del u_, s_, v_
@@ -255,7 +276,12 @@ def run(bench: Bench) -> dict[str, Any]:
     vt = da.from_array(np.ascontiguousarray(last["v"].T), chunks=(X.chunks[1], (k,)))
     xv = (X @ vt).compute()
     residuals = [float(np.linalg.norm(xv[:, i] - last["s"][i] * last["u"][:, i]) / last["s"][i]) for i in range(k)]
-    check = {"nodes": last["nodes"], "seconds": time.perf_counter() - t0, "relativeResiduals": residuals, "maxRelativeResidual": max(residuals)}
+    check = {
+        "nodes": last["nodes"],
+        "seconds": time.perf_counter() - t0,
+        "relativeResiduals": residuals,
+        "maxRelativeResidual": max(residuals),
+    }
     chunks = [X.chunks[0][0], X.chunks[1][0]]
     blocks = len(X.chunks[0]) * len(X.chunks[1])
     del X, vt, scattered

@@ -64,13 +64,17 @@ class ServicePaths:
 
 def check_name(name: str) -> str:
     if not NAME_RE.match(name):
-        raise bad_input(f'service name "{name}" is not allowed: it names files and a systemd unit; use lowercase letters, digits and dashes, starting with a letter (e.g. scheduler, worker)')
+        raise bad_input(
+            f'service name "{name}" is not allowed: it names files and a systemd unit; use lowercase letters, digits and dashes, starting with a letter (e.g. scheduler, worker)'
+        )
     return name
 
 
 def check_root(root: Path) -> Path:
     if not root.is_dir():
-        raise bad_input(f"--root {root} is not a folder: pass the node's runtime folder (the one holding venv/ and etc/)")
+        raise bad_input(
+            f"--root {root} is not a folder: pass the node's runtime folder (the one holding venv/ and etc/)"
+        )
     return root.resolve()
 
 
@@ -80,7 +84,9 @@ def load(root: Path, name: str) -> ServiceDef:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise bad_input(f"no service definition at {path}: the provisioning stage writes it before starting {name}") from None
+        raise bad_input(
+            f"no service definition at {path}: the provisioning stage writes it before starting {name}"
+        ) from None
     except (OSError, ValueError) as err:
         raise bad_input(f"cannot read service definition {path}: {err}; rewrite it as JSON") from None
     if not isinstance(raw, dict):
@@ -93,10 +99,14 @@ def load(root: Path, name: str) -> ServiceDef:
         raise bad_input(f'{path}: "argv" must be a non-empty list of non-empty strings, the command and its arguments')
     env = raw.get("env", {})
     if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
-        raise bad_input(f'{path}: "env" must be an object of string values, e.g. {{"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "30s"}}')
+        raise bad_input(
+            f'{path}: "env" must be an object of string values, e.g. {{"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "30s"}}'
+        )
     bad_keys = [k for k in env if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", k)]
     if bad_keys:
-        raise bad_input(f"{path}: environment variable name(s) {', '.join(bad_keys)} are not valid; use letters, digits and _")
+        raise bad_input(
+            f"{path}: environment variable name(s) {', '.join(bad_keys)} are not valid; use letters, digits and _"
+        )
     cwd = raw.get("cwd", str(root))
     if not isinstance(cwd, str) or not os.path.isabs(cwd):
         raise bad_input(f'{path}: "cwd" must be an absolute path (default: the root folder {root})')

@@ -112,7 +112,11 @@ def service_processes(pgid: int | None, ancestor: int | None) -> list[int]:
             if pid not in descendants:
                 descendants.add(pid)
                 todo.extend(by_parent.get(pid, []))
-    return sorted(p.pid for p in procs if p.alive and p.pid != ancestor and ((pgid is not None and p.pgrp == pgid) or p.pid in descendants))
+    return sorted(
+        p.pid
+        for p in procs
+        if p.alive and p.pid != ancestor and ((pgid is not None and p.pgrp == pgid) or p.pid in descendants)
+    )
 
 
 def signal_all(pids: list[int], pgid: int | None, sig: int) -> None:
@@ -490,7 +494,9 @@ def start(root: Path, name: str) -> dict[str, Any]:
             except BaseException as exc:
                 traceback.print_exc()
                 try:
-                    os.write(ready_w, json.dumps({"ok": False, "error": f"{type(exc).__name__}: {exc}"}).encode() + b"\n")
+                    os.write(
+                        ready_w, json.dumps({"ok": False, "error": f"{type(exc).__name__}: {exc}"}).encode() + b"\n"
+                    )
                 except OSError:
                     pass
             os._exit(code)
@@ -500,7 +506,9 @@ def start(root: Path, name: str) -> dict[str, Any]:
         ready = _read_ready(ready_r, READY_TIMEOUT_S)
     if not ready or not ready.get("ok"):
         why = ready.get("error") if ready else f"no word from the supervisor within {READY_TIMEOUT_S:.0f} s"
-        raise RuntimeCliError(f"service {name} did not start: {why}; fix the command in {paths.definition} and see {paths.log}")
+        raise RuntimeCliError(
+            f"service {name} did not start: {why}; fix the command in {paths.definition} and see {paths.log}"
+        )
     return status(root, name)
 
 

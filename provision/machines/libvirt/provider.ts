@@ -54,7 +54,10 @@ export interface LibvirtOptions {
   readonly driver?: LibvirtDriver;
   /** CPU model under qemu emulation. Default: Nehalem on x86_64 hosts, cortex-a57 on arm64. */
   readonly cpuModel?: string;
-  /** none: vagrant-libvirt's management network gets no route out of the host; default: its usual NAT network. Default: none. */
+  /**
+   * none: vagrant-libvirt's management network gets no route out of the host; default: its usual NAT network. Default:
+   * none.
+   */
   readonly managementNetwork?: ManagementNetwork;
 }
 
@@ -148,11 +151,15 @@ function lines(stdout: string): string[] {
  */
 export function libvirtMachineState(r: Pick<ProcessResult, "exitCode" | "stdout" | "stderr">): MachineStatus {
   if (r.exitCode !== 0) {
-    if (/failed to get domain|Domain not found|no domain with matching/.test(`${r.stdout}\n${r.stderr}`)) return { state: "missing", detail: "libvirt has no such domain" };
+    if (/failed to get domain|Domain not found|no domain with matching/.test(`${r.stdout}\n${r.stderr}`))
+      return { state: "missing", detail: "libvirt has no such domain" };
     return { state: "stopped", detail: `virsh domstate: ${tail(r.stderr || r.stdout, 1) || `exit ${r.exitCode}`}` };
   }
   const state = r.stdout.trim().split("\n")[0]!.trim();
-  return { state: state === "running" || state === "idle" ? "running" : "stopped", detail: `virsh: ${state || "no state"}` };
+  return {
+    state: state === "running" || state === "idle" ? "running" : "stopped",
+    detail: `virsh: ${state || "no state"}`,
+  };
 }
 
 /** virsh translates its state words ("running", "shut off") with gettext: read them in the C locale. */
@@ -181,12 +188,19 @@ function envDriver(host: Host): LibvirtDriver | undefined {
 }
 
 /** vagrant-libvirt's machines come up in parallel once the box stage has uploaded the image. */
-export const LIBVIRT_CAPABILITIES: ProviderCapabilities = { parallelMachines: true, hostReachesNodes: true, reservesResources: true, nodesOnThisHost: true };
+export const LIBVIRT_CAPABILITIES: ProviderCapabilities = {
+  parallelMachines: true,
+  hostReachesNodes: true,
+  reservesResources: true,
+  nodesOnThisHost: true,
+};
 
 export function libvirtStrategy(options: LibvirtOptions = {}): VagrantStrategy {
   const management: ManagementNetwork = options.managementNetwork ?? "none";
-  const driverOf = (host: Host): LibvirtDriver => options.driver ?? envDriver(host) ?? (host.kvmUsable() ? "kvm" : "qemu");
-  const cpuModelOf = (host: Host): string => options.cpuModel ?? ((host.env[CPU_MODEL_ENV] ?? "").trim() || defaultCpuModel(host));
+  const driverOf = (host: Host): LibvirtDriver =>
+    options.driver ?? envDriver(host) ?? (host.kvmUsable() ? "kvm" : "qemu");
+  const cpuModelOf = (host: Host): string =>
+    options.cpuModel ?? ((host.env[CPU_MODEL_ENV] ?? "").trim() || defaultCpuModel(host));
   const networkOf = (cluster: ClusterRef): NetworkRecord & { device: string } => ({
     provider: "libvirt",
     kind: "libvirt",
@@ -203,13 +217,25 @@ export function libvirtStrategy(options: LibvirtOptions = {}): VagrantStrategy {
       const { host } = ctx;
       const rows: CheckRow[] = [];
       if (!facts.vagrantVersion) {
-        rows.push(fail("vagrant-libvirt", "not checked: vagrant is missing", "install Vagrant first, then the plugin (Debian/Ubuntu: sudo apt-get install vagrant-libvirt)"));
+        rows.push(
+          fail(
+            "vagrant-libvirt",
+            "not checked: vagrant is missing",
+            "install Vagrant first, then the plugin (Debian/Ubuntu: sudo apt-get install vagrant-libvirt)",
+          ),
+        );
       } else {
         const plugins = await ctx.vagrant(["plugin", "list"], cluster, { timeoutMs: 60_000 });
         const line = plugins.stdout.split("\n").find((l) => /^vagrant-libvirt\b/.test(l.trim()));
         if (line) rows.push(ok("vagrant-libvirt", line.trim()));
         else if (plugins.exitCode !== 0)
-          rows.push(fail("vagrant-libvirt", describeFailure(plugins), "make `vagrant plugin list` work (`vagrant plugin repair`), then: vagrant plugin install vagrant-libvirt"));
+          rows.push(
+            fail(
+              "vagrant-libvirt",
+              describeFailure(plugins),
+              "make `vagrant plugin list` work (`vagrant plugin repair`), then: vagrant plugin install vagrant-libvirt",
+            ),
+          );
         else
           rows.push(
             fail(
@@ -224,7 +250,11 @@ export function libvirtStrategy(options: LibvirtOptions = {}): VagrantStrategy {
       const v = await ctx.run(virsh(host, "version"), cluster, { timeoutMs: 30_000 });
       if (v.missing)
         rows.push(
-          fail("virsh", "virsh (libvirt) is not installed or not on PATH", "Debian/Ubuntu: sudo apt-get install libvirt-daemon-system libvirt-clients (Fedora: sudo dnf install @virtualization)"),
+          fail(
+            "virsh",
+            "virsh (libvirt) is not installed or not on PATH",
+            "Debian/Ubuntu: sudo apt-get install libvirt-daemon-system libvirt-clients (Fedora: sudo dnf install @virtualization)",
+          ),
         );
       else if (v.exitCode !== 0) {
         rows.push(
@@ -244,7 +274,11 @@ export function libvirtStrategy(options: LibvirtOptions = {}): VagrantStrategy {
         rows.push(
           q.exitCode === 0
             ? ok(bin, q.stdout.trim().split("\n")[0] ?? "")
-            : fail(bin, q.missing ? "not found" : describeFailure(q), `Debian/Ubuntu: sudo apt-get install ${pkg} (Fedora: sudo dnf install qemu-kvm)`),
+            : fail(
+                bin,
+                q.missing ? "not found" : describeFailure(q),
+                `Debian/Ubuntu: sudo apt-get install ${pkg} (Fedora: sudo dnf install qemu-kvm)`,
+              ),
         );
       }
 
@@ -260,7 +294,13 @@ export function libvirtStrategy(options: LibvirtOptions = {}): VagrantStrategy {
       }
       const cpuAsked = (host.env[CPU_MODEL_ENV] ?? "").trim();
       if (cpuAsked && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(cpuAsked)) {
-        rows.push(fail(CPU_MODEL_ENV, `${CPU_MODEL_ENV}=${JSON.stringify(cpuAsked)} is not a CPU model name`, "use a name from `virsh cpu-models x86_64` (e.g. Nehalem), or unset it"));
+        rows.push(
+          fail(
+            CPU_MODEL_ENV,
+            `${CPU_MODEL_ENV}=${JSON.stringify(cpuAsked)} is not a CPU model name`,
+            "use a name from `virsh cpu-models x86_64` (e.g. Nehalem), or unset it",
+          ),
+        );
       }
       const kvm = host.kvmUsable();
       const driver = options.driver ?? envDriver(host);
@@ -290,7 +330,9 @@ export function libvirtStrategy(options: LibvirtOptions = {}): VagrantStrategy {
       rows.push(await routeCheck(host, cluster, own));
 
       if (management === "none" && v.exitCode === 0) {
-        const mgmt = await ctx.run(virsh(host, "net-dumpxml", VAGRANT_LIBVIRT_MANAGEMENT_NETWORK), cluster, { timeoutMs: 30_000 });
+        const mgmt = await ctx.run(virsh(host, "net-dumpxml", VAGRANT_LIBVIRT_MANAGEMENT_NETWORK), cluster, {
+          timeoutMs: 30_000,
+        });
         if (mgmt.exitCode === 0 && /<forward\b/.test(mgmt.stdout)) {
           rows.push(
             warn(
@@ -312,7 +354,12 @@ export function libvirtStrategy(options: LibvirtOptions = {}): VagrantStrategy {
      * exists" (seen here). An existing management network is used as it is (preflight
      * warns when it routes off the host).
      */
-    async createNetwork(ctx: VagrantContext, cluster: ClusterRef, _existing: NetworkRecord | undefined, recordIt: (r: NetworkRecord) => Promise<void>): Promise<NetworkRecord> {
+    async createNetwork(
+      ctx: VagrantContext,
+      cluster: ClusterRef,
+      _existing: NetworkRecord | undefined,
+      recordIt: (r: NetworkRecord) => Promise<void>,
+    ): Promise<NetworkRecord> {
       const { host } = ctx;
       const record = networkOf(cluster);
       const fix = `check that libvirt works: \`virsh --connect ${libvirtUri(host)} net-list --all\`; another network on ${record.subnet} (or on ${MANAGEMENT_SUBNET} for ${VAGRANT_LIBVIRT_MANAGEMENT_NETWORK}) makes net-start fail`;
@@ -337,12 +384,17 @@ export function libvirtStrategy(options: LibvirtOptions = {}): VagrantStrategy {
     },
 
     async networkPresent(ctx: VagrantContext, cluster: ClusterRef, record: NetworkRecord): Promise<boolean> {
-      const active = await ctx.run(virsh(ctx.host, "net-list", "--name"), cluster, { timeoutMs: 30_000, env: untranslated(ctx.host) });
+      const active = await ctx.run(virsh(ctx.host, "net-list", "--name"), cluster, {
+        timeoutMs: 30_000,
+        env: untranslated(ctx.host),
+      });
       return active.exitCode === 0 && lines(active.stdout).includes(record.name);
     },
 
     async machineState(ctx: VagrantContext, cluster: ClusterRef, _node: NodeSpec, id: string): Promise<MachineStatus> {
-      return libvirtMachineState(await ctx.run(virsh(ctx.host, "domstate", id), cluster, { timeoutMs: 30_000, env: untranslated(ctx.host) }));
+      return libvirtMachineState(
+        await ctx.run(virsh(ctx.host, "domstate", id), cluster, { timeoutMs: 30_000, env: untranslated(ctx.host) }),
+      );
     },
 
     async destroyNetwork(ctx: VagrantContext, cluster: ClusterRef, record: NetworkRecord | undefined): Promise<void> {
@@ -407,9 +459,17 @@ export function libvirtStrategy(options: LibvirtOptions = {}): VagrantStrategy {
       const up = await ctx.run(virsh(host, "vol-upload", "--pool", STORAGE_POOL, volume, image), cluster);
       if (up.exitCode !== 0) {
         await ctx.run(virsh(host, "vol-delete", "--pool", STORAGE_POOL, volume), cluster);
-        throw new UserError(`uploading the box image into libvirt's pool ${STORAGE_POOL} failed (the half-uploaded volume was removed)`, 1, [
-          { path: volume, message: `virsh vol-upload ${image}: ${(up.stderr || up.stdout).trim().split("\n").slice(-3).join(" ") || `exit ${up.exitCode}`}`, fix },
-        ]);
+        throw new UserError(
+          `uploading the box image into libvirt's pool ${STORAGE_POOL} failed (the half-uploaded volume was removed)`,
+          1,
+          [
+            {
+              path: volume,
+              message: `virsh vol-upload ${image}: ${(up.stderr || up.stdout).trim().split("\n").slice(-3).join(" ") || `exit ${up.exitCode}`}`,
+              fix,
+            },
+          ],
+        );
       }
     },
 
@@ -422,7 +482,9 @@ export function libvirtStrategy(options: LibvirtOptions = {}): VagrantStrategy {
       const { host } = ctx;
       const domain = vmName(cluster, node);
       if ((await ctx.run(virsh(host, "dominfo", domain), cluster)).exitCode !== 0) return; // none, or no libvirt to ask
-      host.warn(`${domain} exists in libvirt but Vagrant has no record of it (an interrupted vagrant up?): removing it with its storage`);
+      host.warn(
+        `${domain} exists in libvirt but Vagrant has no record of it (an interrupted vagrant up?): removing it with its storage`,
+      );
       const fix = `remove it by hand: virsh --connect ${libvirtUri(host)} destroy ${domain}; virsh --connect ${libvirtUri(host)} undefine ${domain} --remove-all-storage`;
       await ctx.run(virsh(host, "destroy", domain), cluster); // fails when it is not running: fine
       await ctx.must(virsh(host, "undefine", domain, "--remove-all-storage"), cluster, fix);
@@ -458,8 +520,13 @@ async function removeManagementNetworkIfUnused(ctx: VagrantContext, cluster: Clu
   }
   await ctx.run(virsh(host, "net-destroy", net), cluster);
   const undef = await ctx.run(virsh(host, "net-undefine", net), cluster);
-  if (undef.exitCode !== 0 && lines((await ctx.run(virsh(host, "net-list", "--all", "--name"), cluster)).stdout).includes(net)) {
-    host.warn(`could not remove libvirt's ${net} network: ${(undef.stderr || undef.stdout).trim()}; remove it by hand once no VM uses it: virsh net-destroy ${net}; virsh net-undefine ${net}`);
+  if (
+    undef.exitCode !== 0 &&
+    lines((await ctx.run(virsh(host, "net-list", "--all", "--name"), cluster)).stdout).includes(net)
+  ) {
+    host.warn(
+      `could not remove libvirt's ${net} network: ${(undef.stderr || undef.stdout).trim()}; remove it by hand once no VM uses it: virsh net-destroy ${net}; virsh net-undefine ${net}`,
+    );
   }
 }
 

@@ -52,10 +52,24 @@ export class LocalTransport implements Transport {
   ) {}
 
   run(script: string, opts: RunOptions = {}): Promise<RunResult> {
-    const env = { ...nodeEnvironment(this.host.env), HOME: path.join(this.root, "home"), DVC_ROOT: this.root, DVC_NODE: this.node, ...opts.env };
+    const env = {
+      ...nodeEnvironment(this.host.env),
+      HOME: path.join(this.root, "home"),
+      DVC_ROOT: this.root,
+      DVC_NODE: this.node,
+      ...opts.env,
+    };
     // The script on a line of its own: a trailing `&` in it must background its own
     // command, not the whole `cd && script` list (which would hold our pipes open).
-    const argv = ["ip", "netns", "exec", this.namespace, "bash", "-c", `mkdir -p "$HOME" && cd "$DVC_ROOT" || exit 1\n${script}`];
+    const argv = [
+      "ip",
+      "netns",
+      "exec",
+      this.namespace,
+      "bash",
+      "-c",
+      `mkdir -p "$HOME" && cd "$DVC_ROOT" || exit 1\n${script}`,
+    ];
     return runForNode(this.host.run, this.node, argv, script, opts, env);
   }
 
@@ -81,12 +95,32 @@ export class LocalTransport implements Transport {
   }
 
   shell(): { argv: string[]; env: Record<string, string> } {
-    const env = { HOME: path.join(this.root, "home"), DVC_ROOT: this.root, DVC_NODE: this.node, PS1: `${this.node}:\\w# ` };
-    return { argv: ["ip", "netns", "exec", this.namespace, "bash", "--norc", "-c", `cd ${shq(this.root)} && exec bash --norc -i`], env };
+    const env = {
+      HOME: path.join(this.root, "home"),
+      DVC_ROOT: this.root,
+      DVC_NODE: this.node,
+      PS1: `${this.node}:\\w# `,
+    };
+    return {
+      argv: [
+        "ip",
+        "netns",
+        "exec",
+        this.namespace,
+        "bash",
+        "--norc",
+        "-c",
+        `cd ${shq(this.root)} && exec bash --norc -i`,
+      ],
+      env,
+    };
   }
 }
 
-/** Proxy settings of the host, which mean nothing inside a node (no route out) and would send its requests to the private network astray. */
+/**
+ * Proxy settings of the host, which mean nothing inside a node (no route out) and would send its requests to the
+ * private network astray.
+ */
 const PROXY_VARIABLES = /^(https?|all|no|ftp)_proxy$/i;
 
 /** The host's environment as a node's processes get it: without the host's proxy settings. */
@@ -113,7 +147,12 @@ while True:
 `;
 
 /** Namespaces are made in parallel, share the host's memory and disk, and are not reachable from it. */
-export const LOCAL_CAPABILITIES: ProviderCapabilities = { parallelMachines: true, hostReachesNodes: false, reservesResources: false, nodesOnThisHost: true };
+export const LOCAL_CAPABILITIES: ProviderCapabilities = {
+  parallelMachines: true,
+  hostReachesNodes: false,
+  reservesResources: false,
+  nodesOnThisHost: true,
+};
 
 export class LocalProvider implements MachineProvider {
   readonly name = "local" as const;
@@ -124,7 +163,10 @@ export class LocalProvider implements MachineProvider {
   /** Runs `ip ...`; a failure throws with the command and its stderr. */
   private async ip(args: readonly string[], fix = "run it by hand as root to see why"): Promise<ProcessResult> {
     const r = await this.host.run(["ip", ...args], { timeoutMs: 30_000 });
-    if (r.exitCode !== 0) throw new UserError(`\`ip ${args.join(" ")}\` failed`, 1, [{ path: `ip ${args[0]}`, message: describeFailure(r), fix }]);
+    if (r.exitCode !== 0)
+      throw new UserError(`\`ip ${args.join(" ")}\` failed`, 1, [
+        { path: `ip ${args[0]}`, message: describeFailure(r), fix },
+      ]);
     return r;
   }
 
@@ -165,7 +207,14 @@ export class LocalProvider implements MachineProvider {
     const { host } = this;
     const rows: CheckRow[] = [];
     if (host.platform !== "linux") {
-      return [fail("root", `${host.platform} host`, 'the local provider uses Linux network namespaces: use "provider": "virtualbox" or "libvirt" here', "/provider")];
+      return [
+        fail(
+          "root",
+          `${host.platform} host`,
+          'the local provider uses Linux network namespaces: use "provider": "virtualbox" or "libvirt" here',
+          "/provider",
+        ),
+      ];
     }
     rows.push(
       host.uid === 0
@@ -178,7 +227,15 @@ export class LocalProvider implements MachineProvider {
           ),
     );
     const ip = await host.run(["ip", "-V"], { timeoutMs: 10_000 });
-    rows.push(ip.exitCode === 0 ? ok("iproute2", ip.stdout.trim()) : fail("iproute2", ip.missing ? "not found" : describeFailure(ip), "install iproute2 (sudo apt-get install iproute2)"));
+    rows.push(
+      ip.exitCode === 0
+        ? ok("iproute2", ip.stdout.trim())
+        : fail(
+            "iproute2",
+            ip.missing ? "not found" : describeFailure(ip),
+            "install iproute2 (sudo apt-get install iproute2)",
+          ),
+    );
     rows.push(await hostPythonCheck(host, needs.python));
     return rows;
   }
@@ -186,7 +243,8 @@ export class LocalProvider implements MachineProvider {
   async createNetwork(cluster: ClusterRef): Promise<void> {
     const ns = networkNamespace(cluster);
     if (!(await this.listNamespaces()).includes(ns)) await this.ip(["netns", "add", ns]);
-    if ((await this.ipMaybe(["-n", ns, "link", "show", BRIDGE])).exitCode !== 0) await this.ip(["-n", ns, "link", "add", BRIDGE, "type", "bridge"]);
+    if ((await this.ipMaybe(["-n", ns, "link", "show", BRIDGE])).exitCode !== 0)
+      await this.ip(["-n", ns, "link", "add", BRIDGE, "type", "bridge"]);
     await this.ip(["-n", ns, "link", "set", "lo", "up"]);
     await this.ip(["-n", ns, "link", "set", BRIDGE, "up"]);
   }
@@ -199,7 +257,10 @@ export class LocalProvider implements MachineProvider {
     // No image: a node's "disk" is its root folder. Record the machine list all the same,
     // so operators and the Vagrant providers see one format.
     await mkdir(cluster.clusterDir, { recursive: true });
-    await writeFile(path.join(cluster.clusterDir, "machines.json"), JSON.stringify({ clusterId: cluster.id, provider: "local", nodes: cluster.nodes }, null, 2));
+    await writeFile(
+      path.join(cluster.clusterDir, "machines.json"),
+      JSON.stringify({ clusterId: cluster.id, provider: "local", nodes: cluster.nodes }, null, 2),
+    );
   }
 
   async removeBox(cluster: ClusterRef): Promise<void> {
@@ -213,7 +274,13 @@ export class LocalProvider implements MachineProvider {
     const peer = `v-${node.name}`;
     const names = await this.listNamespaces();
     if (!names.includes(net)) {
-      throw new UserError(`the cluster network namespace ${net} is missing`, 1, [{ path: net, message: "not in `ip netns list`", fix: "run cdktf deploy again (it recreates the network stage)" }]);
+      throw new UserError(`the cluster network namespace ${net} is missing`, 1, [
+        {
+          path: net,
+          message: "not in `ip netns list`",
+          fix: "run cdktf deploy again (it recreates the network stage)",
+        },
+      ]);
     }
     // A half-made node from an interrupted deploy is removed and made again, whole.
     if (names.includes(ns)) await this.deleteNamespace(ns);
@@ -231,7 +298,10 @@ export class LocalProvider implements MachineProvider {
 
   async networkPresent(cluster: ClusterRef): Promise<boolean> {
     const ns = networkNamespace(cluster);
-    return (await this.listNamespaces()).includes(ns) && (await this.ipMaybe(["-n", ns, "link", "show", BRIDGE, "up"])).stdout.includes(BRIDGE);
+    return (
+      (await this.listNamespaces()).includes(ns) &&
+      (await this.ipMaybe(["-n", ns, "link", "show", BRIDGE, "up"])).stdout.includes(BRIDGE)
+    );
   }
 
   async machineState(cluster: ClusterRef, node: NodeSpec): Promise<MachineStatus> {
@@ -240,7 +310,8 @@ export class LocalProvider implements MachineProvider {
     // outlives its power; a namespace cannot be "off", so no namespace is "missing".
     const ns = nodeNamespace(cluster, node.name);
     if (!(await this.listNamespaces()).includes(ns)) return { state: "missing", detail: `no namespace ${ns}` };
-    if (!existsSync(path.join(nodeRoot(cluster, node.name), "machine.json"))) return { state: "missing", detail: `namespace ${ns} is half-made (no machine.json)` };
+    if (!existsSync(path.join(nodeRoot(cluster, node.name), "machine.json")))
+      return { state: "missing", detail: `namespace ${ns} is half-made (no machine.json)` };
     return { state: "running", detail: `namespace ${ns}` };
   }
 
@@ -265,7 +336,17 @@ export class LocalProvider implements MachineProvider {
    */
   forward(cluster: ClusterRef, node: NodeSpec, targetPort: number, localPort: number): Promise<Server> {
     const python = nodePaths(nodeRoot(cluster, node.name)).python;
-    return relayServer(localPort, ["ip", "netns", "exec", nodeNamespace(cluster, node.name), python, "-c", RELAY, node.ip, String(targetPort)]);
+    return relayServer(localPort, [
+      "ip",
+      "netns",
+      "exec",
+      nodeNamespace(cluster, node.name),
+      python,
+      "-c",
+      RELAY,
+      node.ip,
+      String(targetPort),
+    ]);
   }
 }
 
@@ -279,6 +360,7 @@ export async function hostPythonCheck(host: Host, python: string): Promise<Check
   const install = `install Python ${python} with its venv module (Debian/Ubuntu: sudo apt-get install ${bin} ${bin}-venv; or pyenv install ${python}), or set runtime.python to a Python this host has and re-lock (npm run lock -- --python X.Y)`;
   const found = pythonProbeOutcome(r);
   if ("version" in found) return ok(bin, found.version);
-  if (found.problem === "no-venv") return fail(bin, `${bin} has no venv module`, `sudo apt-get install ${bin}-venv`, "/runtime/python");
+  if (found.problem === "no-venv")
+    return fail(bin, `${bin} has no venv module`, `sudo apt-get install ${bin}-venv`, "/runtime/python");
   return fail(bin, r.missing ? "not found" : describeFailure(r), install, "/runtime/python");
 }

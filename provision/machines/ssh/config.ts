@@ -13,23 +13,46 @@ function configPath(p: string, configFile: string): string {
 }
 
 /** Provider ssh: one node per host, its address to bind to and how to reach it. */
-export function resolveSshHosts(config: ClusterConfig, raw: unknown, configFile: string, id: string, problems: Problem[]): Array<NodeSsh & { bind: string }> {
+export function resolveSshHosts(
+  config: ClusterConfig,
+  raw: unknown,
+  configFile: string,
+  id: string,
+  problems: Problem[],
+): Array<NodeSsh & { bind: string }> {
   const { hosts } = config.ssh;
   if (config.provider !== "ssh") {
-    if (hosts.length) problems.push({ path: "/ssh/hosts", message: `ssh.hosts is for provider "ssh", and provider is "${config.provider}"`, fix: 'set "provider": "ssh", or remove ssh.hosts' });
+    if (hosts.length)
+      problems.push({
+        path: "/ssh/hosts",
+        message: `ssh.hosts is for provider "ssh", and provider is "${config.provider}"`,
+        fix: 'set "provider": "ssh", or remove ssh.hosts',
+      });
     return [];
   }
   if (!hosts.length) {
-    problems.push({ path: "/ssh/hosts", message: 'provider "ssh" needs the machines to use', fix: 'list them: "ssh": {"hosts": [{"address": "10.0.0.21", "user": "lea"}, ...]}' });
+    problems.push({
+      path: "/ssh/hosts",
+      message: 'provider "ssh" needs the machines to use',
+      fix: 'list them: "ssh": {"hosts": [{"address": "10.0.0.21", "user": "lea"}, ...]}',
+    });
     return [];
   }
   const given = (raw as { nodes?: { count?: unknown } } | null)?.nodes?.count;
   if (given !== undefined && given !== hosts.length) {
-    problems.push({ path: "/nodes/count", message: `${String(given)} nodes, but ssh.hosts lists ${hosts.length}`, fix: "remove nodes.count: with provider ssh there is one node per host" });
+    problems.push({
+      path: "/nodes/count",
+      message: `${String(given)} nodes, but ssh.hosts lists ${hosts.length}`,
+      fix: "remove nodes.count: with provider ssh there is one node per host",
+    });
   }
   config.nodes.overrides.forEach((o, i) => {
     if (o.ip)
-      problems.push({ path: `/nodes/overrides/${i}/ip`, message: "with provider ssh a node's address is its host's", fix: `set ssh.hosts[].bind instead, and remove nodes.overrides[${i}].ip` });
+      problems.push({
+        path: `/nodes/overrides/${i}/ip`,
+        message: "with provider ssh a node's address is its host's",
+        fix: `set ssh.hosts[].bind instead, and remove nodes.overrides[${i}].ip`,
+      });
   });
   if (config.ssh.sudo === false && config.ssh.serviceManager === "systemd") {
     problems.push({

@@ -23,8 +23,16 @@ import type { MachineProvider, MachineStatus, ProviderCapabilities } from "../pr
 import type { ClusterConfig } from "../../core/config-schema.js";
 import type { NodeSpec, NodeSsh, HostNeeds } from "../../core/model.js";
 
-/** Other people's machines: made in parallel, reached over ssh (forwarded, as their addresses may be private), sharing nothing of this host. */
-export const SSH_CAPABILITIES: ProviderCapabilities = { parallelMachines: true, hostReachesNodes: false, reservesResources: false, nodesOnThisHost: false };
+/**
+ * Other people's machines: made in parallel, reached over ssh (forwarded, as their addresses may be private), sharing
+ * nothing of this host.
+ */
+export const SSH_CAPABILITIES: ProviderCapabilities = {
+  parallelMachines: true,
+  hostReachesNodes: false,
+  reservesResources: false,
+  nodesOnThisHost: false,
+};
 
 /** Marker the machine stage leaves in a host's runtime folder: whose it is. */
 const MARKER = ".dvc-machine.json";
@@ -37,13 +45,22 @@ const CLOCK_WARN_S = 60;
 /** Files of provider ssh on this computer, under <clusterDir>/ssh. */
 export function sshPaths(cluster: Pick<ClusterRef, "clusterDir">) {
   const dir = path.join(cluster.clusterDir, "ssh");
-  return { dir, config: (node: string) => path.join(dir, `${node}.conf`), facts: (node: string) => path.join(dir, `${node}.json`), machines: path.join(cluster.clusterDir, "machines.json") };
+  return {
+    dir,
+    config: (node: string) => path.join(dir, `${node}.conf`),
+    facts: (node: string) => path.join(dir, `${node}.json`),
+    machines: path.join(cluster.clusterDir, "machines.json"),
+  };
 }
 
 function settingsOf(node: NodeSpec): NodeSsh {
   if (!node.ssh)
     throw new UserError(`${node.name} has no ssh settings`, 2, [
-      { path: "/ssh/hosts", message: `provider ssh makes its nodes from ssh.hosts, and ${node.name} is not one of them`, fix: "run npx cdktf deploy" },
+      {
+        path: "/ssh/hosts",
+        message: `provider ssh makes its nodes from ssh.hosts, and ${node.name} is not one of them`,
+        fix: "run npx cdktf deploy",
+      },
     ]);
   return node.ssh;
 }
@@ -51,7 +68,9 @@ function settingsOf(node: NodeSpec): NodeSsh {
 /** A path for an ssh_config line: quoted (spaces), % doubled (ssh expands %-tokens there). */
 function configPath(p: string): string {
   if (p.includes('"'))
-    throw new UserError(`the path ${p} holds a double quote, which ssh_config cannot carry`, 2, [{ path: p, message: "a double quote in a path", fix: "move the file to a path without one" }]);
+    throw new UserError(`the path ${p} holds a double quote, which ssh_config cannot carry`, 2, [
+      { path: p, message: "a double quote in a path", fix: "move the file to a path without one" },
+    ]);
   return `"${p.replace(/%/g, "%%")}"`;
 }
 
@@ -94,7 +113,10 @@ export function sshFailure(node: NodeSpec, stderr: string): { found: string; fix
     };
   }
   if (/Identity file .* not accessible|no such identity|Load key .*No such file/i.test(stderr)) {
-    return { found: `${target}: the key ${s.identityFile ?? ""} cannot be read (${stderr.trim().split("\n")[0]})`, fix: "fix ssh.hosts[].identityFile, or leave it out to use ssh-agent" };
+    return {
+      found: `${target}: the key ${s.identityFile ?? ""} cannot be read (${stderr.trim().split("\n")[0]})`,
+      fix: "fix ssh.hosts[].identityFile, or leave it out to use ssh-agent",
+    };
   }
   if (/Permission denied/i.test(stderr)) {
     return {
@@ -102,8 +124,15 @@ export function sshFailure(node: NodeSpec, stderr: string): { found: string; fix
       fix: `put the public key in ${s.user}'s ~/.ssh/authorized_keys there: ssh-copy-id ${s.identityFile ? `-i ${JSON.stringify(`${s.identityFile}.pub`)} ` : ""}-p ${s.port} ${s.user}@${s.address}`,
     };
   }
-  if (/Connection refused/i.test(stderr)) return { found: `${target}: ${last}`, fix: `start the ssh server there (sudo systemctl start ssh), or fix ssh.hosts[].port` };
-  return { found: `${target}: ${last}`, fix: "is the machine on, and reachable from this computer (VPN, firewall)? Try: ssh -p PORT USER@ADDRESS" };
+  if (/Connection refused/i.test(stderr))
+    return {
+      found: `${target}: ${last}`,
+      fix: `start the ssh server there (sudo systemctl start ssh), or fix ssh.hosts[].port`,
+    };
+  return {
+    found: `${target}: ${last}`,
+    fix: "is the machine on, and reachable from this computer (VPN, firewall)? Try: ssh -p PORT USER@ADDRESS",
+  };
 }
 
 /**
@@ -197,7 +226,11 @@ if [ "$DVC_SUDO" = yes ]; then if sudo -n true 2>/dev/null; then echo "sudo=yes"
 `;
 
 /** The probe's key=value lines (port= and missing_tool= may repeat). */
-export function parseProbe(stdout: string): { single: Record<string, string>; ports: Array<{ port: number; ours: boolean; who: string }>; missingTools: string[] } {
+export function parseProbe(stdout: string): {
+  single: Record<string, string>;
+  ports: Array<{ port: number; ours: boolean; who: string }>;
+  missingTools: string[];
+} {
   const single: Record<string, string> = {};
   const ports: Array<{ port: number; ours: boolean; who: string }> = [];
   const missingTools: string[] = [];
@@ -216,7 +249,10 @@ export function parseProbe(stdout: string): { single: Record<string, string>; po
 }
 
 /** Which manager runs the services on a host, from what it offers and what the config asks. */
-export function serviceManagerFor(wanted: NodeSsh["serviceManager"], facts: Record<string, string>): ServiceManager | undefined {
+export function serviceManagerFor(
+  wanted: NodeSsh["serviceManager"],
+  facts: Record<string, string>,
+): ServiceManager | undefined {
   const userSystemd = facts.systemd_user === "yes" && facts.linger === "yes";
   if (wanted === "systemd") return facts.sudo === "yes" ? "systemd" : undefined;
   if (wanted === "systemd-user") return userSystemd ? "systemd-user" : undefined;
@@ -240,9 +276,16 @@ interface Probed {
 const GIB = 1024 ** 3;
 
 /** The check rows of one host from its probe. */
-export function hostRows(p: Probed, cluster: ClusterRef, needs: HostNeeds, majorityPython: string | undefined): CheckRow[] {
+export function hostRows(
+  p: Probed,
+  cluster: ClusterRef,
+  needs: HostNeeds,
+  majorityPython: string | undefined,
+): CheckRow[] {
   // A failure is reported at its config field: its text starts with the node it is about.
-  return rowsOf(p, cluster, needs, majorityPython).map((r) => (r.status === "ok" ? r : { ...r, found: `${p.node.name}: ${r.found}` }));
+  return rowsOf(p, cluster, needs, majorityPython).map((r) =>
+    r.status === "ok" ? r : { ...r, found: `${p.node.name}: ${r.found}` },
+  );
 }
 
 function rowsOf(p: Probed, cluster: ClusterRef, needs: HostNeeds, majorityPython: string | undefined): CheckRow[] {
@@ -255,9 +298,18 @@ function rowsOf(p: Probed, cluster: ClusterRef, needs: HostNeeds, majorityPython
     return [fail(name("ssh"), why.found, why.fix, at)];
   }
   if (p.result.exitCode !== 0)
-    return [fail(name("ssh"), `the probe failed there (exit ${p.result.exitCode}): ${p.result.stderr.trim().split("\n").pop() ?? ""}`, "run npm run doctor -- --verbose to see the command", at)];
+    return [
+      fail(
+        name("ssh"),
+        `the probe failed there (exit ${p.result.exitCode}): ${p.result.stderr.trim().split("\n").pop() ?? ""}`,
+        "run npm run doctor -- --verbose to see the command",
+        at,
+      ),
+    ];
   const { single: f, ports, missingTools } = parseProbe(p.result.stdout);
-  const rows: CheckRow[] = [ok(name("ssh"), `${s.user}@${s.address}:${s.port}, host key known (${path.basename(s.knownHosts)})`)];
+  const rows: CheckRow[] = [
+    ok(name("ssh"), `${s.user}@${s.address}:${s.port}, host key known (${path.basename(s.knownHosts)})`),
+  ];
   // Python: the lock's X.Y, with venv, and one patch level on every node (the version gate compares them).
   const py = `python${needs.python}`;
   if (f.python === "missing")
@@ -278,7 +330,15 @@ function rowsOf(p: Probed, cluster: ClusterRef, needs: HostNeeds, majorityPython
         "/runtime/python",
       ),
     );
-  else if (f.venv !== "yes") rows.push(fail(name("python"), `${py} ${f.python} has no venv module`, `install it there: sudo apt-get install ${py}-venv`, "/runtime/python"));
+  else if (f.venv !== "yes")
+    rows.push(
+      fail(
+        name("python"),
+        `${py} ${f.python} has no venv module`,
+        `install it there: sudo apt-get install ${py}-venv`,
+        "/runtime/python",
+      ),
+    );
   else if (majorityPython && f.python !== majorityPython)
     rows.push(
       fail(
@@ -302,7 +362,13 @@ function rowsOf(p: Probed, cluster: ClusterRef, needs: HostNeeds, majorityPython
       ),
     );
   else if (f.glibc && f.glibc !== "none" && ((glibc[0] ?? 0) < 2 || ((glibc[0] ?? 0) === 2 && (glibc[1] ?? 0) < 28)))
-    rows.push(fail(name("platform"), `glibc ${f.glibc} (${f.os ?? "?"})`, "the runtime's wheels need glibc 2.28 or newer (Debian 10, Ubuntu 20.04 and later)"));
+    rows.push(
+      fail(
+        name("platform"),
+        `glibc ${f.glibc} (${f.os ?? "?"})`,
+        "the runtime's wheels need glibc 2.28 or newer (Debian 10, Ubuntu 20.04 and later)",
+      ),
+    );
   else rows.push(ok(name("platform"), `${arch}, ${f.os ?? "Linux"}, glibc ${f.glibc ?? "?"}`));
   // The address Dask binds to must be the host's own.
   const addrs = (f.addrs ?? "").split(/\s+/).filter(Boolean);
@@ -321,34 +387,90 @@ function rowsOf(p: Probed, cluster: ClusterRef, needs: HostNeeds, majorityPython
     const taken = ports.filter((x) => wanted.includes(x.port) && !x.ours);
     rows.push(
       taken.length
-        ? fail(name("ports"), taken.map((x) => `${x.port} in use by ${x.who}`).join("; "), "stop that program there, or choose other dask.*Port values in cluster.config.json", "/dask")
+        ? fail(
+            name("ports"),
+            taken.map((x) => `${x.port} in use by ${x.who}`).join("; "),
+            "stop that program there, or choose other dask.*Port values in cluster.config.json",
+            "/dask",
+          )
         : ok(name("ports"), `${wanted.join(", ")} free${ports.some((x) => x.ours) ? " (or this cluster's own)" : ""}`),
     );
   }
   const skew = Number(f.now) - p.localNow / 1000;
-  if (!Number.isFinite(skew)) rows.push(warn(name("clock"), "could not read the host's clock", "make sure it keeps time (NTP)"));
+  if (!Number.isFinite(skew))
+    rows.push(warn(name("clock"), "could not read the host's clock", "make sure it keeps time (NTP)"));
   else if (skew < -CLOCK_FAIL_S)
-    rows.push(fail(name("clock"), `${Math.round(-skew)} s behind this computer`, "set its clock (NTP: sudo timedatectl set-ntp true): the cluster's certificates would not be valid there yet"));
+    rows.push(
+      fail(
+        name("clock"),
+        `${Math.round(-skew)} s behind this computer`,
+        "set its clock (NTP: sudo timedatectl set-ntp true): the cluster's certificates would not be valid there yet",
+      ),
+    );
   else if (Math.abs(skew) > CLOCK_WARN_S)
-    rows.push(warn(name("clock"), `${Math.round(Math.abs(skew))} s ${skew < 0 ? "behind" : "ahead of"} this computer`, "set its clock (NTP): logs and timings compare badly"));
+    rows.push(
+      warn(
+        name("clock"),
+        `${Math.round(Math.abs(skew))} s ${skew < 0 ? "behind" : "ahead of"} this computer`,
+        "set its clock (NTP): logs and timings compare badly",
+      ),
+    );
   else rows.push(ok(name("clock"), `within ${Math.max(1, Math.round(Math.abs(skew)))} s of this computer`));
   const free = Number(f.free);
   rows.push(
     free >= MIN_FREE_BYTES
       ? ok(name("disk"), `${(free / GIB).toFixed(1)} GiB free for ${s.root}`)
-      : fail(name("disk"), `${(free / GIB).toFixed(1)} GiB free for ${s.root}`, `free at least ${MIN_FREE_BYTES / GIB} GiB there, or set ssh.hosts[${node.index - 1}].root elsewhere`, `${at}/root`),
+      : fail(
+          name("disk"),
+          `${(free / GIB).toFixed(1)} GiB free for ${s.root}`,
+          `free at least ${MIN_FREE_BYTES / GIB} GiB there, or set ssh.hosts[${node.index - 1}].root elsewhere`,
+          `${at}/root`,
+        ),
   );
   if (missingTools.length)
     rows.push(
-      fail(name("tools"), `no ${missingTools.join(", ")}`, `install them there (Debian/Ubuntu: sudo apt-get install ${missingTools.map((t) => (t === "flock" ? "util-linux" : t)).join(" ")})`),
+      fail(
+        name("tools"),
+        `no ${missingTools.join(", ")}`,
+        `install them there (Debian/Ubuntu: sudo apt-get install ${missingTools.map((t) => (t === "flock" ? "util-linux" : t)).join(" ")})`,
+      ),
     );
-  if (f.home && s.root.startsWith(`/home/${s.user}/`) && f.home !== `/home/${s.user}` && !s.root.startsWith(`${f.home}/`)) {
-    rows.push(fail(name("root"), `${s.user}'s home there is ${f.home}, not /home/${s.user}`, `set ssh.hosts[${node.index - 1}].root, e.g. ${f.home}/.dask-vm-cluster/${cluster.id}`, `${at}/root`));
+  if (
+    f.home &&
+    s.root.startsWith(`/home/${s.user}/`) &&
+    f.home !== `/home/${s.user}` &&
+    !s.root.startsWith(`${f.home}/`)
+  ) {
+    rows.push(
+      fail(
+        name("root"),
+        `${s.user}'s home there is ${f.home}, not /home/${s.user}`,
+        `set ssh.hosts[${node.index - 1}].root, e.g. ${f.home}/.dask-vm-cluster/${cluster.id}`,
+        `${at}/root`,
+      ),
+    );
   } else if (f.root === "foreign")
-    rows.push(fail(name("root"), `${s.root} exists and is not a runtime folder of this project`, `set ssh.hosts[${node.index - 1}].root to a new folder; this one is left alone`, `${at}/root`));
+    rows.push(
+      fail(
+        name("root"),
+        `${s.root} exists and is not a runtime folder of this project`,
+        `set ssh.hosts[${node.index - 1}].root to a new folder; this one is left alone`,
+        `${at}/root`,
+      ),
+    );
   else if (f.root?.startsWith("ours:") && f.root !== `ours:${cluster.id}`)
-    rows.push(fail(name("root"), `${s.root} belongs to cluster ${f.root.slice(5)} (another checkout)`, `destroy that cluster first, or set ssh.hosts[${node.index - 1}].root`, `${at}/root`));
-  else rows.push(ok(name("root"), f.root === `ours:${cluster.id}` ? `${s.root} (this cluster's)` : `${s.root} (to be made)`));
+    rows.push(
+      fail(
+        name("root"),
+        `${s.root} belongs to cluster ${f.root.slice(5)} (another checkout)`,
+        `destroy that cluster first, or set ssh.hosts[${node.index - 1}].root`,
+        `${at}/root`,
+      ),
+    );
+  else
+    rows.push(
+      ok(name("root"), f.root === `ours:${cluster.id}` ? `${s.root} (this cluster's)` : `${s.root} (to be made)`),
+    );
   const manager = serviceManagerFor(s.serviceManager, f);
   if (!manager) {
     const fix =
@@ -375,10 +497,23 @@ function rowsOf(p: Probed, cluster: ClusterRef, needs: HostNeeds, majorityPython
       ),
     );
   }
-  if (f.cpus && node.cpus > Number(f.cpus)) rows.push(warn(name("cpus"), `${f.cpus} CPUs, the node is given ${node.cpus}`, "lower nodes.cpus or this node's override", "/nodes/cpus"));
+  if (f.cpus && node.cpus > Number(f.cpus))
+    rows.push(
+      warn(
+        name("cpus"),
+        `${f.cpus} CPUs, the node is given ${node.cpus}`,
+        "lower nodes.cpus or this node's override",
+        "/nodes/cpus",
+      ),
+    );
   if (f.mem && node.memoryMb * 1024 > Number(f.mem))
     rows.push(
-      warn(name("memory"), `${Math.round(Number(f.mem) / 1024)} MiB, the node is given ${node.memoryMb}`, "lower nodes.memoryMb: the worker would be killed before it spills", "/nodes/memoryMb"),
+      warn(
+        name("memory"),
+        `${Math.round(Number(f.mem) / 1024)} MiB, the node is given ${node.memoryMb}`,
+        "lower nodes.memoryMb: the worker would be killed before it spills",
+        "/nodes/memoryMb",
+      ),
     );
   return rows;
 }
@@ -418,7 +553,9 @@ export class SshProvider implements MachineProvider {
     const s = settingsOf(node);
     if (s.serviceManager !== "auto") return s.serviceManager;
     try {
-      return (JSON.parse(readFileSync(sshPaths(cluster).facts(node.name), "utf8")) as { serviceManager: ServiceManager }).serviceManager;
+      return (
+        JSON.parse(readFileSync(sshPaths(cluster).facts(node.name), "utf8")) as { serviceManager: ServiceManager }
+      ).serviceManager;
     } catch {
       return "supervisor";
     }
@@ -426,19 +563,41 @@ export class SshProvider implements MachineProvider {
 
   private sshTransport(cluster: ClusterRef, node: NodeSpec, manager?: ServiceManager, fresh = false): SshTransport {
     const noSharing = fresh || this.host.platform === "win32";
-    return new SshTransport(node.name, this.configFile(cluster, node), this.host.run, 1, noSharing, settingsOf(node).root, manager ?? this.managerOf(cluster, node));
+    return new SshTransport(
+      node.name,
+      this.configFile(cluster, node),
+      this.host.run,
+      1,
+      noSharing,
+      settingsOf(node).root,
+      manager ?? this.managerOf(cluster, node),
+    );
   }
 
   /**
    * The probe. In preflight (fresh) it logs in anew: a shared connection opened earlier
    * would still work for a host that now refuses the key or shows another host key.
    */
-  private async probe(cluster: ClusterRef, node: NodeSpec, needs: Pick<HostNeeds, "python" | "dask">, fresh = false): Promise<Probed> {
+  private async probe(
+    cluster: ClusterRef,
+    node: NodeSpec,
+    needs: Pick<HostNeeds, "python" | "dask">,
+    fresh = false,
+  ): Promise<Probed> {
     const s = settingsOf(node);
     const t = this.sshTransport(cluster, node, "supervisor", fresh);
     const ports = needs.dask ? nodePorts(node, cluster.head, needs.dask) : [];
     const before = Date.now();
-    const result = await t.run(PROBE, { nothrow: true, timeoutMs: 60_000, env: { DVC_PY: `python${needs.python}`, DVC_ROOT: s.root, DVC_PORTS: ports.join(" "), DVC_SUDO: s.sudo ? "yes" : "no" } });
+    const result = await t.run(PROBE, {
+      nothrow: true,
+      timeoutMs: 60_000,
+      env: {
+        DVC_PY: `python${needs.python}`,
+        DVC_ROOT: s.root,
+        DVC_PORTS: ports.join(" "),
+        DVC_SUDO: s.sudo ? "yes" : "no",
+      },
+    });
     return { node, result, localNow: (before + Date.now()) / 2 };
   }
 
@@ -451,14 +610,23 @@ export class SshProvider implements MachineProvider {
         fail(
           "ssh",
           "not found",
-          this.host.platform === "win32" ? "install the OpenSSH client (Settings > Apps > Optional features)" : "install the OpenSSH client (Debian/Ubuntu: sudo apt-get install openssh-client)",
+          this.host.platform === "win32"
+            ? "install the OpenSSH client (Settings > Apps > Optional features)"
+            : "install the OpenSSH client (Debian/Ubuntu: sudo apt-get install openssh-client)",
         ),
       ];
     rows.push(ok("ssh", version));
     for (const node of cluster.nodes) {
       const s = settingsOf(node);
       if (s.identityFile && !this.host.exists(s.identityFile))
-        rows.push(fail(`${node.name} key`, `${s.identityFile} does not exist`, "fix ssh.hosts[].identityFile, or leave it out to use ssh-agent", `/ssh/hosts/${node.index - 1}/identityFile`));
+        rows.push(
+          fail(
+            `${node.name} key`,
+            `${s.identityFile} does not exist`,
+            "fix ssh.hosts[].identityFile, or leave it out to use ssh-agent",
+            `/ssh/hosts/${node.index - 1}/identityFile`,
+          ),
+        );
     }
     if (!this.host.exists(cluster.nodes[0]?.ssh?.knownHosts ?? "")) {
       const kh = cluster.nodes[0]?.ssh?.knownHosts ?? "~/.ssh/known_hosts";
@@ -473,7 +641,9 @@ export class SshProvider implements MachineProvider {
       return rows;
     }
     const probed = await Promise.all(cluster.nodes.map((n) => this.probe(cluster, n, needs, true)));
-    const pythons = probed.map((p) => (p.result?.exitCode === 0 ? parseProbe(p.result.stdout).single.python : undefined));
+    const pythons = probed.map((p) =>
+      p.result?.exitCode === 0 ? parseProbe(p.result.stdout).single.python : undefined,
+    );
     const majority = majorityOf(pythons);
     for (const p of probed) rows.push(...hostRows(p, cluster, needs, majority));
     return rows;
@@ -491,7 +661,10 @@ export class SshProvider implements MachineProvider {
 
   async prepareBox(cluster: ClusterRef): Promise<void> {
     mkdirSync(cluster.clusterDir, { recursive: true });
-    writeFileSync(sshPaths(cluster).machines, JSON.stringify({ clusterId: cluster.id, provider: "ssh", nodes: cluster.nodes }, null, 2));
+    writeFileSync(
+      sshPaths(cluster).machines,
+      JSON.stringify({ clusterId: cluster.id, provider: "ssh", nodes: cluster.nodes }, null, 2),
+    );
   }
 
   async removeBox(cluster: ClusterRef): Promise<void> {
@@ -507,7 +680,9 @@ export class SshProvider implements MachineProvider {
     const probed = await this.probe(cluster, node, { python: "3" });
     if (probed.result?.exitCode !== 0) {
       const why = sshFailure(node, probed.result?.stderr ?? "");
-      throw new UserError(`${node.name} (${s.user}@${s.address}) cannot be reached`, 1, [{ path: node.name, message: why.found, fix: why.fix }]);
+      throw new UserError(`${node.name} (${s.user}@${s.address}) cannot be reached`, 1, [
+        { path: node.name, message: why.found, fix: why.fix },
+      ]);
     }
     const facts = parseProbe(probed.result.stdout).single;
     // Never take over a folder that is not this cluster's (preflight says so too; a repair
@@ -516,7 +691,10 @@ export class SshProvider implements MachineProvider {
       throw new UserError(`${node.name}: ${s.root} on ${s.address} is not this cluster's runtime folder`, 2, [
         {
           path: `/ssh/hosts/${node.index - 1}/root`,
-          message: facts.root === "foreign" ? "it exists and holds something else" : `it belongs to cluster ${facts.root.slice(5)}`,
+          message:
+            facts.root === "foreign"
+              ? "it exists and holds something else"
+              : `it belongs to cluster ${facts.root.slice(5)}`,
           fix: `set ssh.hosts[${node.index - 1}].root to a new folder; this one is left alone`,
         },
       ]);
@@ -524,14 +702,23 @@ export class SshProvider implements MachineProvider {
     const manager = serviceManagerFor(s.serviceManager, facts) ?? "supervisor";
     const t = this.sshTransport(cluster, node, manager);
     const marker = JSON.stringify({ cluster: cluster.id, node: node.name, project: cluster.projectDir });
-    await t.run(`set -e; mkdir -p ${shq(s.root)}; chmod 700 ${shq(s.root)}; printf '%s\\n' ${shq(marker)} > ${shq(`${s.root}/${MARKER}`)}`, { timeoutMs: 60_000 });
+    await t.run(
+      `set -e; mkdir -p ${shq(s.root)}; chmod 700 ${shq(s.root)}; printf '%s\\n' ${shq(marker)} > ${shq(`${s.root}/${MARKER}`)}`,
+      { timeoutMs: 60_000 },
+    );
     mkdirSync(sshPaths(cluster).dir, { recursive: true, mode: 0o700 });
-    writeFileSync(sshPaths(cluster).facts(node.name), `${JSON.stringify({ serviceManager: manager, home: facts.home, python: facts.python }, null, 2)}\n`);
+    writeFileSync(
+      sshPaths(cluster).facts(node.name),
+      `${JSON.stringify({ serviceManager: manager, home: facts.home, python: facts.python }, null, 2)}\n`,
+    );
   }
 
   async machineState(cluster: ClusterRef, node: NodeSpec): Promise<MachineStatus> {
     const s = settingsOf(node);
-    const r = await this.sshTransport(cluster, node).run(`test -f ${shq(`${s.root}/${MARKER}`)} && echo ours || echo absent`, { nothrow: true, timeoutMs: 30_000 });
+    const r = await this.sshTransport(cluster, node).run(
+      `test -f ${shq(`${s.root}/${MARKER}`)} && echo ours || echo absent`,
+      { nothrow: true, timeoutMs: 30_000 },
+    );
     if (r.exitCode === 255) return { state: "stopped", detail: `ssh: ${sshFailure(node, r.stderr).found}` };
     if (r.stdout.includes("ours")) return { state: "running", detail: `${s.user}@${s.address}:${s.root}` };
     return { state: "missing", detail: `no runtime folder ${s.root} on ${s.address}` };
@@ -570,11 +757,16 @@ export class SshProvider implements MachineProvider {
     const r = await t.run(script, { nothrow: true, timeoutMs: 300_000 });
     if (r.exitCode === 255) {
       throw new UserError(`${node.name} (${s.user}@${s.address}) cannot be reached to remove the runtime`, 1, [
-        { path: node.name, message: sshFailure(node, r.stderr).found, fix: `bring it back and run cdktf destroy again, or remove ${s.root} there by hand` },
+        {
+          path: node.name,
+          message: sshFailure(node, r.stderr).found,
+          fix: `bring it back and run cdktf destroy again, or remove ${s.root} there by hand`,
+        },
       ]);
     }
     await t.closeConnection();
-    for (const f of [sshPaths(cluster).config(node.name), sshPaths(cluster).facts(node.name)]) rmSync(f, { force: true });
+    for (const f of [sshPaths(cluster).config(node.name), sshPaths(cluster).facts(node.name)])
+      rmSync(f, { force: true });
   }
 
   transport(cluster: ClusterRef, node: NodeSpec): Transport {
@@ -583,6 +775,13 @@ export class SshProvider implements MachineProvider {
 
   /** Serves node:targetPort on 127.0.0.1:localPort through ssh (-W: a stream to that address from the host itself). */
   forward(cluster: ClusterRef, node: NodeSpec, targetPort: number, localPort: number): Promise<Server> {
-    return relayServer(localPort, ["ssh", "-F", this.configFile(cluster, node), "-W", `${node.ip}:${targetPort}`, node.name]);
+    return relayServer(localPort, [
+      "ssh",
+      "-F",
+      this.configFile(cluster, node),
+      "-W",
+      `${node.ip}:${targetPort}`,
+      node.name,
+    ]);
   }
 }

@@ -32,7 +32,10 @@ const VAGRANT_QUICK_MS = 30_000;
 /** What createNetwork made, kept in <clusterDir>/network.json so destroy removes exactly it. */
 export interface NetworkRecord {
   readonly provider: VagrantProviderName;
-  /** hostonlyif: a VirtualBox host-only interface; hostonlynet: a VirtualBox >= 7 host-only network (macOS); libvirt: a libvirt network. */
+  /**
+   * hostonlyif: a VirtualBox host-only interface; hostonlynet: a VirtualBox >= 7 host-only network (macOS); libvirt: a
+   * libvirt network.
+   */
   readonly kind: "hostonlyif" | "hostonlynet" | "libvirt";
   /** The name Vagrant attaches the nodes to (private_network name: / libvirt__network_name). */
   readonly name: string;
@@ -58,7 +61,10 @@ export function vagrantPaths(cluster: Pick<ClusterRef, "projectDir" | "clusterDi
 }
 
 /** The environment every vagrant command of a cluster runs with. */
-export function vagrantEnv(cluster: Pick<ClusterRef, "projectDir" | "clusterDir">, base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+export function vagrantEnv(
+  cluster: Pick<ClusterRef, "projectDir" | "clusterDir">,
+  base: NodeJS.ProcessEnv,
+): NodeJS.ProcessEnv {
   const p = vagrantPaths(cluster);
   return {
     ...base,
@@ -76,7 +82,11 @@ export function clusterSubnet(cluster: Pick<ClusterRef, "subnet">): Cidr {
   const c = parseCidr(cluster.subnet);
   if (!c)
     throw badInput(`cluster subnet ${JSON.stringify(cluster.subnet)} is not a CIDR subnet`, [
-      { path: "/network/subnet", message: `"${cluster.subnet}" is not a CIDR subnet`, fix: "write it like 192.168.56.0/24" },
+      {
+        path: "/network/subnet",
+        message: `"${cluster.subnet}" is not a CIDR subnet`,
+        fix: "write it like 192.168.56.0/24",
+      },
     ]);
   return c;
 }
@@ -136,29 +146,55 @@ export class VagrantContext {
   constructor(readonly host: Host) {}
 
   /** Runs a host program (not vagrant) in the project folder. */
-  run(argv: readonly string[], cluster: Pick<ClusterRef, "projectDir">, extra: ProcessOptions = {}): Promise<ProcessResult> {
+  run(
+    argv: readonly string[],
+    cluster: Pick<ClusterRef, "projectDir">,
+    extra: ProcessOptions = {},
+  ): Promise<ProcessResult> {
     return this.host.run(argv, { cwd: cluster.projectDir, env: this.host.env, ...extra });
   }
 
   /** Like run, but a non-zero exit throws a UserError with the program, its stderr and the fix. */
-  async must(argv: readonly string[], cluster: Pick<ClusterRef, "projectDir">, fix: string, extra: ProcessOptions = {}): Promise<ProcessResult> {
+  async must(
+    argv: readonly string[],
+    cluster: Pick<ClusterRef, "projectDir">,
+    fix: string,
+    extra: ProcessOptions = {},
+  ): Promise<ProcessResult> {
     return check(await this.run(argv, cluster, extra), fix);
   }
 
   /** Runs `vagrant <args>` with the cluster's Vagrant environment, from provision/. */
-  vagrant(args: readonly string[], cluster: Pick<ClusterRef, "projectDir" | "clusterDir">, extra: ProcessOptions = {}): Promise<ProcessResult> {
-    return this.host.run(["vagrant", ...args], { cwd: vagrantPaths(cluster).vagrantCwd, env: vagrantEnv(cluster, this.host.env), ...extra });
+  vagrant(
+    args: readonly string[],
+    cluster: Pick<ClusterRef, "projectDir" | "clusterDir">,
+    extra: ProcessOptions = {},
+  ): Promise<ProcessResult> {
+    return this.host.run(["vagrant", ...args], {
+      cwd: vagrantPaths(cluster).vagrantCwd,
+      env: vagrantEnv(cluster, this.host.env),
+      ...extra,
+    });
   }
 
-  async mustVagrant(args: readonly string[], cluster: Pick<ClusterRef, "projectDir" | "clusterDir">, fix: string, extra: ProcessOptions = {}): Promise<ProcessResult> {
+  async mustVagrant(
+    args: readonly string[],
+    cluster: Pick<ClusterRef, "projectDir" | "clusterDir">,
+    fix: string,
+    extra: ProcessOptions = {},
+  ): Promise<ProcessResult> {
     return check(await this.vagrant(args, cluster, extra), fix);
   }
 }
 
 function check(r: ProcessResult, fix: string): ProcessResult {
   if (r.exitCode === 0) return r;
-  const what = r.missing ? `${r.argv[0]} is not installed or not on PATH` : `exit code ${r.exitCode}: ${tail(r.stderr || r.stdout) || "(no output)"}`;
-  throw new UserError(`\`${r.argv.join(" ")}\` failed`, 1, [{ path: r.argv.slice(0, 2).join(" "), message: what, fix }]);
+  const what = r.missing
+    ? `${r.argv[0]} is not installed or not on PATH`
+    : `exit code ${r.exitCode}: ${tail(r.stderr || r.stdout) || "(no output)"}`;
+  throw new UserError(`\`${r.argv.join(" ")}\` failed`, 1, [
+    { path: r.argv.slice(0, 2).join(" "), message: what, fix },
+  ]);
 }
 
 /** What the shared checks learnt, for the strategy's checks. */
@@ -175,8 +211,15 @@ export interface VagrantStrategy {
   readonly capabilities: ProviderCapabilities;
   /** Host checks beyond Vagrant itself, as rows (doctor prints them, preflight enforces them). */
   checks(ctx: VagrantContext, cluster: ClusterRef, needs: HostNeeds, facts: CheckFacts): Promise<CheckRow[]>;
-  /** Creates (or finds, when `existing` still exists) the private network; records what it made as soon as it exists. */
-  createNetwork(ctx: VagrantContext, cluster: ClusterRef, existing: NetworkRecord | undefined, record: (r: NetworkRecord) => Promise<void>): Promise<NetworkRecord>;
+  /**
+   * Creates (or finds, when `existing` still exists) the private network; records what it made as soon as it exists.
+   */
+  createNetwork(
+    ctx: VagrantContext,
+    cluster: ClusterRef,
+    existing: NetworkRecord | undefined,
+    record: (r: NetworkRecord) => Promise<void>,
+  ): Promise<NetworkRecord>;
   /** Whether the recorded network exists and is up on the hypervisor (never changes anything). */
   networkPresent(ctx: VagrantContext, cluster: ClusterRef, record: NetworkRecord): Promise<boolean>;
   /**
@@ -228,19 +271,32 @@ export interface MachineList {
   readonly provider: VagrantProviderName;
   readonly box: BoxConfig;
   readonly network: { readonly name: string; readonly subnet: string; readonly prefix: number };
-  readonly nodes: readonly { readonly name: string; readonly ip: string; readonly cpus: number; readonly memoryMb: number }[];
+  readonly nodes: readonly {
+    readonly name: string;
+    readonly ip: string;
+    readonly cpus: number;
+    readonly memoryMb: number;
+  }[];
   readonly [extra: string]: unknown;
 }
 
 /** The Vagrant version row, and the version for the strategy's checks. */
-async function vagrantCheck(ctx: VagrantContext, cluster: ClusterRef, provider: VagrantProviderName): Promise<{ row: CheckRow; version?: number[] }> {
+async function vagrantCheck(
+  ctx: VagrantContext,
+  cluster: ClusterRef,
+  provider: VagrantProviderName,
+): Promise<{ row: CheckRow; version?: number[] }> {
   const r = await ctx.vagrant(["--version"], cluster, { timeoutMs: VAGRANT_QUICK_MS });
   const version = r.exitCode === 0 ? parseVersion(r.stdout) : undefined;
   const install = `the ${provider} provider creates its VMs with Vagrant ${versionText(MIN_VAGRANT)} or newer: install it (https://developer.hashicorp.com/vagrant/install; Debian/Ubuntu: sudo apt-get install vagrant), or use "provider": "local" in cluster.config.json`;
   if (!version) return { row: fail("vagrant", r.missing ? "not found" : describeFailure(r), install) };
   if (!atLeast(version, MIN_VAGRANT))
     return {
-      row: fail("vagrant", versionText(version), `Vagrant ${versionText(version)} is older than ${versionText(MIN_VAGRANT)}, which provision/machines/vagrant/Vagrantfile requires: upgrade it`),
+      row: fail(
+        "vagrant",
+        versionText(version),
+        `Vagrant ${versionText(version)} is older than ${versionText(MIN_VAGRANT)}, which provision/machines/vagrant/Vagrantfile requires: upgrade it`,
+      ),
       version,
     };
   return { row: ok("vagrant", versionText(version)), version };
@@ -251,15 +307,30 @@ async function vagrantCheck(ctx: VagrantContext, cluster: ClusterRef, provider: 
  * the nodes would leave through it. ownDevices are the cluster's own interface names (or,
  * on Windows, its host address): their routes are no clash.
  */
-export async function routeCheck(host: Host, cluster: ClusterRef, ownDevices: readonly string[], ownRoute?: (r: HostRoute) => boolean): Promise<CheckRow> {
+export async function routeCheck(
+  host: Host,
+  cluster: ClusterRef,
+  ownDevices: readonly string[],
+  ownRoute?: (r: HostRoute) => boolean,
+): Promise<CheckRow> {
   const name = "subnet free";
   const subnet = clusterSubnet(cluster);
   const table = await hostRoutes(host);
-  if ("error" in table) return warn(name, `could not list host routes (${table.error})`, `make sure no network of this host uses ${subnet.text}`, "/network/subnet");
+  if ("error" in table)
+    return warn(
+      name,
+      `could not list host routes (${table.error})`,
+      `make sure no network of this host uses ${subnet.text}`,
+      "/network/subnet",
+    );
   const mine = ownRoute ? table.routes.filter(ownRoute) : [];
   const own = [...ownDevices, ...mine.map((r) => r.dev).filter((d) => !ownDevices.includes(d))];
   const clashes = clashingRoutes(table.routes, subnet, own);
-  if (!clashes.length) return ok(name, `no host route overlaps ${subnet.text}${own.length ? ` (besides this cluster's ${own.join(", ")})` : ""}`);
+  if (!clashes.length)
+    return ok(
+      name,
+      `no host route overlaps ${subnet.text}${own.length ? ` (besides this cluster's ${own.join(", ")})` : ""}`,
+    );
   const suggestion = freeSubnet(table.routes);
   return fail(
     name,
@@ -280,10 +351,12 @@ const NESTED =
  */
 export async function virtualizationCheck(host: Host, required: boolean): Promise<CheckRow> {
   const name = "virtualization";
-  const missing = (found: string, fix: string) => (required ? fail(name, found, fix) : warn(name, `${found}: qemu emulation (TCG), several times slower`, fix));
+  const missing = (found: string, fix: string) =>
+    required ? fail(name, found, fix) : warn(name, `${found}: qemu emulation (TCG), several times slower`, fix);
   if (host.platform === "linux") {
     const cpuinfo = host.readText("/proc/cpuinfo");
-    if (cpuinfo === undefined) return warn(name, "/proc/cpuinfo unreadable", `make sure VT-x/AMD-V is on: ${ENABLE_VT}`);
+    if (cpuinfo === undefined)
+      return warn(name, "/proc/cpuinfo unreadable", `make sure VT-x/AMD-V is on: ${ENABLE_VT}`);
     const flags = new Set(
       cpuinfo
         .split("\n")
@@ -293,9 +366,15 @@ export async function virtualizationCheck(host: Host, required: boolean): Promis
     if (flags.has("vmx")) return ok(name, "vmx (Intel VT-x) in /proc/cpuinfo");
     if (flags.has("svm")) return ok(name, "svm (AMD-V) in /proc/cpuinfo");
     // ARM CPUs list no such flag; KVM's device is the evidence there.
-    if (host.arch === "arm64") return host.exists("/dev/kvm") ? ok(name, "arm64 with /dev/kvm") : missing("arm64 without /dev/kvm", "boot a kernel with KVM (EL2) support");
+    if (host.arch === "arm64")
+      return host.exists("/dev/kvm")
+        ? ok(name, "arm64 with /dev/kvm")
+        : missing("arm64 without /dev/kvm", "boot a kernel with KVM (EL2) support");
     const inVm = flags.has("hypervisor");
-    return missing(`no vmx or svm flag in /proc/cpuinfo${inVm ? " (running inside a VM)" : ""}`, inVm ? NESTED : ENABLE_VT);
+    return missing(
+      `no vmx or svm flag in /proc/cpuinfo${inVm ? " (running inside a VM)" : ""}`,
+      inVm ? NESTED : ENABLE_VT,
+    );
   }
   if (host.platform === "darwin") {
     const r = await host.run(["sysctl", "-n", "kern.hv_support"], { timeoutMs: 10_000 });
@@ -305,7 +384,11 @@ export async function virtualizationCheck(host: Host, required: boolean): Promis
       "this Mac has no hardware virtualization available (inside a VM: enable nested virtualization on its hypervisor)",
     );
   }
-  return warn(name, `not checked on ${host.platform}`, `make sure it is on (Task Manager > Performance > CPU: Virtualization: Enabled); otherwise ${ENABLE_VT}`);
+  return warn(
+    name,
+    `not checked on ${host.platform}`,
+    `make sure it is on (Task Manager > Performance > CPU: Virtualization: Enabled); otherwise ${ENABLE_VT}`,
+  );
 }
 
 /** The nodes' architecture as VMs of this host have it (VirtualBox and KVM run guests of the host's own). */
@@ -316,8 +399,15 @@ export function nodeArchOfHost(arch: string): "x86_64" | "aarch64" | undefined {
 /** runtime.platform against the architecture this host's VMs will have. */
 export function platformCheck(host: Host, needs: HostNeeds, extra: Readonly<Record<string, unknown>> = {}): CheckRow {
   const vmArch = nodeArchOfHost(host.arch);
-  if (!vmArch) return fail("node architecture", `this host is ${host.arch}`, "run the cluster on an x86_64 or arm64 host", "/runtime/platform");
-  if (vmArch === needs.platform) return ok("node architecture", `${vmArch} VMs, the runtime is locked for ${needs.platform}`);
+  if (!vmArch)
+    return fail(
+      "node architecture",
+      `this host is ${host.arch}`,
+      "run the cluster on an x86_64 or arm64 host",
+      "/runtime/platform",
+    );
+  if (vmArch === needs.platform)
+    return ok("node architecture", `${vmArch} VMs, the runtime is locked for ${needs.platform}`);
   const config = JSON.stringify({ runtime: { platform: vmArch }, ...extra });
   return fail(
     "node architecture",
@@ -347,12 +437,17 @@ export class VagrantProvider implements MachineProvider {
 
   async checks(cluster: ClusterRef, needs: HostNeeds): Promise<CheckRow[]> {
     const vagrant = await vagrantCheck(this.ctx, cluster, this.strategy.name);
-    const rows = await this.strategy.checks(this.ctx, cluster, needs, { vagrantVersion: vagrant.version, network: await this.readNetworkRecord(cluster) });
+    const rows = await this.strategy.checks(this.ctx, cluster, needs, {
+      vagrantVersion: vagrant.version,
+      network: await this.readNetworkRecord(cluster),
+    });
     return [vagrant.row, ...rows];
   }
 
   async createNetwork(cluster: ClusterRef): Promise<void> {
-    await this.strategy.createNetwork(this.ctx, cluster, await this.readNetworkRecord(cluster), (r) => this.writeNetworkRecord(cluster, r));
+    await this.strategy.createNetwork(this.ctx, cluster, await this.readNetworkRecord(cluster), (r) =>
+      this.writeNetworkRecord(cluster, r),
+    );
   }
 
   async destroyNetwork(cluster: ClusterRef): Promise<void> {
@@ -393,13 +488,20 @@ export class VagrantProvider implements MachineProvider {
     // The version Vagrant will use: the highest one of this box that satisfies the constraint.
     const usable = (stdout: string) =>
       parseBoxList(stdout)
-        .filter((b) => b.name === box.name && b.provider === this.strategy.name && (!box.version || satisfiesConstraint(b.version, box.version)))
+        .filter(
+          (b) =>
+            b.name === box.name &&
+            b.provider === this.strategy.name &&
+            (!box.version || satisfiesConstraint(b.version, box.version)),
+        )
         .map((b) => b.version)
         .sort((a, b) => compareVersions(versionParts(a), versionParts(b)))
         .pop();
     let version = usable((await this.ctx.mustVagrant(["box", "list"], cluster, listFix)).stdout);
     if (version === undefined) {
-      await this.ctx.mustVagrant(boxAddArgs(box, this.strategy.name), cluster, boxAddFix(box, this.strategy.name), { echo: true });
+      await this.ctx.mustVagrant(boxAddArgs(box, this.strategy.name), cluster, boxAddFix(box, this.strategy.name), {
+        echo: true,
+      });
       if (!this.strategy.afterBoxAdded) return;
       version = usable((await this.ctx.mustVagrant(["box", "list"], cluster, listFix)).stdout);
     }
@@ -423,22 +525,37 @@ export class VagrantProvider implements MachineProvider {
   async createMachine(cluster: ClusterRef, node: NodeSpec): Promise<void> {
     const p = this.strategy.name;
     const paths = vagrantPaths(cluster);
-    if (!recordedMachines(paths.dotfile, p).includes(node.name)) await this.strategy.removeUnrecorded?.(this.ctx, cluster, node);
+    if (!recordedMachines(paths.dotfile, p).includes(node.name))
+      await this.strategy.removeUnrecorded?.(this.ctx, cluster, node);
     await this.ctx.mustVagrant(
       ["up", node.name, `--provider=${p}`, "--no-provision"],
       cluster,
       `${this.strategy.upHint}; \`vagrant destroy -f ${node.name}\` then deploy again clears a half-created VM`,
       { echo: true },
     );
-    const conf = await this.ctx.mustVagrant(["ssh-config", node.name], cluster, `run \`vagrant up ${node.name}\` from provision/ with the cluster's environment to see why the VM has no ssh access`);
+    const conf = await this.ctx.mustVagrant(
+      ["ssh-config", node.name],
+      cluster,
+      `run \`vagrant up ${node.name}\` from provision/ with the cluster's environment to see why the VM has no ssh access`,
+    );
     await mkdir(paths.sshDir, { recursive: true, mode: 0o700 });
-    await writeFile(paths.sshConfig(node.name), withConnectionSharing(conf.stdout, sshControlDir(this.host.platform, this.host.uid, this.host.socketDir, this.host.warn)), { mode: 0o600 });
+    await writeFile(
+      paths.sshConfig(node.name),
+      withConnectionSharing(
+        conf.stdout,
+        sshControlDir(this.host.platform, this.host.uid, this.host.socketDir, this.host.warn),
+      ),
+      { mode: 0o600 },
+    );
     await chmod(paths.sshConfig(node.name), 0o600);
 
     const subnet = clusterSubnet(cluster);
     const t = this.transport(cluster, node);
     try {
-      await t.run(BOOTSTRAP_SCRIPT, { env: { DVC_ROOT: VM_ROOT, DVC_IP: node.ip, DVC_PREFIX: String(subnet.prefix), DVC_HOSTNAME: node.name }, timeoutMs: 120_000 });
+      await t.run(BOOTSTRAP_SCRIPT, {
+        env: { DVC_ROOT: VM_ROOT, DVC_IP: node.ip, DVC_PREFIX: String(subnet.prefix), DVC_HOSTNAME: node.name },
+        timeoutMs: 120_000,
+      });
     } catch (err) {
       if (!(err instanceof NodeCommandError)) throw err;
       throw new UserError(`${node.name} was created but is not usable`, 1, [
@@ -465,16 +582,23 @@ export class VagrantProvider implements MachineProvider {
     if (id === undefined) return { state: "missing", detail: "Vagrant records no VM for it" };
     const found = await this.strategy.machineState(this.ctx, cluster, node, id);
     // Without its ssh config (written last by createMachine) the VM was never usable.
-    if (found.state === "running" && !existsSync(paths.sshConfig(node.name))) return { state: "stopped", detail: `${found.detail}, but createMachine never finished (no ssh config)` };
+    if (found.state === "running" && !existsSync(paths.sshConfig(node.name)))
+      return { state: "stopped", detail: `${found.detail}, but createMachine never finished (no ssh config)` };
     return found;
   }
 
   async stopMachine(cluster: ClusterRef, node: NodeSpec): Promise<void> {
     if ((await this.machineState(cluster, node)).state !== "running") return;
-    if (existsSync(vagrantPaths(cluster).sshConfig(node.name))) await this.sshTransport(cluster, node).closeConnection();
-    await this.ctx.mustVagrant(["halt", node.name], cluster, `${this.strategy.upHint}; \`vagrant halt --force ${node.name}\` from provision/ with the cluster's environment powers it off at once`, {
-      echo: true,
-    });
+    if (existsSync(vagrantPaths(cluster).sshConfig(node.name)))
+      await this.sshTransport(cluster, node).closeConnection();
+    await this.ctx.mustVagrant(
+      ["halt", node.name],
+      cluster,
+      `${this.strategy.upHint}; \`vagrant halt --force ${node.name}\` from provision/ with the cluster's environment powers it off at once`,
+      {
+        echo: true,
+      },
+    );
   }
 
   async destroyMachine(cluster: ClusterRef, node: NodeSpec): Promise<void> {
@@ -515,7 +639,10 @@ export class VagrantProvider implements MachineProvider {
     }
   }
 
-  /** How much longer than native every command may take: the strategy's slowness for the machine list (VMs under emulation), else 1. */
+  /**
+   * How much longer than native every command may take: the strategy's slowness for the machine list (VMs under
+   * emulation), else 1.
+   */
   timeoutFactor(cluster: ClusterRef): number {
     let list: MachineList;
     try {
@@ -531,7 +658,13 @@ export class VagrantProvider implements MachineProvider {
   }
 
   private sshTransport(cluster: ClusterRef, node: NodeSpec): SshTransport {
-    return new SshTransport(node.name, vagrantPaths(cluster).sshConfig(node.name), this.host.run, this.timeoutFactor(cluster), this.host.platform === "win32");
+    return new SshTransport(
+      node.name,
+      vagrantPaths(cluster).sshConfig(node.name),
+      this.host.run,
+      this.timeoutFactor(cluster),
+      this.host.platform === "win32",
+    );
   }
 
   async readNetworkRecord(cluster: ClusterRef): Promise<NetworkRecord | undefined> {
@@ -589,7 +722,9 @@ export function recordedMachineId(dotfile: string, provider: VagrantProviderName
   }
 }
 
-/** Machines Vagrant has created and not destroyed: it keeps each one's id in <dotfile>/machines/<node>/<provider>/id. */
+/**
+ * Machines Vagrant has created and not destroyed: it keeps each one's id in <dotfile>/machines/<node>/<provider>/id.
+ */
 export function recordedMachines(dotfile: string, provider: VagrantProviderName): string[] {
   let names: string[];
   try {
@@ -605,7 +740,15 @@ export function boxAddArgs(box: BoxConfig, provider: VagrantProviderName): strin
   // A version constraint only works with box metadata (a catalogue name or a .json URL);
   // a .box file has no versions.
   const versioned = box.version && (!box.url || box.url.endsWith(".json"));
-  return ["box", "add", ...(box.url ? ["--name", box.name] : [box.name]), ...(versioned ? ["--box-version", box.version] : []), "--provider", provider, ...(box.url ? [box.url] : [])];
+  return [
+    "box",
+    "add",
+    ...(box.url ? ["--name", box.name] : [box.name]),
+    ...(versioned ? ["--box-version", box.version] : []),
+    "--provider",
+    provider,
+    ...(box.url ? [box.url] : []),
+  ];
 }
 
 function boxAddFix(box: BoxConfig, provider: VagrantProviderName): string {
@@ -617,7 +760,10 @@ function boxAddFix(box: BoxConfig, provider: VagrantProviderName): string {
 /** Home of Vagrant's boxes: VAGRANT_HOME or ~/.vagrant.d (USERPROFILE on Windows). */
 export function vagrantHome(host: Host): string {
   const home = host.env.HOME || host.env.USERPROFILE || os.homedir();
-  return host.env.VAGRANT_HOME || (host.platform === "win32" ? path.win32.join(home, ".vagrant.d") : path.join(home, ".vagrant.d"));
+  return (
+    host.env.VAGRANT_HOME ||
+    (host.platform === "win32" ? path.win32.join(home, ".vagrant.d") : path.join(home, ".vagrant.d"))
+  );
 }
 
 /** A box's name as Vagrant writes it into file and volume names: "/" becomes "-VAGRANTSLASH-". */
@@ -627,5 +773,9 @@ export function vagrantEscapedBoxName(boxName: string): string {
 
 /** The folder Vagrant keeps a box's versions in: <vagrantHome>/boxes/<escaped name>. */
 export function vagrantBoxDir(host: Host, boxName: string): string {
-  return (host.platform === "win32" ? path.win32.join : path.join)(vagrantHome(host), "boxes", vagrantEscapedBoxName(boxName));
+  return (host.platform === "win32" ? path.win32.join : path.join)(
+    vagrantHome(host),
+    "boxes",
+    vagrantEscapedBoxName(boxName),
+  );
 }

@@ -32,7 +32,10 @@ export const BOX_DISK_GIB = 2;
 /** The linked clones' master VM, imported once per box version into the machine folder. */
 export const MASTER_DISK_GIB = 2;
 
-/** The "Default machine folder:" of `VBoxManage list systemproperties`; undefined when the line is not there (translated). */
+/**
+ * The "Default machine folder:" of `VBoxManage list systemproperties`; undefined when the line is not there
+ * (translated).
+ */
 export function parseMachineFolder(stdout: string): string | undefined {
   return /^Default machine folder:\s*(.+?)\s*$/m.exec(stdout)?.[1];
 }
@@ -78,7 +81,11 @@ export function profilePathCheck(host: Host): CheckRow {
   const name = "vagrant home path";
   const home = vagrantHome(host);
   const set = host.env.VAGRANT_HOME ? "VAGRANT_HOME" : "USERPROFILE";
-  if (!NON_ASCII.test(home)) return ok(name, `${home}${host.env.VAGRANT_HOME && NON_ASCII.test(host.env.USERPROFILE ?? "") ? " (VAGRANT_HOME keeps Vagrant off the non-ASCII profile path)" : ""}`);
+  if (!NON_ASCII.test(home))
+    return ok(
+      name,
+      `${home}${host.env.VAGRANT_HOME && NON_ASCII.test(host.env.USERPROFILE ?? "") ? " (VAGRANT_HOME keeps Vagrant off the non-ASCII profile path)" : ""}`,
+    );
   return fail(
     name,
     `${home} (from ${set}) has characters outside ASCII, which Vagrant on Windows cannot handle (hashicorp/vagrant#11431, #12982)`,
@@ -106,7 +113,9 @@ export async function sshClientCheck(host: Host): Promise<CheckRow> {
 
 /** The lines of a VBox.log that say VirtualBox ran on Hyper-V's API (NEM). */
 export function nemLines(log: string): string[] {
-  return log.split(/\r?\n/).filter((l) => /NEM: NEMR3Init: Snail execution mode is active|HMR3Init: Attempting fall back to NEM/.test(l));
+  return log
+    .split(/\r?\n/)
+    .filter((l) => /NEM: NEMR3Init: Snail execution mode is active|HMR3Init: Attempting fall back to NEM/.test(l));
 }
 
 const HYPERV_FIX =
@@ -124,12 +133,33 @@ export async function hypervisorCheck(host: Host, cluster: ClusterRef, machineFo
     const lines = log === undefined ? [] : nemLines(log);
     if (lines.length) return warn(name, `${vm}'s VBox.log: ${lines[0]!.replace(/^[\d:.]+\s*/, "")}`, HYPERV_FIX);
   }
-  const r = await host.run(["powershell.exe", "-NoProfile", "-NonInteractive", "-Command", "(Get-CimInstance -ClassName Win32_ComputerSystem).HypervisorPresent"], {
-    timeoutMs: 30_000,
-  });
+  const r = await host.run(
+    [
+      "powershell.exe",
+      "-NoProfile",
+      "-NonInteractive",
+      "-Command",
+      "(Get-CimInstance -ClassName Win32_ComputerSystem).HypervisorPresent",
+    ],
+    {
+      timeoutMs: 30_000,
+    },
+  );
   const answer = r.stdout.trim();
-  if (r.exitCode === 0 && answer === "False") return ok(name, "no hypervisor under Windows (Win32_ComputerSystem.HypervisorPresent = False): VirtualBox uses VT-x/AMD-V itself");
+  if (r.exitCode === 0 && answer === "False")
+    return ok(
+      name,
+      "no hypervisor under Windows (Win32_ComputerSystem.HypervisorPresent = False): VirtualBox uses VT-x/AMD-V itself",
+    );
   if (r.exitCode === 0 && answer === "True")
-    return warn(name, "a hypervisor runs under Windows (Win32_ComputerSystem.HypervisorPresent = True: Hyper-V, WSL2, Memory integrity, or Windows is itself a VM)", HYPERV_FIX);
-  return warn(name, `could not ask whether Hyper-V runs (${describeFailure(r)})`, "if VirtualBox shows a green turtle in its status bar, it runs on Hyper-V: see the README's Windows steps");
+    return warn(
+      name,
+      "a hypervisor runs under Windows (Win32_ComputerSystem.HypervisorPresent = True: Hyper-V, WSL2, Memory integrity, or Windows is itself a VM)",
+      HYPERV_FIX,
+    );
+  return warn(
+    name,
+    `could not ask whether Hyper-V runs (${describeFailure(r)})`,
+    "if VirtualBox shows a green turtle in its status bar, it runs on Hyper-V: see the README's Windows steps",
+  );
 }

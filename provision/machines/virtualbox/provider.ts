@@ -47,7 +47,16 @@ import { fail, ok, warn, type CheckRow } from "../../core/check-rows.js";
 
 import { badInput, UserError } from "../../core/errors.js";
 import type { Host } from "../../host/host.js";
-import { cidrContains, cidrWithin, hostAddress, ipToInt, isIpv4, netmaskOf, parseCidr, type Cidr } from "../../core/ipv4.js";
+import {
+  cidrContains,
+  cidrWithin,
+  hostAddress,
+  ipToInt,
+  isIpv4,
+  netmaskOf,
+  parseCidr,
+  type Cidr,
+} from "../../core/ipv4.js";
 import { describeFailure, tail, type ProcessOptions, type ProcessResult } from "../../host/process.js";
 import type { HostRoute } from "../../host/routes.js";
 import type { ClusterRef } from "../../core/stage-spec.js";
@@ -66,7 +75,14 @@ import {
   type VagrantContext,
   type VagrantStrategy,
 } from "../vagrant/provider.js";
-import { defaultMachineFolder, hypervisorCheck, parseMachineFolder, profilePathCheck, sshClientCheck, vboxDiskRows } from "./host-checks.js";
+import {
+  defaultMachineFolder,
+  hypervisorCheck,
+  parseMachineFolder,
+  profilePathCheck,
+  sshClientCheck,
+  vboxDiskRows,
+} from "./host-checks.js";
 import type { NodeSpec, BoxConfig, HostNeeds } from "../../core/model.js";
 
 export const MIN_VIRTUALBOX = [6, 1, 0] as const;
@@ -76,7 +92,10 @@ export const MIN_VIRTUALBOX_ARM64_MAC = [7, 1, 0] as const;
 const NEWEST_CHECKED = [7, 2] as const;
 
 /** The oldest Vagrant that drives each VirtualBox major.minor (see the header). */
-export const VAGRANT_FOR_VIRTUALBOX: readonly { readonly vbox: readonly [number, number]; readonly vagrant: readonly number[] }[] = [
+export const VAGRANT_FOR_VIRTUALBOX: readonly {
+  readonly vbox: readonly [number, number];
+  readonly vagrant: readonly number[];
+}[] = [
   { vbox: [7, 0], vagrant: [2, 3, 2] },
   { vbox: [7, 1], vagrant: [2, 4, 2] },
   { vbox: [7, 2], vagrant: [2, 4, 9] },
@@ -87,14 +106,17 @@ export const VBOX_DEFAULT_RANGE = "192.168.56.0/21";
 export const VBOX_NETWORKS_CONF = "/etc/vbox/networks.conf";
 
 /** Public boxes whose builds we know, for the box row (see the README's box table). */
-export const KNOWN_BOXES: Readonly<Record<string, { readonly arches: readonly ("x86_64" | "aarch64")[]; readonly python: string }>> = {
+export const KNOWN_BOXES: Readonly<
+  Record<string, { readonly arches: readonly ("x86_64" | "aarch64")[]; readonly python: string }>
+> = {
   "debian/bookworm64": { arches: ["x86_64"], python: "3.11" },
   "bento/debian-12": { arches: ["x86_64", "aarch64"], python: "3.11" },
 };
 
 /** VBoxManage, or on Windows the one in VirtualBox's install folder (as Vagrant finds it). */
 export function vboxManage(host: Host): string {
-  const dir = host.platform === "win32" ? (host.env.VBOX_MSI_INSTALL_PATH || host.env.VBOX_INSTALL_PATH || "").split(";")[0] : "";
+  const dir =
+    host.platform === "win32" ? (host.env.VBOX_MSI_INSTALL_PATH || host.env.VBOX_INSTALL_PATH || "").split(";")[0] : "";
   return dir ? path.win32.join(dir, "VBoxManage.exe") : "VBoxManage";
 }
 
@@ -113,11 +135,21 @@ export function vboxEnv(host: Host): NodeJS.ProcessEnv {
 }
 
 /** Runs VBoxManage with its arguments (untranslated, in the project folder). */
-function vbox(ctx: VagrantContext, cluster: ClusterRef, args: readonly string[], extra: ProcessOptions = {}): Promise<ProcessResult> {
+function vbox(
+  ctx: VagrantContext,
+  cluster: ClusterRef,
+  args: readonly string[],
+  extra: ProcessOptions = {},
+): Promise<ProcessResult> {
   return ctx.run([vboxManage(ctx.host), ...args], cluster, { env: vboxEnv(ctx.host), timeoutMs: 120_000, ...extra });
 }
 
-async function mustVbox(ctx: VagrantContext, cluster: ClusterRef, args: readonly string[], fix: string): Promise<ProcessResult> {
+async function mustVbox(
+  ctx: VagrantContext,
+  cluster: ClusterRef,
+  args: readonly string[],
+  fix: string,
+): Promise<ProcessResult> {
   return ctx.must([vboxManage(ctx.host), ...args], cluster, fix, { env: vboxEnv(ctx.host), timeoutMs: 120_000 });
 }
 
@@ -137,7 +169,11 @@ export function parseVboxVersion(stdout: string, stderr = ""): VboxVersion {
     .map((l) => l.trim())
     .filter(Boolean);
   const line = [...lines].reverse().find((l) => /^\d+\.\d+\.\d+/.test(l)) ?? "";
-  return { version: line ? parseVersion(line) : undefined, text: line, driverMissing: /vboxdrv/.test(`${stdout}\n${stderr}`) };
+  return {
+    version: line ? parseVersion(line) : undefined,
+    text: line,
+    driverMissing: /vboxdrv/.test(`${stdout}\n${stderr}`),
+  };
 }
 
 /**
@@ -150,8 +186,12 @@ export function parseVboxVersion(stdout: string, stderr = ""): VboxVersion {
 export function vboxMachineState(r: Pick<ProcessResult, "exitCode" | "stdout" | "stderr">): MachineStatus {
   const out = `${r.stdout}\n${r.stderr}`;
   if (r.exitCode !== 0) {
-    if (/VBOX_E_OBJECT_NOT_FOUND|Could not find a registered machine/.test(out)) return { state: "missing", detail: "VirtualBox has no such VM" };
-    return { state: "stopped", detail: `VBoxManage showvminfo: ${tail(r.stderr || r.stdout, 1) || `exit ${r.exitCode}`}` };
+    if (/VBOX_E_OBJECT_NOT_FOUND|Could not find a registered machine/.test(out))
+      return { state: "missing", detail: "VirtualBox has no such VM" };
+    return {
+      state: "stopped",
+      detail: `VBoxManage showvminfo: ${tail(r.stderr || r.stdout, 1) || `exit ${r.exitCode}`}`,
+    };
   }
   if (/^name="<inaccessible>"$/m.test(r.stdout)) return { state: "stopped", detail: "VirtualBox: inaccessible" };
   const state = /^VMState="(.+?)"$/m.exec(r.stdout)?.[1];
@@ -214,7 +254,12 @@ export interface HostOnlyNet {
 export function parseHostOnlyNets(stdout: string): HostOnlyNet[] {
   return records(stdout).map((values) => {
     const v4 = values.slice(1).filter(isIpv4);
-    return { name: values[0]!, ...(v4[0] ? { mask: v4[0] } : {}), ...(v4[1] ? { lowerIp: v4[1] } : {}), ...(v4[2] ? { upperIp: v4[2] } : {}) };
+    return {
+      name: values[0]!,
+      ...(v4[0] ? { mask: v4[0] } : {}),
+      ...(v4[1] ? { lowerIp: v4[1] } : {}),
+      ...(v4[2] ? { upperIp: v4[2] } : {}),
+    };
   });
 }
 
@@ -274,7 +319,9 @@ export function masterStillUsed(disks: readonly VboxDisk[], masterUuid: string):
       }
     }
   }
-  const by = [...new Set(disks.filter((d) => descendants.has(d.uuid)).flatMap((d) => d.vms.filter((vm) => vm !== master)))];
+  const by = [
+    ...new Set(disks.filter((d) => descendants.has(d.uuid)).flatMap((d) => d.vms.filter((vm) => vm !== master))),
+  ];
   return { used: by.length > 0, by };
 }
 
@@ -296,7 +343,11 @@ export function rangeRuleApplies(platform: NodeJS.Platform, version: readonly nu
 /** The subnet against VirtualBox's host-only range rule, where it applies (the one definition of it). */
 export function subnetAllowedCheck(host: Host, subnet: Cidr, version: readonly number[] | undefined): CheckRow {
   const name = "subnet allowed";
-  if (!rangeRuleApplies(host.platform, version)) return ok(name, `${subnet.text} (VirtualBox on ${host.platform}${version ? ` ${versionText(version, 2)}` : ""} has no range rule)`);
+  if (!rangeRuleApplies(host.platform, version))
+    return ok(
+      name,
+      `${subnet.text} (VirtualBox on ${host.platform}${version ? ` ${versionText(version, 2)}` : ""} has no range rule)`,
+    );
   const conf = host.readText(VBOX_NETWORKS_CONF);
   const allowedText = conf !== undefined ? parseVboxNetworksConf(conf) : [VBOX_DEFAULT_RANGE];
   const source = conf !== undefined ? VBOX_NETWORKS_CONF : "the default";
@@ -322,15 +373,29 @@ export function subnetAllowedCheck(host: Host, subnet: Cidr, version: readonly n
  * or one the network stage reuses (its range inside the subnet, the same mask). Another
  * vmnet user (UTM, Docker Desktop) on that very subnet would clash with VirtualBox itself.
  */
-export function hostOnlyNetRoute(nets: readonly HostOnlyNet[], subnet: Cidr, recorded: NetworkRecord | undefined): ((r: HostRoute) => boolean) | undefined {
+export function hostOnlyNetRoute(
+  nets: readonly HostOnlyNet[],
+  subnet: Cidr,
+  recorded: NetworkRecord | undefined,
+): ((r: HostRoute) => boolean) | undefined {
   const mask = netmaskOf(subnet.prefix);
-  const ours = nets.some((n) => (recorded?.provider === "virtualbox" && recorded.name === n.name) || (n.lowerIp && cidrContains(subnet, ipToInt(n.lowerIp)) && n.mask === mask));
+  const ours = nets.some(
+    (n) =>
+      (recorded?.provider === "virtualbox" && recorded.name === n.name) ||
+      (n.lowerIp && cidrContains(subnet, ipToInt(n.lowerIp)) && n.mask === mask),
+  );
   if (!ours) return undefined;
   return (r) => /^bridge\d+$/.test(r.dev) && r.dst.text === subnet.text;
 }
 
-/** Host-only adapters on the subnet: one carrying the host's .1 with the cluster's mask can be reused; any other is in the way. */
-export function adaptersOnSubnet(ifs: readonly HostOnlyIf[], subnet: Cidr): { reusable?: HostOnlyIf; inTheWay: HostOnlyIf[] } {
+/**
+ * Host-only adapters on the subnet: one carrying the host's .1 with the cluster's mask can be reused; any other is in
+ * the way.
+ */
+export function adaptersOnSubnet(
+  ifs: readonly HostOnlyIf[],
+  subnet: Cidr,
+): { reusable?: HostOnlyIf; inTheWay: HostOnlyIf[] } {
   const hostIp = hostAddress(subnet);
   const mask = netmaskOf(subnet.prefix);
   const onIt = ifs.filter((i) => i.ip && cidrContains(subnet, ipToInt(i.ip)));
@@ -348,7 +413,12 @@ function adapterInTheWay(subnet: Cidr, others: readonly HostOnlyIf[]): CheckRow 
 }
 
 /** The version-dependent rows: VirtualBox itself, the Vagrant that drives it, Apple Silicon. */
-function versionRows(host: Host, v: VboxVersion, r: ProcessResult, vagrantVersion: readonly number[] | undefined): CheckRow[] {
+function versionRows(
+  host: Host,
+  v: VboxVersion,
+  r: ProcessResult,
+  vagrantVersion: readonly number[] | undefined,
+): CheckRow[] {
   const install = `install VirtualBox ${versionText(MIN_VIRTUALBOX, 2)} or newer (7.x recommended, https://www.virtualbox.org/wiki/Downloads)${host.platform === "win32" ? "; the installer sets VBOX_MSI_INSTALL_PATH, which a new terminal sees" : ""}, or use "provider": "libvirt" or "local" in cluster.config.json`;
   if (v.driverMissing) {
     return [
@@ -363,14 +433,33 @@ function versionRows(host: Host, v: VboxVersion, r: ProcessResult, vagrantVersio
   const rows: CheckRow[] = [];
   const armMac = host.platform === "darwin" && host.arch === "arm64";
   if (compareVersions(v.version, MIN_VIRTUALBOX) < 0)
-    rows.push(fail("virtualbox", v.text, `VirtualBox ${versionText(v.version)} is older than ${versionText(MIN_VIRTUALBOX, 2)}: upgrade it (7.x recommended)`));
+    rows.push(
+      fail(
+        "virtualbox",
+        v.text,
+        `VirtualBox ${versionText(v.version)} is older than ${versionText(MIN_VIRTUALBOX, 2)}: upgrade it (7.x recommended)`,
+      ),
+    );
   else if (armMac && compareVersions(v.version, MIN_VIRTUALBOX_ARM64_MAC) < 0)
-    rows.push(fail("virtualbox", v.text, `VirtualBox runs on Apple Silicon from ${versionText(MIN_VIRTUALBOX_ARM64_MAC, 2)}: upgrade it`));
+    rows.push(
+      fail(
+        "virtualbox",
+        v.text,
+        `VirtualBox runs on Apple Silicon from ${versionText(MIN_VIRTUALBOX_ARM64_MAC, 2)}: upgrade it`,
+      ),
+    );
   else if (compareVersions(v.version.slice(0, 2), NEWEST_CHECKED) > 0)
-    rows.push(warn("virtualbox", v.text, `newer than any this project was checked against (${versionText(NEWEST_CHECKED)}); if Vagrant reports it unsupported, upgrade Vagrant`));
+    rows.push(
+      warn(
+        "virtualbox",
+        v.text,
+        `newer than any this project was checked against (${versionText(NEWEST_CHECKED)}); if Vagrant reports it unsupported, upgrade Vagrant`,
+      ),
+    );
   else rows.push(ok("virtualbox", v.text));
   if (vagrantVersion) {
-    const need = VAGRANT_FOR_VIRTUALBOX.find((e) => e.vbox[0] === v.version![0] && e.vbox[1] === v.version![1])?.vagrant ?? [0];
+    const need = VAGRANT_FOR_VIRTUALBOX.find((e) => e.vbox[0] === v.version![0] && e.vbox[1] === v.version![1])
+      ?.vagrant ?? [0];
     const macNets = host.platform === "darwin" && v.version[0]! >= 7 ? [2, 3, 3] : [0];
     const required = compareVersions(need, macNets) > 0 ? need : macNets;
     const row = "vagrant for virtualbox";
@@ -391,7 +480,11 @@ function versionRows(host: Host, v: VboxVersion, r: ProcessResult, vagrantVersio
 /** The box row: a box we know to have no build for the nodes' architecture is refused with the config to write. */
 function boxCheck(needs: HostNeeds): CheckRow {
   const known = KNOWN_BOXES[needs.box.name];
-  if (!known) return ok("box", `${needs.box.name} (not one this project knows: it must have a ${needs.platform} VirtualBox build with Python ${needs.python})`);
+  if (!known)
+    return ok(
+      "box",
+      `${needs.box.name} (not one this project knows: it must have a ${needs.platform} VirtualBox build with Python ${needs.python})`,
+    );
   if (!known.arches.includes(needs.platform)) {
     return fail(
       "box",
@@ -423,7 +516,10 @@ export const VIRTUALBOX_CAPABILITIES: ProviderCapabilities = {
   // Its checks measure the machine folder and Vagrant's home (virtualbox-host-checks.ts).
   measuresOwnDisks: true,
   // VirtualBox 7.1 on Apple Silicon runs only arm64 guests: an aarch64 runtime and an arm64 box.
-  defaultsOn: (host) => (host.platform === "darwin" && host.arch === "arm64" ? { runtime: { platform: "aarch64" }, box: { name: ARM64_BOX } } : undefined),
+  defaultsOn: (host) =>
+    host.platform === "darwin" && host.arch === "arm64"
+      ? { runtime: { platform: "aarch64" }, box: { name: ARM64_BOX } }
+      : undefined,
 };
 
 export function virtualboxStrategy(): VagrantStrategy {
@@ -437,11 +533,15 @@ export function virtualboxStrategy(): VagrantStrategy {
       const r = await vbox(ctx, cluster, ["--version"], { timeoutMs: 30_000 });
       const v = parseVboxVersion(r.stdout, r.stderr);
       const rows = versionRows(host, v, r, facts.vagrantVersion);
-      const extra = host.platform === "darwin" && host.arch === "arm64" && !KNOWN_BOXES[needs.box.name]?.arches.includes("aarch64") ? { box: { name: ARM64_BOX } } : {};
+      const extra =
+        host.platform === "darwin" && host.arch === "arm64" && !KNOWN_BOXES[needs.box.name]?.arches.includes("aarch64")
+          ? { box: { name: ARM64_BOX } }
+          : {};
       rows.push(platformCheck(host, needs, extra), boxCheck(needs), subnetAllowedCheck(host, subnet, v.version));
 
       const own: string[] = [];
-      if (facts.network?.provider === "virtualbox") own.push(...[facts.network.device ?? facts.network.name, facts.network.hostIp ?? ""].filter(Boolean));
+      if (facts.network?.provider === "virtualbox")
+        own.push(...[facts.network.device ?? facts.network.name, facts.network.hostIp ?? ""].filter(Boolean));
       const macNets = host.platform === "darwin" && !!v.version && v.version[0]! >= 7;
       let ownRoute: ((r: HostRoute) => boolean) | undefined;
       if (macNets && !v.driverMissing) {
@@ -457,11 +557,21 @@ export function virtualboxStrategy(): VagrantStrategy {
           if (others.length) rows.push(adapterInTheWay(subnet, others));
           else if (reusable) {
             rows.push(
-              ok("host-only adapter", `"${reusable.name}" already has ${reusable.ip}/${reusable.mask}${mine(reusable) ? " (this cluster's)" : ": the cluster will use it, and leave it on destroy"}`),
+              ok(
+                "host-only adapter",
+                `"${reusable.name}" already has ${reusable.ip}/${reusable.mask}${mine(reusable) ? " (this cluster's)" : ": the cluster will use it, and leave it on destroy"}`,
+              ),
             );
             own.push(reusable.name, reusable.ip!);
           } else rows.push(ok("host-only adapter", `none on ${subnet.text} yet: the network stage creates one`));
-        } else rows.push(warn("host-only adapter", describeFailure(list), "check that VirtualBox works (on Linux: `sudo /sbin/vboxconfig` loads its kernel modules)"));
+        } else
+          rows.push(
+            warn(
+              "host-only adapter",
+              describeFailure(list),
+              "check that VirtualBox works (on Linux: `sudo /sbin/vboxconfig` loads its kernel modules)",
+            ),
+          );
       }
       rows.push(await routeCheck(host, cluster, own, ownRoute), await virtualizationCheck(host, true));
       let machineFolder = defaultMachineFolder(host);
@@ -470,7 +580,12 @@ export function virtualboxStrategy(): VagrantStrategy {
         machineFolder = (props.exitCode === 0 ? parseMachineFolder(props.stdout) : undefined) ?? machineFolder;
       }
       rows.push(...vboxDiskRows(host, cluster, machineFolder));
-      if (host.platform === "win32") rows.push(profilePathCheck(host), await sshClientCheck(host), await hypervisorCheck(host, cluster, machineFolder));
+      if (host.platform === "win32")
+        rows.push(
+          profilePathCheck(host),
+          await sshClientCheck(host),
+          await hypervisorCheck(host, cluster, machineFolder),
+        );
       if (host.platform === "linux" && (host.exists("/sys/module/kvm_intel") || host.exists("/sys/module/kvm_amd"))) {
         rows.push(
           warn(
@@ -486,51 +601,98 @@ export function virtualboxStrategy(): VagrantStrategy {
     async createNetwork(ctx, cluster, existing, recordIt): Promise<NetworkRecord> {
       const subnet = clusterSubnet(cluster);
       const mask = netmaskOf(subnet.prefix);
-      const version = parseVboxVersion((await mustVbox(ctx, cluster, ["--version"], "run preflight: VirtualBox must be installed")).stdout).version ?? [0, 0, 0];
+      const version = parseVboxVersion(
+        (await mustVbox(ctx, cluster, ["--version"], "run preflight: VirtualBox must be installed")).stdout,
+      ).version ?? [0, 0, 0];
       const rangeFix = rangeRuleApplies(ctx.host.platform, version)
         ? `if VirtualBox says E_ACCESSDENIED, allow the subnet in ${VBOX_NETWORKS_CONF} with the line "* ${subnet.text}"`
         : "read VirtualBox's error above";
 
       if (ctx.host.platform === "darwin" && version[0]! >= 7) {
         const nets = parseHostOnlyNets(
-          (await mustVbox(ctx, cluster, ["list", "hostonlynets"], "check that VirtualBox works: open it once, and allow its system extension in System Settings > Privacy & Security")).stdout,
+          (
+            await mustVbox(
+              ctx,
+              cluster,
+              ["list", "hostonlynets"],
+              "check that VirtualBox works: open it once, and allow its system extension in System Settings > Privacy & Security",
+            )
+          ).stdout,
         );
-        const theirs = nets.find((n) => n.name !== cluster.id && n.lowerIp && cidrContains(subnet, ipToInt(n.lowerIp)) && n.mask === mask);
+        const theirs = nets.find(
+          (n) => n.name !== cluster.id && n.lowerIp && cidrContains(subnet, ipToInt(n.lowerIp)) && n.mask === mask,
+        );
         if (theirs) {
-          const record: NetworkRecord = { provider: "virtualbox", kind: "hostonlynet", name: theirs.name, subnet: subnet.text, created: false };
+          const record: NetworkRecord = {
+            provider: "virtualbox",
+            kind: "hostonlynet",
+            name: theirs.name,
+            subnet: subnet.text,
+            created: false,
+          };
           await recordIt(record);
           return record;
         }
         // Recorded first: a failed add leaves nothing this record does not name.
-        const record: NetworkRecord = { provider: "virtualbox", kind: "hostonlynet", name: cluster.id, subnet: subnet.text, created: true };
+        const record: NetworkRecord = {
+          provider: "virtualbox",
+          kind: "hostonlynet",
+          name: cluster.id,
+          subnet: subnet.text,
+          created: true,
+        };
         await recordIt(record);
         if (!nets.some((n) => n.name === cluster.id)) {
-          // As Vagrant makes them for a static IP: lower = upper = the network address; the host takes the first address.
+          // As Vagrant makes them for a static IP: lower = upper = the network address; the host takes the first
+          // address.
           const lower = subnet.text.split("/")[0]!;
-          await mustVbox(ctx, cluster, ["hostonlynet", "add", "--name", cluster.id, "--netmask", mask, "--lower-ip", lower, "--upper-ip", lower], rangeFix);
+          await mustVbox(
+            ctx,
+            cluster,
+            ["hostonlynet", "add", "--name", cluster.id, "--netmask", mask, "--lower-ip", lower, "--upper-ip", lower],
+            rangeFix,
+          );
         }
         return record;
       }
 
       const listFix = "check that VirtualBox works (on Linux: `sudo /sbin/vboxconfig` loads its kernel modules)";
       const before = parseHostOnlyIfs((await mustVbox(ctx, cluster, ["list", "hostonlyifs"], listFix)).stdout);
-      const recorded = existing?.provider === "virtualbox" && existing.kind === "hostonlyif" ? before.find((i) => i.name === existing.name) : undefined;
+      const recorded =
+        existing?.provider === "virtualbox" && existing.kind === "hostonlyif"
+          ? before.find((i) => i.name === existing.name)
+          : undefined;
       const { reusable, inTheWay } = adaptersOnSubnet(before, subnet);
       const others = inTheWay.filter((i) => i !== recorded);
       if (others.length) {
         const row = adapterInTheWay(subnet, others);
-        throw badInput(`the host-only network cannot be made: ${row.found}`, [{ path: row.path ?? row.check, message: row.found, fix: row.fix }]);
+        throw badInput(`the host-only network cannot be made: ${row.found}`, [
+          { path: row.path ?? row.check, message: row.found, fix: row.fix },
+        ]);
       }
       if (recorded) {
         // Ours from an earlier run (perhaps one that failed before its address was set).
         const record: NetworkRecord = { ...existing!, device: recorded.name, hostIp: hostAddress(subnet) };
         if (recorded.ip !== hostAddress(subnet) || recorded.mask !== mask)
-          await mustVbox(ctx, cluster, ["hostonlyif", "ipconfig", recorded.name, "--ip", hostAddress(subnet), "--netmask", mask], rangeFix);
+          await mustVbox(
+            ctx,
+            cluster,
+            ["hostonlyif", "ipconfig", recorded.name, "--ip", hostAddress(subnet), "--netmask", mask],
+            rangeFix,
+          );
         await recordIt(record);
         return record;
       }
       if (reusable) {
-        const record: NetworkRecord = { provider: "virtualbox", kind: "hostonlyif", name: reusable.name, subnet: subnet.text, device: reusable.name, hostIp: hostAddress(subnet), created: false };
+        const record: NetworkRecord = {
+          provider: "virtualbox",
+          kind: "hostonlyif",
+          name: reusable.name,
+          subnet: subnet.text,
+          device: reusable.name,
+          hostIp: hostAddress(subnet),
+          created: false,
+        };
         await recordIt(record);
         return record;
       }
@@ -558,9 +720,22 @@ export function virtualboxStrategy(): VagrantStrategy {
       const name = made[0]!.name;
       // Recorded before its address is set: a failure below leaves an adapter that the
       // next deploy reuses and destroy removes, never a second one.
-      const record: NetworkRecord = { provider: "virtualbox", kind: "hostonlyif", name, subnet: subnet.text, device: name, hostIp: hostAddress(subnet), created: true };
+      const record: NetworkRecord = {
+        provider: "virtualbox",
+        kind: "hostonlyif",
+        name,
+        subnet: subnet.text,
+        device: name,
+        hostIp: hostAddress(subnet),
+        created: true,
+      };
       await recordIt(record);
-      await mustVbox(ctx, cluster, ["hostonlyif", "ipconfig", name, "--ip", hostAddress(subnet), "--netmask", mask], rangeFix);
+      await mustVbox(
+        ctx,
+        cluster,
+        ["hostonlyif", "ipconfig", name, "--ip", hostAddress(subnet), "--netmask", mask],
+        rangeFix,
+      );
       return record;
     },
 
@@ -568,20 +743,40 @@ export function virtualboxStrategy(): VagrantStrategy {
       if (record?.provider !== "virtualbox") return;
       if (record.created === false) return; // it was there before the cluster (the installer's adapter): it stays
       if (record.kind === "hostonlynet") {
-        const names = parseHostOnlyNets((await mustVbox(ctx, cluster, ["list", "hostonlynets"], "check that VirtualBox works")).stdout).map((n) => n.name);
-        if (names.includes(record.name)) await mustVbox(ctx, cluster, ["hostonlynet", "remove", "--name", record.name], `remove it by hand: VBoxManage hostonlynet remove --name ${record.name}`);
+        const names = parseHostOnlyNets(
+          (await mustVbox(ctx, cluster, ["list", "hostonlynets"], "check that VirtualBox works")).stdout,
+        ).map((n) => n.name);
+        if (names.includes(record.name))
+          await mustVbox(
+            ctx,
+            cluster,
+            ["hostonlynet", "remove", "--name", record.name],
+            `remove it by hand: VBoxManage hostonlynet remove --name ${record.name}`,
+          );
         return;
       }
-      const names = parseHostOnlyIfs((await mustVbox(ctx, cluster, ["list", "hostonlyifs"], "check that VirtualBox works")).stdout).map((i) => i.name);
+      const names = parseHostOnlyIfs(
+        (await mustVbox(ctx, cluster, ["list", "hostonlyifs"], "check that VirtualBox works")).stdout,
+      ).map((i) => i.name);
       if (names.includes(record.name))
-        await mustVbox(ctx, cluster, ["hostonlyif", "remove", record.name], `a VM may still use it (VBoxManage list vms); remove it by hand: VBoxManage hostonlyif remove "${record.name}"`);
+        await mustVbox(
+          ctx,
+          cluster,
+          ["hostonlyif", "remove", record.name],
+          `a VM may still use it (VBoxManage list vms); remove it by hand: VBoxManage hostonlyif remove "${record.name}"`,
+        );
     },
 
     async networkPresent(ctx, cluster, record): Promise<boolean> {
       if (record.provider !== "virtualbox") return false;
-      const list = await vbox(ctx, cluster, ["list", record.kind === "hostonlynet" ? "hostonlynets" : "hostonlyifs"], { timeoutMs: 30_000 });
+      const list = await vbox(ctx, cluster, ["list", record.kind === "hostonlynet" ? "hostonlynets" : "hostonlyifs"], {
+        timeoutMs: 30_000,
+      });
       if (list.exitCode !== 0) return false;
-      const names = record.kind === "hostonlynet" ? parseHostOnlyNets(list.stdout).map((n) => n.name) : parseHostOnlyIfs(list.stdout).map((i) => i.name);
+      const names =
+        record.kind === "hostonlynet"
+          ? parseHostOnlyNets(list.stdout).map((n) => n.name)
+          : parseHostOnlyIfs(list.stdout).map((i) => i.name);
       return names.includes(record.name);
     },
 
@@ -607,9 +802,16 @@ export function virtualboxStrategy(): VagrantStrategy {
       if (list.exitCode !== 0) return;
       const vm = parseVboxVms(list.stdout).find((x) => x.name === name);
       if (!vm) return;
-      ctx.host.warn(`VirtualBox has a VM named ${name} that Vagrant has no record of (an interrupted vagrant up?): removing it with its disks`);
+      ctx.host.warn(
+        `VirtualBox has a VM named ${name} that Vagrant has no record of (an interrupted vagrant up?): removing it with its disks`,
+      );
       await vbox(ctx, cluster, ["controlvm", vm.uuid, "poweroff"]); // fails when it is not running: fine
-      await mustVbox(ctx, cluster, ["unregistervm", vm.uuid, "--delete"], `remove it by hand: VBoxManage unregistervm "${name}" --delete (close the VirtualBox window first if it shows that VM)`);
+      await mustVbox(
+        ctx,
+        cluster,
+        ["unregistervm", vm.uuid, "--delete"],
+        `remove it by hand: VBoxManage unregistervm "${name}" --delete (close the VirtualBox window first if it shows that VM)`,
+      );
     },
 
     async afterLastMachine(ctx: VagrantContext, cluster: ClusterRef, box: BoxConfig | undefined): Promise<void> {
@@ -619,15 +821,22 @@ export function virtualboxStrategy(): VagrantStrategy {
       const vms = parseVboxVms((await mustVbox(ctx, cluster, ["list", "vms"], "check that VirtualBox works")).stdout);
       const registered = vms.filter((vm) => masters.includes(vm.uuid.toLowerCase()));
       if (!registered.length) return;
-      const disks = parseVboxHdds((await mustVbox(ctx, cluster, ["list", "--long", "hdds"], "check that VirtualBox works")).stdout);
+      const disks = parseVboxHdds(
+        (await mustVbox(ctx, cluster, ["list", "--long", "hdds"], "check that VirtualBox works")).stdout,
+      );
       for (const master of registered) {
         const { used, by } = masterStillUsed(disks, master.uuid);
         if (used) {
-          ctx.host.warn(`kept the linked-clone master VM "${master.name}" of box ${box.name}: ${by.map((u) => vms.find((vm) => vm.uuid.toLowerCase() === u)?.name ?? u).join(", ")} still use it`);
+          ctx.host.warn(
+            `kept the linked-clone master VM "${master.name}" of box ${box.name}: ${by.map((u) => vms.find((vm) => vm.uuid.toLowerCase() === u)?.name ?? u).join(", ")} still use it`,
+          );
           continue;
         }
         const r = await vbox(ctx, cluster, ["unregistervm", master.uuid, "--delete"]);
-        if (r.exitCode !== 0) ctx.host.warn(`could not remove the linked-clone master VM "${master.name}" (${tail(r.stderr, 1)}); remove it by hand: VBoxManage unregistervm ${master.uuid} --delete`);
+        if (r.exitCode !== 0)
+          ctx.host.warn(
+            `could not remove the linked-clone master VM "${master.name}" (${tail(r.stderr, 1)}); remove it by hand: VBoxManage unregistervm ${master.uuid} --delete`,
+          );
       }
     },
   };

@@ -16,7 +16,9 @@ export interface NodeReport {
   readonly distributions: Readonly<Record<string, string>>;
 }
 
-export type Collected = { readonly node: string; readonly report: NodeReport } | { readonly node: string; readonly error: string };
+export type Collected =
+  | { readonly node: string; readonly report: NodeReport }
+  | { readonly node: string; readonly error: string };
 
 export interface Expected {
   /** major.minor, e.g. 3.11 */
@@ -72,7 +74,14 @@ export async function collectAll(transports: readonly Transport[]): Promise<Coll
  * A row drifts when nodes disagree, or when exact (the lock's version, the bundle id) is
  * given and some node differs from it; `expected` is what the table shows.
  */
-function row(item: string, kind: DriftRow["kind"], expected: string, found: Record<string, string>, exact: string | undefined, extraDrift = false): DriftRow {
+function row(
+  item: string,
+  kind: DriftRow["kind"],
+  expected: string,
+  found: Record<string, string>,
+  exact: string | undefined,
+  extraDrift = false,
+): DriftRow {
   const values = new Set(Object.values(found));
   const drift = extraDrift || values.size > 1 || (exact !== undefined && [...values].some((v) => v !== exact));
   return { item, kind, expected, found, drift };
@@ -83,15 +92,30 @@ function row(item: string, kind: DriftRow["kind"], expected: string, found: Reco
  * host client venv) are held to the lock, the bundle and the architecture like nodes, but
  * to the nodes' Python by major.minor only, and their OS is theirs.
  */
-export function compareNodes(reports: ReadonlyArray<{ node: string; report: NodeReport }>, expected: Expected, clients: ReadonlySet<string> = new Set()): DriftRow[] {
+export function compareNodes(
+  reports: ReadonlyArray<{ node: string; report: NodeReport }>,
+  expected: Expected,
+  clients: ReadonlySet<string> = new Set(),
+): DriftRow[] {
   const rows: DriftRow[] = [];
-  const by = (f: (r: NodeReport) => string, of = reports) => Object.fromEntries(of.map(({ node, report }) => [node, f(report)]));
+  const by = (f: (r: NodeReport) => string, of = reports) =>
+    Object.fromEntries(of.map(({ node, report }) => [node, f(report)]));
   const nodesOnly = reports.filter((r) => !clients.has(r.node));
 
   const pyFull = by((r) => r.python.version_info);
   const pyWrongMinor = Object.values(pyFull).some((v) => !v.startsWith(`${expected.python}.`) && v !== expected.python);
   const nodesDiffer = new Set(Object.values(by((r) => r.python.version_info, nodesOnly))).size > 1;
-  rows.push({ ...row("python", "python", `${expected.python}.x (same on every node)`, pyFull, undefined, pyWrongMinor || nodesDiffer), drift: pyWrongMinor || nodesDiffer });
+  rows.push({
+    ...row(
+      "python",
+      "python",
+      `${expected.python}.x (same on every node)`,
+      pyFull,
+      undefined,
+      pyWrongMinor || nodesDiffer,
+    ),
+    drift: pyWrongMinor || nodesDiffer,
+  });
   rows.push(
     row(
       "bundle",
@@ -138,7 +162,10 @@ export interface ServiceVersions {
 export function compareServices(v: ServiceVersions, workerNames: ReadonlyMap<string, string> = new Map()): DriftRow[] {
   const sources: Array<[string, Readonly<Record<string, string | null>>]> = [
     ["scheduler", v.scheduler.packages],
-    ...Object.entries(v.workers).map(([addr, w]): [string, Readonly<Record<string, string | null>>] => [`worker ${workerNames.get(addr) ?? addr}`, w.packages]),
+    ...Object.entries(v.workers).map(([addr, w]): [string, Readonly<Record<string, string | null>>] => [
+      `worker ${workerNames.get(addr) ?? addr}`,
+      w.packages,
+    ]),
     ["client", v.client.packages],
   ];
   const names = new Set<string>();
@@ -154,9 +181,14 @@ export function renderTable(rows: readonly DriftRow[], columns: readonly string[
   const shown = rows.filter((r) => all || r.drift);
   if (!shown.length) return "";
   const header = ["item", "expected", ...columns];
-  const body = shown.map((r) => [`${r.drift ? "✗" : " "} ${r.item}`, r.expected, ...columns.map((c) => r.found[c] ?? "")]);
+  const body = shown.map((r) => [
+    `${r.drift ? "✗" : " "} ${r.item}`,
+    r.expected,
+    ...columns.map((c) => r.found[c] ?? ""),
+  ]);
   const widths = header.map((h, i) => Math.min(48, Math.max(h.length, ...body.map((b) => (b[i] ?? "").length))));
-  const fmt = (cells: readonly string[]) => cells.map((c, i) => (c.length > widths[i]! ? `${c.slice(0, widths[i]! - 1)}…` : c.padEnd(widths[i]!))).join("  ");
+  const fmt = (cells: readonly string[]) =>
+    cells.map((c, i) => (c.length > widths[i]! ? `${c.slice(0, widths[i]! - 1)}…` : c.padEnd(widths[i]!))).join("  ");
   return [fmt(header), widths.map((w) => "-".repeat(w)).join("  "), ...body.map(fmt)].join("\n");
 }
 

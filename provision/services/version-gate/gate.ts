@@ -14,7 +14,17 @@ import { consoleLog, step } from "../../core/log.js";
 import { schedulerAddress, schedulerService, startService, workerService } from "../definitions.js";
 import type { ClusterRef, RuntimeRef, StageSpec } from "../../core/stage-spec.js";
 import { shq, type Transport } from "../../machines/transport.js";
-import { collectAll, compareNodes, compareServices, describeDrift, driftingNodes, lockedVersions, renderTable, type DriftRow, type ServiceVersions } from "./facts.js";
+import {
+  collectAll,
+  compareNodes,
+  compareServices,
+  describeDrift,
+  driftingNodes,
+  lockedVersions,
+  renderTable,
+  type DriftRow,
+  type ServiceVersions,
+} from "./facts.js";
 
 import type { MachineProvider } from "../../machines/provider.js";
 import { nodePaths } from "../../core/node-paths.js";
@@ -56,13 +66,24 @@ function lockFor(runtime: RuntimeRef, projectDir: string): Map<string, string> {
 }
 
 /** get_versions() through a client on the head node: distributed's packages, bokeh and runtime.packages. */
-async function serviceVersions(head: Transport, dask: { tls: boolean }, address: string, packages: readonly string[]): Promise<ServiceVersions | undefined> {
+async function serviceVersions(
+  head: Transport,
+  dask: { tls: boolean },
+  address: string,
+  packages: readonly string[],
+): Promise<ServiceVersions | undefined> {
   const p = nodePaths(head.root);
-  const status = await head.run(`${shq(p.python)} -m dask_vm_runtime service status scheduler --root ${shq(head.root)} --manager ${head.serviceManager}`, { nothrow: true, timeoutMs: 30_000 });
+  const status = await head.run(
+    `${shq(p.python)} -m dask_vm_runtime service status scheduler --root ${shq(head.root)} --manager ${head.serviceManager}`,
+    { nothrow: true, timeoutMs: 30_000 },
+  );
   if (status.exitCode !== 0 || !/"running":\s*true/.test(status.stdout)) return undefined;
   const tls = dask.tls ? ["--tls-dir", p.tls] : [];
   const extra = ["bokeh", ...packages.map(requirementName)].flatMap((n) => ["--package", n]);
-  const r = await head.run([p.python, "-m", "dask_vm_runtime", "client-versions", "--scheduler", address, ...tls, ...extra].map(shq).join(" "), { timeoutMs: 60_000 });
+  const r = await head.run(
+    [p.python, "-m", "dask_vm_runtime", "client-versions", "--scheduler", address, ...tls, ...extra].map(shq).join(" "),
+    { timeoutMs: 60_000 },
+  );
   return (JSON.parse(r.stdout) as { versions: ServiceVersions }).versions;
 }
 
@@ -85,13 +106,26 @@ export async function check(opts: CheckOptions): Promise<VerifyReport> {
   if (opts.services && opts.dask && !unreachable.length) {
     const head = transports.find((t) => t.node === opts.cluster.head.name);
     if (head) {
-      const sv = await serviceVersions(head, opts.dask, schedulerAddress(opts.cluster.head, opts.dask), opts.runtime.packages ?? []);
+      const sv = await serviceVersions(
+        head,
+        opts.dask,
+        schedulerAddress(opts.cluster.head, opts.dask),
+        opts.runtime.packages ?? [],
+      );
       if (sv) serviceRows = compareServices(sv);
     }
   }
   const drift = describeDrift([...rows, ...serviceRows]);
   const verdict = unreachable.length ? "unreachable" : drift.length ? "drift" : "identical";
-  return { verdict, nodes: collected.map((c) => c.node), unreachable, rows, serviceRows, drift, seconds: (performance.now() - t0) / 1000 };
+  return {
+    verdict,
+    nodes: collected.map((c) => c.node),
+    unreachable,
+    rows,
+    serviceRows,
+    drift,
+    seconds: (performance.now() - t0) / 1000,
+  };
 }
 
 function print(report: VerifyReport, opts: VerifyOptions): void {
@@ -111,14 +145,21 @@ function print(report: VerifyReport, opts: VerifyOptions): void {
   const bundle = report.rows.find((r) => r.kind === "bundle");
   const onNodes = new Set(Object.values(bundle?.found ?? {}));
   if (bundle?.drift && onNodes.size === 1 && !onNodes.has("(missing)")) {
-    process.stdout.write(`hint: every node runs bundle ${[...onNodes][0]}, but the lock and runtime sources now make ${bundle.expected}: run cdktf deploy to roll it out\n`);
+    process.stdout.write(
+      `hint: every node runs bundle ${[...onNodes][0]}, but the lock and runtime sources now make ${bundle.expected}: run cdktf deploy to roll it out\n`,
+    );
   }
   const hasClient = report.nodes.includes(HOST_CLIENT);
   const n = report.nodes.length - (hasClient ? 1 : 0);
   const drifting = new Set(report.drift.map((d) => d.split(":")[0]));
   const clientDrifts = drifting.delete(HOST_CLIENT);
-  if (clientDrifts) process.stdout.write(`hint: the host client (.cluster/client/runtime) is not the cluster's runtime: npm run verify-versions -- --fix makes it again\n`);
-  const where = [drifting.size ? `${drifting.size} of ${n} nodes` : "", clientDrifts ? "the host client" : ""].filter(Boolean).join(" and ");
+  if (clientDrifts)
+    process.stdout.write(
+      `hint: the host client (.cluster/client/runtime) is not the cluster's runtime: npm run verify-versions -- --fix makes it again\n`,
+    );
+  const where = [drifting.size ? `${drifting.size} of ${n} nodes` : "", clientDrifts ? "the host client" : ""]
+    .filter(Boolean)
+    .join(" and ");
   const what = report.rows.filter((r) => r.kind === "package").length;
   const line =
     report.verdict === "identical"
@@ -131,19 +172,27 @@ function print(report: VerifyReport, opts: VerifyOptions): void {
 
 /** Re-installs the bundle on the given nodes and restarts what runs there. */
 async function fixNodes(opts: VerifyOptions, names: readonly string[]): Promise<void> {
-  const transports = opts.cluster.nodes.filter((n) => names.includes(n.name)).map((n) => opts.provider.transport(opts.cluster, n));
+  const transports = opts.cluster.nodes
+    .filter((n) => names.includes(n.name))
+    .map((n) => opts.provider.transport(opts.cluster, n));
   await Promise.all(
     transports.map(async (t) => {
       step(t.node, "re-installing the runtime bundle (--fix)");
       const node = opts.cluster.nodes.find((n) => n.name === t.node)!;
-      const spec: StageSpec = { stage: "install", cluster: { ...opts.cluster, nodes: [node] }, node: node.name, runtime: opts.runtime };
+      const spec: StageSpec = {
+        stage: "install",
+        cluster: { ...opts.cluster, nodes: [node] },
+        node: node.name,
+        runtime: opts.runtime,
+      };
       await installOn(t, spec, { force: true });
       if (!opts.dask) return;
       const running = await t.run(`ls ${shq(`${t.root}/etc`)} 2>/dev/null || true`, { nothrow: true });
       if (node.name === opts.cluster.head.name && running.stdout.includes("scheduler.json")) {
         await startService(t, "scheduler", schedulerService(node, opts.dask, t.root));
       }
-      if (running.stdout.includes("worker.json")) await startService(t, "worker", workerService(node, opts.cluster.head, opts.dask, t.root));
+      if (running.stdout.includes("worker.json"))
+        await startService(t, "worker", workerService(node, opts.cluster.head, opts.dask, t.root));
     }),
   );
 }
@@ -153,10 +202,21 @@ async function remakeHostClient(host: Host, opts: VerifyOptions): Promise<void> 
   const support = await hostClientSupport(host, opts.runtime);
   if (!support.ok)
     throw new UserError(`the host client cannot be made again: ${support.why}`, 1, [
-      { path: hostClientRoot(opts.cluster.clusterDir), message: support.why, fix: `remove ${hostClientRoot(opts.cluster.clusterDir)}` },
+      {
+        path: hostClientRoot(opts.cluster.clusterDir),
+        message: support.why,
+        fix: `remove ${hostClientRoot(opts.cluster.clusterDir)}`,
+      },
     ]);
   step(HOST_CLIENT, "making it again from the cluster's runtime (--fix)");
-  await makeHostClient(host, opts.cluster.projectDir, opts.cluster.clusterDir, opts.runtime, support.python, consoleLog);
+  await makeHostClient(
+    host,
+    opts.cluster.projectDir,
+    opts.cluster.clusterDir,
+    opts.runtime,
+    support.python,
+    consoleLog,
+  );
 }
 
 /** Checks (and with fix, repairs then re-checks); prints; returns the exit code. */
