@@ -74,7 +74,7 @@ describe("the layer check in npm run lint", () => {
   it("a type-only import counts: a shared type belongs in the lower layer", async () => {
     const dir = copyWith("type-only", {
       "provision/host/typed.ts":
-        'import type { Cluster } from "../core/model.js";\nimport type { Verb } from "../state/deployed.js";\nexport type T = [Cluster, Verb];\n',
+        'import type { Cluster } from "../core/model.js";\nimport type { Deployed } from "../state/deployed.js";\nexport type T = [Cluster, Deployed];\n',
     });
     const r = await check(dir);
     expect(r.exitCode).not.toBe(0);
