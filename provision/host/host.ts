@@ -1,7 +1,10 @@
-// The host this code runs on, behind one interface: the programs it can run (the one
-// process runner), its files, its platform and resources. Providers, their checks,
-// doctor, the bundle and the stages ask this and nothing else, so tests stand in for a
-// Windows laptop or a Mac with the scripted host of test/helpers/fake-host.ts.
+// This computer, behind one interface: the programs it can run (the one process runner),
+// what its files say, its platform and resources. Providers, their checks, doctor, the
+// bundle and the stages ask their questions of this computer here and nowhere else, so tests
+// stand in for a Windows laptop or a Mac with the scripted host of test/helpers/fake-host.ts.
+// What the project writes (its own records under .cluster/, a local node's folder) it writes
+// with node:fs where it is made: those files are the project's, not facts of the computer
+// to be scripted, and the tests read them back from a scratch folder.
 import {
   accessSync,
   constants as fsConstants,
