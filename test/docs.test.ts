@@ -256,14 +256,105 @@ describe("the README's map of the code", () => {
     for (const p of named.filter((n) => !n.includes("<"))) expect(existsSync(path.join(root, p)), p).toBe(true);
   });
 
-  it("names every stage, every provider and the command folder", () => {
-    for (const f of readdirSync(path.join(root, "provision", "stages")).filter((x) => x !== "index.ts"))
-      expect(named, `provision/stages/${f}`).toContain(`provision/stages/${f}`);
-    for (const f of readdirSync(path.join(root, "provision", "machines"), { recursive: true, encoding: "utf8" }).filter(
-      (x) => x.endsWith(".ts"),
+  /** The layer table: folder, its count of own files, and what it holds. */
+  const layers = [
+    ...section.matchAll(/^\| `((?:provision|stacks|cluster-runtime)\/[^`]*)` \| *(\d*) *\| (.*) \|$/gm),
+  ].map((m) => ({
+    folder: m[1]!,
+    count: m[2] ? Number(m[2]) : undefined,
+    text: m[3]!,
+  }));
+  const ownFiles = (folder: string) =>
+    readdirSync(path.join(root, folder), { withFileTypes: true })
+      .filter((d) => d.isFile())
+      .map((d) => d.name);
+
+  it("has a row for every folder of provision/, with its own files counted right", () => {
+    const folders = readdirSync(path.join(root, "provision"), { recursive: true, withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => `${path.relative(root, path.join(d.parentPath, d.name)).split(path.sep).join("/")}/`);
+    expect(layers.map((l) => l.folder)).toEqual(expect.arrayContaining(["provision/", ...folders]));
+    for (const l of layers.filter((x) => x.count !== undefined))
+      expect(ownFiles(l.folder).length, l.folder).toBe(l.count);
+  });
+
+  it("names each file of a layer in its row (commands and constructs: one per verb, one per stage)", () => {
+    for (const l of layers.filter(
+      (x) => x.count !== undefined && !["provision/commands/", "stacks/constructs/", "stacks/"].includes(x.folder),
     )) {
-      expect(section, `provision/machines/${f}`).toContain(`provision/machines/${f}`);
+      for (const f of ownFiles(l.folder)) {
+        const named = f.endsWith(".d.mts") ? f.replace(/\.d\.mts$/, ".mjs") : f;
+        expect(l.text, `${l.folder}${f}`).toContain(`\`${named}\``);
+      }
     }
-    expect(named).toContain("provision/commands/");
+  });
+
+  it("counts the places a stage and a provider take as the code has them", async () => {
+    const { STAGES } = await import("../provision/core/stage-spec.js");
+    const { STAGE_MODULES } = await import("../provision/stages/index.js");
+    const { PROVIDERS } = await import("../provision/core/config-schema.js");
+    const { CAPABILITIES } = await import("../provision/machines/registry.js");
+    const stack = readFileSync(path.join(root, "stacks", "dask-cluster-stack.ts"), "utf8");
+    const constructs = readdirSync(path.join(root, "stacks", "constructs")).map((f) => ({
+      f,
+      text: readFileSync(path.join(root, "stacks", "constructs", f), "utf8"),
+    }));
+    for (const stage of STAGES) {
+      expect(existsSync(path.join(root, "provision", "stages", `${stage}.ts`)), stage).toBe(true);
+      expect(Object.keys(STAGE_MODULES), stage).toContain(stage);
+      const construct = constructs.find((c) => c.text.includes(`stage: "${stage}"`));
+      expect(construct, `a construct in stacks/constructs/ makes the ${stage} stage`).toBeDefined();
+      expect(stack, `stacks/dask-cluster-stack.ts places ${construct!.f}`).toContain(
+        `./constructs/${construct!.f.replace(/\.ts$/, ".js")}`,
+      );
+    }
+    for (const provider of PROVIDERS) {
+      expect(Object.keys(CAPABILITIES), provider).toContain(provider);
+      expect(existsSync(path.join(root, "provision", "machines", provider, "provider.ts")), provider).toBe(true);
+    }
+    // The count written is the number of places the bullet names.
+    for (const [kind, unit] of [
+      ["A stage", "files"],
+      ["A provider", "places"],
+    ] as const) {
+      const bullet = new RegExp(
+        `^- \\*${kind}\\*: (\\d+) ${unit} in (\\d+) folders\\. ([\\s\\S]*?)(?=\\n- |\\n\\n)`,
+        "m",
+      ).exec(section);
+      expect(bullet, kind).not.toBeNull();
+      const required = bullet![3]!.split(/\sA 6th|\sA provider with/)[0]!;
+      const places = [...required.matchAll(/`((?:provision|stacks)\/[^`]*)`/g)].map((m) => m[1]!);
+      expect(places.length, `${kind}: ${places.join(", ")}`).toBe(Number(bullet![1]));
+      const folders = new Set(
+        places.map((p) => (p.endsWith("/") ? path.posix.dirname(p.slice(0, -1)) : path.posix.dirname(p))),
+      );
+      expect(folders.size, `${kind}: folders of ${places.join(", ")}`).toBe(Number(bullet![2]));
+    }
+  });
+});
+
+describe("the README's list of dependencies", () => {
+  const root = path.join(import.meta.dirname, "..");
+  const readme = readFileSync(path.join(root, "README.md"), "utf8");
+  const section = readme.slice(
+    readme.indexOf("<!-- dependencies:start -->"),
+    readme.indexOf("<!-- dependencies:end -->"),
+  );
+  const pkg = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")) as {
+    dependencies: Record<string, string>;
+    devDependencies: Record<string, string>;
+  };
+  /** The packages a table row names in its first cell. */
+  const rows = (part: string) =>
+    [...part.matchAll(/^\| ([^|]+) \|/gm)].flatMap((m) => [...m[1]!.matchAll(/`([^`]+)`/g)].map((n) => n[1]!));
+  const [runtime, dev] = section.split("Development:");
+
+  it("names every runtime dependency with what it does, and no other", () => {
+    expect(section.length).toBeGreaterThan(100);
+    expect(rows(runtime!).sort()).toEqual(Object.keys(pkg.dependencies).sort());
+  });
+
+  it("names every development dependency with what it does, and no other", () => {
+    expect(rows(dev!).sort()).toEqual(Object.keys(pkg.devDependencies).sort());
   });
 });
