@@ -9,13 +9,13 @@ import { clusterRefOf, type ClusterRef, type RuntimeRef } from "../provision/cor
 import { CAPABILITIES } from "../provision/machines/registry.js";
 import { NODE_BINARY_CONTEXT, OBSERVED_CONTEXT } from "./constructs/stage-resource.js";
 import { Preflight } from "./constructs/preflight.js";
-import { PrivateNetwork } from "./constructs/private-network.js";
+import { PrivateNetwork } from "./constructs/network.js";
 import { Box } from "./constructs/box.js";
 import { Machine } from "./constructs/machine.js";
 import { Bundle } from "./constructs/bundle.js";
 import { Install } from "./constructs/install.js";
 import { VersionGate } from "./constructs/version-gate.js";
-import { TlsMaterial } from "./constructs/tls-material.js";
+import { TlsMaterial } from "./constructs/tls.js";
 import { Scheduler } from "./constructs/scheduler.js";
 import { Worker } from "./constructs/worker.js";
 import { Benchmark } from "./constructs/benchmark.js";

@@ -4,7 +4,7 @@ import type { Construct } from "constructs";
 
 import type { ClusterRef } from "../../provision/core/stage-spec.js";
 import { StageResource } from "./stage-resource.js";
-import type { PrivateNetwork } from "./private-network.js";
+import type { PrivateNetwork } from "./network.js";
 import type { ClusterConfig } from "../../provision/core/config-schema.js";
 
 export interface BoxProps {

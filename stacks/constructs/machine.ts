@@ -5,7 +5,7 @@ import type { ClusterRef } from "../../provision/core/stage-spec.js";
 import { StageResource } from "./stage-resource.js";
 
 import type { Box } from "./box.js";
-import type { PrivateNetwork } from "./private-network.js";
+import type { PrivateNetwork } from "./network.js";
 import type { ClusterConfig } from "../../provision/core/config-schema.js";
 
 export interface MachineProps {

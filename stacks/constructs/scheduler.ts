@@ -4,7 +4,7 @@ import type { Construct } from "constructs";
 
 import type { ClusterRef } from "../../provision/core/stage-spec.js";
 import { StageResource } from "./stage-resource.js";
-import type { TlsMaterial } from "./tls-material.js";
+import type { TlsMaterial } from "./tls.js";
 import type { VersionGate } from "./version-gate.js";
 import type { Install } from "./install.js";
 import type { ClusterConfig } from "../../provision/core/config-schema.js";
