@@ -35,7 +35,7 @@ describe.runIf(isRoot)("a deployed local cluster", () => {
   let nodes: Transport[];
   let head: Transport;
   const npm = (script: string, args: string[] = []) =>
-    p.sh(["node_modules/.bin/tsx", `provision/${script}.ts`, ...args]);
+    p.sh(["node_modules/.bin/tsx", "provision/cli.ts", script, ...args]);
 
   beforeAll(async () => {
     p = makeProject(

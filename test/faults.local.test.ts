@@ -100,7 +100,7 @@ describe.runIf(isRoot)("faults on the local provider", () => {
     let before: Residue;
     const names = ["node1", "node2", "node3"];
     const npm = (script: string, args: string[] = [], env?: Record<string, string>) =>
-      p.sh(["node_modules/.bin/tsx", `provision/${script}.ts`, ...args], { env });
+      p.sh(["node_modules/.bin/tsx", "provision/cli.ts", script, ...args], { env });
 
     beforeAll(async () => {
       p = makeProject(SMALL, "dvc-faults-");
@@ -848,7 +848,7 @@ function convergenceScenarios(
   };
   const names = ["node1", "node2", "node3"];
   const tsx = (script: string, args: string[] = []) =>
-    need().sh(["node_modules/.bin/tsx", `provision/${script}.ts`, ...args]);
+    need().sh(["node_modules/.bin/tsx", "provision/cli.ts", script, ...args]);
   const diff = async () => {
     const d = await need().sh(["node_modules/.bin/cdktf", "diff"]);
     expect(d.exitCode, tail(d)).toBe(0);

@@ -43,7 +43,7 @@ describe.runIf(!why)("provider ssh on three machines of their own", () => {
     benchmark: { onDeploy: false },
   });
   const npm = (script: string, args: string[] = []) =>
-    p.sh(["node_modules/.bin/tsx", `provision/${script}.ts`, ...args]);
+    p.sh(["node_modules/.bin/tsx", "provision/cli.ts", script, ...args]);
   const snapshots = () => Promise.all(lab.hosts.map((h) => lab.snapshot(h)));
   const sshDir = () => path.join(p.dir, ".cluster", "ssh");
   const sockets = () => {

@@ -36,7 +36,7 @@ describe.runIf(isRoot)("your own work on a local cluster", () => {
   let before: Residue;
   let nodes: Transport[];
   const npm = (script: string, args: string[] = [], env: Record<string, string> = {}) =>
-    p.sh(["node_modules/.bin/tsx", `provision/${script}.ts`, ...args], { env });
+    p.sh(["node_modules/.bin/tsx", "provision/cli.ts", script, ...args], { env });
   let work: string;
   let lockedDistributed: string;
 

@@ -99,7 +99,7 @@ export async function main(opts: DemoOptions): Promise<number> {
   );
   let code = await cdktf("deploy");
   if (code === 0) {
-    const argv = [...NODE_TS, path.join(PROJECT_DIR, "provision", "verify-versions.ts")];
+    const argv = [...NODE_TS, path.join(PROJECT_DIR, "provision", "cli.ts"), "verify-versions"];
     const r = await runProcess(argv, { cwd: PROJECT_DIR, env, inherit: true });
     times["verify-versions"] = r.seconds;
     if (r.missing) throw notFound(argv, r.stderr);
