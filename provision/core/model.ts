@@ -1,6 +1,8 @@
 // The model every layer shares: a node, the resolved cluster, and what the cluster needs of
-// the host. Types only, derived from the one description of cluster.config.json
-// (config-schema.ts); config.ts makes them from a config file, and everything above it reads them.
+// this computer. Types only, derived from the one description of cluster.config.json
+// (config-schema.ts, here in core/); config/resolve.ts makes them from a config file, and
+// every layer reads them. Here, below the providers, so that config and machines can both
+// use them without importing each other back (the circle they once made).
 import type { ClusterConfig } from "./config-schema.js";
 import type { Cidr } from "./ipv4.js";
 

@@ -1,8 +1,8 @@
 // This computer's memory as the nodes see it: the default size of a node, derived from the
 // host's TOTAL memory in a few steps, and the memory the host can give right now, read the
 // way each OS counts it (Linux MemAvailable, macOS vm_stat's reclaimable pages, Windows'
-// own "available" counter). The checks in host-checks.ts and the config defaults
-// (config.ts) ask this and nothing else.
+// own "available" counter). The checks in host/checks.ts and the config defaults
+// (config/resolve.ts) ask this and nothing else.
 import type { Host } from "./host.js";
 
 const GIB = 1024 ** 3;

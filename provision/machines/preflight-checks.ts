@@ -1,5 +1,5 @@
 // Everything the preflight stage enforces and doctor shows for a provider: its own checks,
-// then this computer's memory and disk for the nodes (host-checks.ts), in one list so that
+// then this computer's memory and disk for the nodes (host/checks.ts), in one list so that
 // doctor and a deploy cannot disagree.
 import type { CheckRow } from "../core/check-rows.js";
 import type { Host } from "../host/host.js";

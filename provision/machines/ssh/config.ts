@@ -1,5 +1,5 @@
 // Provider ssh's part of cluster.config.json, resolved: one node per listed host, its address
-// to bind to and how to reach it (config.ts calls it while it resolves the nodes).
+// to bind to and how to reach it (config/resolve.ts calls it while it resolves the nodes).
 import os from "node:os";
 import path from "node:path";
 import type { ClusterConfig } from "../../core/config-schema.js";
