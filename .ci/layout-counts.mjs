@@ -10,7 +10,8 @@
 //     components of the import graph, type-only imports included),
 //   - the lines past 120 columns, in TypeScript (provision/, stacks/) and in Python (cluster-runtime/).
 // --json prints the same as one JSON object. A maintainer script: zx's glob, fs and argv do
-// its work (no shell).
+// its work (no shell). The import graph is read with the options of the lint's layer check.
+import { createRequire } from "node:module";
 import path from "node:path";
 import { argv, fs, glob } from "zx";
 import { cruise } from "dependency-cruiser";
@@ -46,12 +47,10 @@ const longPy = await longLines(["cluster-runtime/**/*.py"]);
 // The import graph of provision/ and stacks/, resolved the way tsc resolves it.
 const cwd = process.cwd();
 process.chdir(dir);
-const result = await cruise(["provision", "stacks"], {
-  includeOnly: "^(provision|stacks)/",
-  doNotFollow: { path: "node_modules" },
-  tsPreCompilationDeps: true,
-  tsConfig: { fileName: path.join(dir, "tsconfig.json") },
-});
+// The options of this checkout's layer check (.dependency-cruiser.cjs), without its rules: the
+// same graph the lint reads, for a checkout that has no such file too.
+const { options } = createRequire(import.meta.url)("../.dependency-cruiser.cjs");
+const result = await cruise(["provision", "stacks"], { ...options, tsConfig: { fileName: path.join(dir, "tsconfig.json") } });
 process.chdir(cwd);
 const graph = new Map();
 for (const m of result.output.modules) graph.set(m.source, m.dependencies.map((d) => d.resolved).filter((r) => r.startsWith("provision/") || r.startsWith("stacks/")));

@@ -2,11 +2,12 @@
 // passes on this tree, and it fails, naming the rule and the files, on a copy of the tree
 // with an import circle, with a lower layer importing a higher one, and with the stack
 // importing a command. The command is the one package.json's lint script runs.
-import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { $ } from "zx";
+import { CHECKOUT_FILES, copyCheckout } from "../provision/host/checkout-copy.js";
 import { REPO } from "./helpers/project.js";
 
 /** The dependency-cruiser part of package.json's lint script, as argv. */
@@ -34,10 +35,7 @@ describe("the layer check in npm run lint", () => {
   /** A copy of what the check reads, with extra files written into it. */
   function copyWith(name: string, files: Record<string, string>): string {
     const dir = path.join(top, name);
-    for (const p of ["provision", "stacks", "tsconfig.json", "package.json", ".dependency-cruiser.cjs"]) {
-      cpSync(path.join(REPO, p), path.join(dir, p), { recursive: true });
-    }
-    symlinkSync(path.join(REPO, "node_modules"), path.join(dir, "node_modules"), "junction");
+    copyCheckout(REPO, dir, [...CHECKOUT_FILES, ".dependency-cruiser.cjs"]);
     for (const [rel, text] of Object.entries(files)) writeFileSync(path.join(dir, rel), text);
     return dir;
   }

@@ -1,10 +1,11 @@
 // npm run counts (.ci/layout-counts.mjs), the layout's figures for any checkout: on this
 // tree, and on a copy where a circle and a long line were added, it counts what is there.
-import { cpSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { $ } from "zx";
+import { copyCheckout } from "../provision/host/checkout-copy.js";
 import { REPO } from "./helpers/project.js";
 
 interface Counts {
@@ -37,9 +38,7 @@ describe("npm run counts", () => {
 
   it("on another checkout (--dir): finds a circle that was added, and counts a long line", async () => {
     const dir = path.join(top, "copy");
-    for (const p of ["provision", "stacks", "cluster-runtime", "tsconfig.json"])
-      cpSync(path.join(REPO, p), path.join(dir, p), { recursive: true });
-    symlinkSync(path.join(REPO, "node_modules"), path.join(dir, "node_modules"), "junction");
+    copyCheckout(REPO, dir);
     const before = await counts(dir);
     writeFileSync(
       path.join(dir, "provision", "core", "loop-a.ts"),
