@@ -2,7 +2,9 @@
 // on 127.0.0.1 with mutual TLS (certificates from provision/services/tls.ts), then
 // `python -m dask_vm_runtime.bench --size small` with every workload, its JSON-lines
 // stdout, and the results file checked against the schema and against the arithmetic
-// (totals, SVD error, who ran the inc tasks). Also the ratings-file SVD path and bad input.
+// (totals, SVD error, who ran the inc tasks). Also svd-ratings on a MovieLens-format file
+// of ml-latest-small's size (sent from the client, and read from each node's copy), and
+// ratings files that are not one.
 //
 // Python: $DVC_BENCH_PYTHON, else the venv in $TMPDIR/bench-venv, made from the runtime
 // lock (cluster-runtime/requirements-x86_64.lock) when it is missing.
@@ -34,7 +36,8 @@ async function benchPython(): Promise<string> {
   const py = path.join(venv, "bin", "python");
   const ok =
     existsSync(py) &&
-    (await $({ nothrow: true, quiet: true })`${py} -c ${"import dask.array, distributed, numpy"}`).exitCode === 0;
+    (await $({ nothrow: true, quiet: true })`${py} -c ${"import dask.array, distributed, numpy, scipy.sparse"}`)
+      .exitCode === 0;
   if (ok) return py;
   process.stderr.write(
     `bench-workloads: no DVC_BENCH_PYTHON and no usable ${venv}: making it from the runtime lock (needs PyPI)\n`,
@@ -48,7 +51,8 @@ async function benchPython(): Promise<string> {
 }
 
 function env(): NodeJS.ProcessEnv {
-  return { ...process.env, PYTHONPATH: RUNTIME, PYTHONDONTWRITEBYTECODE: "1" };
+  // DVC_DATA: the workers' data_dir(), what npm run data -- push fills on a real node.
+  return { ...process.env, PYTHONPATH: RUNTIME, PYTHONDONTWRITEBYTECODE: "1", DVC_DATA: path.join(work, "data") };
 }
 
 function start(args: readonly string[], log: string): ChildProcess {
@@ -204,7 +208,7 @@ describe("python -m dask_vm_runtime.bench on a 3-worker TLS loopback cluster", (
       "--nodes",
       nodesJson,
       "--workloads",
-      "inc-sleep,map-reduce,placement,svd",
+      "inc-sleep,map-reduce,placement,svd,svd-ratings",
       "--size",
       "small",
       "--repeats",
@@ -324,23 +328,27 @@ describe("python -m dask_vm_runtime.bench on a 3-worker TLS loopback cluster", (
     }
     expect(svd.check.maxRelativeResidual).toBeLessThan(0.01);
   });
+
+  it("svd-ratings: a generated ml-latest-small, sparse, top-10 within 1 % of the exact SVD, svds beside it", () => {
+    const r = results.workloads["svd-ratings"]!;
+    expect(r.source).toMatchObject({ kind: "generated", shape: "ml-latest-small" });
+    expect(r.shape).toEqual([9724, 610]);
+    expect(r.sparseBytes).toBe(r.dataset.ratings * 12);
+    expect(r.reference?.kind).toBe("exact");
+    expect(r.cases.map((c) => c.nodes)).toEqual([1, 2, 3]);
+    for (const c of r.cases) expect(c.maxRelativeError!).toBeLessThan(0.01);
+    expect(r.peer?.node).toBe("node1");
+    expect(r.check.maxRelativeResidual).toBeLessThan(0.05);
+  });
 });
 
-describe("the ratings-file SVD and bad input", () => {
-  it("decomposes a MovieLens-format CSV into the singular values of its films × users matrix", async () => {
-    // A rank-2 ratings matrix, every film rated by every user: its singular values are
-    // known in closed form (orthogonal factors), so the recovered ones can be checked.
-    const films = 60;
-    const users = 40;
-    const a = (i: number) => (i % 2 === 0 ? 1 : -1);
-    const lines = ["userId,movieId,rating,timestamp"];
-    for (let u = 0; u < users; u++)
-      for (let m = 0; m < films; m++)
-        lines.push(`${u + 1},${10 * (m + 1)},${(3 + 2 * a(m) * a(u) + (m < films / 2 ? 1 : -1)).toFixed(1)},0`);
-    const csv = path.join(work, "ratings.csv");
-    writeFileSync(csv, `${lines.join("\n")}\n`);
-    const out = path.join(work, "ratings-results.json");
-    const r = await bench([
+describe("svd-ratings: MovieLens-format ratings, sparse, against the exact SVD; and bad input", () => {
+  const csv = () => path.join(work, "data", "movielens", "ratings.csv");
+  let file: NonNullable<Results["workloads"]["svd-ratings"]>;
+  let written: { ratings: number };
+
+  const ratingsBench = (matrix: string, out: string, extra: readonly string[] = []) =>
+    bench([
       "--scheduler",
       address,
       "--tls-dir",
@@ -348,36 +356,118 @@ describe("the ratings-file SVD and bad input", () => {
       "--nodes",
       nodesJson,
       "--workloads",
-      "svd",
+      "svd-ratings",
       "--size",
       "small",
       "--repeats",
       "1",
       "--node-counts",
       "1,3",
-      "--svd-k",
-      "2",
       "--svd-matrix",
-      csv,
+      matrix,
       "--out",
       out,
+      ...extra,
     ]);
+
+  beforeAll(async () => {
+    // ml-latest-small's format (MovieLens' README: userId,movieId,rating,timestamp, a
+    // header, sorted by user then film) and size (610 users, 9,724 films, ~100,000 ratings).
+    const w = await $({
+      quiet: true,
+      env: env(),
+    })`${python} -m dask_vm_runtime.bench.ratings write --shape ml-latest-small --seed 11 ${csv()}`;
+    written = JSON.parse(w.stdout) as { ratings: number };
+    const out = path.join(work, "ratings-file.json");
+    const r = await ratingsBench(csv(), out);
     if (r.exitCode !== 0) throw new Error(`bench exited ${r.exitCode}:\n${tail(r.stderr)}`);
-    const svd = validateResults(JSON.parse(readFileSync(out, "utf8"))).workloads.svd!;
-    expect(svd.source).toBe("ratings-file");
-    expect(svd.file).toMatchObject({ ratings: films * users, films, users });
-    expect(svd.shape).toEqual([films, users]);
-    // X = 3·1·1ᵀ + 2·a_f·a_uᵀ + b_f·1ᵀ with a, b, 1 orthogonal: the first two singular values.
-    const s1 = Math.sqrt(films * users * (9 + 1));
-    const s2 = 2 * Math.sqrt(films * users);
-    for (const c of svd.cases) {
-      expect(c.relativeErrors).toBeNull();
-      expect(c.singularValues[0]!).toBeCloseTo(s1, 6);
-      expect(c.singularValues[1]!).toBeCloseTo(s2, 6);
+    file = validateResults(JSON.parse(readFileSync(out, "utf8"))).workloads["svd-ratings"]!;
+  }, 600_000);
+
+  it("a file of ml-latest-small's size: its every line read, top-10 within 1 % of the exact SVD on 1 and 3 nodes", () => {
+    expect(readFileSync(csv(), "utf8").startsWith("userId,movieId,rating,timestamp\n")).toBe(true);
+    expect(file.source.kind).toBe("file");
+    expect(file.dataset).toMatchObject({ ratings: written.ratings, lines: written.ratings + 1, header: true });
+    expect(file.dataset.ratings).toBeGreaterThan(99_000);
+    expect(file.shape[1]).toBe(610);
+    expect(file.reference?.kind).toBe("exact");
+    expect(file.cases.map((c) => c.nodes)).toEqual([1, 3]);
+    for (const c of file.cases) {
+      expect(c.held).toBe(true);
+      expect(c.ratings).toBe(written.ratings);
+      expect(c.maxRelativeError!).toBeLessThan(0.01);
     }
-    expect(svd.check.maxRelativeResidual).toBeLessThan(1e-8);
+    expect(file.peer?.maxRelativeError).toBeLessThan(1e-8); // svds agrees with the exact values
+    expect(file.peer?.peakRssBytes).toBeGreaterThan(0);
+    expect(file.denseBytes).toBe(file.shape[0] * file.shape[1] * 8);
+    expect(file.workToSpread.enough).toBe(false); // ~12,000 ratings a block: nothing worth spreading
+  });
+
+  it("the same file from each node's own copy (data:), the same values", async () => {
+    const out = path.join(work, "ratings-data.json");
+    const r = await ratingsBench("data:movielens/ratings.csv", out, ["--node-counts", "3"]);
+    if (r.exitCode !== 0) throw new Error(`bench exited ${r.exitCode}:\n${tail(r.stderr)}`);
+    const data = validateResults(JSON.parse(readFileSync(out, "utf8"))).workloads["svd-ratings"]!;
+    expect(data.source.kind).toBe("data");
+    expect(data.reference!.singularValues).toEqual(file.reference!.singularValues);
+    expect(data.cases[0]!.maxRelativeError!).toBeLessThan(0.01);
   }, 300_000);
 
+  it("a data: file missing on the nodes exits 2 and says how to push it", async () => {
+    const r = await ratingsBench("data:nowhere/ratings.csv", path.join(work, "never.json"));
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain("cannot read it");
+    expect(r.stderr).toContain("npm run data -- push");
+    expect(existsSync(path.join(work, "never.json"))).toBe(false);
+  }, 120_000);
+
+  const HEADER = "userId,movieId,rating,timestamp\n";
+  const FORMAT = "a ratings file holds userId,movieId,rating[,timestamp]";
+  it.each([
+    ["empty", "", "is empty"],
+    [
+      "a wrong header",
+      "user,movie,stars\n1,2,3\n",
+      "line 1: the header 'user,movie,stars' names no userId, movieId, rating column",
+    ],
+    ["a non-number", `${HEADER}1,2,3.5,9\n1,3,four,9\n`, "line 3, column 3 (rating): 'four' is not a number"],
+    ["a negative id", `${HEADER}1,2,3.5,9\n-4,3,4,9\n`, "line 3, column 1 (userId): '-4' is not an id"],
+    ["a header and nothing else", HEADER, "holds no ratings, only a header"],
+  ])(
+    "a file with %s exits 2 and says what is wrong",
+    async (_what, text, message) => {
+      const bad = path.join(work, "bad.csv");
+      writeFileSync(bad, text);
+      const out = path.join(work, "never.json");
+      const r = await ratingsBench(bad, out);
+      expect(r.exitCode).toBe(2);
+      expect(r.events.at(-1)).toMatchObject({ event: "error", exitCode: 2 });
+      expect(r.stderr).toContain(message);
+      expect(r.stderr).toContain(FORMAT);
+      expect(existsSync(out)).toBe(false);
+    },
+    120_000,
+  );
+
+  it("--svd-matrix without svd-ratings in --workloads exits 2 and names the workload to add", async () => {
+    const r = await bench(
+      [
+        "--scheduler",
+        address,
+        "--nodes",
+        nodesJson,
+        "--workloads",
+        "svd",
+        "--svd-matrix",
+        csv(),
+        "--out",
+        path.join(work, "never.json"),
+      ],
+      60_000,
+    );
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain("--workloads svd-ratings");
+  }, 60_000);
   it("rejects an unknown workload with exit code 2, an error event and the allowed names", async () => {
     const r = await bench(
       [
@@ -395,7 +485,7 @@ describe("the ratings-file SVD and bad input", () => {
     expect(r.exitCode).toBe(2);
     expect(r.events).toHaveLength(1);
     expect(r.events[0]).toMatchObject({ event: "error", exitCode: 2 });
-    expect(r.stderr).toContain("unknown nope; allowed: inc-sleep, map-reduce, placement, svd");
+    expect(r.stderr).toContain("unknown nope; allowed: inc-sleep, map-reduce, placement, svd, svd-ratings");
     expect(existsSync(path.join(work, "never.json"))).toBe(false);
   }, 60_000);
 

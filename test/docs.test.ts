@@ -227,7 +227,7 @@ describe("the configuration reference", () => {
     expect(reference).toContain("| `nodes.overrides[].name` | string | required |");
     expect(reference).toContain("| `nodes.overrides[].ip` | string | — | an IPv4 address |");
     expect(reference).toContain(
-      'each one of `"inc-sleep"`, `"map-reduce"`, `"placement"`, `"svd"`; at least 1 item; no repeats',
+      'each one of `"inc-sleep"`, `"map-reduce"`, `"placement"`, `"svd"`, `"svd-ratings"`; at least 1 item; no repeats',
     );
     expect(reference).toContain("### `dask`\n\nDask scheduler and worker settings.");
   });

@@ -19,12 +19,21 @@ import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderSvg } from "../provision/bench/charts.js";
 import { UserError } from "../provision/core/errors.js";
-import { evaluateGoals, renderTable, updateLatest, writeReport } from "../provision/bench/report.js";
+import {
+  evaluateGoals,
+  oneMachineVerdict,
+  renderMarkdown,
+  renderTable,
+  updateLatest,
+  writeReport,
+} from "../provision/bench/report.js";
 import { validateResults, type Results } from "../provision/bench/results-schema.js";
 
 const FIXTURE = path.join(import.meta.dirname, "fixtures", "bench-results-small.json");
 const raw = (): Record<string, unknown> => JSON.parse(readFileSync(FIXTURE, "utf8")) as Record<string, unknown>;
 const CHARTS = ["inc-sleep.svg", "map-reduce.svg", "placement.svg", "svd.svg"];
+/** The small fixture runs every workload; the README's full sample predates svd-ratings. */
+const SMALL_CHARTS = [...CHARTS, "svd-ratings.svg"];
 
 let tmp = "";
 beforeAll(() => {
@@ -37,7 +46,7 @@ afterAll(() => {
 describe("validateResults", () => {
   it("accepts the results of a real run", () => {
     const r = validateResults(raw());
-    expect(Object.keys(r.workloads).sort()).toEqual(["inc-sleep", "map-reduce", "placement", "svd"]);
+    expect(Object.keys(r.workloads).sort()).toEqual(["inc-sleep", "map-reduce", "placement", "svd", "svd-ratings"]);
   });
 
   it("rejects a broken file with every error and its path", () => {
@@ -76,7 +85,7 @@ describe("writeReport", () => {
 
   it("writes results.json, report.md and one SVG per chart", () => {
     const names = files.map((f) => path.basename(f)).sort();
-    expect(names).toEqual(["report.md", "results.json", ...CHARTS].sort());
+    expect(names).toEqual(["report.md", "results.json", ...SMALL_CHARTS].sort());
     for (const f of files) expect(existsSync(f), f).toBe(true);
     expect(readdirSync(dir).sort()).toEqual(names);
     expect(validateResults(JSON.parse(readFileSync(path.join(dir, "results.json"), "utf8")))).toEqual(results);
@@ -84,7 +93,7 @@ describe("writeReport", () => {
 
   it("renders well-formed SVG documents with an <svg> root and the data in them", () => {
     const parser = new XMLParser({ ignoreAttributes: false });
-    for (const chart of CHARTS) {
+    for (const chart of SMALL_CHARTS) {
       const svg = readFileSync(path.join(dir, chart), "utf8");
       expect(XMLValidator.validate(svg), chart).toBe(true);
       const doc = parser.parse(svg) as Record<string, unknown>;
@@ -112,7 +121,7 @@ describe("writeReport", () => {
     expect(md).toContain("| nodes | slots | time (median) | fastest | max relative error |");
     expect(md).toContain("| i | planted | recovered | relative error | residual |");
     expect(md).toContain("| node | worker | address | host | threads | memory limit |");
-    for (const chart of CHARTS) expect(md).toContain(`](${chart})`);
+    for (const chart of SMALL_CHARTS) expect(md).toContain(`](${chart})`);
     expect(md).toContain(`dask ${results.client.dask}`);
     expect(md).toContain(results.hardware[0]!.cpuModel);
     // every inc-sleep case appears with its measured time
@@ -256,6 +265,83 @@ describe("goals", () => {
     expect(lines.length).toBe(evaluateGoals(results).length + 4);
     for (const w of ["inc-sleep", "map-reduce", "placement", "svd"]) expect(table).toContain(w);
     expect(lines.at(-1)).toMatch(/^\d+ met, \d+ missed, \d+ not judged \(size small\)$/);
+  });
+});
+
+describe("svd-ratings goals", () => {
+  type Raw = {
+    config: { size: string; hostCpus?: number | null };
+    workloads: { "svd-ratings": Record<string, unknown> & { cases: Record<string, unknown>[] } };
+  };
+  const ratings = (edit: (r: Raw["workloads"]["svd-ratings"], all: Raw) => void) => {
+    const r = raw() as Raw;
+    edit(r.workloads["svd-ratings"], r);
+    return validateResults(r);
+  };
+  const goal = (res: Results, what: string) =>
+    evaluateGoals(res).filter((g) => g.workload === "svd-ratings" && g.what.includes(what));
+
+  it("judges every case's top 10 against the reference, and misses one past 1 %", () => {
+    const res = ratings((r) => {
+      r.cases[1]!.maxRelativeError = 0.0123;
+    });
+    const rows = goal(res, "singular values");
+    expect(rows.map((g) => g.status)).toEqual(["met", "missed", "met"]);
+    expect(rows[0]!.target).toBe("within 1 % of the exact SVD");
+    expect(rows[1]!.measured).toBe("max 1.230 %");
+  });
+
+  it("with no reference (the peer did not fit node 1), says why instead of judging", () => {
+    const why = "svds in one process needs about 4.8 GiB for 32,000,000 ratings; node1 has 0.9 GiB free";
+    const res = ratings((r) => {
+      r.peer = null;
+      r.reference = null;
+      r.peerSkipped = why;
+      for (const c of r.cases) Object.assign(c, { maxRelativeError: null, relativeErrors: null });
+    });
+    for (const g of goal(res, "singular values")) {
+      expect(g.status).toBe("not judged");
+      expect(g.note).toBe(why);
+    }
+    const md = renderMarkdown(res);
+    expect(md).toContain("**The cluster wins on memory here**");
+    expect(md).toContain(why);
+  });
+
+  it("judges the speed-up only with work to spread, bounded by the cores", () => {
+    const little = ratings((r, all) => {
+      all.config.size = "full";
+    });
+    const [idle] = goal(little, "3-node speedup");
+    expect(idle!.status).toBe("not judged");
+    expect(idle!.note).toMatch(
+      /^too little work to spread: 8 blocks of [\d,]+ ratings \(needs at least 2 blocks per worker thread and 200,000 ratings per block\)$/,
+    );
+    const busy = ratings((r, all) => {
+      all.config.size = "full";
+      all.config.hostCpus = 2;
+      r.workToSpread = { ...(r.workToSpread as object), enough: true };
+      r.cases.find((c) => c.nodes === 1)!.seconds = 30;
+      r.cases.find((c) => c.nodes === 3)!.seconds = 28; // 1.07 ×
+    });
+    const [judged] = goal(busy, "3-node speedup");
+    expect(judged!.status).toBe("missed");
+    expect(judged!.target).toBe("≥ 1.13 × the 1-node time (1.7 × 2/3: 3 worker threads share 2 cores)");
+  });
+
+  it("states where one machine suffices, with the dense path's need, and judges nothing by it", () => {
+    const res = validateResults(raw());
+    const [row] = goal(res, "one machine or the cluster");
+    expect(row!.status).toBe("not judged");
+    const text = oneMachineVerdict(res.workloads["svd-ratings"]!, res);
+    expect(text).toMatch(/^\*\*One machine suffices at this size\*\*: SciPy's svds on node1 took/);
+    expect(text).toContain("Densifying, as the write-up did, would need");
+    const faster = ratings((r) => {
+      (r.peer as { seconds: number }).seconds = 1000;
+    });
+    expect(oneMachineVerdict(faster.workloads["svd-ratings"]!, faster)).toMatch(
+      /^\*\*The cluster wins at this size\*\*/,
+    );
   });
 });
 

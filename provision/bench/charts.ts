@@ -4,7 +4,14 @@
 import * as vega from "vega";
 import * as vl from "vega-lite";
 import type { TopLevelSpec } from "vega-lite";
-import type { IncSleepResults, MapReduceResults, PlacementResults, Results, SvdResults } from "./results-schema.js";
+import type {
+  IncSleepResults,
+  MapReduceResults,
+  PlacementResults,
+  Results,
+  SvdRatingsResults,
+  SvdResults,
+} from "./results-schema.js";
 
 export interface Chart {
   /** File name inside the results folder, e.g. inc-sleep.svg. */
@@ -214,14 +221,16 @@ export function placementSpec(r: PlacementResults): TopLevelSpec {
   } as TopLevelSpec;
 }
 
-/** (c) svd: time against nodes, and the recovered singular values' relative error. */
-export function svdSpec(r: SvdResults): TopLevelSpec {
-  const gib = (r.matrixBytes / 2 ** 30).toFixed(2);
-  const time = {
-    title: { text: "time (svd_compressed + compute)", fontSize: 12 },
-    width: 300,
-    height: 220,
-    data: { values: r.cases.map((c) => ({ nodes: c.nodes, seconds: c.seconds, label: fmtS(c.seconds) })) },
+interface ChartCase {
+  readonly nodes: number;
+  readonly seconds: number;
+  readonly maxRelativeError: number | null;
+}
+
+/** Time against nodes, with a dashed line for a one-machine peer when there is one. */
+function timePanel(title: string, cases: readonly ChartCase[], peer?: { seconds: number; label: string }) {
+  const line = {
+    data: { values: cases.map((c) => ({ nodes: c.nodes, seconds: c.seconds, label: fmtS(c.seconds) })) },
     encoding: {
       x: { field: "nodes", type: "ordinal", title: "nodes", axis: { labelAngle: 0 } },
       y: { field: "seconds", type: "quantitative", title: "seconds", scale: { zero: true } },
@@ -231,60 +240,120 @@ export function svdSpec(r: SvdResults): TopLevelSpec {
       { mark: { type: "text", dy: -10, fontSize: 11 }, encoding: { text: { field: "label" } } },
     ],
   };
-  const planted = r.cases.every((c) => c.relativeErrors !== null);
-  const accuracy = planted
-    ? {
-        title: { text: `largest relative error of the top ${r.k} singular values`, fontSize: 12 },
-        width: 300,
-        height: 220,
-        layer: [
-          {
-            data: {
-              values: r.cases.map((c) => ({
-                nodes: c.nodes,
-                error: Math.max(c.maxRelativeError ?? 0, 1e-12),
-                label: `${((c.maxRelativeError ?? 0) * 100).toFixed(3)} %`,
-              })),
-            },
-            encoding: {
-              x: { field: "nodes", type: "ordinal", title: "nodes", axis: { labelAngle: 0 } },
-              y: { field: "error", type: "quantitative", title: "max |ŝᵢ − sᵢ| / sᵢ (log)", scale: { type: "log" } },
-            },
-            layer: [
-              { mark: { type: "line", point: true, color: "#9467bd" } },
-              { mark: { type: "text", dy: -10, fontSize: 11 }, encoding: { text: { field: "label" } } },
-            ],
-          },
-          {
-            data: { values: [{ goal: 0.01 }] },
-            mark: { type: "rule", color: "#d62728", strokeDash: [4, 3] },
-            encoding: { y: { field: "goal", type: "quantitative" } },
-          },
-          {
-            data: { values: [{ goal: 0.01, text: "goal 1 %" }] },
-            mark: { type: "text", color: "#d62728", align: "left", dy: -6, x: 4 },
-            encoding: { y: { field: "goal", type: "quantitative" }, text: { field: "text" } },
-          },
-        ],
-      }
-    : {
-        title: { text: "residual ‖X·vᵢ − sᵢ·uᵢ‖ / sᵢ (no planted spectrum)", fontSize: 12 },
-        width: 300,
-        height: 220,
-        data: { values: r.check.relativeResiduals.map((e, i) => ({ index: i + 1, residual: Math.max(e, 1e-12) })) },
-        mark: { type: "line", point: true },
-        encoding: {
-          x: { field: "index", type: "ordinal", title: "singular value i", axis: { labelAngle: 0 } },
-          y: { field: "residual", type: "quantitative", title: "relative residual (log)", scale: { type: "log" } },
+  const rule = peer
+    ? [
+        {
+          data: { values: [{ seconds: peer.seconds }] },
+          mark: { type: "rule", color: "#2ca02c", strokeDash: [4, 3] },
+          encoding: { y: { field: "seconds", type: "quantitative" } },
         },
-      };
+        {
+          data: { values: [{ seconds: peer.seconds, text: peer.label }] },
+          mark: { type: "text", color: "#2ca02c", align: "left", dy: -6, x: 4 },
+          encoding: { y: { field: "seconds", type: "quantitative" }, text: { field: "text" } },
+        },
+      ]
+    : [];
+  return { title: { text: title, fontSize: 12 }, width: 300, height: 220, layer: [line, ...rule] };
+}
+
+/** The largest relative error of the top k against the 1 % goal, log scale. */
+function accuracyPanel(k: number, cases: readonly ChartCase[], against: string) {
+  return {
+    title: { text: `largest relative error of the top ${k} singular values`, fontSize: 12 },
+    width: 300,
+    height: 220,
+    layer: [
+      {
+        data: {
+          values: cases.map((c) => ({
+            nodes: c.nodes,
+            error: Math.max(c.maxRelativeError ?? 0, 1e-12),
+            label: `${((c.maxRelativeError ?? 0) * 100).toFixed(3)} %`,
+          })),
+        },
+        encoding: {
+          x: { field: "nodes", type: "ordinal", title: "nodes", axis: { labelAngle: 0 } },
+          y: {
+            field: "error",
+            type: "quantitative",
+            title: `max |ŝᵢ − sᵢ| / sᵢ against ${against} (log)`,
+            scale: { type: "log" },
+          },
+        },
+        layer: [
+          { mark: { type: "line", point: true, color: "#9467bd" } },
+          { mark: { type: "text", dy: -10, fontSize: 11 }, encoding: { text: { field: "label" } } },
+        ],
+      },
+      {
+        data: { values: [{ goal: 0.01 }] },
+        mark: { type: "rule", color: "#d62728", strokeDash: [4, 3] },
+        encoding: { y: { field: "goal", type: "quantitative" } },
+      },
+      {
+        data: { values: [{ goal: 0.01, text: "goal 1 %" }] },
+        mark: { type: "text", color: "#d62728", align: "left", dy: -6, x: 4 },
+        encoding: { y: { field: "goal", type: "quantitative" }, text: { field: "text" } },
+      },
+    ],
+  };
+}
+
+/** Residuals ‖X·vᵢ − sᵢ·uᵢ‖ / sᵢ, where no reference values exist. */
+function residualPanel(residuals: readonly number[], why: string) {
+  return {
+    title: { text: `residual ‖X·vᵢ − sᵢ·uᵢ‖ / sᵢ (${why})`, fontSize: 12 },
+    width: 300,
+    height: 220,
+    data: { values: residuals.map((e, i) => ({ index: i + 1, residual: Math.max(e, 1e-12) })) },
+    mark: { type: "line", point: true },
+    encoding: {
+      x: { field: "index", type: "ordinal", title: "singular value i", axis: { labelAngle: 0 } },
+      y: { field: "residual", type: "quantitative", title: "relative residual (log)", scale: { type: "log" } },
+    },
+  };
+}
+
+/** (c) svd: time against nodes, and the recovered singular values' relative error. */
+export function svdSpec(r: SvdResults): TopLevelSpec {
+  const gib = (r.matrixBytes / 2 ** 30).toFixed(2);
+  const planted = r.cases.every((c) => c.relativeErrors !== null);
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
     title: {
       text: `svd: ${r.shape[0].toLocaleString("en-US")} films × ${r.shape[1].toLocaleString("en-US")} users (${gib} GiB, ${r.memoryRatio.toFixed(2)} × the smallest worker memory limit), k = ${r.k}`,
       subtitle: `${r.source === "planted" ? "planted spectrum, generated block by block on the workers" : "ratings file"}; ${r.passesOverMatrix} passes over the matrix`,
     },
-    hconcat: [time, accuracy],
+    hconcat: [
+      timePanel("time (svd_compressed + compute)", r.cases),
+      planted
+        ? accuracyPanel(r.k, r.cases, "the planted values")
+        : residualPanel(r.check.relativeResiduals, "no planted spectrum"),
+    ],
+  } as TopLevelSpec;
+}
+
+/** (d) svd-ratings: time against nodes with the one-machine peer, and the error against the reference. */
+export function svdRatingsSpec(r: SvdRatingsResults): TopLevelSpec {
+  const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+  const judged = r.cases.every((c) => c.maxRelativeError !== null);
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title: {
+      text: `svd-ratings: ${r.shape[0].toLocaleString("en-US")} films × ${r.shape[1].toLocaleString("en-US")} users, ${r.dataset.ratings.toLocaleString("en-US")} ratings (${mib(r.sparseBytes)} sparse, ${(r.denseBytes / 2 ** 30).toFixed(1)} GiB dense), k = ${r.k}`,
+      subtitle: `${r.source.label}; n_power_iter ${r.nPowerIter}, n_oversamples ${r.nOversamples}: ${r.passesOverMatrix} passes over the matrix`,
+    },
+    hconcat: [
+      timePanel(
+        "time (svd_compressed + compute)",
+        r.cases,
+        r.peer ? { seconds: r.peer.seconds, label: `svds on ${r.peer.node}: ${fmtS(r.peer.seconds)}` } : undefined,
+      ),
+      judged && r.reference
+        ? accuracyPanel(r.k, r.cases, r.reference.kind === "exact" ? "the exact SVD" : "svds")
+        : residualPanel(r.check.relativeResiduals, "no reference"),
+    ],
   } as TopLevelSpec;
 }
 
@@ -311,6 +380,12 @@ export async function renderCharts(results: Results): Promise<Chart[]> {
       spec: placementSpec(w.placement),
     });
   if (w.svd) specs.push({ file: "svd.svg", title: "svd: time against nodes and relative error", spec: svdSpec(w.svd) });
+  if (w["svd-ratings"])
+    specs.push({
+      file: "svd-ratings.svg",
+      title: "svd-ratings: time against nodes, the one-machine peer, and the error against the reference",
+      spec: svdRatingsSpec(w["svd-ratings"]),
+    });
   const charts: Chart[] = [];
   for (const s of specs) charts.push({ file: s.file, title: s.title, svg: await renderSvg(s.spec) });
   return charts;

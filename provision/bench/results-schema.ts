@@ -218,17 +218,23 @@ const SvdCase = Type.Object(
 
 const Svd = Type.Object(
   {
-    source: Type.Unsafe<"planted" | "ratings-file">({ type: "string", enum: ["planted", "ratings-file"] }),
-    file: Nullable(
-      Type.Object(
-        {
-          path: Type.String(),
-          ratings: Count("Ratings read."),
-          films: Count("Rows."),
-          users: Count("Columns."),
-          density: Type.Number({ minimum: 0, maximum: 1 }),
-        },
-        strict,
+    source: Type.Unsafe<"planted" | "ratings-file">({
+      type: "string",
+      enum: ["planted", "ratings-file"],
+      description: "planted; ratings-file only in runs before svd-ratings took ratings files over.",
+    }),
+    file: Type.Optional(
+      Nullable(
+        Type.Object(
+          {
+            path: Type.String(),
+            ratings: Count("Ratings read."),
+            films: Count("Rows."),
+            users: Count("Columns."),
+            density: Type.Number({ minimum: 0, maximum: 1 }),
+          },
+          strict,
+        ),
       ),
     ),
     shape: Type.Tuple([Type.Integer({ minimum: 1 }), Type.Integer({ minimum: 1 })], { description: "[films, users]." }),
@@ -256,6 +262,161 @@ const Svd = Type.Object(
     ),
   },
   { ...strict, description: "Seed 2: svd_compressed of a films × users matrix generated on the workers." },
+);
+
+const Top = (description: string) => Type.Array(Type.Number(), { minItems: 1, description });
+const Errors = Type.Array(Type.Number({ minimum: 0 }), { description: "|value − reference| / reference, top-k." });
+
+const RatingsCase = Type.Object(
+  {
+    nodes: Type.Integer({ minimum: 1 }),
+    nodeNames: Type.Array(Type.String()),
+    workers: Type.Array(Type.String()),
+    slots: Type.Integer({ minimum: 1 }),
+    held: Type.Boolean({
+      description:
+        "The matrix was built on the case's workers and held there (true), or its blocks were made again on every pass because it would take too much of their memory (false, generated sets only).",
+    }),
+    ratings: Count("Non-zeros of the matrix the case decomposed."),
+    loadSeconds: Seconds(
+      "Building the matrix on the case's workers (parse or generate, then hold), not timed with the SVD.",
+    ),
+    seconds: Seconds("Median over the repeats: svd_compressed and the compute of u, s, v."),
+    minSeconds: Seconds("Fastest repeat."),
+    singularValues: Top("Top-k, largest first."),
+    relativeErrors: Nullable(Errors),
+    maxRelativeError: Nullable(Type.Number({ minimum: 0 })),
+    workerMemory: Type.Array(WorkerMemory),
+    runs: Type.Array(
+      Type.Object({ seconds: Seconds("Wall time."), maxRelativeError: Nullable(Type.Number({ minimum: 0 })) }, strict),
+      { minItems: 1 },
+    ),
+  },
+  strict,
+);
+
+const SvdRatings = Type.Object(
+  {
+    source: Type.Object(
+      {
+        kind: Type.Unsafe<"file" | "data" | "generated">({
+          type: "string",
+          enum: ["file", "data", "generated"],
+          description:
+            "file: a ratings file on the client's node, sent to the workers in byte ranges; data: each node's own copy (npm run data -- push); generated: made on the workers from the seed.",
+        }),
+        label: Type.String({
+          description: "As given to --svd-matrix, e.g. generated:ml-32m or data:movielens/ratings.csv.",
+        }),
+        shape: Nullable(Type.String({ description: "The generated set's MovieLens shape." })),
+        path: Nullable(Type.String()),
+      },
+      strict,
+    ),
+    dataset: Type.Object(
+      {
+        films: Count("Rows: films with a rating (a file) or the shape's films (generated)."),
+        users: Count("Columns."),
+        ratings: Count("Non-zeros."),
+        density: Type.Number({ minimum: 0, maximum: 1 }),
+        generated: Type.Optional(Type.String()),
+        seed: Type.Optional(Type.Integer()),
+        file: Type.Optional(Type.String()),
+        lines: Type.Optional(Count("Lines of the file, its header included.")),
+        bytes: Type.Optional(Count("Size of the file.")),
+        header: Type.Optional(Type.Boolean()),
+        columns: Type.Optional(Type.Array(Type.String())),
+      },
+      strict,
+    ),
+    shape: Type.Tuple([Type.Integer({ minimum: 1 }), Type.Integer({ minimum: 1 })], { description: "[films, users]." }),
+    sparseBytes: Count("ratings × 12: the matrix as SciPy csr_matrix (float64 values, int32 column indices)."),
+    denseBytes: Count("films × users × 8: what densifying it would take."),
+    minWorkerMemoryLimitBytes: Count("The smallest worker memory limit."),
+    blocks: Type.Integer({ minimum: 1, description: "Row blocks of the matrix." }),
+    rowsPerBlock: Count("Films per block (about)."),
+    ratingsPerBlock: Count("Ratings per block (mean)."),
+    workToSpread: Type.Object(
+      {
+        blocksPerThread: Type.Number({ minimum: 0 }),
+        ratingsPerBlock: Type.Number({ minimum: 0 }),
+        enough: Type.Boolean({ description: "Whether the speed-up is worth judging." }),
+        rule: Type.String(),
+      },
+      { ...strict, description: "Whether there is work to spread: blocks per worker thread and work per block." },
+    ),
+    k: Type.Integer({ minimum: 1 }),
+    iterator: Type.Unsafe<"power" | "QR">({
+      type: "string",
+      enum: ["power", "QR"],
+      description: "svd_compressed's iterator: QR orthonormalizes between power iterations.",
+    }),
+    nPowerIter: Type.Integer({ minimum: 0 }),
+    nOversamples: Type.Integer({ minimum: 0 }),
+    passesOverMatrix: Type.Integer({ minimum: 1 }),
+    seed: Type.Integer(),
+    reference: Nullable(
+      Type.Object(
+        {
+          kind: Type.Unsafe<"exact" | "svds">({
+            type: "string",
+            enum: ["exact", "svds"],
+            description: "exact: numpy's SVD of the dense matrix; svds: SciPy's svds to machine precision (tol=0).",
+          }),
+          tool: Type.String(),
+          singularValues: Top("Top-k, largest first."),
+        },
+        strict,
+      ),
+    ),
+    peer: Nullable(
+      Type.Object(
+        {
+          tool: Type.String(),
+          node: Type.String({ description: "Where it ran: the client's node." }),
+          shape: Type.Array(Type.Integer({ minimum: 0 })),
+          ratings: Count("Non-zeros."),
+          loadSeconds: Seconds("Reading or generating the whole matrix in one process."),
+          seconds: Seconds("svds alone."),
+          peakRssBytes: Count("Peak memory of the peer's process, its load included."),
+          singularValues: Top("Top-k, largest first."),
+          relativeErrors: Errors,
+          maxRelativeError: Type.Number({ minimum: 0 }),
+          exact: Nullable(
+            Type.Object(
+              {
+                tool: Type.String(),
+                seconds: Seconds("Densifying and the dense SVD."),
+                denseBytes: Count("The dense matrix."),
+                peakRssBytes: Count("Peak memory of the process after it."),
+                singularValues: Top("Top-k, largest first."),
+              },
+              strict,
+            ),
+          ),
+        },
+        { ...strict, description: "The single-machine tool a student would use instead, in a process of its own." },
+      ),
+    ),
+    peerSkipped: Nullable(
+      Type.String({ description: "Why the peer did not run: its memory need against what node 1 has free." }),
+    ),
+    cases: Type.Array(RatingsCase, { minItems: 1 }),
+    check: Type.Object(
+      {
+        nodes: Type.Integer({ minimum: 1 }),
+        seconds: Seconds("One more pass over the matrix, not timed with the cases."),
+        relativeResiduals: Type.Array(Type.Number({ minimum: 0 })),
+        maxRelativeResidual: Type.Number({ minimum: 0 }),
+      },
+      { ...strict, description: "‖X·vᵢ − sᵢ·uᵢ‖ / sᵢ of the last decomposition." },
+    ),
+  },
+  {
+    ...strict,
+    description:
+      "Seed 2, the write-up's own SVD: svd_compressed of a sparse films × users ratings matrix, against a reference and the single-machine peer.",
+  },
 );
 
 export const ResultsSchema = Type.Object(
@@ -316,8 +477,8 @@ export const ResultsSchema = Type.Object(
         out: Type.String(),
         svdMatrix: Nullable(Type.String()),
         svdK: Type.Integer({ minimum: 1 }),
-        svdPowerIter: Type.Integer({ minimum: 0 }),
-        svdOversamples: Type.Integer({ minimum: 0 }),
+        svdPowerIter: Nullable(Type.Integer({ minimum: 0, description: "null: each SVD workload's own setting." })),
+        svdOversamples: Nullable(Type.Integer({ minimum: 0, description: "null: each SVD workload's own setting." })),
         svdMemoryFactor: Type.Number({ exclusiveMinimum: 0 }),
         timeout: Type.Number({ exclusiveMinimum: 0 }),
         hostCpus: Type.Optional(
@@ -338,6 +499,7 @@ export const ResultsSchema = Type.Object(
         "map-reduce": Type.Optional(MapReduce),
         placement: Type.Optional(Placement),
         svd: Type.Optional(Svd),
+        "svd-ratings": Type.Optional(SvdRatings),
       },
       strict,
     ),
@@ -354,6 +516,7 @@ export type IncSleepResults = Static<typeof IncSleep>;
 export type MapReduceResults = Static<typeof MapReduce>;
 export type PlacementResults = Static<typeof Placement>;
 export type SvdResults = Static<typeof Svd>;
+export type SvdRatingsResults = Static<typeof SvdRatings>;
 
 let compiled: ValidateFunction | undefined;
 function validator(): ValidateFunction {

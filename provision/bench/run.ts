@@ -32,13 +32,13 @@ export interface BenchmarkOptions {
   readonly runtime?: RuntimeRef;
   /** Node counts for the scaling workloads. Default: 1..N. */
   readonly nodeCounts?: readonly number[];
-  /** A MovieLens ratings CSV for the svd workload, on the host. */
-  readonly svdMatrix?: string;
+  /** svd-ratings' matrix: a ratings file on this computer (sent to node 1, removed after the run), or a node-side source (data:NAME/FILE, generated:SHAPE). */
+  readonly svdMatrix?: { readonly file?: string; readonly source?: string };
   /** Where results/<timestamp>/ goes. Default: <project>/results. */
   readonly outRoot?: string;
 }
 
-interface BenchEvent {
+export interface BenchEvent {
   readonly event: string;
   readonly workload?: string;
   readonly step?: string;
@@ -150,20 +150,26 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<string> {
     // Nodes on this computer share its CPUs: the report bounds speed-up goals by them.
     ...(provider.capabilities.nodesOnThisHost ? ["--host-cpus", String(os.availableParallelism())] : []),
   ];
-  if (opts.svdMatrix) {
-    const remote = `${head.root}/incoming/${path.basename(opts.svdMatrix)}`;
-    await head.put(opts.svdMatrix, remote);
-    argv.push("--svd-matrix", remote);
+  let sent: string | undefined;
+  if (opts.svdMatrix?.file) {
+    sent = `${head.root}/incoming/${path.basename(opts.svdMatrix.file)}`;
+    await head.put(opts.svdMatrix.file, sent);
+    argv.push("--svd-matrix", sent);
+  } else if (opts.svdMatrix?.source) {
+    argv.push("--svd-matrix", opts.svdMatrix.source);
   }
 
   const view = progressView();
   const t0 = performance.now();
+  let failure: BenchEvent | undefined;
   try {
     await head.run(`mkdir -p ${shq(`${head.root}/results`)} && ${argv.map(shq).join(" ")}`, {
       timeoutMs: 3_600_000,
       onLine: (line) => {
         try {
-          view.onEvent(JSON.parse(line) as BenchEvent);
+          const event = JSON.parse(line) as BenchEvent;
+          if (event.event === "error") failure = event;
+          view.onEvent(event);
         } catch {
           step("benchmark", line);
         }
@@ -171,14 +177,11 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<string> {
     });
   } catch (err) {
     view.stop();
-    const detail = (err as Error).message.split("\n").filter(Boolean).slice(-4).join("\n  ");
-    throw new UserError(`the benchmark failed after ${((performance.now() - t0) / 1000).toFixed(0)} s`, 1, [
-      {
-        path: cluster.head.name,
-        message: detail,
-        fix: "npm run status shows which service is down; npm run logs -- node1 scheduler shows why",
-      },
-    ]);
+    const renamed = sent && opts.svdMatrix?.file ? { from: sent, to: opts.svdMatrix.file } : undefined;
+    throw benchFailure(err as Error, failure, performance.now() - t0, cluster.head.name, renamed);
+  } finally {
+    // The copy sent for this run goes with it, whatever happened.
+    if (sent) await head.run(`rm -f ${shq(sent)}`).catch(() => undefined);
   }
   view.stop();
 
@@ -194,6 +197,42 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<string> {
   process.stdout.write("\n");
   printSummary(results, dir);
   return dir;
+}
+
+/**
+ * Why a run failed, as the bench said it: bad input (its exit code 2, such as a ratings
+ * file that is not one, naming the line and column) is the user's to fix, exit 2; any other
+ * failure is the cluster's, exit 1, with where to look.
+ */
+export function benchFailure(
+  err: Error,
+  event: BenchEvent | undefined,
+  elapsedMs: number,
+  head: string,
+  /** The copy on node 1 the bench names, and the user's own file to name instead. */
+  renamed?: { readonly from: string; readonly to: string },
+): UserError {
+  const said = typeof event?.message === "string" ? event.message : undefined;
+  if (event?.exitCode === 2 && said) {
+    const shown = renamed ? said.replaceAll(renamed.from, renamed.to) : said;
+    return new UserError(`the benchmark refused its input: ${shown}`, 2, [
+      {
+        path: /--svd-matrix/.test(said) ? "--svd-matrix" : "benchmark",
+        message: shown,
+        fix: /--svd-matrix/.test(said)
+          ? "give a MovieLens ratings file: userId,movieId,rating[,timestamp] with a header naming them (any order), ids whole numbers ≥ 0, ratings numbers"
+          : "see npm run benchmark -- --help",
+      },
+    ]);
+  }
+  const detail = said ?? err.message.split("\n").filter(Boolean).slice(-4).join("\n  ");
+  return new UserError(`the benchmark failed after ${(elapsedMs / 1000).toFixed(0)} s`, 1, [
+    {
+      path: head,
+      message: detail,
+      fix: "npm run status shows which service is down; npm run logs -- node1 scheduler shows why",
+    },
+  ]);
 }
 
 /** The goals table and where the report is, as the last thing a run prints. */

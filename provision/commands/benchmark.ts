@@ -1,6 +1,6 @@
 // `npm run benchmark`: parses the options, then runs the benchmark on the deployed
 // cluster (provision/bench/run.ts), or with --render draws an earlier run again.
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import path from "node:path";
 import { render, runBenchmark } from "../bench/run.js";
 import { intFlag, parseCli } from "../core/cli-args.js";
@@ -15,13 +15,34 @@ const USAGE = `usage: npm run benchmark -- [options]
   --repeats N         repeats of each measurement (default: benchmark.repeats, 1)
   --nodes 1,2,3       node counts for the scaling workloads (default: 1..N)
   --seed N            random seed (default: benchmark.seed, 42)
-  --svd-matrix FILE   a MovieLens ratings.csv to decompose as well (default: none)
+  --svd-matrix M      svd-ratings' matrix (alone, it runs just that workload):
+                        FILE                a MovieLens ratings.csv on this computer, sent
+                                            to the workers (userId,movieId,rating[,timestamp])
+                        data:NAME/FILE      each node's own copy (npm run data -- push FOLDER)
+                        generated:ml-32m    MovieLens 32M's shape, made on the workers
+                        generated:ml-latest-small
+                      (default: generated:ml-32m, or ml-latest-small with --size small)
   --out DIR           results root (default: ./results)
   --no-verify         skip the version check before running (default: check)
   --render DIR        run nothing: validate DIR/results.json (an earlier run) and write its
                       report.md and charts again, with this version's report and goals`;
 
-export async function cli(argv: readonly string[]): Promise<number> {
+/** Where svd-ratings' matrix comes from: a file of this computer (resolved from the folder npm ran in), or a node-side source passed through. */
+export function svdMatrixArg(value: string, cwd: string): { readonly file?: string; readonly source?: string } {
+  if (/^(data|generated):/.test(value)) return { source: value };
+  const file = path.resolve(cwd, value);
+  if (!existsSync(file) || !statSync(file).isFile())
+    throw badInput(`--svd-matrix ${value} is not a file`, [
+      {
+        path: "--svd-matrix",
+        message: `${file}: no such file`,
+        fix: "give a MovieLens ratings.csv (userId,movieId,rating[,timestamp]), data:NAME/FILE for the nodes' copies, or generated:ml-32m",
+      },
+    ]);
+  return { file };
+}
+
+export async function cli(argv: readonly string[], cwd = process.env.INIT_CWD ?? process.cwd()): Promise<number> {
   const parsed = parseCli(argv, USAGE, {
     workloads: { type: "string" },
     size: { type: "string" },
@@ -40,7 +61,10 @@ export async function cli(argv: readonly string[]): Promise<number> {
   const cluster = deployed.cluster;
   const dask = deployedDask(deployed);
   const s = deployed.benchmark ?? config.config.benchmark;
-  const workloads = values.workloads?.split(",").map((w) => w.trim()) ?? s.workloads;
+  const matrix = values["svd-matrix"] ? svdMatrixArg(values["svd-matrix"], cwd) : undefined;
+  // A matrix given alone is a request to decompose it: only svd-ratings runs.
+  const workloads =
+    values.workloads?.split(",").map((w) => w.trim()) ?? (matrix ? (["svd-ratings"] as WorkloadName[]) : s.workloads);
   const unknown = workloads.filter((w) => !(WORKLOADS as readonly string[]).includes(w));
   if (unknown.length)
     throw badInput(`unknown workload ${unknown.join(", ")}`, [
@@ -54,13 +78,15 @@ export async function cli(argv: readonly string[]): Promise<number> {
     throw badInput(`--size ${values.size} is not valid`, [
       { path: "--size", message: `"${values.size}"`, fix: "use small or full" },
     ]);
+  if (matrix && !workloads.includes("svd-ratings"))
+    throw badInput(`--svd-matrix feeds the svd-ratings workload, which --workloads ${values.workloads} leaves out`, [
+      {
+        path: "--workloads",
+        message: `"${values.workloads}" has no svd-ratings`,
+        fix: `add it, e.g. --workloads svd-ratings (svd is the generated dense matrix; allowed: ${WORKLOADS.join(", ")})`,
+      },
+    ]);
   const nodeCounts = values.nodes?.split(",").map((v) => intFlag("nodes", v, 1, cluster.nodes.length)!);
-  if (values["svd-matrix"]) {
-    if (!existsSync(values["svd-matrix"]))
-      throw badInput(`--svd-matrix ${values["svd-matrix"]} does not exist`, [
-        { path: "--svd-matrix", message: "no such file", fix: "give the path of a MovieLens ratings.csv" },
-      ]);
-  }
   const settings = {
     ...s,
     workloads: workloads as WorkloadName[],
@@ -75,7 +101,7 @@ export async function cli(argv: readonly string[]): Promise<number> {
     dask,
     runtime: values["no-verify"] ? undefined : deployed.runtime,
     nodeCounts,
-    svdMatrix: values["svd-matrix"],
+    svdMatrix: matrix,
     outRoot: values.out ? path.resolve(values.out) : undefined,
   });
   return 0;

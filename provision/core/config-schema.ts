@@ -14,7 +14,7 @@ export type ProviderName = (typeof PROVIDERS)[number];
 export const PLATFORMS = ["x86_64", "aarch64"] as const;
 export type Platform = (typeof PLATFORMS)[number];
 
-export const WORKLOADS = ["inc-sleep", "map-reduce", "placement", "svd"] as const;
+export const WORKLOADS = ["inc-sleep", "map-reduce", "placement", "svd", "svd-ratings"] as const;
 export type WorkloadName = (typeof WORKLOADS)[number];
 
 const strict = { additionalProperties: false } as const;
@@ -286,7 +286,7 @@ export const ClusterConfigSchema = Type.Object(
           default: [...WORKLOADS],
           minItems: 1,
           uniqueItems: true,
-          description: "Workloads to run: inc-sleep, map-reduce, placement, svd.",
+          description: "Workloads to run: inc-sleep, map-reduce, placement, svd, svd-ratings.",
         }),
         size: StringEnum(["small", "full"] as const, {
           default: "full",

@@ -1,5 +1,5 @@
 """Benchmark workloads of dask-vm-cluster: the two seed write-ups' experiments, made to
-work on the cluster (inc-sleep, map-reduce, placement, svd).
+work on the cluster (inc-sleep, map-reduce, placement, svd, svd-ratings).
 
 Run by the benchmark stage as a client on node1: ``python -m dask_vm_runtime.bench``
 (see cli.py for the contract). The functions the workers execute live in tasks.py, which
@@ -8,4 +8,4 @@ cheap; everything that needs distributed imports it inside the workload modules.
 """
 
 SCHEMA_VERSION = 1
-WORKLOADS = ("inc-sleep", "map-reduce", "placement", "svd")
+WORKLOADS = ("inc-sleep", "map-reduce", "placement", "svd", "svd-ratings")

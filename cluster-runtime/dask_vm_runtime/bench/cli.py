@@ -28,12 +28,18 @@ from typing import Any
 
 from ..cli import Formatter, Parser
 from ..errors import RuntimeCliError, bad_input
-from . import SCHEMA_VERSION, WORKLOADS, cluster, inc_sleep, map_reduce, placement, svd, tasks
+from . import SCHEMA_VERSION, WORKLOADS, cluster, inc_sleep, map_reduce, placement, svd, svd_ratings, tasks
 from .context import Bench, SvdOptions
 from .events import Events, claim_stdout, log, setup_logging
 
 PROG = "python -m dask_vm_runtime.bench"
-MODULES = {"inc-sleep": inc_sleep, "map-reduce": map_reduce, "placement": placement, "svd": svd}
+MODULES = {
+    "inc-sleep": inc_sleep,
+    "map-reduce": map_reduce,
+    "placement": placement,
+    "svd": svd,
+    "svd-ratings": svd_ratings,
+}
 
 
 def build_parser() -> Parser:
@@ -71,18 +77,22 @@ def build_parser() -> Parser:
     p.add_argument("--out", type=Path, required=True, help="where to write the results JSON (written atomically)")
     p.add_argument(
         "--svd-matrix",
-        type=Path,
         default=None,
-        help="a MovieLens ratings CSV (userId,movieId,rating,...) to decompose instead of the generated matrix",
+        help="svd-ratings' matrix: a MovieLens ratings.csv on this node (sent to the workers), data:NAME/FILE (each node's copy, npm run data -- push), or generated:ml-latest-small|ml-32m; default: generated:ml-32m (full), generated:ml-latest-small (small)",
     )
     p.add_argument("--svd-k", type=int, default=10, help="singular values to compute (and to plant)")
     p.add_argument(
         "--svd-power-iter",
         type=int,
-        default=1,
-        help="power iterations of svd_compressed (each adds two passes over the matrix)",
+        default=None,
+        help=f"power iterations of svd_compressed (each adds two passes over the matrix); default: svd {svd.POWER_ITER}, svd-ratings {svd_ratings.POWER_ITER}",
     )
-    p.add_argument("--svd-oversamples", type=int, default=10, help="oversamples of svd_compressed")
+    p.add_argument(
+        "--svd-oversamples",
+        type=int,
+        default=None,
+        help=f"oversamples of svd_compressed; default: svd {svd.OVERSAMPLES}, svd-ratings {svd_ratings.OVERSAMPLES}",
+    )
     p.add_argument(
         "--svd-memory-factor",
         type=float,
@@ -130,12 +140,17 @@ def check_args(args: argparse.Namespace) -> tuple[list[str], list[cluster.Node],
             raise bad_input(f"--node-counts {args.node_counts} repeats a value")
     if args.repeats < 1:
         raise bad_input(f"--repeats {args.repeats}: must be 1 or more")
-    if args.svd_k < 1 or args.svd_power_iter < 0 or args.svd_oversamples < 0:
+    if args.svd_k < 1 or (args.svd_power_iter or 0) < 0 or (args.svd_oversamples or 0) < 0:
         raise bad_input("--svd-k must be >= 1, --svd-power-iter and --svd-oversamples >= 0")
     if args.svd_memory_factor <= 0:
         raise bad_input(f"--svd-memory-factor {args.svd_memory_factor}: must be > 0")
-    if args.svd_matrix is not None and not args.svd_matrix.is_file():
-        raise bad_input(f"--svd-matrix {args.svd_matrix} is not a file; pass a MovieLens ratings.csv")
+    if args.svd_matrix is not None:
+        if "svd-ratings" not in workloads:
+            raise bad_input(
+                f"--svd-matrix feeds the svd-ratings workload, which --workloads {args.workloads} leaves out; "
+                "add it: --workloads svd-ratings (svd is the generated dense matrix)"
+            )
+        svd_ratings.parse_source(args.svd_matrix, args.size)
     if args.timeout <= 0:
         raise bad_input(f"--timeout {args.timeout}: must be > 0")
     if args.host_cpus is not None and args.host_cpus < 1:
@@ -181,7 +196,7 @@ def config_report(
         "seed": args.seed,
         "nodeCounts": counts,
         "out": str(args.out),
-        "svdMatrix": str(args.svd_matrix) if args.svd_matrix else None,
+        "svdMatrix": args.svd_matrix,
         "svdK": args.svd_k,
         "svdPowerIter": args.svd_power_iter,
         "svdOversamples": args.svd_oversamples,

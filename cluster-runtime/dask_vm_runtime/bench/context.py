@@ -6,7 +6,6 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from . import cluster
@@ -21,10 +20,12 @@ Size = Literal["small", "full"]
 @dataclass
 class SvdOptions:
     k: int
-    power_iter: int
-    oversamples: int
+    # None: each SVD workload's own setting (svd.py and svd_ratings.py say why).
+    power_iter: int | None
+    oversamples: int | None
     memory_factor: float
-    matrix: Path | None
+    # svd-ratings' source: a ratings file, data:NAME/FILE or generated:SHAPE (None: by size).
+    matrix: str | None
 
 
 @dataclass

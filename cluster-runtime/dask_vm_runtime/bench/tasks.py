@@ -17,10 +17,14 @@ from typing import Any
 import numpy as np
 
 # What this process imported: a worker started before the runtime was updated keeps
-# running the old functions, and cluster.check_code() refuses to measure it.
-with open(__file__, "rb") as _f:
-    CODE_SHA256 = hashlib.sha256(_f.read()).hexdigest()
-del _f
+# running the old functions, and cluster.check_code() refuses to measure it. ratings.py
+# holds the svd-ratings workload's worker functions.
+_hash = hashlib.sha256()
+for _name in (__file__, os.path.join(os.path.dirname(__file__), "ratings.py")):
+    with open(_name, "rb") as _f:
+        _hash.update(_f.read())
+CODE_SHA256 = _hash.hexdigest()
+del _hash, _name, _f
 
 # --- inc-sleep (seed 1) ----------------------------------------------------------------
 
@@ -175,29 +179,36 @@ def planted_block(seed: int, singular_values: tuple[float, ...], noise: float, b
     return block
 
 
-def dense_block(coo: tuple[np.ndarray, np.ndarray, np.ndarray], shape: tuple[int, int]) -> np.ndarray:
-    """A dense block of the ratings matrix from its (row, col, value) triplets."""
-    rows, cols, values = coo
-    block = np.zeros(shape)
-    block[rows, cols] = values
-    return block
-
-
 # --- asked of the scheduler (client.run_on_scheduler) ----------------------------------
+
+
+def _not_kept(tasks: dict[Any, Any], keep: list[Any]) -> int:
+    """Tasks of a scheduler's or worker's table, not counting ``keep`` nor the released
+    inputs of a kept task, however far down: both keep those as long as the task they fed
+    (the scheduler for its lineage), such as the bytes and parsed ranges of a ratings file
+    under the blocks kept for the run."""
+    kept = set(keep)
+    feeds: dict[Any, bool] = {}
+
+    def feeds_kept(ts: Any) -> bool:
+        if ts.key not in feeds:
+            feeds[ts.key] = False  # a cycle cannot feed anything
+            feeds[ts.key] = any(d.key in kept or (d.state == "released" and feeds_kept(d)) for d in ts.dependents)
+        return feeds[ts.key]
+
+    return sum(1 for key, ts in tasks.items() if key not in kept and not (ts.state == "released" and feeds_kept(ts)))
 
 
 def scheduler_task_count(keep: list[Any], dask_scheduler: Any) -> int:
     """Tasks the scheduler holds, not counting ``keep`` (data the benchmark keeps on
-    purpose, such as the scattered ratings)."""
-    kept = set(keep)
-    return sum(1 for key in dask_scheduler.tasks if key not in kept)
+    purpose, such as a ratings file's blocks) and what feeds it."""
+    return _not_kept(dask_scheduler.tasks, keep)
 
 
 def worker_task_count(keep: list[Any], dask_worker: Any) -> int:
     """Tasks the worker still knows about (being released, freed, forgotten), not
-    counting ``keep``."""
-    kept = set(keep)
-    return sum(1 for key in dask_worker.state.tasks if key not in kept)
+    counting ``keep`` and what feeds it."""
+    return _not_kept(dask_worker.state.tasks, keep)
 
 
 def has_scheduler_plugin(name: str, dask_scheduler: Any) -> bool:
