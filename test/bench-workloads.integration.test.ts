@@ -333,7 +333,7 @@ describe("python -m dask_vm_runtime.bench on a 3-worker TLS loopback cluster", (
     const r = results.workloads["svd-ratings"]!;
     expect(r.source).toMatchObject({ kind: "generated", shape: "ml-latest-small" });
     expect(r.shape).toEqual([9724, 610]);
-    expect(r.sparseBytes).toBe(r.dataset.ratings * 12);
+    expect(r.sparseBytes).toBe(r.dataset.ratings * 8);
     expect(r.reference?.kind).toBe("exact");
     expect(r.cases.map((c) => c.nodes)).toEqual([1, 2, 3]);
     for (const c of r.cases) expect(c.maxRelativeError!).toBeLessThan(0.01);

@@ -558,6 +558,7 @@ function svdRatingsSection(r: SvdRatingsResults, results: Results): string {
   const rows = r.cases.map((c) => [
     String(c.nodes),
     String(c.slots),
+    c.blocks === undefined ? "" : String(c.blocks),
     c.held ? "held" : "made per pass",
     secs(c.loadSeconds),
     secs(c.seconds),
@@ -602,7 +603,7 @@ function svdRatingsSection(r: SvdRatingsResults, results: Results): string {
     "## svd-ratings (seed 2, the write-up's own SVD)",
     "",
     `${what} ${int(r.shape[0])} films × ${int(r.shape[1])} users, ${int(d.ratings)} ratings (density ${pct(d.density, 3)}): ` +
-      `${mib(r.sparseBytes)} as SciPy csr_matrix row blocks (${r.blocks} blocks of about ${int(r.ratingsPerBlock)} ratings), never densified; dense it would be ${bytes(r.denseBytes)}.`,
+      `${mib(r.sparseBytes)} as SciPy csr_matrix row blocks (two per worker thread: ${r.blocks} of about ${int(r.ratingsPerBlock)} ratings on ${plural(r.cases.at(-1)!.nodes, "node")}), never densified; dense it would be ${bytes(r.denseBytes)}.`,
     "",
     `\`da.linalg.svd_compressed(X, k=${r.k}, iterator="${r.iterator}", n_power_iter=${r.nPowerIter}, n_oversamples=${r.nOversamples}, seed=${r.seed}, compute=True)\` on the raw ratings (centring would make X dense), ${r.passesOverMatrix} passes over the matrix.` +
       (r.reference
@@ -615,6 +616,7 @@ function svdRatingsSection(r: SvdRatingsResults, results: Results): string {
       [
         "nodes",
         "slots",
+        "blocks",
         "matrix",
         "load",
         "SVD (median)",

@@ -196,24 +196,34 @@ const WorkerMemory = Type.Object(
   strict,
 );
 
-const SvdCase = Type.Object(
+/** What every SVD case records: where it ran, its times, values, errors and worker memory. */
+const SvdCaseCore = {
+  nodes: Type.Integer({ minimum: 1 }),
+  nodeNames: Type.Array(Type.String()),
+  workers: Type.Array(Type.String()),
+  slots: Type.Integer({ minimum: 1 }),
+  seconds: Seconds("Median over the repeats: svd_compressed and the compute of u, s, v."),
+  minSeconds: Seconds("Fastest repeat."),
+  singularValues: Type.Array(Type.Number()),
+  relativeErrors: Nullable(Type.Array(Type.Number({ minimum: 0 }))),
+  maxRelativeError: Nullable(Type.Number({ minimum: 0 })),
+  workerMemory: Type.Array(WorkerMemory),
+  runs: Type.Array(
+    Type.Object({ seconds: Seconds("Wall time."), maxRelativeError: Nullable(Type.Number({ minimum: 0 })) }, strict),
+    { minItems: 1 },
+  ),
+};
+
+const SvdCase = Type.Object(SvdCaseCore, strict);
+
+const ResidualCheck = Type.Object(
   {
     nodes: Type.Integer({ minimum: 1 }),
-    nodeNames: Type.Array(Type.String()),
-    workers: Type.Array(Type.String()),
-    slots: Type.Integer({ minimum: 1 }),
-    seconds: Seconds("Median over the repeats: svd_compressed and the compute of u, s, v."),
-    minSeconds: Seconds("Fastest repeat."),
-    singularValues: Type.Array(Type.Number()),
-    relativeErrors: Nullable(Type.Array(Type.Number({ minimum: 0 }))),
-    maxRelativeError: Nullable(Type.Number({ minimum: 0 })),
-    workerMemory: Type.Array(WorkerMemory),
-    runs: Type.Array(
-      Type.Object({ seconds: Seconds("Wall time."), maxRelativeError: Nullable(Type.Number({ minimum: 0 })) }, strict),
-      { minItems: 1 },
-    ),
+    seconds: Seconds("One more pass over the matrix, not timed with the cases."),
+    relativeResiduals: Type.Array(Type.Number({ minimum: 0 })),
+    maxRelativeResidual: Type.Number({ minimum: 0 }),
   },
-  strict,
+  { ...strict, description: "‖X·vᵢ − sᵢ·uᵢ‖ / sᵢ of the last decomposition." },
 );
 
 const Svd = Type.Object(
@@ -251,15 +261,7 @@ const Svd = Type.Object(
     noise: Nullable(Type.Number({ minimum: 0 })),
     plantedSingularValues: Nullable(Type.Array(Type.Number())),
     cases: Type.Array(SvdCase, { minItems: 1 }),
-    check: Type.Object(
-      {
-        nodes: Type.Integer({ minimum: 1 }),
-        seconds: Seconds("One more pass over the matrix, not timed with the cases."),
-        relativeResiduals: Type.Array(Type.Number({ minimum: 0 })),
-        maxRelativeResidual: Type.Number({ minimum: 0 }),
-      },
-      { ...strict, description: "‖X·vᵢ − sᵢ·uᵢ‖ / sᵢ of the last decomposition." },
-    ),
+    check: ResidualCheck,
   },
   { ...strict, description: "Seed 2: svd_compressed of a films × users matrix generated on the workers." },
 );
@@ -269,27 +271,17 @@ const Errors = Type.Array(Type.Number({ minimum: 0 }), { description: "|value �
 
 const RatingsCase = Type.Object(
   {
-    nodes: Type.Integer({ minimum: 1 }),
-    nodeNames: Type.Array(Type.String()),
-    workers: Type.Array(Type.String()),
-    slots: Type.Integer({ minimum: 1 }),
+    ...SvdCaseCore,
     held: Type.Boolean({
       description:
         "The matrix was built on the case's workers and held there (true), or its blocks were made again on every pass because it would take too much of their memory (false, generated sets only).",
     }),
+    blocks: Type.Optional(
+      Type.Integer({ minimum: 1, description: "Row blocks of the case: two per worker thread, at most one per unit." }),
+    ),
     ratings: Count("Non-zeros of the matrix the case decomposed."),
     loadSeconds: Seconds(
       "Building the matrix on the case's workers (parse or generate, then hold), not timed with the SVD.",
-    ),
-    seconds: Seconds("Median over the repeats: svd_compressed and the compute of u, s, v."),
-    minSeconds: Seconds("Fastest repeat."),
-    singularValues: Top("Top-k, largest first."),
-    relativeErrors: Nullable(Errors),
-    maxRelativeError: Nullable(Type.Number({ minimum: 0 })),
-    workerMemory: Type.Array(WorkerMemory),
-    runs: Type.Array(
-      Type.Object({ seconds: Seconds("Wall time."), maxRelativeError: Nullable(Type.Number({ minimum: 0 })) }, strict),
-      { minItems: 1 },
     ),
   },
   strict,
@@ -330,10 +322,12 @@ const SvdRatings = Type.Object(
       strict,
     ),
     shape: Type.Tuple([Type.Integer({ minimum: 1 }), Type.Integer({ minimum: 1 })], { description: "[films, users]." }),
-    sparseBytes: Count("ratings × 12: the matrix as SciPy csr_matrix (float64 values, int32 column indices)."),
+    sparseBytes: Count(
+      "ratings × 8: the matrix as the cluster holds it, SciPy csr_matrix of float32 values (half stars are exact in it) and int32 column indices (12 in runs before float32).",
+    ),
     denseBytes: Count("films × users × 8: what densifying it would take."),
     minWorkerMemoryLimitBytes: Count("The smallest worker memory limit."),
-    blocks: Type.Integer({ minimum: 1, description: "Row blocks of the matrix." }),
+    blocks: Type.Integer({ minimum: 1, description: "Row blocks of the matrix in the largest case." }),
     rowsPerBlock: Count("Films per block (about)."),
     ratingsPerBlock: Count("Ratings per block (mean)."),
     workToSpread: Type.Object(
@@ -402,15 +396,7 @@ const SvdRatings = Type.Object(
       Type.String({ description: "Why the peer did not run: its memory need against what node 1 has free." }),
     ),
     cases: Type.Array(RatingsCase, { minItems: 1 }),
-    check: Type.Object(
-      {
-        nodes: Type.Integer({ minimum: 1 }),
-        seconds: Seconds("One more pass over the matrix, not timed with the cases."),
-        relativeResiduals: Type.Array(Type.Number({ minimum: 0 })),
-        maxRelativeResidual: Type.Number({ minimum: 0 }),
-      },
-      { ...strict, description: "‖X·vᵢ − sᵢ·uᵢ‖ / sᵢ of the last decomposition." },
-    ),
+    check: ResidualCheck,
   },
   {
     ...strict,

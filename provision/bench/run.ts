@@ -215,11 +215,12 @@ export function benchFailure(
   const said = typeof event?.message === "string" ? event.message : undefined;
   if (event?.exitCode === 2 && said) {
     const shown = renamed ? said.replaceAll(renamed.from, renamed.to) : said;
+    const matrix = /--svd-matrix/.test(said);
     return new UserError(`the benchmark refused its input: ${shown}`, 2, [
       {
-        path: /--svd-matrix/.test(said) ? "--svd-matrix" : "benchmark",
-        message: shown,
-        fix: /--svd-matrix/.test(said)
+        path: matrix ? "--svd-matrix" : "benchmark",
+        message: matrix && renamed ? renamed.to : "see above",
+        fix: matrix
           ? "give a MovieLens ratings file: userId,movieId,rating[,timestamp] with a header naming them (any order), ids whole numbers ≥ 0, ratings numbers"
           : "see npm run benchmark -- --help",
       },

@@ -305,6 +305,21 @@ def memory_reports(client: Client, addresses: Sequence[str]) -> dict[str, dict[s
     return client.run(tasks.memory_report, workers=list(addresses))
 
 
+def memory_rows(
+    topology: Topology, addresses: Sequence[str], before: dict[str, dict[str, int]], after: dict[str, dict[str, int]]
+) -> list[dict[str, Any]]:
+    """Each worker's peak memory and what it spilled between two memory_reports."""
+    return [
+        {
+            "address": a,
+            "node": topology.node_by_address[a],
+            "maxRssBytes": after[a]["maxRssBytes"],
+            "spilledBytes": after[a]["spilledBytes"] - before[a]["spilledBytes"],
+        }
+        for a in addresses
+    ]
+
+
 def log_workers(topology: Topology) -> None:
     for w in topology.workers:
         log.info(

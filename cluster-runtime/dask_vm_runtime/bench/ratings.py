@@ -409,13 +409,38 @@ def split_range(
 
 
 def assemble_block(block: int, shape: tuple[int, int], *splits: list[Any]) -> Any:
-    """Row block ``block``: its pieces from every range, as one csr_matrix."""
+    """Row unit ``block`` of a file: its pieces from every range, as one csr_matrix."""
     from scipy.sparse import coo_matrix
 
     rows = np.concatenate([s[block][0] for s in splits])
     cols = np.concatenate([s[block][1] for s in splits])
     vals = np.concatenate([s[block][2] for s in splits])
     return coo_matrix((vals, (rows, cols)), shape=shape).tocsr()
+
+
+# The cluster's blocks hold float32: half stars are exact in it, the block is 8 bytes a
+# rating instead of 12, and svd_compressed then works in float32 too (its thin factors
+# half the size). Within a worker's memory limit that is the difference between a matrix
+# that stays in memory and one spilled to disk and read back on every pass.
+CLUSTER_DTYPE = np.float32
+
+
+def _stacked(units: list[Any]) -> Any:
+    from scipy.sparse import vstack
+
+    block = units[0] if len(units) == 1 else vstack(units, format="csr")
+    return block.astype(CLUSTER_DTYPE)
+
+
+def file_rows(first: int, shapes: list[tuple[int, int]], *splits: list[Any]) -> Any:
+    """Row units first, first + 1, ... of a file, stacked into one block."""
+    return _stacked([assemble_block(first + i, shape, *splits) for i, shape in enumerate(shapes)])
+
+
+def generated_rows(shape_name: str, seed: int, first: int, count: int) -> Any:
+    """Row units first … first + count - 1 of a generated set, stacked into one block: the
+    same matrix whatever the grouping."""
+    return _stacked([generated_block(shape_name, seed, first + i) for i in range(count)])
 
 
 def nnz(block: Any) -> int:
@@ -522,7 +547,10 @@ def sweep(shape_name: str, seed: int, k: int, settings: list[tuple[str, int, int
         reference = np.sort(svds(whole, k=k, tol=0, return_singular_vectors=False, random_state=seed))[::-1]
         kind = "svds"
     del whole
-    parts = [da.from_delayed(dask.delayed(b), b.shape, dtype=np.float64, meta=csr_matrix((0, 0))) for b in blocks]
+    meta = csr_matrix((0, 0), dtype=CLUSTER_DTYPE)
+    parts = [
+        da.from_delayed(dask.delayed(b.astype(CLUSTER_DTYPE)), b.shape, dtype=CLUSTER_DTYPE, meta=meta) for b in blocks
+    ]
     matrix = da.concatenate(parts, axis=0)
     rows = []
     for iterator, q, p in settings:

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import bad_input
 from . import cluster, tasks
-from .context import Bench, median
+from .context import Bench, SvdOptions, median
 from .events import log
 
 if TYPE_CHECKING:
@@ -87,15 +87,38 @@ def planted_matrix(
     )
 
 
+def settings(opts: SvdOptions, power_iter: int, oversamples: int) -> tuple[int, int, int]:
+    """k, power iterations and oversamples: the options where given, else the workload's own."""
+    q = opts.power_iter if opts.power_iter is not None else power_iter
+    p = opts.oversamples if opts.oversamples is not None else oversamples
+    return opts.k, q, p
+
+
+def residual_check(X: da.Array, last: dict[str, Any]) -> dict[str, Any]:
+    """An independent check of the last decomposition, outside every timed block:
+    ‖X·vᵢ − sᵢ·uᵢ‖ / sᵢ, one more pass over X (X.dot, not @: matmul has no sparse blocks)."""
+    import dask.array as da
+
+    t0 = time.perf_counter()
+    u, s, v = last["u"], last["s"], last["v"]
+    vt = da.from_array(np.ascontiguousarray(v.T), chunks=(X.chunks[1], (len(s),)))
+    xv = X.dot(vt).compute()
+    residuals = [float(np.linalg.norm(xv[:, i] - s[i] * u[:, i]) / s[i]) for i in range(len(s))]
+    return {
+        "nodes": last["nodes"],
+        "seconds": time.perf_counter() - t0,
+        "relativeResiduals": residuals,
+        "maxRelativeResidual": max(residuals),
+    }
+
+
 def run(bench: Bench) -> dict[str, Any]:
     import dask
     import dask.array as da
 
     opts = bench.svd
     client = bench.client
-    k = opts.k
-    q = opts.power_iter if opts.power_iter is not None else POWER_ITER
-    p = opts.oversamples if opts.oversamples is not None else OVERSAMPLES
+    k, q, p = settings(opts, POWER_ITER, OVERSAMPLES)
     min_limit = bench.topology.min_memory_limit()
     target_entries = max(1, min(BLOCK_BYTES, min_limit // 16) // 8)
     min_rows = 2 * (k + p)
@@ -163,36 +186,17 @@ def run(bench: Bench) -> dict[str, Any]:
             "singularValues": [float(x) for x in last["s"]],
             "relativeErrors": errors,
             "maxRelativeError": max(errors),
-            "workerMemory": [
-                {
-                    "address": a,
-                    "node": topology.node_by_address[a],
-                    "maxRssBytes": after[a]["maxRssBytes"],
-                    "spilledBytes": after[a]["spilledBytes"] - before[a]["spilledBytes"],
-                }
-                for a in addresses
-            ],
+            "workerMemory": cluster.memory_rows(topology, addresses, before, after),
             "runs": runs,
         }
         out_cases.append(case)
         bench.events.case(NAME, label, {key: case[key] for key in ("nodes", "seconds", "maxRelativeError")})
 
-    # An independent check of the last decomposition, outside every timed block:
-    # ‖X·vᵢ − sᵢ·uᵢ‖ / sᵢ, one more pass over X.
     bench.events.progress(NAME, "checking the last decomposition: residuals ‖X·v − s·u‖ / s")
-    t0 = time.perf_counter()
-    vt = da.from_array(np.ascontiguousarray(last["v"].T), chunks=(X.chunks[1], (k,)))
-    xv = (X @ vt).compute()
-    residuals = [float(np.linalg.norm(xv[:, i] - last["s"][i] * last["u"][:, i]) / last["s"][i]) for i in range(k)]
-    check = {
-        "nodes": last["nodes"],
-        "seconds": time.perf_counter() - t0,
-        "relativeResiduals": residuals,
-        "maxRelativeResidual": max(residuals),
-    }
+    check = residual_check(X, last)
     chunks = [X.chunks[0][0], X.chunks[1][0]]
     blocks = len(X.chunks[0]) * len(X.chunks[1])
-    del X, vt
+    del X
     bench.keep = []
     bench.settle()
 

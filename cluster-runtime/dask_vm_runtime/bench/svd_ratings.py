@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import RuntimeCliError, bad_input
-from . import cluster, ratings
+from . import cluster, ratings, svd
 from .context import Bench, median
 
 if TYPE_CHECKING:
@@ -46,28 +46,29 @@ if TYPE_CHECKING:
     from distributed import Client
 
 NAME = "svd-ratings"
-# Chosen on the generated sets against their exact or svds values, worst error of the top 10
-# (seed 42; /tmp study, numbers in the commit that set them):
+# Chosen on the generated sets, worst relative error of the top 10 against the exact SVD
+# (ml-latest-small) or svds to machine precision (ml-32m), measured on this project's 2-core
+# machine with `python -m dask_vm_runtime.bench.ratings sweep --shape S power:1:10 ...`:
 #   iterator  q   p   ml-latest-small  ml-32m
-#   power     1  10   15.4 %           18.2 %   (the dense workload's setting)
-#   power     4  30   0.21 %           1.17 %
-#   power     6  30   0.021 %          0.33 %
-#   power     8  30                    7.8 %    (no orthonormalization between iterations:
-#   power    10  30                    25 %      (s1/s40)^(2q+1) drowns the small values)
-#   QR        6  30                    0.33 %
-#   QR        6  60                    0.050 %
-#   QR        8  30                    0.097 %
+#   power     1  10   16.2 %           18.9 %   (the dense workload's setting)
+#   power     4  30   0.30 %           1.42 %
+#   power     6  30   0.027 %          0.35 %
+#   power     8  30   0.002 %          10.1 %   (no orthonormalization between iterations: at
+#                                                ml-32m, (s1/s40)^17 drowns the small values)
+#   QR        6  30   0.027 %          0.35 %
+#   QR        6  60   0.001 %          0.040 %  (160 s on 2 threads)
+#   QR        8  30   0.002 %          0.085 %  (109 s)
 # QR keeps more iterations safe; 8 and 30 give a tenfold margin under the 1 % goal with thin
-# factors of k + 30 columns (users × 40 float64: 64 MB at ml-32m's size), 18 passes.
+# factors of k + 30 columns (users × 40 float32: 32 MB at ml-32m's size), 18 passes.
 ITERATOR = "QR"
 POWER_ITER = 8
 OVERSAMPLES = 30
 RANGE_BYTES = 32 * 2**20  # a file is parsed in ranges of about this size, at least 2 per worker thread
-RATINGS_PER_BLOCK = 700_000  # a file's matrix: row blocks of about this many ratings, at least 4 per worker thread
+RATINGS_PER_BLOCK = 700_000  # a file's row units: about this many ratings each, at least 4 per worker thread
 # The case's copy of the matrix is held in memory when it takes at most this share of a
 # worker's memory limit; else (a generated set only) its blocks are made again on every pass.
 HOLD_SHARE = 0.4
-SPARSE_BYTES_PER_RATING = 12  # float64 value + int32 column index
+SPARSE_BYTES_PER_RATING = 8  # float32 value (ratings.CLUSTER_DTYPE) + int32 column index
 # The peer's peak memory per rating, its load included: 33 bytes measured for generated:ml-32m
 # (1.05 GB); a file is read whole, decoded and parsed (about 28 bytes a line in MovieLens'
 # files, times four copies on the way, plus the arrays), about 160.
@@ -120,31 +121,37 @@ def parse_source(text: str | None, size: str) -> Source:
 
 @dataclass
 class Matrix:
-    """The films × users matrix as the cluster builds it for a case: ``blocks(addresses)``
-    makes the lazy dask array of its row blocks, built on those workers."""
+    """The films × users matrix as the cluster builds it: row units (a generated set's
+    fixed ones, or a file's), grouped into the row blocks of each case by ``blocks``."""
 
     source: Source
     shape: tuple[int, int]
     ratings: int
-    row_chunks: tuple[int, ...]
+    row_chunks: tuple[int, ...]  # rows of each unit
     about: dict[str, Any]
-    held: list[Any]  # futures kept for the whole run (parsed ranges of a file)
+    held: list[Any]  # futures kept for the whole run (a file's ranges, split by unit)
     split: list[Any]
 
-    def blocks(self, seed: int) -> da.Array:
+    def blocks(self, seed: int, count: int) -> da.Array:
+        """The lazy dask array of ``count`` row blocks, consecutive units each."""
         import dask
         import dask.array as da
         from scipy.sparse import csr_matrix
 
-        meta = csr_matrix((0, 0))
+        meta = csr_matrix((0, 0), dtype=ratings.CLUSTER_DTYPE)
         n = self.shape[1]
         parts = []
-        for b, rows in enumerate(self.row_chunks):
+        first = 0
+        for size in ratings.balanced(len(self.row_chunks), count):
+            units = self.row_chunks[first : first + size]
+            rows = sum(units)
             if self.source.kind == "generated":
-                block = dask.delayed(ratings.generated_block, pure=True)(self.source.shape, seed, b)
+                block = dask.delayed(ratings.generated_rows, pure=True)(self.source.shape, seed, first, size)
             else:
-                block = dask.delayed(ratings.assemble_block, pure=True)(b, (rows, n), *self.split)
-            parts.append(da.from_delayed(block, (rows, n), dtype=np.float64, meta=meta))
+                shapes = [(r, n) for r in units]
+                block = dask.delayed(ratings.file_rows, pure=True)(first, shapes, *self.split)
+            parts.append(da.from_delayed(block, (rows, n), dtype=ratings.CLUSTER_DTYPE, meta=meta))
+            first += size
         return da.concatenate(parts, axis=0)
 
 
@@ -282,9 +289,11 @@ def ratings_matrix(client: Client, matrix: str, seed: int = 42) -> tuple[da.Arra
         info = client.scheduler_info(n_workers=-1)["workers"]
         readers = [Reader(a, int(w["nthreads"]), str(w["host"])) for a, w in info.items()]
         loaded = load_file(client, readers, source, lambda step: print(step, flush=True))
-    X = client.persist(loaded.blocks(seed))
+    threads = sum(w["nthreads"] for w in client.scheduler_info(n_workers=-1)["workers"].values())
+    count = min(len(loaded.row_chunks), MIN_BLOCKS_PER_THREAD * threads)
+    X = client.persist(loaded.blocks(seed, count))
     wait(X)
-    about = {**loaded.about, "films": loaded.shape[0], "users": loaded.shape[1], "blocks": len(loaded.row_chunks)}
+    about = {**loaded.about, "films": loaded.shape[0], "users": loaded.shape[1], "blocks": count}
     return X, about, loaded.held
 
 
@@ -354,9 +363,7 @@ def run(bench: Bench) -> dict[str, Any]:
 
     opts = bench.svd
     client = bench.client
-    k = opts.k
-    q = opts.power_iter if opts.power_iter is not None else POWER_ITER
-    p = opts.oversamples if opts.oversamples is not None else OVERSAMPLES
+    k, q, p = svd.settings(opts, POWER_ITER, OVERSAMPLES)
     source = parse_source(opts.matrix, bench.size)
 
     if source.kind == "generated":
@@ -406,7 +413,10 @@ def run(bench: Bench) -> dict[str, Any]:
         sparse_bytes = matrix.ratings * SPARSE_BYTES_PER_RATING
         held = source.kind != "generated" or sparse_bytes / workers <= HOLD_SHARE * min_limit
         before = cluster.memory_reports(client, addresses)
-        lazy = matrix.blocks(bench.seed)
+        # Two row blocks per worker thread: enough to keep every thread busy, and few, since
+        # each block's share of Xᵀ·H is a whole users × (k + p) array to send and sum.
+        count = min(len(matrix.row_chunks), MIN_BLOCKS_PER_THREAD * bench.topology.slots(nodes))
+        lazy = matrix.blocks(bench.seed, count)
         t0 = time.perf_counter()
         if held:
             bench.events.progress(NAME, f"{label}: building the matrix on {workers} worker(s)")
@@ -422,7 +432,7 @@ def run(bench: Bench) -> dict[str, Any]:
         for rep in range(bench.repeats):
             bench.events.progress(
                 NAME,
-                f"{label}: svd_compressed of {m}×{n} ({nnz:,} ratings), k={k}, q={q}, p={p}, repeat {rep + 1}/{bench.repeats}",
+                f"{label}: svd_compressed of {m}×{n} ({nnz:,} ratings), k={k}, {ITERATOR} q={q} p={p}, repeat {rep + 1}/{bench.repeats}",
             )
             t0 = time.perf_counter()
             with dask.annotate(workers=addresses, allow_other_workers=False):
@@ -443,6 +453,7 @@ def run(bench: Bench) -> dict[str, Any]:
             "workers": addresses,
             "slots": bench.topology.slots(nodes),
             "held": held,
+            "blocks": count,
             "ratings": nnz,
             "loadSeconds": load_seconds,
             "seconds": median([r["seconds"] for r in runs]),
@@ -450,15 +461,7 @@ def run(bench: Bench) -> dict[str, Any]:
             "singularValues": [float(x) for x in last["s"]],
             "relativeErrors": errors,
             "maxRelativeError": max(errors) if errors else None,
-            "workerMemory": [
-                {
-                    "address": a,
-                    "node": bench.topology.node_by_address[a],
-                    "maxRssBytes": after[a]["maxRssBytes"],
-                    "spilledBytes": after[a]["spilledBytes"] - before[a]["spilledBytes"],
-                }
-                for a in addresses
-            ],
+            "workerMemory": cluster.memory_rows(bench.topology, addresses, before, after),
             "runs": runs,
         }
         out_cases.append(case)
@@ -468,25 +471,14 @@ def run(bench: Bench) -> dict[str, Any]:
             last.pop("X")
             bench.settle()
 
-    # An independent check of the last decomposition, outside every timed block:
-    # ‖X·vᵢ − sᵢ·uᵢ‖ / sᵢ, one more pass over X.
     bench.events.progress(NAME, "checking the last decomposition: residuals ‖X·v − s·u‖ / s")
     X = last.pop("X")
-    t0 = time.perf_counter()
-    vt = da.from_array(np.ascontiguousarray(last["v"].T), chunks=(X.chunks[1], (k,)))
-    xv = X.dot(vt).compute()  # dot, not @: matmul has no sparse blocks
-    residuals = [float(np.linalg.norm(xv[:, i] - last["s"][i] * last["u"][:, i]) / last["s"][i]) for i in range(k)]
-    check = {
-        "nodes": last["nodes"],
-        "seconds": time.perf_counter() - t0,
-        "relativeResiduals": residuals,
-        "maxRelativeResidual": max(residuals),
-    }
+    check = svd.residual_check(X, last)
     ratings_count = out_cases[-1]["ratings"]
     threads = max(c["slots"] for c in out_cases)
-    blocks = len(matrix.row_chunks)
+    blocks = out_cases[-1]["blocks"]
     about = matrix.about
-    del X, vt, matrix
+    del X, matrix
     bench.keep = []
     bench.settle()
     return {
