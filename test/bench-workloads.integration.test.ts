@@ -450,21 +450,8 @@ describe("svd-ratings: MovieLens-format ratings, sparse, against the exact SVD; 
   );
 
   it("--svd-matrix without svd-ratings in --workloads exits 2 and names the workload to add", async () => {
-    const r = await bench(
-      [
-        "--scheduler",
-        address,
-        "--nodes",
-        nodesJson,
-        "--workloads",
-        "svd",
-        "--svd-matrix",
-        csv(),
-        "--out",
-        path.join(work, "never.json"),
-      ],
-      60_000,
-    );
+    // The last --workloads wins: svd alone, the dense workload.
+    const r = await ratingsBench(csv(), path.join(work, "never.json"), ["--workloads", "svd"]);
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toContain("--workloads svd-ratings");
   }, 60_000);

@@ -333,7 +333,7 @@ out({"addrs": sorted(c.scheduler_info()["workers"]), "counts": counts, "schedule
       const dir = path.join(p.dir, "results", "latest");
       const results = JSON.parse(readFileSync(path.join(dir, "results.json"), "utf8")) as Record<string, Any>;
       const w = results.workloads;
-      expect(Object.keys(w).sort()).toEqual(["inc-sleep", "map-reduce", "placement", "svd"]);
+      expect(Object.keys(w).sort()).toEqual(["inc-sleep", "map-reduce", "placement", "svd", "svd-ratings"]);
       for (const c of w["inc-sleep"].cases) expect(c.correct, `inc-sleep on ${c.nodes} nodes`).toBe(true);
       expect([...new Set(w["inc-sleep"].cases.map((c: Any) => c.nodes))]).toEqual([1, 2, 3]);
       for (const v of w["map-reduce"].variants) expect(v.correct, v.variant).toBe(true);
@@ -346,6 +346,11 @@ out({"addrs": sorted(c.scheduler_info()["workers"]), "counts": counts, "schedule
       for (const n of w.placement.perNode) expect(n.slots).toBe(1);
       expect(w.svd.check.maxRelativeResidual).toBeLessThan(0.05);
       for (const c of w.svd.cases) expect(c.maxRelativeError, `svd on ${c.nodes} nodes`).toBeLessThan(0.01);
+      // The ratings SVD on the nodes: generated ml-latest-small, svds run on node 1 beside it.
+      const sr = w["svd-ratings"];
+      expect(sr.reference.kind).toBe("exact");
+      expect(sr.peer.node).toBe("node1");
+      for (const c of sr.cases) expect(c.maxRelativeError, `svd-ratings on ${c.nodes} nodes`).toBeLessThan(0.01);
       const svgs = readdirSync(dir).filter((f) => f.endsWith(".svg"));
       expect(svgs.length).toBeGreaterThanOrEqual(3);
       for (const f of svgs) {
