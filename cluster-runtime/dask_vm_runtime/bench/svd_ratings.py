@@ -210,13 +210,12 @@ def load_file(client: Client, readers: list[Reader], source: Source, progress: C
     except ratings.RatingsError as err:
         raise bad_input(f"--svd-matrix {source.label} {err}") from None
     start = facts["firstLineBytes"] if layout.header else 0
-    workers = readers
-    threads = sum(w.nthreads for w in workers)
+    threads = sum(w.nthreads for w in readers)
     ranges = _file_ranges(facts["size"], start, threads)
-    progress(f"parsing {source.label}: {facts['size'] / 1e6:.1f} MB in {len(ranges)} ranges on {len(workers)} workers")
+    progress(f"parsing {source.label}: {facts['size'] / 1e6:.1f} MB in {len(ranges)} ranges on {len(readers)} workers")
     parsed = []
     for i, (a, b) in enumerate(ranges):
-        worker = workers[i % len(workers)].address
+        worker = readers[i % len(readers)].address
         if source.kind == "file":
             # Sent from here one range at a time: the client never holds the whole file.
             data = client.scatter(ratings.read_lines(source.path, a, b), workers=[worker], hash=False)
@@ -283,13 +282,14 @@ def ratings_matrix(client: Client, matrix: str, seed: int = 42) -> tuple[da.Arra
     from distributed import wait
 
     source = parse_source(matrix, "small")
+    readers = [
+        Reader(a, int(w["nthreads"]), str(w["host"])) for a, w in client.scheduler_info(n_workers=-1)["workers"].items()
+    ]
     if source.kind == "generated":
         loaded = generated(source, seed)
     else:
-        info = client.scheduler_info(n_workers=-1)["workers"]
-        readers = [Reader(a, int(w["nthreads"]), str(w["host"])) for a, w in info.items()]
         loaded = load_file(client, readers, source, lambda step: print(step, flush=True))
-    threads = sum(w["nthreads"] for w in client.scheduler_info(n_workers=-1)["workers"].values())
+    threads = sum(r.nthreads for r in readers)
     count = min(len(loaded.row_chunks), MIN_BLOCKS_PER_THREAD * threads)
     X = client.persist(loaded.blocks(seed, count))
     wait(X)
