@@ -17,6 +17,7 @@ const VERBS = {
   dashboard: () => import("./commands/dashboard.js"),
   data: () => import("./commands/data.js"),
   demo: () => import("./commands/demo.js"),
+  diagnose: () => import("./commands/diagnose.js"),
   docs: () => import("./commands/docs.js"),
   doctor: () => import("./commands/doctor.js"),
   exec: () => import("./commands/exec.js"),

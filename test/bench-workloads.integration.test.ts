@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { $ } from "zx";
 import { parseBenchEvent, validateResults, type BenchEvent, type Results } from "../provision/bench/results-schema.js";
 import { createCa, issue, tlsFiles } from "../provision/services/tls.js";
+import { benchPython } from "./helpers/runtime-python.js";
 
 const REPO = path.resolve(import.meta.dirname, "..");
 const RUNTIME = path.join(REPO, "cluster-runtime");
@@ -27,28 +28,6 @@ let work = "";
 let python = "";
 let address = "";
 const procs: ChildProcess[] = [];
-
-/** A Python with the runtime's packages: $DVC_BENCH_PYTHON, or a venv made from the lock. */
-async function benchPython(): Promise<string> {
-  const given = process.env.DVC_BENCH_PYTHON;
-  if (given) return given;
-  const venv = path.join(os.tmpdir(), "bench-venv");
-  const py = path.join(venv, "bin", "python");
-  const ok =
-    existsSync(py) &&
-    (await $({ nothrow: true, quiet: true })`${py} -c ${"import dask.array, distributed, numpy, scipy.sparse"}`)
-      .exitCode === 0;
-  if (ok) return py;
-  process.stderr.write(
-    `bench-workloads: no DVC_BENCH_PYTHON and no usable ${venv}: making it from the runtime lock (needs PyPI)\n`,
-  );
-  await $({ quiet: true })`python3.11 -m venv ${venv}`;
-  await $({
-    quiet: true,
-    timeout: 600_000,
-  })`${py} -m pip install --quiet --require-hashes -r ${path.join(RUNTIME, "requirements-x86_64.lock")}`;
-  return py;
-}
 
 function env(): NodeJS.ProcessEnv {
   // DVC_DATA: the workers' data_dir(), what npm run data -- push fills on a real node.

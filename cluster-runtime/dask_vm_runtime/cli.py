@@ -148,6 +148,23 @@ def build_parser() -> Parser:
     p.add_argument("out", help="where the executed notebook is written")
     p.add_argument("--kernel", default="dask-cluster", help="kernel spec name")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds one cell may take")
+
+    p = sub.add_parser(
+        "diagnose",
+        help="what is wrong with a Dask cluster: addresses, reachability, versions, threads, memory, clocks",
+        formatter_class=Formatter,
+        description="Looks at any running Dask cluster through a client and small tasks pinned to each worker; changes\n"
+        "nothing there. Exit 0 healthy, 1 with findings (each with what it means and the fix), 2 on bad input.",
+    )
+    p.add_argument(
+        "--scheduler", default=None, help=common_help["scheduler"] + "; default: the profile's ($DASK_CONFIG)"
+    )
+    p.add_argument("--tls-dir", type=Path, default=None, help=common_help["tls"])
+    p.add_argument("--tls-ca-file", default=None, help="CA certificate (PEM), as dask worker takes it")
+    p.add_argument("--tls-cert", default=None, help="client certificate (PEM)")
+    p.add_argument("--tls-key", default=None, help="client key (PEM)")
+    p.add_argument("--timeout", type=float, default=15.0, help="seconds for the connection and for each probe round")
+    p.add_argument("--json", action="store_true", help="print the findings and the facts as JSON")
     return parser
 
 
@@ -214,6 +231,12 @@ def _run(args: argparse.Namespace) -> int:
         from . import run_script
 
         return run_script.run(args.script, args.args, args.timeout)
+    if args.command == "diagnose":
+        from . import diagnose
+
+        return diagnose.run(
+            args.scheduler, args.tls_dir, args.tls_ca_file, args.tls_cert, args.tls_key, args.timeout, args.json
+        )
     if args.command == "run-notebook":
         from . import notebook_run
 
