@@ -1,6 +1,8 @@
 // Your own work on a real local cluster (3 namespace nodes, mutual TLS), deployed with an
 // extra package (tabulate) through cdktf deploy: the package locked beside the config and
-// on every worker; a submitted script from a folder of its own; exec; data to every node
+// on every worker; a submitted script from a folder of its own, what it wrote beside
+// itself brought back (or, over --max-size, left on the node with the commands that get
+// it, run as printed); exec; data to every node
 // and back; the shipped notebook run top to bottom with nbclient; JupyterLab in headless
 // Chromium through the forwarded address; a client with another distributed refused by
 // name (submit and kernel); a Python on this host connected through the profile; a second
@@ -103,9 +105,10 @@ describe.runIf(isRoot)("your own work on a local cluster", () => {
     measured.bundleBytesRuntimeOnly = size(bundleIdOf(runtimeRef(p.dir, "3.11", "x86_64")));
   });
 
-  it("npm run submit: the script's folder to node 1, its output live, its exit code, its output file back, what .dvcignore lists left behind", async () => {
+  it("npm run submit: the script's folder to node 1, its output live, its exit code, its output file back, what it wrote and changed in its folder back, what .dvcignore lists left behind", async () => {
     mkdirSync(path.join(work, "lib"), { recursive: true });
     writeFileSync(path.join(work, ".dvcignore"), "big.bin\n");
+    writeFileSync(path.join(work, "notes.txt"), "sent\n");
     writeFileSync(path.join(work, "big.bin"), Buffer.alloc(2_000_000));
     writeFileSync(path.join(work, "lib", "helpers.py"), "def square(x):\n    return x * x\n");
     writeFileSync(
@@ -127,6 +130,9 @@ total = client.submit(sum, client.map(square, range(100))).result()
 print("total", total, "args", sys.argv[1:], flush=True)
 print("big.bin sent:", Path("big.bin").exists(), file=sys.stderr, flush=True)
 (output_dir() / "result.txt").write_text(f"{total}\\n")
+Path("results.csv").write_text(f"total\\n{total}\\n")  # beside the script, as on one's own computer
+with open("notes.txt", "a") as notes:
+    notes.write("run\\n")
 sys.exit(3)
 `,
     );
@@ -146,10 +152,22 @@ sys.exit(3)
     const job = path.join(p.dir, "results", "submit", jobs[0]!);
     expect(readFileSync(path.join(job, "output", "result.txt"), "utf8")).toBe("328350\n");
     expect(readFileSync(path.join(job, "output.log"), "utf8")).toContain("total 328350");
+    // What the job wrote in its folder, created or changed, at its own path; nothing else of it.
+    expect(readFileSync(path.join(job, "results.csv"), "utf8")).toBe("total\n328350\n");
+    expect(readFileSync(path.join(job, "notes.txt"), "utf8")).toBe("sent\nrun\n");
+    expect(readdirSync(job).sort()).toEqual(["job.json", "notes.txt", "output", "output.log", "results.csv"]);
+    const summary = r.stdout.split("\n").find((l) => l.startsWith("[submit] exit 3 after"));
+    expect(summary, r.stdout).toMatch(
+      new RegExp(
+        `^\\[submit\\] exit 3 after [\\d.]+ s; back in .*results/submit/${jobs[0]}/: notes\\.txt, results\\.csv \\(2 files, 22 B\\); 1 output file in output/$`,
+      ),
+    );
+    measured.submitSummary = summary;
     expect(JSON.parse(readFileSync(path.join(job, "job.json"), "utf8"))).toMatchObject({
       exitCode: 3,
       node: "node1",
       output: ["result.txt"],
+      changed: ["notes.txt", "results.csv"],
     });
     expect(readdirSync(nodePaths(nodes[0]!.root).jobs)).toEqual([]);
   }, 180_000);
@@ -172,7 +190,7 @@ sys.exit(3)
     writeFileSync(path.join(folder, "random.py"), "raise SystemExit('the folder random.py reached the scheduler')\n");
     writeFileSync(
       path.join(folder, "long_job.py"),
-      "import time\nfrom dask_vm_runtime import output_dir\n(output_dir() / 'partial.txt').write_text('half\\n')\nprint('started', flush=True)\ntime.sleep(600)\n",
+      "import time\nfrom dask_vm_runtime import output_dir\n(output_dir() / 'partial.txt').write_text('half\\n')\nopen('beside.txt', 'w').write('half too\\n')\nprint('started', flush=True)\ntime.sleep(600)\n",
     );
     const started = await startUntil(
       p,
@@ -189,8 +207,10 @@ sys.exit(3)
     expect(left.stdout.trim()).toBe("");
     const job = readdirSync(path.join(p.dir, "results", "submit")).find((j) => j.endsWith("-long_job"))!;
     expect(readFileSync(path.join(p.dir, "results", "submit", job, "output", "partial.txt"), "utf8")).toBe("half\n");
+    expect(readFileSync(path.join(p.dir, "results", "submit", job, "beside.txt"), "utf8")).toBe("half too\n");
     expect(JSON.parse(readFileSync(path.join(p.dir, "results", "submit", job, "job.json"), "utf8"))).toMatchObject({
       exitCode: 130,
+      changed: ["beside.txt"],
     });
     expect(readdirSync(nodePaths(nodes[0]!.root).jobs)).toEqual([]);
     // The scheduler still imports the standard library's random (a task that uses it runs).
@@ -199,6 +219,49 @@ sys.exit(3)
       `python -c "from distributed import Client; c = Client(); print(c.run_on_scheduler(lambda: __import__('random').__file__))"`,
     ]);
     expect(ok.stdout, tail(ok)).toMatch(/lib\/python3\.\d+\/random\.py/);
+  }, 180_000);
+
+  it("npm run submit: what the job wrote in its folder over --max-size stays on the node, named, and the printed commands bring it back", async () => {
+    const folder = path.join(path.dirname(p.dir), "gros");
+    mkdirSync(folder, { recursive: true });
+    writeFileSync(
+      path.join(folder, "big_job.py"),
+      "from pathlib import Path\nPath('big.bin').write_bytes(bytes(2_000_000))\nPath('small.txt').write_text('s\\n')\n",
+    );
+    const r = await npm("submit", ["--max-size", "1MB", path.join(folder, "big_job.py")]);
+    expect(r.exitCode, tail(r)).toBe(0);
+    expect(r.stderr).toContain(
+      "the job created or changed 2 files in its folder, 2.0 MB, over --max-size (1.0 MB): not brought back",
+    );
+    expect(r.stderr).toContain("big.bin (2.0 MB), small.txt (2 B)");
+    expect(r.stdout).toMatch(
+      /exit 0 after [\d.]+ s; 2 changed files \(2\.0 MB\) left on node1, over --max-size; log in /,
+    );
+    const id = readdirSync(path.join(p.dir, "results", "submit")).find((j) => j.endsWith("-big_job"))!;
+    const job = path.join(p.dir, "results", "submit", id);
+    expect(existsSync(path.join(job, "big.bin"))).toBe(false);
+    expect(JSON.parse(readFileSync(path.join(job, "job.json"), "utf8"))).toMatchObject({
+      changed: ["big.bin", "small.txt"],
+      changedKept: { node: "node1", folder: `${nodePaths(nodes[0]!.root).jobs}/${id}/src` },
+    });
+    expect(readdirSync(nodePaths(nodes[0]!.root).jobs)).toEqual([id]);
+    // The commands the message gives, run as given (a shell's double quotes taken off).
+    const m =
+      /to bring that folder back: npm run ssh -- node1 "(.*)", then npm run data -- pull (\S+) \(into results\/data\/\S+\) and npm run ssh -- node1 "(.*)";/.exec(
+        r.stderr,
+      );
+    expect(m, r.stderr).not.toBeNull();
+    expect(m![2]).toBe(id);
+    const moved = await npm("ssh", ["node1", m![1]!]);
+    expect(moved.exitCode, tail(moved)).toBe(0);
+    const pull = await npm("data", ["pull", id]);
+    expect(pull.exitCode, tail(pull)).toBe(0);
+    expect(statSync(path.join(p.dir, "results", "data", id, "big.bin")).size).toBe(2_000_000);
+    expect(readFileSync(path.join(p.dir, "results", "data", id, "small.txt"), "utf8")).toBe("s\n");
+    const removed = await npm("ssh", ["node1", m![3]!]);
+    expect(removed.exitCode, tail(removed)).toBe(0);
+    expect(readdirSync(nodePaths(nodes[0]!.root).jobs)).toEqual([]);
+    expect(readdirSync(nodePaths(nodes[0]!.root).data)).not.toContain(id);
   }, 180_000);
 
   it("npm run exec: one command on a node or on all, in the runtime venv, with its exit code", async () => {

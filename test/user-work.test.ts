@@ -1,10 +1,25 @@
 // Your own work on the cluster, the parts that need no cluster: the packages lock's
 // bookkeeping and uv's refusals turned into messages, folders packed for a node (ignore
-// file, size limit, sizes people read), the connection profile, and JupyterLab's service
+// file, size limit, sizes people read), what a submitted job changed in its folder (found
+// after a marker, placed beside submit's own files, held to --max-size; on Linux through
+// the node's real commands, bash, find and GNU tar, on a folder standing for the node's),
+// the connection profile, and JupyterLab's service
 // definition (bound to the node's IP, the token never on the command line). The real
 // thing runs in test/user-work.local.test.ts and test/packages.integration.test.ts.
 import { createHash } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import * as tar from "tar";
@@ -20,9 +35,23 @@ import {
   requirementName,
   runtimeOfCluster,
 } from "../provision/runtime/packages.js";
-import { copyProgress, formatBytes, listFolder, packFolder, parseSize } from "../provision/services/workspace.js";
+import {
+  changedSince,
+  copyProgress,
+  fetchFiles,
+  formatBytes,
+  listFolder,
+  markStart,
+  packFolder,
+  parseChanged,
+  parseSize,
+  sendFolder,
+} from "../provision/services/workspace.js";
+import { leftMessage, placeChanged, someOf, summaryLine } from "../provision/commands/submit.js";
+import { runProcess } from "../provision/host/process.js";
 import { makeCheckout } from "./helpers/project.js";
-import type { Transport } from "../provision/machines/transport.js";
+import { FakeTransport } from "./helpers/fake-cluster.js";
+import { runForNode, shq, type RunOptions, type Transport } from "../provision/machines/transport.js";
 
 const scratch = mkdtempSync(path.join(os.tmpdir(), "dvc-userwork-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -215,6 +244,189 @@ describe("folders for the nodes", () => {
     expect(quiet).toEqual([]);
   });
 });
+
+describe("what a submitted job changed in its folder", () => {
+  it("comes back at its own path, but under folder/ when named as submit's own files", () => {
+    const placed = placeChanged(
+      [
+        "results.csv",
+        "plots/a.png",
+        "output.log",
+        "job.json",
+        "output/x.txt",
+        "folder/y",
+        "outputs.csv",
+        "job.json.bak",
+      ].map((rel) => ({ rel, bytes: 1 })),
+    );
+    expect(Object.fromEntries(placed.map((f) => [f.rel, f.local]))).toEqual({
+      "results.csv": "results.csv",
+      "plots/a.png": "plots/a.png",
+      "output.log": "folder/output.log",
+      "job.json": "folder/job.json",
+      "output/x.txt": "folder/output/x.txt",
+      // folder/ is submit's too: what goes there never meets a file of the job's own folder/.
+      "folder/y": "folder/folder/y",
+      "outputs.csv": "outputs.csv",
+      "job.json.bak": "job.json.bak",
+    });
+  });
+
+  it("is read from find's NUL-separated list, names with spaces and newlines whole", () => {
+    expect(parseChanged("14 results.csv\x000 plots/a b.png\x003 two\nlines.txt\x00")).toEqual([
+      { rel: "plots/a b.png", bytes: 0 },
+      { rel: "results.csv", bytes: 14 },
+      { rel: "two\nlines.txt", bytes: 3 },
+    ]);
+    expect(parseChanged("")).toEqual([]);
+  });
+
+  it("is named in the last line: the first few and the count, the size, then output/", () => {
+    const out = "results/submit/2026-12-02T15-28-42Z-job/";
+    const back = placeChanged([
+      { rel: "results.csv", bytes: 13_000 },
+      { rel: "plots/a.png", bytes: 1_000 },
+    ]);
+    expect(summaryLine({ exitCode: 0, seconds: 3.14, out, back, output: 1 })).toBe(
+      `exit 0 after 3.1 s; back in ${out}: results.csv, plots/a.png (2 files, 14 kB); 1 output file in output/`,
+    );
+    expect(summaryLine({ exitCode: 3, seconds: 6.6, out, back: [], output: 2 })).toBe(
+      `exit 3 after 6.6 s; 2 output files in ${out}output/`,
+    );
+    expect(summaryLine({ exitCode: 1, seconds: 1, out, back: [], output: 0 })).toBe(
+      `exit 1 after 1.0 s; log in ${out}`,
+    );
+    const many = placeChanged(Array.from({ length: 12 }, (_, i) => ({ rel: `part-${i}.csv`, bytes: 100 })));
+    expect(summaryLine({ exitCode: 0, seconds: 2, out, back: many, output: 0 })).toBe(
+      `exit 0 after 2.0 s; back in ${out}: part-0.csv, part-1.csv, part-2.csv, part-3.csv and 8 more (12 files, 1.2 kB)`,
+    );
+    expect(someOf(["a", "b", "c", "d", "e"])).toBe("a, b, c, d, e");
+    expect(
+      summaryLine({ exitCode: 0, seconds: 2, out, back: [], left: { files: many, node: "node1" }, output: 1 }),
+    ).toBe(
+      `exit 0 after 2.0 s; 12 changed files (1.2 kB) left on node1, over --max-size; 1 output file in ${out}output/`,
+    );
+  });
+
+  it("over --max-size stays on the node, and the message names the biggest files, where they are and how to get them", () => {
+    const changed = placeChanged([
+      { rel: "small.csv", bytes: 2_000 },
+      { rel: "model/weights.npy", bytes: 150_000_000 },
+    ]);
+    const msg = leftMessage({
+      changed,
+      maxBytes: 100e6,
+      node: "node1",
+      jobDir: "/p/Cours Dask/.cluster/nodes/node1/jobs/2026-x-job",
+      dataDir: "/p/Cours Dask/.cluster/nodes/node1/data",
+      jobId: "2026-x-job",
+    });
+    expect(msg).toContain(
+      "the job created or changed 2 files in its folder, 150 MB, over --max-size (100 MB): not brought back",
+    );
+    expect(msg).toContain("kept: /p/Cours Dask/.cluster/nodes/node1/jobs/2026-x-job/src\n");
+    expect(msg).toContain("model/weights.npy (150 MB), small.csv (2.0 kB)");
+    expect(msg).toContain(
+      `npm run ssh -- node1 "mkdir -p '/p/Cours Dask/.cluster/nodes/node1/data' && mv '/p/Cours Dask/.cluster/nodes/node1/jobs/2026-x-job/src' '/p/Cours Dask/.cluster/nodes/node1/data/2026-x-job' && rm -rf '/p/Cours Dask/.cluster/nodes/node1/jobs/2026-x-job'"`,
+    );
+    expect(msg).toContain(
+      `npm run data -- pull 2026-x-job (into results/data/2026-x-job/) and npm run ssh -- node1 "rm -rf '/p/Cours Dask/.cluster/nodes/node1/data/2026-x-job'"`,
+    );
+  });
+
+  it("an empty list fetches nothing and asks the node nothing", async () => {
+    const journal: string[] = [];
+    const t = new FakeTransport("node1", journal, []);
+    expect(await fetchFiles(t, "/r/jobs/j/src", [], path.join(scratch, "none"))).toEqual([]);
+    expect(journal).toEqual([]);
+  });
+
+  // The node's side for real: bash, find and GNU tar, as on every node (Linux).
+  it.runIf(process.platform === "linux")(
+    "sent files do not count, even dated ahead of the node's clock; what the job created or changed does, __pycache__ aside, and comes back",
+    async () => {
+      const root = path.join(scratch, "node1");
+      mkdirSync(root, { recursive: true });
+      const t = bashTransport(root);
+      const host = path.join(scratch, "envoi");
+      mkdirSync(path.join(host, "lib"), { recursive: true });
+      writeFileSync(path.join(host, "job.py"), "print(1)\n");
+      writeFileSync(path.join(host, "data.csv"), "a\n1\n");
+      writeFileSync(path.join(host, "lib", "helpers.py"), "x = 1\n");
+      writeFileSync(path.join(host, "ahead.txt"), "a host clock an hour ahead\n");
+      utimesSync(path.join(host, "data.csv"), new Date("2020-01-01"), new Date("2020-01-01"));
+      const hour = new Date(Date.now() + 3_600_000);
+      utimesSync(path.join(host, "ahead.txt"), hour, hour);
+      const jobDir = `${root}/jobs/j`;
+      const src = `${jobDir}/src`;
+      expect(await changedSince(t, src, `${jobDir}/started`)).toEqual([]);
+      const packed = await packFolder(host, 1e6, "script.py");
+      try {
+        await sendFolder(t, packed, src);
+      } finally {
+        packed.remove();
+      }
+      // tar keeps the sent files' own times (2020 stays 2020).
+      expect(statSync(path.join(src, "data.csv")).mtime.getUTCFullYear()).toBe(2020);
+      expect(await changedSince(t, src, `${jobDir}/started`)).toEqual([]);
+      await t.run(`cd ${shq(jobDir)} && ${markStart("src", "started")}`);
+      // A script starts long after the marker (Python, then Dask's import and a client).
+      await new Promise((r) => setTimeout(r, 100));
+      writeFileSync(path.join(src, "data.csv"), "a\n1\n2\n");
+      writeFileSync(path.join(src, "results.csv"), "x,y\n");
+      mkdirSync(path.join(src, "plots"));
+      writeFileSync(path.join(src, "plots", "a b.png"), "png");
+      writeFileSync(path.join(src, "two\nlines.txt"), "n");
+      writeFileSync(path.join(src, "output.log"), "mine");
+      mkdirSync(path.join(src, "lib", "__pycache__"));
+      writeFileSync(path.join(src, "lib", "__pycache__", "helpers.cpython-311.pyc"), "pyc");
+      const changed = placeChanged(await changedSince(t, src, `${jobDir}/started`));
+      expect(changed.map((f) => [f.rel, f.bytes, f.local])).toEqual([
+        ["data.csv", 6, "data.csv"],
+        ["output.log", 4, "folder/output.log"],
+        ["plots/a b.png", 3, "plots/a b.png"],
+        ["results.csv", 4, "results.csv"],
+        ["two\nlines.txt", 1, "two\nlines.txt"],
+      ]);
+      const out = path.join(scratch, "results-submit-j");
+      const plain = changed.filter((f) => f.local === f.rel).map((f) => f.rel);
+      // A file gone by the time it is fetched is left out, not an error.
+      expect(await fetchFiles(t, src, [...plain, "gone.txt"], out)).toEqual(plain);
+      expect(await fetchFiles(t, src, ["output.log"], path.join(out, "folder"))).toEqual(["output.log"]);
+      expect(readFileSync(path.join(out, "data.csv"), "utf8")).toBe("a\n1\n2\n");
+      expect(readFileSync(path.join(out, "plots", "a b.png"), "utf8")).toBe("png");
+      expect(readFileSync(path.join(out, "two\nlines.txt"), "utf8")).toBe("n");
+      expect(readFileSync(path.join(out, "folder", "output.log"), "utf8")).toBe("mine");
+      expect(existsSync(path.join(out, "job.py"))).toBe(false);
+      // Nothing left beside the folder on the node: the tars are removed.
+      expect(readdirSync(jobDir).sort()).toEqual(["src", "started"]);
+    },
+  );
+});
+
+/** A "node" that is a folder of this computer: scripts run in bash there, copies are copies. */
+function bashTransport(root: string): Transport {
+  return {
+    node: "node1",
+    root,
+    serviceManager: "supervisor",
+    slowness: 1,
+    run: (script: string, opts: RunOptions = {}) =>
+      runForNode(runProcess, "node1", ["bash", "-c", `cd ${shq(root)} || exit 1\n${script}`], script, opts, {
+        ...process.env,
+        ...opts.env,
+      }),
+    put: async (local, remote) => {
+      mkdirSync(path.dirname(remote), { recursive: true });
+      copyFileSync(local, remote);
+    },
+    get: async (remote, local) => {
+      mkdirSync(path.dirname(local), { recursive: true });
+      copyFileSync(remote, local);
+    },
+    shell: () => ({ argv: ["bash"] }),
+  };
+}
 
 describe("the connection profile", () => {
   const c = resolveCluster({ provider: "local" }, "/x");

@@ -1,6 +1,7 @@
 // A user's files between the host and the nodes: a folder packed into one tar (what an
 // ignore file and a size limit allow), sent to a node in one copy with progress, unpacked
-// there in place of the old folder; and a folder of a node brought back the same way.
+// there in place of the old folder; and a folder of a node, or a list of its files,
+// brought back the same way (markStart and changedSince find what a job wrote in its folder).
 // One copy per folder, not per file: on a VM each copy is an ssh command.
 // tar (node-tar, npm's own) writes and reads the archives on the host, in every OS's
 // paths; `ignore` reads .dvcignore with git's rules, as students know them from .gitignore.
@@ -189,6 +190,10 @@ export async function sendFolder(
   );
 }
 
+// GNU tar exits 1 when a file changed while it was read (a notebook autosaving): the
+// archive is still whole, with that file as it was at one moment. 2 and up are errors.
+const TAR_OK = (command: string) => `rc=0; ${command} || rc=$?; [ "$rc" -le 1 ] || exit "$rc"`;
+
 /**
  * Brings a node's folder back into localDir (created; files of the same name replaced,
  * others kept; with keepNewer, a file newer here stays). Returns the files in the
@@ -201,16 +206,60 @@ export async function fetchFolder(
   exclude: readonly string[] = [],
   how: { keepNewer?: boolean } = {},
 ): Promise<string[]> {
-  const remoteTar = `${remoteDir}.outgoing-${process.pid}.tar`;
   const excludes = exclude.map((e) => `--exclude=${shq(e)}`).join(" ");
+  return fetchPacked(
+    t,
+    remoteDir,
+    (tarFile) =>
+      `if [ -d ${shq(remoteDir)} ] && [ -n "$(ls -A ${shq(remoteDir)})" ]; then ${TAR_OK(`tar -cf ${tarFile} ${excludes} -C ${shq(remoteDir)} .`)}; echo packed; fi`,
+    localDir,
+    how,
+  );
+}
+
+/**
+ * Brings some files of a node's folder back into localDir, at the same relative paths
+ * (files: relative to remoteDir, forward slashes; any name, newlines included, as the
+ * list travels NUL-separated). A file gone meanwhile is left out, not an error. Returns
+ * the files that came.
+ */
+export async function fetchFiles(
+  t: Transport,
+  remoteDir: string,
+  files: readonly string[],
+  localDir: string,
+): Promise<string[]> {
+  if (!files.length) return [];
+  // --hard-dereference: two names of one file come as two files, not as a link to follow.
+  return fetchPacked(
+    t,
+    remoteDir,
+    (tarFile) =>
+      `${TAR_OK(`tar -cf ${tarFile} --hard-dereference --ignore-failed-read -C ${shq(remoteDir)} --null --verbatim-files-from -T -`)}; echo packed`,
+    localDir,
+    {},
+    `${files.join("\0")}\0`,
+  );
+}
+
+/**
+ * The one way back from a node: `pack` (a script given the quoted path of the tar to
+ * write beside remoteDir) makes the tar there and prints "packed" (nothing: nothing to
+ * bring); the tar is copied here, unpacked into localDir, and removed on both sides.
+ * Returns the files unpacked.
+ */
+async function fetchPacked(
+  t: Transport,
+  remoteDir: string,
+  pack: (tarFile: string) => string,
+  localDir: string,
+  how: { keepNewer?: boolean },
+  input?: string,
+): Promise<string[]> {
+  const remoteTar = `${remoteDir}.outgoing-${process.pid}.tar`;
   const tmp = mkdtempSync(path.join(os.tmpdir(), "dvc-fetch-"));
   try {
-    // GNU tar exits 1 when a file changed while it was read (a notebook autosaving): the
-    // archive is still whole, with that file as it was at one moment. 2 and up are errors.
-    const r = await t.run(
-      `if [ -d ${shq(remoteDir)} ] && [ -n "$(ls -A ${shq(remoteDir)})" ]; then rc=0; tar -cf ${shq(remoteTar)} ${excludes} -C ${shq(remoteDir)} . || rc=$?; [ "$rc" -le 1 ] || exit "$rc"; echo packed; fi`,
-      { timeoutMs: 600_000 },
-    );
+    const r = await t.run(pack(shq(remoteTar)), { timeoutMs: 600_000, input });
     if (!r.stdout.includes("packed")) return [];
     const local = path.join(tmp, "folder.tar");
     await t.get(remoteTar, local);
@@ -227,4 +276,40 @@ export async function fetchFolder(
     rmSync(tmp, { recursive: true, force: true });
     await t.run(`rm -f ${shq(remoteTar)}`, { nothrow: true, timeoutMs: 60_000 });
   }
+}
+
+/**
+ * A shell command that marks the start of a job in folder `dir`: marker touched, and any
+ * file of dir dated after it (a host whose clock runs ahead of the node's: tar keeps the
+ * sent files' own times) set to the marker's time, so that changedSince lists only what
+ * the job itself wrote.
+ */
+export function markStart(dir: string, marker: string): string {
+  return `touch ${shq(marker)} && find ${shq(dir)} ! -type d -newer ${shq(marker)} -exec touch -h -r ${shq(marker)} {} +`;
+}
+
+/**
+ * The regular files of a node's folder created or changed after the marker (markStart),
+ * with their sizes, __pycache__ left out; none when the folder or the marker is missing.
+ */
+export async function changedSince(
+  t: Transport,
+  dir: string,
+  marker: string,
+): Promise<Array<{ rel: string; bytes: number }>> {
+  const r = await t.run(
+    `[ -d ${shq(dir)} ] && [ -e ${shq(marker)} ] || exit 0; cd ${shq(dir)} && find . -name __pycache__ -prune -o -type f -newer ${shq(marker)} -printf '%s %P\\0'`,
+    { timeoutMs: 600_000 },
+  );
+  return parseChanged(r.stdout);
+}
+
+/** find's `%s %P\0` lines: size, a space, the relative path (which may hold spaces and newlines). */
+export function parseChanged(stdout: string): Array<{ rel: string; bytes: number }> {
+  return stdout
+    .split("\0")
+    .map((entry) => /^(\d+) ([\s\S]+)$/.exec(entry))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ rel: m[2]!, bytes: Number(m[1]) }))
+    .sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
 }
