@@ -13,6 +13,7 @@ type Command = (argv: readonly string[]) => unknown;
 const VERBS = {
   "bench-deploy": () => import("./commands/bench-deploy.js"),
   benchmark: () => import("./commands/benchmark.js"),
+  chaos: () => import("./commands/chaos.js"),
   connect: () => import("./commands/connect.js"),
   dashboard: () => import("./commands/dashboard.js"),
   data: () => import("./commands/data.js"),
@@ -22,6 +23,7 @@ const VERBS = {
   doctor: () => import("./commands/doctor.js"),
   exec: () => import("./commands/exec.js"),
   "faults-table": () => import("./commands/faults-table.js"),
+  lab: () => import("./commands/lab.js"),
   lock: () => import("./commands/lock.js"),
   logs: () => import("./commands/logs.js"),
   notebook: () => import("./commands/notebook.js"),

@@ -15,10 +15,9 @@ from typing import Any, NoReturn
 
 from . import versions
 from .errors import RuntimeCliError, bad_input
-from .services import definition
+from .services import MANAGERS, definition
 
 PROG = "python -m dask_vm_runtime"
-MANAGERS = ("systemd", "systemd-user", "supervisor")
 ACTIONS = ("start", "stop", "status", "restart", "check", "unit")
 
 
@@ -150,6 +149,41 @@ def build_parser() -> Parser:
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds one cell may take")
 
     p = sub.add_parser(
+        "chaos",
+        help="put a fault on this node (npm run chaos): kill, cut, slow, fill, restore",
+        formatter_class=Formatter,
+        description="kill worker|scheduler; cut (the private link down for --for s); slow (the worker at --percent of\n"
+        "the CPU for --for s); fill (node 1: data pinned to --worker up to --fraction of its memory limit, for\n"
+        "--for s); restore (every fault of this node ended, --services started); active (the faults running).\n"
+        "Prints JSON. Timed faults run in a process of their own and end by themselves.",
+    )
+    p.add_argument("action", choices=("kill", "cut", "slow", "throttle", "fill", "fill-run", "restore", "active"))
+    p.add_argument("service", nargs="?", choices=("worker", "scheduler"), help="for kill")
+    p.add_argument("--root", type=Path, default=_root_default(), help=root_help)
+    p.add_argument("--manager", choices=MANAGERS, default="supervisor", help="who runs the services")
+    p.add_argument("--ip", help="for cut: the node's private IP (its interface is the one cut)")
+    p.add_argument("--for", dest="seconds", type=float, default=30.0, help="seconds a timed fault lasts")
+    p.add_argument("--percent", type=int, default=25, help="for slow: the CPU share the worker keeps (1-99)")
+    p.add_argument("--fraction", type=float, default=0.75, help="for fill: of the worker's memory limit")
+    p.add_argument("--worker", help="for fill: the worker's name")
+    p.add_argument("--scheduler", help="for fill: the scheduler's address")
+    p.add_argument("--tls-dir", type=Path, default=None, help=common_help["tls"])
+    p.add_argument("--services", default="", help="for restore: the services of this node, e.g. scheduler,worker")
+
+    p = sub.add_parser(
+        "lab",
+        help="who does the work: N small tasks, the results back within a timeout, by worker (npm run lab)",
+        formatter_class=Formatter,
+        description="`lab spread`: prints JSON {tasks, returned: {worker: n}, back, seconds, not_back: {holder: n}}.",
+    )
+    p.add_argument("action", choices=("spread",))
+    p.add_argument("--scheduler", required=True, help=common_help["scheduler"])
+    p.add_argument("--tls-dir", type=Path, default=None, help=common_help["tls"])
+    p.add_argument("--tasks", type=int, default=30, help="how many tasks")
+    p.add_argument("--seconds", type=float, default=0.2, help="how long each task sleeps")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the results")
+
+    p = sub.add_parser(
         "diagnose",
         help="what is wrong with a Dask cluster: addresses, reachability, versions, threads, memory, clocks",
         formatter_class=Formatter,
@@ -198,21 +232,9 @@ def _service(args: argparse.Namespace) -> int:
         return 0
     if args.manager is None:
         raise bad_input(f"service {args.action} needs --manager ({' or '.join(MANAGERS)})")
-    from .services import supervisor, systemd
+    from .services import manage
 
-    action = "status" if args.action == "check" else args.action
-    if args.manager == "supervisor":
-        actions = {
-            "start": supervisor.start,
-            "stop": supervisor.stop,
-            "status": supervisor.status,
-            "restart": supervisor.restart,
-        }
-        result = actions[action](root, name)
-    else:
-        mode = systemd.USER if args.manager == "systemd-user" else systemd.SYSTEM
-        units = {"start": systemd.start, "stop": systemd.stop, "status": systemd.status, "restart": systemd.restart}
-        result = units[action](root, name, mode)
+    result = manage(root, name, args.manager, "status" if args.action == "check" else args.action)
     if args.action == "check":
         result["ended"] = definition.ended_since_start(result)
         result["log_tail"] = definition.log_tail(definition.ServicePaths(root, name).log) if result["ended"] else []
@@ -231,6 +253,14 @@ def _run(args: argparse.Namespace) -> int:
         from . import run_script
 
         return run_script.run(args.script, args.args, args.timeout)
+    if args.command == "chaos":
+        from . import chaos
+
+        return chaos.main(args)
+    if args.command == "lab":
+        from . import lab
+
+        return lab.main(args)
     if args.command == "diagnose":
         from . import diagnose
 

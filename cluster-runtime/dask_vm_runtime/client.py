@@ -116,6 +116,11 @@ def _rows(workers: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
             "host": info.get("host"),
             "nthreads": info.get("nthreads"),
             "memory_limit": info.get("memory_limit"),
+            # What a learner watches (npm run status): process memory, bytes spilled to
+            # disk, and whether the worker is paused.
+            "memory": (info.get("metrics") or {}).get("memory"),
+            "spilled": ((info.get("metrics") or {}).get("spilled_bytes") or {}).get("disk"),
+            "status": info.get("status"),
         }
         for addr, info in workers.items()
     ]

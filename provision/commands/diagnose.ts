@@ -16,7 +16,8 @@ import { shq } from "../machines/transport.js";
 import { schedulerAddress } from "../services/definitions.js";
 import { hostClientRoot } from "../services/client-venv.js";
 import { operatorContext } from "../state/cluster-ref.js";
-import { deployedDask } from "../state/deployed.js";
+import { deployedDask, type Deployed } from "../state/deployed.js";
+import type { MachineProvider } from "../machines/provider.js";
 
 const USAGE = `usage: npm run diagnose -- [--scheduler ADDRESS [TLS files] [--python PYTHON]] [--timeout S] [--json]
   (no --scheduler)      the deployed cluster, looked at from node 1
@@ -102,6 +103,38 @@ async function lookingPython(given: string | undefined, cwd: string): Promise<st
   ]);
 }
 
+/** The deployed cluster, looked at from node 1 with its own client certificate; the look's exit code. */
+export async function diagnoseDeployed(
+  deployed: Deployed,
+  provider: MachineProvider,
+  opts: { json: boolean; timeout: number },
+): Promise<number> {
+  const dask = deployedDask(deployed);
+  const head = deployed.cluster.head;
+  const t = provider.transport(deployed.cluster, head);
+  const p = nodePaths(t.root);
+  const argv = [
+    p.python,
+    "-m",
+    "dask_vm_runtime",
+    "diagnose",
+    "--scheduler",
+    schedulerAddress(head, dask),
+    ...(dask.tls ? ["--tls-dir", p.tls] : []),
+    "--timeout",
+    String(opts.timeout),
+    ...(opts.json ? ["--json"] : []),
+  ];
+  if (!opts.json) process.stderr.write(`[diagnose] the deployed cluster, from ${head.name}\n`);
+  const r = await t.run(argv.map(shq).join(" "), { nothrow: true, timeoutMs: 600_000, ...streamed });
+  return r.exitCode;
+}
+
+const streamed = {
+  onLine: (l: string) => process.stdout.write(`${l}\n`),
+  onErrLine: (l: string) => process.stderr.write(`${l}\n`),
+};
+
 export async function cli(argv: readonly string[], cwd = process.env.INIT_CWD ?? process.cwd()): Promise<number> {
   const parsed = parseCli(argv, USAGE, {
     scheduler: { type: "string" },
@@ -117,30 +150,9 @@ export async function cli(argv: readonly string[], cwd = process.env.INIT_CWD ??
   const problems = checkArgs(v, cwd);
   if (problems.length) throw badInput("diagnose: bad arguments", problems);
   const common = ["--timeout", v.timeout!, ...(v.json ? ["--json"] : [])];
-  const out = {
-    onLine: (l: string) => process.stdout.write(`${l}\n`),
-    onErrLine: (l: string) => process.stderr.write(`${l}\n`),
-  };
-
   if (v.scheduler === undefined) {
     const { deployed, provider } = operatorContext();
-    const dask = deployedDask(deployed);
-    const head = deployed.cluster.head;
-    const t = provider.transport(deployed.cluster, head);
-    const p = nodePaths(t.root);
-    const argv = [
-      p.python,
-      "-m",
-      "dask_vm_runtime",
-      "diagnose",
-      "--scheduler",
-      schedulerAddress(head, dask),
-      ...(dask.tls ? ["--tls-dir", p.tls] : []),
-      ...common,
-    ];
-    if (!v.json) process.stderr.write(`[diagnose] the deployed cluster, from ${head.name}\n`);
-    const r = await t.run(argv.map(shq).join(" "), { nothrow: true, timeoutMs: 600_000, ...out });
-    return r.exitCode;
+    return diagnoseDeployed(deployed, provider, { json: v.json ?? false, timeout: Number(v.timeout) });
   }
 
   const python = await lookingPython(v.python, cwd);
@@ -156,7 +168,7 @@ export async function cli(argv: readonly string[], cwd = process.env.INIT_CWD ??
   };
   const r = await realHost().run(
     [python, "-m", "dask_vm_runtime", "diagnose", "--scheduler", v.scheduler, ...files, ...common],
-    { env, timeoutMs: 600_000, ...out },
+    { env, timeoutMs: 600_000, ...streamed },
   );
   return r.exitCode;
 }

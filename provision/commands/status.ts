@@ -58,6 +58,18 @@ export interface ClusterStatus {
   readonly stoppedSince?: string;
 }
 
+const MIB = 2 ** 20;
+
+/** node2@192.168.56.12 (1 threads, 180 of 1024 MiB, 96 MiB spilled, paused). */
+function workerLine(w: RegisteredWorker): string {
+  const facts = [`${w.nthreads} threads`];
+  if (typeof w.memory === "number")
+    facts.push(`${Math.round(w.memory / MIB)} of ${Math.round(w.memory_limit / MIB)} MiB`);
+  if (w.spilled) facts.push(`${Math.round(w.spilled / MIB)} MiB spilled`);
+  if (w.status && w.status !== "running") facts.push(w.status);
+  return `${w.name}@${w.host} (${facts.join(", ")})`;
+}
+
 async function serviceState(t: Transport, name: string): Promise<ServiceState | undefined> {
   const p = nodePaths(t.root);
   const r = await t.run(
@@ -229,7 +241,7 @@ export function renderStatus(s: ClusterStatus): string {
   lines.push("");
   lines.push(`scheduler   ${s.scheduler}`);
   lines.push(
-    `workers     ${s.workers.length ? s.workers.map((w) => `${w.name}@${w.host} (${w.nthreads} threads)`).join(", ") : `none${s.workersError ? ` (${s.workersError})` : ""}`}`,
+    `workers     ${s.workers.length ? s.workers.map(workerLine).join(", ") : `none${s.workersError ? ` (${s.workersError})` : ""}`}`,
   );
   lines.push(`versions    ${s.versions}`);
   lines.push(`dashboard   ${s.dashboard}`);

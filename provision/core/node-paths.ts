@@ -9,6 +9,8 @@ export function nodePaths(root: string) {
     etc: `${root}/etc`,
     tls: `${root}/tls`,
     logs: `${root}/logs`,
+    /** What runs now and must be found again: the supervisor's pid files, chaos faults, the lab's marker. */
+    run: `${root}/run`,
     work: `${root}/work`,
     /** The connection profile (dask.yaml) a Client() on this node reads through DASK_CONFIG. */
     clientProfile: `${root}/etc/client`,

@@ -11,6 +11,12 @@ export interface RegisteredWorker {
   readonly host: string;
   readonly nthreads: number;
   readonly memory_limit: number;
+  /** The worker process's memory (bytes), as the scheduler last heard it. */
+  readonly memory?: number | null;
+  /** Bytes it spilled to disk. */
+  readonly spilled?: number | null;
+  /** running, paused, closing... */
+  readonly status?: string | null;
 }
 
 /** What a probe process needs before it can wait: Python start and `import distributed`. */

@@ -9,6 +9,7 @@ import { dashboardUrl, schedulerAddress, startService, stopService, workerServic
 import { daskOf, nodeOf } from "../core/stage-spec.js";
 import type { Stage } from "./stage-types.js";
 import { copyTlsTo } from "./tls.js";
+import { removeNatAddress } from "../services/nat-trap.js";
 
 export const worker: Stage = {
   name: "worker",
@@ -28,6 +29,8 @@ export const worker: Stage = {
           });
         await writeNodeProfile(t, spec.cluster, node, dask);
         await startService(t, "worker", workerService(node, spec.cluster.head, dask, t.root));
+        // A nat-trap lab that was killed left its address on the node (npm run lab).
+        if (await removeNatAddress(t)) log.step(node.name, "took back what an interrupted nat-trap lab left");
         const workers = await waitForWorkers(
           head,
           address,
