@@ -629,6 +629,12 @@ def run(
 
     _as_diagnostic()
     os.environ.setdefault("DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT", f"{max(3, int(timeout))}s")
+    import distributed
+
+    # Another distributed on the scheduler: a Client of this one may not even start there.
+    theirs = _asked_version(scheduler, security, timeout)
+    if theirs and theirs != distributed.__version__:
+        raise _other_distributed(None, theirs)
     try:
         client = Client(scheduler, security=security, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError) as err:
@@ -645,13 +651,72 @@ def run(
         return 1
     except ImportError as err:  # this project's scheduler refuses a client with other versions
         raise RuntimeCliError(str(err)) from None
+    except Exception as err:  # another distributed on the scheduler: its protocol differs
+        raise _other_distributed(err, _asked_version(scheduler, security, timeout)) from None
     try:
         facts = gather(client, scheduler, security, timeout, min(3.0, timeout))
+    except Exception as err:
+        theirs = _scheduler_distributed(client)
+        import distributed
+
+        if theirs and theirs != distributed.__version__:
+            raise _other_distributed(err, theirs) from None
+        raise
     finally:
-        client.close()
+        client.close(timeout=5)
     findings, notes = analyse(facts)
     _emit(facts, findings, notes, as_json)
     return 1 if findings else 0
+
+
+def _other_distributed(err: Exception | None, theirs: str | None) -> RuntimeCliError:
+    """A client of this distributed and that scheduler: Dask's protocol is only promised
+    between equal versions, so the look needs a Python with the cluster's."""
+    import distributed
+
+    mine = distributed.__version__
+    what = (
+        f"the scheduler runs distributed {theirs}, this Python {mine}"
+        if theirs
+        else f"this Python's distributed {mine} cannot talk to that scheduler"
+    )
+    why = f" ({type(err).__name__}: {str(err)[:160]})" if err else ""
+    pip = f" (python -m pip install distributed=={theirs})" if theirs else ""
+    wanted = f"distributed {theirs}" if theirs else "the cluster's distributed"
+    return bad_input(
+        f"{what}{why}: a Dask client must run the cluster's version; give --python a Python with {wanted}{pip}, "
+        "such as your own client's"
+    )
+
+
+def _asked_version(scheduler: str, security: Any, timeout: float) -> str | None:
+    """The scheduler's distributed, asked with one raw message (its `versions` handler),
+    where a Client of this version cannot even start."""
+    import asyncio
+
+    from distributed.comm import connect
+
+    async def ask() -> str | None:
+        args = security.get_connection_args("client") if security is not None else {}
+        comm = await asyncio.wait_for(connect(scheduler, timeout=timeout, **args), timeout)
+        try:
+            await comm.write({"op": "versions", "reply": True})
+            answer = await asyncio.wait_for(comm.read(), timeout)
+            return answer["packages"]["distributed"]
+        finally:
+            await comm.close()
+
+    try:
+        return asyncio.run(ask())
+    except Exception:
+        return None
+
+
+def _scheduler_distributed(client: Any) -> str | None:
+    try:
+        return client.get_versions(check=False)["scheduler"]["packages"]["distributed"]
+    except Exception:
+        return None
 
 
 def _emit(
