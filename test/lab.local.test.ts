@@ -11,7 +11,7 @@ import type { ClusterStatus } from "../provision/commands/status.js";
 import { nodePaths } from "../provision/core/node-paths.js";
 import { shq, type Transport } from "../provision/machines/transport.js";
 import { transports } from "./helpers/cluster.js";
-import { spawnGroup } from "./helpers/faults.js";
+import { spawnGroup, waitUntil, type GroupRun } from "./helpers/faults.js";
 import { makeProject, tail, type TestProject } from "./helpers/project.js";
 import { rootOrSkip } from "./helpers/root.js";
 import { writeTestOutput } from "./helpers/test-output.js";
@@ -36,14 +36,14 @@ describe.runIf(isRoot)("the lab on a deployed local cluster", () => {
     );
     return r.exitCode === 0 ? (JSON.parse(r.stdout) as string[]) : [`no answer (${r.stderr.trim().split("\n").pop()})`];
   };
-  const poll = async <T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>): Promise<T> => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = await check();
-      if (v !== undefined) return v;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 1000));
-    }
+  /** npm run lab -- nat-trap in its own process group, once every worker advertises 10.0.2.15. */
+  const trappedLab = async (): Promise<GroupRun> => {
+    const lab = spawnGroup(["node_modules/.bin/tsx", "provision/cli.ts", "lab", "nat-trap"], {
+      cwd: p.link,
+      env: process.env,
+    });
+    await lab.waitFor(/the scheduler lists every worker/, 180_000);
+    return lab;
   };
   const restore = async (fault: string) => {
     const t0 = performance.now();
@@ -88,7 +88,7 @@ describe.runIf(isRoot)("the lab on a deployed local cluster", () => {
     expect(r.stdout).toMatch(/^ {2}watch: npm run status/m);
     expect(r.stdout).toMatch(/^ {2}Dask: {2}the nanny on node3 starts a new worker process/m);
     const t0 = Date.now();
-    const back = await poll("node3 back", 60_000, async () =>
+    const back = await waitUntil("node3 back", 60_000, async () =>
       (await status()).workers.some((w) => w.name === "node3") ? (Date.now() - t0) / 1000 : undefined,
     );
     measured["kill-worker"] = { before, node3BackWithinSeconds: back, dashboard: await dashboard() };
@@ -99,7 +99,7 @@ describe.runIf(isRoot)("the lab on a deployed local cluster", () => {
     const r = await run("chaos", ["kill-scheduler"]);
     expect(r.exitCode, tail(r)).toBe(0);
     const during = await status();
-    const sched = await poll("the scheduler restarted", 60_000, async () => {
+    const sched = await waitUntil("the scheduler restarted", 60_000, async () => {
       const s = (await status()).nodes[0]!.services.find((x) => x.name === "scheduler");
       return s?.running && (s.restarts ?? 0) >= 1 ? s : undefined;
     });
@@ -112,7 +112,7 @@ describe.runIf(isRoot)("the lab on a deployed local cluster", () => {
     // The new scheduler's dashboard may answer 500 for a moment while the workers register
     // (seen in one of the first two runs here): it must list all three within 30 s.
     const seen: string[][] = [];
-    await poll("the dashboard listing 3 workers", 30_000, async () => {
+    await waitUntil("the dashboard listing 3 workers", 30_000, async () => {
       seen.push(await dashboard());
       return seen.at(-1)!.join() === "node1,node2,node3" ? true : undefined;
     });
@@ -124,7 +124,7 @@ describe.runIf(isRoot)("the lab on a deployed local cluster", () => {
     const r = await run("chaos", ["cut-link", "node3", "--for", "2m"]);
     expect(r.exitCode, tail(r)).toBe(0);
     expect(r.stdout).toMatch(/^\[chaos\] cut-link on node3: eth1 \(192\.168\.56\.13\) is down$/m);
-    const dropped = await poll("node3 dropped", 90_000, async () =>
+    const dropped = await waitUntil("node3 dropped", 90_000, async () =>
       (await status()).workers.some((w) => w.name === "node3") ? undefined : (Date.now() - t0) / 1000,
     );
     expect(dropped).toBeGreaterThanOrEqual(25);
@@ -154,7 +154,7 @@ describe.runIf(isRoot)("the lab on a deployed local cluster", () => {
   it("chaos fill-memory: node2's worker spills to disk; status shows it; restore releases it", async () => {
     const r = await run("chaos", ["fill-memory", "node2", "--for", "2m"]);
     expect(r.exitCode, tail(r)).toBe(0);
-    const spilled = await poll("node2 spilling", 120_000, async () => {
+    const spilled = await waitUntil("node2 spilling", 120_000, async () => {
       const w = (await status()).workers.find((x) => x.name === "node2");
       return w?.spilled ? w : undefined;
     });
@@ -181,11 +181,7 @@ describe.runIf(isRoot)("the lab on a deployed local cluster", () => {
   }, 400_000);
 
   it("the lab interrupted (Ctrl-C) puts the workers back before it exits (130)", async () => {
-    const lab = spawnGroup(["node_modules/.bin/tsx", "provision/cli.ts", "lab", "nat-trap"], {
-      cwd: p.link,
-      env: process.env,
-    });
-    await lab.waitFor(/the scheduler lists every worker/, 180_000);
+    const lab = await trappedLab();
     process.kill(-lab.child.pid!, "SIGINT");
     const end = await lab.exited;
     expect(end.code, lab.output()).toBe(130);
@@ -194,11 +190,7 @@ describe.runIf(isRoot)("the lab on a deployed local cluster", () => {
   }, 300_000);
 
   it("the lab killed: the next cdktf deploy sees the workers at 10.0.2.15 and repairs them", async () => {
-    const lab = spawnGroup(["node_modules/.bin/tsx", "provision/cli.ts", "lab", "nat-trap"], {
-      cwd: p.link,
-      env: process.env,
-    });
-    await lab.waitFor(/the scheduler lists every worker/, 180_000);
+    const lab = await trappedLab();
     lab.killGroup();
     await lab.exited;
     expect((await status()).workers.map((w) => w.host)).toEqual(["10.0.2.15", "10.0.2.15", "10.0.2.15"]);

@@ -106,6 +106,8 @@ interface Timings {
   verifyVersions?: number;
   coldDeployToVerifiedWorkers?: number;
   benchmark?: number;
+  /** npm run diagnose and npm run lab -- nat-trap, together. */
+  natTrapLab?: number;
   /** npm run data -- push and npm run submit of a small script, together. */
   submit?: number;
   destroy?: number;
@@ -404,6 +406,19 @@ describe.skipIf(!!skip)("libvirt provider: 3 real VMs, deploy to destroy", () =>
     expect(r.stdout).toContain(`hosts node1 node2 node3 total ${total}`);
     const job = readdirSync(path.join(p.dir, "results", "submit"))[0]!;
     expect(readFileSync(path.join(p.dir, "results", "submit", job, "output", "total.txt"), "utf8")).toBe(String(total));
+  }, 1_800_000);
+
+  it("the learner's lab on the VMs: diagnose healthy, the nat-trap lab from one node's results to all, diagnose healthy again", async () => {
+    const t0 = performance.now();
+    const d = await p.sh(["npm", "run", "--silent", "diagnose"]);
+    expect(d.exitCode, tail(d)).toBe(0);
+    const r = await p.sh(["npm", "run", "--silent", "lab", "--", "nat-trap"]);
+    timings.natTrapLab = Math.round((performance.now() - t0) / 1000);
+    const out = `${r.stdout}\n${r.stderr}`;
+    expect(r.exitCode, tail(r, 60)).toBe(0);
+    expect(out).toMatch(/node2: 10\.0\.2\.15 added on lo/);
+    expect(out).toContain("advertise the same IP, 10.0.2.15");
+    expect(out).toMatch(/all 30 results back in [\d.]+ s, computed by node1 \d+, node2 \d+, node3 \d+/);
   }, 1_800_000);
 
   it("every VM powered off under the cluster (virsh destroy): cdktf deploy sees it, starts them and brings back 3 workers on their private IPs", async () => {

@@ -86,8 +86,7 @@ def build_parser() -> Parser:
         formatter_class=Formatter,
         description="Prints JSON {versions, mismatches, distributed_warning}: client.get_versions(check=False) and the\npackages whose versions differ, by distributed's own rule.",
     )
-    p.add_argument("--scheduler", required=True, help=common_help["scheduler"])
-    p.add_argument("--tls-dir", type=Path, default=None, help=common_help["tls"])
+    _scheduler_args(p, common_help)
     p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the connection")
     p.add_argument(
         "--package",
@@ -106,8 +105,7 @@ def build_parser() -> Parser:
         "every given name (--names), are registered. One process waits: on an emulated VM its start-up\n"
         "(importing distributed) costs minutes, so callers should not poll by starting it again.",
     )
-    p.add_argument("--scheduler", required=True, help=common_help["scheduler"])
-    p.add_argument("--tls-dir", type=Path, default=None, help=common_help["tls"])
+    _scheduler_args(p, common_help)
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument(
         "--n",
@@ -177,8 +175,7 @@ def build_parser() -> Parser:
         description="`lab spread`: prints JSON {tasks, returned: {worker: n}, back, seconds, not_back: {holder: n}}.",
     )
     p.add_argument("action", choices=("spread",))
-    p.add_argument("--scheduler", required=True, help=common_help["scheduler"])
-    p.add_argument("--tls-dir", type=Path, default=None, help=common_help["tls"])
+    _scheduler_args(p, common_help)
     p.add_argument("--tasks", type=int, default=30, help="how many tasks")
     p.add_argument("--seconds", type=float, default=0.2, help="how long each task sleeps")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the results")
@@ -200,6 +197,12 @@ def build_parser() -> Parser:
     p.add_argument("--timeout", type=float, default=15.0, help="seconds for the connection and for each probe round")
     p.add_argument("--json", action="store_true", help="print the findings and the facts as JSON")
     return parser
+
+
+def _scheduler_args(p: argparse.ArgumentParser, common_help: dict[str, str]) -> None:
+    """--scheduler (required) and --tls-dir, as every client command takes them."""
+    p.add_argument("--scheduler", required=True, help=common_help["scheduler"])
+    p.add_argument("--tls-dir", type=Path, default=None, help=common_help["tls"])
 
 
 def _names(text: str) -> list[str]:

@@ -654,7 +654,7 @@ def run(
     except Exception as err:  # another distributed on the scheduler: its protocol differs
         raise _other_distributed(err, _asked_version(scheduler, security, timeout)) from None
     try:
-        facts = gather(client, scheduler, security, timeout, min(3.0, timeout))
+        facts = gather(client, scheduler, security, timeout, max(min(3.0, timeout), timeout / 5))
     except Exception as err:
         theirs = _scheduler_distributed(client)
         import distributed

@@ -11,8 +11,8 @@ import { nodePaths } from "../core/node-paths.js";
 import { step } from "../core/log.js";
 import { shq, type Transport } from "../machines/transport.js";
 import type { MachineProvider } from "../machines/provider.js";
-import { dashboardUrl, schedulerAddress } from "../services/definitions.js";
-import { waitForWorkers } from "../services/probe.js";
+import { schedulerAddress } from "../services/definitions.js";
+import { waitForClusterWorkers } from "../services/probe.js";
 import { nodeByName, operatorContext } from "../state/cluster-ref.js";
 import { deployedDask, type Deployed } from "../state/deployed.js";
 import { diagnoseDeployed } from "./diagnose.js";
@@ -141,17 +141,11 @@ export async function restoreCluster(
       step("chaos", `${n.name}: ${did.length ? did.join(", ") : "nothing to undo"}`);
     }),
   );
-  const head = provider.transport(ref, ref.head);
-  const names = ref.nodes.map((n) => n.name);
-  step("chaos", `waiting for ${names.join(", ")} to be registered (up to 2 min: a cut node registers again by itself)`);
-  const workers = await waitForWorkers(
-    head,
-    schedulerAddress(ref.head, dask),
-    dask.tls,
-    names,
-    120,
-    dashboardUrl(ref.head, dask),
+  step(
+    "chaos",
+    `waiting for ${ref.nodes.map((n) => n.name).join(", ")} to be registered (up to 2 min: a cut node registers again by itself)`,
   );
+  const workers = await waitForClusterWorkers(ref, dask, provider, 120);
   step("chaos", `${workers.length} workers registered: ${workers.map((w) => `${w.name}@${w.host}`).join(", ")}`);
   if (opts.diagnose === false) return 0;
   return diagnoseDeployed(deployed, provider, { json: false, timeout: 15 });

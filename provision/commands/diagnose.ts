@@ -122,7 +122,8 @@ export async function diagnoseDeployed(
     schedulerAddress(head, dask),
     ...(dask.tls ? ["--tls-dir", p.tls] : []),
     "--timeout",
-    String(opts.timeout),
+    // An emulated VM answers several times slower: every wait of the look too.
+    String(opts.timeout * t.slowness),
     ...(opts.json ? ["--json"] : []),
   ];
   if (!opts.json) process.stderr.write(`[diagnose] the deployed cluster, from ${head.name}\n`);

@@ -13,9 +13,9 @@ import { nodePaths } from "../core/node-paths.js";
 import { step } from "../core/log.js";
 import type { MachineProvider } from "../machines/provider.js";
 import { shq } from "../machines/transport.js";
-import { dashboardUrl, schedulerAddress, startService, workerService } from "../services/definitions.js";
+import { schedulerAddress, startService, workerService } from "../services/definitions.js";
 import { addNatAddress, NAT_ADDRESS, removeNatAddress, trappedWorker } from "../services/nat-trap.js";
-import { waitForWorkers, type RegisteredWorker } from "../services/probe.js";
+import { waitForClusterWorkers, type RegisteredWorker } from "../services/probe.js";
 import { operatorContext } from "../state/cluster-ref.js";
 import { deployedDask, type Deployed } from "../state/deployed.js";
 import { diagnoseDeployed } from "./diagnose.js";
@@ -105,18 +105,9 @@ async function workersAt(
 ): Promise<RegisteredWorker[]> {
   const ref = deployed.cluster;
   const dask = deployedDask(deployed);
-  const head = provider.transport(ref, ref.head);
-  const names = ref.nodes.map((n) => n.name);
   const deadline = Date.now() + 120_000;
   for (;;) {
-    const ws = await waitForWorkers(
-      head,
-      schedulerAddress(ref.head, dask),
-      dask.tls,
-      names,
-      90,
-      dashboardUrl(ref.head, dask),
-    );
+    const ws = await waitForClusterWorkers(ref, dask, provider, 90);
     if (ref.nodes.every((n) => ws.some((w) => w.name === n.name && where(n, w)))) return ws;
     if (Date.now() > deadline)
       throw new UserError(
@@ -144,7 +135,8 @@ export async function untrap(deployed: Deployed, provider: MachineProvider): Pro
 export async function natTrap(deployed: Deployed, provider: MachineProvider, tasks: number): Promise<NatTrapRun> {
   const ref = deployed.cluster;
   const dask = deployedDask(deployed);
-  const timeout = 30;
+  // How long the results may take: 30 s, longer on an emulated VM (its slowness).
+  const timeout = Math.round(30 * provider.transport(ref, ref.head).slowness);
 
   step("lab", "1/4 the cluster as deployed: who does the work?");
   await workersAt(deployed, provider, (n, w) => w.host === n.ip);

@@ -1,7 +1,10 @@
 // Readiness probes run on node 1 with the runtime's Python: is the scheduler up, which
 // workers has it registered. One process waits on the node; through the dashboard it does
 // not even import distributed (20 s and more of CPU on an emulated VM). Never waits forever.
-import { checkService, earlyDeathError, type ServiceName } from "./definitions.js";
+import { checkService, dashboardUrl, earlyDeathError, schedulerAddress, type ServiceName } from "./definitions.js";
+import type { ClusterRef } from "../core/stage-spec.js";
+import type { ClusterConfig } from "../core/config-schema.js";
+import type { MachineProvider } from "../machines/provider.js";
 import { shq, type Transport } from "../machines/transport.js";
 import { nodePaths } from "../core/node-paths.js";
 
@@ -111,5 +114,24 @@ export async function waitForWorkers(
   const logs = watch ? ` (the ${watch.name}'s log: npm run logs -- ${watch.t.node} ${watch.name})` : "";
   throw new Error(
     `timed out after ${Math.round(waitS + startupS)} s waiting for the scheduler at ${address}${names.length ? ` to list ${names.join(", ")}` : ""}: ${last}${logs}`,
+  );
+}
+
+/** Waits until the scheduler lists every node's worker, asking through the dashboard from node 1. */
+export async function waitForClusterWorkers(
+  ref: ClusterRef,
+  dask: ClusterConfig["dask"],
+  provider: Pick<MachineProvider, "transport">,
+  timeoutS: number,
+): Promise<RegisteredWorker[]> {
+  const head = provider.transport(ref, ref.head);
+  const names = ref.nodes.map((n) => n.name);
+  return waitForWorkers(
+    head,
+    schedulerAddress(ref.head, dask),
+    dask.tls,
+    names,
+    timeoutS,
+    dashboardUrl(ref.head, dask),
   );
 }
