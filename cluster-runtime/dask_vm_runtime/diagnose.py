@@ -172,7 +172,9 @@ def gather(client: Any, scheduler: str, security: Any, timeout: float, reach_tim
     probes = {}
     for t, m in _wait_events(client, topic, len(addresses), "probe", timeout + 2 * reach_timeout):
         m["arrived_after"] = round(t - submitted, 3)
-        m["skew"] = round(m["time"] - t, 3)
+        # Worker clock minus scheduler clock: from the worker's heartbeats when it has them.
+        delay = m.get("scheduler_delay")
+        m["skew"] = round(-delay if isinstance(delay, (int, float)) else m["time"] - t, 3)
         probes[m["address"]] = m
     facts["probes"] = probes
     if "error" not in facts["scheduler"] and "reach_error" not in facts["scheduler"]:

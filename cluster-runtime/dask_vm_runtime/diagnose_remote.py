@@ -197,6 +197,12 @@ def worker_probe(topic, peers, timeout):
     )
     facts["seconds"] = round(time.time() - t0, 3)
     facts["time"] = time.time()
+    # The worker's own estimate of the scheduler's clock, NTP-style: the scheduler's time in
+    # each heartbeat's answer against the middle of that round trip. Better than comparing
+    # with the event's arrival, which a slow link (an emulated VM: ~1 s) delays.
+    delay = getattr(w, "scheduler_delay", None)
+    if isinstance(delay, (int, float)):
+        facts["scheduler_delay"] = delay
     w.log_event(topic, facts)
     return True
 
