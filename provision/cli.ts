@@ -14,6 +14,7 @@ const VERBS = {
   "bench-deploy": () => import("./commands/bench-deploy.js"),
   benchmark: () => import("./commands/benchmark.js"),
   chaos: () => import("./commands/chaos.js"),
+  class: () => import("./commands/class.js"),
   connect: () => import("./commands/connect.js"),
   dashboard: () => import("./commands/dashboard.js"),
   data: () => import("./commands/data.js"),

@@ -15,6 +15,7 @@ const COMMANDS = [
   "bench-deploy",
   "benchmark",
   "chaos",
+  "class",
   "connect",
   "dashboard",
   "data",
