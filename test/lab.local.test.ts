@@ -87,6 +87,9 @@ describe.runIf(isRoot)("the lab on a deployed local cluster", () => {
     );
     expect(r.stdout).toMatch(/^ {2}watch: npm run status/m);
     expect(r.stdout).toMatch(/^ {2}Dask: {2}the nanny on node3 starts a new worker process/m);
+    // That pid was the worker (the nanny's spawn_main child), and it is gone.
+    const pid = /— pid (\d+) killed$/m.exec(r.stdout)![1];
+    expect((await nodes[2]!.run(`test -d /proc/${pid}`, { nothrow: true })).exitCode).not.toBe(0);
     const t0 = Date.now();
     const back = await waitUntil("node3 back", 60_000, async () =>
       (await status()).workers.some((w) => w.name === "node3") ? (Date.now() - t0) / 1000 : undefined,

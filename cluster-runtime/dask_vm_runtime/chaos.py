@@ -84,12 +84,29 @@ def worker_processes(root: Path, manager: str) -> list[int]:
         return []
 
 
+def worker_process(root: Path, manager: str) -> int | None:
+    """The worker itself: the nanny's child started by multiprocessing's spawn (not, say, a
+    resource tracker the nanny also runs)."""
+    import psutil
+
+    nanny = _service_pid(root, manager, "worker")
+    if not nanny:
+        return None
+    try:
+        for child in psutil.Process(nanny).children():
+            if any("spawn_main" in part for part in child.cmdline()):
+                return child.pid
+    except psutil.Error:
+        pass
+    return None
+
+
 def kill(root: Path, manager: str, service: str) -> dict[str, Any]:
     if service == "worker":
-        pids = worker_processes(root, manager)
-        if not pids:
+        target = worker_process(root, manager)
+        if not target:
             raise RuntimeCliError("the worker service runs no worker process here: nothing to kill (npm run status)")
-        target, what = pids[0], "the worker process (its nanny starts a new one)"
+        what = "the worker process (its nanny starts a new one)"
     else:
         target = _service_pid(root, manager, "scheduler")
         if not target:
