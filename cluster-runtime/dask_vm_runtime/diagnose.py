@@ -138,7 +138,7 @@ def gather(client: Any, scheduler: str, security: Any, timeout: float, reach_tim
     t0 = time.monotonic()
     try:
         info = client.scheduler_info(n_workers=-1)
-    except TypeError:  # before distributed 2025.4, scheduler_info listed every worker
+    except TypeError:  # an older distributed: scheduler_info takes no n_workers and lists every worker
         info = client.scheduler_info()
     workers = [
         {

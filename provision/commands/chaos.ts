@@ -62,7 +62,7 @@ export const FAULTS = {
       `after 30 s without a heartbeat the scheduler removes ${n}'s worker and runs its tasks on the others; when the link is back the worker registers again by itself`,
   },
   "slow-cpu": {
-    does: "a node's worker held to a share of the CPU (--percent, default 25)",
+    does: "a node's worker held to a share of the CPU (--percent)",
     timed: true,
     onNode: true,
     defaultFor: 60,
@@ -72,7 +72,7 @@ export const FAULTS = {
       "the scheduler learns that tasks take longer there and moves queued tasks to the faster workers (work stealing); nothing fails",
   },
   "fill-memory": {
-    does: "data pinned to a node's worker up to 75 % of its memory limit (--fraction)",
+    does: "data pinned to a node's worker, 75 % of its memory limit (--fraction)",
     timed: true,
     onNode: true,
     defaultFor: 60,

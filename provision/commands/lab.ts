@@ -31,7 +31,7 @@ ${Object.entries(LABS)
   .map(([k, v]) => `  ${k.padEnd(10)}${v}`)
   .join("\n")}
   It changes how the workers start for the lab's length and puts them back at its end, on
-  Ctrl-C too; if the lab is killed, npm run deploy (cdktf deploy) repairs them.
+  Ctrl-C too; if the lab is killed, the next cdktf deploy repairs them.
   --tasks N   tasks in each look at who does the work (default 30)
 exit: 0 the lab went from the symptom to the fix; 1 a step did not show what it should
 (the output says which); 2 bad input; 130 interrupted (the cluster is put back first)`;
