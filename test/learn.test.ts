@@ -8,19 +8,12 @@ import { parseDuration } from "../provision/commands/chaos.js";
 import { workerService } from "../provision/services/definitions.js";
 import { trappedWorker } from "../provision/services/nat-trap.js";
 import { REPO } from "./helpers/project.js";
+import { resolveCluster } from "../provision/config/resolve.js";
 
-const node = { name: "node2", ip: "192.168.56.12", threads: 1, memoryLimitMb: 1024 } as Parameters<
-  typeof workerService
->[0];
-const head = { ...node, name: "node1", ip: "192.168.56.11" } as Parameters<typeof workerService>[1];
-const dask = {
-  schedulerPort: 8786,
-  dashboardPort: 8787,
-  workerPort: 8788,
-  nannyPort: 8789,
-  workerDashboardPort: 8790,
-  tls: true,
-} as Parameters<typeof workerService>[2];
+// A local cluster's defaults, as the config resolves them.
+const cluster = resolveCluster({ provider: "local" }, REPO);
+const [head, node] = [cluster.nodes[0]!, cluster.nodes[1]!];
+const dask = cluster.config.dask;
 
 describe("the nat-trap lab's worker", () => {
   it("listens on every interface and advertises 10.0.2.15 at a port of its node's own; everything else is the deploy's", () => {

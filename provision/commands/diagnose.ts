@@ -89,11 +89,9 @@ async function lookingPython(given: string | undefined, cwd: string): Promise<st
       ]);
     return py;
   }
-  const candidates = [
-    ...["dask-cluster", ""].map((c) => nodePaths(hostClientRoot(path.join(PROJECT_DIR, ".cluster", c))).python),
-    "python3",
-  ];
-  for (const py of candidates) if ((py === "python3" || existsSync(py)) && (await probe(py))) return py;
+  // The client venv npm run connect -- --venv makes in this project's .cluster/, else python3.
+  const venv = nodePaths(hostClientRoot(path.join(PROJECT_DIR, ".cluster"))).python;
+  for (const py of existsSync(venv) ? [venv, "python3"] : ["python3"]) if (await probe(py)) return py;
   throw badInput("no Python with distributed to look from", [
     {
       path: "--python",
