@@ -24,6 +24,7 @@ const VERBS = {
   doctor: () => import("./commands/doctor.js"),
   exec: () => import("./commands/exec.js"),
   "faults-table": () => import("./commands/faults-table.js"),
+  kit: () => import("./commands/kit.js"),
   lab: () => import("./commands/lab.js"),
   lock: () => import("./commands/lock.js"),
   logs: () => import("./commands/logs.js"),

@@ -1,7 +1,8 @@
 // The CDK for Terraform app: reads and validates the cluster config (CLUSTER_CONFIG or
 // ./cluster.config.json), hashes the runtime lock and sources, and builds the one stack.
 // Bad config stops here, before Terraform creates anything, with exit code 2. Then it
-// makes sure Terraform can get hashicorp/null (host/toolchain.ts). runtime.packages are
+// makes sure Terraform can get hashicorp/null (host/toolchain.ts), from a classroom kit when
+// one is in use (runtime/kit.ts). runtime.packages are
 // locked here when their lock is missing or stale (runtime/packages.ts), so a package the
 // nodes cannot install is refused before anything changes. When something is
 // deployed, it first looks at what is really there (state/observe.ts): the stages whose
@@ -19,6 +20,7 @@ import { observeCluster, recordedObservations, type Observation } from "../provi
 import { PROJECT_DIR } from "../provision/host/paths.js";
 import { providerFor } from "../provision/machines/registry.js";
 import { ensureStackProviders } from "../provision/host/toolchain.js";
+import { kitInUse, takeFromKit, type KitUse } from "../provision/runtime/kit.js";
 import { DaskClusterStack, STACK_NAME } from "./dask-cluster-stack.js";
 
 await runCli(async () => {
@@ -47,6 +49,17 @@ await runCli(async () => {
       ]);
     throw err;
   }
+  // A classroom kit (DVC_KIT, or npm run kit -- use): what the deploy needs, from it into the cache.
+  // A kit no longer there (a USB drive taken out) does not stop a destroy: the cache holds
+  // what the deploy took from it; a deploy then fetches what the cache lacks.
+  let kitDir = kitInUse(host.env, PROJECT_DIR);
+  if (kitDir && !existsSync(kitDir)) {
+    host.warn(`the kit at ${kitDir} is not there (DVC_KIT, or npm run kit -- use): going on with what the cache holds`);
+    kitDir = undefined;
+  }
+  const kit: KitUse | undefined = kitDir
+    ? await takeFromKit(kitDir, { cluster, runtime, host, log: consoleLog })
+    : undefined;
   let seen: Observation;
   try {
     seen = await observeCluster(cluster.clusterDir, (name) => providerFor(name, host));
@@ -65,5 +78,10 @@ await runCli(async () => {
   if (prepared.exitCode !== 0 || prepared.stderr.trim())
     host.warn(`preparing the stage runner: ${prepared.stderr.trim() || `exit ${prepared.exitCode}`}`);
   // Where the registry is unreachable, hashicorp/null from the cache, before terraform init.
-  await ensureStackProviders(path.join(app.outdir, "stacks", STACK_NAME), host, consoleLog);
+  await ensureStackProviders(
+    path.join(app.outdir, "stacks", STACK_NAME),
+    host,
+    consoleLog,
+    kit && { hashes: kit.providerHashes, from: `the kit at ${kit.dir}` },
+  );
 });

@@ -111,13 +111,18 @@ export function packageHashV1(files: ReadonlyArray<{ readonly name: string; read
  * ProviderConstraint always spells "hashicorp/null" that way) before it would run
  * `providers lock` against the registry, and OpenTofu reads the registry.opentofu.org one.
  */
-export function lockFileText(hash: string, registries: readonly string[] = Object.values(REGISTRY_HOSTS)): string {
+export function lockFileText(
+  hash: string | readonly string[],
+  registries: readonly string[] = Object.values(REGISTRY_HOSTS),
+): string {
+  // Several hashes: one per platform (a classroom kit's lock), sorted as terraform writes them.
+  const hashes = [...new Set(typeof hash === "string" ? [hash] : hash)].sort();
   const block = (registry: string) => [
     `provider "${registry}/hashicorp/null" {`,
     `  version     = "${NULL_PROVIDER.version}"`,
     `  constraints = "${NULL_PROVIDER_CONSTRAINT}"`,
     "  hashes = [",
-    `    "${hash}",`,
+    ...hashes.map((h) => `    "${h}",`),
     "  ]",
     "}",
     "",
@@ -217,10 +222,11 @@ async function goBuild(
   }
 }
 
-/** The null provider in the cache's mirror (built once), and the CLI config file that points at it. */
-export async function ensureNullMirror(host: Host, log: Log): Promise<{ mirror: string; rc: string }> {
-  const dir = toolchainDir(host.env);
-  const mirror = path.join(dir, "providers");
+/**
+ * The null provider built into the cache for host's platform (once): give a host with another
+ * platform and arch to cross-build it (Go's GOOS/GOARCH, no cgo), as a classroom kit does.
+ */
+export async function buildNullProvider(host: Host, log: Log): Promise<string> {
   const binary = builtNullProvider(host);
   if (!host.exists(binary)) {
     mkdirSync(path.dirname(binary), { recursive: true });
@@ -232,10 +238,18 @@ export async function ensureNullMirror(host: Host, log: Log): Promise<{ mirror: 
       binary,
       "-s -w",
       log,
-      `hashicorp/null ${NULL_PROVIDER.version}`,
+      `hashicorp/null ${NULL_PROVIDER.version} for ${terraformPlatform(host)}`,
       "a minute or two",
     );
   }
+  return binary;
+}
+
+/** The null provider in the cache's mirror (built once), and the CLI config file that points at it. */
+export async function ensureNullMirror(host: Host, log: Log): Promise<{ mirror: string; rc: string }> {
+  const dir = toolchainDir(host.env);
+  const mirror = path.join(dir, "providers");
+  const binary = await buildNullProvider(host, log);
   for (const registry of Object.values(REGISTRY_HOSTS)) {
     const dest = nullProviderPath(mirror, registry, host);
     // Only the pinned version: the mirror offers exactly one.
@@ -282,6 +296,14 @@ export async function ensureOpenTofu(host: Host, log: Log): Promise<string> {
   return binary;
 }
 
+/** A classroom kit's hashicorp/null (runtime/kit.ts): the lock names every platform of the kit. */
+export interface StackProvidersFromKit {
+  /** Terraform's h1: hash of each platform's package in the kit. */
+  readonly hashes: readonly string[];
+  /** Where it came from, for the log: "the kit at <dir>". */
+  readonly from: string;
+}
+
 /**
  * Run by the synth, in the synthesized stack's folder: nothing when the user's CLI config
  * says where providers come from, or when the registry answers; otherwise the build from
@@ -300,6 +322,7 @@ export async function ensureStackProviders(
   stackDir: string,
   host: Host,
   log: Log,
+  kit?: StackProvidersFromKit,
 ): Promise<"present" | "user-config" | "registry" | "mirror"> {
   const kind = cliKind(host.env);
   const registry = REGISTRY_HOSTS[kind];
@@ -307,7 +330,9 @@ export async function ensureStackProviders(
   const lock = host.readText(lockFile) ?? "";
   // Both registries' names in one lock: written by this function (Terraform writes one).
   const ours =
-    lock.includes(`"${registry}/hashicorp/null"`) && lock.includes(`"${REGISTRY_HOSTS.terraform}/hashicorp/null"`);
+    lock.includes(`"${registry}/hashicorp/null"`) &&
+    lock.includes(`"${REGISTRY_HOSTS.terraform}/hashicorp/null"`) &&
+    (kit?.hashes ?? []).every((h) => lock.includes(`"${h}"`));
   if (!ours && cliConfigInstallsProviders(host)) return "user-config";
   const mirrored = (name: string) => nullProviderPath(path.join(stackDir, "terraform.d", "plugins"), name, host);
   const installed = (name: string) => nullProviderPath(path.join(stackDir, ".terraform", "providers"), name, host);
@@ -343,10 +368,15 @@ export async function ensureStackProviders(
   }
   const dest = mirrored(registry);
   if (!ours)
-    writeFileSync(lockFile, lockFileText(packageHashV1([{ name: path.basename(dest), data: readFileSync(dest) }])));
+    writeFileSync(
+      lockFile,
+      lockFileText([packageHashV1([{ name: path.basename(dest), data: readFileSync(dest) }]), ...(kit?.hashes ?? [])]),
+    );
   log.step(
     "toolchain",
-    `hashicorp/null ${NULL_PROVIDER.version} from terraform.d/plugins (built from the Go module proxy; ${registry} unreachable)`,
+    kit
+      ? `hashicorp/null ${NULL_PROVIDER.version} from terraform.d/plugins (taken from ${kit.from}; the lock holds the hashes of its ${kit.hashes.length} platform${kit.hashes.length === 1 ? "" : "s"})`
+      : `hashicorp/null ${NULL_PROVIDER.version} from terraform.d/plugins (built from the Go module proxy; ${registry} unreachable)`,
   );
   return "mirror";
 }

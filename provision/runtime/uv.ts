@@ -196,59 +196,91 @@ export interface EnsureUvOptions {
   readonly index?: string;
 }
 
-/** Downloads the pinned wheel for this computer, checks it and puts its binary in the cache. */
-async function fetchUv(host: Host, log: Log, pin: UvPin, index: string | undefined): Promise<string> {
+/**
+ * Downloads the pinned uv wheel of a computer (host's platform and arch: give another's to
+ * fetch theirs, as a classroom kit does) into dir, checked against the pin; returns its path.
+ */
+export async function fetchUvWheel(
+  host: Pick<Host, "platform" | "arch" | "env">,
+  dir: string,
+  pin: UvPin = UV_PIN,
+  index?: string,
+): Promise<string> {
   const wheel = uvWheelFor(host, pin);
+  const plats = wheelTags(wheel.file)?.tags.map((t) => t.plat) ?? [];
+  try {
+    // The wheel fetcher of the runtime's wheels: it takes the file whose hash the index
+    // states as the pinned one, and checks the bytes it downloads.
+    await fetchWheels(
+      [{ name: "uv", version: pin.version, hashes: [wheel.sha256] }],
+      { python: "3.12", platform: host.arch === "arm64" ? "aarch64" : "x86_64", platformTags: plats },
+      dir,
+      {
+        ...(index ? { index } : {}),
+        env: host.env,
+        parallel: 1,
+      },
+    );
+  } catch (err) {
+    if (!(err instanceof WheelError)) throw err;
+    const fix =
+      err.kind === "unreachable"
+        ? `check the connection to the package index (or HTTPS_PROXY), or put uv ${pin.version} on PATH`
+        : `the index (PIP_INDEX_URL) must serve PyPI's uv wheels: point it at PyPI, or put uv ${pin.version} on PATH`;
+    const what =
+      err.kind === "hash-mismatch"
+        ? "the index's uv wheel is not the pinned one: refused, nothing of it was run"
+        : "uv could not be fetched";
+    throw new UserError(`${what} (uv ${pin.version} is needed to lock runtime.packages)`, 1, [
+      {
+        path: wheel.file,
+        message:
+          err.kind === "hash-mismatch"
+            ? `${err.message} (sha256 ${wheel.sha256}, pinned in provision/runtime/uv.ts)`
+            : err.message,
+        fix,
+      },
+    ]);
+  }
+  const file = path.join(dir, wheel.file);
+  checkUvWheel(readFileSync(file), wheel, index || host.env.PIP_INDEX_URL || "PyPI");
+  return file;
+}
+
+/** Puts the binary of a pinned uv wheel (checked again) where ensureUv looks for it: the cache. */
+export function installUvFromWheel(
+  host: Pick<Host, "platform" | "arch" | "env">,
+  bytes: Buffer,
+  source: string,
+  pin: UvPin = UV_PIN,
+): string {
+  checkUvWheel(bytes, uvWheelFor(host, pin), source);
   const binary = cachedUvPath(host, pin);
   const dir = path.dirname(binary);
   mkdirSync(path.dirname(dir), { recursive: true });
   const work = mkdtempSync(`${dir}.tmp-`);
   try {
-    log.step("uv", `fetching uv ${pin.version} (${wheel.file}) into ${dir}, once`);
-    const plats = wheelTags(wheel.file)?.tags.map((t) => t.plat) ?? [];
-    try {
-      // The wheel fetcher of the runtime's wheels: it takes the file whose hash the index
-      // states as the pinned one, and checks the bytes it downloads.
-      await fetchWheels(
-        [{ name: "uv", version: pin.version, hashes: [wheel.sha256] }],
-        { python: "3.12", platform: host.arch === "arm64" ? "aarch64" : "x86_64", platformTags: plats },
-        work,
-        {
-          ...(index ? { index } : {}),
-          env: host.env,
-          parallel: 1,
-        },
-      );
-    } catch (err) {
-      if (!(err instanceof WheelError)) throw err;
-      const fix =
-        err.kind === "unreachable"
-          ? `check the connection to the package index (or HTTPS_PROXY), or put uv ${pin.version} on PATH`
-          : `the index (PIP_INDEX_URL) must serve PyPI's uv wheels: point it at PyPI, or put uv ${pin.version} on PATH`;
-      const what =
-        err.kind === "hash-mismatch"
-          ? "the index's uv wheel is not the pinned one: refused, nothing of it was run"
-          : "uv could not be fetched";
-      throw new UserError(`${what} (uv ${pin.version} is needed to lock runtime.packages)`, 1, [
-        {
-          path: wheel.file,
-          message:
-            err.kind === "hash-mismatch"
-              ? `${err.message} (sha256 ${wheel.sha256}, pinned in provision/runtime/uv.ts)`
-              : err.message,
-          fix,
-        },
-      ]);
-    }
-    const bytes = readFileSync(path.join(work, wheel.file));
-    checkUvWheel(bytes, wheel, index || host.env.PIP_INDEX_URL || "PyPI");
     const exe = path.join(work, path.basename(binary));
     writeFileSync(exe, uvBinaryOf(bytes, pin.version, host.platform));
     chmodSync(exe, 0o755);
-    rmSync(path.join(work, wheel.file));
     rmSync(dir, { recursive: true, force: true });
     renameSync(work, dir);
     return binary;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** Downloads the pinned wheel for this computer, checks it and puts its binary in the cache. */
+async function fetchUv(host: Host, log: Log, pin: UvPin, index: string | undefined): Promise<string> {
+  const wheel = uvWheelFor(host, pin);
+  const dir = path.dirname(cachedUvPath(host, pin));
+  mkdirSync(path.dirname(dir), { recursive: true });
+  const work = mkdtempSync(`${dir}.dl-`);
+  try {
+    log.step("uv", `fetching uv ${pin.version} (${wheel.file}) into ${dir}, once`);
+    const file = await fetchUvWheel(host, work, pin, index);
+    return installUvFromWheel(host, readFileSync(file), index || host.env.PIP_INDEX_URL || "PyPI", pin);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
