@@ -164,7 +164,8 @@ export function kitPath(kit: string, item: Pick<KitItem, "path">): string {
 export function formatBytes(n: number): string {
   if (n >= 1e9) return `${(n / 1e9).toFixed(2)} GB`;
   if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MB`;
-  return `${(n / 1e3).toFixed(0)} kB`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(0)} kB`;
+  return `${n} B`;
 }
 
 /** The kit's manifest, or bad input saying why the folder is not a kit. */

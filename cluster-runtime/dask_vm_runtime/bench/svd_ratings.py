@@ -73,6 +73,12 @@ SPARSE_BYTES_PER_RATING = 8  # float32 value (ratings.CLUSTER_DTYPE) + int32 col
 # (1.05 GB); a file is read whole, decoded and parsed (about 28 bytes a line in MovieLens'
 # files, times four copies on the way, plus the arrays), about 160.
 PEER_BYTES_PER_RATING = {"generated": 40, "file": 160, "data": 160}
+# Making one generated block peaks at about this many bytes per rating (36 measured for
+# ml-32m's row units, 0.57 to 7.8 million ratings a block); a block may take this share of
+# the smallest worker's limit, so a 1 GiB node (an 8 GB laptop's) holds its part of the
+# matrix and makes the next block without its nanny killing it.
+GEN_BYTES_PER_RATING = 40
+BLOCK_SHARE = 0.2
 # Work worth spreading: enough blocks for every worker thread, each a real task.
 MIN_BLOCKS_PER_THREAD = 2
 MIN_RATINGS_PER_BLOCK = 200_000
@@ -415,7 +421,8 @@ def run(bench: Bench) -> dict[str, Any]:
         before = cluster.memory_reports(client, addresses)
         # Two row blocks per worker thread: enough to keep every thread busy, and few, since
         # each block's share of Xᵀ·H is a whole users × (k + p) array to send and sum.
-        count = min(len(matrix.row_chunks), MIN_BLOCKS_PER_THREAD * bench.topology.slots(nodes))
+        by_memory = math.ceil(matrix.ratings * GEN_BYTES_PER_RATING / (BLOCK_SHARE * min_limit)) if min_limit else 1
+        count = min(len(matrix.row_chunks), max(MIN_BLOCKS_PER_THREAD * bench.topology.slots(nodes), by_memory))
         lazy = matrix.blocks(bench.seed, count)
         t0 = time.perf_counter()
         if held:
