@@ -43,7 +43,11 @@ describe.runIf(isRoot)("a classroom kit: built here, then a deploy from it where
       ".bin",
       "tsx",
     )} provision/cli.ts kit ${args}`;
-  /** A command in the namespace with no route, in the student's clone, with an empty cache of its own. */
+  /**
+   * A command in the namespace with no route, in the student's clone, with an empty cache of
+   * its own. nsenter, not `ip netns exec`: that one also makes a mount namespace, where the
+   * node namespaces a deploy adds would stay, out of sight of the next command.
+   */
   const offline = (argv: readonly string[], cwd = student(), timeout = 1_200_000): Promise<ProcessOutput> =>
     $({
       cwd,
@@ -51,7 +55,7 @@ describe.runIf(isRoot)("a classroom kit: built here, then a deploy from it where
       quiet: true,
       timeout,
       env: cdktfEnv({ DVC_CACHE_DIR: cache(), npm_config_update_notifier: "false", INIT_CWD: cwd }),
-    })`ip netns exec ${NS} ${argv}`;
+    })`nsenter --net=/run/netns/${NS} ${argv}`;
 
   beforeAll(async () => {
     top = realpathSync(mkdtempSync(path.join(os.tmpdir(), "dvc-kit-")));
