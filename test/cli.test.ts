@@ -25,6 +25,7 @@ const COMMANDS = [
   "doctor",
   "exec",
   "faults-table",
+  "kit",
   "lab",
   "lock",
   "logs",

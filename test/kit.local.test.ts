@@ -6,6 +6,7 @@
 // fetched. Needs root (namespaces).
 import {
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readFileSync,
   realpathSync,
@@ -170,6 +171,57 @@ describe.runIf(isRoot)("a classroom kit: built here, then a deploy from it where
     expect(x.exitCode, tail(x)).toBe(0);
     deployed = false;
   }, 1_800_000);
+
+  it("a box from the teacher's Vagrant box store goes into the kit, and into a Windows-style (CRLF) clone's box store from it", async (ctx) => {
+    const vagrant = await $({ quiet: true, nothrow: true })`vagrant --version`;
+    if (vagrant.exitCode !== 0) ctx.skip("vagrant is not installed: the box store cannot be read or filled");
+    // A small libvirt box of our own making (metadata, Vagrantfile, an image of 1 kB): the
+    // kit carries it as Vagrant unpacked it; its use adds it with `vagrant box add`.
+    const boxDir = path.join(top, "box");
+    mkdirSync(boxDir);
+    writeFileSync(path.join(boxDir, "metadata.json"), '{"provider":"libvirt","format":"qcow2","virtual_size":1}');
+    writeFileSync(path.join(boxDir, "Vagrantfile"), 'Vagrant.configure("2") { |c| }\n');
+    writeFileSync(path.join(boxDir, "box.img"), Buffer.alloc(1024, 7));
+    await $({ quiet: true })`tar -czf ${path.join(top, "tiny.box")} -C ${boxDir} metadata.json Vagrantfile box.img`;
+    const teacherBoxes = path.join(top, "vagrant-teacher");
+    const studentBoxes = path.join(top, "vagrant-élève");
+    await $({
+      quiet: true,
+      env: { ...process.env, VAGRANT_HOME: teacherBoxes },
+    })`vagrant box add --name dvc/tiny --provider libvirt ${path.join(top, "tiny.box")}`;
+    writeFileSync(
+      path.join(top, "class-libvirt.json"),
+      JSON.stringify({ provider: "libvirt", box: { name: "dvc/tiny" }, nodes: { count: 2 } }),
+    );
+    const vmKit = path.join(top, "kit libvirt");
+    const b = await $({
+      cwd: teacher(),
+      nothrow: true,
+      quiet: true,
+      env: { ...process.env, INIT_CWD: teacher(), VAGRANT_HOME: teacherBoxes },
+    })`${path.join(REPO, "node_modules", ".bin", "tsx")} provision/cli.ts kit build ${vmKit} --config ${path.join(top, "class-libvirt.json")}`;
+    expect(b.exitCode, tail(b)).toBe(0);
+    const m = JSON.parse(readFileSync(path.join(vmKit, "kit.json"), "utf8"));
+    expect(m.items.filter((i: { kind: string }) => i.kind === "box").map((i: { what: string }) => i.what)).toEqual([
+      "box dvc/tiny (libvirt 0, from the box store)",
+    ]);
+    const crlf = path.join(top, SPACED_FOLDER, "windows");
+    await $({ quiet: true })`git -c core.autocrlf=true clone -q ${path.join(vmKit, "repo.bundle")} ${crlf}`;
+    expect(readFileSync(path.join(crlf, "cluster-runtime", "install.sh"), "utf8")).toContain("\r\n");
+    symlinkSync(path.join(REPO, "node_modules"), path.join(crlf, "node_modules"), "dir");
+    const u = await $({
+      cwd: crlf,
+      nothrow: true,
+      quiet: true,
+      env: { ...process.env, INIT_CWD: crlf, VAGRANT_HOME: studentBoxes, DVC_CACHE_DIR: path.join(top, "crlf-cache") },
+    })`node_modules/.bin/tsx provision/cli.ts kit use ${vmKit}`;
+    expect(u.exitCode, tail(u)).toBe(0);
+    // The CRLF checkout's bundle is the kit's (sources hashed with LF endings), and the box was added.
+    expect(u.stdout).toMatch(/runtime bundle \w+ .*\[copied, [\d.]+ MB\]/);
+    expect(u.stdout).toMatch(/box dvc\/tiny \(libvirt 0, from the box store\) \[copied, /);
+    const list = await $({ quiet: true, env: { ...process.env, VAGRANT_HOME: studentBoxes } })`vagrant box list`;
+    expect(list.stdout).toMatch(/^dvc\/tiny\s+\(libvirt, 0/m);
+  }, 600_000);
 
   it("kit check names a damaged item and exits 1", async () => {
     const m = JSON.parse(readFileSync(path.join(kit(), "kit.json"), "utf8"));

@@ -55,7 +55,7 @@ import { fetchUvWheel } from "../runtime/uv.js";
 import { buildNotebookBundle } from "../services/notebook.js";
 
 const USAGE = `usage: npm run kit -- build DIR [--platforms LIST] [--config CLASS.json] [--box FILE]...
-       npm run kit -- check DIR
+       npm run kit -- check DIR [--npm]
        npm run kit -- use DIR | --off
 build   a classroom kit in DIR (a USB drive): the repository (repo.bundle), the class's config
         pinned (class/cluster.config.json), and what a deploy of it fetches, for each platform:
@@ -69,6 +69,8 @@ build   a classroom kit in DIR (a USB drive): the repository (repo.bundle), the 
   --box FILE         a .box file for the config's VM provider (repeatable)
 check   verifies every item of the kit against kit.json; names the tools (Node, Terraform,
         Vagrant, VirtualBox) each platform still needs in DIR/tools/
+  --npm              also install the kit's repository offline from its npm cache, once per
+                     platform (npm --os/--cpu, in a scratch folder): about 15 s each
 use     for this checkout: copies the kit's config to cluster.config.json and records the kit,
         so cdktf deploy takes everything from it (DVC_KIT=DIR does the same for one command);
         --off forgets it
@@ -589,7 +591,58 @@ Check the kit first: npm run kit -- check KIT
 `;
 }
 
-function check(dir: string, host: Host): number {
+/**
+ * Installs the kit's repository offline from its npm cache for each platform (npm --os/--cpu),
+ * in a scratch clone: what each student's `npm install --offline` needs is there, or the
+ * problems say which platform lacks what.
+ */
+async function checkNpm(dir: string, m: KitManifest, host: Host): Promise<Problem[]> {
+  const problems: Problem[] = [];
+  const scratch = mkdtempSync(path.join(os.tmpdir(), "dvc-kit-check-"));
+  try {
+    for (const p of m.platforms) {
+      const { platform, arch } = hostOf(p);
+      const work = path.join(scratch, p);
+      git(["clone", "-q", path.join(dir, "repo.bundle"), work], scratch);
+      const t0 = performance.now();
+      const r = await host.run(
+        [
+          ...npmArgv(host),
+          "install",
+          "--offline",
+          "--cache",
+          path.join(dir, "npm"),
+          "--ignore-scripts",
+          "--no-audit",
+          "--no-fund",
+          "--loglevel=error",
+          "--os",
+          platform,
+          "--cpu",
+          arch,
+        ],
+        { cwd: work, timeoutMs: 1_800_000 },
+      );
+      const ok = r.exitCode === 0 && existsSync(path.join(work, "node_modules", ...esbuildPackage(p).split("/")));
+      step(
+        "kit",
+        `  npm install --offline for ${p}: ${ok ? "every package from the kit" : "FAILED"} (${((performance.now() - t0) / 1000).toFixed(0)} s)`,
+      );
+      if (!ok)
+        problems.push({
+          path: "npm",
+          message: `an offline install for ${p} fails: ${(r.stderr || r.stdout).trim().split("\n").slice(-2).join(" ") || `no ${esbuildPackage(p)}`}`,
+          fix: `rebuild the kit with ${p} in --platforms`,
+        });
+      rmSync(work, { recursive: true, force: true });
+    }
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+  return problems;
+}
+
+async function check(dir: string, host: Host, npm: boolean): Promise<number> {
   const m = readKit(dir);
   const total = m.items.reduce((s, i) => s + i.bytes, 0);
   step("kit", `checking ${m.items.length} items (${formatBytes(total)}) against ${KIT_FILE}`);
@@ -605,11 +658,12 @@ function check(dir: string, host: Host): number {
     const lack = toolsFor(p, c.config.provider).filter((t) => !toolFiles.some((f) => t.pattern.test(f)));
     if (lack.length) toolsMissing.push(`${p}: ${lack.map((t) => `${t.tool} (e.g. ${t.example})`).join(", ")}`);
   }
+  if (npm && !problems.length) problems.push(...(await checkNpm(dir, m, host)));
   const seconds = ((performance.now() - t0) / 1000).toFixed(1);
   if (problems.length)
     throw new UserError(`the kit at ${dir} is damaged: ${problems.length} of ${m.items.length} items`, 1, problems);
   console.log(
-    `kit ${forUser(dir)}: all ${m.items.length} items whole (${formatBytes(total)}, checked in ${seconds} s), ${m.describe}, for ${m.platforms.join(", ")}`,
+    `kit ${forUser(dir)}: all ${m.items.length} items whole${npm ? ", npm's cache installs offline for each platform" : ""} (${formatBytes(total)}, checked in ${seconds} s), ${m.describe}, for ${m.platforms.join(", ")}`,
   );
   for (const x of m.missing) console.log(`  not in the kit: ${x}`);
   if (toolsMissing.length) {
@@ -678,6 +732,7 @@ export async function cli(argv: readonly string[], cwd = process.env.INIT_CWD ??
       config: { type: "string" },
       box: { type: "string", multiple: true, default: [] },
       off: { type: "boolean", default: false },
+      npm: { type: "boolean", default: false },
     },
     { positionals: true },
   );
@@ -691,7 +746,7 @@ export async function cli(argv: readonly string[], cwd = process.env.INIT_CWD ??
     const platforms = parsePlatforms(v.platforms ?? here);
     return build(planBuild(at(dirArg), platforms, v.config ? at(v.config) : undefined, (v.box ?? []).map(at)), host);
   }
-  if (verb === "check" && dirArg && !extra.length) return check(at(dirArg), host);
+  if (verb === "check" && dirArg && !extra.length) return check(at(dirArg), host, v.npm ?? false);
   if (verb === "use" && v.off && !dirArg) {
     const had = existsSync(kitUseFile(PROJECT_DIR));
     rmSync(kitUseFile(PROJECT_DIR), { force: true });
