@@ -529,30 +529,31 @@ export function toolsFor(p: KitPlatform, provider: string): { tool: string; patt
   if (provider === "virtualbox" || provider === "libvirt")
     tools.push({
       tool: "Vagrant",
+      // HashiCorp builds Vagrant for Windows on amd64 only; macOS and Linux per architecture.
       pattern:
         platform === "win32"
           ? /^vagrant_[\d.]+_windows_amd64\.msi$/
           : platform === "darwin"
-            ? /^vagrant_[\d.]+_darwin_(amd64|arm64|universal)\.dmg$/
-            : /^vagrant(_[\d.]+-1_(amd64|arm64)\.deb|_[\d.]+_linux_(amd64|arm64)\.zip)$/,
+            ? new RegExp(`^vagrant_[\\d.]+_darwin_(${tfArch}|universal)\\.dmg$`)
+            : new RegExp(`^vagrant(_[\\d.]+-1_${tfArch}\\.deb|_[\\d.]+_linux_${tfArch}\\.zip)$`),
       example:
         platform === "win32"
           ? "vagrant_2.4.9_windows_amd64.msi"
           : platform === "darwin"
-            ? "vagrant_2.4.9_darwin_arm64.dmg"
-            : "vagrant_2.4.9-1_amd64.deb",
+            ? `vagrant_2.4.9_darwin_${tfArch}.dmg`
+            : `vagrant_2.4.9-1_${tfArch}.deb`,
     });
   if (provider === "virtualbox")
     tools.push({
       tool: "VirtualBox 7",
       pattern:
         platform === "win32"
-          ? /^VirtualBox-7[\d.]+-\d+-Win\.exe$/
+          ? /^VirtualBox-7[\d.]+-\d+-Win[\w-]*\.exe$/
           : platform === "darwin"
             ? arch === "arm64"
               ? /^VirtualBox-7[\d.]+-\d+-macOSArm64\.dmg$/
               : /^VirtualBox-7[\d.]+-\d+-OSX\.dmg$/
-            : /^virtualbox-7\.\d+_7[\d.]+-\d+~\w+~\w+_(amd64|arm64)\.deb$/,
+            : new RegExp(`^virtualbox-7\\.\\d+_7[\\d.]+-\\d+~\\w+~\\w+_${tfArch}\\.deb$`),
       example:
         platform === "win32"
           ? "VirtualBox-7.2.4-170995-Win.exe"
@@ -560,7 +561,7 @@ export function toolsFor(p: KitPlatform, provider: string): { tool: string; patt
             ? arch === "arm64"
               ? "VirtualBox-7.2.4-170995-macOSArm64.dmg"
               : "VirtualBox-7.2.4-170995-OSX.dmg"
-            : "virtualbox-7.2_7.2.4-170995~Debian~bookworm_amd64.deb",
+            : `virtualbox-7.2_7.2.4-170995~Debian~bookworm_${tfArch}.deb`,
     });
   return tools;
 }
