@@ -20,8 +20,10 @@ const USAGE = `usage: npm run benchmark -- [options]
                                             to the workers (userId,movieId,rating[,timestamp])
                         data:NAME/FILE      each node's own copy (npm run data -- push FOLDER)
                         generated:ml-32m    MovieLens 32M's shape, made on the workers
+                        generated:ml-10m    MovieLens 10M's shape
                         generated:ml-latest-small
-                      (default: generated:ml-32m, or ml-latest-small with --size small)
+                      (default: generated:ml-32m; ml-10m where workers have under 1 GiB,
+                      as on an 8 GB laptop; ml-latest-small with --size small)
   --out DIR           results root (default: ./results)
   --no-verify         skip the version check before running (default: check)
   --render DIR        run nothing: validate DIR/results.json (an earlier run) and write its

@@ -78,7 +78,7 @@ def build_parser() -> Parser:
     p.add_argument(
         "--svd-matrix",
         default=None,
-        help="svd-ratings' matrix: a MovieLens ratings.csv on this node (sent to the workers), data:NAME/FILE (each node's copy, npm run data -- push), or generated:ml-latest-small|ml-32m; default: generated:ml-32m (full), generated:ml-latest-small (small)",
+        help="svd-ratings' matrix: a MovieLens ratings.csv on this node (sent to the workers), data:NAME/FILE (each node's copy, npm run data -- push), or generated:ml-latest-small|ml-10m|ml-32m; default: generated:ml-32m (full; ml-10m where workers have under 1 GiB), generated:ml-latest-small (small)",
     )
     p.add_argument("--svd-k", type=int, default=10, help="singular values to compute (and to plant)")
     p.add_argument(

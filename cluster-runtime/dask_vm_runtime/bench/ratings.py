@@ -51,6 +51,7 @@ class Shape:
 # of 9,724 films by 610 users; ml-32m 32,000,204 ratings of 87,585 films by 200,948 users.
 SHAPES = {
     "ml-latest-small": Shape("ml-latest-small", 9_724, 610, 100_836, 8),
+    "ml-10m": Shape("ml-10m", 10_681, 71_567, 10_000_054, 16),
     "ml-32m": Shape("ml-32m", 87_585, 200_948, 32_000_204, 48),
 }
 

@@ -99,9 +99,22 @@ class Source:
         return {"kind": self.kind, "label": self.label, "shape": self.shape or None, "path": self.path or None}
 
 
-def parse_source(text: str | None, size: str) -> Source:
+# ml-32m's one-node case runs with workers of 1 GiB (issue 26's runs) and dies with 512 MiB
+# (an 8 GB laptop's default node of 1024 MiB gives its worker half): its users × (k + p)
+# partial products pile up faster than the blocks go. Under this limit the full-size default
+# is ml-10m's shape, a third of the ratings, still worth spreading.
+ML32M_MIN_WORKER_BYTES = 2**30
+
+
+def default_shape(size: str, min_worker_bytes: int | None) -> str:
+    if size != "full":
+        return "ml-latest-small"
+    return "ml-32m" if min_worker_bytes is None or min_worker_bytes >= ML32M_MIN_WORKER_BYTES else "ml-10m"
+
+
+def parse_source(text: str | None, size: str, min_worker_bytes: int | None = None) -> Source:
     if text is None:
-        shape = "ml-32m" if size == "full" else "ml-latest-small"
+        shape = default_shape(size, min_worker_bytes)
         return Source("generated", f"generated:{shape}", shape=shape)
     if text.startswith("generated:"):
         shape = text.removeprefix("generated:")
@@ -370,7 +383,13 @@ def run(bench: Bench) -> dict[str, Any]:
     opts = bench.svd
     client = bench.client
     k, q, p = svd.settings(opts, POWER_ITER, OVERSAMPLES)
-    source = parse_source(opts.matrix, bench.size)
+    min_worker_bytes = bench.topology.min_memory_limit()
+    source = parse_source(opts.matrix, bench.size, min_worker_bytes)
+    if opts.matrix is None and source.shape != default_shape(bench.size, None):
+        bench.events.progress(
+            NAME,
+            f"{source.label}: the workers have {min_worker_bytes / 2**20:.0f} MiB each, and ml-32m's one-node case needs {ML32M_MIN_WORKER_BYTES / 2**30:.0f} GiB (give --svd-matrix generated:ml-32m on bigger nodes)",
+        )
 
     if source.kind == "generated":
         matrix = generated(source, bench.seed)
