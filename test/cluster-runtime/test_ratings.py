@@ -198,3 +198,19 @@ def test_the_chosen_setting_meets_the_goal_where_the_old_one_misses_it():
     rows = ratings.sweep("ml-latest-small", 42, 10, [("power", 1, 10), chosen])["rows"]
     assert rows[0]["maxRelativeError"] > 0.05
     assert rows[1]["maxRelativeError"] < 0.001  # a tenfold margin under the 1 % goal, and more
+
+
+def test_full_size_default_set_follows_the_smallest_worker():
+    """ml-32m where every worker has 1 GiB or more; an 8 GB laptop's workers (512 MiB of a
+    1024 MiB node) get ml-10m's shape, whose one-node case fits them; --size small keeps
+    ml-latest-small; a set asked for by name is kept whatever the workers."""
+    from dask_vm_runtime.bench import svd_ratings
+
+    gib = 2**30
+    assert svd_ratings.parse_source(None, "full", gib).shape == "ml-32m"
+    assert svd_ratings.parse_source(None, "full", None).shape == "ml-32m"
+    assert svd_ratings.parse_source(None, "full", gib // 2).label == "generated:ml-10m"
+    assert svd_ratings.parse_source(None, "small", gib // 2).shape == "ml-latest-small"
+    assert svd_ratings.parse_source("generated:ml-32m", "full", gib // 2).shape == "ml-32m"
+    shape = ratings.SHAPES["ml-10m"]
+    assert (shape.films, shape.users, shape.ratings) == (10_681, 71_567, 10_000_054)

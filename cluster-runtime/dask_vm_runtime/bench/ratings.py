@@ -48,7 +48,8 @@ class Shape:
 
 
 # MovieLens' own counts (the README of each release): ml-latest-small has 100,836 ratings
-# of 9,724 films by 610 users; ml-32m 32,000,204 ratings of 87,585 films by 200,948 users.
+# of 9,724 films by 610 users; ml-10m (ml-10M100K) 10,000,054 ratings of 10,681 films by
+# 71,567 users; ml-32m 32,000,204 ratings of 87,585 films by 200,948 users.
 SHAPES = {
     "ml-latest-small": Shape("ml-latest-small", 9_724, 610, 100_836, 8),
     "ml-10m": Shape("ml-10m", 10_681, 71_567, 10_000_054, 16),
