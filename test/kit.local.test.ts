@@ -19,6 +19,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { $, type ProcessOutput } from "zx";
+import { checkOutWithCrlf } from "./helpers/crlf.js";
 import { REPO, SPACED_FOLDER, tail } from "./helpers/project.js";
 import { rootOrSkip } from "./helpers/root.js";
 import { cdktfEnv } from "./helpers/terraform.js";
@@ -172,7 +173,7 @@ describe.runIf(isRoot)("a classroom kit: built here, then a deploy from it where
     deployed = false;
   }, 1_800_000);
 
-  it("a box from the teacher's Vagrant box store goes into the kit, and into a Windows-style (CRLF) clone's box store from it", async (ctx) => {
+  it("a box from the teacher's Vagrant box store goes into the kit, and into a CRLF checkout's box store from it", async (ctx) => {
     const vagrant = await $({ quiet: true, nothrow: true })`vagrant --version`;
     if (vagrant.exitCode !== 0) ctx.skip("vagrant is not installed: the box store cannot be read or filled");
     // A small libvirt box of our own making (metadata, Vagrantfile, an image of 1 kB): the
@@ -206,7 +207,8 @@ describe.runIf(isRoot)("a classroom kit: built here, then a deploy from it where
       "box dvc/tiny (libvirt 0, from the box store)",
     ]);
     const crlf = path.join(top, SPACED_FOLDER, "windows");
-    await $({ quiet: true })`git -c core.autocrlf=true clone -q ${path.join(vmKit, "repo.bundle")} ${crlf}`;
+    await $({ quiet: true })`git clone -q ${path.join(vmKit, "repo.bundle")} ${crlf}`;
+    await checkOutWithCrlf(crlf);
     expect(readFileSync(path.join(crlf, "cluster-runtime", "install.sh"), "utf8")).toContain("\r\n");
     symlinkSync(path.join(REPO, "node_modules"), path.join(crlf, "node_modules"), "dir");
     const u = await $({
