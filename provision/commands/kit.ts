@@ -30,6 +30,7 @@ import type { RuntimeRef } from "../core/stage-spec.js";
 import { realHost, type Host } from "../host/host.js";
 import { cacheDir, forUser, PROJECT_DIR } from "../host/paths.js";
 import { buildNullProvider, packageHashV1, lockFileText, terraformPlatform } from "../host/toolchain.js";
+import { CAPABILITIES } from "../machines/registry.js";
 import { vagrantBoxDir } from "../machines/vagrant/provider.js";
 import { buildBundle } from "../runtime/bundle.js";
 import {
@@ -177,6 +178,21 @@ function planBuild(
         host: { ...hostOf(p), totalMemBytes: SMALLEST_LAPTOP_BYTES },
         configFile: file,
       }),
+    );
+  const elsewhere = [...clusters].filter(([p, c]) => {
+    const runsOn = CAPABILITIES[c.config.provider].hostPlatforms;
+    return runsOn && !runsOn.includes(hostOf(p).platform);
+  });
+  if (elsewhere.length)
+    throw badInput(
+      `provider ${elsewhere[0]![1].config.provider} does not run on ${elsewhere.map(([p]) => p).join(", ")}`,
+      [
+        {
+          path: "--platforms",
+          message: `provider ${elsewhere[0]![1].config.provider} runs on ${CAPABILITIES[elsewhere[0]![1].config.provider].hostPlatforms!.join(", ")} only`,
+          fix: "leave those computers out of --platforms, or give a class config with provider virtualbox (or ssh)",
+        },
+      ],
     );
   const arches = new Set([...clusters.values()].map((c) => c.config.runtime.platform));
   if ((config.runtime as { packages?: unknown[] }).packages?.length && arches.size > 1)

@@ -34,6 +34,8 @@ export interface ProviderCapabilities {
    * for logs and bundles.
    */
   readonly measuresOwnDisks?: boolean;
+  /** The operating systems it runs on (process.platform); absent: any. */
+  readonly hostPlatforms?: readonly NodeJS.Platform[];
   /**
    * Config values this provider needs by default on some hosts, for the keys the user left
    * unset (e.g. VirtualBox on an Apple Silicon Mac runs only arm64 guests).

@@ -193,6 +193,7 @@ export const LIBVIRT_CAPABILITIES: ProviderCapabilities = {
   hostReachesNodes: true,
   reservesResources: true,
   nodesOnThisHost: true,
+  hostPlatforms: ["linux"],
 };
 
 export function libvirtStrategy(options: LibvirtOptions = {}): VagrantStrategy {

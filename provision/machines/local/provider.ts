@@ -152,6 +152,7 @@ export const LOCAL_CAPABILITIES: ProviderCapabilities = {
   hostReachesNodes: false,
   reservesResources: false,
   nodesOnThisHost: true,
+  hostPlatforms: ["linux"],
 };
 
 export class LocalProvider implements MachineProvider {
