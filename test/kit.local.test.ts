@@ -89,6 +89,17 @@ describe.runIf(isRoot)("a classroom kit: built here, then a deploy from it where
     expect(r.stderr).toMatch(/--platforms names beos-x64/);
     expect(r.stderr).toMatch(/linux-x64, linux-arm64, darwin-x64, darwin-arm64, win32-x64, win32-arm64/);
     expect(existsSync(path.join(top, "nope"))).toBe(false);
+    const mac = await teach([
+      "build",
+      path.join(top, "nope"),
+      "--platforms",
+      "linux-x64,darwin-arm64",
+      "--config",
+      path.join(top, "class.json"),
+    ]);
+    expect(mac.exitCode, tail(mac)).toBe(2);
+    expect(mac.stderr).toMatch(/provider local does not run on darwin-arm64/);
+    expect(existsSync(path.join(top, "nope"))).toBe(false);
     const u = await teach(["check", path.join(top, "nope")]);
     expect(u.exitCode).toBe(2);
     expect(u.stderr).toMatch(/is not a kit/);
