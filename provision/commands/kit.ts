@@ -256,6 +256,35 @@ function esbuildPackage(p: KitPlatform): string {
   return `@esbuild/${platform}-${arch}`;
 }
 
+/**
+ * `npm install` in work for a platform's computer (npm --os/--cpu, no install scripts) with
+ * cache as npm's cache, offline or filling it; filled: that platform's own packages are there.
+ */
+async function npmInstallFor(host: Host, p: KitPlatform, work: string, cache: string, offline: boolean) {
+  const { platform, arch } = hostOf(p);
+  const t0 = performance.now();
+  const r = await host.run(
+    [
+      ...npmArgv(host),
+      "install",
+      ...(offline ? ["--offline"] : []),
+      "--cache",
+      cache,
+      "--ignore-scripts",
+      "--no-audit",
+      "--no-fund",
+      "--loglevel=error",
+      "--os",
+      platform,
+      "--cpu",
+      arch,
+    ],
+    { cwd: work, timeoutMs: 1_800_000 },
+  );
+  const filled = existsSync(path.join(work, "node_modules", ...esbuildPackage(p).split("/")));
+  return { r, filled, seconds: (performance.now() - t0) / 1000 };
+}
+
 async function fillNpmCache(plan: BuildPlan, host: Host, npmDir: string, progress: Progress): Promise<void> {
   const scratch = mkdtempSync(path.join(os.tmpdir(), "dvc-kit-npm-"));
   try {
@@ -266,24 +295,7 @@ async function fillNpmCache(plan: BuildPlan, host: Host, npmDir: string, progres
       mkdirSync(work);
       for (const f of ["package.json", "package-lock.json", ".npmrc"])
         if (existsSync(path.join(PROJECT_DIR, f))) copyFileSync(path.join(PROJECT_DIR, f), path.join(work, f));
-      const t0 = performance.now();
-      const r = await host.run(
-        [
-          ...npmArgv(host),
-          "install",
-          "--cache",
-          npmDir,
-          "--ignore-scripts",
-          "--no-audit",
-          "--no-fund",
-          "--loglevel=error",
-          "--os",
-          platform,
-          "--cpu",
-          arch,
-        ],
-        { cwd: work, timeoutMs: 1_800_000 },
-      );
+      const { r, filled, seconds } = await npmInstallFor(host, p, work, npmDir, false);
       if (r.exitCode !== 0)
         throw new UserError(`npm install for ${p} failed`, 1, [
           {
@@ -292,7 +304,7 @@ async function fillNpmCache(plan: BuildPlan, host: Host, npmDir: string, progres
             fix: "this computer must reach the npm registry to build a kit",
           },
         ]);
-      if (!existsSync(path.join(work, "node_modules", ...esbuildPackage(p).split("/"))))
+      if (!filled)
         throw new UserError(`npm did not fetch ${p}'s packages (no ${esbuildPackage(p)})`, 1, [
           {
             path: "npm",
@@ -300,7 +312,7 @@ async function fillNpmCache(plan: BuildPlan, host: Host, npmDir: string, progres
             fix: "build the kit with the npm of Node 22 or later (npm 10.9+)",
           },
         ]);
-      step("kit", `      ${p}: ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+      step("kit", `      ${p}: ${seconds.toFixed(0)} s`);
       rmSync(work, { recursive: true, force: true });
     }
   } finally {
@@ -618,32 +630,13 @@ async function checkNpm(dir: string, m: KitManifest, host: Host): Promise<Proble
   const scratch = mkdtempSync(path.join(os.tmpdir(), "dvc-kit-check-"));
   try {
     for (const p of m.platforms) {
-      const { platform, arch } = hostOf(p);
       const work = path.join(scratch, p);
       git(["clone", "-q", path.join(dir, "repo.bundle"), work], scratch);
-      const t0 = performance.now();
-      const r = await host.run(
-        [
-          ...npmArgv(host),
-          "install",
-          "--offline",
-          "--cache",
-          path.join(dir, "npm"),
-          "--ignore-scripts",
-          "--no-audit",
-          "--no-fund",
-          "--loglevel=error",
-          "--os",
-          platform,
-          "--cpu",
-          arch,
-        ],
-        { cwd: work, timeoutMs: 1_800_000 },
-      );
-      const ok = r.exitCode === 0 && existsSync(path.join(work, "node_modules", ...esbuildPackage(p).split("/")));
+      const { r, filled, seconds } = await npmInstallFor(host, p, work, path.join(dir, "npm"), true);
+      const ok = r.exitCode === 0 && filled;
       step(
         "kit",
-        `  npm install --offline for ${p}: ${ok ? "every package from the kit" : "FAILED"} (${((performance.now() - t0) / 1000).toFixed(0)} s)`,
+        `  npm install --offline for ${p}: ${ok ? "every package from the kit" : "FAILED"} (${seconds.toFixed(0)} s)`,
       );
       if (!ok)
         problems.push({
@@ -761,7 +754,25 @@ export async function cli(argv: readonly string[], cwd = process.env.INIT_CWD ??
   if (verb === "build" && dirArg && !extra.length) {
     const here = `${process.platform}-${process.arch}`;
     const platforms = parsePlatforms(v.platforms ?? here);
-    return build(planBuild(at(dirArg), platforms, v.config ? at(v.config) : undefined, (v.box ?? []).map(at)), host);
+    const plan = planBuild(at(dirArg), platforms, v.config ? at(v.config) : undefined, (v.box ?? []).map(at));
+    // A build that fails or is interrupted leaves no half kit in a folder it made.
+    const cleanUp = () => {
+      if (!plan.existed) rmSync(plan.dir, { recursive: true, force: true });
+    };
+    const onSignal = () => {
+      cleanUp();
+      process.stderr.write(`interrupted: ${forUser(plan.dir)} removed (it was new)\n`);
+      process.exit(130);
+    };
+    process.once("SIGINT", onSignal);
+    try {
+      return await build(plan, host);
+    } catch (err) {
+      cleanUp();
+      throw err;
+    } finally {
+      process.off("SIGINT", onSignal);
+    }
   }
   if (verb === "check" && dirArg && !extra.length) return check(at(dirArg), host, v.npm ?? false);
   if (verb === "use" && v.off && !dirArg) {
