@@ -222,10 +222,14 @@ function planBuild(
   };
 }
 
+/** Set by Ctrl-C during a build: the next step does not start. */
+const interrupted = { now: false };
+
 class Progress {
   private n = 0;
   constructor(private readonly total: number) {}
   step(what: string): void {
+    if (interrupted.now) throw new Error("interrupted");
     this.n += 1;
     step("kit", `[${this.n}/${this.total}] ${what}`);
   }
@@ -755,21 +759,31 @@ export async function cli(argv: readonly string[], cwd = process.env.INIT_CWD ??
     const here = `${process.platform}-${process.arch}`;
     const platforms = parsePlatforms(v.platforms ?? here);
     const plan = planBuild(at(dirArg), platforms, v.config ? at(v.config) : undefined, (v.box ?? []).map(at));
-    // A build that fails or is interrupted leaves no half kit in a folder it made.
+    // A build that fails or is interrupted leaves no half kit in a folder it made. Ctrl-C
+    // reaches the step's own program too (npm, go: the terminal signals the whole group);
+    // the build stops when that step returns, then removes what it made. A second Ctrl-C
+    // does not wait.
     const cleanUp = () => {
       if (!plan.existed) rmSync(plan.dir, { recursive: true, force: true });
     };
     const onSignal = () => {
-      cleanUp();
-      process.stderr.write(`interrupted: ${forUser(plan.dir)} removed (it was new)\n`);
-      process.exit(130);
+      if (interrupted.now) {
+        cleanUp();
+        process.exit(130);
+      }
+      interrupted.now = true;
+      process.stderr.write("interrupted: stopping after this step (Ctrl-C again to stop now)\n");
     };
-    process.once("SIGINT", onSignal);
+    process.on("SIGINT", onSignal);
     try {
       return await build(plan, host);
     } catch (err) {
       cleanUp();
-      throw err;
+      if (!interrupted.now) throw err;
+      process.stderr.write(
+        `interrupted: no kit${plan.existed ? ` (the earlier kit's kit.json is gone: build it again)` : `; ${forUser(plan.dir)} removed`}\n`,
+      );
+      return 130;
     } finally {
       process.off("SIGINT", onSignal);
     }
