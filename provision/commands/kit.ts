@@ -796,6 +796,10 @@ export async function cli(argv: readonly string[], cwd = process.env.INIT_CWD ??
     return 0;
   }
   if (verb === "use" && dirArg && !extra.length && !v.off) return use(at(dirArg), host);
+  if ((verb === "build" || verb === "check" || verb === "use") && !dirArg)
+    throw badInput(`kit ${verb} needs the kit's folder`, [
+      { path: "DIR", message: "missing", fix: `npm run kit -- ${verb} DIR (e.g. /media/usb/kit)` },
+    ]);
   throw badInput(verb ? `kit ${parsed.positionals.join(" ")}: not a kit command` : "which kit command?", [
     { path: "command", message: verb ? `"${verb}"` : "missing", fix: "build DIR, check DIR, or use DIR (use --off)" },
   ]);
