@@ -11,9 +11,10 @@ import { toolsFor } from "../provision/commands/kit.js";
 import { resolveCluster } from "../provision/config/resolve.js";
 import { UserError } from "../provision/core/errors.js";
 import { lockFileText } from "../provision/host/toolchain.js";
-import { runtimeRef } from "../provision/runtime/bundle.js";
+import { bundleIdOf, runtimeRef } from "../provision/runtime/bundle.js";
 import {
   hashPath,
+  kitCheck,
   KIT_PLATFORMS,
   kitInUse,
   kitUseFile,
@@ -143,6 +144,35 @@ describe("a deploy from a kit", () => {
     );
     expect(err!.problems[0]!.message).toContain("it holds runtime bundle 1111222233334444 (aarch64)");
     expect(err!.problems[0]!.fix).toContain("npm run kit -- use");
+  });
+});
+
+describe("doctor's row for a kit in use", () => {
+  const cluster = resolveCluster({ provider: "local" }, REPO, { host: { platform: "linux", arch: "x64" } });
+  const runtime = runtimeRef(REPO, cluster.config.runtime.python, cluster.config.runtime.platform);
+  const host = (env: NodeJS.ProcessEnv) => ({ env, platform: "linux" as const, arch: "x64" });
+
+  it("none without a kit; a warning when it is not plugged in; what it lacks; ok when it holds both", () => {
+    expect(kitCheck(path.join(work, "no-checkout"), runtime, host({}))).toBeUndefined();
+    expect(kitCheck(work, runtime, host({ DVC_KIT: path.join(work, "unplugged") }))).toMatchObject({
+      status: "warn",
+      found: expect.stringMatching(/unplugged \(DVC_KIT\) is not there$/),
+    });
+    const bare = makeKit("doctor-bare", { "class/cluster.config.json": "{}" });
+    expect(kitCheck(work, runtime, host({ DVC_KIT: bare }))).toMatchObject({
+      status: "fail",
+      found: expect.stringMatching(
+        /has no runtime bundle [0-9a-f]{16}, no hashicorp\/null for linux_amd64 for this config and computer$/,
+      ),
+    });
+    const whole = makeKit("doctor-whole", { "runtime/b.tar": "b", "providers/p": "p" }, (items) => [
+      { ...items[0]!, kind: "bundle", key: bundleIdOf(runtime) },
+      { ...items[1]!, kind: "provider", platform: "linux_amd64" },
+    ]);
+    expect(kitCheck(work, runtime, host({ DVC_KIT: whole }))).toMatchObject({
+      status: "ok",
+      found: expect.stringContaining("so a deploy fetches nothing"),
+    });
   });
 });
 

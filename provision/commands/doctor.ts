@@ -14,7 +14,8 @@ import { badInput } from "../core/errors.js";
 import { parseCli } from "../core/cli-args.js";
 import { nodeCheck, terraformCheck } from "../host/checks.js";
 import { realHost, type Host } from "../host/host.js";
-import { packagesCheck } from "../runtime/packages.js";
+import { kitCheck } from "../runtime/kit.js";
+import { packagesCheck, runtimeOfCluster } from "../runtime/packages.js";
 import { cacheDir, PROJECT_DIR } from "../host/paths.js";
 import { providerFor } from "../machines/registry.js";
 import { clusterRefOf } from "../core/stage-spec.js";
@@ -29,17 +30,28 @@ export interface DoctorOptions {
   readonly online: boolean;
 }
 
+/** The kit's row, where one is in use and this config's runtime can be named without locking. */
+function kitRow(cluster: Cluster, host: Host): CheckRow | undefined {
+  try {
+    return kitCheck(cluster.projectDir, runtimeOfCluster(cluster), host);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Every check for the provider, in the order a person fixes them. */
 export async function runChecks(cluster: Cluster, o: DoctorOptions, host: Host): Promise<CheckRow[]> {
   const { runtime, box } = cluster.config;
   const provider = providerFor(o.provider, host);
   const ref = { ...clusterRefOf(cluster), provider: o.provider };
   const packages = await packagesCheck(cluster, host);
+  const kit = packages?.status === "fail" ? undefined : kitRow(cluster, host);
   return [
     nodeCheck(host),
     await terraformCheck(host),
     await providerSourceCheck(host, o.online),
     ...(packages ? [packages] : []),
+    ...(kit ? [kit] : []),
     ...(await preflightChecks(provider, host, ref, {
       box,
       python: runtime.python,

@@ -30,6 +30,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import path from "node:path";
+import { fail, ok, warn, type CheckRow } from "../core/check-rows.js";
 import { badInput, UserError, type Problem } from "../core/errors.js";
 import type { Log } from "../core/log.js";
 import type { Cluster } from "../core/model.js";
@@ -402,4 +403,48 @@ export async function takeFromKit(
 /** The provider package name inside a platform folder: terraform-provider-null_v2.2.0[.exe]. */
 export function providerFileName(tfPlatform: string): string {
   return `terraform-provider-null_v${NULL_PROVIDER.version}${tfPlatform.startsWith("windows_") ? ".exe" : ""}`;
+}
+
+/**
+ * Doctor's row when a kit is in use (undefined when none): whether it is there, and whether
+ * it holds this config's runtime bundle and this computer's hashicorp/null. Reads the
+ * manifest only (`npm run kit -- check` verifies the bytes).
+ */
+export function kitCheck(
+  projectDir: string,
+  runtime: RuntimeRef,
+  host: Pick<Host, "env" | "platform" | "arch">,
+): CheckRow | undefined {
+  const dir = kitInUse(host.env, projectDir);
+  if (!dir) return undefined;
+  const how = host.env.DVC_KIT ? "DVC_KIT" : "npm run kit -- use";
+  if (!existsSync(dir))
+    return warn(
+      "kit",
+      `${dir} (${how}) is not there`,
+      "plug the kit in (or npm run kit -- use --off): without it a deploy fetches what the cache lacks",
+    );
+  let manifest: KitManifest;
+  try {
+    manifest = readKit(dir);
+  } catch (err) {
+    return fail("kit", `${dir} (${how}): ${(err as Error).message}`, "copy the kit again, or build it again");
+  }
+  const bundleId = bundleIdOf(runtime);
+  const lacks = [
+    ...(manifest.items.some((i) => i.kind === "bundle" && i.key === bundleId) ? [] : [`runtime bundle ${bundleId}`]),
+    ...(manifest.items.some((i) => i.kind === "provider" && i.platform === terraformPlatform(host))
+      ? []
+      : [`hashicorp/null for ${terraformPlatform(host)}`]),
+  ];
+  if (lacks.length)
+    return fail(
+      "kit",
+      `${dir} (${how}, ${manifest.describe}) has no ${lacks.join(", no ")} for this config and computer`,
+      `use the kit's own config (npm run kit -- use ${dir}), or stop using it (npm run kit -- use --off)`,
+    );
+  return ok(
+    "kit",
+    `deploys from ${dir} (${how}): ${manifest.describe}, for ${manifest.platforms.join(", ")}; it holds this config's runtime bundle and hashicorp/null, so a deploy fetches nothing`,
+  );
 }
