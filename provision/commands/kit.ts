@@ -194,6 +194,22 @@ function planBuild(
         },
       ],
     );
+  const vmProviders = new Set(
+    [...clusters.values()].map((c) => c.config.provider).filter((p) => p === "virtualbox" || p === "libvirt"),
+  );
+  for (const f of boxFiles) {
+    const provider = boxProvider(f);
+    if (!provider || !vmProviders.has(provider))
+      throw badInput(`--box ${f} is of no use to this class`, [
+        {
+          path: "--box",
+          message: provider
+            ? `a ${provider} box, and the class config's nodes are ${vmProviders.size ? [...vmProviders].join(", ") : `not VMs (provider ${[...clusters.values()][0]!.config.provider})`}`
+            : "not a Vagrant box: no metadata.json naming its provider",
+          fix: "give the .box file of the config's VM provider (vagrant box add takes the same files)",
+        },
+      ]);
+  }
   const arches = new Set([...clusters.values()].map((c) => c.config.runtime.platform));
   if ((config.runtime as { packages?: unknown[] }).packages?.length && arches.size > 1)
     throw badInput("runtime.packages are locked for one architecture, and these platforms' nodes have two", [
