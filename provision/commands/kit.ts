@@ -194,7 +194,7 @@ function planBuild(
         },
       ],
     );
-  const vmProviders = new Set(
+  const vmProviders = new Set<string>(
     [...clusters.values()].map((c) => c.config.provider).filter((p) => p === "virtualbox" || p === "libvirt"),
   );
   for (const f of boxFiles) {
@@ -361,20 +361,17 @@ function boxInStore(host: Host, name: string, provider: string): { dir: string; 
   return undefined;
 }
 
+/** The provider a .box file is for (its metadata.json, at the top of the tar, with or without "./"). */
 function boxProvider(file: string): string | undefined {
-  try {
-    const meta = JSON.parse(
-      execFileSync("tar", ["-xOf", file, "./metadata.json"], { encoding: "utf8" }).trim() || "{}",
-    );
-    return (meta as { provider?: string }).provider;
-  } catch {
+  for (const name of ["./metadata.json", "metadata.json"]) {
     try {
-      const meta = JSON.parse(execFileSync("tar", ["-xOf", file, "metadata.json"], { encoding: "utf8" }) || "{}");
-      return (meta as { provider?: string }).provider;
+      const text = execFileSync("tar", ["-xOf", file, name], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+      return (JSON.parse(text) as { provider?: string }).provider;
     } catch {
-      return undefined;
+      // not under this name, or not a tar at all
     }
   }
+  return undefined;
 }
 
 async function build(plan: BuildPlan, host: Host): Promise<number> {
