@@ -100,6 +100,18 @@ describe.runIf(isRoot)("a classroom kit: built here, then a deploy from it where
     expect(mac.exitCode, tail(mac)).toBe(2);
     expect(mac.stderr).toMatch(/provider local does not run on darwin-arm64/);
     expect(existsSync(path.join(top, "nope"))).toBe(false);
+    writeFileSync(path.join(top, "not-a.box"), "hello");
+    const box = await teach([
+      "build",
+      path.join(top, "nope"),
+      "--config",
+      path.join(top, "class.json"),
+      "--box",
+      path.join(top, "not-a.box"),
+    ]);
+    expect(box.exitCode, tail(box)).toBe(2);
+    expect(box.stderr).toContain("not a Vagrant box: no metadata.json naming its provider");
+    expect(existsSync(path.join(top, "nope"))).toBe(false);
     const u = await teach(["check", path.join(top, "nope")]);
     expect(u.exitCode).toBe(2);
     expect(u.stderr).toMatch(/is not a kit/);
