@@ -7,13 +7,14 @@ import { mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from "nod
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { toolsFor } from "../provision/commands/kit.js";
 import { resolveCluster } from "../provision/config/resolve.js";
 import { UserError } from "../provision/core/errors.js";
+import { installersFor } from "../provision/host/installers.js";
 import { lockFileText } from "../provision/host/toolchain.js";
 import { bundleIdOf, runtimeRef } from "../provision/runtime/bundle.js";
 import {
   hashPath,
+  hostOf,
   kitCheck,
   KIT_PLATFORMS,
   kitInUse,
@@ -189,12 +190,13 @@ describe("the provider lock of a kit", () => {
 describe("the installers kit check looks for in tools/", () => {
   it("match the names of the official downloads, per computer and provider", () => {
     for (const p of KIT_PLATFORMS)
-      for (const t of toolsFor(p, "virtualbox")) expect(t.pattern.test(t.example), `${p} ${t.tool}`).toBe(true);
-    expect(toolsFor("win32-x64", "local").map((t) => t.tool)).toEqual([
+      for (const t of installersFor(hostOf(p).platform, hostOf(p).arch, "virtualbox"))
+        expect(t.pattern.test(t.example), `${p} ${t.tool}`).toBe(true);
+    expect(installersFor("win32", "x64", "local").map((t) => t.tool)).toEqual([
       "Node.js (22, 24 or 26)",
       "Terraform or OpenTofu",
     ]);
-    const mac = toolsFor("darwin-arm64", "virtualbox");
+    const mac = installersFor("darwin", "arm64", "virtualbox");
     expect(mac.map((t) => t.tool)).toEqual([
       "Node.js (22, 24 or 26)",
       "Terraform or OpenTofu",
@@ -205,6 +207,6 @@ describe("the installers kit check looks for in tools/", () => {
     expect(mac.find((t) => t.tool === "Terraform or OpenTofu")!.pattern.test("tofu_1.12.6_darwin_arm64.zip")).toBe(
       true,
     );
-    expect(toolsFor("linux-x64", "local")[0]!.pattern.test("node-v20.19.0-linux-x64.tar.xz")).toBe(false);
+    expect(installersFor("linux", "x64", "local")[0]!.pattern.test("node-v20.19.0-linux-x64.tar.xz")).toBe(false);
   });
 });

@@ -28,10 +28,12 @@ import { consoleLog, step } from "../core/log.js";
 import type { Cluster } from "../core/model.js";
 import type { RuntimeRef } from "../core/stage-spec.js";
 import { realHost, type Host } from "../host/host.js";
+import { installersFor } from "../host/installers.js";
+import { esbuildPackage, fillNpmCache, npmInstallFor } from "../host/npm-cache.js";
 import { cacheDir, forUser, PROJECT_DIR } from "../host/paths.js";
 import { buildNullProvider, packageHashV1, lockFileText, terraformPlatform } from "../host/toolchain.js";
 import { CAPABILITIES } from "../machines/registry.js";
-import { vagrantBoxDir } from "../machines/vagrant/provider.js";
+import { boxFileProvider, vagrantBoxDir, vagrantBoxInStore } from "../machines/vagrant/provider.js";
 import { buildBundle } from "../runtime/bundle.js";
 import {
   formatBytes,
@@ -198,7 +200,7 @@ function planBuild(
     [...clusters.values()].map((c) => c.config.provider).filter((p) => p === "virtualbox" || p === "libvirt"),
   );
   for (const f of boxFiles) {
-    const provider = boxProvider(f);
+    const provider = boxFileProvider(f);
     if (!provider || !vmProviders.has(provider))
       throw badInput(`--box ${f} is of no use to this class`, [
         {
@@ -261,117 +263,6 @@ function place(file: string, dest: string): void {
   const tmp = `${dest}.tmp-${process.pid}`;
   copyFileSync(file, tmp);
   renameSync(tmp, dest);
-}
-
-/** npm's command: the npm running this script (npm_execpath), else npm on PATH. */
-function npmArgv(host: Host): string[] {
-  const cli = host.env.npm_execpath;
-  if (cli && /npm-cli\.js$/.test(cli) && existsSync(cli)) return [process.execPath, cli];
-  return [host.platform === "win32" ? "npm.cmd" : "npm"];
-}
-
-/** A folder name npm's --os/--cpu fill: esbuild's package for that computer (one of the project's). */
-function esbuildPackage(p: KitPlatform): string {
-  const { platform, arch } = hostOf(p);
-  return `@esbuild/${platform}-${arch}`;
-}
-
-/**
- * `npm install` in work for a platform's computer (npm --os/--cpu, no install scripts) with
- * cache as npm's cache, offline or filling it; filled: that platform's own packages are there.
- */
-async function npmInstallFor(host: Host, p: KitPlatform, work: string, cache: string, offline: boolean) {
-  const { platform, arch } = hostOf(p);
-  const t0 = performance.now();
-  const r = await host.run(
-    [
-      ...npmArgv(host),
-      "install",
-      ...(offline ? ["--offline"] : []),
-      "--cache",
-      cache,
-      "--ignore-scripts",
-      "--no-audit",
-      "--no-fund",
-      "--loglevel=error",
-      "--os",
-      platform,
-      "--cpu",
-      arch,
-    ],
-    { cwd: work, timeoutMs: 1_800_000 },
-  );
-  const filled = existsSync(path.join(work, "node_modules", ...esbuildPackage(p).split("/")));
-  return { r, filled, seconds: (performance.now() - t0) / 1000 };
-}
-
-async function fillNpmCache(plan: BuildPlan, host: Host, npmDir: string, progress: Progress): Promise<void> {
-  const scratch = mkdtempSync(path.join(os.tmpdir(), "dvc-kit-npm-"));
-  try {
-    for (const p of plan.platforms) {
-      const { platform, arch } = hostOf(p);
-      progress.step(`npm's packages for ${p} into npm/ (npm install --os ${platform} --cpu ${arch})`);
-      const work = path.join(scratch, p);
-      mkdirSync(work);
-      for (const f of ["package.json", "package-lock.json", ".npmrc"])
-        if (existsSync(path.join(PROJECT_DIR, f))) copyFileSync(path.join(PROJECT_DIR, f), path.join(work, f));
-      const { r, filled, seconds } = await npmInstallFor(host, p, work, npmDir, false);
-      if (r.exitCode !== 0)
-        throw new UserError(`npm install for ${p} failed`, 1, [
-          {
-            path: "npm install",
-            message: (r.stderr || r.stdout).trim().split("\n").slice(-4).join(" "),
-            fix: "this computer must reach the npm registry to build a kit",
-          },
-        ]);
-      if (!filled)
-        throw new UserError(`npm did not fetch ${p}'s packages (no ${esbuildPackage(p)})`, 1, [
-          {
-            path: "npm",
-            message: "this npm ignores --os/--cpu",
-            fix: "build the kit with the npm of Node 22 or later (npm 10.9+)",
-          },
-        ]);
-      step("kit", `      ${p}: ${seconds.toFixed(0)} s`);
-      rmSync(work, { recursive: true, force: true });
-    }
-  } finally {
-    rmSync(scratch, { recursive: true, force: true });
-  }
-  // Only the content cache: npm's logs and notices are not the class's.
-  for (const e of readdirSync(npmDir))
-    if (e !== "_cacache") rmSync(path.join(npmDir, e), { recursive: true, force: true });
-}
-
-/** The folder Vagrant unpacked a box into, for provider (newest version; any architecture folder). */
-function boxInStore(host: Host, name: string, provider: string): { dir: string; version: string } | undefined {
-  const base = vagrantBoxDir(host, name);
-  const versions = host
-    .listDir(base)
-    .filter((v) => /^\d/.test(v))
-    .sort((a, b) => a.localeCompare(b, undefined, { numeric: true }))
-    .reverse();
-  for (const v of versions) {
-    for (const sub of [
-      path.join(base, v, provider),
-      ...host.listDir(path.join(base, v)).map((a) => path.join(base, v, a, provider)),
-    ])
-      if (existsSync(path.join(sub, "metadata.json"))) return { dir: sub, version: v };
-  }
-  return undefined;
-}
-
-/** The provider a .box file is for (its metadata.json, at the top of the tar, with or without "./"). */
-function boxProvider(file: string): string | undefined {
-  for (const name of ["./metadata.json", "metadata.json"]) {
-    try {
-      const text = execFileSync("tar", ["-xOf", file, name], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-      return (JSON.parse(text) as { provider?: string }).provider;
-    } catch {
-      // not under this name, or not a tar at all
-    }
-  }
-  return undefined;
 }
 
 async function build(plan: BuildPlan, host: Host): Promise<number> {
@@ -464,7 +355,17 @@ async function build(plan: BuildPlan, host: Host): Promise<number> {
   );
 
   const npmDir = path.join(dir, "npm");
-  await fillNpmCache(plan, host, npmDir, progress);
+  await fillNpmCache(
+    host,
+    PROJECT_DIR,
+    plan.platforms.map((p) => ({ name: p, ...hostOf(p) })),
+    npmDir,
+    {
+      before: (t) =>
+        progress.step(`npm's packages for ${t.name} into npm/ (npm install --os ${t.platform} --cpu ${t.arch})`),
+      after: (name, seconds) => step("kit", `      ${name}: ${seconds.toFixed(0)} s`),
+    },
+  );
   items.push(item(dir, "npm", { kind: "npm", what: `npm's cache (${plan.platforms.join(", ")})` }));
 
   if (vm.length) {
@@ -476,14 +377,14 @@ async function build(plan: BuildPlan, host: Host): Promise<number> {
       w.platforms.push(p);
       wanted.set(key, w);
     }
-    const given = plan.boxFiles.map((f) => ({ file: f, provider: boxProvider(f) }));
+    const given = plan.boxFiles.map((f) => ({ file: f, provider: boxFileProvider(f) }));
     for (const w of wanted.values()) {
       const safe = `${w.name.replace(/\//g, "-VAGRANTSLASH-")}-${w.provider}.box`;
       const rel = `boxes/${safe}`;
       const dest = kitPath(dir, { path: rel });
       mkdirSync(path.dirname(dest), { recursive: true });
       const file = given.find((g) => g.provider === w.provider)?.file;
-      const store = file ? undefined : boxInStore(host, w.name, w.provider);
+      const store = file ? undefined : vagrantBoxInStore(host, w.name, w.provider);
       if (file) place(file, dest);
       else if (store) {
         const r = await host.run(["tar", "-cf", `${dest}.tmp`, "-C", store.dir, "."], { timeoutMs: 1_800_000 });
@@ -549,73 +450,11 @@ function printSummary(dir: string, m: KitManifest): void {
     console.log(`  ${k.padEnd(9)} ${String(v.n).padStart(3)}  ${formatBytes(v.bytes).padStart(9)}`);
 }
 
-/** The installers each platform's students need, as a teacher downloads them. */
-export function toolsFor(p: KitPlatform, provider: string): { tool: string; pattern: RegExp; example: string }[] {
-  const { platform, arch } = hostOf(p);
-  const tfOs = platform === "win32" ? "windows" : platform;
-  const tfArch = arch === "x64" ? "amd64" : arch;
-  const node =
-    platform === "win32"
-      ? { pattern: new RegExp(`^node-v2[246]\\.[\\d.]+-${arch}\\.msi$`), example: `node-v26.12.1-${arch}.msi` }
-      : platform === "darwin"
-        ? { pattern: /^node-v2[246]\.[\d.]+\.pkg$/, example: "node-v26.12.1.pkg" }
-        : {
-            pattern: new RegExp(`^node-v2[246]\\.[\\d.]+-linux-${arch}\\.tar\\.xz$`),
-            example: `node-v26.12.1-linux-${arch}.tar.xz`,
-          };
-  const tools = [
-    { tool: "Node.js (22, 24 or 26)", ...node },
-    {
-      tool: "Terraform or OpenTofu",
-      pattern: new RegExp(`^(terraform|tofu)_[\\d.]+_${tfOs}_${tfArch}\\.zip$`),
-      example: `terraform_1.14.1_${tfOs}_${tfArch}.zip`,
-    },
-  ];
-  if (provider === "virtualbox" || provider === "libvirt")
-    tools.push({
-      tool: "Vagrant",
-      // HashiCorp builds Vagrant for Windows on amd64 only; macOS and Linux per architecture.
-      pattern:
-        platform === "win32"
-          ? /^vagrant_[\d.]+_windows_amd64\.msi$/
-          : platform === "darwin"
-            ? new RegExp(`^vagrant_[\\d.]+_darwin_(${tfArch}|universal)\\.dmg$`)
-            : new RegExp(`^vagrant(_[\\d.]+-1_${tfArch}\\.deb|_[\\d.]+_linux_${tfArch}\\.zip)$`),
-      example:
-        platform === "win32"
-          ? "vagrant_2.4.9_windows_amd64.msi"
-          : platform === "darwin"
-            ? `vagrant_2.4.9_darwin_${tfArch}.dmg`
-            : `vagrant_2.4.9-1_${tfArch}.deb`,
-    });
-  if (provider === "virtualbox")
-    tools.push({
-      tool: "VirtualBox 7",
-      pattern:
-        platform === "win32"
-          ? /^VirtualBox-7[\d.]+-\d+-Win[\w-]*\.exe$/
-          : platform === "darwin"
-            ? arch === "arm64"
-              ? /^VirtualBox-7[\d.]+-\d+-macOSArm64\.dmg$/
-              : /^VirtualBox-7[\d.]+-\d+-OSX\.dmg$/
-            : new RegExp(`^virtualbox-7\\.\\d+_7[\\d.]+-\\d+~\\w+~\\w+_${tfArch}\\.deb$`),
-      example:
-        platform === "win32"
-          ? "VirtualBox-7.2.4-170995-Win.exe"
-          : platform === "darwin"
-            ? arch === "arm64"
-              ? "VirtualBox-7.2.4-170995-macOSArm64.dmg"
-              : "VirtualBox-7.2.4-170995-OSX.dmg"
-            : `virtualbox-7.2_7.2.4-170995~Debian~bookworm_${tfArch}.deb`,
-    });
-  return tools;
-}
-
 function toolsReadme(plan: BuildPlan): string {
   const lines = ["The installers students need before the kit (npm run kit -- check names those missing):", ""];
   for (const [p, c] of plan.clusters)
     lines.push(
-      `${p}: ${toolsFor(p, c.config.provider)
+      `${p}: ${installersFor(hostOf(p).platform, hostOf(p).arch, c.config.provider)
         .map((t) => `${t.tool} (e.g. ${t.example})`)
         .join(", ")}`,
     );
@@ -649,7 +488,7 @@ async function checkNpm(dir: string, m: KitManifest, host: Host): Promise<Proble
     for (const p of m.platforms) {
       const work = path.join(scratch, p);
       git(["clone", "-q", path.join(dir, "repo.bundle"), work], scratch);
-      const { r, filled, seconds } = await npmInstallFor(host, p, work, path.join(dir, "npm"), true);
+      const { r, filled, seconds } = await npmInstallFor(host, hostOf(p), work, path.join(dir, "npm"), true);
       const ok = r.exitCode === 0 && filled;
       step(
         "kit",
@@ -658,7 +497,7 @@ async function checkNpm(dir: string, m: KitManifest, host: Host): Promise<Proble
       if (!ok)
         problems.push({
           path: "npm",
-          message: `an offline install for ${p} fails: ${(r.stderr || r.stdout).trim().split("\n").slice(-2).join(" ") || `no ${esbuildPackage(p)}`}`,
+          message: `an offline install for ${p} fails: ${(r.stderr || r.stdout).trim().split("\n").slice(-2).join(" ") || `no ${esbuildPackage(hostOf(p))}`}`,
           fix: `rebuild the kit with ${p} in --platforms`,
         });
       rmSync(work, { recursive: true, force: true });
@@ -682,7 +521,9 @@ async function check(dir: string, host: Host, npm: boolean): Promise<number> {
   const toolsMissing: string[] = [];
   for (const p of m.platforms) {
     const c = resolveCluster(config, PROJECT_DIR, { host: { ...hostOf(p), totalMemBytes: SMALLEST_LAPTOP_BYTES } });
-    const lack = toolsFor(p, c.config.provider).filter((t) => !toolFiles.some((f) => t.pattern.test(f)));
+    const lack = installersFor(hostOf(p).platform, hostOf(p).arch, c.config.provider).filter(
+      (t) => !toolFiles.some((f) => t.pattern.test(f)),
+    );
     if (lack.length) toolsMissing.push(`${p}: ${lack.map((t) => `${t.tool} (e.g. ${t.example})`).join(", ")}`);
   }
   if (npm && !problems.length) problems.push(...(await checkNpm(dir, m, host)));

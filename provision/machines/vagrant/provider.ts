@@ -3,6 +3,7 @@
 // per-provider strategy (virtualbox.ts, libvirt.ts) adds its host checks and the private
 // network. Every program runs through the host's one process runner as an argv array
 // (no shell), so tests assert the exact sequence of commands each step runs.
+import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -778,4 +779,42 @@ export function vagrantBoxDir(host: Host, boxName: string): string {
     "boxes",
     vagrantEscapedBoxName(boxName),
   );
+}
+
+/**
+ * The folder Vagrant unpacked a box into, for provider: the newest version, in the layout of
+ * Vagrant 2.3 (<version>/<provider>) or 2.4 (<version>/<architecture>/<provider>).
+ */
+export function vagrantBoxInStore(
+  host: Host,
+  name: string,
+  provider: string,
+): { dir: string; version: string } | undefined {
+  const base = vagrantBoxDir(host, name);
+  const versions = host
+    .listDir(base)
+    .filter((v) => /^\d/.test(v))
+    .sort((a, b) => a.localeCompare(b, undefined, { numeric: true }))
+    .reverse();
+  for (const v of versions) {
+    for (const sub of [
+      path.join(base, v, provider),
+      ...host.listDir(path.join(base, v)).map((a) => path.join(base, v, a, provider)),
+    ])
+      if (existsSync(path.join(sub, "metadata.json"))) return { dir: sub, version: v };
+  }
+  return undefined;
+}
+
+/** The provider a .box file is for (its metadata.json, at the top of the tar, with or without "./"). */
+export function boxFileProvider(file: string): string | undefined {
+  for (const name of ["./metadata.json", "metadata.json"]) {
+    try {
+      const text = execFileSync("tar", ["-xOf", file, name], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+      return (JSON.parse(text) as { provider?: string }).provider;
+    } catch {
+      // not under this name, or not a tar at all
+    }
+  }
+  return undefined;
 }
