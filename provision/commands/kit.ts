@@ -33,9 +33,15 @@ import { esbuildPackage, fillNpmCache, npmInstallFor } from "../host/npm-cache.j
 import { cacheDir, forUser, PROJECT_DIR } from "../host/paths.js";
 import { buildNullProvider, packageHashV1, lockFileText, terraformPlatform } from "../host/toolchain.js";
 import { CAPABILITIES } from "../machines/registry.js";
-import { boxFileProvider, vagrantBoxDir, vagrantBoxInStore } from "../machines/vagrant/provider.js";
+import {
+  boxFileProvider,
+  vagrantBoxDir,
+  vagrantBoxInStore,
+  vagrantEscapedBoxName,
+} from "../machines/vagrant/provider.js";
 import { buildBundle } from "../runtime/bundle.js";
 import {
+  copyInto,
   formatBytes,
   hashPath,
   hostOf,
@@ -258,13 +264,6 @@ function item(dir: string, rel: string, fields: Omit<KitItem, "path" | "sha256" 
   return { path: rel, ...h, ...fields };
 }
 
-function place(file: string, dest: string): void {
-  mkdirSync(path.dirname(dest), { recursive: true });
-  const tmp = `${dest}.tmp-${process.pid}`;
-  copyFileSync(file, tmp);
-  renameSync(tmp, dest);
-}
-
 async function build(plan: BuildPlan, host: Host): Promise<number> {
   const t0 = performance.now();
   const { dir } = plan;
@@ -307,7 +306,7 @@ async function build(plan: BuildPlan, host: Host): Promise<number> {
       onProgress: (m) => step("kit", `      ${m}`),
     });
     const rel = `runtime/${path.basename(b.tarPath)}`;
-    place(b.tarPath, kitPath(dir, { path: rel }));
+    copyInto(b.tarPath, kitPath(dir, { path: rel }));
     items.push(
       item(dir, rel, {
         kind: "bundle",
@@ -320,7 +319,7 @@ async function build(plan: BuildPlan, host: Host): Promise<number> {
     try {
       const nb = await buildNotebookBundle(PROJECT_DIR, runtime, { cacheDir: cache, env: host.env, log });
       const nrel = `runtime/${path.basename(nb.tarPath)}`;
-      place(nb.tarPath, kitPath(dir, { path: nrel }));
+      copyInto(nb.tarPath, kitPath(dir, { path: nrel }));
       items.push(
         item(dir, nrel, { kind: "notebook", key: nb.bundleId, platform: arch, what: `JupyterLab's bundle (${arch})` }),
       );
@@ -338,7 +337,7 @@ async function build(plan: BuildPlan, host: Host): Promise<number> {
     progress.step(`hashicorp/null for ${p} (${tf})`);
     const binary = await buildNullProvider(target, log);
     const rel = `providers/${tf}/${providerFileName(tf)}`;
-    place(binary, kitPath(dir, { path: rel }));
+    copyInto(binary, kitPath(dir, { path: rel }));
     const h1 = packageHashV1([{ name: providerFileName(tf), data: readFileSync(binary) }]);
     hashes.push(h1);
     items.push(item(dir, rel, { kind: "provider", platform: tf, h1, what: `hashicorp/null (${tf})` }));
@@ -379,13 +378,13 @@ async function build(plan: BuildPlan, host: Host): Promise<number> {
     }
     const given = plan.boxFiles.map((f) => ({ file: f, provider: boxFileProvider(f) }));
     for (const w of wanted.values()) {
-      const safe = `${w.name.replace(/\//g, "-VAGRANTSLASH-")}-${w.provider}.box`;
+      const safe = `${vagrantEscapedBoxName(w.name)}-${w.provider}.box`;
       const rel = `boxes/${safe}`;
       const dest = kitPath(dir, { path: rel });
       mkdirSync(path.dirname(dest), { recursive: true });
       const file = given.find((g) => g.provider === w.provider)?.file;
       const store = file ? undefined : vagrantBoxInStore(host, w.name, w.provider);
-      if (file) place(file, dest);
+      if (file) copyInto(file, dest);
       else if (store) {
         const r = await host.run(["tar", "-cf", `${dest}.tmp`, "-C", store.dir, "."], { timeoutMs: 1_800_000 });
         if (r.exitCode !== 0)

@@ -39,7 +39,7 @@ import type { Host } from "../host/host.js";
 import { cacheDir } from "../host/paths.js";
 import { builtNullProvider, NULL_PROVIDER, terraformPlatform } from "../host/toolchain.js";
 import { vagrantBoxDir } from "../machines/vagrant/provider.js";
-import { bundleIdOf } from "./bundle.js";
+import { bundleIdOf, sha256File } from "./bundle.js";
 import { cachedUvPath, installUvFromWheel, UV_PIN } from "./uv.js";
 
 export const KIT_FILE = "kit.json";
@@ -154,10 +154,6 @@ export function hashPath(abs: string): { sha256: string; bytes: number; files?: 
   return { sha256: h.digest("hex"), bytes, files: files.length };
 }
 
-function sha256File(file: string): string {
-  return createHash("sha256").update(readFileSync(file)).digest("hex");
-}
-
 export function kitPath(kit: string, item: Pick<KitItem, "path">): string {
   return path.join(kit, ...item.path.split("/"));
 }
@@ -257,7 +253,7 @@ export interface KitUse {
 }
 
 /** Copies file to dest through a temporary name (a dest that exists is always whole). */
-function copyInto(file: string, dest: string): void {
+export function copyInto(file: string, dest: string): void {
   mkdirSync(path.dirname(dest), { recursive: true });
   const tmp = `${dest}.kit-${process.pid}`;
   try {
